@@ -1,0 +1,1 @@
+//! c360: a GraphQL customer-360 hub for banks.
