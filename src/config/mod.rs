@@ -1,0 +1,316 @@
+//! Layered configuration: built-in defaults < `config/default.toml` <
+//! `config/<C360_PROFILE>.toml` < `--config FILE` < environment (`C360_SECTION__FIELD`).
+//!
+//! This module is the only place that reads the environment; `${VAR}` references in
+//! connector files are expanded by [`expand_env`].
+
+mod env;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+pub use env::{expand_env, map_env, process_env, EnvError};
+
+/// Largest request body the GraphQL endpoint reads. A 360 query with variables is a few
+/// kilobytes; 256 KiB leaves room for long persisted documents while refusing the
+/// multi-megabyte bodies that only attackers send.
+const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
+/// `customers(ids:)` and batch endpoints: the sandbox and most bank ESBs take 100 keys.
+const DEFAULT_MAX_IDS: usize = 100;
+/// Page size when the client gives no `first`.
+const DEFAULT_PAGE_SIZE: usize = 20;
+/// Largest `first` a client may ask for; bigger pages belong to exports, not screens.
+const DEFAULT_MAX_PAGE_SIZE: usize = 100;
+/// A whole GraphQL request must finish within this; upstream timeouts are shorter.
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `demo` (development conveniences) or `production`.
+    pub profile: String,
+    pub server: ServerConfig,
+    pub graphql: GraphqlConfig,
+    pub connectors: ConnectorsConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to bind; `127.0.0.1` keeps a development hub off the network.
+    pub host: IpAddr,
+    /// Port to bind; 0 picks a free one (tests).
+    pub port: u16,
+    /// Largest request body accepted, in bytes; larger bodies get 413.
+    pub body_limit: usize,
+    /// Deadline for one whole HTTP request.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GraphqlConfig {
+    /// Most ids `customers(ids:)` takes.
+    pub max_ids: usize,
+    pub default_page_size: usize,
+    pub max_page_size: usize,
+    /// Serve the GraphiQL page on `GET /graphql` from browsers.
+    pub graphiql: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectorsConfig {
+    /// Folder holding `core.toml`, `cards.toml`, `loans.toml` and `channels.toml`.
+    /// When it does not exist, the specs built into the binary are used.
+    pub dir: PathBuf,
+    /// Per-system overrides of what the connector files say.
+    pub core: ConnectorOverride,
+    pub cards: ConnectorOverride,
+    pub loans: ConnectorOverride,
+    pub channels: ConnectorOverride,
+}
+
+/// Settings that operators change per deployment without editing a connector file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectorOverride {
+    pub base_url: Option<String>,
+    #[serde(with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+    pub retry_attempts: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `pretty` for people, `json` for log shippers.
+    pub format: String,
+    /// A tracing filter, e.g. `info,c360=debug`; `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            profile: "demo".into(),
+            server: ServerConfig::default(),
+            graphql: GraphqlConfig::default(),
+            connectors: ConnectorsConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            host: IpAddr::from([127, 0, 0, 1]),
+            port: 4000,
+            body_limit: DEFAULT_BODY_LIMIT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+        }
+    }
+}
+
+impl Default for GraphqlConfig {
+    fn default() -> Self {
+        GraphqlConfig {
+            max_ids: DEFAULT_MAX_IDS,
+            default_page_size: DEFAULT_PAGE_SIZE,
+            max_page_size: DEFAULT_MAX_PAGE_SIZE,
+            graphiql: true,
+        }
+    }
+}
+
+impl Default for ConnectorsConfig {
+    fn default() -> Self {
+        ConnectorsConfig {
+            dir: PathBuf::from("connectors"),
+            core: ConnectorOverride::default(),
+            cards: ConnectorOverride::default(),
+            loans: ConnectorOverride::default(),
+            channels: ConnectorOverride::default(),
+        }
+    }
+}
+
+impl ConnectorsConfig {
+    pub fn override_for(&self, system: crate::domain::System) -> &ConnectorOverride {
+        use crate::domain::System;
+        match system {
+            System::Core => &self.core,
+            System::Cards => &self.cards,
+            System::Loans => &self.loans,
+            System::Channels => &self.channels,
+        }
+    }
+
+    pub fn override_mut(&mut self, system: crate::domain::System) -> &mut ConnectorOverride {
+        use crate::domain::System;
+        match system {
+            System::Core => &mut self.core,
+            System::Cards => &mut self.cards,
+            System::Loans => &mut self.loans,
+            System::Channels => &mut self.channels,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: "pretty".into(),
+            filter: "info".into(),
+        }
+    }
+}
+
+/// Why the configuration could not be loaded. Figment's message names the key and the
+/// file (or environment variable) it came from.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Invalid(String),
+    #[error("configuration file {path} does not exist")]
+    MissingFile { path: PathBuf },
+}
+
+impl Config {
+    /// Loads the layers from the current directory, then `file`, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_from(Path::new("config"), file, std::env::vars())
+    }
+
+    /// [`Config::load`] with the config folder and environment given, for tests.
+    pub fn load_from(
+        config_dir: &Path,
+        file: Option<&Path>,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let vars: BTreeMap<String, String> = vars.into_iter().collect();
+        let mut figment = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(config_dir.join("default.toml")));
+        if let Some(profile) = vars.get("C360_PROFILE") {
+            figment = figment.merge(Toml::file(config_dir.join(format!("{profile}.toml"))));
+        }
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::MissingFile {
+                    path: file.to_owned(),
+                });
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        let mut config: Config = figment
+            .merge(env_layer(&vars))
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if let Some(profile) = vars.get("C360_PROFILE") {
+            config.profile = profile.clone();
+        }
+        Ok(config)
+    }
+}
+
+/// `C360_SECTION__FIELD=value` sets `section.field`. Only names with a double underscore
+/// are configuration keys: single-underscore names such as `C360_CORE_URL` belong to
+/// the connector files' `${VAR}` references, and `C360_TEST_*` to the test suite.
+fn env_layer(vars: &BTreeMap<String, String>) -> Figment {
+    let mut figment = Figment::new();
+    for (key, value) in vars {
+        let Some(rest) = key.strip_prefix("C360_") else {
+            continue;
+        };
+        if !rest.contains("__") {
+            continue;
+        }
+        let path = rest.to_lowercase().replace("__", ".");
+        figment = figment.merge(Serialized::default(&path, parse_env_value(value)));
+    }
+    figment
+}
+
+/// Environment values are strings; numbers and booleans are recognised so that
+/// `C360_SERVER__PORT=8080` sets a number.
+fn parse_env_value(raw: &str) -> figment::value::Value {
+    raw.parse::<figment::value::Value>()
+        .unwrap_or_else(|_| figment::value::Value::from(raw.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_load_without_any_file() {
+        let config = Config::load_from(Path::new("/nonexistent"), None, vars(&[])).unwrap();
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn environment_overrides_nested_keys_and_ignores_connector_urls() {
+        let config = Config::load_from(
+            Path::new("/nonexistent"),
+            None,
+            vars(&[
+                ("C360_SERVER__PORT", "8080"),
+                ("C360_CONNECTORS__CORE__TIMEOUT", "800ms"),
+                ("C360_CORE_URL", "http://core.bank.local"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.server.port, 8080);
+        assert_eq!(
+            config.connectors.core.timeout,
+            Some(Duration::from_millis(800))
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_name() {
+        let err = Config::load_from(
+            Path::new("/nonexistent"),
+            None,
+            vars(&[("C360_SERVER__PROT", "8080")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn the_shipped_default_file_matches_the_built_in_defaults() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let config = Config::load_from(&dir, None, vars(&[])).unwrap();
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn every_shipped_profile_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml")
+                && path.file_stem().is_some_and(|s| s != "default")
+            {
+                let profile = path.file_stem().unwrap().to_string_lossy().to_string();
+                if let Err(e) = Config::load_from(&dir, None, vars(&[("C360_PROFILE", &profile)])) {
+                    panic!("{}: {e}", path.display());
+                }
+            }
+        }
+    }
+}

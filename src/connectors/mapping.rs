@@ -1,0 +1,804 @@
+//! Compiled field mappings: from one upstream JSON item to the canonical JSON of a
+//! domain entity.
+//!
+//! Compiling checks a spec's `fields` table against the entity's registry
+//! ([`crate::domain::fields`]), so that every problem is found at start; applying a
+//! compiled mapping can then only fail on what the upstream sent, and says which field
+//! and pointer failed. Amounts never pass through a float: JSON numbers keep their
+//! text (serde_json's `arbitrary_precision`) and become `rust_decimal` strings.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use chrono::format::{Item, StrftimeItems};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, SecondsFormat, TimeZone, Utc};
+use rust_decimal::Decimal;
+use serde_json::{Map, Value};
+
+use super::spec::{FieldSpec, FullFieldSpec};
+use crate::domain::fields::{FieldDef, FieldKind};
+
+/// A problem found while compiling: the key below the field table, and what is wrong.
+pub type CompileProblem = (String, String);
+
+/// Why an upstream item could not be mapped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("field {field} (from {pointer}): {problem}")]
+pub struct MapError {
+    pub field: String,
+    pub pointer: String,
+    pub problem: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    fields: Vec<CompiledField>,
+}
+
+#[derive(Debug, Clone)]
+struct CompiledField {
+    name: &'static str,
+    required: bool,
+    source: Source,
+}
+
+#[derive(Debug, Clone)]
+enum Source {
+    Constant(Value),
+    Read {
+        pointer: String,
+        conversion: Conversion,
+        default: Option<Value>,
+    },
+    Money {
+        amount: String,
+        currency: Option<String>,
+        default_currency: Option<String>,
+    },
+    List {
+        pointer: String,
+        element: Mapping,
+    },
+}
+
+#[derive(Debug, Clone)]
+enum Conversion {
+    Text,
+    Int,
+    Decimal,
+    Bool,
+    Date(Option<String>),
+    DateTime(TimeFormat),
+    Enum {
+        map: BTreeMap<String, String>,
+        otherwise: Option<String>,
+        allowed: Vec<&'static str>,
+    },
+}
+
+#[derive(Debug, Clone)]
+enum TimeFormat {
+    Rfc3339,
+    EpochMillis,
+    EpochSeconds,
+    Custom { format: String, offset: FixedOffset },
+}
+
+impl Mapping {
+    /// Compiles `specs` for an entity with fields `defs`; problems are pushed with their
+    /// key relative to the fields table.
+    pub fn compile(
+        defs: &'static [FieldDef],
+        specs: &BTreeMap<String, FieldSpec>,
+        problems: &mut Vec<CompileProblem>,
+    ) -> Mapping {
+        let mut fields = Vec::new();
+        for (name, spec) in specs {
+            match defs.iter().find(|d| d.name == name) {
+                Some(def) => match compile_field(def, &spec.full()) {
+                    Ok(field) => fields.push(field),
+                    Err(mut inner) => problems.extend(
+                        inner
+                            .drain(..)
+                            .map(|(key, problem)| (join_key(name, &key), problem)),
+                    ),
+                },
+                None => {
+                    let known: Vec<_> = defs.iter().map(|d| d.name).collect();
+                    problems.push((
+                        quote_key(name),
+                        format!("no such field (known: {})", known.join(", ")),
+                    ));
+                }
+            }
+        }
+        for def in defs.iter().filter(|d| d.required) {
+            if !specs.contains_key(def.name) {
+                problems.push((
+                    quote_key(def.name),
+                    format!("required field is not mapped (a {})", def.kind.name()),
+                ));
+            }
+        }
+        Mapping { fields }
+    }
+
+    /// Maps one upstream item onto canonical JSON.
+    pub fn apply(&self, item: &Value) -> Result<Value, MapError> {
+        let mut root = Map::new();
+        let mut sourced_objects: Vec<&str> = Vec::new();
+        for field in &self.fields {
+            let Some((value, from_upstream)) = field.read(item)? else {
+                continue;
+            };
+            let (parent, leaf) = match field.name.rsplit_once('.') {
+                Some((parent, leaf)) => (Some(parent), leaf),
+                None => (None, field.name),
+            };
+            let target = match parent {
+                None => &mut root,
+                Some(parent) => {
+                    if from_upstream {
+                        sourced_objects.push(parent);
+                    }
+                    root.entry(parent.to_owned())
+                        .or_insert_with(|| Value::Object(Map::new()))
+                        .as_object_mut()
+                        .expect("nested objects are only created here")
+                }
+            };
+            target.insert(leaf.to_owned(), value);
+        }
+        // A nested object filled only from defaults (a debit card's statement with just
+        // a default currency) did not come from the upstream: leave it out.
+        root.retain(|key, value| !value.is_object() || sourced_objects.contains(&key.as_str()) || self.fields.iter().any(|f| f.name == key));
+        Ok(Value::Object(root))
+    }
+}
+
+impl CompiledField {
+    /// The canonical value, and whether the upstream supplied it (rather than a default).
+    fn read(&self, item: &Value) -> Result<Option<(Value, bool)>, MapError> {
+        let fail = |pointer: &str, problem: String| MapError {
+            field: self.name.to_owned(),
+            pointer: pointer.to_owned(),
+            problem,
+        };
+        let found = match &self.source {
+            Source::Constant(value) => return Ok(Some((value.clone(), false))),
+            Source::Read {
+                pointer,
+                conversion,
+                default,
+            } => match present(item, pointer) {
+                Some(raw) => Some((
+                    conversion.apply(raw).map_err(|p| fail(pointer, p))?,
+                    true,
+                )),
+                None => default.clone().map(|d| (d, false)),
+            },
+            Source::Money {
+                amount,
+                currency,
+                default_currency,
+            } => match present(item, amount) {
+                Some(raw) => {
+                    let amount_value =
+                        Conversion::Decimal.apply(raw).map_err(|p| fail(amount, p))?;
+                    let currency_value = match currency.as_deref().and_then(|c| present(item, c)) {
+                        Some(Value::String(code)) if is_currency(code) => code.clone(),
+                        Some(other) => {
+                            return Err(fail(
+                                currency.as_deref().unwrap_or_default(),
+                                format!("expected an ISO 4217 currency code, got {}", short(other)),
+                            ))
+                        }
+                        None => default_currency.clone().ok_or_else(|| {
+                            fail(
+                                currency.as_deref().unwrap_or_default(),
+                                "currency is missing and the spec gives no default_currency".into(),
+                            )
+                        })?,
+                    };
+                    Some((
+                        serde_json::json!({"amount": amount_value, "currency": currency_value}),
+                        true,
+                    ))
+                }
+                None => None,
+            },
+            Source::List { pointer, element } => match present(item, pointer) {
+                Some(Value::Array(elements)) => {
+                    let mapped = elements
+                        .iter()
+                        .enumerate()
+                        .map(|(i, e)| {
+                            element.apply(e).map_err(|mut err| {
+                                err.field = format!("{}[{i}].{}", self.name, err.field);
+                                err.pointer = format!("{pointer}/{i}{}", err.pointer);
+                                err
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Some((Value::Array(mapped), true))
+                }
+                Some(other) => {
+                    return Err(fail(pointer, format!("expected a list, got {}", short(other))))
+                }
+                None => None,
+            },
+        };
+        match found {
+            Some(found) => Ok(Some(found)),
+            None if self.required => Err(fail(self.pointer(), "required value is missing".into())),
+            None => Ok(None),
+        }
+    }
+
+    fn pointer(&self) -> &str {
+        match &self.source {
+            Source::Constant(_) => "",
+            Source::Read { pointer, .. } | Source::List { pointer, .. } => pointer,
+            Source::Money { amount, .. } => amount,
+        }
+    }
+}
+
+/// The value at `pointer`, treating JSON null and empty strings as absent (upstreams
+/// use all three for "no value").
+fn present<'a>(item: &'a Value, pointer: &str) -> Option<&'a Value> {
+    match item.pointer(pointer) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.trim().is_empty() => None,
+        Some(value) => Some(value),
+    }
+}
+
+fn is_currency(code: &str) -> bool {
+    code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+/// Describes an upstream value for an error message by its type only: messages reach
+/// logs and clients, and a value in the wrong place may be a name or an ID number.
+fn short(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(_) => "a boolean".into(),
+        Value::Number(_) => "a number".into(),
+        Value::String(s) => format!("a string of {} characters", s.chars().count()),
+        Value::Array(a) => format!("a list of {}", a.len()),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+/// An upstream code, for the "unmapped value" message: codes are not personal data,
+/// but a long string in a code field may be, so only short codes are quoted.
+fn code(value: &Value) -> String {
+    match value {
+        Value::String(s) if s.chars().count() <= 12 => format!("\"{s}\""),
+        Value::Number(n) if n.to_string().len() <= 12 => n.to_string(),
+        other => short(other),
+    }
+}
+
+impl Conversion {
+    fn apply(&self, raw: &Value) -> Result<Value, String> {
+        match self {
+            Conversion::Text => match raw {
+                Value::String(s) => Ok(Value::String(s.trim().to_owned())),
+                Value::Number(n) => Ok(Value::String(n.to_string())),
+                Value::Bool(b) => Ok(Value::String(b.to_string())),
+                other => Err(format!("expected text, got {}", short(other))),
+            },
+            Conversion::Int => {
+                let text = match raw {
+                    Value::Number(n) => n.to_string(),
+                    Value::String(s) => s.trim().to_owned(),
+                    other => return Err(format!("expected an integer, got {}", short(other))),
+                };
+                text.parse::<i64>()
+                    .map(Value::from)
+                    .map_err(|_| format!("expected an integer, got {}", short(raw)))
+            }
+            Conversion::Decimal => {
+                let text = match raw {
+                    Value::Number(n) => n.to_string(),
+                    Value::String(s) => s.trim().replace(',', ""),
+                    other => return Err(format!("expected a decimal, got {}", short(other))),
+                };
+                parse_decimal(&text)
+                    .map(|d| Value::String(d.to_string()))
+                    .ok_or_else(|| format!("expected a decimal, got {}", short(raw)))
+            }
+            Conversion::Bool => match raw {
+                Value::Bool(b) => Ok(Value::Bool(*b)),
+                Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+                    "true" | "y" | "yes" | "1" => Ok(Value::Bool(true)),
+                    "false" | "n" | "no" | "0" => Ok(Value::Bool(false)),
+                    _ => Err(format!("expected a boolean, got {}", short(raw))),
+                },
+                Value::Number(n) if n.to_string() == "1" || n.to_string() == "0" => {
+                    Ok(Value::Bool(n.to_string() == "1"))
+                }
+                other => Err(format!("expected a boolean, got {}", short(other))),
+            },
+            Conversion::Date(format) => {
+                let text = as_text(raw).ok_or_else(|| format!("expected a date, got {}", short(raw)))?;
+                let date = match format {
+                    Some(format) => NaiveDate::parse_from_str(&text, format),
+                    None => NaiveDate::from_str(&text),
+                }
+                .map_err(|_| format!("expected a date, got {}", short(raw)))?;
+                Ok(Value::String(date.format("%Y-%m-%d").to_string()))
+            }
+            Conversion::DateTime(format) => {
+                let at = format
+                    .parse(raw)
+                    .ok_or_else(|| format!("expected a timestamp, got {}", short(raw)))?;
+                Ok(Value::String(at.to_rfc3339_opts(SecondsFormat::AutoSi, true)))
+            }
+            Conversion::Enum {
+                map,
+                otherwise,
+                allowed,
+            } => {
+                let text = as_text(raw).ok_or_else(|| format!("expected a code, got {}", short(raw)))?;
+                let name = map
+                    .get(&text)
+                    .or(otherwise.as_ref())
+                    .cloned()
+                    .unwrap_or_else(|| text.clone());
+                if allowed.contains(&name.as_str()) {
+                    Ok(Value::String(name))
+                } else {
+                    Err(format!("unmapped value {}", code(raw)))
+                }
+            }
+        }
+    }
+}
+
+fn parse_decimal(text: &str) -> Option<Decimal> {
+    if text.contains(['e', 'E']) {
+        Decimal::from_scientific(text).ok()
+    } else {
+        Decimal::from_str(text).ok()
+    }
+}
+
+fn as_text(raw: &Value) -> Option<String> {
+    match raw {
+        Value::String(s) => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+impl TimeFormat {
+    fn parse(&self, raw: &Value) -> Option<DateTime<Utc>> {
+        match self {
+            TimeFormat::Rfc3339 => DateTime::parse_from_rfc3339(&as_text(raw)?)
+                .ok()
+                .map(|t| t.with_timezone(&Utc)),
+            TimeFormat::EpochMillis => {
+                DateTime::from_timestamp_millis(as_text(raw)?.parse::<i64>().ok()?)
+            }
+            TimeFormat::EpochSeconds => {
+                DateTime::from_timestamp(as_text(raw)?.parse::<i64>().ok()?, 0)
+            }
+            TimeFormat::Custom { format, offset } => {
+                let naive = NaiveDateTime::parse_from_str(&as_text(raw)?, format).ok()?;
+                offset
+                    .from_local_datetime(&naive)
+                    .single()
+                    .map(|t| t.with_timezone(&Utc))
+            }
+        }
+    }
+}
+
+fn join_key(name: &str, rest: &str) -> String {
+    if rest.is_empty() {
+        quote_key(name)
+    } else {
+        format!("{}.{rest}", quote_key(name))
+    }
+}
+
+/// Dotted canonical names are one TOML key, quoted.
+fn quote_key(name: &str) -> String {
+    if name.contains('.') {
+        format!("\"{name}\"")
+    } else {
+        name.to_owned()
+    }
+}
+
+fn compile_field(def: &FieldDef, spec: &FullFieldSpec) -> Result<CompiledField, Vec<CompileProblem>> {
+    let mut problems: Vec<CompileProblem> = Vec::new();
+    let mut problem = |key: &str, text: String| problems.push((key.to_owned(), text));
+    let check_pointer = |key: &str, pointer: &str, problems: &mut dyn FnMut(&str, String)| {
+        if !(pointer.is_empty() || pointer.starts_with('/')) {
+            problems(key, format!("'{pointer}' is not a JSON pointer (it must start with '/')"));
+        }
+    };
+    let kind = def.kind;
+    let allowed_keys: &[&str] = match kind {
+        FieldKind::Money => &["amount", "currency", "default_currency"],
+        FieldKind::List(_) => &["from", "fields"],
+        FieldKind::Enum(_) => &["from", "map", "default", "value"],
+        FieldKind::Date | FieldKind::DateTime => &["from", "format", "timezone", "default", "value"],
+        _ => &["from", "default", "value"],
+    };
+    let given = given_keys(spec);
+    for key in &given {
+        if !allowed_keys.contains(key) {
+            problem(key, format!("not used for a {} field (allowed: {})", kind.name(), allowed_keys.join(", ")));
+        }
+    }
+
+    let source = match kind {
+        FieldKind::Money => {
+            let Some(amount) = spec.amount.clone() else {
+                problem("amount", "a money field needs `amount` (a pointer to the amount)".into());
+                return Err(problems);
+            };
+            check_pointer("amount", &amount, &mut problem);
+            if let Some(currency) = &spec.currency {
+                check_pointer("currency", currency, &mut problem);
+            }
+            if let Some(code) = &spec.default_currency {
+                if !is_currency(code) {
+                    problem("default_currency", format!("'{code}' is not an ISO 4217 code"));
+                }
+            }
+            if spec.currency.is_none() && spec.default_currency.is_none() {
+                problem("currency", "give `currency` (a pointer) or `default_currency`".into());
+            }
+            Source::Money {
+                amount,
+                currency: spec.currency.clone(),
+                default_currency: spec.default_currency.clone(),
+            }
+        }
+        FieldKind::List(element_defs) => {
+            let Some(pointer) = spec.from.clone() else {
+                problem("from", "a list field needs `from` (a pointer to the array)".into());
+                return Err(problems);
+            };
+            check_pointer("from", &pointer, &mut problem);
+            let mut inner = Vec::new();
+            let element = Mapping::compile(element_defs, &spec.fields, &mut inner);
+            for (key, text) in inner {
+                problem(&format!("fields.{key}"), text);
+            }
+            Source::List { pointer, element }
+        }
+        _ => {
+            let conversion = match conversion_for(kind, spec) {
+                Ok(conversion) => conversion,
+                Err(inner) => {
+                    problems.extend(inner);
+                    return Err(problems);
+                }
+            };
+            let convert = |key: &str, value: &toml::Value| -> Result<Value, CompileProblem> {
+                let json = serde_json::to_value(value)
+                    .map_err(|e| (key.to_owned(), e.to_string()))?;
+                let raw = match (&conversion, &json) {
+                    // Constants and defaults are written in canonical form, not the
+                    // upstream's.
+                    (Conversion::Enum { allowed, .. }, Value::String(s)) => {
+                        return if allowed.contains(&s.as_str()) {
+                            Ok(json)
+                        } else {
+                            Err((key.to_owned(), format!("'{s}' is not one of {}", allowed.join(", "))))
+                        };
+                    }
+                    (Conversion::Date(_), _) => return Conversion::Date(None).apply(&json).map_err(|p| (key.to_owned(), p)),
+                    (Conversion::DateTime(_), _) => {
+                        return Conversion::DateTime(TimeFormat::Rfc3339).apply(&json).map_err(|p| (key.to_owned(), p))
+                    }
+                    _ => json,
+                };
+                conversion.apply(&raw).map_err(|p| (key.to_owned(), p))
+            };
+            if let Some(value) = &spec.value {
+                if spec.from.is_some() {
+                    problem("value", "give either `value` (a constant) or `from`, not both".into());
+                }
+                match convert("value", value) {
+                    Ok(constant) => Source::Constant(constant),
+                    Err((key, text)) => {
+                        problem(&key, text);
+                        return Err(problems);
+                    }
+                }
+            } else {
+                let Some(pointer) = spec.from.clone() else {
+                    problem("from", "give `from` (a JSON pointer) or `value` (a constant)".into());
+                    return Err(problems);
+                };
+                check_pointer("from", &pointer, &mut problem);
+                let default = match spec.default.as_ref().map(|d| convert("default", d)) {
+                    Some(Ok(d)) => Some(d),
+                    Some(Err((key, text))) => {
+                        problem(&key, text);
+                        None
+                    }
+                    None => None,
+                };
+                Source::Read {
+                    pointer,
+                    conversion,
+                    default,
+                }
+            }
+        }
+    };
+    if problems.is_empty() {
+        Ok(CompiledField {
+            name: def.name,
+            required: def.required,
+            source,
+        })
+    } else {
+        Err(problems)
+    }
+}
+
+fn given_keys(spec: &FullFieldSpec) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    let mut add = |present: bool, key: &'static str| {
+        if present {
+            keys.push(key);
+        }
+    };
+    add(spec.from.is_some(), "from");
+    add(!spec.map.is_empty(), "map");
+    add(spec.format.is_some(), "format");
+    add(spec.timezone.is_some(), "timezone");
+    add(spec.default.is_some(), "default");
+    add(spec.value.is_some(), "value");
+    add(spec.amount.is_some(), "amount");
+    add(spec.currency.is_some(), "currency");
+    add(spec.default_currency.is_some(), "default_currency");
+    add(!spec.fields.is_empty(), "fields");
+    keys
+}
+
+fn conversion_for(kind: FieldKind, spec: &FullFieldSpec) -> Result<Conversion, Vec<CompileProblem>> {
+    let problem = |key: &str, text: String| vec![(key.to_owned(), text)];
+    Ok(match kind {
+        FieldKind::Text => Conversion::Text,
+        FieldKind::Int => Conversion::Int,
+        FieldKind::Decimal => Conversion::Decimal,
+        FieldKind::Bool => Conversion::Bool,
+        FieldKind::Date => {
+            if let Some(format) = &spec.format {
+                check_format(format, true).map_err(|e| problem("format", e))?;
+            }
+            Conversion::Date(spec.format.clone())
+        }
+        FieldKind::DateTime => {
+            let format = match spec.format.as_deref() {
+                None | Some("rfc3339") => TimeFormat::Rfc3339,
+                Some("epoch_ms") => TimeFormat::EpochMillis,
+                Some("epoch_s") => TimeFormat::EpochSeconds,
+                Some(format) => {
+                    check_format(format, false).map_err(|e| problem("format", e))?;
+                    let Some(zone) = &spec.timezone else {
+                        return Err(problem(
+                            "timezone",
+                            "a custom time format needs `timezone` (e.g. \"+08:00\" for Beijing time), so that no time is silently read as UTC".into(),
+                        ));
+                    };
+                    let offset = FixedOffset::from_str(zone).map_err(|_| {
+                        problem("timezone", format!("'{zone}' is not an offset like +08:00"))
+                    })?;
+                    TimeFormat::Custom {
+                        format: format.to_owned(),
+                        offset,
+                    }
+                }
+            };
+            if spec.timezone.is_some() && !matches!(format, TimeFormat::Custom { .. }) {
+                return Err(problem("timezone", "only used with a custom `format`".into()));
+            }
+            Conversion::DateTime(format)
+        }
+        FieldKind::Enum(names) => {
+            let allowed = names();
+            let mut map = spec.map.clone();
+            let otherwise = map.remove("*");
+            for (upstream, canonical) in spec.map.iter() {
+                if !allowed.contains(&canonical.as_str()) {
+                    return Err(problem(
+                        &format!("map.{upstream}"),
+                        format!("'{canonical}' is not one of {}", allowed.join(", ")),
+                    ));
+                }
+            }
+            Conversion::Enum {
+                map,
+                otherwise,
+                allowed,
+            }
+        }
+        FieldKind::Money | FieldKind::List(_) => unreachable!("handled by the caller"),
+    })
+}
+
+/// Checks a chrono format: it must parse, and a sample must survive a round trip (so a
+/// format that drops the day or the minutes is refused).
+fn check_format(format: &str, date_only: bool) -> Result<(), String> {
+    if StrftimeItems::new(format).any(|item| matches!(item, Item::Error)) {
+        return Err(format!("'{format}' is not a valid chrono format"));
+    }
+    let sample = NaiveDate::from_ymd_opt(2024, 11, 28)
+        .and_then(|d| d.and_hms_opt(13, 45, 30))
+        .expect("valid sample");
+    let text = sample.format(format).to_string();
+    let round_trip = if date_only {
+        NaiveDate::parse_from_str(&text, format).ok() == Some(sample.date())
+    } else {
+        NaiveDateTime::parse_from_str(&text, format).ok() == Some(sample)
+    };
+    if round_trip {
+        Ok(())
+    } else {
+        Err(format!("'{format}' does not carry a whole {}", if date_only { "date" } else { "date and time" }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::fields::Entity;
+
+    fn fields(toml_text: &str) -> BTreeMap<String, FieldSpec> {
+        toml::from_str(toml_text).unwrap()
+    }
+
+    fn compile(entity: Entity, toml_text: &str) -> Result<Mapping, Vec<CompileProblem>> {
+        let mut problems = Vec::new();
+        let mapping = Mapping::compile(entity.fields(), &fields(toml_text), &mut problems);
+        if problems.is_empty() {
+            Ok(mapping)
+        } else {
+            Err(problems)
+        }
+    }
+
+    const ACCOUNT: &str = r#"
+        number = "/ACCT_NO"
+        customer_id = "/CUST_NO"
+        type = { from = "/ACCT_TYP", map = { CA = "CURRENT", SA = "SAVINGS", TD = "TIME_DEPOSIT" } }
+        currency = { from = "/CCY", default = "CNY" }
+        balance = { amount = "/BAL", currency = "/CCY", default_currency = "CNY" }
+        status = { from = "/STAT", map = { A = "ACTIVE", "*" = "DORMANT" } }
+        opened_at = { from = "/OPEN_DT", format = "%Y%m%d" }
+        interest_rate = "/RATE"
+    "#;
+
+    #[test]
+    fn maps_an_item_with_enums_dates_and_exact_money() {
+        let mapping = compile(Entity::Account, ACCOUNT).unwrap();
+        let item: Value = serde_json::from_str(
+            r#"{"ACCT_NO":"6217","CUST_NO":"1000000001","ACCT_TYP":"TD","BAL":12345678901234.5678901,
+                "STAT":"X","OPEN_DT":"20200131","RATE":"1.450"}"#,
+        )
+        .unwrap();
+        let mapped = mapping.apply(&item).unwrap();
+        assert_eq!(mapped["type"], "TIME_DEPOSIT");
+        assert_eq!(mapped["currency"], "CNY");
+        assert_eq!(mapped["balance"], json!({"amount": "12345678901234.5678901", "currency": "CNY"}));
+        assert_eq!(mapped["status"], "DORMANT");
+        assert_eq!(mapped["opened_at"], "2020-01-31");
+        assert_eq!(mapped["interest_rate"], "1.450", "scale is kept: 1.450 is what the upstream said");
+        let account: crate::domain::Account = serde_json::from_value(mapped).unwrap();
+        assert_eq!(account.balance.amount.to_string(), "12345678901234.5678901");
+    }
+
+    #[test]
+    fn bad_upstream_values_name_the_field_and_pointer() {
+        let mapping = compile(Entity::Account, ACCOUNT).unwrap();
+        let item = json!({"ACCT_NO":"1","CUST_NO":"1000000001","ACCT_TYP":"CA","BAL":"12,3x","STAT":"A"});
+        let err = mapping.apply(&item).unwrap_err();
+        assert_eq!(err.field, "balance");
+        assert_eq!(err.pointer, "/BAL");
+        let item = json!({"ACCT_NO":"1","CUST_NO":"1000000001","ACCT_TYP":"ZZ","BAL":"1","STAT":"A"});
+        assert!(mapping.apply(&item).unwrap_err().problem.contains("unmapped value \"ZZ\""));
+        let item = json!({"CUST_NO":"1000000001","ACCT_TYP":"CA","BAL":"1","STAT":"A"});
+        let err = mapping.apply(&item).unwrap_err();
+        assert_eq!((err.field.as_str(), err.problem.as_str()), ("number", "required value is missing"));
+    }
+
+    #[test]
+    fn compile_reports_every_problem_with_its_key() {
+        let problems = compile(
+            Entity::Account,
+            r#"
+            numbr = "/ACCT_NO"
+            customer_id = "ACCT"
+            type = { from = "/T", map = { CA = "CHECKING" } }
+            currency = "/CCY"
+            balance = { amount = "/BAL" }
+            status = "/S"
+            opened_at = { from = "/D", format = "%Y%m" }
+        "#,
+        )
+        .unwrap_err();
+        let keys: Vec<_> = problems.iter().map(|(k, _)| k.as_str()).collect();
+        for expected in ["numbr", "number", "customer_id.from", "type.map.CA", "balance.currency", "opened_at.format"] {
+            assert!(keys.contains(&expected), "{expected} not in {problems:?}");
+        }
+    }
+
+    #[test]
+    fn local_times_need_a_timezone_and_convert_to_utc() {
+        let spec = r#"
+            id = "/id"
+            account_number = "/acct"
+            posted_at = { from = "/tm", format = "%Y-%m-%d %H:%M:%S" }
+            direction = { from = "/d", map = { C = "CREDIT", D = "DEBIT" } }
+            amount = { amount = "/amt", default_currency = "CNY" }
+        "#;
+        let problems = compile(Entity::Transaction, spec).unwrap_err();
+        assert_eq!(problems[0].0, "posted_at.timezone");
+        let spec = spec.replace("%S\" }", "%S\", timezone = \"+08:00\" }");
+        let mapping = compile(Entity::Transaction, &spec).unwrap();
+        let mapped = mapping
+            .apply(&json!({"id":"t","acct":"a","tm":"2024-01-01 07:30:00","d":"D","amt":"5"}))
+            .unwrap();
+        assert_eq!(mapped["posted_at"], "2023-12-31T23:30:00Z");
+    }
+
+    #[test]
+    fn nested_objects_appear_only_when_the_upstream_filled_them() {
+        let mapping = compile(
+            Entity::Card,
+            r#"
+            id = "/id"
+            number = "/pan"
+            customer_id = "/cif"
+            kind = "/type"
+            status = "/status"
+            "statement.due_date" = "/stmt/due"
+            "statement.balance" = { amount = "/stmt/bal", default_currency = "CNY" }
+        "#,
+        )
+        .unwrap();
+        let debit = mapping
+            .apply(&json!({"id":"c","pan":"6","cif":"1000000001","type":"DEBIT","status":"ACTIVE"}))
+            .unwrap();
+        assert!(debit.get("statement").is_none());
+        let credit = mapping
+            .apply(&json!({"id":"c","pan":"6","cif":"1000000001","type":"CREDIT","status":"ACTIVE","stmt":{"due":"2024-02-01"}}))
+            .unwrap();
+        assert_eq!(credit["statement"]["due_date"], "2024-02-01");
+    }
+
+    #[test]
+    fn lists_map_each_element_and_epoch_times() {
+        let mapping = compile(
+            Entity::OnlineUser,
+            r#"
+            user_id = "/uid"
+            customer_id = "/cif"
+            status = { from = "/state", map = { NORMAL = "ACTIVE" } }
+            registered_at = { from = "/reg", format = "epoch_ms" }
+            devices = { from = "/devices", fields = { id = "/deviceId", trusted = "/trusted" } }
+        "#,
+        )
+        .unwrap();
+        let mapped = mapping
+            .apply(&json!({"uid":"U1","cif":"1000000001","state":"NORMAL","reg":1700000000000_i64,
+                "devices":[{"deviceId":"d1","trusted":true},{"trusted":false}]}))
+            .unwrap_err();
+        assert_eq!(mapped.field, "devices[1].id");
+        assert_eq!(mapped.pointer, "/devices/1/deviceId");
+    }
+}

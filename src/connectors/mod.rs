@@ -1,0 +1,162 @@
+//! Connectors: how the hub reads the four upstream systems.
+//!
+//! One [`Connector`] trait; one implementation, [`RestConnector`], driven by a spec per
+//! system (`connectors/<system>.toml`, see `docs/connectors.md`). Specs are loaded and
+//! checked by [`load`] at start and by `c360 check`; every problem names the file, the
+//! key and what is wrong. What a connector returns is canonical JSON (field names and
+//! value forms of [`crate::domain`]); the typed layer in [`crate::upstream`] turns it
+//! into domain values.
+
+mod error;
+mod load;
+mod mapping;
+mod rest;
+mod spec;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+pub use error::{ConnectorError, ErrorKind};
+pub use load::{embedded_specs, load, CompiledSpec, Endpoint, SpecError, SpecErrors};
+pub use mapping::MapError;
+pub use rest::RestConnector;
+
+use crate::domain::fields::Entity;
+use crate::domain::{Page, System};
+
+/// An endpoint the hub calls. A spec must define each for its system, under this name,
+/// with this kind and entity, using only these parameters in its templates.
+#[derive(Debug, Clone, Copy)]
+pub struct EndpointContract {
+    pub system: System,
+    pub name: &'static str,
+    pub kind: EndpointKind,
+    pub entity: Entity,
+    /// Parameters the hub passes to a list endpoint (`{name}` in templates).
+    pub params: &'static [&'static str],
+}
+
+const fn contract(
+    system: System,
+    name: &'static str,
+    kind: EndpointKind,
+    entity: Entity,
+    params: &'static [&'static str],
+) -> EndpointContract {
+    EndpointContract {
+        system,
+        name,
+        kind,
+        entity,
+        params,
+    }
+}
+
+pub const CONTRACTS: &[EndpointContract] = &[
+    contract(System::Core, "customers", EndpointKind::Batch, Entity::Customer, &[]),
+    contract(
+        System::Core,
+        "customer_search",
+        EndpointKind::List,
+        Entity::Customer,
+        &["id_number", "mobile", "name"],
+    ),
+    contract(System::Core, "accounts", EndpointKind::Batch, Entity::Account, &[]),
+    contract(
+        System::Core,
+        "transactions",
+        EndpointKind::List,
+        Entity::Transaction,
+        &["account", "from", "to"],
+    ),
+    contract(System::Cards, "cards", EndpointKind::Batch, Entity::Card, &[]),
+    contract(System::Loans, "loans", EndpointKind::Batch, Entity::Loan, &[]),
+    contract(
+        System::Channels,
+        "online_users",
+        EndpointKind::Batch,
+        Entity::OnlineUser,
+        &[],
+    ),
+    contract(
+        System::Channels,
+        "login_events",
+        EndpointKind::List,
+        Entity::LoginEvent,
+        &["user_id"],
+    ),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointKind {
+    /// Takes a set of keys (`{keys}`), answers items that each carry their key.
+    Batch,
+    /// Takes named parameters and answers one page.
+    List,
+}
+
+/// A page request: at most `limit` items, starting at `key` (the upstream's own opaque
+/// next-page key) or at the first page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: usize,
+    pub key: Option<String>,
+}
+
+/// What a batch call answered, per key.
+pub type BatchResult = HashMap<String, Result<Vec<Value>, ConnectorError>>;
+
+/// Named parameters for list endpoints (`{account}`, `{id_number?}`).
+pub type Params = BTreeMap<String, String>;
+
+/// One upstream system, seen through its spec.
+#[async_trait]
+pub trait Connector: Send + Sync {
+    fn system(&self) -> System;
+
+    /// Items of `endpoint` for each key, grouped by key. Keys the upstream does not know
+    /// are absent from the map; a key whose items the hub cannot read has its own
+    /// error, so one malformed record does not fail its neighbours in the batch. Large
+    /// key sets are split into the system's batch size and called concurrently.
+    async fn batch(&self, endpoint: &str, keys: &[String]) -> Result<BatchResult, ConnectorError>;
+
+    /// One page of `endpoint` with `params`.
+    async fn list(
+        &self,
+        endpoint: &str,
+        params: &Params,
+        page: PageRequest,
+    ) -> Result<Page<Value>, ConnectorError>;
+}
+
+/// The four connectors, one per system.
+#[derive(Clone)]
+pub struct Connectors {
+    by_system: HashMap<System, Arc<dyn Connector>>,
+}
+
+impl Connectors {
+    pub fn new(connectors: impl IntoIterator<Item = Arc<dyn Connector>>) -> Connectors {
+        Connectors {
+            by_system: connectors.into_iter().map(|c| (c.system(), c)).collect(),
+        }
+    }
+
+    /// Builds REST connectors from compiled specs.
+    pub fn from_specs(specs: Vec<CompiledSpec>) -> Result<Connectors, ConnectorError> {
+        let connectors = specs
+            .into_iter()
+            .map(|spec| RestConnector::new(spec).map(|c| Arc::new(c) as Arc<dyn Connector>))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Connectors::new(connectors))
+    }
+
+    pub fn get(&self, system: System) -> &Arc<dyn Connector> {
+        self.by_system
+            .get(&system)
+            .expect("load() guarantees a connector for every system")
+    }
+}

@@ -1,0 +1,442 @@
+//! The declarative REST runtime: one [`Connector`] for any upstream, driven by its
+//! compiled spec.
+//!
+//! Each call: fill the templates, send with the system's timeout and credentials,
+//! read at most `max_body` bytes, sort the answer into success, not-found or an error
+//! kind using the system's own error envelope, then map each item. Idempotent calls
+//! are retried with jittered exponential backoff on unavailability and timeouts.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use futures::future::join_all;
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use super::load::{render, Auth, CompiledSpec, Endpoint};
+use super::spec::MAX_BATCH_PAGES;
+use super::{BatchResult, Connector, ConnectorError, ErrorKind, PageRequest, Params};
+use crate::domain::{Page, System};
+
+/// Connections kept open per upstream: a 2-core hub rarely has more calls in flight
+/// toward one system, and reusing connections saves a TLS handshake per call.
+const IDLE_CONNECTIONS_PER_HOST: usize = 64;
+/// Connecting must not eat the whole call timeout; a refused or black-holed host is
+/// reported quickly.
+const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub struct RestConnector {
+    spec: CompiledSpec,
+    client: reqwest::Client,
+}
+
+impl RestConnector {
+    pub fn new(spec: CompiledSpec) -> Result<RestConnector, ConnectorError> {
+        let system = spec.system;
+        let setup = |detail: String| ConnectorError::new(system, "setup", ErrorKind::Unavailable, detail);
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        for (name, value) in &spec.headers {
+            headers.insert(name.clone(), value.clone());
+        }
+        let mut builder = reqwest::Client::builder()
+            .pool_max_idle_per_host(IDLE_CONNECTIONS_PER_HOST)
+            .connect_timeout(spec.timeout.min(MAX_CONNECT_TIMEOUT))
+            .tcp_nodelay(true)
+            .user_agent(concat!("c360/", env!("CARGO_PKG_VERSION")));
+        match &spec.auth {
+            Auth::None => {}
+            Auth::Bearer(token) => {
+                let mut value = HeaderValue::try_from(format!("Bearer {token}"))
+                    .map_err(|_| setup("the bearer token is not a valid header value".into()))?;
+                value.set_sensitive(true);
+                headers.insert(AUTHORIZATION, value);
+            }
+            Auth::Basic { username, password } => {
+                use base64::Engine;
+                let encoded = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{username}:{password}"));
+                let mut value = HeaderValue::try_from(format!("Basic {encoded}"))
+                    .map_err(|_| setup("basic credentials are not a valid header value".into()))?;
+                value.set_sensitive(true);
+                headers.insert(AUTHORIZATION, value);
+            }
+            Auth::Mtls { identity_pem, ca_pem } => {
+                let identity = reqwest::Identity::from_pem(identity_pem)
+                    .map_err(|e| setup(format!("client certificate or key unreadable: {e}")))?;
+                builder = builder.identity(identity);
+                if let Some(ca) = ca_pem {
+                    let ca = reqwest::Certificate::from_pem(ca)
+                        .map_err(|e| setup(format!("CA certificate unreadable: {e}")))?;
+                    builder = builder.add_root_certificate(ca);
+                }
+            }
+        }
+        let client = builder
+            .default_headers(headers)
+            .build()
+            .map_err(|e| setup(format!("HTTP client: {e}")))?;
+        Ok(RestConnector { spec, client })
+    }
+
+    fn endpoint(&self, name: &str) -> Result<&Endpoint, ConnectorError> {
+        self.spec.endpoints.get(name).ok_or_else(|| {
+            ConnectorError::new(
+                self.spec.system,
+                name,
+                ErrorKind::BadResponse,
+                "no such endpoint in the spec",
+            )
+        })
+    }
+
+    fn error(&self, endpoint: &Endpoint, kind: ErrorKind, detail: impl Into<String>) -> ConnectorError {
+        ConnectorError::new(self.spec.system, &endpoint.name, kind, detail)
+    }
+
+    /// One call with retries. `Ok(None)` is the upstream's "not found".
+    async fn call(
+        &self,
+        endpoint: &Endpoint,
+        values: &BTreeMap<String, String>,
+        keys: &[String],
+        paging: &[(String, String)],
+    ) -> Result<Option<Value>, ConnectorError> {
+        let attempts = if endpoint.idempotent { self.spec.attempts } else { 1 };
+        let mut attempt = 1;
+        loop {
+            let started = Instant::now();
+            let result = self.call_once(endpoint, values, keys, paging).await;
+            let elapsed_ms = started.elapsed().as_millis() as u64;
+            match result {
+                Ok(answer) => {
+                    tracing::debug!(system = %self.spec.system, endpoint = %endpoint.name, elapsed_ms, "upstream call");
+                    return Ok(answer);
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        system = %self.spec.system,
+                        endpoint = %endpoint.name,
+                        code = error.kind.code(),
+                        status = error.status,
+                        upstream_code = error.upstream_code.as_deref(),
+                        attempt,
+                        elapsed_ms,
+                        detail = %error.detail,
+                        "upstream call failed"
+                    );
+                    if attempt >= attempts || !error.kind.retryable() {
+                        return Err(error);
+                    }
+                    let base = self.spec.backoff.saturating_mul(1 << (attempt - 1).min(6));
+                    tokio::time::sleep(base.mul_f64(0.5 + fastrand::f64())).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    async fn call_once(
+        &self,
+        endpoint: &Endpoint,
+        values: &BTreeMap<String, String>,
+        keys: &[String],
+        paging: &[(String, String)],
+    ) -> Result<Option<Value>, ConnectorError> {
+        let bad_request = |detail: String| self.error(endpoint, ErrorKind::Rejected, detail);
+        let path = render(&endpoint.path, values, true)
+            .map_err(bad_request)?
+            .ok_or_else(|| bad_request("an optional placeholder in the path is absent".into()))?;
+        let mut url = self.spec.base_url.clone();
+        let joined = format!("{}{}", url.path().trim_end_matches('/'), path);
+        url.set_path(&joined);
+        {
+            let mut query = url.query_pairs_mut();
+            for (name, template) in &endpoint.query {
+                if let Some(value) = render(template, values, false).map_err(bad_request)? {
+                    query.append_pair(name, &value);
+                }
+            }
+            for (name, value) in paging {
+                query.append_pair(name, value);
+            }
+        }
+        if url.query() == Some("") {
+            url.set_query(None);
+        }
+        let mut request = self
+            .client
+            .request(endpoint.method.clone(), url)
+            .timeout(self.spec.timeout);
+        if let Some(body) = &endpoint.body {
+            request = request.json(&fill_body(body, values, keys).map_err(bad_request)?);
+        }
+        let deadline = self.spec.timeout;
+        let exchange = async {
+            let response = request.send().await.map_err(|e| self.transport_error(endpoint, e))?;
+            let status = response.status();
+            let body = read_limited(response, self.spec.max_body)
+                .await
+                .map_err(|e| match e {
+                    ReadError::Transport(e) => self.transport_error(endpoint, e),
+                    ReadError::TooLarge => self.error(
+                        endpoint,
+                        ErrorKind::BadResponse,
+                        format!("answer larger than {} bytes", self.spec.max_body),
+                    ),
+                })?;
+            Ok::<_, ConnectorError>((status, body))
+        };
+        let (status, body) = tokio::time::timeout(deadline, exchange)
+            .await
+            .map_err(|_| self.error(endpoint, ErrorKind::Timeout, format!("no answer within {deadline:?}")))??;
+        self.classify(endpoint, status, &body)
+    }
+
+    fn transport_error(&self, endpoint: &Endpoint, error: reqwest::Error) -> ConnectorError {
+        let kind = if error.is_timeout() {
+            ErrorKind::Timeout
+        } else {
+            ErrorKind::Unavailable
+        };
+        // reqwest's message names the URL, which may carry keys; keep only the cause.
+        let detail = if error.is_timeout() {
+            format!("no answer within {:?}", self.spec.timeout)
+        } else if error.is_connect() {
+            "cannot connect".to_owned()
+        } else {
+            "connection failed".to_owned()
+        };
+        self.error(endpoint, kind, detail)
+    }
+
+    /// Sorts an answer by status and the system's error envelope.
+    fn classify(&self, endpoint: &Endpoint, status: StatusCode, body: &[u8]) -> Result<Option<Value>, ConnectorError> {
+        let errors = &self.spec.errors;
+        let json: Option<Value> = serde_json::from_slice(body).ok();
+        let code = errors
+            .code
+            .as_deref()
+            .and_then(|pointer| json.as_ref()?.pointer(pointer))
+            .and_then(text);
+        let with_codes = |mut error: ConnectorError| {
+            error.status = Some(status.as_u16());
+            error.upstream_code = code.clone();
+            error
+        };
+        if !status.is_success() {
+            let not_found_code = code.as_ref().is_some_and(|c| errors.not_found.contains(c));
+            if status == StatusCode::NOT_FOUND && (errors.not_found.is_empty() || not_found_code) {
+                return Ok(None);
+            }
+            let kind = match status.as_u16() {
+                408 | 504 => ErrorKind::Timeout,
+                429 | 500..=599 => ErrorKind::Unavailable,
+                _ => ErrorKind::Rejected,
+            };
+            return Err(with_codes(self.error(endpoint, kind, format!("HTTP {status}"))));
+        }
+        let Some(json) = json else {
+            return Err(with_codes(self.error(endpoint, ErrorKind::BadResponse, "answer is not JSON")));
+        };
+        if !errors.success.is_empty() {
+            match &code {
+                Some(c) if errors.success.contains(c) => {}
+                Some(c) if errors.not_found.contains(c) => return Ok(None),
+                Some(_) => {
+                    return Err(with_codes(self.error(endpoint, ErrorKind::Rejected, "business error code")))
+                }
+                None => {
+                    return Err(with_codes(self.error(
+                        endpoint,
+                        ErrorKind::BadResponse,
+                        format!(
+                            "no return code at {}",
+                            errors.code.as_deref().unwrap_or_default()
+                        ),
+                    )))
+                }
+            }
+        }
+        Ok(Some(json))
+    }
+
+    fn items<'a>(&self, endpoint: &Endpoint, answer: &'a Value) -> Result<&'a [Value], ConnectorError> {
+        match answer.pointer(&endpoint.items) {
+            Some(Value::Array(items)) => Ok(items),
+            None | Some(Value::Null) => Ok(&[]),
+            Some(_) => Err(self.bad_shape(endpoint, &endpoint.items, "expected a list of items")),
+        }
+    }
+
+    fn bad_shape(&self, endpoint: &Endpoint, pointer: &str, problem: &str) -> ConnectorError {
+        let mut error = self.error(endpoint, ErrorKind::BadResponse, format!("{pointer}: {problem}"));
+        error.path = Some(pointer.to_owned());
+        error
+    }
+
+    fn map_item(&self, endpoint: &Endpoint, index: usize, item: &Value) -> Result<Value, ConnectorError> {
+        endpoint.mapping.apply(item).map_err(|e| {
+            let mut error = self.error(endpoint, ErrorKind::BadResponse, format!("item {index}: {e}"));
+            error.path = Some(format!("{}/{index}{} ({})", endpoint.items, e.pointer, e.field));
+            error
+        })
+    }
+
+    async fn batch_chunk(&self, endpoint: &Endpoint, chunk: &[String]) -> Result<BatchResult, ConnectorError> {
+        let mut values = BTreeMap::new();
+        values.insert("keys".to_owned(), chunk.join(","));
+        let key_pointer = endpoint.key.as_deref().unwrap_or_default();
+        let mut result: BatchResult = HashMap::new();
+        let mut page_key: Option<String> = None;
+        for _ in 0..MAX_BATCH_PAGES {
+            let paging = match &endpoint.paging {
+                Some(p) => {
+                    let mut params = vec![(p.limit.clone(), p.max_limit.to_string())];
+                    if let Some(key) = &page_key {
+                        params.push((p.key.clone(), key.clone()));
+                    }
+                    params
+                }
+                None => Vec::new(),
+            };
+            let Some(answer) = self.call(endpoint, &values, chunk, &paging).await? else {
+                return Ok(result);
+            };
+            for (index, item) in self.items(endpoint, &answer)?.iter().enumerate() {
+                let Some(key) = item.pointer(key_pointer).and_then(text) else {
+                    return Err(self.bad_shape(endpoint, key_pointer, "an item carries no key"));
+                };
+                if !chunk.contains(&key) {
+                    tracing::warn!(system = %self.spec.system, endpoint = %endpoint.name, "upstream answered an item for a key it was not asked for; ignored");
+                    continue;
+                }
+                let mapped = self.map_item(endpoint, index, item);
+                let entry = result.entry(key).or_insert_with(|| Ok(Vec::new()));
+                match (entry, mapped) {
+                    (Ok(items), Ok(value)) => items.push(value),
+                    (entry @ Ok(_), Err(error)) => *entry = Err(error),
+                    (Err(_), _) => {}
+                }
+            }
+            page_key = endpoint
+                .paging
+                .as_ref()
+                .and_then(|p| answer.pointer(&p.next))
+                .and_then(text)
+                .filter(|k| !k.is_empty());
+            if page_key.is_none() {
+                return Ok(result);
+            }
+        }
+        Err(self.error(endpoint, ErrorKind::BadResponse, format!("more than {MAX_BATCH_PAGES} pages for one batch")))
+    }
+}
+
+/// A JSON scalar as text (keys and codes come as strings or numbers).
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn fill_body(template: &Value, values: &BTreeMap<String, String>, keys: &[String]) -> Result<Value, String> {
+    Ok(match template {
+        Value::String(s) if s == "{keys[]}" => Value::from(keys.to_vec()),
+        Value::String(s) => Value::String(render(s, values, false)?.unwrap_or_default()),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| fill_body(v, values, keys))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), fill_body(v, values, keys)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+enum ReadError {
+    Transport(reqwest::Error),
+    TooLarge,
+}
+
+async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, ReadError> {
+    if response.content_length().is_some_and(|len| len as usize > limit) {
+        return Err(ReadError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(ReadError::Transport)? {
+        if body.len() + chunk.len() > limit {
+            return Err(ReadError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+#[async_trait]
+impl Connector for RestConnector {
+    fn system(&self) -> System {
+        self.spec.system
+    }
+
+    async fn batch(&self, endpoint: &str, keys: &[String]) -> Result<BatchResult, ConnectorError> {
+        let endpoint = self.endpoint(endpoint)?;
+        let mut unique: Vec<String> = keys.to_vec();
+        unique.sort();
+        unique.dedup();
+        let chunks = unique.chunks(self.spec.max_batch.max(1));
+        let answers = join_all(chunks.map(|chunk| self.batch_chunk(endpoint, chunk))).await;
+        let mut merged = HashMap::new();
+        for answer in answers {
+            merged.extend(answer?);
+        }
+        Ok(merged)
+    }
+
+    async fn list(&self, endpoint: &str, params: &Params, page: PageRequest) -> Result<Page<Value>, ConnectorError> {
+        let endpoint = self.endpoint(endpoint)?;
+        let paging_spec = endpoint
+            .paging
+            .as_ref()
+            .ok_or_else(|| self.error(endpoint, ErrorKind::BadResponse, "list endpoint without paging"))?;
+        let mut paging = vec![(
+            paging_spec.limit.clone(),
+            page.limit.clamp(1, paging_spec.max_limit).to_string(),
+        )];
+        if let Some(key) = &page.key {
+            paging.push((paging_spec.key.clone(), key.clone()));
+        }
+        let Some(answer) = self.call(endpoint, params, &[], &paging).await? else {
+            return Ok(Page {
+                items: Vec::new(),
+                next_page_key: None,
+                total: Some(0),
+            });
+        };
+        let items = self
+            .items(endpoint, &answer)?
+            .iter()
+            .enumerate()
+            .map(|(index, item)| self.map_item(endpoint, index, item))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page {
+            items,
+            next_page_key: answer.pointer(&paging_spec.next).and_then(text).filter(|k| !k.is_empty()),
+            total: paging_spec
+                .total
+                .as_deref()
+                .and_then(|p| answer.pointer(p))
+                .and_then(text)
+                .and_then(|t| t.parse().ok()),
+        })
+    }
+}

@@ -1,0 +1,20 @@
+//! One page of an upstream list, whatever paging style the upstream uses.
+
+/// Items plus the opaque key that fetches the next page (`None` on the last page).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_page_key: Option<String>,
+    /// Total across all pages, where the upstream says.
+    pub total: Option<u64>,
+}
+
+impl<T> Page<T> {
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next_page_key: self.next_page_key,
+            total: self.total,
+        }
+    }
+}
