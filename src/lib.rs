@@ -6,7 +6,117 @@
 //! - [`connectors`]: the `Connector` trait and the declarative REST runtime driven by
 //!   `connectors/*.toml`.
 //! - [`upstream`]: typed reads over the connectors (customers, accounts, cards, …).
+//! - [`graphql`]: the schema, per-request loaders, errors as GraphQL errors.
+//! - [`auth`]: the viewer of a request and masking of personal data.
+//! - [`http`]: the router: GraphQL over HTTP, health and readiness.
+//! - [`sandbox`]: the four simulated upstream systems.
+//! - [`demo`]: sandbox and hub in one process, for `c360 demo`.
 
+pub mod auth;
 pub mod config;
 pub mod connectors;
+pub mod demo;
 pub mod domain;
+pub mod graphql;
+pub mod http;
+pub mod sandbox;
+pub mod upstream;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::connectors::{ConnectorError, Connectors, SpecErrors};
+use crate::upstream::Upstreams;
+
+/// Why the hub could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("connector specs are invalid:\n{0}")]
+    Connectors(#[from] SpecErrors),
+    #[error("connector setup failed: {0}")]
+    Client(#[from] ConnectorError),
+    #[error("sandbox: {0}")]
+    Sandbox(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A hub, bound to its port and ready to serve.
+pub struct App {
+    listener: TcpListener,
+    router: axum::Router,
+    addr: SocketAddr,
+}
+
+impl App {
+    /// Loads and checks the connector specs, builds the schema and binds the port the
+    /// config names (0 picks a free one; [`App::local_addr`] says which).
+    pub async fn build(config: Config) -> Result<App, StartError> {
+        let specs = connectors::load(&config.connectors, &config::process_env)?;
+        let files = specs.iter().map(|s| s.file.clone()).collect();
+        let upstreams = Upstreams::new(Connectors::from_specs(specs)?);
+        let schema = graphql::build_schema(upstreams.clone(), config.graphql.clone());
+        let state = http::AppState {
+            schema,
+            upstreams,
+            body_limit: config.server.body_limit,
+            request_timeout: config.server.request_timeout,
+            graphiql: config.graphql.graphiql,
+            connector_files: Arc::new(files),
+        };
+        let addr = SocketAddr::new(config.server.host, config.server.port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+        Ok(App {
+            listener,
+            router: http::router(state),
+            addr,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        tracing::info!(addr = %self.addr, "hub listening");
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -6,10 +6,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{Cif, Money};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, async_graphql::SimpleObject)]
 #[serde(deny_unknown_fields)]
 pub struct Loan {
     pub id: String,
+    #[graphql(skip)]
     pub customer_id: Cif,
     pub product: LoanProduct,
     pub principal: Money,

@@ -1,0 +1,58 @@
+//! Who is asking, and what they may see.
+//!
+//! Masking (JR/T 0171-2020 C2 data: names, ID numbers, mobiles, card and account
+//! numbers, e-mail, address) is applied once, at the GraphQL edge, through the
+//! request's [`Viewer`]. Until roles and tokens exist, every caller is anonymous and
+//! sees personal data masked: the safe default.
+
+mod masking;
+
+pub use masking::{mask_address, mask_email, mask_id_number, mask_mobile, mask_name, mask_number};
+
+/// Classes of personal data that are masked unless the viewer may see them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Personal {
+    Name,
+    IdNumber,
+    Mobile,
+    Email,
+    Address,
+    /// Card (PAN) and account numbers.
+    AccountNumber,
+}
+
+/// The caller of one request, as far as masking is concerned.
+#[derive(Debug, Clone, Default)]
+pub struct Viewer {
+    /// Classes this viewer sees in clear.
+    unmasked: Vec<Personal>,
+}
+
+impl Viewer {
+    /// A caller with no identity: everything personal is masked.
+    pub fn anonymous() -> Viewer {
+        Viewer::default()
+    }
+
+    /// A viewer who sees the given classes in clear (granted by a role).
+    pub fn with_unmasked(classes: impl IntoIterator<Item = Personal>) -> Viewer {
+        Viewer {
+            unmasked: classes.into_iter().collect(),
+        }
+    }
+
+    /// The value as this viewer may see it.
+    pub fn show(&self, class: Personal, value: &str) -> String {
+        if self.unmasked.contains(&class) {
+            return value.to_owned();
+        }
+        match class {
+            Personal::Name => mask_name(value),
+            Personal::IdNumber => mask_id_number(value),
+            Personal::Mobile => mask_mobile(value),
+            Personal::Email => mask_email(value),
+            Personal::Address => mask_address(value),
+            Personal::AccountNumber => mask_number(value),
+        }
+    }
+}

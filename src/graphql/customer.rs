@@ -1,0 +1,430 @@
+//! `customer`, `customers` and `searchCustomers`, and the `Customer` type that joins
+//! the four systems.
+//!
+//! Root resolvers look ahead at what the query selects and start every selected
+//! system's load at once, so a 360 query waits for the slowest system, not the sum of
+//! them; child resolvers then find their data in the request's loaders.
+
+use std::sync::Arc;
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Object, Result, ServerError, SimpleObject, ID};
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::errors;
+use super::loaders::{self, Loaders, Outcome, PerCustomer};
+use super::paging::{PageCursor, Window};
+use super::products::{AccountNode, CardNode, OnlineBankingNode};
+use crate::auth::{Personal, Viewer};
+use crate::config::GraphqlConfig;
+use crate::domain::{
+    Cif, Customer, CustomerKind, CustomerStatus, Gender, IdDocument, Loan, System,
+};
+use crate::upstream::{CustomerSearch, Upstreams};
+
+/// Longest name prefix accepted: Chinese names are 2–4 characters, company names
+/// rarely over 40.
+const MAX_NAME_LEN: usize = 60;
+/// ID numbers: 18 for resident IDs and USCCs, passports shorter.
+const MAX_ID_NUMBER_LEN: usize = 32;
+
+/// Which of the per-customer systems a query selects below `Customer`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Selection {
+    accounts: bool,
+    cards: bool,
+    loans: bool,
+    online_banking: bool,
+}
+
+impl Selection {
+    fn of(customer: async_graphql::Lookahead<'_>) -> Selection {
+        Selection {
+            accounts: customer.field("accounts").exists(),
+            cards: customer.field("cards").exists(),
+            loans: customer.field("loans").exists(),
+            online_banking: customer.field("onlineBanking").exists(),
+        }
+    }
+
+    /// Starts the loads of every selected system for these customers, concurrently.
+    async fn prefetch(self, loaders: &Loaders, cifs: &[Cif]) {
+        tokio::join!(
+            maybe(self.accounts, loaders::many(&loaders.accounts, cifs)),
+            maybe(self.cards, loaders::many(&loaders.cards, cifs)),
+            maybe(self.loans, loaders::many(&loaders.loans, cifs)),
+            maybe(self.online_banking, loaders::many(&loaders.online_users, cifs)),
+        );
+    }
+}
+
+async fn maybe<F: std::future::Future>(run: bool, future: F) {
+    if run {
+        future.await;
+    }
+}
+
+#[derive(Default)]
+pub struct CustomerQuery;
+
+#[Object]
+impl CustomerQuery {
+    /// One customer by CIF, with whatever the query selects from the four systems.
+    /// Null with a `NOT_FOUND` error when core banking does not know the CIF.
+    async fn customer(&self, ctx: &Context<'_>, id: ID) -> Result<Option<CustomerNode>> {
+        let cif = Cif::parse(&id).map_err(|e| errors::bad_input("id", e))?;
+        let loaders = ctx.data_unchecked::<Loaders>();
+        let selection = Selection::of(ctx.look_ahead());
+        let cifs = [cif.clone()];
+        let (outcome, ()) = tokio::join!(
+            loaders::one(&loaders.customers, &cif),
+            selection.prefetch(loaders, &cifs)
+        );
+        match found(&outcome)? {
+            Some(customer) => Ok(Some(CustomerNode::new(customer, &outcome, selection))),
+            None => Err(errors::not_found(format!("customer {cif}"))),
+        }
+    }
+
+    /// Up to `graphql.max_ids` (100) customers by CIF, in the order of `ids`; null
+    /// where a CIF is unknown (with a `NOT_FOUND` error at that index). One batched
+    /// call per system, whatever the number of ids.
+    async fn customers(&self, ctx: &Context<'_>, ids: Vec<ID>) -> Result<Vec<Option<CustomerNode>>> {
+        let config = ctx.data_unchecked::<GraphqlConfig>();
+        if ids.len() > config.max_ids {
+            return Err(errors::bad_input(
+                "ids",
+                format!("at most {} ids per call, got {}", config.max_ids, ids.len()),
+            ));
+        }
+        let cifs = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| Cif::parse(id).map_err(|e| errors::bad_input(&format!("ids[{i}]"), e)))
+            .collect::<Result<Vec<_>>>()?;
+        let loaders = ctx.data_unchecked::<Loaders>();
+        let selection = Selection::of(ctx.look_ahead());
+        let (outcomes, ()) = tokio::join!(
+            loaders::many(&loaders.customers, &cifs),
+            selection.prefetch(loaders, &cifs)
+        );
+        let mut nodes = Vec::with_capacity(cifs.len());
+        for (index, cif) in cifs.iter().enumerate() {
+            let node = match outcomes.get(cif) {
+                Some(outcome) => match found(outcome) {
+                    Ok(Some(customer)) => Some(CustomerNode::new(customer, outcome, selection)),
+                    Ok(None) => {
+                        item_error(ctx, index, errors::not_found(format!("customer {cif}")));
+                        None
+                    }
+                    Err(error) => {
+                        item_error(ctx, index, error);
+                        None
+                    }
+                },
+                None => None,
+            };
+            nodes.push(node);
+        }
+        Ok(nodes)
+    }
+
+    /// Finds customers by ID number or mobile (exact) or name (prefix: a surname
+    /// finds everyone who has it). Several criteria narrow each other. Relay paging.
+    async fn search_customers(
+        &self,
+        ctx: &Context<'_>,
+        id_number: Option<String>,
+        mobile: Option<String>,
+        name: Option<String>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<PageCursor, CustomerNode>> {
+        let search = parse_search(id_number, mobile, name)?;
+        let config = ctx.data_unchecked::<GraphqlConfig>();
+        let window = Window::parse(first, after, config)?;
+        let upstreams = ctx.data_unchecked::<Upstreams>();
+        let page = upstreams
+            .search_customers(&search, window.request())
+            .await
+            .map_err(|e| errors::upstream(&e))?;
+        let fetched = Outcome {
+            items: Ok(Arc::new(Vec::new())),
+            fetched_at: Utc::now(),
+            from_cache: false,
+            stale: false,
+        };
+        let look_ahead = ctx.look_ahead();
+        let node = look_ahead.field("edges").field("node");
+        let selection = if node.exists() {
+            Selection::of(node)
+        } else {
+            Selection::of(look_ahead.field("nodes"))
+        };
+        let (edges, has_next) = window.slice(page);
+        let cifs: Vec<Cif> = edges.iter().map(|(_, c)| c.id.clone()).collect();
+        selection.prefetch(ctx.data_unchecked::<Loaders>(), &cifs).await;
+        let mut connection = Connection::new(window.after != PageCursor::default(), has_next);
+        connection.edges.extend(
+            edges
+                .into_iter()
+                .map(|(cursor, customer)| Edge::new(cursor, CustomerNode::new(Arc::new(customer), &fetched, selection))),
+        );
+        Ok(connection)
+    }
+}
+
+/// Adds an error at `customers[index]` while the list itself still answers.
+fn item_error(ctx: &Context<'_>, index: usize, error: async_graphql::Error) {
+    let mut server_error: ServerError = error.into_server_error(ctx.item.pos);
+    server_error.path = vec![
+        async_graphql::PathSegment::Field(ctx.item.node.response_key().node.to_string()),
+        async_graphql::PathSegment::Index(index),
+    ];
+    ctx.add_error(server_error);
+}
+
+/// The customer record in an outcome: `Ok(None)` when core does not know the CIF.
+fn found(outcome: &Outcome<Customer>) -> Result<Option<Arc<Customer>>> {
+    match &outcome.items {
+        Ok(items) => Ok(items.first().cloned().map(Arc::new)),
+        Err(error) => Err(errors::upstream(error)),
+    }
+}
+
+fn parse_search(id_number: Option<String>, mobile: Option<String>, name: Option<String>) -> Result<CustomerSearch> {
+    let clean = |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let id_number = clean(id_number);
+    let mobile = clean(mobile).map(|m| m.replace([' ', '-'], ""));
+    let name = clean(name);
+    if let Some(id) = &id_number {
+        if id.chars().count() > MAX_ID_NUMBER_LEN || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(errors::bad_input(
+                "idNumber",
+                format!("letters and digits only, at most {MAX_ID_NUMBER_LEN}"),
+            ));
+        }
+    }
+    if let Some(m) = &mobile {
+        let digits = m.strip_prefix("+86").unwrap_or(m);
+        if !(5..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(errors::bad_input("mobile", "5 to 15 digits, optionally after +86"));
+        }
+    }
+    if let Some(n) = &name {
+        if n.chars().count() > MAX_NAME_LEN {
+            return Err(errors::bad_input("name", format!("at most {MAX_NAME_LEN} characters")));
+        }
+    }
+    if id_number.is_none() && mobile.is_none() && name.is_none() {
+        return Err(errors::bad_input("searchCustomers", "give at least one of idNumber, mobile, name"));
+    }
+    Ok(CustomerSearch {
+        id_number: id_number.map(|i| i.to_ascii_uppercase()),
+        mobile: mobile.map(|m| m.strip_prefix("+86").map(str::to_owned).unwrap_or(m)),
+        name,
+    })
+}
+
+/// A customer as the graph shows it: the core record plus what the other systems hold.
+pub struct CustomerNode {
+    customer: Arc<Customer>,
+    fetched_at: DateTime<Utc>,
+    from_cache: bool,
+    stale: bool,
+    selection: Selection,
+}
+
+impl CustomerNode {
+    fn new(customer: Arc<Customer>, outcome: &Outcome<Customer>, selection: Selection) -> CustomerNode {
+        CustomerNode {
+            customer,
+            fetched_at: outcome.fetched_at,
+            from_cache: outcome.from_cache,
+            stale: outcome.stale,
+            selection,
+        }
+    }
+}
+
+/// The items of an outcome, or the error that nulls the field.
+fn items<T: Clone>(outcome: &Outcome<T>) -> Result<Arc<Vec<T>>> {
+    outcome.items.clone().map_err(|e| errors::upstream(&e))
+}
+
+/// How one system answered for this customer in this request.
+#[derive(SimpleObject)]
+pub struct SourceStatus {
+    /// `core`, `cards`, `loans` or `channels`.
+    system: String,
+    fetched_at: DateTime<Utc>,
+    from_cache: bool,
+    /// Served from cache past its time to live because the system failed.
+    stale: bool,
+    /// The error code when the system failed (e.g. `UPSTREAM_TIMEOUT`), else null.
+    error: Option<String>,
+}
+
+fn status<T>(system: System, outcome: &Outcome<T>) -> SourceStatus {
+    SourceStatus {
+        system: system.as_str().to_owned(),
+        fetched_at: outcome.fetched_at,
+        from_cache: outcome.from_cache,
+        stale: outcome.stale,
+        error: outcome.items.as_ref().err().map(|e| e.kind.code().to_owned()),
+    }
+}
+
+#[Object(name = "Customer")]
+impl CustomerNode {
+    /// The CIF.
+    async fn id(&self) -> ID {
+        ID(self.customer.id.to_string())
+    }
+
+    async fn kind(&self) -> CustomerKind {
+        self.customer.kind
+    }
+
+    /// Masked (surname kept) unless the caller may see names.
+    async fn name(&self, ctx: &Context<'_>) -> String {
+        ctx.data_unchecked::<Viewer>().show(Personal::Name, &self.customer.name)
+    }
+
+    /// The number is masked (region and last four kept) unless the caller may see it.
+    async fn id_document(&self, ctx: &Context<'_>) -> IdDocument {
+        IdDocument {
+            id_type: self.customer.id_document.id_type,
+            number: ctx
+                .data_unchecked::<Viewer>()
+                .show(Personal::IdNumber, &self.customer.id_document.number),
+        }
+    }
+
+    async fn mobile(&self, ctx: &Context<'_>) -> Option<String> {
+        let viewer = ctx.data_unchecked::<Viewer>();
+        self.customer.mobile.as_deref().map(|m| viewer.show(Personal::Mobile, m))
+    }
+
+    async fn email(&self, ctx: &Context<'_>) -> Option<String> {
+        let viewer = ctx.data_unchecked::<Viewer>();
+        self.customer.email.as_deref().map(|m| viewer.show(Personal::Email, m))
+    }
+
+    async fn birth_date(&self) -> Option<NaiveDate> {
+        self.customer.birth_date
+    }
+
+    async fn gender(&self) -> Option<Gender> {
+        self.customer.gender
+    }
+
+    /// Down to the district unless the caller may see addresses.
+    async fn address(&self, ctx: &Context<'_>) -> Option<String> {
+        let viewer = ctx.data_unchecked::<Viewer>();
+        self.customer.address.as_deref().map(|a| viewer.show(Personal::Address, a))
+    }
+
+    async fn occupation(&self) -> Option<&str> {
+        self.customer.occupation.as_deref()
+    }
+
+    /// Branch number of the customer's home branch.
+    async fn branch(&self) -> Option<&str> {
+        self.customer.branch.as_deref()
+    }
+
+    /// Staff number of the relationship manager.
+    async fn relationship_manager(&self) -> Option<&str> {
+        self.customer.relationship_manager.as_deref()
+    }
+
+    async fn onboarded_at(&self) -> Option<NaiveDate> {
+        self.customer.onboarded_at
+    }
+
+    async fn status(&self) -> CustomerStatus {
+        self.customer.status
+    }
+
+    /// Deposit accounts, from core banking. Null with an error if core fails.
+    async fn accounts(&self, ctx: &Context<'_>) -> Result<Option<Vec<AccountNode>>> {
+        let outcome = load::<crate::domain::Account>(ctx, &self.customer.id).await;
+        let accounts = items(&outcome)?;
+        Ok(Some(accounts.iter().cloned().map(AccountNode::new).collect()))
+    }
+
+    /// Debit and credit cards, from the card system. Null with an error if it fails.
+    async fn cards(&self, ctx: &Context<'_>) -> Result<Option<Vec<CardNode>>> {
+        let outcome = load::<crate::domain::Card>(ctx, &self.customer.id).await;
+        let cards = items(&outcome)?;
+        Ok(Some(cards.iter().cloned().map(CardNode::new).collect()))
+    }
+
+    /// Loans, from the loan system. Null with an error if it fails.
+    async fn loans(&self, ctx: &Context<'_>) -> Result<Option<Vec<Loan>>> {
+        let outcome = load::<Loan>(ctx, &self.customer.id).await;
+        Ok(Some(items(&outcome)?.to_vec()))
+    }
+
+    /// Internet and mobile banking enrolment; null when the customer has none (or,
+    /// with an error, when the channel system fails).
+    async fn online_banking(&self, ctx: &Context<'_>) -> Result<Option<OnlineBankingNode>> {
+        let outcome = load::<crate::domain::OnlineUser>(ctx, &self.customer.id).await;
+        Ok(items(&outcome)?.first().cloned().map(OnlineBankingNode::new))
+    }
+
+    /// Where this customer's data came from in this request: one entry per system the
+    /// query touched (core always), with time, cache use and any error.
+    async fn sources(&self, ctx: &Context<'_>) -> Vec<SourceStatus> {
+        let core = Outcome::<Customer> {
+            items: Ok(Arc::new(Vec::new())),
+            fetched_at: self.fetched_at,
+            from_cache: self.from_cache,
+            stale: self.stale,
+        };
+        let mut statuses = vec![status(System::Core, &core)];
+        let s = self.selection;
+        let cif = &self.customer.id;
+        if s.accounts {
+            let accounts = load::<crate::domain::Account>(ctx, cif).await;
+            if accounts.items.is_err() {
+                statuses[0] = status(System::Core, &accounts);
+            }
+        }
+        if s.cards {
+            statuses.push(status(System::Cards, &load::<crate::domain::Card>(ctx, cif).await));
+        }
+        if s.loans {
+            statuses.push(status(System::Loans, &load::<Loan>(ctx, cif).await));
+        }
+        if s.online_banking {
+            statuses.push(status(System::Channels, &load::<crate::domain::OnlineUser>(ctx, cif).await));
+        }
+        statuses
+    }
+}
+
+async fn load<T: PerCustomer + LoaderOf>(ctx: &Context<'_>, cif: &Cif) -> Outcome<T> {
+    loaders::one(T::loader(ctx.data_unchecked::<Loaders>()), cif).await
+}
+
+/// Which loader of the request serves an entity.
+pub trait LoaderOf: PerCustomer {
+    fn loader(loaders: &Loaders) -> &loaders::Load<Self>;
+}
+
+macro_rules! loader_of {
+    ($type:ty, $field:ident) => {
+        impl LoaderOf for $type {
+            fn loader(loaders: &Loaders) -> &loaders::Load<Self> {
+                &loaders.$field
+            }
+        }
+    };
+}
+
+loader_of!(crate::domain::Account, accounts);
+loader_of!(crate::domain::Card, cards);
+loader_of!(Loan, loans);
+loader_of!(crate::domain::OnlineUser, online_users);

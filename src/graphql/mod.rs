@@ -1,0 +1,59 @@
+//! The GraphQL schema: thin resolvers over [`crate::upstream`], per-request loaders,
+//! and the one mapping from failures to GraphQL errors.
+//!
+//! The schema does not know about HTTP; [`crate::http`] carries requests to it and
+//! attaches each request's [`RequestData`].
+
+mod customer;
+mod errors;
+mod loaders;
+mod paging;
+mod products;
+
+use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, Schema};
+
+use crate::auth::Viewer;
+use crate::config::GraphqlConfig;
+use crate::upstream::Upstreams;
+
+pub use loaders::Loaders;
+
+#[derive(MergedObject, Default)]
+pub struct Query(customer::CustomerQuery);
+
+pub type AppSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+
+/// Builds the schema with what every request shares.
+pub fn build_schema(upstreams: Upstreams, config: GraphqlConfig) -> AppSchema {
+    Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+        .data(upstreams)
+        .data(config)
+        .finish()
+}
+
+/// The SDL, as `c360 schema` prints it and `schema/customer360.graphql` stores it.
+pub fn sdl() -> String {
+    Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+        .finish()
+        .sdl()
+}
+
+/// What one request carries into the schema: its loaders and its viewer.
+pub struct RequestData {
+    pub loaders: Loaders,
+    pub viewer: Viewer,
+}
+
+impl RequestData {
+    pub fn new(upstreams: &Upstreams, viewer: Viewer) -> RequestData {
+        RequestData {
+            loaders: Loaders::new(upstreams),
+            viewer,
+        }
+    }
+
+    /// Attaches this data to a request.
+    pub fn attach(self, request: async_graphql::Request) -> async_graphql::Request {
+        request.data(self.loaders).data(self.viewer)
+    }
+}

@@ -1,0 +1,366 @@
+//! The hub's HTTP surface: `/graphql` (GraphQL over HTTP, done to the specification),
+//! `/healthz` and `/readyz`.
+//!
+//! async-graphql's stock axum integration answers `application/graphql-response+json`
+//! even to `Accept: application/json`, returns 200 for parse and validation errors and
+//! executes POSTs without a JSON content type. This handler instead:
+//! - negotiates the media type (`application/graphql-response+json` when accepted,
+//!   else `application/json`; 406 when neither is acceptable);
+//! - refuses a POST that is not `application/json` with 415 before anything runs (a
+//!   `text/plain` form post is the CSRF route into a GraphQL API);
+//! - refuses mutations over GET with 405;
+//! - with `application/graphql-response+json`, answers request errors (bad JSON,
+//!   invalid parameters, parse and validation failures) with 400 and no `data` entry;
+//! - bounds the body size and the time of each request, with a JSON error body.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql::parser::types::OperationType;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+
+use crate::auth::Viewer;
+use crate::graphql::{AppSchema, RequestData};
+use crate::upstream::Upstreams;
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+const APPLICATION_JSON: &str = "application/json";
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub schema: AppSchema,
+    pub upstreams: Upstreams,
+    pub body_limit: usize,
+    pub request_timeout: Duration,
+    pub graphiql: bool,
+    /// Connector files the hub runs with, for `/readyz`.
+    pub connector_files: Arc<Vec<String>>,
+}
+
+pub fn router(state: AppState) -> Router {
+    let limit = state.body_limit;
+    Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/readyz", get(readyz))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({
+        "status": "ready",
+        "checks": { "connectors": { "status": "ok", "files": *state.connector_files } }
+    }))
+}
+
+/// The media type an answer is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MediaType {
+    GraphqlResponse,
+    Json,
+}
+
+impl MediaType {
+    fn content_type(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            MediaType::GraphqlResponse => "application/graphql-response+json; charset=utf-8",
+            MediaType::Json => "application/json; charset=utf-8",
+        })
+    }
+
+    /// Picks the answer's media type from `Accept`: the client's most preferred of the
+    /// two, `application/json` when the header is absent (legacy clients), `None`
+    /// when neither is acceptable.
+    fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
+        let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+            return Some(MediaType::Json);
+        };
+        let mut best: Option<(f32, u8, MediaType)> = None;
+        for range in accept.split(',') {
+            let mut parts = range.split(';');
+            let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()))
+                .next()
+                .unwrap_or(1.0);
+            let candidate = match essence.as_str() {
+                GRAPHQL_RESPONSE_JSON => Some((2, MediaType::GraphqlResponse)),
+                APPLICATION_JSON => Some((1, MediaType::Json)),
+                "*/*" | "application/*" => Some((0, MediaType::Json)),
+                _ => None,
+            };
+            if let Some((specificity, media)) = candidate {
+                if q > 0.0 && best.is_none_or(|(bq, bs, _)| q > bq || (q == bq && specificity > bs)) {
+                    best = Some((q, specificity, media));
+                }
+            }
+        }
+        best.map(|(_, _, media)| media)
+    }
+}
+
+/// A request error answered before execution: a status, a message and a stable code.
+fn request_error(status: StatusCode, media: MediaType, code: &str, message: impl Into<String>) -> Response {
+    let body = json!({"errors": [{"message": message.into(), "extensions": {"code": code}}]});
+    let mut response = (status, body.to_string()).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, media.content_type());
+    response
+}
+
+/// A request that is not a well-formed GraphQL-over-HTTP request: 400 whatever the
+/// media type (the specification's 200-for-everything applies only to well-formed
+/// requests under legacy `application/json`).
+fn invalid_request(media: MediaType, message: impl Into<String>) -> Response {
+    request_error(StatusCode::BAD_REQUEST, media, "BAD_REQUEST", message)
+}
+
+fn not_acceptable() -> Response {
+    request_error(
+        StatusCode::NOT_ACCEPTABLE,
+        MediaType::Json,
+        "NOT_ACCEPTABLE",
+        "Accept must allow application/graphql-response+json or application/json",
+    )
+}
+
+async fn graphql_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Some(media) = MediaType::negotiate(&headers) else {
+        return not_acceptable();
+    };
+    if let Err(problem) = json_content_type(&headers) {
+        return request_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, media, "UNSUPPORTED_MEDIA_TYPE", problem);
+    }
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let status = rejection.status();
+            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                format!("request body larger than {} bytes", state.body_limit)
+            } else {
+                "request body could not be read".to_owned()
+            };
+            let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "PAYLOAD_TOO_LARGE" } else { "BAD_REQUEST" };
+            return request_error(status, media, code, message);
+        }
+    };
+    if body.is_empty() {
+        return invalid_request(media, "request body is empty; send {\"query\": \"…\"}");
+    }
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(value) => value,
+        Err(e) => return invalid_request(media, format!("request body is not valid JSON: {e}")),
+    };
+    let params = match Params::from_json(value) {
+        Ok(params) => params,
+        Err(problem) => return invalid_request(media, problem),
+    };
+    execute(&state, media, params).await
+}
+
+async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let raw = query.unwrap_or_default();
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(raw.as_bytes()).into_owned().collect();
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if state.graphiql && wants_html && !pairs.iter().any(|(k, _)| k == "query") {
+        return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
+    }
+    let Some(media) = MediaType::negotiate(&headers) else {
+        return not_acceptable();
+    };
+    let params = match Params::from_query(pairs) {
+        Ok(params) => params,
+        Err(problem) => return invalid_request(media, problem),
+    };
+    if let Ok(document) = async_graphql::parser::parse_query(&params.query) {
+        let operation = match &params.operation_name {
+            Some(name) => document
+                .operations
+                .iter()
+                .find(|(n, _)| n.is_some_and(|n| n.as_str() == name))
+                .map(|(_, op)| op.node.ty),
+            None => document.operations.iter().next().map(|(_, op)| op.node.ty),
+        };
+        if matches!(operation, Some(OperationType::Mutation | OperationType::Subscription)) {
+            let mut response = request_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                media,
+                "METHOD_NOT_ALLOWED",
+                "mutations and subscriptions are not allowed over GET; use POST",
+            );
+            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return response;
+        }
+    }
+    execute(&state, media, params).await
+}
+
+/// `Content-Type` must be `application/json`, in UTF-8 if a charset is given.
+fn json_content_type(headers: &HeaderMap) -> Result<(), String> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Err("Content-Type is missing; send application/json".into());
+    };
+    let value = value.to_str().map_err(|_| "Content-Type is not readable".to_owned())?;
+    let mut parts = value.split(';');
+    let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+    if essence != APPLICATION_JSON {
+        return Err(format!("Content-Type {essence} is not supported; send application/json"));
+    }
+    for param in parts {
+        if let Some((name, charset)) = param.split_once('=') {
+            if name.trim().eq_ignore_ascii_case("charset")
+                && !charset.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+            {
+                return Err("only UTF-8 request bodies are supported".into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The parameters of a GraphQL-over-HTTP request, checked.
+struct Params {
+    query: String,
+    operation_name: Option<String>,
+    variables: Option<Map<String, Value>>,
+    extensions: Option<Map<String, Value>>,
+}
+
+impl Params {
+    fn from_json(value: Value) -> Result<Params, String> {
+        let Value::Object(mut body) = value else {
+            return Err("request body must be a JSON object with a `query`".into());
+        };
+        let query = match body.remove("query") {
+            Some(Value::String(query)) => query,
+            None | Some(Value::Null) => return Err("`query` is missing".into()),
+            Some(_) => return Err("`query` must be a string".into()),
+        };
+        let operation_name = match body.remove("operationName") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(name)) => Some(name),
+            Some(_) => return Err("`operationName` must be a string or null".into()),
+        };
+        let variables = object_param(body.remove("variables"), "variables")?;
+        let extensions = object_param(body.remove("extensions"), "extensions")?;
+        Ok(Params {
+            query,
+            operation_name,
+            variables,
+            extensions,
+        })
+    }
+
+    fn from_query(pairs: Vec<(String, String)>) -> Result<Params, String> {
+        let mut query = None;
+        let mut operation_name = None;
+        let mut variables = None;
+        let mut extensions = None;
+        for (key, value) in pairs {
+            match key.as_str() {
+                "query" => query = Some(value),
+                "operationName" if !value.is_empty() => operation_name = Some(value),
+                "variables" if !value.is_empty() => variables = Some(parse_json_param(&value, "variables")?),
+                "extensions" if !value.is_empty() => extensions = Some(parse_json_param(&value, "extensions")?),
+                _ => {}
+            }
+        }
+        Ok(Params {
+            query: query.ok_or("`query` is missing")?,
+            operation_name,
+            variables: object_param(variables, "variables")?,
+            extensions: object_param(extensions, "extensions")?,
+        })
+    }
+}
+
+fn parse_json_param(raw: &str, name: &str) -> Result<Value, String> {
+    serde_json::from_str(raw).map_err(|_| format!("`{name}` must be a JSON object"))
+}
+
+fn object_param(value: Option<Value>, name: &str) -> Result<Option<Map<String, Value>>, String> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(map)) => Ok(Some(map)),
+        Some(_) => Err(format!("`{name}` must be a JSON object or null")),
+    }
+}
+
+async fn execute(state: &AppState, media: MediaType, params: Params) -> Response {
+    let mut request = async_graphql::Request::new(params.query);
+    if let Some(name) = params.operation_name {
+        request = request.operation_name(name);
+    }
+    if let Some(variables) = params.variables {
+        request = request.variables(async_graphql::Variables::from_json(Value::Object(variables)));
+    }
+    if let Some(extensions) = params.extensions {
+        for (key, value) in extensions {
+            if let Ok(value) = async_graphql::Value::from_json(value) {
+                request.extensions.insert(key, value);
+            }
+        }
+    }
+    let request = RequestData::new(&state.upstreams, Viewer::anonymous()).attach(request);
+    let response = match tokio::time::timeout(state.request_timeout, state.schema.execute(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            return request_error(
+                StatusCode::GATEWAY_TIMEOUT,
+                media,
+                "REQUEST_TIMEOUT",
+                format!("the request did not finish within {:?}", state.request_timeout),
+            )
+        }
+    };
+    // A request error (parse, validation, variable coercion) has errors without a path
+    // and no data: the response then has no `data` entry at all.
+    let request_failed = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
+    let mut body = match serde_json::to_value(&response) {
+        Ok(Value::Object(body)) => body,
+        _ => return request_error(StatusCode::INTERNAL_SERVER_ERROR, media, "INTERNAL", "response could not be serialized"),
+    };
+    if request_failed {
+        body.remove("data");
+        if let Some(Value::Array(errors)) = body.get_mut("errors") {
+            for error in errors {
+                if let Some(error) = error.as_object_mut() {
+                    let extensions = error.entry("extensions").or_insert_with(|| json!({}));
+                    if let Some(extensions) = extensions.as_object_mut() {
+                        extensions
+                            .entry("code")
+                            .or_insert_with(|| json!("GRAPHQL_VALIDATION_FAILED"));
+                    }
+                }
+            }
+        }
+    }
+    let status = if request_failed && media == MediaType::GraphqlResponse {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let mut http = (status, Value::Object(body).to_string()).into_response();
+    http.headers_mut().insert(header::CONTENT_TYPE, media.content_type());
+    http
+}
