@@ -1,0 +1,2 @@
+//! The built-in sandbox.
+pub mod bank;
