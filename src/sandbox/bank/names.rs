@@ -332,7 +332,7 @@ pub(crate) fn person_name(draw: &mut Draw, male: bool) -> (String, &'static str)
     let mut name = String::from(surname);
     let length = if draw.chance(350) { 1 } else { 2 };
     for _ in 0..length {
-        name.push_str(*draw.pick(pool));
+        name.push_str(draw.pick::<&str>(pool));
     }
     (name, pinyin)
 }
@@ -359,7 +359,7 @@ pub(crate) fn address(draw: &mut Draw, region: &Region, flat: bool) -> String {
     }
     text.push_str(city);
     text.push_str(district);
-    text.push_str(*draw.pick(STREETS));
+    text.push_str(draw.pick::<&str>(STREETS));
     text.push_str(&format!("{}号", draw.range(1, 999)));
     if flat {
         text.push_str(&format!(
