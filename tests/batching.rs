@@ -1,0 +1,45 @@
+//! Lists of customers cost one batched call per system and entity, made concurrently.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn fifty_customers_with_all_systems_make_five_upstream_calls() {
+    let app = spawn_app().await;
+    let ids: Vec<String> = (1..=50).map(|i| format!("{}", 1_000_000_000u64 + i * 7)).collect();
+    app.reset_stats().await;
+    let answer = app
+        .graphql(
+            "query($ids: [ID!]!) { customers(ids: $ids) { id accounts { number } cards { number } loans { id } onlineBanking { userId } } }",
+            json!({"ids": ids}),
+        )
+        .await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    assert_eq!(answer["data"]["customers"].as_array().unwrap().len(), 50);
+    let stats = app.stats().await;
+    assert_eq!(requests(&stats, "core"), 2, "customers + accounts: {stats}");
+    assert_eq!(requests(&stats, "cards"), 1, "{stats}");
+    assert_eq!(requests(&stats, "loans"), 1, "{stats}");
+    assert_eq!(requests(&stats, "channels"), 1, "{stats}");
+}
+
+#[tokio::test]
+async fn systems_are_called_concurrently() {
+    let app = spawn_app().await;
+    for system in ["core", "cards", "loans", "channels"] {
+        app.set_fault(json!({"system": system, "latency_ms": 300})).await;
+    }
+    let started = std::time::Instant::now();
+    let answer = app
+        .graphql(
+            "query($id: ID!) { customer(id: $id) { id accounts { number } cards { number } loans { id } onlineBanking { userId } } }",
+            json!({"id": "1000000001"}),
+        )
+        .await;
+    let elapsed = started.elapsed();
+    assert!(answer.get("errors").is_none(), "{answer}");
+    // Sequential calls would take 5 × 300 ms; concurrent ones one round trip.
+    assert!(elapsed < std::time::Duration::from_millis(1_200), "took {elapsed:?}");
+}

@@ -1,0 +1,102 @@
+//! Connector spec errors are found at start, naming file, key and problem; an upstream
+//! answer that does not fit the mapping fails its source with the path.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use c360::config::Config;
+use common::*;
+use serde_json::json;
+
+fn shipped() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("connectors")
+}
+
+/// A copy of the shipped connector folder with one file edited.
+fn edited(file: &str, from: &str, to: &str) -> tempdir::Dir {
+    let dir = tempdir::Dir::new();
+    for entry in std::fs::read_dir(shipped()).unwrap() {
+        let path = entry.unwrap().path();
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        if path.file_name().unwrap() == file {
+            assert!(text.contains(from), "{from} not in {file}");
+            text = text.replace(from, to);
+        }
+        std::fs::write(dir.path().join(path.file_name().unwrap()), text).unwrap();
+    }
+    dir
+}
+
+mod tempdir {
+    /// A temporary folder removed on drop.
+    pub struct Dir(std::path::PathBuf);
+
+    impl Dir {
+        pub fn new() -> Dir {
+            let path = std::env::temp_dir().join(format!("c360-test-{}-{}", std::process::id(), fastrand::u64(..)));
+            std::fs::create_dir_all(&path).unwrap();
+            Dir(path)
+        }
+
+        pub fn path(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_hub_refuses_to_start_with_a_broken_spec_and_says_where() {
+    let dir = edited("cards.toml", "kind = \"/cardType\"", "kind = { from = \"/cardType\", map = { D = \"DEBT\" } }");
+    let mut config = Config::default();
+    config.server.port = 0;
+    config.connectors.dir = dir.path().to_owned();
+    let error = match c360::App::build(config).await {
+        Ok(_) => panic!("a broken spec must stop the start"),
+        Err(error) => error.to_string(),
+    };
+    assert!(error.contains("cards.toml: endpoints.cards.fields.kind.map.D: 'DEBT' is not one of DEBIT, CREDIT"), "{error}");
+}
+
+#[test]
+fn c360_check_prints_every_problem_with_file_and_key() {
+    let dir = edited("loans.toml", "timeout = \"3s\"\n", "timeout = \"3s\"\nmax_batch = 0\n");
+    let config = dir.path().join("c360.toml");
+    std::fs::write(&config, format!("[connectors]\ndir = {:?}\n", dir.path().display().to_string())).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_c360"))
+        .args(["--config", config.to_str().unwrap(), "check"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("loans.toml: max_batch: must be at least 1"), "{stderr}");
+
+    let config_ok = dir.path().join("ok.toml");
+    std::fs::write(&config_ok, format!("[connectors]\ndir = {:?}\n", shipped().display().to_string())).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_c360"))
+        .args(["--config", config_ok.to_str().unwrap(), "check"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+#[tokio::test]
+async fn an_answer_that_does_not_fit_the_mapping_fails_that_source_with_the_path() {
+    let dir = edited("loans.toml", "overdue_days = { from = \"/overdue_days\", default = 0 }", "overdue_days = \"/loan_type\"");
+    let app = spawn_with(|config| config.connectors.dir = dir.path().to_owned()).await;
+    let answer = app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
+    assert!(answer["data"]["customer"]["loans"].is_null(), "{answer}");
+    assert!(answer["data"]["customer"]["cards"].is_array());
+    let errors = errors_with_code(&answer, "UPSTREAM_BAD_RESPONSE");
+    assert_eq!(errors.len(), 1, "{answer}");
+    assert_eq!(errors[0]["extensions"]["source"], "loans");
+    let path = errors[0]["extensions"]["path"].as_str().unwrap();
+    assert!(path.contains("/loan_type") && path.contains("overdue_days"), "{path}");
+}
