@@ -3,6 +3,7 @@
 //! `{amount, currency}` and dates `yyyy-MM-dd`; errors are HTTP 4xx/5xx with an
 //! `OBErrorResponse1` body.
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{OriginalUri, Path, RawQuery, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -115,8 +116,10 @@ async fn cards_of_customers(
 async fn card(
     State(state): State<SharedState>,
     OriginalUri(uri): OriginalUri,
-    Path(card_id): Path<String>,
+    card_id: Result<Path<String>, PathRejection>,
 ) -> Response {
+    // An id that is not valid UTF-8 cannot exist.
+    let card_id = card_id.map(|Path(value)| value).unwrap_or_default();
     match state.bank.card(&card_id) {
         Some(card) => envelope(vec![card_record(&card)], &uri),
         None => error_with(
@@ -237,6 +240,10 @@ mod tests {
     #[tokio::test]
     async fn unknown_card_and_oversized_batch_use_ob_error_response() {
         let router = sandbox().router();
+        assert_eq!(
+            get(&router, "/cards/v1/cards/%FF").await.status,
+            StatusCode::NOT_FOUND
+        );
         let answer = get(&router, "/cards/v1/cards/CRD99").await;
         assert_eq!(answer.status, StatusCode::NOT_FOUND);
         let json = answer.json();

@@ -3,6 +3,7 @@
 //! envelope whose `code` is `"0"` on success; errors carry a non-zero `code` (the HTTP
 //! status followed by two digits) and an HTTP 4xx/5xx status.
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{OriginalUri, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -74,7 +75,12 @@ async fn users_of_customers(
     success(json!({ "users": users }))
 }
 
-async fn user(State(state): State<SharedState>, Path(uid): Path<String>) -> Response {
+async fn user(
+    State(state): State<SharedState>,
+    uid: Result<Path<String>, PathRejection>,
+) -> Response {
+    // An id that is not valid UTF-8 cannot exist.
+    let uid = uid.map(|Path(value)| value).unwrap_or_default();
     match state.bank.online_user_by_uid(&uid) {
         Some(user) => success(json!({ "user": user_record(&user) })),
         None => error(StatusCode::NOT_FOUND, &format!("user {uid} not found")),
@@ -83,9 +89,11 @@ async fn user(State(state): State<SharedState>, Path(uid): Path<String>) -> Resp
 
 async fn login_events(
     State(state): State<SharedState>,
-    Path(uid): Path<String>,
+    uid: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
 ) -> Response {
+    // An id that is not valid UTF-8 cannot exist.
+    let uid = uid.map(|Path(value)| value).unwrap_or_default();
     let params = Params::parse(query.as_deref());
     let parsed = (|| {
         Ok::<_, ParamError>((

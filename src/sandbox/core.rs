@@ -3,6 +3,7 @@
 //! names are upper snake abbreviations, dates `yyyyMMdd`, times `yyyy-MM-dd HH:mm:ss`
 //! in Beijing time, money decimal strings.
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -87,7 +88,13 @@ pub(crate) fn fault(status: StatusCode, message: &str) -> Response {
     )
 }
 
-async fn customer(State(state): State<SharedState>, Path(cif): Path<String>) -> Response {
+async fn customer(
+    State(state): State<SharedState>,
+    cif: Result<Path<String>, PathRejection>,
+) -> Response {
+    let Ok(Path(cif)) = cif else {
+        return bad_request(ParamError::new("cif", "the path is not valid UTF-8"));
+    };
     if !is_cif(&cif) {
         return bad_request(ParamError::new(
             "cif",
@@ -174,7 +181,13 @@ async fn search(state: &SharedState, params: &Params, mode: &str) -> Result<Valu
     Ok(json!({ "CUST_LIST": list, "NEXT_PAGE_KEY": next.map(|n| n.to_string()) }))
 }
 
-async fn customer_accounts(State(state): State<SharedState>, Path(cif): Path<String>) -> Response {
+async fn customer_accounts(
+    State(state): State<SharedState>,
+    cif: Result<Path<String>, PathRejection>,
+) -> Response {
+    let Ok(Path(cif)) = cif else {
+        return bad_request(ParamError::new("cif", "the path is not valid UTF-8"));
+    };
     if !is_cif(&cif) {
         return bad_request(ParamError::new(
             "cif",
@@ -212,9 +225,12 @@ async fn accounts(State(state): State<SharedState>, RawQuery(query): RawQuery) -
 
 async fn transactions(
     State(state): State<SharedState>,
-    Path(number): Path<String>,
+    number: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
 ) -> Response {
+    let Ok(Path(number)) = number else {
+        return bad_request(ParamError::new("account", "the path is not valid UTF-8"));
+    };
     let params = Params::parse(query.as_deref());
     let parsed = (|| {
         Ok::<_, ParamError>(TransactionQuery {
@@ -419,6 +435,8 @@ mod tests {
         assert_eq!(answer.status, StatusCode::OK);
         assert_eq!(answer.json()["header"]["retCode"], "E00400");
         assert!(answer.text.contains("cif"));
+        let answer = get(&router, "/core/v1/customers/%FF%FE").await;
+        assert_eq!(answer.json()["header"]["retCode"], "E00400");
         let answer = get(&router, "/core/v1/nothing-here").await;
         assert_eq!(answer.status, StatusCode::NOT_FOUND);
         assert_eq!(answer.json()["header"]["retCode"], "E00400");

@@ -4,6 +4,7 @@
 //! `application/problem+json` errors.
 
 use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{OriginalUri, Path, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -179,8 +180,10 @@ fn batch_ids(body: &[u8]) -> Result<Vec<String>, ParamError> {
 async fn loan(
     State(state): State<SharedState>,
     OriginalUri(uri): OriginalUri,
-    Path(loan_id): Path<String>,
+    loan_id: Result<Path<String>, PathRejection>,
 ) -> Response {
+    // An id that is not valid UTF-8 cannot exist.
+    let loan_id = loan_id.map(|Path(value)| value).unwrap_or_default();
     match state.bank.loan_by_id(&loan_id) {
         Some(loan) => Json(loan_record(&loan)).into_response(),
         None => problem_with(

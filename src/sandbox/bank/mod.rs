@@ -20,6 +20,7 @@ mod timeline;
 
 use chrono::{Datelike, NaiveDate};
 
+pub use customers::NameSearchPage;
 pub use model::*;
 pub use numbers::{luhn_valid, resident_id_valid, uscc_valid};
 

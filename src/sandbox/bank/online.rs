@@ -11,7 +11,7 @@ use super::model::{
 use super::names::REGIONS;
 use super::prng::Draw;
 use super::timeline::Timeline;
-use super::{topic, Bank, UID_MODULUS};
+use super::{topic, Bank, CIF_BASE, UID_MODULUS};
 
 /// Share of individuals / corporates registered for online banking, per mille.
 const INDIVIDUAL_USER_PER_MILLE: u64 = 750;
@@ -147,7 +147,7 @@ impl Bank {
 
     /// A page of a user's login events, newest first.
     pub fn login_events(&self, user: &OnlineUser, offset: u64, limit: u64) -> LoginEventPage {
-        let index = user.cif - self.cif(0);
+        let index = user.cif.saturating_sub(CIF_BASE);
         if !self.contains(index) {
             return LoginEventPage {
                 items: Vec::new(),
