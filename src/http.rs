@@ -170,7 +170,7 @@ async fn graphql_post(
         Ok(params) => params,
         Err(problem) => return invalid_request(media, problem),
     };
-    execute(&state, media, params).await
+    execute(&state, media, params, Method::Post).await
 }
 
 async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
@@ -190,27 +190,7 @@ async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery
         Ok(params) => params,
         Err(problem) => return invalid_request(media, problem),
     };
-    if let Ok(document) = async_graphql::parser::parse_query(&params.query) {
-        let operation = match &params.operation_name {
-            Some(name) => document
-                .operations
-                .iter()
-                .find(|(n, _)| n.is_some_and(|n| n.as_str() == name))
-                .map(|(_, op)| op.node.ty),
-            None => document.operations.iter().next().map(|(_, op)| op.node.ty),
-        };
-        if matches!(operation, Some(OperationType::Mutation | OperationType::Subscription)) {
-            let mut response = request_error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                media,
-                "METHOD_NOT_ALLOWED",
-                "mutations and subscriptions are not allowed over GET; use POST",
-            );
-            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
-            return response;
-        }
-    }
-    execute(&state, media, params).await
+    execute(&state, media, params, Method::Get).await
 }
 
 /// `Content-Type` must be `application/json`, in UTF-8 if a charset is given.
@@ -304,8 +284,78 @@ fn object_param(value: Option<Value>, name: &str) -> Result<Option<Map<String, V
     }
 }
 
-async fn execute(state: &AppState, media: MediaType, params: Params) -> Response {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Get,
+    Post,
+}
+
+/// Checks made on the parsed document before execution: the operation may run over
+/// this method, and every required variable is given. A missing variable is a request
+/// error (no `data`), which async-graphql would otherwise report as a field error.
+fn preflight(
+    document: &async_graphql::parser::types::ExecutableDocument,
+    operation_name: Option<&str>,
+    variables: Option<&Map<String, Value>>,
+    method: Method,
+    media: MediaType,
+) -> Result<(), Response> {
+    let operation = match operation_name {
+        Some(name) => document
+            .operations
+            .iter()
+            .find(|(n, _)| n.is_some_and(|n| n.as_str() == name))
+            .map(|(_, op)| op),
+        None => document.operations.iter().next().map(|(_, op)| op),
+    };
+    let Some(operation) = operation else {
+        return Ok(());
+    };
+    if method == Method::Get && operation.node.ty != OperationType::Query {
+        let mut response = request_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            media,
+            "METHOD_NOT_ALLOWED",
+            "mutations and subscriptions are not allowed over GET; use POST",
+        );
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return Err(response);
+    }
+    for definition in &operation.node.variable_definitions {
+        let definition = &definition.node;
+        let name = definition.name.node.as_str();
+        let given = variables
+            .and_then(|v| v.get(name))
+            .is_some_and(|v| !v.is_null());
+        if !definition.var_type.node.nullable && definition.default_value.is_none() && !given {
+            let status = match media {
+                MediaType::GraphqlResponse => StatusCode::BAD_REQUEST,
+                MediaType::Json => StatusCode::OK,
+            };
+            return Err(request_error(
+                status,
+                media,
+                "BAD_USER_INPUT",
+                format!("variable ${name} of type {} is required but was not given", definition.var_type.node),
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn execute(state: &AppState, media: MediaType, params: Params, method: Method) -> Response {
     let mut request = async_graphql::Request::new(params.query);
+    if let Ok(document) = request.parsed_query() {
+        if let Err(refused) = preflight(
+            document,
+            params.operation_name.as_deref(),
+            params.variables.as_ref(),
+            method,
+            media,
+        ) {
+            return refused;
+        }
+    }
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
     }

@@ -67,8 +67,9 @@ async fn the_hub_refuses_to_start_with_a_broken_spec_and_says_where() {
 
 #[test]
 fn c360_check_prints_every_problem_with_file_and_key() {
-    let dir = edited("loans.toml", "timeout = \"3s\"\n", "timeout = \"3s\"\nmax_batch = 0\n");
-    let config = dir.path().join("c360.toml");
+    let dir = edited("loans.toml", "max_batch = 100", "max_batch = 0");
+    let config_dir = tempdir::Dir::new();
+    let config = config_dir.path().join("c360.toml");
     std::fs::write(&config, format!("[connectors]\ndir = {:?}\n", dir.path().display().to_string())).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_c360"))
         .args(["--config", config.to_str().unwrap(), "check"])
@@ -78,7 +79,7 @@ fn c360_check_prints_every_problem_with_file_and_key() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("loans.toml: max_batch: must be at least 1"), "{stderr}");
 
-    let config_ok = dir.path().join("ok.toml");
+    let config_ok = config_dir.path().join("ok.toml");
     std::fs::write(&config_ok, format!("[connectors]\ndir = {:?}\n", shipped().display().to_string())).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_c360"))
         .args(["--config", config_ok.to_str().unwrap(), "check"])

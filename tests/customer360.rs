@@ -107,7 +107,10 @@ async fn transactions_respect_the_period() {
     let reversed = app
         .graphql(query, json!({"id": "1000000001", "from": "2026-10-31T00:00:00Z", "to": "2026-10-01T00:00:00Z"}))
         .await;
-    assert_eq!(errors_with_code(&reversed, "BAD_USER_INPUT").len(), 1, "{reversed}");
+    let accounts = reversed["data"]["customer"]["accounts"].as_array().unwrap().len();
+    assert_eq!(errors_with_code(&reversed, "BAD_USER_INPUT").len(), accounts, "one per account: {reversed}");
+    assert!(reversed["data"]["customer"]["accounts"][0].is_object(), "the account stays: {reversed}");
+    assert!(reversed["data"]["customer"]["accounts"][0]["transactions"].is_null());
 }
 
 #[tokio::test]

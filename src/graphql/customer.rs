@@ -348,30 +348,33 @@ impl CustomerNode {
     }
 
     /// Deposit accounts, from core banking. Null with an error if core fails.
-    async fn accounts(&self, ctx: &Context<'_>) -> Result<Option<Vec<AccountNode>>> {
+    async fn accounts(&self, ctx: &Context<'_>) -> Option<Vec<AccountNode>> {
         let outcome = load::<crate::domain::Account>(ctx, &self.customer.id).await;
-        let accounts = items(&outcome)?;
-        Ok(Some(accounts.iter().cloned().map(AccountNode::new).collect()))
+        let accounts = errors::degrade(ctx, items(&outcome))?;
+        Some(accounts.iter().cloned().map(AccountNode::new).collect())
     }
 
     /// Debit and credit cards, from the card system. Null with an error if it fails.
-    async fn cards(&self, ctx: &Context<'_>) -> Result<Option<Vec<CardNode>>> {
+    async fn cards(&self, ctx: &Context<'_>) -> Option<Vec<CardNode>> {
         let outcome = load::<crate::domain::Card>(ctx, &self.customer.id).await;
-        let cards = items(&outcome)?;
-        Ok(Some(cards.iter().cloned().map(CardNode::new).collect()))
+        let cards = errors::degrade(ctx, items(&outcome))?;
+        Some(cards.iter().cloned().map(CardNode::new).collect())
     }
 
     /// Loans, from the loan system. Null with an error if it fails.
-    async fn loans(&self, ctx: &Context<'_>) -> Result<Option<Vec<Loan>>> {
+    async fn loans(&self, ctx: &Context<'_>) -> Option<Vec<Loan>> {
         let outcome = load::<Loan>(ctx, &self.customer.id).await;
-        Ok(Some(items(&outcome)?.to_vec()))
+        errors::degrade(ctx, items(&outcome)).map(|loans| loans.to_vec())
     }
 
     /// Internet and mobile banking enrolment; null when the customer has none (or,
     /// with an error, when the channel system fails).
-    async fn online_banking(&self, ctx: &Context<'_>) -> Result<Option<OnlineBankingNode>> {
+    async fn online_banking(&self, ctx: &Context<'_>) -> Option<OnlineBankingNode> {
         let outcome = load::<crate::domain::OnlineUser>(ctx, &self.customer.id).await;
-        Ok(items(&outcome)?.first().cloned().map(OnlineBankingNode::new))
+        errors::degrade(ctx, items(&outcome))?
+            .first()
+            .cloned()
+            .map(OnlineBankingNode::new)
     }
 
     /// Where this customer's data came from in this request: one entry per system the

@@ -80,7 +80,20 @@ impl AccountNode {
         after: Option<String>,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
-    ) -> Result<Option<Connection<PageCursor, Transaction>>> {
+    ) -> Option<Connection<PageCursor, Transaction>> {
+        let result = self.transaction_page(ctx, first, after, Period { from, to }).await;
+        errors::degrade(ctx, result)
+    }
+}
+
+impl AccountNode {
+    async fn transaction_page(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        Period { from, to }: Period,
+    ) -> Result<Connection<PageCursor, Transaction>> {
         if let (Some(from), Some(to)) = (from, to) {
             if from > to {
                 return Err(errors::bad_input("from", "must not be after `to`"));
@@ -97,7 +110,7 @@ impl AccountNode {
         connection
             .edges
             .extend(edges.into_iter().map(|(cursor, txn)| Edge::new(cursor, txn)));
-        Ok(Some(connection))
+        Ok(connection)
     }
 }
 
@@ -210,7 +223,14 @@ impl OnlineBankingNode {
 
     /// The latest logins, newest first. Null with an error when the channel system
     /// fails.
-    async fn recent_logins(&self, ctx: &Context<'_>, first: Option<i32>) -> Result<Option<Vec<LoginEvent>>> {
+    async fn recent_logins(&self, ctx: &Context<'_>, first: Option<i32>) -> Option<Vec<LoginEvent>> {
+        let result = self.logins(ctx, first).await;
+        errors::degrade(ctx, result)
+    }
+}
+
+impl OnlineBankingNode {
+    async fn logins(&self, ctx: &Context<'_>, first: Option<i32>) -> Result<Vec<LoginEvent>> {
         let config = ctx.data_unchecked::<GraphqlConfig>();
         let first = first.unwrap_or(DEFAULT_RECENT_LOGINS);
         if first < 1 || first as usize > config.max_page_size {
@@ -230,6 +250,6 @@ impl OnlineBankingNode {
             )
             .await
             .map_err(|e| errors::upstream(&e))?;
-        Ok(Some(page.items.into_iter().take(first as usize).collect()))
+        Ok(page.items.into_iter().take(first as usize).collect())
     }
 }

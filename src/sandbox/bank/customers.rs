@@ -65,7 +65,9 @@ struct ResidentId {
 
 impl Bank {
     pub(crate) fn kind(&self, index: u64) -> CustomerKind {
-        if Draw::new(self.seed, topic::KIND, &[index]).chance(CORPORATE_PER_MILLE) {
+        if Draw::new(self.seed, topic::KIND, &[index]).chance(CORPORATE_PER_MILLE)
+            && !self.is_showcase(index)
+        {
             CustomerKind::Corporate
         } else {
             CustomerKind::Individual

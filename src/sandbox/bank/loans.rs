@@ -51,7 +51,7 @@ impl Bank {
             return Vec::new();
         }
         let mut draw = Draw::new(self.seed, topic::LOANS, &[index]);
-        if !draw.chance(BORROWER_PER_MILLE) {
+        if !draw.chance(BORROWER_PER_MILLE) && !self.is_showcase(index) {
             return Vec::new();
         }
         let count = if draw.chance(SECOND_LOAN_PER_MILLE) {

@@ -148,4 +148,34 @@ impl Bank {
     fn contains(&self, index: u64) -> bool {
         (1..=self.customers).contains(&index)
     }
+
+    /// Customer 1 (CIF 1000000001) is the showcase: an individual with accounts, a
+    /// debit and a credit card, a loan and online banking, so that the first query a
+    /// newcomer types shows all four systems. Every random draw still happens, so
+    /// the rest of the customer (and every other customer) is as the seed makes it.
+    pub(crate) fn is_showcase(&self, index: u64) -> bool {
+        index == SHOWCASE_INDEX
+    }
+}
+
+/// See [`Bank::is_showcase`].
+const SHOWCASE_INDEX: u64 = 1;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_showcase_customer_holds_something_in_every_system_for_any_seed() {
+        for seed in [1, 42, 4242] {
+            let bank = Bank::new(100, seed, NaiveDate::from_ymd_opt(2026, 11, 27).expect("valid date"));
+            assert_eq!(bank.kind(1), CustomerKind::Individual, "seed {seed}");
+            assert!(!bank.accounts(1).is_empty(), "seed {seed}");
+            let cards = bank.cards(1);
+            assert!(cards.iter().any(|c| c.credit.is_some()), "credit card, seed {seed}");
+            assert!(cards.len() >= 2, "debit and credit, seed {seed}");
+            assert!(!bank.loans(1).is_empty(), "seed {seed}");
+            assert!(bank.online_user(1).is_some(), "seed {seed}");
+        }
+    }
 }

@@ -50,7 +50,7 @@ impl Bank {
             CustomerKind::Individual => INDIVIDUAL_USER_PER_MILLE,
             CustomerKind::Corporate => CORPORATE_USER_PER_MILLE,
         };
-        if !draw.chance(per_mille) {
+        if !draw.chance(per_mille) && !self.is_showcase(index) {
             return None;
         }
         let state = match profile.status {

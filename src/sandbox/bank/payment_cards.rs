@@ -64,7 +64,7 @@ impl Bank {
         let level = level(profile.band);
         let cif = self.cif(index);
 
-        if draw.chance(DEBIT_PER_MILLE) {
+        if draw.chance(DEBIT_PER_MILLE) || self.is_showcase(index) {
             let status = if closed {
                 CardStatus::Closed
             } else {
@@ -97,7 +97,7 @@ impl Bank {
             });
         }
 
-        if draw.chance(CREDIT_PER_MILLE) {
+        if draw.chance(CREDIT_PER_MILLE) || self.is_showcase(index) {
             let (lo, hi) = match level {
                 CardLevel::Standard => (5, 20),
                 CardLevel::Gold => (20, 50),
