@@ -19,13 +19,19 @@ pub struct Demo {
 
 /// Starts the sandbox on `sandbox_port` (0: any free port) and builds a hub whose
 /// connectors point at it.
-pub async fn start(mut config: Config, sandbox_config: SandboxConfig, sandbox_port: u16) -> Result<Demo, StartError> {
+pub async fn start(
+    mut config: Config,
+    sandbox_config: SandboxConfig,
+    sandbox_port: u16,
+) -> Result<Demo, StartError> {
     let host: IpAddr = config.server.host;
     let addr = SocketAddr::new(host, sandbox_port);
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| StartError::Bind { addr, source })?;
-    let sandbox_addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+    let sandbox_addr = listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr, source })?;
     let bank = Sandbox::new(sandbox_config).map_err(|e| StartError::Sandbox(e.to_string()))?;
     tokio::spawn(async move {
         if let Err(e) = sandbox::serve(listener, bank, std::future::pending()).await {
@@ -33,7 +39,8 @@ pub async fn start(mut config: Config, sandbox_config: SandboxConfig, sandbox_po
         }
     });
     for system in System::ALL {
-        config.connectors.override_mut(system).base_url = Some(format!("http://{sandbox_addr}/{system}/v1"));
+        config.connectors.override_mut(system).base_url =
+            Some(format!("http://{sandbox_addr}/{system}/v1"));
     }
     let app = App::build(config).await?;
     Ok(Demo { app, sandbox_addr })

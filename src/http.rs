@@ -90,7 +90,11 @@ impl MediaType {
             let mut parts = range.split(';');
             let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
             let q = parts
-                .filter_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()))
+                .filter_map(|p| {
+                    p.trim()
+                        .strip_prefix("q=")
+                        .and_then(|q| q.parse::<f32>().ok())
+                })
                 .next()
                 .unwrap_or(1.0);
             let candidate = match essence.as_str() {
@@ -100,7 +104,8 @@ impl MediaType {
                 _ => None,
             };
             if let Some((specificity, media)) = candidate {
-                if q > 0.0 && best.is_none_or(|(bq, bs, _)| q > bq || (q == bq && specificity > bs)) {
+                if q > 0.0 && best.is_none_or(|(bq, bs, _)| q > bq || (q == bq && specificity > bs))
+                {
                     best = Some((q, specificity, media));
                 }
             }
@@ -110,7 +115,12 @@ impl MediaType {
 }
 
 /// A request error answered before execution: a status, a message and a stable code.
-fn request_error(status: StatusCode, media: MediaType, code: &str, message: impl Into<String>) -> Response {
+fn request_error(
+    status: StatusCode,
+    media: MediaType,
+    code: &str,
+    message: impl Into<String>,
+) -> Response {
     let body = json!({"errors": [{"message": message.into(), "extensions": {"code": code}}]});
     let mut response = (status, body.to_string()).into_response();
     response
@@ -144,7 +154,12 @@ async fn graphql_post(
         return not_acceptable();
     };
     if let Err(problem) = json_content_type(&headers) {
-        return request_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, media, "UNSUPPORTED_MEDIA_TYPE", problem);
+        return request_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            media,
+            "UNSUPPORTED_MEDIA_TYPE",
+            problem,
+        );
     }
     let body = match body {
         Ok(body) => body,
@@ -155,7 +170,11 @@ async fn graphql_post(
             } else {
                 "request body could not be read".to_owned()
             };
-            let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "PAYLOAD_TOO_LARGE" } else { "BAD_REQUEST" };
+            let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "PAYLOAD_TOO_LARGE"
+            } else {
+                "BAD_REQUEST"
+            };
             return request_error(status, media, code, message);
         }
     };
@@ -173,9 +192,15 @@ async fn graphql_post(
     execute(&state, media, params, Method::Post).await
 }
 
-async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+async fn graphql_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     let raw = query.unwrap_or_default();
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(raw.as_bytes()).into_owned().collect();
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(raw.as_bytes())
+        .into_owned()
+        .collect();
     let wants_html = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -198,16 +223,23 @@ fn json_content_type(headers: &HeaderMap) -> Result<(), String> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return Err("Content-Type is missing; send application/json".into());
     };
-    let value = value.to_str().map_err(|_| "Content-Type is not readable".to_owned())?;
+    let value = value
+        .to_str()
+        .map_err(|_| "Content-Type is not readable".to_owned())?;
     let mut parts = value.split(';');
     let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
     if essence != APPLICATION_JSON {
-        return Err(format!("Content-Type {essence} is not supported; send application/json"));
+        return Err(format!(
+            "Content-Type {essence} is not supported; send application/json"
+        ));
     }
     for param in parts {
         if let Some((name, charset)) = param.split_once('=') {
             if name.trim().eq_ignore_ascii_case("charset")
-                && !charset.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+                && !charset
+                    .trim()
+                    .trim_matches('"')
+                    .eq_ignore_ascii_case("utf-8")
             {
                 return Err("only UTF-8 request bodies are supported".into());
             }
@@ -258,8 +290,12 @@ impl Params {
             match key.as_str() {
                 "query" => query = Some(value),
                 "operationName" if !value.is_empty() => operation_name = Some(value),
-                "variables" if !value.is_empty() => variables = Some(parse_json_param(&value, "variables")?),
-                "extensions" if !value.is_empty() => extensions = Some(parse_json_param(&value, "extensions")?),
+                "variables" if !value.is_empty() => {
+                    variables = Some(parse_json_param(&value, "variables")?)
+                }
+                "extensions" if !value.is_empty() => {
+                    extensions = Some(parse_json_param(&value, "extensions")?)
+                }
                 _ => {}
             }
         }
@@ -291,7 +327,7 @@ enum Method {
 }
 
 /// Checks made on the parsed document before execution: the operation may run over
-/// this method, and every required variable is given. A missing variable is a request
+/// this method, and every required variable is given; `Some` is the refusal. A missing variable is a request
 /// error (no `data`), which async-graphql would otherwise report as a field error.
 fn preflight(
     document: &async_graphql::parser::types::ExecutableDocument,
@@ -299,7 +335,7 @@ fn preflight(
     variables: Option<&Map<String, Value>>,
     method: Method,
     media: MediaType,
-) -> Result<(), Response> {
+) -> Option<Response> {
     let operation = match operation_name {
         Some(name) => document
             .operations
@@ -308,9 +344,7 @@ fn preflight(
             .map(|(_, op)| op),
         None => document.operations.iter().next().map(|(_, op)| op),
     };
-    let Some(operation) = operation else {
-        return Ok(());
-    };
+    let operation = operation?;
     if method == Method::Get && operation.node.ty != OperationType::Query {
         let mut response = request_error(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -318,8 +352,10 @@ fn preflight(
             "METHOD_NOT_ALLOWED",
             "mutations and subscriptions are not allowed over GET; use POST",
         );
-        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return Err(response);
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return Some(response);
     }
     for definition in &operation.node.variable_definitions {
         let definition = &definition.node;
@@ -332,21 +368,24 @@ fn preflight(
                 MediaType::GraphqlResponse => StatusCode::BAD_REQUEST,
                 MediaType::Json => StatusCode::OK,
             };
-            return Err(request_error(
+            return Some(request_error(
                 status,
                 media,
                 "BAD_USER_INPUT",
-                format!("variable ${name} of type {} is required but was not given", definition.var_type.node),
+                format!(
+                    "variable ${name} of type {} is required but was not given",
+                    definition.var_type.node
+                ),
             ));
         }
     }
-    Ok(())
+    None
 }
 
 async fn execute(state: &AppState, media: MediaType, params: Params, method: Method) -> Response {
     let mut request = async_graphql::Request::new(params.query);
     if let Ok(document) = request.parsed_query() {
-        if let Err(refused) = preflight(
+        if let Some(refused) = preflight(
             document,
             params.operation_name.as_deref(),
             params.variables.as_ref(),
@@ -360,7 +399,9 @@ async fn execute(state: &AppState, media: MediaType, params: Params, method: Met
         request = request.operation_name(name);
     }
     if let Some(variables) = params.variables {
-        request = request.variables(async_graphql::Variables::from_json(Value::Object(variables)));
+        request = request.variables(async_graphql::Variables::from_json(Value::Object(
+            variables,
+        )));
     }
     if let Some(extensions) = params.extensions {
         for (key, value) in extensions {
@@ -370,17 +411,21 @@ async fn execute(state: &AppState, media: MediaType, params: Params, method: Met
         }
     }
     let request = RequestData::new(&state.upstreams, Viewer::anonymous()).attach(request);
-    let response = match tokio::time::timeout(state.request_timeout, state.schema.execute(request)).await {
-        Ok(response) => response,
-        Err(_) => {
-            return request_error(
-                StatusCode::GATEWAY_TIMEOUT,
-                media,
-                "REQUEST_TIMEOUT",
-                format!("the request did not finish within {:?}", state.request_timeout),
-            )
-        }
-    };
+    let response =
+        match tokio::time::timeout(state.request_timeout, state.schema.execute(request)).await {
+            Ok(response) => response,
+            Err(_) => {
+                return request_error(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    media,
+                    "REQUEST_TIMEOUT",
+                    format!(
+                        "the request did not finish within {:?}",
+                        state.request_timeout
+                    ),
+                )
+            }
+        };
     // A request error (parse, validation, variable coercion) has errors without a path
     // and no data: the response then has no `data` entry at all.
     let request_failed = response.data == async_graphql::Value::Null
@@ -388,7 +433,14 @@ async fn execute(state: &AppState, media: MediaType, params: Params, method: Met
         && response.errors.iter().all(|e| e.path.is_empty());
     let mut body = match serde_json::to_value(&response) {
         Ok(Value::Object(body)) => body,
-        _ => return request_error(StatusCode::INTERNAL_SERVER_ERROR, media, "INTERNAL", "response could not be serialized"),
+        _ => {
+            return request_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                media,
+                "INTERNAL",
+                "response could not be serialized",
+            )
+        }
     };
     if request_failed {
         body.remove("data");
@@ -411,6 +463,7 @@ async fn execute(state: &AppState, media: MediaType, params: Params, method: Met
         StatusCode::OK
     };
     let mut http = (status, Value::Object(body).to_string()).into_response();
-    http.headers_mut().insert(header::CONTENT_TYPE, media.content_type());
+    http.headers_mut()
+        .insert(header::CONTENT_TYPE, media.content_type());
     http
 }

@@ -77,7 +77,9 @@ impl App {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
-        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?;
         Ok(App {
             listener,
             router: http::router(state),
@@ -90,7 +92,10 @@ impl App {
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         tracing::info!(addr = %self.addr, "hub listening");
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)

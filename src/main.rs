@@ -118,7 +118,9 @@ async fn main() -> anyhow::Result<()> {
             println!("c360 demo");
             println!("  GraphQL:  http://{hub}/graphql   (GraphiQL in a browser)");
             println!("  Sandbox:  http://{}/{{core,cards,loans,channels}}/v1  ({customers} customers, seed {seed})", demo.sandbox_addr);
-            println!("  Try:      curl -s http://{hub}/graphql -H 'content-type: application/json' \\");
+            println!(
+                "  Try:      curl -s http://{hub}/graphql -H 'content-type: application/json' \\"
+            );
             println!("              -d '{{\"query\":\"{{ customer(id: \\\"1000000001\\\") {{ id name accounts {{ number balance {{ amount currency }} }} }} }}\"}}'");
             demo.app.run(c360::shutdown_signal()).await?;
         }
@@ -129,7 +131,9 @@ async fn main() -> anyhow::Result<()> {
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.filter));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if config.log.format == "json" {
         builder.json().init();
     } else {

@@ -58,7 +58,10 @@ impl CustomerSearch {
                 .mobile
                 .as_ref()
                 .is_none_or(|m| customer.mobile.as_deref() == Some(m.as_str()))
-            && self.name.as_ref().is_none_or(|n| customer.name.starts_with(n.as_str()))
+            && self
+                .name
+                .as_ref()
+                .is_none_or(|n| customer.name.starts_with(n.as_str()))
     }
 
     /// The criterion sent upstream: exact identifiers narrow best.
@@ -120,7 +123,12 @@ impl Upstreams {
         page: PageRequest,
     ) -> Result<Page<Customer>, ConnectorError> {
         let found: Page<Customer> = self
-            .list(System::Core, "customer_search", &search.upstream_params(), page)
+            .list(
+                System::Core,
+                "customer_search",
+                &search.upstream_params(),
+                page,
+            )
             .await?;
         let mut found = found;
         found.items.retain(|c| search.matches(c));
@@ -153,7 +161,8 @@ impl Upstreams {
     ) -> Result<Page<LoginEvent>, ConnectorError> {
         let mut params = Params::new();
         params.insert("user_id".into(), user_id.to_owned());
-        self.list(System::Channels, "login_events", &params, page).await
+        self.list(System::Channels, "login_events", &params, page)
+            .await
     }
 
     async fn batch<T: DeserializeOwned>(
@@ -187,7 +196,11 @@ impl Upstreams {
         params: &Params,
         page: PageRequest,
     ) -> Result<Page<T>, ConnectorError> {
-        let page = self.connectors.get(system).list(endpoint, params, page).await?;
+        let page = self
+            .connectors
+            .get(system)
+            .list(endpoint, params, page)
+            .await?;
         let items = page
             .items
             .into_iter()
@@ -204,11 +217,19 @@ impl Upstreams {
 /// Canonical JSON into a domain type. The mapping already checked every field, so a
 /// failure here is a mapping the registry allowed but the type refuses (a CIF that is
 /// not ten digits, say): reported as a bad response from that system.
-fn typed<T: DeserializeOwned>(system: System, endpoint: &str, item: Value) -> Result<T, ConnectorError> {
+fn typed<T: DeserializeOwned>(
+    system: System,
+    endpoint: &str,
+    item: Value,
+) -> Result<T, ConnectorError> {
     serde_json::from_value(item).map_err(|e| {
-        let mut error = ConnectorError::new(system, endpoint, ErrorKind::BadResponse, format!("canonical record refused: {e}"));
+        let mut error = ConnectorError::new(
+            system,
+            endpoint,
+            ErrorKind::BadResponse,
+            format!("canonical record refused: {e}"),
+        );
         error.path = Some(endpoint.to_owned());
         error
     })
 }
-

@@ -8,7 +8,9 @@ use serde_json::json;
 #[tokio::test]
 async fn fifty_customers_with_all_systems_make_five_upstream_calls() {
     let app = spawn_app().await;
-    let ids: Vec<String> = (1..=50).map(|i| format!("{}", 1_000_000_000u64 + i * 7)).collect();
+    let ids: Vec<String> = (1..=50)
+        .map(|i| format!("{}", 1_000_000_000u64 + i * 7))
+        .collect();
     app.reset_stats().await;
     let answer = app
         .graphql(
@@ -29,7 +31,8 @@ async fn fifty_customers_with_all_systems_make_five_upstream_calls() {
 async fn systems_are_called_concurrently() {
     let app = spawn_app().await;
     for system in ["core", "cards", "loans", "channels"] {
-        app.set_fault(json!({"system": system, "latency_ms": 300})).await;
+        app.set_fault(json!({"system": system, "latency_ms": 300}))
+            .await;
     }
     let started = std::time::Instant::now();
     let answer = app
@@ -41,5 +44,8 @@ async fn systems_are_called_concurrently() {
     let elapsed = started.elapsed();
     assert!(answer.get("errors").is_none(), "{answer}");
     // Sequential calls would take 5 × 300 ms; concurrent ones one round trip.
-    assert!(elapsed < std::time::Duration::from_millis(1_200), "took {elapsed:?}");
+    assert!(
+        elapsed < std::time::Duration::from_millis(1_200),
+        "took {elapsed:?}"
+    );
 }

@@ -35,7 +35,11 @@ mod tempdir {
 
     impl Dir {
         pub fn new() -> Dir {
-            let path = std::env::temp_dir().join(format!("c360-test-{}-{}", std::process::id(), fastrand::u64(..)));
+            let path = std::env::temp_dir().join(format!(
+                "c360-test-{}-{}",
+                std::process::id(),
+                fastrand::u64(..)
+            ));
             std::fs::create_dir_all(&path).unwrap();
             Dir(path)
         }
@@ -54,7 +58,11 @@ mod tempdir {
 
 #[tokio::test]
 async fn the_hub_refuses_to_start_with_a_broken_spec_and_says_where() {
-    let dir = edited("cards.toml", "kind = \"/cardType\"", "kind = { from = \"/cardType\", map = { D = \"DEBT\" } }");
+    let dir = edited(
+        "cards.toml",
+        "kind = \"/cardType\"",
+        "kind = { from = \"/cardType\", map = { D = \"DEBT\" } }",
+    );
     let mut config = Config::default();
     config.server.port = 0;
     config.connectors.dir = dir.path().to_owned();
@@ -62,7 +70,12 @@ async fn the_hub_refuses_to_start_with_a_broken_spec_and_says_where() {
         Ok(_) => panic!("a broken spec must stop the start"),
         Err(error) => error.to_string(),
     };
-    assert!(error.contains("cards.toml: endpoints.cards.fields.kind.map.D: 'DEBT' is not one of DEBIT, CREDIT"), "{error}");
+    assert!(
+        error.contains(
+            "cards.toml: endpoints.cards.fields.kind.map.D: 'DEBT' is not one of DEBIT, CREDIT"
+        ),
+        "{error}"
+    );
 }
 
 #[test]
@@ -70,27 +83,52 @@ fn c360_check_prints_every_problem_with_file_and_key() {
     let dir = edited("loans.toml", "max_batch = 100", "max_batch = 0");
     let config_dir = tempdir::Dir::new();
     let config = config_dir.path().join("c360.toml");
-    std::fs::write(&config, format!("[connectors]\ndir = {:?}\n", dir.path().display().to_string())).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[connectors]\ndir = {:?}\n",
+            dir.path().display().to_string()
+        ),
+    )
+    .unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_c360"))
         .args(["--config", config.to_str().unwrap(), "check"])
         .output()
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("loans.toml: max_batch: must be at least 1"), "{stderr}");
+    assert!(
+        stderr.contains("loans.toml: max_batch: must be at least 1"),
+        "{stderr}"
+    );
 
     let config_ok = config_dir.path().join("ok.toml");
-    std::fs::write(&config_ok, format!("[connectors]\ndir = {:?}\n", shipped().display().to_string())).unwrap();
+    std::fs::write(
+        &config_ok,
+        format!(
+            "[connectors]\ndir = {:?}\n",
+            shipped().display().to_string()
+        ),
+    )
+    .unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_c360"))
         .args(["--config", config_ok.to_str().unwrap(), "check"])
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[tokio::test]
 async fn an_answer_that_does_not_fit_the_mapping_fails_that_source_with_the_path() {
-    let dir = edited("loans.toml", "overdue_days = { from = \"/overdue_days\", default = 0 }", "overdue_days = \"/loan_type\"");
+    let dir = edited(
+        "loans.toml",
+        "overdue_days = { from = \"/overdue_days\", default = 0 }",
+        "overdue_days = \"/loan_type\"",
+    );
     let app = spawn_with(|config| config.connectors.dir = dir.path().to_owned()).await;
     let answer = app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
     assert!(answer["data"]["customer"]["loans"].is_null(), "{answer}");
@@ -99,5 +137,8 @@ async fn an_answer_that_does_not_fit_the_mapping_fails_that_source_with_the_path
     assert_eq!(errors.len(), 1, "{answer}");
     assert_eq!(errors[0]["extensions"]["source"], "loans");
     let path = errors[0]["extensions"]["path"].as_str().unwrap();
-    assert!(path.contains("/loan_type") && path.contains("overdue_days"), "{path}");
+    assert!(
+        path.contains("/loan_type") && path.contains("overdue_days"),
+        "{path}"
+    );
 }

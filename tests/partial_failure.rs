@@ -21,7 +21,8 @@ fn source<'a>(answer: &'a Value, system: &str) -> &'a Value {
 #[tokio::test]
 async fn cards_down_nulls_cards_only() {
     let app = spawn_app().await;
-    app.set_fault(json!({"system": "cards", "status": 503})).await;
+    app.set_fault(json!({"system": "cards", "status": 503}))
+        .await;
     let answer = profile(&app).await;
     let customer = &answer["data"]["customer"];
     assert!(customer["cards"].is_null(), "{answer}");
@@ -40,7 +41,8 @@ async fn cards_down_nulls_cards_only() {
 async fn each_system_failing_degrades_its_own_field() {
     for (system, field) in [("loans", "loans"), ("channels", "onlineBanking")] {
         let app = spawn_app().await;
-        app.set_fault(json!({"system": system, "status": 500})).await;
+        app.set_fault(json!({"system": system, "status": 500}))
+            .await;
         let answer = profile(&app).await;
         let customer = &answer["data"]["customer"];
         assert!(customer[field].is_null(), "{system}: {answer}");
@@ -55,7 +57,8 @@ async fn each_system_failing_degrades_its_own_field() {
 #[tokio::test]
 async fn core_down_nulls_the_customer_with_its_source() {
     let app = spawn_app().await;
-    app.set_fault(json!({"system": "core", "status": 503})).await;
+    app.set_fault(json!({"system": "core", "status": 503}))
+        .await;
     let answer = profile(&app).await;
     assert!(answer["data"]["customer"].is_null(), "{answer}");
     let errors = errors_with_code(&answer, "UPSTREAM_UNAVAILABLE");
@@ -69,10 +72,15 @@ async fn a_slow_upstream_times_out_within_its_budget() {
         config.connectors.loans.retry_attempts = Some(1);
     })
     .await;
-    app.set_fault(json!({"system": "loans", "latency_ms": 2_000})).await;
+    app.set_fault(json!({"system": "loans", "latency_ms": 2_000}))
+        .await;
     let started = std::time::Instant::now();
     let answer = profile(&app).await;
-    assert!(started.elapsed() < std::time::Duration::from_millis(1_500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(1_500),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(answer["data"]["customer"]["loans"].is_null(), "{answer}");
     let errors = errors_with_code(&answer, "UPSTREAM_TIMEOUT");
     assert_eq!(errors.len(), 1, "{answer}");
@@ -83,9 +91,13 @@ async fn a_slow_upstream_times_out_within_its_budget() {
 #[tokio::test]
 async fn malformed_upstream_json_is_a_bad_response_for_that_source() {
     let app = spawn_app().await;
-    app.set_fault(json!({"system": "channels", "malformed": true})).await;
+    app.set_fault(json!({"system": "channels", "malformed": true}))
+        .await;
     let answer = profile(&app).await;
-    assert!(answer["data"]["customer"]["onlineBanking"].is_null(), "{answer}");
+    assert!(
+        answer["data"]["customer"]["onlineBanking"].is_null(),
+        "{answer}"
+    );
     let errors = errors_with_code(&answer, "UPSTREAM_BAD_RESPONSE");
     assert_eq!(errors.len(), 1, "{answer}");
     assert_eq!(errors[0]["extensions"]["source"], "channels");
@@ -95,9 +107,14 @@ async fn malformed_upstream_json_is_a_bad_response_for_that_source() {
 #[tokio::test]
 async fn a_failing_system_is_called_once_per_request_and_retried_once() {
     let app = spawn_app().await;
-    app.set_fault(json!({"system": "cards", "status": 503})).await;
+    app.set_fault(json!({"system": "cards", "status": 503}))
+        .await;
     app.reset_stats().await;
     profile(&app).await;
     let stats = app.stats().await;
-    assert_eq!(requests(&stats, "cards"), 2, "one call and one retry, though two fields need cards: {stats}");
+    assert_eq!(
+        requests(&stats, "cards"),
+        2,
+        "one call and one retry, though two fields need cards: {stats}"
+    );
 }

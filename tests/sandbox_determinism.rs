@@ -14,8 +14,17 @@ async fn get(seed: u64, path: &str) -> Value {
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(c360::sandbox::serve(listener, sandbox, std::future::pending()));
-    let mut value: Value = reqwest::get(format!("http://{addr}{path}")).await.unwrap().json().await.unwrap();
+    tokio::spawn(c360::sandbox::serve(
+        listener,
+        sandbox,
+        std::future::pending(),
+    ));
+    let mut value: Value = reqwest::get(format!("http://{addr}{path}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     strip_request_ids(&mut value);
     value
 }

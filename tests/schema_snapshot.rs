@@ -3,8 +3,11 @@
 
 #[test]
 fn the_schema_snapshot_matches_the_code() {
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema/customer360.graphql"))
-        .expect("schema/customer360.graphql exists");
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/schema/customer360.graphql"
+    ))
+    .expect("schema/customer360.graphql exists");
     let generated = c360::graphql::sdl();
     assert!(
         committed == generated,

@@ -22,12 +22,17 @@ fn ids(answer: &Value) -> Vec<String> {
 async fn exact_id_number_and_mobile_find_the_customer() {
     let app = spawn_app().await;
     let raw = app.core_customer("1000000042").await;
-    let by_id = app.graphql(SEARCH, json!({"idNumber": raw["CERT_NO"]})).await;
+    let by_id = app
+        .graphql(SEARCH, json!({"idNumber": raw["CERT_NO"]}))
+        .await;
     assert_eq!(ids(&by_id), vec!["1000000042"]);
     let by_mobile = app.graphql(SEARCH, json!({"mobile": raw["MOB_NO"]})).await;
     assert_eq!(ids(&by_mobile), vec!["1000000042"]);
     let both_disagree = app
-        .graphql(SEARCH, json!({"idNumber": raw["CERT_NO"], "name": "不存在的名字"}))
+        .graphql(
+            SEARCH,
+            json!({"idNumber": raw["CERT_NO"], "name": "不存在的名字"}),
+        )
         .await;
     assert!(ids(&both_disagree).is_empty(), "criteria narrow each other");
     let nobody = app.graphql(SEARCH, json!({"mobile": "19999999999"})).await;
@@ -42,7 +47,12 @@ async fn a_surname_finds_everyone_who_has_it_across_pages() {
     let mut seen = Vec::new();
     let mut after = Value::Null;
     loop {
-        let answer = app.graphql(SEARCH, json!({"name": surname, "first": 25, "after": after})).await;
+        let answer = app
+            .graphql(
+                SEARCH,
+                json!({"name": surname, "first": 25, "after": after}),
+            )
+            .await;
         seen.extend(ids(&answer));
         let info = &answer["data"]["searchCustomers"]["pageInfo"];
         if info["hasNextPage"] != true {
@@ -56,7 +66,11 @@ async fn a_surname_finds_everyone_who_has_it_across_pages() {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), seen.len(), "no customer twice");
-    assert!(seen.len() > 25, "a common surname spans pages: {}", seen.len());
+    assert!(
+        seen.len() > 25,
+        "a common surname spans pages: {}",
+        seen.len()
+    );
     // Every hit really has the surname (read unmasked from core).
     for cif in seen.iter().take(10) {
         let record = app.core_customer(cif).await;

@@ -9,7 +9,11 @@ pub fn mask_name(name: &str) -> String {
     match chars.len() {
         0 => String::new(),
         1 => "*".into(),
-        n if n > 6 => format!("{}{}", chars[..2].iter().collect::<String>(), "*".repeat(n - 2)),
+        n if n > 6 => format!(
+            "{}{}",
+            chars[..2].iter().collect::<String>(),
+            "*".repeat(n - 2)
+        ),
         n => format!("{}{}", chars[0], "*".repeat(n - 1)),
     }
 }
@@ -81,7 +85,10 @@ mod tests {
         assert_eq!(mask_mobile("13812345678"), "138****5678");
         assert_eq!(mask_number("6228481234566789"), "622848******6789");
         assert_eq!(mask_email("dong.li@126.com"), "d***@126.com");
-        assert_eq!(mask_address("上海市浦东新区世纪大道100号"), "上海市浦东新区****");
+        assert_eq!(
+            mask_address("上海市浦东新区世纪大道100号"),
+            "上海市浦东新区****"
+        );
     }
 
     #[test]

@@ -25,7 +25,10 @@ pub fn embedded_specs() -> [(System, &'static str); 4] {
         (System::Core, include_str!("../../connectors/core.toml")),
         (System::Cards, include_str!("../../connectors/cards.toml")),
         (System::Loans, include_str!("../../connectors/loans.toml")),
-        (System::Channels, include_str!("../../connectors/channels.toml")),
+        (
+            System::Channels,
+            include_str!("../../connectors/channels.toml"),
+        ),
     ]
 }
 
@@ -69,8 +72,14 @@ impl fmt::Display for SpecErrors {
 pub enum Auth {
     None,
     Bearer(String),
-    Basic { username: String, password: String },
-    Mtls { identity_pem: Vec<u8>, ca_pem: Option<Vec<u8>> },
+    Basic {
+        username: String,
+        password: String,
+    },
+    Mtls {
+        identity_pem: Vec<u8>,
+        ca_pem: Option<Vec<u8>>,
+    },
 }
 
 impl fmt::Debug for Auth {
@@ -170,7 +179,10 @@ fn read_dir(dir: &Path) -> Result<Vec<(System, String, String)>, SpecErrors> {
             continue;
         }
         let file = path.display().to_string();
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
         match stem.parse::<System>() {
             Ok(system) => match std::fs::read_to_string(&path) {
                 Ok(text) => {
@@ -229,7 +241,10 @@ pub fn compile(
         }
     };
     if spec.system != system.as_str() {
-        problem("system", format!("says '{}' but the file is for '{system}'", spec.system));
+        problem(
+            "system",
+            format!("says '{}' but the file is for '{system}'", spec.system),
+        );
     }
     let overrides = config.override_for(system);
     let expand = |key: &str, raw: &str, problem: &mut dyn FnMut(&str, String)| -> Option<String> {
@@ -245,7 +260,10 @@ pub fn compile(
     .and_then(|raw| match Url::parse(raw.trim_end_matches('/')) {
         Ok(url) if matches!(url.scheme(), "http" | "https") => Some(url),
         Ok(url) => {
-            problem("base_url", format!("scheme '{}' is not http or https", url.scheme()));
+            problem(
+                "base_url",
+                format!("scheme '{}' is not http or https", url.scheme()),
+            );
             None
         }
         Err(e) => {
@@ -260,7 +278,9 @@ pub fn compile(
         AuthSpec::Basic { username, password } => {
             let username = expand("auth.username", username, &mut problem);
             let password = expand("auth.password", password, &mut problem);
-            username.zip(password).map(|(username, password)| Auth::Basic { username, password })
+            username
+                .zip(password)
+                .map(|(username, password)| Auth::Basic { username, password })
         }
         AuthSpec::Mtls { cert, key, ca } => {
             let mut read = |key_name: &str, path: &Path| match std::fs::read(path) {
@@ -293,7 +313,10 @@ pub fn compile(
         let Some(value) = expand(&key, value, &mut problem) else {
             continue;
         };
-        match (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value)) {
+        match (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value),
+        ) {
             (Ok(name), Ok(value)) => headers.push((name, value)),
             _ => problem(&key, "not a valid HTTP header".into()),
         }
@@ -303,7 +326,10 @@ pub fn compile(
     if max_batch == 0 {
         problem("max_batch", "must be at least 1".into());
     }
-    let timeout = overrides.timeout.or(spec.timeout).unwrap_or(spec::DEFAULT_TIMEOUT);
+    let timeout = overrides
+        .timeout
+        .or(spec.timeout)
+        .unwrap_or(spec::DEFAULT_TIMEOUT);
     if timeout.is_zero() {
         problem("timeout", "must be more than 0".into());
     }
@@ -312,10 +338,16 @@ pub fn compile(
         .or(spec.retry.attempts)
         .unwrap_or(spec::DEFAULT_ATTEMPTS);
     if attempts == 0 {
-        problem("retry.attempts", "must be at least 1 (1 means no retry)".into());
+        problem(
+            "retry.attempts",
+            "must be at least 1 (1 means no retry)".into(),
+        );
     }
     if !spec.errors.success.is_empty() && spec.errors.code.is_none() {
-        problem("errors.code", "`success` codes need `code` (where the code is)".into());
+        problem(
+            "errors.code",
+            "`success` codes need `code` (where the code is)".into(),
+        );
     }
 
     let mut endpoints = HashMap::new();
@@ -353,7 +385,10 @@ pub fn compile(
         }
     }
     for name in spec.endpoints.keys() {
-        if !CONTRACTS.iter().any(|c| c.system == system && c.name == name) {
+        if !CONTRACTS
+            .iter()
+            .any(|c| c.system == system && c.name == name)
+        {
             let known: Vec<_> = CONTRACTS
                 .iter()
                 .filter(|c| c.system == system)
@@ -404,13 +439,24 @@ fn compile_endpoint(
         problem(&format!("{prefix}{key}"), text);
     };
     if spec.entity != contract.entity.as_str() {
-        fail(".entity", format!("must be '{}' for this endpoint, not '{}'", contract.entity, spec.entity), &mut ok);
+        fail(
+            ".entity",
+            format!(
+                "must be '{}' for this endpoint, not '{}'",
+                contract.entity, spec.entity
+            ),
+            &mut ok,
+        );
     }
     let method = match spec.method.to_ascii_uppercase().as_str() {
         "GET" => Method::GET,
         "POST" => Method::POST,
         other => {
-            fail(".method", format!("'{other}' is not supported (GET or POST)"), &mut ok);
+            fail(
+                ".method",
+                format!("'{other}' is not supported (GET or POST)"),
+                &mut ok,
+            );
             Method::GET
         }
     };
@@ -427,8 +473,15 @@ fn compile_endpoint(
     // Placeholders: batch endpoints must use {keys} somewhere; list endpoints may use
     // only the parameters the hub passes.
     let mut templates: Vec<(String, String)> = vec![(".path".into(), spec.path.clone())];
-    templates.extend(spec.query.iter().map(|(k, v)| (format!(".query.{k}"), v.clone())));
-    let body = spec.body.as_ref().map(|b| serde_json::to_value(b).unwrap_or(Value::Null));
+    templates.extend(
+        spec.query
+            .iter()
+            .map(|(k, v)| (format!(".query.{k}"), v.clone())),
+    );
+    let body = spec
+        .body
+        .as_ref()
+        .map(|b| serde_json::to_value(b).unwrap_or(Value::Null));
     if let Some(body) = &body {
         collect_body_templates(body, ".body", &mut templates);
     }
@@ -462,15 +515,28 @@ fn compile_endpoint(
     match contract.kind {
         EndpointKind::Batch => {
             if !uses_keys {
-                fail("", "a batch endpoint must put {keys} in its path, query or body".into(), &mut ok);
+                fail(
+                    "",
+                    "a batch endpoint must put {keys} in its path, query or body".into(),
+                    &mut ok,
+                );
             }
             if spec.key.is_none() {
-                fail(".key", "a batch endpoint needs `key`: the pointer to the key each item answers for".into(), &mut ok);
+                fail(
+                    ".key",
+                    "a batch endpoint needs `key`: the pointer to the key each item answers for"
+                        .into(),
+                    &mut ok,
+                );
             }
         }
         EndpointKind::List => {
             if spec.paging.is_none() {
-                fail(".paging", "a list endpoint needs `paging` (limit, key, next, max_limit)".into(), &mut ok);
+                fail(
+                    ".paging",
+                    "a list endpoint needs `paging` (limit, key, next, max_limit)".into(),
+                    &mut ok,
+                );
             }
         }
     }
@@ -478,7 +544,10 @@ fn compile_endpoint(
         if paging.max_limit == 0 {
             fail(".paging.max_limit", "must be at least 1".into(), &mut ok);
         }
-        for (key, pointer) in [(".paging.next", Some(&paging.next)), (".paging.total", paging.total.as_ref())] {
+        for (key, pointer) in [
+            (".paging.next", Some(&paging.next)),
+            (".paging.total", paging.total.as_ref()),
+        ] {
             if let Some(pointer) = pointer {
                 if !pointer.starts_with('/') {
                     fail(key, format!("'{pointer}' is not a JSON pointer"), &mut ok);
@@ -497,7 +566,11 @@ fn compile_endpoint(
         entity: contract.entity,
         method,
         path: spec.path.clone(),
-        query: spec.query.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        query: spec
+            .query
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         body,
         items: spec.items.clone(),
         key: spec.key.clone(),
@@ -592,16 +665,30 @@ mod tests {
         let specs = load(&config, &no_env).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(specs.len(), 4);
         for (system, text) in embedded_specs() {
-            compile(system, "built-in", text, &ConnectorsConfig::default(), &no_env)
-                .unwrap_or_else(|e| panic!("{e:?}"));
+            compile(
+                system,
+                "built-in",
+                text,
+                &ConnectorsConfig::default(),
+                &no_env,
+            )
+            .unwrap_or_else(|e| panic!("{e:?}"));
         }
     }
 
     #[test]
     fn base_url_comes_from_the_environment_or_an_override() {
-        let lookup = |name: &str| (name == "C360_CORE_URL").then(|| "https://esb.bank/core".to_owned());
+        let lookup =
+            |name: &str| (name == "C360_CORE_URL").then(|| "https://esb.bank/core".to_owned());
         let core = embedded_specs()[0].1;
-        let spec = compile(System::Core, "core.toml", core, &ConnectorsConfig::default(), &lookup).unwrap();
+        let spec = compile(
+            System::Core,
+            "core.toml",
+            core,
+            &ConnectorsConfig::default(),
+            &lookup,
+        )
+        .unwrap();
         assert_eq!(spec.base_url.as_str(), "https://esb.bank/core");
         let mut config = ConnectorsConfig::default();
         config.core.base_url = Some("http://127.0.0.1:9/core/v1".into());
@@ -613,25 +700,62 @@ mod tests {
     fn spec_errors_name_file_key_and_problem() {
         let broken = embedded_specs()[1]
             .1
-            .replace("kind = \"/cardType\"", "kind = { from = \"/cardType\", map = { D = \"DEBT\" } }")
-            .replace("query = { customerId = \"{keys}\" }", "query = { customerId = \"{cif}\" }")
-            .replace("[auth]\ntype = \"none\"", "[auth]\ntype = \"bearer\"\ntoken = \"${CARDS_TOKEN}\"");
-        let errors = compile(System::Cards, "connectors/cards.toml", &broken, &ConnectorsConfig::default(), &no_env)
-            .unwrap_err();
+            .replace(
+                "kind = \"/cardType\"",
+                "kind = { from = \"/cardType\", map = { D = \"DEBT\" } }",
+            )
+            .replace(
+                "query = { customerId = \"{keys}\" }",
+                "query = { customerId = \"{cif}\" }",
+            )
+            .replace(
+                "[auth]\ntype = \"none\"",
+                "[auth]\ntype = \"bearer\"\ntoken = \"${CARDS_TOKEN}\"",
+            );
+        let errors = compile(
+            System::Cards,
+            "connectors/cards.toml",
+            &broken,
+            &ConnectorsConfig::default(),
+            &no_env,
+        )
+        .unwrap_err();
         let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
         let has = |needle: &str| text.iter().any(|t| t.contains(needle));
         assert!(has("connectors/cards.toml: endpoints.cards.fields.kind.map.D: 'DEBT' is not one of DEBIT, CREDIT"), "{text:#?}");
         assert!(has("connectors/cards.toml: endpoints.cards.query.customerId: unknown placeholder {cif}"), "{text:#?}");
-        assert!(has("connectors/cards.toml: auth.token: environment variable CARDS_TOKEN is not set"), "{text:#?}");
+        assert!(
+            has("connectors/cards.toml: auth.token: environment variable CARDS_TOKEN is not set"),
+            "{text:#?}"
+        );
     }
 
     #[test]
     fn unknown_keys_and_missing_endpoints_are_reported() {
-        let broken = embedded_specs()[2].1.replace("timeout = \"3s\"", "timout = \"3s\"");
-        let errors = compile(System::Loans, "loans.toml", &broken, &ConnectorsConfig::default(), &no_env).unwrap_err();
-        assert!(errors[0].to_string().contains("unknown field `timout`"), "{errors:?}");
+        let broken = embedded_specs()[2]
+            .1
+            .replace("timeout = \"3s\"", "timout = \"3s\"");
+        let errors = compile(
+            System::Loans,
+            "loans.toml",
+            &broken,
+            &ConnectorsConfig::default(),
+            &no_env,
+        )
+        .unwrap_err();
+        assert!(
+            errors[0].to_string().contains("unknown field `timout`"),
+            "{errors:?}"
+        );
         let without = "system = \"loans\"\nbase_url = \"http://x\"\n[endpoints]\n";
-        let errors = compile(System::Loans, "loans.toml", without, &ConnectorsConfig::default(), &no_env).unwrap_err();
+        let errors = compile(
+            System::Loans,
+            "loans.toml",
+            without,
+            &ConnectorsConfig::default(),
+            &no_env,
+        )
+        .unwrap_err();
         assert_eq!(errors[0].key, "endpoints.loans");
     }
 
@@ -639,7 +763,12 @@ mod tests {
     fn templates_render_and_encode() {
         let mut values = BTreeMap::new();
         values.insert("account".to_owned(), "62 17/1".to_owned());
-        assert_eq!(render("/accounts/{account}/t", &values, true).unwrap().unwrap(), "/accounts/62+17%2F1/t");
+        assert_eq!(
+            render("/accounts/{account}/t", &values, true)
+                .unwrap()
+                .unwrap(),
+            "/accounts/62+17%2F1/t"
+        );
         assert_eq!(render("{from?}", &values, false).unwrap(), None);
         assert!(render("{from}", &values, false).is_err());
     }

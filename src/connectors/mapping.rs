@@ -151,7 +151,11 @@ impl Mapping {
         }
         // A nested object filled only from defaults (a debit card's statement with just
         // a default currency) did not come from the upstream: leave it out.
-        root.retain(|key, value| !value.is_object() || sourced_objects.contains(&key.as_str()) || self.fields.iter().any(|f| f.name == key));
+        root.retain(|key, value| {
+            !value.is_object()
+                || sourced_objects.contains(&key.as_str())
+                || self.fields.iter().any(|f| f.name == key)
+        });
         Ok(Value::Object(root))
     }
 }
@@ -171,10 +175,7 @@ impl CompiledField {
                 conversion,
                 default,
             } => match present(item, pointer) {
-                Some(raw) => Some((
-                    conversion.apply(raw).map_err(|p| fail(pointer, p))?,
-                    true,
-                )),
+                Some(raw) => Some((conversion.apply(raw).map_err(|p| fail(pointer, p))?, true)),
                 None => default.clone().map(|d| (d, false)),
             },
             Source::Money {
@@ -183,8 +184,9 @@ impl CompiledField {
                 default_currency,
             } => match present(item, amount) {
                 Some(raw) => {
-                    let amount_value =
-                        Conversion::Decimal.apply(raw).map_err(|p| fail(amount, p))?;
+                    let amount_value = Conversion::Decimal
+                        .apply(raw)
+                        .map_err(|p| fail(amount, p))?;
                     let currency_value = match currency.as_deref().and_then(|c| present(item, c)) {
                         Some(Value::String(code)) if is_currency(code) => code.clone(),
                         Some(other) => {
@@ -223,7 +225,10 @@ impl CompiledField {
                     Some((Value::Array(mapped), true))
                 }
                 Some(other) => {
-                    return Err(fail(pointer, format!("expected a list, got {}", short(other))))
+                    return Err(fail(
+                        pointer,
+                        format!("expected a list, got {}", short(other)),
+                    ))
                 }
                 None => None,
             },
@@ -323,7 +328,8 @@ impl Conversion {
                 other => Err(format!("expected a boolean, got {}", short(other))),
             },
             Conversion::Date(format) => {
-                let text = as_text(raw).ok_or_else(|| format!("expected a date, got {}", short(raw)))?;
+                let text =
+                    as_text(raw).ok_or_else(|| format!("expected a date, got {}", short(raw)))?;
                 let date = match format {
                     Some(format) => NaiveDate::parse_from_str(&text, format),
                     None => NaiveDate::from_str(&text),
@@ -335,14 +341,17 @@ impl Conversion {
                 let at = format
                     .parse(raw)
                     .ok_or_else(|| format!("expected a timestamp, got {}", short(raw)))?;
-                Ok(Value::String(at.to_rfc3339_opts(SecondsFormat::AutoSi, true)))
+                Ok(Value::String(
+                    at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+                ))
             }
             Conversion::Enum {
                 map,
                 otherwise,
                 allowed,
             } => {
-                let text = as_text(raw).ok_or_else(|| format!("expected a code, got {}", short(raw)))?;
+                let text =
+                    as_text(raw).ok_or_else(|| format!("expected a code, got {}", short(raw)))?;
                 let name = map
                     .get(&text)
                     .or(otherwise.as_ref())
@@ -414,12 +423,18 @@ fn quote_key(name: &str) -> String {
     }
 }
 
-fn compile_field(def: &FieldDef, spec: &FullFieldSpec) -> Result<CompiledField, Vec<CompileProblem>> {
+fn compile_field(
+    def: &FieldDef,
+    spec: &FullFieldSpec,
+) -> Result<CompiledField, Vec<CompileProblem>> {
     let mut problems: Vec<CompileProblem> = Vec::new();
     let mut problem = |key: &str, text: String| problems.push((key.to_owned(), text));
     let check_pointer = |key: &str, pointer: &str, problems: &mut dyn FnMut(&str, String)| {
         if !(pointer.is_empty() || pointer.starts_with('/')) {
-            problems(key, format!("'{pointer}' is not a JSON pointer (it must start with '/')"));
+            problems(
+                key,
+                format!("'{pointer}' is not a JSON pointer (it must start with '/')"),
+            );
         }
     };
     let kind = def.kind;
@@ -427,20 +442,32 @@ fn compile_field(def: &FieldDef, spec: &FullFieldSpec) -> Result<CompiledField, 
         FieldKind::Money => &["amount", "currency", "default_currency"],
         FieldKind::List(_) => &["from", "fields"],
         FieldKind::Enum(_) => &["from", "map", "default", "value"],
-        FieldKind::Date | FieldKind::DateTime => &["from", "format", "timezone", "default", "value"],
+        FieldKind::Date | FieldKind::DateTime => {
+            &["from", "format", "timezone", "default", "value"]
+        }
         _ => &["from", "default", "value"],
     };
     let given = given_keys(spec);
     for key in &given {
         if !allowed_keys.contains(key) {
-            problem(key, format!("not used for a {} field (allowed: {})", kind.name(), allowed_keys.join(", ")));
+            problem(
+                key,
+                format!(
+                    "not used for a {} field (allowed: {})",
+                    kind.name(),
+                    allowed_keys.join(", ")
+                ),
+            );
         }
     }
 
     let source = match kind {
         FieldKind::Money => {
             let Some(amount) = spec.amount.clone() else {
-                problem("amount", "a money field needs `amount` (a pointer to the amount)".into());
+                problem(
+                    "amount",
+                    "a money field needs `amount` (a pointer to the amount)".into(),
+                );
                 return Err(problems);
             };
             check_pointer("amount", &amount, &mut problem);
@@ -449,11 +476,17 @@ fn compile_field(def: &FieldDef, spec: &FullFieldSpec) -> Result<CompiledField, 
             }
             if let Some(code) = &spec.default_currency {
                 if !is_currency(code) {
-                    problem("default_currency", format!("'{code}' is not an ISO 4217 code"));
+                    problem(
+                        "default_currency",
+                        format!("'{code}' is not an ISO 4217 code"),
+                    );
                 }
             }
             if spec.currency.is_none() && spec.default_currency.is_none() {
-                problem("currency", "give `currency` (a pointer) or `default_currency`".into());
+                problem(
+                    "currency",
+                    "give `currency` (a pointer) or `default_currency`".into(),
+                );
             }
             Source::Money {
                 amount,
@@ -463,7 +496,10 @@ fn compile_field(def: &FieldDef, spec: &FullFieldSpec) -> Result<CompiledField, 
         }
         FieldKind::List(element_defs) => {
             let Some(pointer) = spec.from.clone() else {
-                problem("from", "a list field needs `from` (a pointer to the array)".into());
+                problem(
+                    "from",
+                    "a list field needs `from` (a pointer to the array)".into(),
+                );
                 return Err(problems);
             };
             check_pointer("from", &pointer, &mut problem);
@@ -483,8 +519,8 @@ fn compile_field(def: &FieldDef, spec: &FullFieldSpec) -> Result<CompiledField, 
                 }
             };
             let convert = |key: &str, value: &toml::Value| -> Result<Value, CompileProblem> {
-                let json = serde_json::to_value(value)
-                    .map_err(|e| (key.to_owned(), e.to_string()))?;
+                let json =
+                    serde_json::to_value(value).map_err(|e| (key.to_owned(), e.to_string()))?;
                 let raw = match (&conversion, &json) {
                     // Constants and defaults are written in canonical form, not the
                     // upstream's.
@@ -492,12 +528,21 @@ fn compile_field(def: &FieldDef, spec: &FullFieldSpec) -> Result<CompiledField, 
                         return if allowed.contains(&s.as_str()) {
                             Ok(json)
                         } else {
-                            Err((key.to_owned(), format!("'{s}' is not one of {}", allowed.join(", "))))
+                            Err((
+                                key.to_owned(),
+                                format!("'{s}' is not one of {}", allowed.join(", ")),
+                            ))
                         };
                     }
-                    (Conversion::Date(_), _) => return Conversion::Date(None).apply(&json).map_err(|p| (key.to_owned(), p)),
+                    (Conversion::Date(_), _) => {
+                        return Conversion::Date(None)
+                            .apply(&json)
+                            .map_err(|p| (key.to_owned(), p))
+                    }
                     (Conversion::DateTime(_), _) => {
-                        return Conversion::DateTime(TimeFormat::Rfc3339).apply(&json).map_err(|p| (key.to_owned(), p))
+                        return Conversion::DateTime(TimeFormat::Rfc3339)
+                            .apply(&json)
+                            .map_err(|p| (key.to_owned(), p))
                     }
                     _ => json,
                 };
@@ -505,7 +550,10 @@ fn compile_field(def: &FieldDef, spec: &FullFieldSpec) -> Result<CompiledField, 
             };
             if let Some(value) = &spec.value {
                 if spec.from.is_some() {
-                    problem("value", "give either `value` (a constant) or `from`, not both".into());
+                    problem(
+                        "value",
+                        "give either `value` (a constant) or `from`, not both".into(),
+                    );
                 }
                 match convert("value", value) {
                     Ok(constant) => Source::Constant(constant),
@@ -516,7 +564,10 @@ fn compile_field(def: &FieldDef, spec: &FullFieldSpec) -> Result<CompiledField, 
                 }
             } else {
                 let Some(pointer) = spec.from.clone() else {
-                    problem("from", "give `from` (a JSON pointer) or `value` (a constant)".into());
+                    problem(
+                        "from",
+                        "give `from` (a JSON pointer) or `value` (a constant)".into(),
+                    );
                     return Err(problems);
                 };
                 check_pointer("from", &pointer, &mut problem);
@@ -567,7 +618,10 @@ fn given_keys(spec: &FullFieldSpec) -> Vec<&'static str> {
     keys
 }
 
-fn conversion_for(kind: FieldKind, spec: &FullFieldSpec) -> Result<Conversion, Vec<CompileProblem>> {
+fn conversion_for(
+    kind: FieldKind,
+    spec: &FullFieldSpec,
+) -> Result<Conversion, Vec<CompileProblem>> {
     let problem = |key: &str, text: String| vec![(key.to_owned(), text)];
     Ok(match kind {
         FieldKind::Text => Conversion::Text,
@@ -603,7 +657,10 @@ fn conversion_for(kind: FieldKind, spec: &FullFieldSpec) -> Result<Conversion, V
                 }
             };
             if spec.timezone.is_some() && !matches!(format, TimeFormat::Custom { .. }) {
-                return Err(problem("timezone", "only used with a custom `format`".into()));
+                return Err(problem(
+                    "timezone",
+                    "only used with a custom `format`".into(),
+                ));
             }
             Conversion::DateTime(format)
         }
@@ -647,7 +704,10 @@ fn check_format(format: &str, date_only: bool) -> Result<(), String> {
     if round_trip {
         Ok(())
     } else {
-        Err(format!("'{format}' does not carry a whole {}", if date_only { "date" } else { "date and time" }))
+        Err(format!(
+            "'{format}' does not carry a whole {}",
+            if date_only { "date" } else { "date and time" }
+        ))
     }
 }
 
@@ -694,10 +754,16 @@ mod tests {
         let mapped = mapping.apply(&item).unwrap();
         assert_eq!(mapped["type"], "TIME_DEPOSIT");
         assert_eq!(mapped["currency"], "CNY");
-        assert_eq!(mapped["balance"], json!({"amount": "12345678901234.5678901", "currency": "CNY"}));
+        assert_eq!(
+            mapped["balance"],
+            json!({"amount": "12345678901234.5678901", "currency": "CNY"})
+        );
         assert_eq!(mapped["status"], "DORMANT");
         assert_eq!(mapped["opened_at"], "2020-01-31");
-        assert_eq!(mapped["interest_rate"], "1.450", "scale is kept: 1.450 is what the upstream said");
+        assert_eq!(
+            mapped["interest_rate"], "1.450",
+            "scale is kept: 1.450 is what the upstream said"
+        );
         let account: crate::domain::Account = serde_json::from_value(mapped).unwrap();
         assert_eq!(account.balance.amount.to_string(), "12345678901234.5678901");
     }
@@ -705,15 +771,24 @@ mod tests {
     #[test]
     fn bad_upstream_values_name_the_field_and_pointer() {
         let mapping = compile(Entity::Account, ACCOUNT).unwrap();
-        let item = json!({"ACCT_NO":"1","CUST_NO":"1000000001","ACCT_TYP":"CA","BAL":"12,3x","STAT":"A"});
+        let item =
+            json!({"ACCT_NO":"1","CUST_NO":"1000000001","ACCT_TYP":"CA","BAL":"12,3x","STAT":"A"});
         let err = mapping.apply(&item).unwrap_err();
         assert_eq!(err.field, "balance");
         assert_eq!(err.pointer, "/BAL");
-        let item = json!({"ACCT_NO":"1","CUST_NO":"1000000001","ACCT_TYP":"ZZ","BAL":"1","STAT":"A"});
-        assert!(mapping.apply(&item).unwrap_err().problem.contains("unmapped value \"ZZ\""));
+        let item =
+            json!({"ACCT_NO":"1","CUST_NO":"1000000001","ACCT_TYP":"ZZ","BAL":"1","STAT":"A"});
+        assert!(mapping
+            .apply(&item)
+            .unwrap_err()
+            .problem
+            .contains("unmapped value \"ZZ\""));
         let item = json!({"CUST_NO":"1000000001","ACCT_TYP":"CA","BAL":"1","STAT":"A"});
         let err = mapping.apply(&item).unwrap_err();
-        assert_eq!((err.field.as_str(), err.problem.as_str()), ("number", "required value is missing"));
+        assert_eq!(
+            (err.field.as_str(), err.problem.as_str()),
+            ("number", "required value is missing")
+        );
     }
 
     #[test]
@@ -732,7 +807,14 @@ mod tests {
         )
         .unwrap_err();
         let keys: Vec<_> = problems.iter().map(|(k, _)| k.as_str()).collect();
-        for expected in ["numbr", "number", "customer_id.from", "type.map.CA", "balance.currency", "opened_at.format"] {
+        for expected in [
+            "numbr",
+            "number",
+            "customer_id.from",
+            "type.map.CA",
+            "balance.currency",
+            "opened_at.format",
+        ] {
             assert!(keys.contains(&expected), "{expected} not in {problems:?}");
         }
     }
@@ -795,8 +877,10 @@ mod tests {
         )
         .unwrap();
         let mapped = mapping
-            .apply(&json!({"uid":"U1","cif":"1000000001","state":"NORMAL","reg":1700000000000_i64,
-                "devices":[{"deviceId":"d1","trusted":true},{"trusted":false}]}))
+            .apply(
+                &json!({"uid":"U1","cif":"1000000001","state":"NORMAL","reg":1700000000000_i64,
+                "devices":[{"deviceId":"d1","trusted":true},{"trusted":false}]}),
+            )
             .unwrap_err();
         assert_eq!(mapped.field, "devices[1].id");
         assert_eq!(mapped.pointer, "/devices/1/deviceId");

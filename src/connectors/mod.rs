@@ -56,7 +56,13 @@ const fn contract(
 }
 
 pub const CONTRACTS: &[EndpointContract] = &[
-    contract(System::Core, "customers", EndpointKind::Batch, Entity::Customer, &[]),
+    contract(
+        System::Core,
+        "customers",
+        EndpointKind::Batch,
+        Entity::Customer,
+        &[],
+    ),
     contract(
         System::Core,
         "customer_search",
@@ -64,7 +70,13 @@ pub const CONTRACTS: &[EndpointContract] = &[
         Entity::Customer,
         &["id_number", "mobile", "name"],
     ),
-    contract(System::Core, "accounts", EndpointKind::Batch, Entity::Account, &[]),
+    contract(
+        System::Core,
+        "accounts",
+        EndpointKind::Batch,
+        Entity::Account,
+        &[],
+    ),
     contract(
         System::Core,
         "transactions",
@@ -72,8 +84,20 @@ pub const CONTRACTS: &[EndpointContract] = &[
         Entity::Transaction,
         &["account", "from", "to"],
     ),
-    contract(System::Cards, "cards", EndpointKind::Batch, Entity::Card, &[]),
-    contract(System::Loans, "loans", EndpointKind::Batch, Entity::Loan, &[]),
+    contract(
+        System::Cards,
+        "cards",
+        EndpointKind::Batch,
+        Entity::Card,
+        &[],
+    ),
+    contract(
+        System::Loans,
+        "loans",
+        EndpointKind::Batch,
+        Entity::Loan,
+        &[],
+    ),
     contract(
         System::Channels,
         "online_users",

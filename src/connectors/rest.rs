@@ -35,7 +35,8 @@ pub struct RestConnector {
 impl RestConnector {
     pub fn new(spec: CompiledSpec) -> Result<RestConnector, ConnectorError> {
         let system = spec.system;
-        let setup = |detail: String| ConnectorError::new(system, "setup", ErrorKind::Unavailable, detail);
+        let setup =
+            |detail: String| ConnectorError::new(system, "setup", ErrorKind::Unavailable, detail);
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         for (name, value) in &spec.headers {
@@ -63,7 +64,10 @@ impl RestConnector {
                 value.set_sensitive(true);
                 headers.insert(AUTHORIZATION, value);
             }
-            Auth::Mtls { identity_pem, ca_pem } => {
+            Auth::Mtls {
+                identity_pem,
+                ca_pem,
+            } => {
                 let identity = reqwest::Identity::from_pem(identity_pem)
                     .map_err(|e| setup(format!("client certificate or key unreadable: {e}")))?;
                 builder = builder.identity(identity);
@@ -92,7 +96,12 @@ impl RestConnector {
         })
     }
 
-    fn error(&self, endpoint: &Endpoint, kind: ErrorKind, detail: impl Into<String>) -> ConnectorError {
+    fn error(
+        &self,
+        endpoint: &Endpoint,
+        kind: ErrorKind,
+        detail: impl Into<String>,
+    ) -> ConnectorError {
         ConnectorError::new(self.spec.system, &endpoint.name, kind, detail)
     }
 
@@ -104,7 +113,11 @@ impl RestConnector {
         keys: &[String],
         paging: &[(String, String)],
     ) -> Result<Option<Value>, ConnectorError> {
-        let attempts = if endpoint.idempotent { self.spec.attempts } else { 1 };
+        let attempts = if endpoint.idempotent {
+            self.spec.attempts
+        } else {
+            1
+        };
         let mut attempt = 1;
         loop {
             let started = Instant::now();
@@ -175,7 +188,10 @@ impl RestConnector {
         }
         let deadline = self.spec.timeout;
         let exchange = async {
-            let response = request.send().await.map_err(|e| self.transport_error(endpoint, e))?;
+            let response = request
+                .send()
+                .await
+                .map_err(|e| self.transport_error(endpoint, e))?;
             let status = response.status();
             let body = read_limited(response, self.spec.max_body)
                 .await
@@ -191,7 +207,13 @@ impl RestConnector {
         };
         let (status, body) = tokio::time::timeout(deadline, exchange)
             .await
-            .map_err(|_| self.error(endpoint, ErrorKind::Timeout, format!("no answer within {deadline:?}")))??;
+            .map_err(|_| {
+                self.error(
+                    endpoint,
+                    ErrorKind::Timeout,
+                    format!("no answer within {deadline:?}"),
+                )
+            })??;
         self.classify(endpoint, status, &body)
     }
 
@@ -213,7 +235,12 @@ impl RestConnector {
     }
 
     /// Sorts an answer by status and the system's error envelope.
-    fn classify(&self, endpoint: &Endpoint, status: StatusCode, body: &[u8]) -> Result<Option<Value>, ConnectorError> {
+    fn classify(
+        &self,
+        endpoint: &Endpoint,
+        status: StatusCode,
+        body: &[u8],
+    ) -> Result<Option<Value>, ConnectorError> {
         let errors = &self.spec.errors;
         let json: Option<Value> = serde_json::from_slice(body).ok();
         let code = errors
@@ -236,17 +263,29 @@ impl RestConnector {
                 429 | 500..=599 => ErrorKind::Unavailable,
                 _ => ErrorKind::Rejected,
             };
-            return Err(with_codes(self.error(endpoint, kind, format!("HTTP {status}"))));
+            return Err(with_codes(self.error(
+                endpoint,
+                kind,
+                format!("HTTP {status}"),
+            )));
         }
         let Some(json) = json else {
-            return Err(with_codes(self.error(endpoint, ErrorKind::BadResponse, "answer is not JSON")));
+            return Err(with_codes(self.error(
+                endpoint,
+                ErrorKind::BadResponse,
+                "answer is not JSON",
+            )));
         };
         if !errors.success.is_empty() {
             match &code {
                 Some(c) if errors.success.contains(c) => {}
                 Some(c) if errors.not_found.contains(c) => return Ok(None),
                 Some(_) => {
-                    return Err(with_codes(self.error(endpoint, ErrorKind::Rejected, "business error code")))
+                    return Err(with_codes(self.error(
+                        endpoint,
+                        ErrorKind::Rejected,
+                        "business error code",
+                    )))
                 }
                 None => {
                     return Err(with_codes(self.error(
@@ -263,7 +302,11 @@ impl RestConnector {
         Ok(Some(json))
     }
 
-    fn items<'a>(&self, endpoint: &Endpoint, answer: &'a Value) -> Result<&'a [Value], ConnectorError> {
+    fn items<'a>(
+        &self,
+        endpoint: &Endpoint,
+        answer: &'a Value,
+    ) -> Result<&'a [Value], ConnectorError> {
         match answer.pointer(&endpoint.items) {
             Some(Value::Array(items)) => Ok(items),
             None | Some(Value::Null) => Ok(&[]),
@@ -272,20 +315,40 @@ impl RestConnector {
     }
 
     fn bad_shape(&self, endpoint: &Endpoint, pointer: &str, problem: &str) -> ConnectorError {
-        let mut error = self.error(endpoint, ErrorKind::BadResponse, format!("{pointer}: {problem}"));
+        let mut error = self.error(
+            endpoint,
+            ErrorKind::BadResponse,
+            format!("{pointer}: {problem}"),
+        );
         error.path = Some(pointer.to_owned());
         error
     }
 
-    fn map_item(&self, endpoint: &Endpoint, index: usize, item: &Value) -> Result<Value, ConnectorError> {
+    fn map_item(
+        &self,
+        endpoint: &Endpoint,
+        index: usize,
+        item: &Value,
+    ) -> Result<Value, ConnectorError> {
         endpoint.mapping.apply(item).map_err(|e| {
-            let mut error = self.error(endpoint, ErrorKind::BadResponse, format!("item {index}: {e}"));
-            error.path = Some(format!("{}/{index}{} ({})", endpoint.items, e.pointer, e.field));
+            let mut error = self.error(
+                endpoint,
+                ErrorKind::BadResponse,
+                format!("item {index}: {e}"),
+            );
+            error.path = Some(format!(
+                "{}/{index}{} ({})",
+                endpoint.items, e.pointer, e.field
+            ));
             error
         })
     }
 
-    async fn batch_chunk(&self, endpoint: &Endpoint, chunk: &[String]) -> Result<BatchResult, ConnectorError> {
+    async fn batch_chunk(
+        &self,
+        endpoint: &Endpoint,
+        chunk: &[String],
+    ) -> Result<BatchResult, ConnectorError> {
         let mut values = BTreeMap::new();
         values.insert("keys".to_owned(), chunk.join(","));
         let key_pointer = endpoint.key.as_deref().unwrap_or_default();
@@ -331,7 +394,11 @@ impl RestConnector {
                 return Ok(result);
             }
         }
-        Err(self.error(endpoint, ErrorKind::BadResponse, format!("more than {MAX_BATCH_PAGES} pages for one batch")))
+        Err(self.error(
+            endpoint,
+            ErrorKind::BadResponse,
+            format!("more than {MAX_BATCH_PAGES} pages for one batch"),
+        ))
     }
 }
 
@@ -344,7 +411,11 @@ fn text(value: &Value) -> Option<String> {
     }
 }
 
-fn fill_body(template: &Value, values: &BTreeMap<String, String>, keys: &[String]) -> Result<Value, String> {
+fn fill_body(
+    template: &Value,
+    values: &BTreeMap<String, String>,
+    keys: &[String],
+) -> Result<Value, String> {
     Ok(match template {
         Value::String(s) if s == "{keys[]}" => Value::from(keys.to_vec()),
         Value::String(s) => Value::String(render(s, values, false)?.unwrap_or_default()),
@@ -369,7 +440,10 @@ enum ReadError {
 }
 
 async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, ReadError> {
-    if response.content_length().is_some_and(|len| len as usize > limit) {
+    if response
+        .content_length()
+        .is_some_and(|len| len as usize > limit)
+    {
         return Err(ReadError::TooLarge);
     }
     let mut body = Vec::new();
@@ -402,12 +476,20 @@ impl Connector for RestConnector {
         Ok(merged)
     }
 
-    async fn list(&self, endpoint: &str, params: &Params, page: PageRequest) -> Result<Page<Value>, ConnectorError> {
+    async fn list(
+        &self,
+        endpoint: &str,
+        params: &Params,
+        page: PageRequest,
+    ) -> Result<Page<Value>, ConnectorError> {
         let endpoint = self.endpoint(endpoint)?;
-        let paging_spec = endpoint
-            .paging
-            .as_ref()
-            .ok_or_else(|| self.error(endpoint, ErrorKind::BadResponse, "list endpoint without paging"))?;
+        let paging_spec = endpoint.paging.as_ref().ok_or_else(|| {
+            self.error(
+                endpoint,
+                ErrorKind::BadResponse,
+                "list endpoint without paging",
+            )
+        })?;
         let mut paging = vec![(
             paging_spec.limit.clone(),
             page.limit.clamp(1, paging_spec.max_limit).to_string(),
@@ -430,7 +512,10 @@ impl Connector for RestConnector {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Page {
             items,
-            next_page_key: answer.pointer(&paging_spec.next).and_then(text).filter(|k| !k.is_empty()),
+            next_page_key: answer
+                .pointer(&paging_spec.next)
+                .and_then(text)
+                .filter(|k| !k.is_empty()),
             total: paging_spec
                 .total
                 .as_deref()

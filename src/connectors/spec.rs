@@ -56,8 +56,13 @@ pub enum AuthSpec {
     #[default]
     None,
     /// `Authorization: Bearer <token>`, the token from an environment variable.
-    Bearer { token: String },
-    Basic { username: String, password: String },
+    Bearer {
+        token: String,
+    },
+    Basic {
+        username: String,
+        password: String,
+    },
     /// Client certificate (PEM files); `ca` adds a private root for the upstream's
     /// certificate.
     Mtls {
@@ -151,7 +156,7 @@ pub struct PagingSpec {
 pub enum FieldSpec {
     /// Just a JSON pointer.
     Pointer(String),
-    Full(FullFieldSpec),
+    Full(Box<FullFieldSpec>),
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -188,7 +193,7 @@ impl FieldSpec {
                 from: Some(pointer.clone()),
                 ..FullFieldSpec::default()
             },
-            FieldSpec::Full(full) => full.clone(),
+            FieldSpec::Full(full) => (**full).clone(),
         }
     }
 }

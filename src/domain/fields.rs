@@ -75,7 +75,10 @@ impl FromStr for Entity {
             .find(|e| e.as_str() == s)
             .ok_or_else(|| {
                 let names: Vec<_> = Entity::ALL.iter().map(|e| e.as_str()).collect();
-                format!("unknown entity '{s}' (expected one of {})", names.join(", "))
+                format!(
+                    "unknown entity '{s}' (expected one of {})",
+                    names.join(", ")
+                )
             })
     }
 }

@@ -66,9 +66,7 @@ impl fmt::Display for Cif {
 /// The four upstream systems. Their names are a contract: connector files,
 /// `sources.system`, `extensions.source`, metrics labels and sandbox prefixes all use
 /// [`System::as_str`].
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum System {
     Core,

@@ -16,7 +16,9 @@ mod loan;
 mod money;
 mod page;
 
-pub use account::{Account, AccountStatus, AccountType, CreditDebit, Transaction, TransactionChannel};
+pub use account::{
+    Account, AccountStatus, AccountType, CreditDebit, Transaction, TransactionChannel,
+};
 pub use card::{Card, CardKind, CardLevel, CardStatus, Statement};
 pub use channel::{
     AuthMethod, Device, DigitalChannel, LoginEvent, LoginResult, OnlineUser, OnlineUserStatus,

@@ -53,7 +53,10 @@ impl Selection {
             maybe(self.accounts, loaders::many(&loaders.accounts, cifs)),
             maybe(self.cards, loaders::many(&loaders.cards, cifs)),
             maybe(self.loans, loaders::many(&loaders.loans, cifs)),
-            maybe(self.online_banking, loaders::many(&loaders.online_users, cifs)),
+            maybe(
+                self.online_banking,
+                loaders::many(&loaders.online_users, cifs)
+            ),
         );
     }
 }
@@ -89,7 +92,11 @@ impl CustomerQuery {
     /// Up to `graphql.max_ids` (100) customers by CIF, in the order of `ids`; null
     /// where a CIF is unknown (with a `NOT_FOUND` error at that index). One batched
     /// call per system, whatever the number of ids.
-    async fn customers(&self, ctx: &Context<'_>, ids: Vec<ID>) -> Result<Vec<Option<CustomerNode>>> {
+    async fn customers(
+        &self,
+        ctx: &Context<'_>,
+        ids: Vec<ID>,
+    ) -> Result<Vec<Option<CustomerNode>>> {
         let config = ctx.data_unchecked::<GraphqlConfig>();
         if ids.len() > config.max_ids {
             return Err(errors::bad_input(
@@ -163,13 +170,18 @@ impl CustomerQuery {
         };
         let (edges, has_next) = window.slice(page);
         let cifs: Vec<Cif> = edges.iter().map(|(_, c)| c.id.clone()).collect();
-        selection.prefetch(ctx.data_unchecked::<Loaders>(), &cifs).await;
+        selection
+            .prefetch(ctx.data_unchecked::<Loaders>(), &cifs)
+            .await;
         let mut connection = Connection::new(window.after != PageCursor::default(), has_next);
-        connection.edges.extend(
-            edges
-                .into_iter()
-                .map(|(cursor, customer)| Edge::new(cursor, CustomerNode::new(Arc::new(customer), &fetched, selection))),
-        );
+        connection
+            .edges
+            .extend(edges.into_iter().map(|(cursor, customer)| {
+                Edge::new(
+                    cursor,
+                    CustomerNode::new(Arc::new(customer), &fetched, selection),
+                )
+            }));
         Ok(connection)
     }
 }
@@ -192,13 +204,19 @@ fn found(outcome: &Outcome<Customer>) -> Result<Option<Arc<Customer>>> {
     }
 }
 
-fn parse_search(id_number: Option<String>, mobile: Option<String>, name: Option<String>) -> Result<CustomerSearch> {
-    let clean = |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+fn parse_search(
+    id_number: Option<String>,
+    mobile: Option<String>,
+    name: Option<String>,
+) -> Result<CustomerSearch> {
+    let clean =
+        |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
     let id_number = clean(id_number);
     let mobile = clean(mobile).map(|m| m.replace([' ', '-'], ""));
     let name = clean(name);
     if let Some(id) = &id_number {
-        if id.chars().count() > MAX_ID_NUMBER_LEN || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        if id.chars().count() > MAX_ID_NUMBER_LEN || !id.chars().all(|c| c.is_ascii_alphanumeric())
+        {
             return Err(errors::bad_input(
                 "idNumber",
                 format!("letters and digits only, at most {MAX_ID_NUMBER_LEN}"),
@@ -208,16 +226,25 @@ fn parse_search(id_number: Option<String>, mobile: Option<String>, name: Option<
     if let Some(m) = &mobile {
         let digits = m.strip_prefix("+86").unwrap_or(m);
         if !(5..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(errors::bad_input("mobile", "5 to 15 digits, optionally after +86"));
+            return Err(errors::bad_input(
+                "mobile",
+                "5 to 15 digits, optionally after +86",
+            ));
         }
     }
     if let Some(n) = &name {
         if n.chars().count() > MAX_NAME_LEN {
-            return Err(errors::bad_input("name", format!("at most {MAX_NAME_LEN} characters")));
+            return Err(errors::bad_input(
+                "name",
+                format!("at most {MAX_NAME_LEN} characters"),
+            ));
         }
     }
     if id_number.is_none() && mobile.is_none() && name.is_none() {
-        return Err(errors::bad_input("searchCustomers", "give at least one of idNumber, mobile, name"));
+        return Err(errors::bad_input(
+            "searchCustomers",
+            "give at least one of idNumber, mobile, name",
+        ));
     }
     Ok(CustomerSearch {
         id_number: id_number.map(|i| i.to_ascii_uppercase()),
@@ -236,7 +263,11 @@ pub struct CustomerNode {
 }
 
 impl CustomerNode {
-    fn new(customer: Arc<Customer>, outcome: &Outcome<Customer>, selection: Selection) -> CustomerNode {
+    fn new(
+        customer: Arc<Customer>,
+        outcome: &Outcome<Customer>,
+        selection: Selection,
+    ) -> CustomerNode {
         CustomerNode {
             customer,
             fetched_at: outcome.fetched_at,
@@ -271,7 +302,11 @@ fn status<T>(system: System, outcome: &Outcome<T>) -> SourceStatus {
         fetched_at: outcome.fetched_at,
         from_cache: outcome.from_cache,
         stale: outcome.stale,
-        error: outcome.items.as_ref().err().map(|e| e.kind.code().to_owned()),
+        error: outcome
+            .items
+            .as_ref()
+            .err()
+            .map(|e| e.kind.code().to_owned()),
     }
 }
 
@@ -288,7 +323,8 @@ impl CustomerNode {
 
     /// Masked (surname kept) unless the caller may see names.
     async fn name(&self, ctx: &Context<'_>) -> String {
-        ctx.data_unchecked::<Viewer>().show(Personal::Name, &self.customer.name)
+        ctx.data_unchecked::<Viewer>()
+            .show(Personal::Name, &self.customer.name)
     }
 
     /// The number is masked (region and last four kept) unless the caller may see it.
@@ -303,12 +339,18 @@ impl CustomerNode {
 
     async fn mobile(&self, ctx: &Context<'_>) -> Option<String> {
         let viewer = ctx.data_unchecked::<Viewer>();
-        self.customer.mobile.as_deref().map(|m| viewer.show(Personal::Mobile, m))
+        self.customer
+            .mobile
+            .as_deref()
+            .map(|m| viewer.show(Personal::Mobile, m))
     }
 
     async fn email(&self, ctx: &Context<'_>) -> Option<String> {
         let viewer = ctx.data_unchecked::<Viewer>();
-        self.customer.email.as_deref().map(|m| viewer.show(Personal::Email, m))
+        self.customer
+            .email
+            .as_deref()
+            .map(|m| viewer.show(Personal::Email, m))
     }
 
     async fn birth_date(&self) -> Option<NaiveDate> {
@@ -322,7 +364,10 @@ impl CustomerNode {
     /// Down to the district unless the caller may see addresses.
     async fn address(&self, ctx: &Context<'_>) -> Option<String> {
         let viewer = ctx.data_unchecked::<Viewer>();
-        self.customer.address.as_deref().map(|a| viewer.show(Personal::Address, a))
+        self.customer
+            .address
+            .as_deref()
+            .map(|a| viewer.show(Personal::Address, a))
     }
 
     async fn occupation(&self) -> Option<&str> {
@@ -396,13 +441,19 @@ impl CustomerNode {
             }
         }
         if s.cards {
-            statuses.push(status(System::Cards, &load::<crate::domain::Card>(ctx, cif).await));
+            statuses.push(status(
+                System::Cards,
+                &load::<crate::domain::Card>(ctx, cif).await,
+            ));
         }
         if s.loans {
             statuses.push(status(System::Loans, &load::<Loan>(ctx, cif).await));
         }
         if s.online_banking {
-            statuses.push(status(System::Channels, &load::<crate::domain::OnlineUser>(ctx, cif).await));
+            statuses.push(status(
+                System::Channels,
+                &load::<crate::domain::OnlineUser>(ctx, cif).await,
+            ));
         }
         statuses
     }

@@ -30,7 +30,10 @@ pub struct Outcome<T> {
 /// An entity that is read per customer, in batches, from one system.
 pub trait PerCustomer: Clone + Send + Sync + 'static {
     const SYSTEM: System;
-    fn fetch<'a>(upstreams: &'a Upstreams, cifs: &'a [Cif]) -> BoxFuture<'a, Result<PerKey<Self>, ConnectorError>>;
+    fn fetch<'a>(
+        upstreams: &'a Upstreams,
+        cifs: &'a [Cif],
+    ) -> BoxFuture<'a, Result<PerKey<Self>, ConnectorError>>;
 }
 
 macro_rules! per_customer {

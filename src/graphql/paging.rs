@@ -46,18 +46,27 @@ pub struct Window {
 }
 
 impl Window {
-    pub fn parse(first: Option<i32>, after: Option<String>, config: &GraphqlConfig) -> async_graphql::Result<Window> {
+    pub fn parse(
+        first: Option<i32>,
+        after: Option<String>,
+        config: &GraphqlConfig,
+    ) -> async_graphql::Result<Window> {
         let first = match first {
             None => config.default_page_size,
             Some(n) if n < 1 => return Err(errors::bad_input("first", "must be at least 1")),
             Some(n) if n as usize > config.max_page_size => {
-                return Err(errors::bad_input("first", format!("must be at most {}", config.max_page_size)))
+                return Err(errors::bad_input(
+                    "first",
+                    format!("must be at most {}", config.max_page_size),
+                ))
             }
             Some(n) => n as usize,
         };
         let after = match after {
             None => PageCursor::default(),
-            Some(raw) => PageCursor::decode_cursor(&raw).map_err(|e| errors::bad_input("after", e))?,
+            Some(raw) => {
+                PageCursor::decode_cursor(&raw).map_err(|e| errors::bad_input("after", e))?
+            }
         };
         if after.skip > config.max_page_size * 2 {
             return Err(errors::bad_input("after", "not a cursor from this API"));
@@ -77,7 +86,13 @@ impl Window {
     pub fn slice<T>(&self, page: Page<T>) -> (Vec<(PageCursor, T)>, bool) {
         let count = page.items.len();
         let mut edges = Vec::new();
-        for (index, item) in page.items.into_iter().enumerate().skip(self.after.skip).take(self.first) {
+        for (index, item) in page
+            .items
+            .into_iter()
+            .enumerate()
+            .skip(self.after.skip)
+            .take(self.first)
+        {
             let cursor = if index + 1 == count && page.next_page_key.is_some() {
                 PageCursor {
                     key: page.next_page_key.clone(),
@@ -114,9 +129,15 @@ mod tests {
             key: Some("40".into()),
             skip: 3,
         };
-        assert_eq!(PageCursor::decode_cursor(&cursor.encode_cursor()).unwrap(), cursor);
+        assert_eq!(
+            PageCursor::decode_cursor(&cursor.encode_cursor()).unwrap(),
+            cursor
+        );
         assert!(PageCursor::decode_cursor("!!").is_err());
-        assert!(PageCursor::decode_cursor("e30").is_ok(), "{{}} is the first page");
+        assert!(
+            PageCursor::decode_cursor("e30").is_ok(),
+            "{{}} is the first page"
+        );
     }
 
     #[test]
@@ -127,7 +148,13 @@ mod tests {
         };
         let (edges, more) = window.slice(page(0..3, Some("3")));
         assert!(more);
-        assert_eq!(edges[2].0, PageCursor { key: Some("3".into()), skip: 0 });
+        assert_eq!(
+            edges[2].0,
+            PageCursor {
+                key: Some("3".into()),
+                skip: 0
+            }
+        );
         assert_eq!(edges[0].0, PageCursor { key: None, skip: 1 });
     }
 
@@ -139,7 +166,10 @@ mod tests {
         };
         assert_eq!(window.request().limit, 3);
         let (edges, more) = window.slice(page(0..3, None));
-        assert_eq!(edges.iter().map(|(_, n)| *n).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(
+            edges.iter().map(|(_, n)| *n).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
         assert!(!more);
     }
 }

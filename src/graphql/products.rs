@@ -32,7 +32,8 @@ impl AccountNode {
 impl AccountNode {
     /// Account number; masked (first 6, last 4) unless the caller may see it.
     async fn number(&self, ctx: &Context<'_>) -> String {
-        ctx.data_unchecked::<Viewer>().show(Personal::AccountNumber, &self.0.number)
+        ctx.data_unchecked::<Viewer>()
+            .show(Personal::AccountNumber, &self.0.number)
     }
 
     #[graphql(name = "type")]
@@ -81,7 +82,9 @@ impl AccountNode {
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
     ) -> Option<Connection<PageCursor, Transaction>> {
-        let result = self.transaction_page(ctx, first, after, Period { from, to }).await;
+        let result = self
+            .transaction_page(ctx, first, after, Period { from, to })
+            .await;
         errors::degrade(ctx, result)
     }
 }
@@ -107,9 +110,11 @@ impl AccountNode {
             .map_err(|e| errors::upstream(&e))?;
         let (edges, has_next) = window.slice(page);
         let mut connection = Connection::new(window.after != PageCursor::default(), has_next);
-        connection
-            .edges
-            .extend(edges.into_iter().map(|(cursor, txn)| Edge::new(cursor, txn)));
+        connection.edges.extend(
+            edges
+                .into_iter()
+                .map(|(cursor, txn)| Edge::new(cursor, txn)),
+        );
         Ok(connection)
     }
 }
@@ -131,7 +136,8 @@ impl CardNode {
 
     /// PAN, masked (BIN and last 4) unless the caller may see it.
     async fn number(&self, ctx: &Context<'_>) -> String {
-        ctx.data_unchecked::<Viewer>().show(Personal::AccountNumber, &self.0.number)
+        ctx.data_unchecked::<Viewer>()
+            .show(Personal::AccountNumber, &self.0.number)
     }
 
     async fn kind(&self) -> CardKind {
@@ -223,7 +229,11 @@ impl OnlineBankingNode {
 
     /// The latest logins, newest first. Null with an error when the channel system
     /// fails.
-    async fn recent_logins(&self, ctx: &Context<'_>, first: Option<i32>) -> Option<Vec<LoginEvent>> {
+    async fn recent_logins(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+    ) -> Option<Vec<LoginEvent>> {
         let result = self.logins(ctx, first).await;
         errors::degrade(ctx, result)
     }

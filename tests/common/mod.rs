@@ -72,7 +72,11 @@ impl TestApp {
             .send()
             .await
             .unwrap();
-        assert!(response.status().is_success(), "fault accepted: {}", response.text().await.unwrap());
+        assert!(
+            response.status().is_success(),
+            "fault accepted: {}",
+            response.text().await.unwrap()
+        );
     }
 
     pub async fn reset_stats(&self) {

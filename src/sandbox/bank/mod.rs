@@ -168,11 +168,18 @@ mod tests {
     #[test]
     fn the_showcase_customer_holds_something_in_every_system_for_any_seed() {
         for seed in [1, 42, 4242] {
-            let bank = Bank::new(100, seed, NaiveDate::from_ymd_opt(2026, 11, 27).expect("valid date"));
+            let bank = Bank::new(
+                100,
+                seed,
+                NaiveDate::from_ymd_opt(2026, 11, 27).expect("valid date"),
+            );
             assert_eq!(bank.kind(1), CustomerKind::Individual, "seed {seed}");
             assert!(!bank.accounts(1).is_empty(), "seed {seed}");
             let cards = bank.cards(1);
-            assert!(cards.iter().any(|c| c.credit.is_some()), "credit card, seed {seed}");
+            assert!(
+                cards.iter().any(|c| c.credit.is_some()),
+                "credit card, seed {seed}"
+            );
             assert!(cards.len() >= 2, "debit and credit, seed {seed}");
             assert!(!bank.loans(1).is_empty(), "seed {seed}");
             assert!(bank.online_user(1).is_some(), "seed {seed}");
