@@ -525,3 +525,256 @@ impl Connector for RestConnector {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use axum::extract::{Query, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::get;
+    use axum::{Json, Router};
+    use serde_json::json;
+
+    use super::*;
+    use crate::config::ConnectorsConfig;
+    use crate::connectors::load::compile;
+
+    /// What the fake upstream saw and how it should answer.
+    #[derive(Default)]
+    struct Fake {
+        calls: AtomicUsize,
+        failures_before_success: AtomicUsize,
+        authorization: Mutex<Vec<String>>,
+        batch_sizes: Mutex<Vec<usize>>,
+        mode: Mutex<String>,
+    }
+
+    async fn cards(
+        State(fake): State<Arc<Fake>>,
+        headers: HeaderMap,
+        Query(query): Query<HashMap<String, String>>,
+    ) -> (StatusCode, Json<Value>) {
+        fake.calls.fetch_add(1, Ordering::SeqCst);
+        if let Some(auth) = headers.get("authorization") {
+            fake.authorization
+                .lock()
+                .unwrap()
+                .push(auth.to_str().unwrap().to_owned());
+        }
+        if fake.failures_before_success.load(Ordering::SeqCst) > 0 {
+            fake.failures_before_success.fetch_sub(1, Ordering::SeqCst);
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"code": "503", "message": "busy"})),
+            );
+        }
+        let mode = fake.mode.lock().unwrap().clone();
+        match mode.as_str() {
+            "slow" => tokio::time::sleep(Duration::from_millis(500)).await,
+            "business-error" => {
+                return (
+                    StatusCode::OK,
+                    Json(json!({"code": "E42", "message": "no"})),
+                )
+            }
+            "not-found-code" => {
+                return (
+                    StatusCode::OK,
+                    Json(json!({"code": "NF", "message": "none"})),
+                )
+            }
+            "http-404" => return (StatusCode::NOT_FOUND, Json(json!({"code": "404"}))),
+            "http-404-nf" => return (StatusCode::NOT_FOUND, Json(json!({"code": "NF"}))),
+            "big" => {
+                return (
+                    StatusCode::OK,
+                    Json(json!({"code": "0", "items": ["x".repeat(4096)]})),
+                )
+            }
+            _ => {}
+        }
+        let keys: Vec<&str> = query["ids"].split(',').collect();
+        fake.batch_sizes.lock().unwrap().push(keys.len());
+        let items: Vec<Value> = keys
+            .iter()
+            .filter(|k| !k.ends_with('9'))
+            .map(|k| json!({"id": format!("C{k}"), "pan": "6222000011112222", "cif": k, "type": "DEBIT", "status": "ACTIVE"}))
+            .collect();
+        (StatusCode::OK, Json(json!({"code": "0", "items": items})))
+    }
+
+    const SPEC: &str = r#"
+        system = "cards"
+        base_url = "${FAKE_URL}"
+        timeout = "200ms"
+        max_batch = 2
+        max_body_bytes = 1024
+        [auth]
+        type = "bearer"
+        token = "${FAKE_TOKEN}"
+        [retry]
+        attempts = 2
+        backoff = "1ms"
+        [errors]
+        code = "/code"
+        message = "/message"
+        success = ["0"]
+        not_found = ["NF"]
+        [endpoints.cards]
+        entity = "card"
+        path = "/cards"
+        query = { ids = "{keys}" }
+        items = "/items"
+        key = "/cif"
+        [endpoints.cards.fields]
+        id = "/id"
+        number = "/pan"
+        customer_id = "/cif"
+        kind = "/type"
+        status = "/status"
+    "#;
+
+    async fn connector() -> (RestConnector, Arc<Fake>) {
+        let fake = Arc::new(Fake::default());
+        let app = Router::new()
+            .route("/v1/cards", get(cards))
+            .with_state(fake.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v1", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let lookup = move |name: &str| match name {
+            "FAKE_URL" => Some(url.clone()),
+            "FAKE_TOKEN" => Some("s3cret".to_owned()),
+            _ => None,
+        };
+        let spec = compile(
+            System::Cards,
+            "fake.toml",
+            SPEC,
+            &ConnectorsConfig::default(),
+            &lookup,
+        )
+        .unwrap();
+        (RestConnector::new(spec).unwrap(), fake)
+    }
+
+    fn keys(list: &[&str]) -> Vec<String> {
+        list.iter().map(|k| k.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn batches_are_split_sent_with_credentials_and_grouped_by_key() {
+        let (connector, fake) = connector().await;
+        let answer = connector
+            .batch(
+                "cards",
+                &keys(&[
+                    "1000000001",
+                    "1000000002",
+                    "1000000003",
+                    "1000000009",
+                    "1000000001",
+                ]),
+            )
+            .await
+            .unwrap();
+        let mut sizes = fake.batch_sizes.lock().unwrap().clone();
+        sizes.sort();
+        assert_eq!(sizes, vec![2, 2], "four distinct keys in batches of two");
+        assert_eq!(answer.len(), 3, "unknown keys are absent");
+        assert_eq!(
+            answer["1000000002"].as_ref().unwrap()[0]["id"],
+            "C1000000002"
+        );
+        assert!(fake
+            .authorization
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|a| a == "Bearer s3cret"));
+    }
+
+    #[tokio::test]
+    async fn unavailability_is_retried_once() {
+        let (connector, fake) = connector().await;
+        fake.failures_before_success.store(1, Ordering::SeqCst);
+        let answer = connector
+            .batch("cards", &keys(&["1000000001"]))
+            .await
+            .unwrap();
+        assert_eq!(answer.len(), 1);
+        assert_eq!(fake.calls.load(Ordering::SeqCst), 2);
+
+        fake.failures_before_success.store(5, Ordering::SeqCst);
+        let error = connector
+            .batch("cards", &keys(&["1000000001"]))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind, ErrorKind::Unavailable);
+        assert_eq!(error.status, Some(503));
+        assert_eq!(
+            fake.calls.load(Ordering::SeqCst),
+            4,
+            "two attempts, then the error"
+        );
+    }
+
+    #[tokio::test]
+    async fn business_codes_and_404_are_told_apart() {
+        let (connector, fake) = connector().await;
+        *fake.mode.lock().unwrap() = "business-error".into();
+        let error = connector
+            .batch("cards", &keys(&["1000000001"]))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (error.kind, error.upstream_code.as_deref()),
+            (ErrorKind::Rejected, Some("E42"))
+        );
+        assert_eq!(
+            fake.calls.load(Ordering::SeqCst),
+            1,
+            "a refusal is not retried"
+        );
+
+        for mode in ["not-found-code", "http-404"] {
+            *fake.mode.lock().unwrap() = mode.into();
+            let answer = connector
+                .batch("cards", &keys(&["1000000001"]))
+                .await
+                .unwrap();
+            assert!(answer.is_empty(), "{mode} means no such record");
+        }
+    }
+
+    #[tokio::test]
+    async fn slow_and_oversized_answers_fail_cleanly() {
+        let (connector, fake) = connector().await;
+        *fake.mode.lock().unwrap() = "slow".into();
+        let started = Instant::now();
+        let error = connector
+            .batch("cards", &keys(&["1000000001"]))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind, ErrorKind::Timeout);
+        assert!(
+            started.elapsed() < Duration::from_millis(900),
+            "two 200 ms attempts: {:?}",
+            started.elapsed()
+        );
+
+        *fake.mode.lock().unwrap() = "big".into();
+        let error = connector
+            .batch("cards", &keys(&["1000000001"]))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind, ErrorKind::BadResponse);
+        assert!(
+            error.detail.contains("larger than 1024 bytes"),
+            "{}",
+            error.detail
+        );
+    }
+}
