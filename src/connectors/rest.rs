@@ -739,7 +739,7 @@ mod tests {
             "a refusal is not retried"
         );
 
-        for mode in ["not-found-code", "http-404"] {
+        for mode in ["not-found-code", "http-404-nf"] {
             *fake.mode.lock().unwrap() = mode.into();
             let answer = connector
                 .batch("cards", &keys(&["1000000001"]))
@@ -747,6 +747,13 @@ mod tests {
                 .unwrap();
             assert!(answer.is_empty(), "{mode} means no such record");
         }
+        // A 404 without a declared not-found code is a wrong path, not an empty answer.
+        *fake.mode.lock().unwrap() = "http-404".into();
+        let error = connector
+            .batch("cards", &keys(&["1000000001"]))
+            .await
+            .unwrap_err();
+        assert_eq!((error.kind, error.status), (ErrorKind::Rejected, Some(404)));
     }
 
     #[tokio::test]
