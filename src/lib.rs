@@ -6,6 +6,8 @@
 //! - [`connectors`]: the `Connector` trait and the declarative REST runtime driven by
 //!   `connectors/*.toml`.
 //! - [`upstream`]: typed reads over the connectors (customers, accounts, cards, …).
+//! - [`cache`]: the response tier and the entity tiers (in-process and Redis).
+//! - [`metrics`]: the Prometheus registry behind `/metrics`.
 //! - [`graphql`]: the schema, per-request loaders, errors as GraphQL errors.
 //! - [`auth`]: the viewer of a request and masking of personal data.
 //! - [`http`]: the router: GraphQL over HTTP, health and readiness.
@@ -13,12 +15,14 @@
 //! - [`demo`]: sandbox and hub in one process, for `c360 demo`.
 
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod connectors;
 pub mod demo;
 pub mod domain;
 pub mod graphql;
 pub mod http;
+pub mod metrics;
 pub mod sandbox;
 pub mod upstream;
 
@@ -43,6 +47,8 @@ pub enum StartError {
     Client(#[from] ConnectorError),
     #[error("sandbox: {0}")]
     Sandbox(String),
+    #[error(transparent)]
+    CacheKey(#[from] cache::crypto::CryptoError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -63,11 +69,63 @@ impl App {
     pub async fn build(config: Config) -> Result<App, StartError> {
         let specs = connectors::load(&config.connectors, &config::process_env)?;
         let files = specs.iter().map(|s| s.file.clone()).collect();
-        let upstreams = Upstreams::new(Connectors::from_specs(specs)?);
+        let redis = match &config.redis.url {
+            Some(url) => {
+                let sealer = match &config.cache.encryption_key {
+                    Some(key) => {
+                        let previous = config
+                            .cache
+                            .previous_encryption_keys
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect();
+                        Some(cache::crypto::Sealer::new(
+                            &config.cache.encryption_key_id,
+                            key,
+                            &previous,
+                        )?)
+                    }
+                    None => None,
+                };
+                let tier = cache::RedisTier::start(
+                    cache::RedisSettings {
+                        url: url.clone(),
+                        cluster: config.redis.cluster,
+                        prefix: config.redis.key_prefix.clone(),
+                        timeout: config.redis.timeout,
+                    },
+                    sealer,
+                );
+                tier.connect_now().await;
+                Some(tier)
+            }
+            None => None,
+        };
+        let entities = Arc::new(cache::EntityCache::new(
+            cache::EntitySettings {
+                enabled: config.cache.enabled,
+                l1_max_bytes: config.cache.l1_max_bytes,
+                lock_ttl: config.cache.lock_ttl,
+                tag_ttl: config.cache.tag_ttl,
+            },
+            redis.clone(),
+            &config.redis.key_prefix,
+        ));
+        let responses = config.cache.response_enabled.then(|| {
+            Arc::new(cache::ResponseCache::new(
+                config.cache.response_max_bytes,
+                config.cache.response_max_ttl,
+            ))
+        });
+        let upstreams = Upstreams::new(Connectors::from_specs(specs)?, entities);
         let schema = graphql::build_schema(upstreams.clone(), config.graphql.clone());
         let state = http::AppState {
             schema,
             upstreams,
+            responses,
+            persisted: Arc::new(cache::PersistedQueries::new(redis.clone())),
+            redis,
+            events_secret: config.events.secret.clone().map(Arc::from),
             body_limit: config.server.body_limit,
             request_timeout: config.server.request_timeout,
             graphiql: config.graphql.graphiql,

@@ -1,44 +1,27 @@
-//! Typed reads of the four systems: the connectors' canonical JSON becomes domain
-//! values here, with when it was fetched.
+//! Typed reads of the four systems, through the cache tiers.
 //!
-//! Resolvers and loaders call this, never a connector directly, so that the cache
-//! tiers can sit in one place between the two.
+//! Resolvers and loaders call this, never a connector directly. Each read goes
+//! through [`EntityCache`] (L1 → L2 → one upstream call per key across concurrent
+//! requests), turns the connectors' canonical JSON into domain values, names the
+//! records it contains (tags, for invalidation) and records them in the request's
+//! [`RequestScope`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 
-use crate::connectors::{ConnectorError, Connectors, ErrorKind, PageRequest, Params};
+use crate::cache::{short_hash, EntityCache, Fetched, RequestScope, TagFn};
+use crate::connectors::{Connector, ConnectorError, Connectors, ErrorKind, PageRequest, Params};
 use crate::domain::{
     Account, Card, Cif, Customer, Loan, LoginEvent, OnlineUser, Page, System, Transaction,
 };
 
-/// A value read from an upstream, and when. `from_cache` and `stale` say whether it was
-/// served from the hub's cache, and whether past its time to live.
-#[derive(Debug, Clone)]
-pub struct Fetched<T> {
-    pub value: T,
-    pub fetched_at: DateTime<Utc>,
-    pub from_cache: bool,
-    pub stale: bool,
-}
-
-impl<T> Fetched<T> {
-    pub fn fresh(value: T) -> Fetched<T> {
-        Fetched {
-            value,
-            fetched_at: Utc::now(),
-            from_cache: false,
-            stale: false,
-        }
-    }
-}
-
-/// Per key: the items, or why that key's items could not be read.
-pub type PerKey<T> = HashMap<Cif, Result<Vec<T>, ConnectorError>>;
+/// Per customer: the items one system holds, or why they could not be read.
+pub type PerKey<T> = HashMap<Cif, Result<Fetched<Vec<T>>, ConnectorError>>;
 
 /// What the hub asks core banking when searching. The first given of `id_number`,
 /// `mobile`, `name` is sent upstream; the others filter the answer.
@@ -88,49 +71,92 @@ pub struct Period {
 #[derive(Clone)]
 pub struct Upstreams {
     connectors: Arc<Connectors>,
+    cache: Arc<EntityCache>,
+}
+
+/// Tags of the per-customer lists: the customer in that system, and each record.
+fn per_customer<T: 'static>(
+    system: System,
+    record: &'static str,
+    id: fn(&T) -> &str,
+) -> TagFn<Vec<T>> {
+    Arc::new(move |cif: &str, items: &Vec<T>| {
+        let mut tags = vec![format!("{system}:customer:{cif}")];
+        tags.extend(
+            items
+                .iter()
+                .map(|item| format!("{system}:{record}:{}", id(item))),
+        );
+        tags
+    })
 }
 
 impl Upstreams {
-    pub fn new(connectors: Connectors) -> Upstreams {
+    pub fn new(connectors: Connectors, cache: Arc<EntityCache>) -> Upstreams {
         Upstreams {
             connectors: Arc::new(connectors),
+            cache,
         }
     }
 
-    pub async fn customers(&self, cifs: &[Cif]) -> Result<PerKey<Customer>, ConnectorError> {
-        self.batch(System::Core, "customers", cifs).await
+    pub fn cache(&self) -> &Arc<EntityCache> {
+        &self.cache
     }
 
-    pub async fn accounts(&self, cifs: &[Cif]) -> Result<PerKey<Account>, ConnectorError> {
-        self.batch(System::Core, "accounts", cifs).await
+    pub async fn customers(&self, cifs: &[Cif], scope: &RequestScope) -> PerKey<Customer> {
+        let tags: TagFn<Vec<Customer>> =
+            Arc::new(|cif: &str, _: &Vec<Customer>| vec![format!("core:customer:{cif}")]);
+        self.batch(System::Core, "customers", cifs, tags, scope)
+            .await
     }
 
-    pub async fn cards(&self, cifs: &[Cif]) -> Result<PerKey<Card>, ConnectorError> {
-        self.batch(System::Cards, "cards", cifs).await
+    pub async fn accounts(&self, cifs: &[Cif], scope: &RequestScope) -> PerKey<Account> {
+        let tags = per_customer(System::Core, "account", |a: &Account| a.number.as_str());
+        self.batch(System::Core, "accounts", cifs, tags, scope)
+            .await
     }
 
-    pub async fn loans(&self, cifs: &[Cif]) -> Result<PerKey<Loan>, ConnectorError> {
-        self.batch(System::Loans, "loans", cifs).await
+    pub async fn cards(&self, cifs: &[Cif], scope: &RequestScope) -> PerKey<Card> {
+        let tags = per_customer(System::Cards, "card", |c: &Card| c.id.as_str());
+        self.batch(System::Cards, "cards", cifs, tags, scope).await
     }
 
-    pub async fn online_users(&self, cifs: &[Cif]) -> Result<PerKey<OnlineUser>, ConnectorError> {
-        self.batch(System::Channels, "online_users", cifs).await
+    pub async fn loans(&self, cifs: &[Cif], scope: &RequestScope) -> PerKey<Loan> {
+        let tags = per_customer(System::Loans, "loan", |l: &Loan| l.id.as_str());
+        self.batch(System::Loans, "loans", cifs, tags, scope).await
+    }
+
+    pub async fn online_users(&self, cifs: &[Cif], scope: &RequestScope) -> PerKey<OnlineUser> {
+        let tags = per_customer(System::Channels, "online_user", |u: &OnlineUser| {
+            u.user_id.as_str()
+        });
+        self.batch(System::Channels, "online_users", cifs, tags, scope)
+            .await
     }
 
     pub async fn search_customers(
         &self,
         search: &CustomerSearch,
         page: PageRequest,
+        scope: &RequestScope,
     ) -> Result<Page<Customer>, ConnectorError> {
-        let found: Page<Customer> = self
+        let tags: TagFn<Page<Customer>> = Arc::new(|_: &str, page: &Page<Customer>| {
+            page.items
+                .iter()
+                .map(|c| format!("core:customer:{}", c.id))
+                .collect()
+        });
+        let found = self
             .list(
                 System::Core,
                 "customer_search",
-                &search.upstream_params(),
+                search.upstream_params(),
                 page,
+                tags,
+                scope,
             )
             .await?;
-        let mut found = found;
+        let mut found = (*found).clone();
         found.items.retain(|c| search.matches(c));
         Ok(found)
     }
@@ -140,10 +166,10 @@ impl Upstreams {
         account: &str,
         period: Period,
         page: PageRequest,
-    ) -> Result<Page<Transaction>, ConnectorError> {
+        scope: &RequestScope,
+    ) -> Result<Arc<Page<Transaction>>, ConnectorError> {
         let mut params = Params::new();
         params.insert("account".into(), account.to_owned());
-        // Core banking reads local (Beijing) wall-clock times; RFC 3339 is accepted too.
         let format = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         if let Some(from) = period.from {
             params.insert("from".into(), format(from));
@@ -151,66 +177,143 @@ impl Upstreams {
         if let Some(to) = period.to {
             params.insert("to".into(), format(to));
         }
-        self.list(System::Core, "transactions", &params, page).await
+        let tag = format!("core:account:{account}");
+        let tags: TagFn<Page<Transaction>> =
+            Arc::new(move |_: &str, _: &Page<Transaction>| vec![tag.clone()]);
+        self.list(System::Core, "transactions", params, page, tags, scope)
+            .await
     }
 
     pub async fn login_events(
         &self,
         user_id: &str,
         page: PageRequest,
-    ) -> Result<Page<LoginEvent>, ConnectorError> {
+        scope: &RequestScope,
+    ) -> Result<Arc<Page<LoginEvent>>, ConnectorError> {
         let mut params = Params::new();
         params.insert("user_id".into(), user_id.to_owned());
-        self.list(System::Channels, "login_events", &params, page)
+        let tag = format!("channels:online_user:{user_id}");
+        let tags: TagFn<Page<LoginEvent>> =
+            Arc::new(move |_: &str, _: &Page<LoginEvent>| vec![tag.clone()]);
+        self.list(System::Channels, "login_events", params, page, tags, scope)
             .await
     }
 
-    async fn batch<T: DeserializeOwned>(
+    async fn batch<T>(
         &self,
         system: System,
-        endpoint: &str,
+        endpoint: &'static str,
         cifs: &[Cif],
-    ) -> Result<PerKey<T>, ConnectorError> {
-        let keys: Vec<String> = cifs.iter().map(|c| c.as_str().to_owned()).collect();
-        let answer = self.connectors.get(system).batch(endpoint, &keys).await?;
-        let mut out = HashMap::with_capacity(answer.len());
-        for (key, items) in answer {
-            let Ok(cif) = Cif::parse(&key) else {
-                continue;
-            };
-            let typed = items.and_then(|items| {
-                items
-                    .into_iter()
-                    .map(|item| typed(system, endpoint, item))
-                    .collect::<Result<Vec<T>, _>>()
-            });
-            out.insert(cif, typed);
-        }
-        Ok(out)
+        tags: TagFn<Vec<T>>,
+        scope: &RequestScope,
+    ) -> PerKey<T>
+    where
+        T: Serialize + DeserializeOwned + Send + Sync + 'static,
+    {
+        let connector: Arc<dyn Connector> = self.connectors.get(system).clone();
+        let policy = connector.cache_policy(endpoint);
+        let mut keys: Vec<String> = cifs.iter().map(|c| c.as_str().to_owned()).collect();
+        keys.sort();
+        keys.dedup();
+        let answer = self
+            .cache
+            .read(
+                system,
+                endpoint,
+                policy,
+                &keys,
+                tags,
+                move |keys: Vec<String>| async move {
+                    let mut answer = connector.batch(endpoint, &keys).await?;
+                    Ok(keys
+                        .into_iter()
+                        .map(|key| {
+                            // A key the upstream does not know holds nothing (and is cached
+                            // as such, so repeated lookups of it spare the upstream).
+                            let items = match answer.remove(&key) {
+                                Some(Ok(items)) => items
+                                    .into_iter()
+                                    .map(|item| typed::<T>(system, endpoint, item))
+                                    .collect::<Result<Vec<T>, _>>(),
+                                Some(Err(error)) => Err(error),
+                                None => Ok(Vec::new()),
+                            };
+                            (key, items)
+                        })
+                        .collect())
+                },
+            )
+            .await;
+        answer
+            .into_iter()
+            .filter_map(|(key, result)| {
+                record(scope, system, &result);
+                Some((Cif::parse(&key).ok()?, result))
+            })
+            .collect()
     }
 
-    async fn list<T: DeserializeOwned>(
+    async fn list<T>(
         &self,
         system: System,
-        endpoint: &str,
-        params: &Params,
+        endpoint: &'static str,
+        params: Params,
         page: PageRequest,
-    ) -> Result<Page<T>, ConnectorError> {
-        let page = self
-            .connectors
-            .get(system)
-            .list(endpoint, params, page)
-            .await?;
-        let items = page
-            .items
-            .into_iter()
-            .map(|item| typed(system, endpoint, item))
-            .collect::<Result<Vec<T>, _>>()?;
-        Ok(Page {
-            items,
-            next_page_key: page.next_page_key,
-            total: page.total,
-        })
+        tags: TagFn<Page<T>>,
+        scope: &RequestScope,
+    ) -> Result<Arc<Page<T>>, ConnectorError>
+    where
+        T: Serialize + DeserializeOwned + Send + Sync + 'static,
+    {
+        let connector: Arc<dyn Connector> = self.connectors.get(system).clone();
+        let policy = connector.cache_policy(endpoint);
+        // Parameters may be personal (an ID number, an account): the key is a hash.
+        let key = short_hash(&format!("{params:?}|{}|{:?}", page.limit, page.key));
+        let mut answer = self
+            .cache
+            .read(
+                system,
+                endpoint,
+                policy,
+                std::slice::from_ref(&key),
+                tags,
+                move |keys: Vec<String>| async move {
+                    let found = connector.list(endpoint, &params, page).await?;
+                    let items = found
+                        .items
+                        .into_iter()
+                        .map(|item| typed::<T>(system, endpoint, item))
+                        .collect::<Result<Vec<T>, _>>()
+                        .map(|items| Page {
+                            items,
+                            next_page_key: found.next_page_key,
+                            total: found.total,
+                        });
+                    let mut answer = HashMap::new();
+                    if let Some(key) = keys.into_iter().next() {
+                        answer.insert(key, items);
+                    }
+                    Ok(answer)
+                },
+            )
+            .await;
+        let result = answer.remove(&key).unwrap_or_else(|| {
+            Err(ConnectorError::new(
+                system,
+                endpoint,
+                ErrorKind::Unavailable,
+                "no answer",
+            ))
+        });
+        record(scope, system, &result);
+        result.map(|fetched| fetched.value)
+    }
+}
+
+fn record<V>(scope: &RequestScope, system: System, result: &Result<Fetched<V>, ConnectorError>) {
+    match result {
+        Ok(fetched) => scope.read(&fetched.tags, fetched.fresh_for, fetched.stale, system),
+        Err(_) => scope.uncacheable(),
     }
 }
 

@@ -41,6 +41,17 @@ impl Viewer {
         }
     }
 
+    /// What distinguishes this viewer's answers from another's: cached responses are
+    /// keyed by it, so no caller is served a view meant for another.
+    pub fn cache_key(&self) -> String {
+        if self.unmasked.is_empty() {
+            return "anonymous".to_owned();
+        }
+        let mut classes: Vec<String> = self.unmasked.iter().map(|c| format!("{c:?}")).collect();
+        classes.sort();
+        format!("unmasked:{}", classes.join(","))
+    }
+
     /// The value as this viewer may see it.
     pub fn show(&self, class: Personal, value: &str) -> String {
         if self.unmasked.contains(&class) {

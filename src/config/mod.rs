@@ -38,7 +38,64 @@ pub struct Config {
     pub server: ServerConfig,
     pub graphql: GraphqlConfig,
     pub connectors: ConnectorsConfig,
+    pub cache: CacheConfig,
+    pub redis: RedisConfig,
+    pub events: EventsConfig,
     pub log: LogConfig,
+}
+
+/// The cache tiers (entity L1 and L2, responses, persisted queries).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Entity tiers on or off (off: every read goes to the upstream).
+    pub enabled: bool,
+    /// Bytes the in-process entity tier may hold; 0 turns L1 off (Redis only).
+    pub l1_max_bytes: u64,
+    /// Whole-response tier on or off.
+    pub response_enabled: bool,
+    pub response_max_bytes: u64,
+    /// Longest a response is kept, whatever its entities allow.
+    #[serde(with = "humantime_serde")]
+    pub response_max_ttl: Duration,
+    /// How long a second instance waits for another to fill a key it is fetching.
+    #[serde(with = "humantime_serde")]
+    pub lock_ttl: Duration,
+    /// How long Redis keeps tag sets: at least the longest stale window of any spec.
+    #[serde(with = "humantime_serde")]
+    pub tag_ttl: Duration,
+    /// Base64 of 32 bytes: Redis values are sealed with AES-256-GCM when set
+    /// (`C360_CACHE__ENCRYPTION_KEY`). Never logged.
+    pub encryption_key: Option<String>,
+    /// Id of `encryption_key`, stored with each value so that keys can rotate.
+    pub encryption_key_id: String,
+    /// Earlier keys by id: values sealed with them stay readable until they expire.
+    pub previous_encryption_keys: BTreeMap<String, String>,
+}
+
+/// Redis, shared by every hub instance (entity L2, persisted queries, events).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://` or `rediss://` (TLS); for a cluster, node URLs separated by commas.
+    /// `REDIS_URL` sets it. None: in-process tiers only.
+    pub url: Option<String>,
+    /// The URL lists cluster nodes.
+    pub cluster: bool,
+    /// Prefix of every key, so that deployments can share a Redis.
+    pub key_prefix: String,
+    /// Budget of one Redis operation; past it, a miss (the hub never waits on Redis).
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+/// `POST /events`: upstream change notifications that invalidate cached data.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsConfig {
+    /// Shared secret: requests carry `X-C360-Signature: sha256=<HMAC-SHA256 of the body>`
+    /// or `Authorization: Bearer <secret>`. Unset: the endpoint refuses everything.
+    pub secret: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,7 +162,43 @@ impl Default for Config {
             server: ServerConfig::default(),
             graphql: GraphqlConfig::default(),
             connectors: ConnectorsConfig::default(),
+            cache: CacheConfig::default(),
+            redis: RedisConfig::default(),
+            events: EventsConfig::default(),
             log: LogConfig::default(),
+        }
+    }
+}
+
+/// 64 MiB of mapped entities: about 100,000 customers' worth of profiles.
+const DEFAULT_L1_BYTES: u64 = 64 * 1024 * 1024;
+/// 64 MiB of responses.
+const DEFAULT_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            enabled: true,
+            l1_max_bytes: DEFAULT_L1_BYTES,
+            response_enabled: true,
+            response_max_bytes: DEFAULT_RESPONSE_BYTES,
+            response_max_ttl: Duration::from_secs(60),
+            lock_ttl: Duration::from_secs(2),
+            tag_ttl: Duration::from_secs(3 * 3600),
+            encryption_key: None,
+            encryption_key_id: "k1".into(),
+            previous_encryption_keys: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            url: None,
+            cluster: false,
+            key_prefix: "c360:".into(),
+            timeout: Duration::from_millis(100),
         }
     }
 }
@@ -217,6 +310,12 @@ impl Config {
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if let Some(profile) = vars.get("C360_PROFILE") {
             config.profile = profile.clone();
+        }
+        // The conventional variable, unless the prefixed one set the key explicitly.
+        if let (Some(url), false) = (vars.get("REDIS_URL"), vars.contains_key("C360_REDIS__URL")) {
+            if !url.is_empty() {
+                config.redis.url = Some(url.clone());
+            }
         }
         Ok(config)
     }

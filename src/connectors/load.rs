@@ -14,6 +14,7 @@ use url::Url;
 use super::mapping::Mapping;
 use super::spec::{self, AuthSpec, ErrorSpec, PagingSpec, Spec};
 use super::{EndpointContract, EndpointKind, CONTRACTS};
+use crate::cache::CachePolicy;
 use crate::config::{expand_env, ConnectorsConfig};
 use crate::domain::fields::Entity;
 use crate::domain::System;
@@ -124,6 +125,7 @@ pub struct Endpoint {
     pub paging: Option<PagingSpec>,
     pub idempotent: bool,
     pub mapping: Mapping,
+    pub cache: CachePolicy,
 }
 
 /// Loads the four specs from `config.dir`, or the built-in ones when that folder does
@@ -370,7 +372,22 @@ pub fn compile(
                         ),
                     }
                 }
-                if let Some(endpoint) = compile_endpoint(contract, &endpoint, &mut problem) {
+                let policy = CachePolicy {
+                    ttl: endpoint
+                        .cache
+                        .as_ref()
+                        .and_then(|c| c.ttl)
+                        .or(spec.cache.ttl)
+                        .unwrap_or(spec::DEFAULT_CACHE_TTL),
+                    stale: endpoint
+                        .cache
+                        .as_ref()
+                        .and_then(|c| c.stale)
+                        .or(spec.cache.stale)
+                        .unwrap_or(spec::DEFAULT_CACHE_STALE),
+                };
+                if let Some(mut endpoint) = compile_endpoint(contract, &endpoint, &mut problem) {
+                    endpoint.cache = policy;
                     endpoints.insert(contract.name.to_owned(), endpoint);
                 }
             }
@@ -577,6 +594,7 @@ fn compile_endpoint(
         paging: spec.paging.clone(),
         idempotent: spec.idempotent || spec.method.eq_ignore_ascii_case("GET"),
         mapping,
+        cache: CachePolicy::NONE,
     })
 }
 

@@ -141,6 +141,9 @@ pub type Params = BTreeMap<String, String>;
 pub trait Connector: Send + Sync {
     fn system(&self) -> System;
 
+    /// How long the hub may cache what `endpoint` answers.
+    fn cache_policy(&self, endpoint: &str) -> crate::cache::CachePolicy;
+
     /// Items of `endpoint` for each key, grouped by key. Keys the upstream does not know
     /// are absent from the map; a key whose items the hub cannot read has its own
     /// error, so one malformed record does not fail its neighbours in the batch. Large

@@ -462,6 +462,14 @@ impl Connector for RestConnector {
         self.spec.system
     }
 
+    fn cache_policy(&self, endpoint: &str) -> crate::cache::CachePolicy {
+        self.spec
+            .endpoints
+            .get(endpoint)
+            .map(|e| e.cache)
+            .unwrap_or(crate::cache::CachePolicy::NONE)
+    }
+
     async fn batch(&self, endpoint: &str, keys: &[String]) -> Result<BatchResult, ConnectorError> {
         let endpoint = self.endpoint(endpoint)?;
         let mut unique: Vec<String> = keys.to_vec();

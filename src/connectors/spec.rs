@@ -44,6 +44,9 @@ pub struct Spec {
     pub retry: RetrySpec,
     #[serde(default)]
     pub errors: ErrorSpec,
+    /// Cache policy of every endpoint of this system, unless the endpoint says.
+    #[serde(default)]
+    pub cache: CacheSpec,
     /// Extra headers sent on every call (values may use `${VAR}`).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
@@ -72,6 +75,24 @@ pub enum AuthSpec {
         ca: Option<PathBuf>,
     },
 }
+
+/// How long answers are fresh, and how long past that they may be served when the
+/// system fails. A `ttl` of `"0s"` turns caching off.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSpec {
+    #[serde(default, with = "humantime_serde")]
+    pub ttl: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub stale: Option<Duration>,
+}
+
+/// Fresh time when a spec gives none: a minute keeps screens current and spares the
+/// upstream repeated reads of one customer.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60);
+/// Stale window when a spec gives none: a failing system's data stays visible (marked
+/// stale) for ten minutes.
+pub const DEFAULT_CACHE_STALE: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -124,6 +145,9 @@ pub struct EndpointSpec {
     /// Whether a POST may be retried; GETs always may.
     #[serde(default)]
     pub idempotent: bool,
+    /// Overrides the system's cache policy for this endpoint.
+    #[serde(default)]
+    pub cache: Option<CacheSpec>,
     /// Reuse the `fields` of another endpoint of this file (same entity).
     #[serde(default)]
     pub fields_from: Option<String>,

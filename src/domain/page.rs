@@ -1,7 +1,7 @@
 //! One page of an upstream list, whatever paging style the upstream uses.
 
 /// Items plus the opaque key that fetches the next page (`None` on the last page).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_page_key: Option<String>,

@@ -16,6 +16,7 @@ use super::loaders::{self, Loaders, Outcome, PerCustomer};
 use super::paging::{PageCursor, Window};
 use super::products::{AccountNode, CardNode, OnlineBankingNode};
 use crate::auth::{Personal, Viewer};
+use crate::cache::RequestScope;
 use crate::config::GraphqlConfig;
 use crate::domain::{
     Cif, Customer, CustomerKind, CustomerStatus, Gender, IdDocument, Loan, System,
@@ -151,8 +152,9 @@ impl CustomerQuery {
         let config = ctx.data_unchecked::<GraphqlConfig>();
         let window = Window::parse(first, after, config)?;
         let upstreams = ctx.data_unchecked::<Upstreams>();
+        let scope = ctx.data_unchecked::<Arc<RequestScope>>();
         let page = upstreams
-            .search_customers(&search, window.request())
+            .search_customers(&search, window.request(), scope)
             .await
             .map_err(|e| errors::upstream(&e))?;
         let fetched = Outcome {

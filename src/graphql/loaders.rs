@@ -14,6 +14,7 @@ use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 
+use crate::cache::RequestScope;
 use crate::connectors::ConnectorError;
 use crate::domain::{Account, Card, Cif, Customer, Loan, OnlineUser, System};
 use crate::upstream::{PerKey, Upstreams};
@@ -33,7 +34,8 @@ pub trait PerCustomer: Clone + Send + Sync + 'static {
     fn fetch<'a>(
         upstreams: &'a Upstreams,
         cifs: &'a [Cif],
-    ) -> BoxFuture<'a, Result<PerKey<Self>, ConnectorError>>;
+        scope: &'a RequestScope,
+    ) -> BoxFuture<'a, PerKey<Self>>;
 }
 
 macro_rules! per_customer {
@@ -43,8 +45,9 @@ macro_rules! per_customer {
             fn fetch<'a>(
                 upstreams: &'a Upstreams,
                 cifs: &'a [Cif],
-            ) -> BoxFuture<'a, Result<PerKey<Self>, ConnectorError>> {
-                Box::pin(upstreams.$method(cifs))
+                scope: &'a RequestScope,
+            ) -> BoxFuture<'a, PerKey<Self>> {
+                Box::pin(upstreams.$method(cifs, scope))
             }
         }
     };
@@ -58,6 +61,7 @@ per_customer!(OnlineUser, System::Channels, online_users);
 
 pub struct SystemLoader<T> {
     upstreams: Upstreams,
+    scope: Arc<RequestScope>,
     _entity: std::marker::PhantomData<fn() -> T>,
 }
 
@@ -66,32 +70,33 @@ impl<T: PerCustomer> Loader<Cif> for SystemLoader<T> {
     type Error = Infallible;
 
     async fn load(&self, keys: &[Cif]) -> Result<HashMap<Cif, Outcome<T>>, Infallible> {
-        let fetched_at = Utc::now();
-        let outcome = |items| Outcome {
-            items,
-            fetched_at,
-            from_cache: false,
-            stale: false,
-        };
-        Ok(match T::fetch(&self.upstreams, keys).await {
-            Ok(mut per_key) => keys
-                .iter()
-                .map(|cif| {
-                    let items = match per_key.remove(cif) {
-                        Some(Ok(items)) => Ok(Arc::new(items)),
-                        Some(Err(error)) => Err(Arc::new(error)),
-                        None => Ok(Arc::new(Vec::new())),
-                    };
-                    (cif.clone(), outcome(items))
-                })
-                .collect(),
-            Err(error) => {
-                let error = Arc::new(error);
-                keys.iter()
-                    .map(|cif| (cif.clone(), outcome(Err(error.clone()))))
-                    .collect()
-            }
-        })
+        let mut per_key = T::fetch(&self.upstreams, keys, &self.scope).await;
+        Ok(keys
+            .iter()
+            .map(|cif| {
+                let outcome = match per_key.remove(cif) {
+                    Some(Ok(fetched)) => Outcome {
+                        items: Ok(fetched.value),
+                        fetched_at: fetched.fetched_at,
+                        from_cache: fetched.from_cache,
+                        stale: fetched.stale,
+                    },
+                    Some(Err(error)) => Outcome {
+                        items: Err(Arc::new(error)),
+                        fetched_at: Utc::now(),
+                        from_cache: false,
+                        stale: false,
+                    },
+                    None => Outcome {
+                        items: Ok(Arc::new(Vec::new())),
+                        fetched_at: Utc::now(),
+                        from_cache: false,
+                        stale: false,
+                    },
+                };
+                (cif.clone(), outcome)
+            })
+            .collect())
     }
 }
 
@@ -106,10 +111,11 @@ pub struct Loaders {
     pub online_users: Load<OnlineUser>,
 }
 
-fn loader<T: PerCustomer>(upstreams: &Upstreams) -> Load<T> {
+fn loader<T: PerCustomer>(upstreams: &Upstreams, scope: &Arc<RequestScope>) -> Load<T> {
     DataLoader::with_cache(
         SystemLoader {
             upstreams: upstreams.clone(),
+            scope: scope.clone(),
             _entity: std::marker::PhantomData,
         },
         tokio::spawn,
@@ -118,13 +124,13 @@ fn loader<T: PerCustomer>(upstreams: &Upstreams) -> Load<T> {
 }
 
 impl Loaders {
-    pub fn new(upstreams: &Upstreams) -> Loaders {
+    pub fn new(upstreams: &Upstreams, scope: &Arc<RequestScope>) -> Loaders {
         Loaders {
-            customers: loader(upstreams),
-            accounts: loader(upstreams),
-            cards: loader(upstreams),
-            loans: loader(upstreams),
-            online_users: loader(upstreams),
+            customers: loader(upstreams, scope),
+            accounts: loader(upstreams, scope),
+            cards: loader(upstreams, scope),
+            loans: loader(upstreams, scope),
+            online_users: loader(upstreams, scope),
         }
     }
 }

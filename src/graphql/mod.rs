@@ -10,9 +10,12 @@ mod loaders;
 mod paging;
 mod products;
 
+use std::sync::Arc;
+
 use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, Schema};
 
 use crate::auth::Viewer;
+use crate::cache::RequestScope;
 use crate::config::GraphqlConfig;
 use crate::upstream::Upstreams;
 
@@ -38,22 +41,29 @@ pub fn sdl() -> String {
         .sdl()
 }
 
-/// What one request carries into the schema: its loaders and its viewer.
+/// What one request carries into the schema: its loaders, its viewer, and the scope
+/// that collects what it read.
 pub struct RequestData {
     pub loaders: Loaders,
     pub viewer: Viewer,
+    pub scope: Arc<RequestScope>,
 }
 
 impl RequestData {
     pub fn new(upstreams: &Upstreams, viewer: Viewer) -> RequestData {
+        let scope = Arc::new(RequestScope::new());
         RequestData {
-            loaders: Loaders::new(upstreams),
+            loaders: Loaders::new(upstreams, &scope),
             viewer,
+            scope,
         }
     }
 
     /// Attaches this data to a request.
     pub fn attach(self, request: async_graphql::Request) -> async_graphql::Request {
-        request.data(self.loaders).data(self.viewer)
+        request
+            .data(self.loaders)
+            .data(self.viewer)
+            .data(self.scope)
     }
 }

@@ -1,6 +1,8 @@
 //! Accounts (with their transactions), cards and online banking as the graph shows
 //! them. Numbers are masked through the request's viewer.
 
+use std::sync::Arc;
+
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Object, Result};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -9,6 +11,7 @@ use rust_decimal::Decimal;
 use super::errors;
 use super::paging::{PageCursor, Window};
 use crate::auth::{Personal, Viewer};
+use crate::cache::RequestScope;
 use crate::config::GraphqlConfig;
 use crate::connectors::PageRequest;
 use crate::domain::{
@@ -105,10 +108,15 @@ impl AccountNode {
         let window = Window::parse(first, after, ctx.data_unchecked::<GraphqlConfig>())?;
         let page = ctx
             .data_unchecked::<Upstreams>()
-            .transactions(&self.0.number, Period { from, to }, window.request())
+            .transactions(
+                &self.0.number,
+                Period { from, to },
+                window.request(),
+                ctx.data_unchecked::<Arc<RequestScope>>(),
+            )
             .await
             .map_err(|e| errors::upstream(&e))?;
-        let (edges, has_next) = window.slice(page);
+        let (edges, has_next) = window.slice((*page).clone());
         let mut connection = Connection::new(window.after != PageCursor::default(), has_next);
         connection.edges.extend(
             edges
@@ -257,9 +265,10 @@ impl OnlineBankingNode {
                     limit: first as usize,
                     key: None,
                 },
+                ctx.data_unchecked::<Arc<RequestScope>>(),
             )
             .await
             .map_err(|e| errors::upstream(&e))?;
-        Ok(page.items.into_iter().take(first as usize).collect())
+        Ok(page.items.iter().take(first as usize).cloned().collect())
     }
 }

@@ -12,6 +12,12 @@
 //! - with `application/graphql-response+json`, answers request errors (bad JSON,
 //!   invalid parameters, parse and validation failures) with 400 and no `data` entry;
 //! - bounds the body size and the time of each request, with a JSON error body.
+//!
+//! In front of execution sits the response tier: an identical operation from the same
+//! caller view is answered from memory without parsing anything. Automatic persisted
+//! queries (Apollo's protocol) let clients send a document's hash instead of the
+//! document. `POST /events` takes upstream change notifications and drops what they
+//! invalidate; `GET /metrics` serves Prometheus text.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,13 +29,16 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
 use crate::auth::Viewer;
+use crate::cache::{PersistedQueries, PersistedQueryError, RedisTier, ResponseCache, ResponseKey};
 use crate::graphql::{AppSchema, RequestData};
 use crate::upstream::Upstreams;
+
+mod events;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const APPLICATION_JSON: &str = "application/json";
@@ -39,6 +48,12 @@ const APPLICATION_JSON: &str = "application/json";
 pub struct AppState {
     pub schema: AppSchema,
     pub upstreams: Upstreams,
+    /// The response tier; `None` when turned off.
+    pub responses: Option<Arc<ResponseCache>>,
+    pub persisted: Arc<PersistedQueries>,
+    pub redis: Option<Arc<RedisTier>>,
+    /// Shared secret of `POST /events`; `None` refuses every event.
+    pub events_secret: Option<Arc<str>>,
     pub body_limit: usize,
     pub request_timeout: Duration,
     pub graphiql: bool,
@@ -52,15 +67,38 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/events", post(events::receive))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
 
+/// Ready while the hub can answer: a degraded Redis costs speed, not answers, so it
+/// is reported but does not make the hub unready.
 async fn readyz(State(state): State<AppState>) -> Json<Value> {
+    let redis = match &state.redis {
+        None => json!({"status": "disabled"}),
+        Some(redis) if redis.ping().await => json!({"status": "ok"}),
+        Some(_) => {
+            json!({"status": "degraded", "detail": "unreachable; serving from the in-process tier and upstreams"})
+        }
+    };
     Json(json!({
         "status": "ready",
-        "checks": { "connectors": { "status": "ok", "files": *state.connector_files } }
+        "checks": {
+            "connectors": { "status": "ok", "files": *state.connector_files },
+            "cache": { "redis": redis, "response_tier": state.responses.is_some() }
+        }
     }))
+}
+
+async fn metrics() -> Response {
+    let mut response = crate::metrics::render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
 }
 
 /// The media type an answer is written in.
@@ -250,7 +288,8 @@ fn json_content_type(headers: &HeaderMap) -> Result<(), String> {
 
 /// The parameters of a GraphQL-over-HTTP request, checked.
 struct Params {
-    query: String,
+    /// Absent when a persisted query's hash stands in for it.
+    query: Option<String>,
     operation_name: Option<String>,
     variables: Option<Map<String, Value>>,
     extensions: Option<Map<String, Value>>,
@@ -262,8 +301,8 @@ impl Params {
             return Err("request body must be a JSON object with a `query`".into());
         };
         let query = match body.remove("query") {
-            Some(Value::String(query)) => query,
-            None | Some(Value::Null) => return Err("`query` is missing".into()),
+            Some(Value::String(query)) => Some(query),
+            None | Some(Value::Null) => None,
             Some(_) => return Err("`query` must be a string".into()),
         };
         let operation_name = match body.remove("operationName") {
@@ -300,7 +339,7 @@ impl Params {
             }
         }
         Ok(Params {
-            query: query.ok_or("`query` is missing")?,
+            query,
             operation_name,
             variables: object_param(variables, "variables")?,
             extensions: object_param(extensions, "extensions")?,
@@ -382,8 +421,87 @@ fn preflight(
     None
 }
 
-async fn execute(state: &AppState, media: MediaType, params: Params, method: Method) -> Response {
-    let mut request = async_graphql::Request::new(params.query);
+/// The document of a request: sent, or found by its persisted-query hash.
+async fn document(
+    state: &AppState,
+    media: MediaType,
+    params: &mut Params,
+) -> Result<String, Response> {
+    let persisted = params
+        .extensions
+        .as_ref()
+        .and_then(|e| e.get("persistedQuery"))
+        .and_then(Value::as_object);
+    let Some(persisted) = persisted else {
+        return params
+            .query
+            .take()
+            .ok_or_else(|| invalid_request(media, "`query` is missing"));
+    };
+    let hash = persisted
+        .get("sha256Hash")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let version = persisted.get("version").and_then(Value::as_i64);
+    match state
+        .persisted
+        .resolve(params.query.take(), version, hash)
+        .await
+    {
+        Ok(query) => Ok(query),
+        // Apollo clients look for this exact message, then resend with the document.
+        Err(PersistedQueryError::NotFound) => Err(request_error(
+            StatusCode::OK,
+            media,
+            "PERSISTED_QUERY_NOT_FOUND",
+            "PersistedQueryNotFound",
+        )),
+        Err(PersistedQueryError::HashMismatch) => Err(invalid_request(
+            media,
+            "persistedQuery.sha256Hash does not match the query",
+        )),
+        Err(PersistedQueryError::Invalid(problem)) => Err(invalid_request(media, problem)),
+    }
+}
+
+fn graphql_body(status: StatusCode, media: MediaType, body: Bytes) -> Response {
+    let mut http = (status, body).into_response();
+    http.headers_mut()
+        .insert(header::CONTENT_TYPE, media.content_type());
+    http
+}
+
+async fn execute(
+    state: &AppState,
+    media: MediaType,
+    mut params: Params,
+    method: Method,
+) -> Response {
+    let query = match document(state, media, &mut params).await {
+        Ok(query) => query,
+        Err(refused) => return refused,
+    };
+    let viewer = Viewer::anonymous();
+    let response_key = state.responses.as_ref().map(|_| {
+        let variables = params
+            .variables
+            .as_ref()
+            .map(|v| Value::Object(v.clone()).to_string())
+            .unwrap_or_default();
+        ResponseKey::new(
+            &query,
+            params.operation_name.as_deref(),
+            &variables,
+            &viewer.cache_key(),
+        )
+    });
+    // Only queries are ever stored, so a hit needs no parsing to know it is one.
+    if let (Some(responses), Some(key)) = (&state.responses, &response_key) {
+        if let Some(body) = responses.get(key) {
+            return graphql_body(StatusCode::OK, media, body);
+        }
+    }
+    let mut request = async_graphql::Request::new(query);
     if let Ok(document) = request.parsed_query() {
         if let Some(refused) = preflight(
             document,
@@ -410,7 +528,18 @@ async fn execute(state: &AppState, media: MediaType, params: Params, method: Met
             }
         }
     }
-    let request = RequestData::new(&state.upstreams, Viewer::anonymous()).attach(request);
+    // Only documents made of queries are cached: a mutation's answer is never replayed.
+    let is_query = request
+        .parsed_query()
+        .map(|d| {
+            d.operations
+                .iter()
+                .all(|(_, op)| op.node.ty == OperationType::Query)
+        })
+        .unwrap_or(false);
+    let data = RequestData::new(&state.upstreams, viewer);
+    let scope = data.scope.clone();
+    let request = data.attach(request);
     let response =
         match tokio::time::timeout(state.request_timeout, state.schema.execute(request)).await {
             Ok(response) => response,
@@ -462,8 +591,22 @@ async fn execute(state: &AppState, media: MediaType, params: Params, method: Met
     } else {
         StatusCode::OK
     };
-    let mut http = (status, Value::Object(body).to_string()).into_response();
-    http.headers_mut()
-        .insert(header::CONTENT_TYPE, media.content_type());
-    http
+    let warnings = scope.warnings();
+    if !warnings.is_empty() {
+        let extensions = body.entry("extensions").or_insert_with(|| json!({}));
+        if let Some(extensions) = extensions.as_object_mut() {
+            extensions.insert("warnings".into(), json!(warnings));
+        }
+    }
+    let cacheable = !request_failed && is_query && !body.contains_key("errors");
+    let body = Bytes::from(Value::Object(body).to_string());
+    if let (true, Some(responses), Some(key)) = (cacheable, &state.responses, response_key) {
+        match scope.cacheable(responses.max_ttl()) {
+            Some((tags, ttl)) => responses.insert(key, body.clone(), tags, ttl),
+            None => crate::metrics::RESPONSE_CACHE
+                .with_label_values(&["uncacheable"])
+                .inc(),
+        }
+    }
+    graphql_body(status, media, body)
 }

@@ -1,0 +1,656 @@
+//! Caching in three tiers: whole responses ([`ResponseCache`]), mapped entities in
+//! process (L1, moka) and in Redis (L2, shared by every hub instance).
+//!
+//! The entity tiers hold what one upstream endpoint answered for one key (a CIF, or
+//! the hash of a list request), typed, with when it was fetched, until when it is
+//! fresh, until when it may still be served stale, and its tags (the upstream records
+//! it contains, `core:account:…`). A lookup goes L1 → L2 → upstream; concurrent
+//! misses for one key share one upstream call (single flight), and with Redis a short
+//! lock makes a second instance wait for the first instead of stampeding the
+//! upstream. When the upstream fails, an entry past its freshness but within its stale
+//! window is served, marked stale.
+
+mod apq;
+pub mod crypto;
+mod local;
+mod redis;
+mod response;
+mod scope;
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::future::{BoxFuture, FutureExt, Shared};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use apq::{sha256_hex, PersistedQueries, PersistedQueryError};
+pub use local::{LocalCache, Tagged};
+pub use redis::{RedisSettings, RedisTier};
+pub use response::{ResponseCache, ResponseKey};
+pub use scope::{RequestScope, StaleWarning};
+
+use crate::connectors::ConnectorError;
+use crate::domain::System;
+use crate::metrics::{CACHE_INVALIDATIONS, CACHE_LOOKUPS, STALE_SERVED};
+
+/// A short, stable hash for key names: 128 bits of SHA-256, hex.
+pub fn short_hash(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    hex::encode(&digest[..16])
+}
+
+/// How long an endpoint's answers are fresh, and how long past that they may still be
+/// served when the upstream fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CachePolicy {
+    pub ttl: Duration,
+    pub stale: Duration,
+}
+
+impl CachePolicy {
+    pub const NONE: CachePolicy = CachePolicy {
+        ttl: Duration::ZERO,
+        stale: Duration::ZERO,
+    };
+}
+
+/// A value with where it came from: the upstream now, or a cache tier (and whether it
+/// was past its freshness).
+#[derive(Debug, Clone)]
+pub struct Fetched<V> {
+    pub value: Arc<V>,
+    pub fetched_at: DateTime<Utc>,
+    pub from_cache: bool,
+    pub stale: bool,
+    /// The upstream records it contains, for invalidating responses built from it.
+    pub tags: Arc<Vec<String>>,
+    /// How long it stays fresh from now (zero when stale or uncached).
+    pub fresh_for: Duration,
+}
+
+/// Timing and tags of a cached value, as stored in both tiers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Meta {
+    fetched_at: DateTime<Utc>,
+    fresh_until: DateTime<Utc>,
+    stale_until: DateTime<Utc>,
+    tags: Arc<Vec<String>>,
+}
+
+impl Meta {
+    fn fresh(&self, now: DateTime<Utc>) -> bool {
+        now < self.fresh_until
+    }
+
+    fn usable(&self, now: DateTime<Utc>) -> bool {
+        now < self.stale_until
+    }
+}
+
+/// The Redis form of an entry.
+#[derive(Serialize, Deserialize)]
+struct Stored<V> {
+    m: Meta,
+    v: V,
+}
+
+#[derive(Clone)]
+struct L1Entry {
+    value: Arc<dyn Any + Send + Sync>,
+    meta: Meta,
+    weight: u32,
+}
+
+impl Tagged for L1Entry {
+    fn tags(&self) -> &[String] {
+        &self.meta.tags
+    }
+
+    fn weight(&self) -> u32 {
+        self.weight
+    }
+}
+
+/// Names the records a cached value contains (`core:account:…`), from its key and
+/// value.
+pub type TagFn<V> = Arc<dyn Fn(&str, &V) -> Vec<String> + Send + Sync>;
+
+/// What a flight (one upstream call for a set of keys) produced, per key.
+type FlightResult = Arc<dyn Any + Send + Sync>;
+type Flight = Shared<BoxFuture<'static, FlightResult>>;
+type PerKey<V> = PerKey<V>;
+
+/// Entity cache settings, from `[cache]` and `[redis]`.
+#[derive(Debug, Clone)]
+pub struct EntitySettings {
+    pub enabled: bool,
+    pub l1_max_bytes: u64,
+    /// How long a second instance waits for the first to fill a key.
+    pub lock_ttl: Duration,
+    /// How long tag sets live in Redis: the longest stale window.
+    pub tag_ttl: Duration,
+}
+
+pub struct EntityCache {
+    settings: EntitySettings,
+    l1: Option<LocalCache<String, L1Entry>>,
+    l2: Option<Arc<RedisTier>>,
+    flights: Mutex<HashMap<String, Flight>>,
+    prefix: String,
+}
+
+impl EntityCache {
+    pub fn new(settings: EntitySettings, l2: Option<Arc<RedisTier>>, prefix: &str) -> EntityCache {
+        let l1 = (settings.enabled && settings.l1_max_bytes > 0).then(|| {
+            LocalCache::new(
+                settings.l1_max_bytes,
+                settings.tag_ttl.max(Duration::from_secs(60)),
+            )
+        });
+        EntityCache {
+            l2: if settings.enabled { l2 } else { None },
+            l1,
+            settings,
+            flights: Mutex::new(HashMap::new()),
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    pub fn redis(&self) -> Option<&Arc<RedisTier>> {
+        self.l2.as_ref()
+    }
+
+    fn key(&self, system: System, endpoint: &str, key: &str) -> String {
+        format!("{}e:{system}:{endpoint}:{key}", self.prefix)
+    }
+
+    /// Reads `keys` of one endpoint through the tiers; `fetch` is called (once, for
+    /// every key no tier has fresh and no other request is already fetching) with the
+    /// keys to read from the upstream. `tags` names the records a value contains.
+    pub async fn read<V, F, Fut>(
+        &self,
+        system: System,
+        endpoint: &str,
+        policy: CachePolicy,
+        keys: &[String],
+        tags: TagFn<V>,
+        fetch: F,
+    ) -> HashMap<String, Result<Fetched<V>, ConnectorError>>
+    where
+        V: Serialize + DeserializeOwned + Send + Sync + 'static,
+        F: FnOnce(Vec<String>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<HashMap<String, Result<V, ConnectorError>>, ConnectorError>>
+            + Send
+            + 'static,
+    {
+        let now = Utc::now();
+        if !self.settings.enabled || policy.ttl.is_zero() {
+            return fetch_uncached(keys, tags, fetch, now).await;
+        }
+        let label = system.as_str();
+        let mut found: HashMap<String, (Arc<V>, Meta)> = HashMap::new();
+        let mut stale: HashMap<String, (Arc<V>, Meta)> = HashMap::new();
+        let mut wanted: Vec<String> = Vec::new();
+
+        // L1.
+        for key in keys {
+            let entry = self
+                .l1
+                .as_ref()
+                .and_then(|l1| l1.get(&self.key(system, endpoint, key)));
+            match entry.and_then(|e| Some((e.value.downcast::<V>().ok()?, e.meta))) {
+                Some((value, meta)) if meta.fresh(now) => {
+                    CACHE_LOOKUPS.with_label_values(&["l1", label, "hit"]).inc();
+                    found.insert(key.clone(), (value, meta));
+                }
+                Some((value, meta)) if meta.usable(now) => {
+                    CACHE_LOOKUPS
+                        .with_label_values(&["l1", label, "stale"])
+                        .inc();
+                    stale.insert(key.clone(), (value, meta));
+                    wanted.push(key.clone());
+                }
+                _ => {
+                    CACHE_LOOKUPS
+                        .with_label_values(&["l1", label, "miss"])
+                        .inc();
+                    wanted.push(key.clone());
+                }
+            }
+        }
+
+        // L2, one MGET for everything L1 lacked.
+        if let (Some(l2), false) = (&self.l2, wanted.is_empty()) {
+            let names: Vec<String> = wanted
+                .iter()
+                .map(|k| self.key(system, endpoint, k))
+                .collect();
+            let values = l2.mget(&names).await;
+            let mut still = Vec::new();
+            for (key, bytes) in wanted.into_iter().zip(values) {
+                let stored = bytes
+                    .and_then(|b| Some((serde_json::from_slice::<Stored<V>>(&b).ok()?, b.len())));
+                match stored {
+                    Some((stored, size)) if stored.m.fresh(now) => {
+                        CACHE_LOOKUPS.with_label_values(&["l2", label, "hit"]).inc();
+                        let value = Arc::new(stored.v);
+                        self.put_l1(
+                            system,
+                            endpoint,
+                            &key,
+                            value.clone(),
+                            stored.m.clone(),
+                            size,
+                        );
+                        found.insert(key, (value, stored.m));
+                    }
+                    Some((stored, _)) if stored.m.usable(now) => {
+                        CACHE_LOOKUPS
+                            .with_label_values(&["l2", label, "stale"])
+                            .inc();
+                        stale
+                            .entry(key.clone())
+                            .or_insert((Arc::new(stored.v), stored.m));
+                        still.push(key);
+                    }
+                    _ => {
+                        CACHE_LOOKUPS
+                            .with_label_values(&["l2", label, "miss"])
+                            .inc();
+                        still.push(key);
+                    }
+                }
+            }
+            wanted = still;
+        }
+
+        let mut out: HashMap<String, Result<Fetched<V>, ConnectorError>> = found
+            .into_iter()
+            .map(|(key, (value, meta))| (key, Ok(cached(value, &meta, now, false))))
+            .collect();
+        if wanted.is_empty() {
+            return out;
+        }
+
+        // Upstream, one flight per key across concurrent requests.
+        let fetched = self
+            .fly(system, endpoint, policy, wanted, tags, fetch)
+            .await;
+        for (key, result) in fetched {
+            let entry = match result {
+                Ok((value, meta, from_cache)) => Ok(Fetched {
+                    fresh_for: (meta.fresh_until - now).to_std().unwrap_or_default(),
+                    value,
+                    fetched_at: meta.fetched_at,
+                    from_cache,
+                    stale: false,
+                    tags: meta.tags,
+                }),
+                Err(error) => match stale.remove(&key) {
+                    Some((value, meta)) => {
+                        STALE_SERVED.with_label_values(&[label]).inc();
+                        tracing::warn!(
+                            system = label,
+                            endpoint,
+                            code = error.kind.code(),
+                            "upstream failed; serving a stale cache entry"
+                        );
+                        Ok(cached(value, &meta, now, true))
+                    }
+                    None => Err(error),
+                },
+            };
+            out.insert(key, entry);
+        }
+        out
+    }
+
+    /// Joins or starts the upstream calls for `wanted`.
+    async fn fly<V, F, Fut>(
+        &self,
+        system: System,
+        endpoint: &str,
+        policy: CachePolicy,
+        wanted: Vec<String>,
+        tags: TagFn<V>,
+        fetch: F,
+    ) -> PerKey<V>
+    where
+        V: Serialize + DeserializeOwned + Send + Sync + 'static,
+        F: FnOnce(Vec<String>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<HashMap<String, Result<V, ConnectorError>>, ConnectorError>>
+            + Send
+            + 'static,
+    {
+        let flight_key = |key: &str| format!("{system}:{endpoint}:{key}");
+        let mut joined: Vec<Flight> = Vec::new();
+        let mut mine: Vec<String> = Vec::new();
+        let started = {
+            let mut flights = self.flights.lock().expect("flight lock");
+            for key in &wanted {
+                match flights.get(&flight_key(key)) {
+                    Some(flight) => {
+                        if !joined.iter().any(|f| f.ptr_eq(flight)) {
+                            joined.push(flight.clone());
+                        }
+                    }
+                    None => mine.push(key.clone()),
+                }
+            }
+            if mine.is_empty() {
+                None
+            } else {
+                let job = FlightJob {
+                    policy,
+                    keys: mine.clone(),
+                    tags,
+                    l1_key: self.key(system, endpoint, ""),
+                    l2: self.l2.clone(),
+                    lock_ttl: self.settings.lock_ttl,
+                    tag_ttl: self.settings.tag_ttl,
+                };
+                // Spawned, so that a client hanging up does not abandon the others
+                // waiting on this flight.
+                let handle = tokio::spawn(job.run(fetch));
+                let flight: Flight = async move {
+                    match handle.await {
+                        Ok(result) => result,
+                        Err(_) => Arc::new(HashMap::<
+                            String,
+                            Result<(Arc<V>, Meta, bool), ConnectorError>,
+                        >::new()) as FlightResult,
+                    }
+                }
+                .boxed()
+                .shared();
+                for key in &mine {
+                    flights.insert(flight_key(key), flight.clone());
+                }
+                Some(flight)
+            }
+        };
+        let mut results: PerKey<V> = HashMap::new();
+        if let Some(flight) = started {
+            let result = flight.await;
+            {
+                let mut flights = self.flights.lock().expect("flight lock");
+                for key in &mine {
+                    flights.remove(&flight_key(key));
+                }
+            }
+            self.absorb(system, endpoint, &result, &mut results);
+        }
+        for flight in joined {
+            let result = flight.await;
+            self.absorb(system, endpoint, &result, &mut results);
+        }
+        // A key whose flight ended without it (a panicked job) is an error, not a hole.
+        for key in wanted {
+            results.entry(key).or_insert_with(|| {
+                Err(ConnectorError::new(
+                    system,
+                    endpoint,
+                    crate::connectors::ErrorKind::Unavailable,
+                    "the upstream call was abandoned",
+                ))
+            });
+        }
+        results
+    }
+
+    fn absorb<V: Send + Sync + 'static>(
+        &self,
+        system: System,
+        endpoint: &str,
+        result: &FlightResult,
+        into: &mut PerKey<V>,
+    ) {
+        if let Some(map) = result.downcast_ref::<PerKey<V>>() {
+            for (key, value) in map {
+                if let Ok((value, meta, _)) = value {
+                    self.put_l1(
+                        system,
+                        endpoint,
+                        key,
+                        value.clone(),
+                        meta.clone(),
+                        estimate(meta),
+                    );
+                }
+                into.entry(key.clone()).or_insert_with(|| value.clone());
+            }
+        }
+    }
+
+    fn put_l1<V: Send + Sync + 'static>(
+        &self,
+        system: System,
+        endpoint: &str,
+        key: &str,
+        value: Arc<V>,
+        meta: Meta,
+        size: usize,
+    ) {
+        if let Some(l1) = &self.l1 {
+            l1.insert(
+                self.key(system, endpoint, key),
+                L1Entry {
+                    value,
+                    meta,
+                    weight: size.clamp(64, u32::MAX as usize) as u32,
+                },
+            );
+        }
+    }
+
+    /// Drops every entry carrying any of `tags` from L1 and, when `shared`, from Redis
+    /// too. Returns (L1, L2) counts.
+    pub async fn invalidate(&self, tags: &[String], shared: bool) -> (usize, usize) {
+        let local = self.invalidate_local(tags);
+        let remote = match (&self.l2, shared) {
+            (Some(l2), true) => l2.invalidate_tags(tags).await,
+            _ => 0,
+        };
+        CACHE_INVALIDATIONS
+            .with_label_values(&["l2"])
+            .inc_by(remote as u64);
+        (local, remote)
+    }
+
+    pub fn invalidate_local(&self, tags: &[String]) -> usize {
+        let dropped = self
+            .l1
+            .as_ref()
+            .map(|l1| l1.invalidate_tags(tags))
+            .unwrap_or(0);
+        CACHE_INVALIDATIONS
+            .with_label_values(&["l1"])
+            .inc_by(dropped as u64);
+        dropped
+    }
+
+    /// Empties the in-process tier (benchmarks' "Redis only" mode, tests).
+    pub fn clear_local(&self) {
+        if let Some(l1) = &self.l1 {
+            l1.clear();
+        }
+    }
+}
+
+/// Weight of an entry fetched by another task: its tags are a fair proxy when the
+/// serialized size is not at hand.
+fn estimate(meta: &Meta) -> usize {
+    256 + meta.tags.iter().map(|t| t.len() + 16).sum::<usize>()
+}
+
+fn cached<V>(value: Arc<V>, meta: &Meta, now: DateTime<Utc>, stale: bool) -> Fetched<V> {
+    Fetched {
+        value,
+        fetched_at: meta.fetched_at,
+        from_cache: true,
+        stale,
+        tags: meta.tags.clone(),
+        fresh_for: if stale {
+            Duration::ZERO
+        } else {
+            (meta.fresh_until - now).to_std().unwrap_or_default()
+        },
+    }
+}
+
+async fn fetch_uncached<V, F, Fut>(
+    keys: &[String],
+    tags: TagFn<V>,
+    fetch: F,
+    now: DateTime<Utc>,
+) -> HashMap<String, Result<Fetched<V>, ConnectorError>>
+where
+    F: FnOnce(Vec<String>) -> Fut,
+    Fut: Future<Output = Result<HashMap<String, Result<V, ConnectorError>>, ConnectorError>>,
+{
+    match fetch(keys.to_vec()).await {
+        Ok(mut answer) => keys
+            .iter()
+            .filter_map(|key| {
+                let result = answer.remove(key)?;
+                Some((
+                    key.clone(),
+                    result.map(|value| Fetched {
+                        tags: Arc::new(tags(key, &value)),
+                        value: Arc::new(value),
+                        fetched_at: now,
+                        from_cache: false,
+                        stale: false,
+                        fresh_for: Duration::ZERO,
+                    }),
+                ))
+            })
+            .collect(),
+        Err(error) => keys
+            .iter()
+            .map(|k| (k.clone(), Err(error.clone())))
+            .collect(),
+    }
+}
+
+/// One upstream call for a set of keys, with the Redis lock dance and the writes.
+struct FlightJob<V> {
+    policy: CachePolicy,
+    keys: Vec<String>,
+    tags: TagFn<V>,
+    /// The entry key of `""`, to which a key is appended.
+    l1_key: String,
+    l2: Option<Arc<RedisTier>>,
+    lock_ttl: Duration,
+    tag_ttl: Duration,
+}
+
+impl<V> FlightJob<V>
+where
+    V: Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    async fn run<F, Fut>(self, fetch: F) -> FlightResult
+    where
+        F: FnOnce(Vec<String>) -> Fut,
+        Fut: Future<Output = Result<HashMap<String, Result<V, ConnectorError>>, ConnectorError>>,
+    {
+        let mut results: PerKey<V> = HashMap::new();
+        let mut to_fetch = self.keys.clone();
+        let mut locks = Vec::new();
+        if let Some(l2) = &self.l2 {
+            let lock_names: Vec<String> = self
+                .keys
+                .iter()
+                .map(|k| format!("{}{k}:lock", self.l1_key))
+                .collect();
+            let taken = l2.try_locks(&lock_names, self.lock_ttl).await;
+            let (mut mine, mut theirs) = (Vec::new(), Vec::new());
+            for ((key, lock), got) in self.keys.iter().zip(lock_names).zip(taken) {
+                if got {
+                    mine.push(key.clone());
+                    locks.push(lock);
+                } else {
+                    theirs.push(key.clone());
+                }
+            }
+            // Another instance is fetching these: wait for its answer in Redis.
+            let deadline = tokio::time::Instant::now() + self.lock_ttl;
+            while !theirs.is_empty() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let names: Vec<String> = theirs
+                    .iter()
+                    .map(|k| format!("{}{k}", self.l1_key))
+                    .collect();
+                let values = l2.mget(&names).await;
+                let now = Utc::now();
+                let mut waiting = Vec::new();
+                for (key, bytes) in theirs.into_iter().zip(values) {
+                    match bytes.and_then(|b| serde_json::from_slice::<Stored<V>>(&b).ok()) {
+                        Some(stored) if stored.m.fresh(now) => {
+                            results.insert(key, Ok((Arc::new(stored.v), stored.m, true)));
+                        }
+                        _ => waiting.push(key),
+                    }
+                }
+                theirs = waiting;
+            }
+            mine.extend(theirs);
+            to_fetch = mine;
+        }
+        if !to_fetch.is_empty() {
+            let now = Utc::now();
+            let meta = |tags: Vec<String>| Meta {
+                fetched_at: now,
+                fresh_until: now + self.policy.ttl,
+                stale_until: now + self.policy.ttl + self.policy.stale,
+                tags: Arc::new(tags),
+            };
+            let mut writes = Vec::new();
+            match fetch(to_fetch.clone()).await {
+                Ok(mut answer) => {
+                    for key in to_fetch {
+                        match answer.remove(&key) {
+                            Some(Ok(value)) => {
+                                let meta = meta((self.tags)(&key, &value));
+                                let stored = Stored { m: meta, v: value };
+                                if self.l2.is_some() {
+                                    if let Ok(bytes) = serde_json::to_vec(&stored) {
+                                        writes.push((
+                                            format!("{}{key}", self.l1_key),
+                                            bytes,
+                                            self.policy.ttl + self.policy.stale,
+                                            stored.m.tags.to_vec(),
+                                        ));
+                                    }
+                                }
+                                results.insert(key, Ok((Arc::new(stored.v), stored.m, false)));
+                            }
+                            Some(Err(error)) => {
+                                results.insert(key, Err(error));
+                            }
+                            None => {}
+                        }
+                    }
+                }
+                Err(error) => {
+                    for key in to_fetch {
+                        results.insert(key, Err(error.clone()));
+                    }
+                }
+            }
+            if let Some(l2) = &self.l2 {
+                l2.set_many(writes, self.tag_ttl).await;
+            }
+        }
+        if let Some(l2) = &self.l2 {
+            l2.release_locks(&locks).await;
+        }
+        Arc::new(results)
+    }
+}

@@ -1,0 +1,355 @@
+//! The shared tier: Redis (single node, `rediss://` TLS, or a cluster).
+//!
+//! Every operation is bounded by a short timeout and never fails a request: a Redis
+//! that is down, slow or restarting turns into cache misses, a metric, and a
+//! `degraded` status in `/readyz`. The connection is (re)made lazily, at most once
+//! per [`RECONNECT_INTERVAL`], and redis-rs's connection manager reconnects an
+//! established connection by itself.
+//!
+//! A batch of keys is one `MGET`; writes and their tag sets are one pipeline. Values
+//! are sealed with AES-256-GCM when a key is configured. Key names carry no personal
+//! data beyond the CIF: other identifiers (account numbers, search terms) are hashed
+//! by the caller.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
+
+use super::crypto::Sealer;
+use crate::metrics::{REDIS_ERRORS, REDIS_UP};
+
+/// How often a hub retries a Redis it cannot reach.
+const RECONNECT_INTERVAL: Duration = Duration::from_secs(1);
+
+#[derive(Clone)]
+enum Connection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl Connection {
+    async fn query<T: redis::FromRedisValue>(&mut self, cmd: &redis::Cmd) -> redis::RedisResult<T> {
+        match self {
+            Connection::Single(c) => cmd.query_async(c).await,
+            Connection::Cluster(c) => cmd.query_async(c).await,
+        }
+    }
+
+    async fn pipe<T: redis::FromRedisValue>(
+        &mut self,
+        pipe: &redis::Pipeline,
+    ) -> redis::RedisResult<T> {
+        match self {
+            Connection::Single(c) => pipe.query_async(c).await,
+            Connection::Cluster(c) => pipe.query_async(c).await,
+        }
+    }
+}
+
+/// Where Redis is and how to talk to it.
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    /// `redis://` or `rediss://` URL; for a cluster, several separated by commas.
+    pub url: String,
+    pub cluster: bool,
+    /// Prefix of every key, so that several deployments can share one Redis.
+    pub prefix: String,
+    /// Budget of one operation; past it the operation counts as a miss.
+    pub timeout: Duration,
+}
+
+pub struct RedisTier {
+    settings: RedisSettings,
+    sealer: Option<Sealer>,
+    connection: RwLock<Option<Connection>>,
+    healthy: AtomicBool,
+}
+
+impl RedisTier {
+    /// Creates the tier and starts connecting in the background; the first
+    /// operations are misses until the connection is made.
+    pub fn start(settings: RedisSettings, sealer: Option<Sealer>) -> Arc<RedisTier> {
+        let tier = Arc::new(RedisTier {
+            settings,
+            sealer,
+            connection: RwLock::new(None),
+            healthy: AtomicBool::new(false),
+        });
+        tokio::spawn(keep_connected(Arc::downgrade(&tier)));
+        tier
+    }
+
+    /// Connects now, for start-up: a hub that can reach Redis starts with it.
+    pub async fn connect_now(&self) -> bool {
+        if self.current().is_some() {
+            return true;
+        }
+        match self.connect().await {
+            Ok(connection) => {
+                *self.connection.write().expect("connection lock") = Some(connection);
+                self.mark(true, "connect");
+                true
+            }
+            Err(error) => {
+                self.mark(false, "connect");
+                tracing::warn!(%error, "redis unreachable at start; retrying in the background");
+                false
+            }
+        }
+    }
+
+    fn current(&self) -> Option<Connection> {
+        self.connection.read().expect("connection lock").clone()
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.settings.prefix
+    }
+
+    /// Whether the last operation succeeded.
+    pub fn healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    fn mark(&self, ok: bool, op: &str) {
+        self.healthy.store(ok, Ordering::Relaxed);
+        REDIS_UP.set(i64::from(ok));
+        if !ok {
+            REDIS_ERRORS.with_label_values(&[op]).inc();
+        }
+    }
+
+    async fn connect(&self) -> Result<Connection, String> {
+        let timeout = self.settings.timeout.max(Duration::from_millis(500));
+        if self.settings.cluster {
+            let nodes: Vec<&str> = self.settings.url.split(',').map(str::trim).collect();
+            let client = redis::cluster::ClusterClientBuilder::new(nodes)
+                .connection_timeout(timeout)
+                .response_timeout(self.settings.timeout)
+                .build()
+                .map_err(|e| e.to_string())?;
+            let connection = tokio::time::timeout(timeout, client.get_async_connection())
+                .await
+                .map_err(|_| "connect timed out".to_owned())?
+                .map_err(|e| e.to_string())?;
+            Ok(Connection::Cluster(connection))
+        } else {
+            let client =
+                redis::Client::open(self.settings.url.as_str()).map_err(|e| e.to_string())?;
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(timeout))
+                .set_response_timeout(Some(self.settings.timeout))
+                .set_number_of_retries(1)
+                .set_max_delay(Duration::from_millis(200));
+            let manager =
+                tokio::time::timeout(timeout, ConnectionManager::new_with_config(client, config))
+                    .await
+                    .map_err(|_| "connect timed out".to_owned())?
+                    .map_err(|e| e.to_string())?;
+            Ok(Connection::Single(manager))
+        }
+    }
+
+    /// Runs one operation within the budget; a failure is logged, counted and `None`.
+    async fn run<T, F, Fut>(&self, op: &str, f: F) -> Option<T>
+    where
+        F: FnOnce(Connection) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let Some(connection) = self.current() else {
+            REDIS_ERRORS.with_label_values(&[op]).inc();
+            return None;
+        };
+        match tokio::time::timeout(self.settings.timeout, f(connection)).await {
+            Ok(Ok(value)) => {
+                self.mark(true, op);
+                Some(value)
+            }
+            Ok(Err(error)) => {
+                self.mark(false, op);
+                tracing::warn!(op, %error, "redis operation failed");
+                None
+            }
+            Err(_) => {
+                self.mark(false, op);
+                tracing::warn!(op, timeout = ?self.settings.timeout, "redis operation timed out");
+                None
+            }
+        }
+    }
+
+    /// Values of `keys` (opened), `None` where absent, unreadable or Redis failed.
+    pub async fn mget(&self, keys: &[String]) -> Vec<Option<Vec<u8>>> {
+        if keys.is_empty() {
+            return Vec::new();
+        }
+        let cmd = {
+            let mut cmd = redis::cmd("MGET");
+            for key in keys {
+                cmd.arg(key);
+            }
+            cmd
+        };
+        let values: Option<Vec<Option<Vec<u8>>>> = self
+            .run("mget", |mut c| async move { c.query(&cmd).await })
+            .await;
+        match values {
+            Some(values) => values
+                .into_iter()
+                .map(|v| v.and_then(|v| self.open(&v)))
+                .collect(),
+            None => vec![None; keys.len()],
+        }
+    }
+
+    fn open(&self, value: &[u8]) -> Option<Vec<u8>> {
+        match &self.sealer {
+            Some(sealer) => sealer.open(value),
+            None => Some(value.to_vec()),
+        }
+    }
+
+    fn seal(&self, value: &[u8]) -> Vec<u8> {
+        match &self.sealer {
+            Some(sealer) => sealer.seal(value),
+            None => value.to_vec(),
+        }
+    }
+
+    /// Stores values with their time to live, and adds each key to its tags' sets
+    /// (kept as long as `tag_ttl`), in one pipeline.
+    pub async fn set_many(
+        &self,
+        items: Vec<(String, Vec<u8>, Duration, Vec<String>)>,
+        tag_ttl: Duration,
+    ) {
+        if items.is_empty() {
+            return;
+        }
+        let mut pipe = redis::pipe();
+        for (key, value, ttl, tags) in &items {
+            pipe.cmd("SET")
+                .arg(key)
+                .arg(self.seal(value))
+                .arg("PX")
+                .arg(ttl.as_millis().max(1) as u64)
+                .ignore();
+            for tag in tags {
+                let set = self.tag_key(tag);
+                pipe.cmd("SADD").arg(&set).arg(key).ignore();
+                pipe.cmd("PEXPIRE")
+                    .arg(&set)
+                    .arg(tag_ttl.as_millis() as u64)
+                    .ignore();
+            }
+        }
+        self.run("set", |mut c| async move { c.pipe::<()>(&pipe).await })
+            .await;
+    }
+
+    /// The Redis key of a tag's set. Tags name records (`core:account:6217…`); the
+    /// record id is hashed so that key names show no account or card numbers.
+    pub fn tag_key(&self, tag: &str) -> String {
+        format!("{}t:{}", self.settings.prefix, super::short_hash(tag))
+    }
+
+    /// Deletes every key carrying any of `tags`, and the tag sets; how many keys went.
+    pub async fn invalidate_tags(&self, tags: &[String]) -> usize {
+        if tags.is_empty() {
+            return 0;
+        }
+        let sets: Vec<String> = tags.iter().map(|t| self.tag_key(t)).collect();
+        let members: Option<Vec<Vec<String>>> = {
+            let mut pipe = redis::pipe();
+            for set in &sets {
+                pipe.cmd("SMEMBERS").arg(set);
+            }
+            self.run("smembers", |mut c| async move { c.pipe(&pipe).await })
+                .await
+        };
+        let keys: Vec<String> = members.unwrap_or_default().into_iter().flatten().collect();
+        let mut delete = redis::cmd("DEL");
+        for key in keys.iter().chain(sets.iter()) {
+            delete.arg(key);
+        }
+        self.run("del", |mut c| async move { c.query::<i64>(&delete).await })
+            .await;
+        keys.len()
+    }
+
+    /// Tries to take short locks on `keys` (`SET NX PX`); true where taken.
+    pub async fn try_locks(&self, keys: &[String], ttl: Duration) -> Vec<bool> {
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("SET")
+                .arg(key)
+                .arg(1)
+                .arg("NX")
+                .arg("PX")
+                .arg(ttl.as_millis() as u64);
+        }
+        let answers: Option<Vec<Option<String>>> = self
+            .run("lock", |mut c| async move { c.pipe(&pipe).await })
+            .await;
+        match answers {
+            Some(answers) => answers.into_iter().map(|a| a.is_some()).collect(),
+            // Without Redis there is no one to wait for: every lock is ours.
+            None => vec![true; keys.len()],
+        }
+    }
+
+    pub async fn release_locks(&self, keys: &[String]) {
+        if keys.is_empty() {
+            return;
+        }
+        let mut delete = redis::cmd("DEL");
+        for key in keys {
+            delete.arg(key);
+        }
+        self.run(
+            "unlock",
+            |mut c| async move { c.query::<i64>(&delete).await },
+        )
+        .await;
+    }
+
+    /// One value (for persisted queries).
+    pub async fn get(&self, key: &str) -> Option<Vec<u8>> {
+        self.mget(&[key.to_owned()]).await.pop().flatten()
+    }
+
+    pub async fn set(&self, key: &str, value: &[u8], ttl: Duration) {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key)
+            .arg(self.seal(value))
+            .arg("PX")
+            .arg(ttl.as_millis().max(1) as u64);
+        self.run("set", |mut c| async move { c.query::<()>(&cmd).await })
+            .await;
+    }
+
+    /// Answers `PING` within the budget, for `/readyz`.
+    pub async fn ping(&self) -> bool {
+        let cmd = redis::cmd("PING");
+        self.run("ping", |mut c| async move { c.query::<String>(&cmd).await })
+            .await
+            .is_some()
+    }
+}
+
+/// Makes the connection while the tier lives and has none.
+async fn keep_connected(tier: Weak<RedisTier>) {
+    loop {
+        let Some(strong) = tier.upgrade() else {
+            return;
+        };
+        if strong.current().is_none() && strong.connect_now().await {
+            tracing::info!("redis connected");
+        }
+        drop(strong);
+        tokio::time::sleep(RECONNECT_INTERVAL).await;
+    }
+}

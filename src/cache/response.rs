@@ -1,0 +1,172 @@
+//! The response tier: a whole serialized response, served without parsing or
+//! executing anything, for the same operation and the same caller view.
+//!
+//! The key is the hash of the document, the operation name, the variables and the
+//! viewer's cache key (role, scope, masking profile), so no caller is ever served
+//! another view's answer. Each entry carries the tags of every entity it contains
+//! and lives as long as the shortest-lived of them.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+use super::local::{LocalCache, Tagged};
+use crate::metrics::{CACHE_INVALIDATIONS, RESPONSE_CACHE};
+
+/// What identifies a response.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ResponseKey([u8; 32]);
+
+impl ResponseKey {
+    pub fn new(
+        query: &str,
+        operation_name: Option<&str>,
+        variables: &str,
+        view: &str,
+    ) -> ResponseKey {
+        let mut hasher = Sha256::new();
+        for part in [query, operation_name.unwrap_or(""), variables, view] {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part.as_bytes());
+        }
+        ResponseKey(hasher.finalize().into())
+    }
+}
+
+#[derive(Clone)]
+struct Entry {
+    body: Bytes,
+    tags: Arc<Vec<String>>,
+    expires: Instant,
+}
+
+impl Tagged for Entry {
+    fn tags(&self) -> &[String] {
+        &self.tags
+    }
+
+    fn weight(&self) -> u32 {
+        (self.body.len() + 64 * self.tags.len()).min(u32::MAX as usize) as u32
+    }
+}
+
+pub struct ResponseCache {
+    entries: LocalCache<ResponseKey, Entry>,
+    max_ttl: Duration,
+}
+
+impl ResponseCache {
+    pub fn new(max_bytes: u64, max_ttl: Duration) -> ResponseCache {
+        ResponseCache {
+            entries: LocalCache::new(max_bytes, max_ttl.max(Duration::from_secs(1))),
+            max_ttl,
+        }
+    }
+
+    pub fn max_ttl(&self) -> Duration {
+        self.max_ttl
+    }
+
+    pub fn get(&self, key: &ResponseKey) -> Option<Bytes> {
+        match self.entries.get(key) {
+            Some(entry) if entry.expires > Instant::now() => {
+                RESPONSE_CACHE.with_label_values(&["hit"]).inc();
+                Some(entry.body)
+            }
+            Some(_) => {
+                self.entries.remove(key);
+                RESPONSE_CACHE.with_label_values(&["miss"]).inc();
+                None
+            }
+            None => {
+                RESPONSE_CACHE.with_label_values(&["miss"]).inc();
+                None
+            }
+        }
+    }
+
+    pub fn insert(&self, key: ResponseKey, body: Bytes, tags: Vec<String>, ttl: Duration) {
+        RESPONSE_CACHE.with_label_values(&["stored"]).inc();
+        self.entries.insert(
+            key,
+            Entry {
+                body,
+                tags: Arc::new(tags),
+                expires: Instant::now() + ttl.min(self.max_ttl),
+            },
+        );
+    }
+
+    /// Drops every response containing any of `tags`.
+    pub fn invalidate(&self, tags: &[String]) -> usize {
+        let dropped = self.entries.invalidate_tags(tags);
+        CACHE_INVALIDATIONS
+            .with_label_values(&["response"])
+            .inc_by(dropped as u64);
+        dropped
+    }
+
+    pub fn clear(&self) {
+        self.entries.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_differ_by_view_variables_and_operation() {
+        let base = ResponseKey::new("{ a }", None, "{}", "anonymous");
+        assert_eq!(base, ResponseKey::new("{ a }", None, "{}", "anonymous"));
+        assert_ne!(base, ResponseKey::new("{ a }", None, "{}", "role:teller"));
+        assert_ne!(
+            base,
+            ResponseKey::new("{ a }", None, "{\"x\":1}", "anonymous")
+        );
+        assert_ne!(
+            base,
+            ResponseKey::new("{ a }", Some("A"), "{}", "anonymous")
+        );
+        // Boundaries are length-prefixed: moving text between parts changes the key.
+        assert_ne!(
+            ResponseKey::new("ab", None, "", "c"),
+            ResponseKey::new("a", None, "b", "c")
+        );
+    }
+
+    #[test]
+    fn an_invalidated_tag_drops_only_its_responses_and_entries_expire() {
+        let cache = ResponseCache::new(1 << 20, Duration::from_secs(60));
+        let one = ResponseKey::new("1", None, "", "v");
+        let two = ResponseKey::new("2", None, "", "v");
+        cache.insert(
+            one.clone(),
+            Bytes::from_static(b"one"),
+            vec!["core:account:A".into()],
+            Duration::from_secs(30),
+        );
+        cache.insert(
+            two.clone(),
+            Bytes::from_static(b"two"),
+            vec!["core:account:B".into()],
+            Duration::from_secs(30),
+        );
+        assert_eq!(cache.invalidate(&["core:account:A".into()]), 1);
+        assert!(cache.get(&one).is_none());
+        assert_eq!(cache.get(&two).unwrap(), Bytes::from_static(b"two"));
+        let short = ResponseKey::new("3", None, "", "v");
+        cache.insert(
+            short.clone(),
+            Bytes::from_static(b"x"),
+            vec![],
+            Duration::ZERO,
+        );
+        assert!(
+            cache.get(&short).is_none(),
+            "a zero time to live is never served"
+        );
+    }
+}

@@ -1,0 +1,110 @@
+//! Prometheus metrics, in one registry served by `GET /metrics`.
+//!
+//! Labels use the system names (`core`, `cards`, `loans`, `channels`) and tier names
+//! (`l1`, `l2`, `response`) and never carry customer data.
+
+use std::sync::LazyLock;
+
+use prometheus::{IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+
+pub static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::new);
+
+fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let counter = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    REGISTRY
+        .register(Box::new(counter.clone()))
+        .expect("metric registered once");
+    counter
+}
+
+/// Entity cache lookups by tier, system and result (`hit`, `miss`, `stale`).
+pub static CACHE_LOOKUPS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "c360_cache_lookups_total",
+        "Entity cache lookups by tier, system and result",
+        &["tier", "system", "result"],
+    )
+});
+
+/// Stale entries served because the upstream failed.
+pub static STALE_SERVED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "c360_cache_stale_served_total",
+        "Stale cache entries served because the upstream failed",
+        &["system"],
+    )
+});
+
+/// Entries evicted for size, by tier.
+pub static CACHE_EVICTIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "c360_cache_evictions_total",
+        "Cache entries evicted for size or age",
+        &["tier"],
+    )
+});
+
+/// Entries dropped by invalidation events, by tier.
+pub static CACHE_INVALIDATIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "c360_cache_invalidations_total",
+        "Cache entries dropped by invalidation",
+        &["tier"],
+    )
+});
+
+/// Response tier lookups (`hit`, `miss`, `stored`, `uncacheable`).
+pub static RESPONSE_CACHE: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "c360_response_cache_total",
+        "Response cache lookups and stores",
+        &["result"],
+    )
+});
+
+/// Redis operations that failed or timed out, by operation.
+pub static REDIS_ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "c360_redis_errors_total",
+        "Redis operations that failed or timed out",
+        &["op"],
+    )
+});
+
+/// Upstream calls by system and outcome (`ok` or an error code).
+pub static UPSTREAM_CALLS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "c360_upstream_calls_total",
+        "Calls to upstream systems by system, endpoint and outcome",
+        &["system", "endpoint", "outcome"],
+    )
+});
+
+/// 1 while the last Redis operation succeeded, 0 after a failure.
+pub static REDIS_UP: LazyLock<IntGauge> = LazyLock::new(|| {
+    let gauge = IntGauge::new(
+        "c360_redis_up",
+        "Whether the last Redis operation succeeded",
+    )
+    .expect("valid metric");
+    REGISTRY
+        .register(Box::new(gauge.clone()))
+        .expect("metric registered once");
+    gauge
+});
+
+/// The registry in Prometheus text format.
+pub fn render() -> String {
+    // Touch every metric so that a fresh process exports all of them at zero.
+    LazyLock::force(&CACHE_LOOKUPS);
+    LazyLock::force(&STALE_SERVED);
+    LazyLock::force(&CACHE_EVICTIONS);
+    LazyLock::force(&CACHE_INVALIDATIONS);
+    LazyLock::force(&RESPONSE_CACHE);
+    LazyLock::force(&REDIS_ERRORS);
+    LazyLock::force(&UPSTREAM_CALLS);
+    LazyLock::force(&REDIS_UP);
+    TextEncoder::new()
+        .encode_to_string(&REGISTRY.gather())
+        .unwrap_or_else(|e| format!("# metrics could not be encoded: {e}\n"))
+}
