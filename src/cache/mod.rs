@@ -124,7 +124,7 @@ pub type TagFn<V> = Arc<dyn Fn(&str, &V) -> Vec<String> + Send + Sync>;
 /// What a flight (one upstream call for a set of keys) produced, per key.
 type FlightResult = Arc<dyn Any + Send + Sync>;
 type Flight = Shared<BoxFuture<'static, FlightResult>>;
-type PerKey<V> = PerKey<V>;
+type PerKey<V> = HashMap<String, Result<(Arc<V>, Meta, bool), ConnectorError>>;
 
 /// Entity cache settings, from `[cache]` and `[redis]`.
 #[derive(Debug, Clone)]
