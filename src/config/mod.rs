@@ -144,6 +144,12 @@ pub struct ConnectorOverride {
     #[serde(with = "humantime_serde")]
     pub timeout: Option<Duration>,
     pub retry_attempts: Option<u32>,
+    /// Replaces the cache freshness of every endpoint of the system.
+    #[serde(with = "humantime_serde")]
+    pub cache_ttl: Option<Duration>,
+    /// Replaces the stale window of every endpoint of the system.
+    #[serde(with = "humantime_serde")]
+    pub cache_stale: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -373,17 +373,21 @@ pub fn compile(
                     }
                 }
                 let policy = CachePolicy {
-                    ttl: endpoint
-                        .cache
-                        .as_ref()
-                        .and_then(|c| c.ttl)
-                        .or(spec.cache.ttl)
+                    ttl: overrides
+                        .cache_ttl
+                        .or(endpoint
+                            .cache
+                            .as_ref()
+                            .and_then(|c| c.ttl)
+                            .or(spec.cache.ttl))
                         .unwrap_or(spec::DEFAULT_CACHE_TTL),
-                    stale: endpoint
-                        .cache
-                        .as_ref()
-                        .and_then(|c| c.stale)
-                        .or(spec.cache.stale)
+                    stale: overrides
+                        .cache_stale
+                        .or(endpoint
+                            .cache
+                            .as_ref()
+                            .and_then(|c| c.stale)
+                            .or(spec.cache.stale))
                         .unwrap_or(spec::DEFAULT_CACHE_STALE),
                 };
                 if let Some(mut endpoint) = compile_endpoint(contract, &endpoint, &mut problem) {

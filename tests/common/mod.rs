@@ -32,6 +32,22 @@ pub async fn spawn_app() -> TestApp {
     spawn_with(|_| {}).await
 }
 
+/// Another hub against an existing sandbox (a second instance of a deployment);
+/// returns its base URL.
+pub async fn spawn_hub(sandbox: &str, tweak: impl FnOnce(&mut Config)) -> String {
+    let mut config = Config::default();
+    config.server.port = 0;
+    config.connectors.dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("connectors");
+    for system in c360::domain::System::ALL {
+        config.connectors.override_mut(system).base_url = Some(format!("{sandbox}/{system}/v1"));
+    }
+    tweak(&mut config);
+    let app = c360::App::build(config).await.expect("hub starts");
+    let hub = format!("http://{}", app.local_addr());
+    tokio::spawn(app.run(std::future::pending()));
+    hub
+}
+
 pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = Config::default();
     config.server.port = 0;
@@ -62,6 +78,36 @@ impl TestApp {
             .expect("hub answers");
         assert_eq!(response.status(), 200, "status for {query}");
         response.json().await.expect("JSON answer")
+    }
+
+    /// The same as [`TestApp::graphql`] against another hub.
+    pub async fn graphql_at(&self, hub: &str, query: &str, variables: Value) -> Value {
+        let response = self
+            .client
+            .post(format!("{hub}/graphql"))
+            .json(&json!({"query": query, "variables": variables}))
+            .send()
+            .await
+            .expect("hub answers");
+        assert_eq!(response.status(), 200, "status for {query}");
+        response.json().await.expect("JSON answer")
+    }
+
+    pub async fn clear_faults(&self) {
+        self.client
+            .delete(format!("{}/_sandbox/faults", self.sandbox))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Total upstream requests since the last reset.
+    pub async fn total_requests(&self) -> u64 {
+        let stats = self.stats().await;
+        ["core", "cards", "loans", "channels"]
+            .iter()
+            .map(|s| requests(&stats, s))
+            .sum()
     }
 
     pub async fn set_fault(&self, fault: Value) {

@@ -1,0 +1,300 @@
+//! The cache tiers in one hub: responses, in-process entities, stale serving, single
+//! flight, invalidation events and persisted queries.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+const SECRET: &str = "test-events-secret";
+
+fn with_events(config: &mut c360::config::Config) {
+    config.events.secret = Some(SECRET.into());
+}
+
+async fn send_event(app: &TestApp, body: &Value) -> (u16, Value) {
+    let raw = body.to_string();
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(raw.as_bytes());
+    let signature = hex::encode(mac.finalize().into_bytes());
+    let response = app
+        .client
+        .post(format!("{}/events", app.hub))
+        .header("content-type", "application/json")
+        .header("x-c360-signature", format!("sha256={signature}"))
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    (
+        response.status().as_u16(),
+        response.json().await.unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn a_second_identical_360_query_makes_no_upstream_call() {
+    let app = spawn_app().await;
+    let first = app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
+    app.reset_stats().await;
+    let second = app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
+    assert_eq!(app.total_requests().await, 0);
+    assert_eq!(first, second, "the cached response is the response");
+}
+
+#[tokio::test]
+async fn without_the_response_tier_entities_come_from_memory() {
+    let app = spawn_with(|c| c.cache.response_enabled = false).await;
+    app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
+    app.reset_stats().await;
+    let answer = app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
+    assert_eq!(app.total_requests().await, 0);
+    for source in answer["data"]["customer"]["sources"].as_array().unwrap() {
+        assert_eq!(source["fromCache"], true, "{source}");
+        assert_eq!(source["stale"], false, "{source}");
+    }
+    // A different query over the same customer shares the entities.
+    app.reset_stats().await;
+    app.graphql(
+        "query($id: ID!) { customer(id: $id) { cards { kind } loans { id } } }",
+        json!({"id": "1000000001"}),
+    )
+    .await;
+    assert_eq!(app.total_requests().await, 0);
+}
+
+#[tokio::test]
+async fn a_failing_system_is_served_stale_and_says_so() {
+    let app = spawn_with(|c| {
+        c.cache.response_enabled = false;
+        c.connectors.cards.cache_ttl = Some(Duration::from_millis(100));
+        c.connectors.cards.retry_attempts = Some(1);
+    })
+    .await;
+    let fresh = app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    app.set_fault(json!({"system": "cards", "status": 503}))
+        .await;
+    let answer = app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    assert_eq!(
+        answer["data"]["customer"]["cards"],
+        fresh["data"]["customer"]["cards"]
+    );
+    let cards = answer["data"]["customer"]["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["system"] == "cards")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (cards["stale"].clone(), cards["fromCache"].clone()),
+        (json!(true), json!(true)),
+        "{cards}"
+    );
+    assert_eq!(
+        answer["extensions"]["warnings"][0]["code"], "STALE_DATA",
+        "{answer}"
+    );
+    assert_eq!(answer["extensions"]["warnings"][0]["source"], "cards");
+}
+
+#[tokio::test]
+async fn a_failing_system_with_nothing_cached_is_an_error() {
+    let app = spawn_app().await;
+    app.set_fault(json!({"system": "cards", "status": 503}))
+        .await;
+    let answer = app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
+    assert!(answer["data"]["customer"]["cards"].is_null());
+    assert_eq!(
+        errors_with_code(&answer, "UPSTREAM_UNAVAILABLE").len(),
+        1,
+        "{answer}"
+    );
+    // And a failed answer is not cached: the next one, once cards recover, is whole.
+    app.clear_faults().await;
+    let answer = app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_cold_queries_make_one_call_per_system() {
+    let app = spawn_app().await;
+    app.reset_stats().await;
+    let query = "query($id: ID!) { customer(id: $id) { id accounts { number } cards { number } loans { id } onlineBanking { userId } } }";
+    let queries: Vec<_> = (0..100)
+        .map(|_| app.graphql(query, json!({"id": "1000000002"})))
+        .collect();
+    for answer in futures::future::join_all(queries).await {
+        assert!(answer.get("errors").is_none(), "{answer}");
+    }
+    let stats = app.stats().await;
+    assert_eq!(requests(&stats, "core"), 2, "customers + accounts: {stats}");
+    assert_eq!(requests(&stats, "cards"), 1, "{stats}");
+    assert_eq!(requests(&stats, "loans"), 1, "{stats}");
+    assert_eq!(requests(&stats, "channels"), 1, "{stats}");
+}
+
+#[tokio::test]
+async fn an_account_event_drops_the_responses_containing_it_and_no_other() {
+    let app = spawn_with(with_events).await;
+    let query =
+        "query($id: ID!) { customer(id: $id) { id accounts { number balance { amount } } } }";
+    app.graphql(query, json!({"id": "1000000001"})).await;
+    app.graphql(query, json!({"id": "1000000002"})).await;
+    let raw: Value = app
+        .client
+        .get(format!(
+            "{}/core/v1/customers/1000000001/accounts",
+            app.sandbox
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let account = raw["body"]["ACCT_LIST"][0]["ACCT_NO"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let (status, answer) = send_event(
+        &app,
+        &json!({"system": "core", "entity": "account", "keys": [account]}),
+    )
+    .await;
+    assert_eq!(status, 202, "{answer}");
+    assert!(
+        answer["invalidated"]["response"].as_u64().unwrap() >= 1,
+        "{answer}"
+    );
+
+    app.reset_stats().await;
+    app.graphql(query, json!({"id": "1000000002"})).await;
+    assert_eq!(
+        app.total_requests().await,
+        0,
+        "customer 2's response is untouched"
+    );
+    app.graphql(query, json!({"id": "1000000001"})).await;
+    let stats = app.stats().await;
+    assert_eq!(
+        requests(&stats, "core"),
+        1,
+        "only the accounts are read again: {stats}"
+    );
+}
+
+#[tokio::test]
+async fn events_must_be_authenticated_and_well_formed() {
+    let app = spawn_app().await;
+    let event = json!({"system": "core", "entity": "customer", "keys": ["1000000001"]});
+    let response = app
+        .client
+        .post(format!("{}/events", app.hub))
+        .json(&event)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503, "no secret configured: refused");
+
+    let app = spawn_with(with_events).await;
+    for (headers, status) in [
+        (vec![], 401),
+        (vec![("x-c360-signature", "sha256=00ff")], 401),
+        (vec![("authorization", "Bearer wrong")], 401),
+        (vec![("authorization", "Bearer test-events-secret")], 202),
+    ] {
+        let mut request = app.client.post(format!("{}/events", app.hub)).json(&event);
+        for (name, value) in headers.clone() {
+            request = request.header(name, value);
+        }
+        assert_eq!(
+            request.send().await.unwrap().status(),
+            status,
+            "{headers:?}"
+        );
+    }
+    for bad in [
+        json!({"system": "mainframe", "entity": "customer", "keys": ["1"]}),
+        json!({"system": "core", "entity": "balance", "keys": ["1"]}),
+        json!({"system": "core", "entity": "customer", "keys": []}),
+    ] {
+        let (status, answer) = send_event(&app, &bad).await;
+        assert_eq!(status, 400, "{bad}: {answer}");
+        assert!(
+            answer["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("events[0]."),
+            "{answer}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn persisted_queries_follow_the_apollo_protocol() {
+    let app = spawn_app().await;
+    let query = "{ customer(id: \"1000000003\") { id } }";
+    let hash = hex::encode(Sha256::digest(query.as_bytes()));
+    let extensions = json!({"persistedQuery": {"version": 1, "sha256Hash": hash}});
+    let post = |body: Value| {
+        let client = app.client.clone();
+        let url = format!("{}/graphql", app.hub);
+        async move {
+            client
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let unknown = post(json!({"extensions": extensions})).await;
+    assert_eq!(unknown["errors"][0]["message"], "PersistedQueryNotFound");
+    let registered = post(json!({"query": query, "extensions": extensions})).await;
+    assert_eq!(registered["data"]["customer"]["id"], "1000000003");
+    let by_hash = post(json!({"extensions": extensions})).await;
+    assert_eq!(by_hash["data"]["customer"]["id"], "1000000003");
+    let mismatch = post(json!({"query": "{ __typename }", "extensions": extensions})).await;
+    assert!(
+        mismatch["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not match"),
+        "{mismatch}"
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_cache_use_per_tier_and_system() {
+    let app = spawn_with(|c| c.cache.response_enabled = false).await;
+    app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
+    app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.hub))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"c360_cache_lookups_total{result="hit",system="cards",tier="l1"}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"c360_cache_lookups_total{result="miss",system="core",tier="l1"}"#),
+        "{text}"
+    );
+}
