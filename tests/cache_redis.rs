@@ -1,0 +1,276 @@
+//! The shared tier against a real Redis (`C360_TEST_REDIS_URL`, which CI sets): hub
+//! instances sharing entities, sealed values, a Redis that dies and comes back, and
+//! single flight across instances. Each test uses its own key prefix.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+use c360::config::Config;
+use common::*;
+use serde_json::json;
+
+fn redis_url() -> Option<String> {
+    let url = std::env::var("C360_TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if url.is_none() {
+        eprintln!("C360_TEST_REDIS_URL is not set: Redis tests skipped (CI sets it)");
+    }
+    url
+}
+
+fn prefix() -> String {
+    format!("c360test:{}:{}:", std::process::id(), fastrand::u64(..))
+}
+
+fn shared(url: &str, prefix: &str) -> impl Fn(&mut Config) {
+    let (url, prefix) = (url.to_owned(), prefix.to_owned());
+    move |config: &mut Config| {
+        config.redis.url = Some(url.clone());
+        config.redis.key_prefix = prefix.clone();
+        config.redis.timeout = Duration::from_millis(500);
+    }
+}
+
+async fn redis(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+async fn keys(url: &str, prefix: &str) -> Vec<String> {
+    let mut connection = redis(url).await;
+    redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut connection)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_second_hub_serves_the_first_ones_customer_from_redis() {
+    let Some(url) = redis_url() else { return };
+    let prefix = prefix();
+    let app = spawn_with(shared(&url, &prefix)).await;
+    let first = app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
+    assert!(first.get("errors").is_none(), "{first}");
+
+    let second_hub = spawn_hub(&app.sandbox, shared(&url, &prefix)).await;
+    app.reset_stats().await;
+    let second = app
+        .graphql_at(&second_hub, PROFILE_360, json!({"id": "1000000001"}))
+        .await;
+    assert_eq!(
+        app.total_requests().await,
+        0,
+        "served from Redis: {}",
+        app.stats().await
+    );
+    assert_eq!(
+        first["data"]["customer"]["accounts"],
+        second["data"]["customer"]["accounts"]
+    );
+    assert_eq!(second["data"]["customer"]["sources"][0]["fromCache"], true);
+}
+
+#[tokio::test]
+async fn sealed_values_show_no_personal_data_in_redis() {
+    let Some(url) = redis_url() else { return };
+    let raw_customer = {
+        let app = spawn_app().await;
+        app.core_customer("1000000001").await
+    };
+    let name = raw_customer["CUST_NM"].as_str().unwrap().to_owned();
+    let id_number = raw_customer["CERT_NO"].as_str().unwrap().to_owned();
+
+    for sealed in [false, true] {
+        let prefix = prefix();
+        let key = base64::engine::general_purpose::STANDARD.encode([42u8; 32]);
+        let app = spawn_with(|config| {
+            shared(&url, &prefix)(config);
+            if sealed {
+                config.cache.encryption_key = Some(key.clone());
+            }
+        })
+        .await;
+        app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
+        let names = keys(&url, &prefix).await;
+        assert!(names.len() >= 5, "entries written: {names:?}");
+        let mut connection = redis(&url).await;
+        let mut plaintext = false;
+        for key in &names {
+            assert!(
+                !key.contains(&id_number),
+                "key names carry no ID number: {key}"
+            );
+            let kind: String = redis::cmd("TYPE")
+                .arg(key)
+                .query_async(&mut connection)
+                .await
+                .unwrap();
+            if kind != "string" {
+                continue;
+            }
+            let value: Vec<u8> = redis::cmd("GET")
+                .arg(key)
+                .query_async(&mut connection)
+                .await
+                .unwrap();
+            let text = String::from_utf8_lossy(&value);
+            plaintext |= text.contains(&name) || text.contains(&id_number);
+        }
+        assert_eq!(plaintext, !sealed, "sealed: {sealed}");
+    }
+}
+
+/// A redis-server of the test's own on a free port, killed on drop.
+struct OwnRedis {
+    child: Child,
+    port: u16,
+}
+
+impl OwnRedis {
+    fn start(port: u16) -> Option<OwnRedis> {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let redis = OwnRedis { child, port };
+        for _ in 0..50 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(redis);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn redis_dying_and_returning_fails_no_request() {
+    let Some(_) = redis_url() else { return };
+    let port = free_port();
+    let Some(own) = OwnRedis::start(port) else {
+        eprintln!("redis-server not available: test skipped");
+        return;
+    };
+    let url = own.url();
+    let prefix = prefix();
+    let app = spawn_with(|config| {
+        shared(&url, &prefix)(config);
+        config.cache.response_enabled = false;
+    })
+    .await;
+    let query = "query($id: ID!) { customer(id: $id) { id accounts { number } cards { number } } }";
+    for i in 1..=5 {
+        let answer = app
+            .graphql(query, json!({"id": format!("{}", 1_000_000_000 + i)}))
+            .await;
+        assert!(answer.get("errors").is_none(), "{answer}");
+    }
+    drop(own);
+    for i in 1..=10 {
+        let answer = app
+            .graphql(query, json!({"id": format!("{}", 1_000_000_000 + i)}))
+            .await;
+        assert!(
+            answer.get("errors").is_none(),
+            "Redis down must not fail a request: {answer}"
+        );
+    }
+    let ready: serde_json::Value = app
+        .client
+        .get(format!("{}/readyz", app.hub))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        ready["checks"]["cache"]["redis"]["status"], "degraded",
+        "{ready}"
+    );
+
+    let _again = OwnRedis::start(port).expect("redis restarts on its port");
+    let mut resumed = false;
+    for attempt in 0..60 {
+        let answer = app
+            .graphql(query, json!({"id": format!("{}", 1_000_000_100 + attempt)}))
+            .await;
+        assert!(answer.get("errors").is_none(), "{answer}");
+        if !keys(&url, &prefix).await.is_empty() {
+            resumed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(resumed, "the hub writes to Redis again once it is back");
+}
+
+#[tokio::test]
+async fn two_instances_cold_at_once_call_each_system_once() {
+    let Some(url) = redis_url() else { return };
+    let prefix = prefix();
+    let no_responses = |config: &mut Config| {
+        shared(&url, &prefix)(config);
+        config.cache.response_enabled = false;
+    };
+    let app = spawn_with(no_responses).await;
+    let second_hub = spawn_hub(&app.sandbox, no_responses).await;
+    // Slow upstreams, so that both instances are in flight together.
+    for system in ["core", "cards", "loans", "channels"] {
+        app.set_fault(json!({"system": system, "latency_ms": 150}))
+            .await;
+    }
+    app.reset_stats().await;
+    let query = "query($id: ID!) { customer(id: $id) { id accounts { number } cards { number } loans { id } onlineBanking { userId } } }";
+    let mut all = Vec::new();
+    for i in 0..40 {
+        let hub: &str = if i % 2 == 0 { &app.hub } else { &second_hub };
+        all.push(app.graphql_at(hub, query, json!({"id": "1000000005"})));
+    }
+    for answer in futures::future::join_all(all).await {
+        assert!(answer.get("errors").is_none(), "{answer}");
+    }
+    let stats = app.stats().await;
+    assert_eq!(requests(&stats, "core"), 2, "{stats}");
+    assert_eq!(requests(&stats, "cards"), 1, "{stats}");
+    assert_eq!(requests(&stats, "loans"), 1, "{stats}");
+    assert_eq!(requests(&stats, "channels"), 1, "{stats}");
+}
