@@ -274,3 +274,141 @@ async fn two_instances_cold_at_once_call_each_system_once() {
     assert_eq!(requests(&stats, "loans"), 1, "{stats}");
     assert_eq!(requests(&stats, "channels"), 1, "{stats}");
 }
+
+/// A three-node Redis Cluster of the test's own, on free ports.
+struct OwnCluster {
+    nodes: Vec<OwnRedis>,
+    dir: std::path::PathBuf,
+}
+
+impl OwnCluster {
+    fn start() -> Option<OwnCluster> {
+        let dir = std::env::temp_dir().join(format!(
+            "c360-cluster-{}-{}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        std::fs::create_dir_all(&dir).ok()?;
+        let mut nodes = Vec::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let child = Command::new("redis-server")
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
+                .args([
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    &format!("nodes-{port}.conf"),
+                ])
+                .current_dir(&dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .ok()?;
+            nodes.push(OwnRedis { child, port });
+        }
+        for node in &nodes {
+            let mut up = false;
+            for _ in 0..50 {
+                if std::net::TcpStream::connect(("127.0.0.1", node.port)).is_ok() {
+                    up = true;
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if !up {
+                return None;
+            }
+        }
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let created = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .ok()?;
+        if !created.success() {
+            return None;
+        }
+        // Wait until every node agrees that all slots are served.
+        for _ in 0..100 {
+            let ok = nodes.iter().all(|n| {
+                Command::new("redis-cli")
+                    .args(["-p", &n.port.to_string(), "cluster", "info"])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).contains("cluster_state:ok"))
+                    .unwrap_or(false)
+            });
+            if ok {
+                return Some(OwnCluster { nodes, dir });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+
+    fn url(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| n.url())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        self.nodes.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test]
+async fn a_redis_cluster_shares_entities_across_slots() {
+    let Some(_) = redis_url() else { return };
+    let Some(cluster) = OwnCluster::start() else {
+        eprintln!("could not start a local Redis Cluster (redis-server/redis-cli): test skipped");
+        return;
+    };
+    let url = cluster.url();
+    let on_cluster = |config: &mut Config| {
+        config.redis.url = Some(url.clone());
+        config.redis.cluster = true;
+        config.redis.timeout = Duration::from_millis(500);
+        config.cache.response_enabled = false;
+    };
+    let app = spawn_with(on_cluster).await;
+    let ids: Vec<String> = (1..=20).map(|i| format!("{}", 1_000_000_000 + i)).collect();
+    let query =
+        "query($ids: [ID!]!) { customers(ids: $ids) { id accounts { number } cards { number } } }";
+    let first = app.graphql(query, json!({"ids": ids})).await;
+    assert!(first.get("errors").is_none(), "{first}");
+
+    let second_hub = spawn_hub(&app.sandbox, on_cluster).await;
+    app.reset_stats().await;
+    let second = app
+        .graphql_at(&second_hub, query, json!({"ids": ids}))
+        .await;
+    assert_eq!(first["data"], second["data"]);
+    assert_eq!(
+        app.total_requests().await,
+        0,
+        "keys in many slots, one MGET: {}",
+        app.stats().await
+    );
+}

@@ -6,7 +6,8 @@
 //! per [`RECONNECT_INTERVAL`], and redis-rs's connection manager reconnects an
 //! established connection by itself.
 //!
-//! A batch of keys is one `MGET`; writes and their tag sets are one pipeline. Values
+//! A batch of keys is one `MGET`; writes and their tag sets are one pipeline (on a
+//! cluster, concurrent commands routed per node, since a pipeline may not cross slots). Values
 //! are sealed with AES-256-GCM when a key is configured. Key names carry no personal
 //! data beyond the CIF: other identifiers (account numbers, search terms) are hashed
 //! by the caller.
@@ -38,13 +39,28 @@ impl Connection {
         }
     }
 
-    async fn pipe<T: redis::FromRedisValue>(
+    /// Runs commands as one batch: a pipeline on a single node; on a cluster, where a
+    /// pipeline may not cross slots, the commands concurrently (the cluster client
+    /// routes each to its node).
+    async fn batch<T: redis::FromRedisValue>(
         &mut self,
-        pipe: &redis::Pipeline,
-    ) -> redis::RedisResult<T> {
+        commands: Vec<redis::Cmd>,
+    ) -> redis::RedisResult<Vec<T>> {
         match self {
-            Connection::Single(c) => pipe.query_async(c).await,
-            Connection::Cluster(c) => pipe.query_async(c).await,
+            Connection::Single(c) => {
+                let mut pipe = redis::pipe();
+                for command in commands {
+                    pipe.add_command(command);
+                }
+                pipe.query_async(c).await
+            }
+            Connection::Cluster(c) => {
+                let calls = commands.into_iter().map(|command| {
+                    let mut connection = c.clone();
+                    async move { command.query_async::<T>(&mut connection).await }
+                });
+                futures::future::try_join_all(calls).await
+            }
         }
     }
 }
@@ -229,25 +245,28 @@ impl RedisTier {
         if items.is_empty() {
             return;
         }
-        let mut pipe = redis::pipe();
+        let mut commands = Vec::new();
         for (key, value, ttl, tags) in &items {
-            pipe.cmd("SET")
-                .arg(key)
+            let mut set = redis::cmd("SET");
+            set.arg(key)
                 .arg(self.seal(value))
                 .arg("PX")
-                .arg(ttl.as_millis().max(1) as u64)
-                .ignore();
+                .arg(ttl.as_millis().max(1) as u64);
+            commands.push(set);
             for tag in tags {
-                let set = self.tag_key(tag);
-                pipe.cmd("SADD").arg(&set).arg(key).ignore();
-                pipe.cmd("PEXPIRE")
-                    .arg(&set)
-                    .arg(tag_ttl.as_millis() as u64)
-                    .ignore();
+                let name = self.tag_key(tag);
+                let mut add = redis::cmd("SADD");
+                add.arg(&name).arg(key);
+                commands.push(add);
+                let mut expire = redis::cmd("PEXPIRE");
+                expire.arg(&name).arg(tag_ttl.as_millis() as u64);
+                commands.push(expire);
             }
         }
-        self.run("set", |mut c| async move { c.pipe::<()>(&pipe).await })
-            .await;
+        self.run("set", |mut c| async move {
+            c.batch::<redis::Value>(commands).await
+        })
+        .await;
     }
 
     /// The Redis key of a tag's set. Tags name records (`core:account:6217…`); the
@@ -262,37 +281,38 @@ impl RedisTier {
             return 0;
         }
         let sets: Vec<String> = tags.iter().map(|t| self.tag_key(t)).collect();
-        let members: Option<Vec<Vec<String>>> = {
-            let mut pipe = redis::pipe();
-            for set in &sets {
-                pipe.cmd("SMEMBERS").arg(set);
-            }
-            self.run("smembers", |mut c| async move { c.pipe(&pipe).await })
-                .await
-        };
+        let commands = sets.iter().map(|set| one("SMEMBERS", set)).collect();
+        let members: Option<Vec<Vec<String>>> = self
+            .run("smembers", |mut c| async move { c.batch(commands).await })
+            .await;
         let keys: Vec<String> = members.unwrap_or_default().into_iter().flatten().collect();
-        let mut delete = redis::cmd("DEL");
-        for key in keys.iter().chain(sets.iter()) {
-            delete.arg(key);
-        }
-        self.run("del", |mut c| async move { c.query::<i64>(&delete).await })
+        // One DEL per key: on a cluster, a multi-key DEL may not cross slots.
+        let deletes = keys
+            .iter()
+            .chain(sets.iter())
+            .map(|key| one("DEL", key))
+            .collect();
+        self.run("del", |mut c| async move { c.batch::<i64>(deletes).await })
             .await;
         keys.len()
     }
 
     /// Tries to take short locks on `keys` (`SET NX PX`); true where taken.
     pub async fn try_locks(&self, keys: &[String], ttl: Duration) -> Vec<bool> {
-        let mut pipe = redis::pipe();
-        for key in keys {
-            pipe.cmd("SET")
-                .arg(key)
-                .arg(1)
-                .arg("NX")
-                .arg("PX")
-                .arg(ttl.as_millis() as u64);
-        }
+        let commands = keys
+            .iter()
+            .map(|key| {
+                let mut lock = redis::cmd("SET");
+                lock.arg(key)
+                    .arg(1)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl.as_millis() as u64);
+                lock
+            })
+            .collect();
         let answers: Option<Vec<Option<String>>> = self
-            .run("lock", |mut c| async move { c.pipe(&pipe).await })
+            .run("lock", |mut c| async move { c.batch(commands).await })
             .await;
         match answers {
             Some(answers) => answers.into_iter().map(|a| a.is_some()).collect(),
@@ -305,13 +325,10 @@ impl RedisTier {
         if keys.is_empty() {
             return;
         }
-        let mut delete = redis::cmd("DEL");
-        for key in keys {
-            delete.arg(key);
-        }
+        let deletes = keys.iter().map(|key| one("DEL", key)).collect();
         self.run(
             "unlock",
-            |mut c| async move { c.query::<i64>(&delete).await },
+            |mut c| async move { c.batch::<i64>(deletes).await },
         )
         .await;
     }
@@ -338,6 +355,13 @@ impl RedisTier {
             .await
             .is_some()
     }
+}
+
+/// A command with one argument.
+fn one(name: &str, arg: &str) -> redis::Cmd {
+    let mut command = redis::cmd(name);
+    command.arg(arg);
+    command
 }
 
 /// Makes the connection while the tier lives and has none.
