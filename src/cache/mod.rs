@@ -124,7 +124,29 @@ pub type TagFn<V> = Arc<dyn Fn(&str, &V) -> Vec<String> + Send + Sync>;
 /// What a flight (one upstream call for a set of keys) produced, per key.
 type FlightResult = Arc<dyn Any + Send + Sync>;
 type Flight = Shared<BoxFuture<'static, FlightResult>>;
-type PerKey<V> = HashMap<String, Result<(Arc<V>, Meta, bool), ConnectorError>>;
+/// Per key: what a flight produced.
+type PerKey<V> = HashMap<String, Result<Flown<V>, ConnectorError>>;
+
+/// A value a flight produced: fetched by this instance, or by another (found in
+/// Redis while waiting on its lock), with its serialized size for the byte budget.
+struct Flown<V> {
+    value: Arc<V>,
+    meta: Meta,
+    from_cache: bool,
+    size: usize,
+}
+
+// By hand: deriving would require `V: Clone`, but only the `Arc` is cloned.
+impl<V> Clone for Flown<V> {
+    fn clone(&self) -> Self {
+        Flown {
+            value: self.value.clone(),
+            meta: self.meta.clone(),
+            from_cache: self.from_cache,
+            size: self.size,
+        }
+    }
+}
 
 /// Entity cache settings, from `[cache]` and `[redis]`.
 #[derive(Debug, Clone)]
@@ -139,25 +161,25 @@ pub struct EntitySettings {
 
 pub struct EntityCache {
     settings: EntitySettings,
-    l1: Option<LocalCache<String, L1Entry>>,
+    l1: Option<Arc<LocalCache<String, L1Entry>>>,
     l2: Option<Arc<RedisTier>>,
-    flights: Mutex<HashMap<String, Flight>>,
+    flights: Arc<Mutex<HashMap<String, Flight>>>,
     prefix: String,
 }
 
 impl EntityCache {
     pub fn new(settings: EntitySettings, l2: Option<Arc<RedisTier>>, prefix: &str) -> EntityCache {
         let l1 = (settings.enabled && settings.l1_max_bytes > 0).then(|| {
-            LocalCache::new(
+            Arc::new(LocalCache::new(
                 settings.l1_max_bytes,
                 settings.tag_ttl.max(Duration::from_secs(60)),
-            )
+            ))
         });
         EntityCache {
             l2: if settings.enabled { l2 } else { None },
             l1,
             settings,
-            flights: Mutex::new(HashMap::new()),
+            flights: Arc::default(),
             prefix: prefix.to_owned(),
         }
     }
@@ -284,13 +306,13 @@ impl EntityCache {
             .await;
         for (key, result) in fetched {
             let entry = match result {
-                Ok((value, meta, from_cache)) => Ok(Fetched {
-                    fresh_for: (meta.fresh_until - now).to_std().unwrap_or_default(),
-                    value,
-                    fetched_at: meta.fetched_at,
-                    from_cache,
+                Ok(flown) => Ok(Fetched {
+                    fresh_for: (flown.meta.fresh_until - now).to_std().unwrap_or_default(),
+                    value: flown.value,
+                    fetched_at: flown.meta.fetched_at,
+                    from_cache: flown.from_cache,
                     stale: false,
-                    tags: meta.tags,
+                    tags: flown.meta.tags,
                 }),
                 Err(error) => match stale.remove(&key) {
                     Some((value, meta)) => {
@@ -347,10 +369,13 @@ impl EntityCache {
                 None
             } else {
                 let job = FlightJob {
+                    flights: self.flights.clone(),
+                    flight_keys: mine.iter().map(|k| flight_key(k)).collect(),
                     policy,
                     keys: mine.clone(),
                     tags,
                     l1_key: self.key(system, endpoint, ""),
+                    l1: self.l1.clone(),
                     l2: self.l2.clone(),
                     lock_ttl: self.settings.lock_ttl,
                     tag_ttl: self.settings.tag_ttl,
@@ -361,10 +386,7 @@ impl EntityCache {
                 let flight: Flight = async move {
                     match handle.await {
                         Ok(result) => result,
-                        Err(_) => Arc::new(HashMap::<
-                            String,
-                            Result<(Arc<V>, Meta, bool), ConnectorError>,
-                        >::new()) as FlightResult,
+                        Err(_) => Arc::new(PerKey::<V>::new()) as FlightResult,
                     }
                 }
                 .boxed()
@@ -378,17 +400,11 @@ impl EntityCache {
         let mut results: PerKey<V> = HashMap::new();
         if let Some(flight) = started {
             let result = flight.await;
-            {
-                let mut flights = self.flights.lock().expect("flight lock");
-                for key in &mine {
-                    flights.remove(&flight_key(key));
-                }
-            }
-            self.absorb(system, endpoint, &result, &mut results);
+            absorb(&result, &mut results);
         }
         for flight in joined {
             let result = flight.await;
-            self.absorb(system, endpoint, &result, &mut results);
+            absorb(&result, &mut results);
         }
         // A key whose flight ended without it (a panicked job) is an error, not a hole.
         for key in wanted {
@@ -402,30 +418,6 @@ impl EntityCache {
             });
         }
         results
-    }
-
-    fn absorb<V: Send + Sync + 'static>(
-        &self,
-        system: System,
-        endpoint: &str,
-        result: &FlightResult,
-        into: &mut PerKey<V>,
-    ) {
-        if let Some(map) = result.downcast_ref::<PerKey<V>>() {
-            for (key, value) in map {
-                if let Ok((value, meta, _)) = value {
-                    self.put_l1(
-                        system,
-                        endpoint,
-                        key,
-                        value.clone(),
-                        meta.clone(),
-                        estimate(meta),
-                    );
-                }
-                into.entry(key.clone()).or_insert_with(|| value.clone());
-            }
-        }
     }
 
     fn put_l1<V: Send + Sync + 'static>(
@@ -483,10 +475,14 @@ impl EntityCache {
     }
 }
 
-/// Weight of an entry fetched by another task: its tags are a fair proxy when the
-/// serialized size is not at hand.
-fn estimate(meta: &Meta) -> usize {
-    256 + meta.tags.iter().map(|t| t.len() + 16).sum::<usize>()
+/// Collects what a flight produced. The job already put its values in L1, before it
+/// left the flight map.
+fn absorb<V: Send + Sync + 'static>(result: &FlightResult, into: &mut PerKey<V>) {
+    if let Some(map) = result.downcast_ref::<PerKey<V>>() {
+        for (key, value) in map {
+            into.entry(key.clone()).or_insert_with(|| value.clone());
+        }
+    }
 }
 
 fn cached<V>(value: Arc<V>, meta: &Meta, now: DateTime<Utc>, stale: bool) -> Fetched<V> {
@@ -541,11 +537,17 @@ where
 
 /// One upstream call for a set of keys, with the Redis lock dance and the writes.
 struct FlightJob<V> {
+    /// The flight map, from which the job removes its keys when done: whether or not
+    /// the request that started it still waits, later requests must not join a
+    /// finished flight.
+    flights: Arc<Mutex<HashMap<String, Flight>>>,
+    flight_keys: Vec<String>,
     policy: CachePolicy,
     keys: Vec<String>,
     tags: TagFn<V>,
     /// The entry key of `""`, to which a key is appended.
     l1_key: String,
+    l1: Option<Arc<LocalCache<String, L1Entry>>>,
     l2: Option<Arc<RedisTier>>,
     lock_ttl: Duration,
     tag_ttl: Duration,
@@ -556,6 +558,36 @@ where
     V: Serialize + DeserializeOwned + Send + Sync + 'static,
 {
     async fn run<F, Fut>(self, fetch: F) -> FlightResult
+    where
+        F: FnOnce(Vec<String>) -> Fut,
+        Fut: Future<Output = Result<HashMap<String, Result<V, ConnectorError>>, ConnectorError>>,
+    {
+        let results = self.fetch_all(fetch).await;
+        // Into L1 before leaving the flight map, so that no request arriving in
+        // between misses both and starts a second upstream call.
+        if let Some(l1) = &self.l1 {
+            for (key, flown) in results
+                .iter()
+                .filter_map(|(k, r)| Some((k, r.as_ref().ok()?)))
+            {
+                l1.insert(
+                    format!("{}{key}", self.l1_key),
+                    L1Entry {
+                        value: flown.value.clone(),
+                        meta: flown.meta.clone(),
+                        weight: flown.size.clamp(64, u32::MAX as usize) as u32,
+                    },
+                );
+            }
+        }
+        let mut flights = self.flights.lock().expect("flight lock");
+        for key in &self.flight_keys {
+            flights.remove(key);
+        }
+        Arc::new(results)
+    }
+
+    async fn fetch_all<F, Fut>(&self, fetch: F) -> PerKey<V>
     where
         F: FnOnce(Vec<String>) -> Fut,
         Fut: Future<Output = Result<HashMap<String, Result<V, ConnectorError>>, ConnectorError>>,
@@ -591,9 +623,18 @@ where
                 let now = Utc::now();
                 let mut waiting = Vec::new();
                 for (key, bytes) in theirs.into_iter().zip(values) {
-                    match bytes.and_then(|b| serde_json::from_slice::<Stored<V>>(&b).ok()) {
-                        Some(stored) if stored.m.fresh(now) => {
-                            results.insert(key, Ok((Arc::new(stored.v), stored.m, true)));
+                    let stored = bytes.and_then(|b| {
+                        Some((serde_json::from_slice::<Stored<V>>(&b).ok()?, b.len()))
+                    });
+                    match stored {
+                        Some((stored, size)) if stored.m.fresh(now) => {
+                            let flown = Flown {
+                                value: Arc::new(stored.v),
+                                meta: stored.m,
+                                from_cache: true,
+                                size,
+                            };
+                            results.insert(key, Ok(flown));
                         }
                         _ => waiting.push(key),
                     }
@@ -619,17 +660,24 @@ where
                             Some(Ok(value)) => {
                                 let meta = meta((self.tags)(&key, &value));
                                 let stored = Stored { m: meta, v: value };
-                                if self.l2.is_some() {
-                                    if let Ok(bytes) = serde_json::to_vec(&stored) {
-                                        writes.push((
-                                            format!("{}{key}", self.l1_key),
-                                            bytes,
-                                            self.policy.ttl + self.policy.stale,
-                                            stored.m.tags.to_vec(),
-                                        ));
-                                    }
+                                // Serialized for Redis, and measured for L1's byte budget.
+                                let bytes = serde_json::to_vec(&stored).unwrap_or_default();
+                                let size = bytes.len();
+                                if self.l2.is_some() && size > 0 {
+                                    writes.push((
+                                        format!("{}{key}", self.l1_key),
+                                        bytes,
+                                        self.policy.ttl + self.policy.stale,
+                                        stored.m.tags.to_vec(),
+                                    ));
                                 }
-                                results.insert(key, Ok((Arc::new(stored.v), stored.m, false)));
+                                let flown = Flown {
+                                    value: Arc::new(stored.v),
+                                    meta: stored.m,
+                                    from_cache: false,
+                                    size,
+                                };
+                                results.insert(key, Ok(flown));
                             }
                             Some(Err(error)) => {
                                 results.insert(key, Err(error));
@@ -651,6 +699,6 @@ where
         if let Some(l2) = &self.l2 {
             l2.release_locks(&locks).await;
         }
-        Arc::new(results)
+        results
     }
 }
