@@ -6,13 +6,19 @@
 //! - [`connectors`]: the `Connector` trait and the declarative REST runtime driven by
 //!   `connectors/*.toml`.
 //! - [`upstream`]: typed reads over the connectors (customers, accounts, cards, …).
+//! - [`store`]: the hub's own SQL database (SQLite or PostgreSQL): interactions,
+//!   consents, contact preferences; embedded migrations.
+//! - [`bus`]: publish/subscribe, in-process or across instances through Redis.
 //! - [`graphql`]: the schema, per-request loaders, errors as GraphQL errors.
 //! - [`auth`]: the viewer of a request and masking of personal data.
-//! - [`http`]: the router: GraphQL over HTTP, health and readiness.
+//! - [`http`]: the router: GraphQL over HTTP and WebSocket, health and readiness.
+//! - [`bench`]: `c360 bench`, load scenarios driven over HTTP.
 //! - [`sandbox`]: the four simulated upstream systems.
 //! - [`demo`]: sandbox and hub in one process, for `c360 demo`.
 
 pub mod auth;
+pub mod bench;
+pub mod bus;
 pub mod config;
 pub mod connectors;
 pub mod demo;
@@ -20,6 +26,7 @@ pub mod domain;
 pub mod graphql;
 pub mod http;
 pub mod sandbox;
+pub mod store;
 pub mod upstream;
 
 use std::future::Future;
@@ -28,8 +35,10 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+use crate::bus::Bus;
 use crate::config::Config;
 use crate::connectors::{ConnectorError, Connectors, SpecErrors};
+use crate::store::{Store, StoreError};
 use crate::upstream::Upstreams;
 
 /// Why the hub could not start.
@@ -43,6 +52,10 @@ pub enum StartError {
     Client(#[from] ConnectorError),
     #[error("sandbox: {0}")]
     Sandbox(String),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -58,16 +71,29 @@ pub struct App {
 }
 
 impl App {
-    /// Loads and checks the connector specs, builds the schema and binds the port the
-    /// config names (0 picks a free one; [`App::local_addr`] says which).
+    /// Loads and checks the connector specs, opens the database and applies its
+    /// migrations, connects the bus, builds the schema and binds the port the config
+    /// names (0 picks a free one; [`App::local_addr`] says which).
     pub async fn build(config: Config) -> Result<App, StartError> {
         let specs = connectors::load(&config.connectors, &config::process_env)?;
         let files = specs.iter().map(|s| s.file.clone()).collect();
         let upstreams = Upstreams::new(Connectors::from_specs(specs)?);
-        let schema = graphql::build_schema(upstreams.clone(), config.graphql.clone());
+        let store = Store::connect(&config.database).await?;
+        let applied = store.migrate().await?;
+        if applied > 0 {
+            tracing::info!(applied, backend = store.backend().as_str(), "database migrated");
+        }
+        let bus = Bus::connect(&config.redis).await?;
+        let schema = graphql::build_schema(
+            upstreams.clone(),
+            config.graphql.clone(),
+            store.clone(),
+            bus,
+        );
         let state = http::AppState {
             schema,
             upstreams,
+            store,
             body_limit: config.server.body_limit,
             request_timeout: config.server.request_timeout,
             graphiql: config.graphql.graphiql,

@@ -29,6 +29,21 @@ const DEFAULT_PAGE_SIZE: usize = 20;
 const DEFAULT_MAX_PAGE_SIZE: usize = 100;
 /// A whole GraphQL request must finish within this; upstream timeouts are shorter.
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// The embedded database: a SQLite file under `./data/`, created on first run.
+const DEFAULT_DATABASE_URL: &str = "sqlite://data/c360.db";
+/// Connections per hub process. Writes are short single statements, so a handful of
+/// connections serve hundreds of concurrent requests; PostgreSQL's default limit of
+/// 100 connections then allows about ten hub instances.
+const DEFAULT_DB_MAX_CONNECTIONS: u32 = 10;
+/// How long a request waits for a database connection before it is told
+/// `STORE_UNAVAILABLE`: long enough to ride out a burst, short enough that a caller
+/// learns of an outage within its own timeout.
+const DEFAULT_DB_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// SQLite only: how long a writer waits for another writer's lock before giving up.
+const DEFAULT_DB_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Prefix of every Redis key and pub/sub channel, so that several deployments (or
+/// test runs) can share one Redis.
+const DEFAULT_REDIS_KEY_PREFIX: &str = "c360:";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -38,6 +53,8 @@ pub struct Config {
     pub server: ServerConfig,
     pub graphql: GraphqlConfig,
     pub connectors: ConnectorsConfig,
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
     pub log: LogConfig,
 }
 
@@ -89,6 +106,36 @@ pub struct ConnectorOverride {
     pub retry_attempts: Option<u32>,
 }
 
+/// The hub's own SQL database (interactions, consents, contact preferences).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://path/file.db` (created with its folder on first run, WAL mode) or
+    /// `postgres://user@host/db`. `DATABASE_URL` in the environment overrides it.
+    pub url: String,
+    /// Most connections this hub process opens.
+    pub max_connections: u32,
+    /// Connections kept open while idle.
+    pub min_connections: u32,
+    /// Wait for a free (or new) connection before answering `STORE_UNAVAILABLE`.
+    #[serde(with = "humantime_serde")]
+    pub acquire_timeout: Duration,
+    /// SQLite only: how long a write waits for the database lock.
+    #[serde(with = "humantime_serde")]
+    pub busy_timeout: Duration,
+}
+
+/// Redis, for pub/sub across hub instances (subscriptions, cache invalidation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://host:6379`; none keeps everything in-process (one hub instance).
+    /// `REDIS_URL` in the environment overrides it.
+    pub url: Option<String>,
+    /// Prefix of every key and channel this hub uses.
+    pub key_prefix: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
@@ -105,7 +152,30 @@ impl Default for Config {
             server: ServerConfig::default(),
             graphql: GraphqlConfig::default(),
             connectors: ConnectorsConfig::default(),
+            database: DatabaseConfig::default(),
+            redis: RedisConfig::default(),
             log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: DEFAULT_DATABASE_URL.into(),
+            max_connections: DEFAULT_DB_MAX_CONNECTIONS,
+            min_connections: 0,
+            acquire_timeout: DEFAULT_DB_ACQUIRE_TIMEOUT,
+            busy_timeout: DEFAULT_DB_BUSY_TIMEOUT,
+        }
+    }
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            url: None,
+            key_prefix: DEFAULT_REDIS_KEY_PREFIX.into(),
         }
     }
 }
@@ -212,6 +282,7 @@ impl Config {
             figment = figment.merge(Toml::file(file));
         }
         let mut config: Config = figment
+            .merge(conventional_env_layer(&vars))
             .merge(env_layer(&vars))
             .extract()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
@@ -220,6 +291,19 @@ impl Config {
         }
         Ok(config)
     }
+}
+
+/// The conventional `DATABASE_URL` and `REDIS_URL`, which platforms (and developers)
+/// set without knowing c360's own names. `C360_DATABASE__URL` and `C360_REDIS__URL`
+/// still win, being more specific.
+fn conventional_env_layer(vars: &BTreeMap<String, String>) -> Figment {
+    let mut figment = Figment::new();
+    for (name, path) in [("DATABASE_URL", "database.url"), ("REDIS_URL", "redis.url")] {
+        if let Some(value) = vars.get(name).filter(|v| !v.trim().is_empty()) {
+            figment = figment.merge(Serialized::default(path, value.trim()));
+        }
+    }
+    figment
 }
 
 /// `C360_SECTION__FIELD=value` sets `section.field`. Only names with a double underscore
@@ -281,6 +365,33 @@ mod tests {
             config.connectors.core.timeout,
             Some(Duration::from_millis(800))
         );
+    }
+
+    #[test]
+    fn conventional_database_and_redis_urls_override_the_files() {
+        let config = Config::load_from(
+            Path::new("/nonexistent"),
+            None,
+            vars(&[
+                ("DATABASE_URL", "postgres://c360@db/c360"),
+                ("REDIS_URL", "redis://cache:6379"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.database.url, "postgres://c360@db/c360");
+        assert_eq!(config.redis.url.as_deref(), Some("redis://cache:6379"));
+
+        let config = Config::load_from(
+            Path::new("/nonexistent"),
+            None,
+            vars(&[
+                ("DATABASE_URL", "postgres://c360@db/c360"),
+                ("C360_DATABASE__URL", "postgres://c360@other/c360"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.database.url, "postgres://c360@other/c360");
+        assert_eq!(config.redis.url, None);
     }
 
     #[test]
