@@ -8,13 +8,19 @@
 //! - [`upstream`]: typed reads over the connectors (customers, accounts, cards, …).
 //! - [`cache`]: the response tier and the entity tiers (in-process and Redis).
 //! - [`metrics`]: the Prometheus registry behind `/metrics`.
+//! - [`store`]: the hub's own SQL database (SQLite or PostgreSQL): interactions,
+//!   consents, contact preferences; embedded migrations.
+//! - [`bus`]: publish/subscribe, in-process or across instances through Redis.
 //! - [`graphql`]: the schema, per-request loaders, errors as GraphQL errors.
 //! - [`auth`]: the viewer of a request and masking of personal data.
-//! - [`http`]: the router: GraphQL over HTTP, health and readiness.
+//! - [`http`]: the router: GraphQL over HTTP and WebSocket, health and readiness.
+//! - [`bench`]: `c360 bench`, load scenarios driven over HTTP.
 //! - [`sandbox`]: the four simulated upstream systems.
 //! - [`demo`]: sandbox and hub in one process, for `c360 demo`.
 
 pub mod auth;
+pub mod bench;
+pub mod bus;
 pub mod cache;
 pub mod config;
 pub mod connectors;
@@ -24,6 +30,7 @@ pub mod graphql;
 pub mod http;
 pub mod metrics;
 pub mod sandbox;
+pub mod store;
 pub mod upstream;
 
 use std::future::Future;
@@ -32,8 +39,10 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+use crate::bus::Bus;
 use crate::config::Config;
 use crate::connectors::{ConnectorError, Connectors, SpecErrors};
+use crate::store::{Store, StoreError};
 use crate::upstream::Upstreams;
 
 /// Why the hub could not start.
@@ -49,6 +58,10 @@ pub enum StartError {
     Sandbox(String),
     #[error(transparent)]
     CacheKey(#[from] cache::crypto::CryptoError),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -64,8 +77,9 @@ pub struct App {
 }
 
 impl App {
-    /// Loads and checks the connector specs, builds the schema and binds the port the
-    /// config names (0 picks a free one; [`App::local_addr`] says which).
+    /// Loads and checks the connector specs, opens the database and applies its
+    /// migrations, connects the bus, builds the schema and binds the port the config
+    /// names (0 picks a free one; [`App::local_addr`] says which).
     pub async fn build(config: Config) -> Result<App, StartError> {
         let specs = connectors::load(&config.connectors, &config::process_env)?;
         let files = specs.iter().map(|s| s.file.clone()).collect();
@@ -118,10 +132,26 @@ impl App {
             ))
         });
         let upstreams = Upstreams::new(Connectors::from_specs(specs)?, entities);
-        let schema = graphql::build_schema(upstreams.clone(), config.graphql.clone());
+        let store = Store::connect(&config.database).await?;
+        let applied = store.migrate().await?;
+        if applied > 0 {
+            tracing::info!(
+                applied,
+                backend = store.backend().as_str(),
+                "database migrated"
+            );
+        }
+        let bus = Bus::connect(&config.redis).await?;
+        let schema = graphql::build_schema(
+            upstreams.clone(),
+            config.graphql.clone(),
+            store.clone(),
+            bus,
+        );
         let state = http::AppState {
             schema,
             upstreams,
+            store,
             responses,
             persisted: Arc::new(cache::PersistedQueries::new(redis.clone())),
             redis,

@@ -33,6 +33,10 @@ enum Command {
         /// Sandbox latency profile: default, realistic or none.
         #[arg(long, default_value = "default")]
         latency: LatencyProfile,
+        /// Folder of the SQLite database (created on first run); overrides
+        /// `database.url` and DATABASE_URL.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// The hub only; upstream base URLs from connectors/ and the environment.
     Serve {
@@ -52,6 +56,31 @@ enum Command {
     },
     /// Prints the GraphQL schema (SDL).
     Schema,
+    /// Applies the database migrations that have not run yet.
+    Migrate,
+    /// Load scenarios over HTTP; reports req/s and latency percentiles.
+    Bench {
+        /// What to exercise: log-interaction.
+        #[arg(long, default_value = "log-interaction")]
+        scenario: c360::bench::Scenario,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// How long to run, e.g. 10s.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        duration: std::time::Duration,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        /// A running hub (e.g. http://127.0.0.1:4000). Without it, a sandbox and a hub
+        /// start in this process, on the configured database (a temporary SQLite file
+        /// when that is SQLite).
+        #[arg(long)]
+        target: Option<String>,
+        /// Customers the scenario picks from (the sandbox's size without --target).
+        #[arg(long, default_value_t = 10_000)]
+        customers: u64,
+    },
     /// Validates the configuration and connector specs; prints every problem.
     Check,
 }
@@ -67,6 +96,29 @@ async fn main() -> anyhow::Result<()> {
     init_logging(&config);
     match cli.command {
         Command::Schema => unreachable!("handled above"),
+        Command::Migrate => {
+            let store = c360::store::Store::connect(&config.database).await?;
+            let applied = store.migrate().await?;
+            println!(
+                "database ({}) is up to date: {applied} migration(s) applied",
+                store.backend().as_str()
+            );
+        }
+        Command::Bench {
+            scenario,
+            concurrency,
+            duration,
+            json,
+            target,
+            customers,
+        } => {
+            let report = bench(config, scenario, concurrency, duration, target, customers).await?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("{report}");
+            }
+        }
         Command::Check => {
             c360::connectors::load(&config.connectors, &c360::config::process_env)
                 .map_err(|errors| anyhow::anyhow!("{errors}"))?;
@@ -105,8 +157,12 @@ async fn main() -> anyhow::Result<()> {
             customers,
             seed,
             latency,
+            data_dir,
         } => {
             config.server.port = port;
+            if let Some(dir) = data_dir {
+                config.database.url = format!("sqlite://{}/c360.db", dir.display());
+            }
             let sandbox = SandboxConfig {
                 customers,
                 seed,
@@ -126,6 +182,58 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Runs a benchmark against `target`, or against a sandbox and hub started here.
+async fn bench(
+    mut config: Config,
+    scenario: c360::bench::Scenario,
+    concurrency: usize,
+    duration: std::time::Duration,
+    target: Option<String>,
+    customers: u64,
+) -> anyhow::Result<c360::bench::BenchReport> {
+    let mut plan = c360::bench::BenchPlan {
+        scenario,
+        target: target.clone().unwrap_or_default(),
+        concurrency,
+        duration,
+        customers,
+    };
+    if target.is_some() {
+        return Ok(c360::bench::run(&plan).await);
+    }
+    // A temporary SQLite file, so that benchmark rows never land in the demo database.
+    let scratch = std::env::temp_dir().join(format!("c360-bench-{}", uuid::Uuid::now_v7()));
+    if config.database.url.starts_with("sqlite:") {
+        config.database.url = format!("sqlite://{}/c360.db", scratch.display());
+    }
+    config.server.port = 0;
+    let backend = if config.database.url.starts_with("sqlite:") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    let demo = c360::demo::start(
+        config,
+        SandboxConfig {
+            customers,
+            seed: 42,
+            latency: LatencyProfile::None,
+            as_of: None,
+        },
+        0,
+    )
+    .await?;
+    plan.target = format!("http://{}", demo.app.local_addr());
+    eprintln!(
+        "bench: hub on {} ({backend}), sandbox without latency",
+        plan.target
+    );
+    tokio::spawn(demo.app.run(std::future::pending()));
+    let report = c360::bench::run(&plan).await;
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(report)
 }
 
 fn init_logging(config: &Config) {

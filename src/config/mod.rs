@@ -29,6 +29,21 @@ const DEFAULT_PAGE_SIZE: usize = 20;
 const DEFAULT_MAX_PAGE_SIZE: usize = 100;
 /// A whole GraphQL request must finish within this; upstream timeouts are shorter.
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// The embedded database: a SQLite file under `./data/`, created on first run.
+const DEFAULT_DATABASE_URL: &str = "sqlite://data/c360.db";
+/// Connections per hub process. Writes are short single statements, so a handful of
+/// connections serve hundreds of concurrent requests; PostgreSQL's default limit of
+/// 100 connections then allows about ten hub instances.
+const DEFAULT_DB_MAX_CONNECTIONS: u32 = 10;
+/// How long a request waits for a database connection before it is told
+/// `STORE_UNAVAILABLE`: long enough to ride out a burst, short enough that a caller
+/// learns of an outage within its own timeout.
+const DEFAULT_DB_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// SQLite only: how long a writer waits for another writer's lock before giving up.
+const DEFAULT_DB_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Prefix of every Redis key and pub/sub channel, so that several deployments (or
+/// test runs) can share one Redis.
+const DEFAULT_REDIS_KEY_PREFIX: &str = "c360:";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -38,6 +53,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub graphql: GraphqlConfig,
     pub connectors: ConnectorsConfig,
+    pub database: DatabaseConfig,
     pub cache: CacheConfig,
     pub redis: RedisConfig,
     pub events: EventsConfig,
@@ -73,12 +89,13 @@ pub struct CacheConfig {
     pub previous_encryption_keys: BTreeMap<String, String>,
 }
 
-/// Redis, shared by every hub instance (entity L2, persisted queries, events).
+/// Redis, shared by every hub instance (entity L2, persisted queries, pub/sub for
+/// subscriptions and cache invalidation).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisConfig {
     /// `redis://` or `rediss://` (TLS); for a cluster, node URLs separated by commas.
-    /// `REDIS_URL` sets it. None: in-process tiers only.
+    /// `REDIS_URL` sets it. None: one instance, in-process tiers and pub/sub only.
     pub url: Option<String>,
     /// The URL lists cluster nodes.
     pub cluster: bool,
@@ -152,6 +169,25 @@ pub struct ConnectorOverride {
     pub cache_stale: Option<Duration>,
 }
 
+/// The hub's own SQL database (interactions, consents, contact preferences).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://path/file.db` (created with its folder on first run, WAL mode) or
+    /// `postgres://user@host/db`. `DATABASE_URL` in the environment overrides it.
+    pub url: String,
+    /// Most connections this hub process opens.
+    pub max_connections: u32,
+    /// Connections kept open while idle.
+    pub min_connections: u32,
+    /// Wait for a free (or new) connection before answering `STORE_UNAVAILABLE`.
+    #[serde(with = "humantime_serde")]
+    pub acquire_timeout: Duration,
+    /// SQLite only: how long a write waits for the database lock.
+    #[serde(with = "humantime_serde")]
+    pub busy_timeout: Duration,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
@@ -168,6 +204,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             graphql: GraphqlConfig::default(),
             connectors: ConnectorsConfig::default(),
+            database: DatabaseConfig::default(),
             cache: CacheConfig::default(),
             redis: RedisConfig::default(),
             events: EventsConfig::default(),
@@ -180,6 +217,9 @@ impl Default for Config {
 const DEFAULT_L1_BYTES: u64 = 64 * 1024 * 1024;
 /// 64 MiB of responses.
 const DEFAULT_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+/// A Redis answer slower than this is a miss: a cache that makes a screen wait is
+/// worse than no cache.
+const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(100);
 
 impl Default for CacheConfig {
     fn default() -> Self {
@@ -198,13 +238,25 @@ impl Default for CacheConfig {
     }
 }
 
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: DEFAULT_DATABASE_URL.into(),
+            max_connections: DEFAULT_DB_MAX_CONNECTIONS,
+            min_connections: 0,
+            acquire_timeout: DEFAULT_DB_ACQUIRE_TIMEOUT,
+            busy_timeout: DEFAULT_DB_BUSY_TIMEOUT,
+        }
+    }
+}
+
 impl Default for RedisConfig {
     fn default() -> Self {
         RedisConfig {
             url: None,
             cluster: false,
-            key_prefix: "c360:".into(),
-            timeout: Duration::from_millis(100),
+            key_prefix: DEFAULT_REDIS_KEY_PREFIX.into(),
+            timeout: DEFAULT_REDIS_TIMEOUT,
         }
     }
 }
@@ -311,20 +363,28 @@ impl Config {
             figment = figment.merge(Toml::file(file));
         }
         let mut config: Config = figment
+            .merge(conventional_env_layer(&vars))
             .merge(env_layer(&vars))
             .extract()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if let Some(profile) = vars.get("C360_PROFILE") {
             config.profile = profile.clone();
         }
-        // The conventional variable, unless the prefixed one set the key explicitly.
-        if let (Some(url), false) = (vars.get("REDIS_URL"), vars.contains_key("C360_REDIS__URL")) {
-            if !url.is_empty() {
-                config.redis.url = Some(url.clone());
-            }
-        }
         Ok(config)
     }
+}
+
+/// The conventional `DATABASE_URL` and `REDIS_URL`, which platforms (and developers)
+/// set without knowing c360's own names. `C360_DATABASE__URL` and `C360_REDIS__URL`
+/// still win, being more specific.
+fn conventional_env_layer(vars: &BTreeMap<String, String>) -> Figment {
+    let mut figment = Figment::new();
+    for (name, path) in [("DATABASE_URL", "database.url"), ("REDIS_URL", "redis.url")] {
+        if let Some(value) = vars.get(name).filter(|v| !v.trim().is_empty()) {
+            figment = figment.merge(Serialized::default(path, value.trim()));
+        }
+    }
+    figment
 }
 
 /// `C360_SECTION__FIELD=value` sets `section.field`. Only names with a double underscore
@@ -386,6 +446,33 @@ mod tests {
             config.connectors.core.timeout,
             Some(Duration::from_millis(800))
         );
+    }
+
+    #[test]
+    fn conventional_database_and_redis_urls_override_the_files() {
+        let config = Config::load_from(
+            Path::new("/nonexistent"),
+            None,
+            vars(&[
+                ("DATABASE_URL", "postgres://c360@db/c360"),
+                ("REDIS_URL", "redis://cache:6379"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.database.url, "postgres://c360@db/c360");
+        assert_eq!(config.redis.url.as_deref(), Some("redis://cache:6379"));
+
+        let config = Config::load_from(
+            Path::new("/nonexistent"),
+            None,
+            vars(&[
+                ("DATABASE_URL", "postgres://c360@db/c360"),
+                ("C360_DATABASE__URL", "postgres://c360@other/c360"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.database.url, "postgres://c360@other/c360");
+        assert_eq!(config.redis.url, None);
     }
 
     #[test]

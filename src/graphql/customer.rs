@@ -459,6 +459,52 @@ impl CustomerNode {
         }
         statuses
     }
+
+    /// The customer's contact history (the hub's own records), newest first, with
+    /// keyset cursor paging. Null with `STORE_UNAVAILABLE` while the database is down.
+    async fn interactions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<super::interactions::TimelineFilter>,
+    ) -> Option<super::interactions::InteractionConnection> {
+        let page = super::interactions::timeline(ctx, &self.customer.id, first, after, filter);
+        errors::degrade(ctx, page.await)
+    }
+
+    /// The current consent per purpose and channel (the latest record of each).
+    async fn consents(&self, ctx: &Context<'_>) -> Option<Vec<super::consents::ConsentNode>> {
+        errors::degrade(ctx, super::consents::current(ctx, &self.customer.id).await)
+    }
+
+    /// Every consent record, newest first.
+    async fn consent_history(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Option<Vec<super::consents::ConsentNode>> {
+        errors::degrade(ctx, super::consents::history(ctx, &self.customer.id).await)
+    }
+
+    /// Preferred channel, quiet hours, do-not-contact; null when never recorded.
+    async fn contact_preferences(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Option<super::consents::ContactPreferencesNode>> {
+        super::consents::preferences(ctx, &self.customer.id).await
+    }
+
+    /// May the bank contact this customer for `purpose` on `channel` at `at` (now
+    /// when omitted)? Do-not-contact, then consent, then quiet hours.
+    async fn may_contact(
+        &self,
+        ctx: &Context<'_>,
+        purpose: crate::domain::ConsentPurpose,
+        channel: crate::domain::ContactChannel,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<crate::domain::ContactDecision> {
+        super::consents::decision(ctx, &self.customer.id, purpose, channel, at).await
+    }
 }
 
 async fn load<T: PerCustomer + LoaderOf>(ctx: &Context<'_>, cif: &Cif) -> Outcome<T> {

@@ -25,6 +25,11 @@ pub fn bad_input(field: &str, problem: impl std::fmt::Display) -> Error {
     })
 }
 
+/// An input field that breaks a domain rule.
+pub fn invalid(error: crate::domain::InvalidField) -> Error {
+    bad_input(error.field, error.problem)
+}
+
 pub fn not_found(what: impl std::fmt::Display) -> Error {
     Error::new(format!("{what} not found")).extend_with(|_, ext| ext.set("code", "NOT_FOUND"))
 }
@@ -40,4 +45,46 @@ pub fn degrade<T>(ctx: &Context<'_>, result: async_graphql::Result<T>) -> Option
             None
         }
     }
+}
+
+/// A failed operation on the hub's own database. The cause is logged here, once; the
+/// client sees the code and a safe message, never SQL.
+pub fn store(error: &crate::store::StoreError) -> Error {
+    use crate::store::StoreError;
+    let message = match error {
+        StoreError::Unavailable(_) => {
+            tracing::warn!(error = %error, "store unavailable");
+            "the hub's database is unavailable; nothing was written, try again later".to_owned()
+        }
+        StoreError::Conflict { .. } | StoreError::NotFound { .. } => error.to_string(),
+        _ => {
+            tracing::error!(error = %error, "store failure");
+            "internal error in the hub's database".to_owned()
+        }
+    };
+    let code = error.code();
+    Error::new(message).extend_with(|_, ext| ext.set("code", code))
+}
+
+/// A referenced record that does not exist, naming the input field that referenced it.
+pub fn not_found_field(field: &str, what: impl std::fmt::Display) -> Error {
+    Error::new(format!("{field}: {what} not found")).extend_with(|_, ext| {
+        ext.set("code", "NOT_FOUND");
+        ext.set("field", field);
+    })
+}
+
+/// A marketing contact the customer has refused (`reason`: `CONSENT_WITHDRAWN` or
+/// `DO_NOT_CONTACT`).
+pub fn consent_withdrawn(reason: crate::domain::ContactReason, channel: &str) -> Error {
+    let message = match reason {
+        crate::domain::ContactReason::DoNotContact => {
+            "the customer asked not to be contacted for marketing".to_owned()
+        }
+        _ => format!("the customer withdrew marketing consent on {channel}"),
+    };
+    Error::new(message).extend_with(|_, ext| {
+        ext.set("code", "CONSENT_WITHDRAWN");
+        ext.set("reason", reason.as_str());
+    })
 }

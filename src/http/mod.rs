@@ -1,5 +1,6 @@
 //! The hub's HTTP surface: `/graphql` (GraphQL over HTTP, done to the specification),
-//! `/healthz` and `/readyz`.
+//! `/graphql/ws` (subscriptions over WebSocket, `graphql-transport-ws`), `/healthz`
+//! and `/readyz`.
 //!
 //! async-graphql's stock axum integration answers `application/graphql-response+json`
 //! even to `Accept: application/json`, returns 200 for parse and validation errors and
@@ -22,20 +23,25 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::http::GraphiQLSource;
+use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
 use async_graphql::parser::types::OperationType;
+use async_graphql::{BatchRequest, BatchResponse, Data, Executor};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use futures::stream::BoxStream;
 use serde_json::{json, Map, Value};
 
 use crate::auth::Viewer;
 use crate::cache::{PersistedQueries, PersistedQueryError, RedisTier, ResponseCache, ResponseKey};
 use crate::graphql::{AppSchema, RequestData};
+use crate::store::Store;
 use crate::upstream::Upstreams;
 
 mod events;
@@ -54,6 +60,8 @@ pub struct AppState {
     pub redis: Option<Arc<RedisTier>>,
     /// Shared secret of `POST /events`; `None` refuses every event.
     pub events_secret: Option<Arc<str>>,
+    /// The hub's database, for `/readyz`.
+    pub store: Store,
     pub body_limit: usize,
     pub request_timeout: Duration,
     pub graphiql: bool,
@@ -65,6 +73,7 @@ pub fn router(state: AppState) -> Router {
     let limit = state.body_limit;
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -73,9 +82,17 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Ready while the hub can answer: a degraded Redis costs speed, not answers, so it
-/// is reported but does not make the hub unready.
-async fn readyz(State(state): State<AppState>) -> Json<Value> {
+/// Ready when the database answers; the connectors were checked at start. A hub
+/// whose database is down still serves upstream reads, but a load balancer should
+/// prefer an instance that can also write. A degraded Redis costs speed, not
+/// answers: it is reported but does not make the hub unready.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let database = match state.store.ping().await {
+        Ok(()) => json!({"status": "ok", "backend": state.store.backend().as_str()}),
+        Err(e) => {
+            json!({"status": "unavailable", "backend": state.store.backend().as_str(), "code": e.code()})
+        }
+    };
     let redis = match &state.redis {
         None => json!({"status": "disabled"}),
         Some(redis) if redis.ping().await => json!({"status": "ok"}),
@@ -83,13 +100,79 @@ async fn readyz(State(state): State<AppState>) -> Json<Value> {
             json!({"status": "degraded", "detail": "unreachable; serving from the in-process tier and upstreams"})
         }
     };
-    Json(json!({
-        "status": "ready",
+    let ready = database["status"] == "ok";
+    let body = Json(json!({
+        "status": if ready { "ready" } else { "degraded" },
         "checks": {
             "connectors": { "status": "ok", "files": *state.connector_files },
+            "database": database,
             "cache": { "redis": redis, "response_tier": state.responses.is_some() }
         }
-    }))
+    }));
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, body).into_response()
+}
+
+/// Runs each operation of a WebSocket connection with its own [`RequestData`], as the
+/// HTTP handler does for each request: loaders never outlive one operation, so
+/// nothing read for one is served to another.
+#[derive(Clone)]
+struct PerOperation {
+    schema: AppSchema,
+    upstreams: Upstreams,
+}
+
+impl PerOperation {
+    fn prepare(&self, request: async_graphql::Request) -> async_graphql::Request {
+        RequestData::new(&self.upstreams, Viewer::anonymous()).attach(request)
+    }
+}
+
+impl Executor for PerOperation {
+    async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        self.schema.execute(self.prepare(request)).await
+    }
+
+    async fn execute_batch(&self, batch: BatchRequest) -> BatchResponse {
+        match batch {
+            BatchRequest::Single(request) => BatchResponse::Single(self.execute(request).await),
+            BatchRequest::Batch(requests) => {
+                let mut responses = Vec::with_capacity(requests.len());
+                for request in requests {
+                    responses.push(self.execute(request).await);
+                }
+                BatchResponse::Batch(responses)
+            }
+        }
+    }
+
+    fn execute_stream(
+        &self,
+        request: async_graphql::Request,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, async_graphql::Response> {
+        Executor::execute_stream(&self.schema, self.prepare(request), session_data)
+    }
+}
+
+/// `GET /graphql/ws`: subscriptions (and queries and mutations) over WebSocket, in
+/// the `graphql-transport-ws` protocol (the older `graphql-ws` is accepted too).
+async fn graphql_ws(
+    State(state): State<AppState>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let executor = PerOperation {
+        schema: state.schema.clone(),
+        upstreams: state.upstreams.clone(),
+    };
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| GraphQLWebSocket::new(socket, executor, protocol).serve())
 }
 
 async fn metrics() -> Response {

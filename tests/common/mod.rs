@@ -1,13 +1,17 @@
-//! Shared test harness: the sandbox and a hub on port 0, over real HTTP.
+//! Shared test harness: the sandbox and a hub on port 0, over real HTTP, each hub on
+//! its own database (a temporary SQLite file, or a fresh PostgreSQL database when
+//! `C360_TEST_DATABASE_URL` is set).
 
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use c360::config::Config;
 use c360::sandbox::{LatencyProfile, SandboxConfig};
 use chrono::NaiveDate;
 use serde_json::{json, Value};
+use sqlx::Connection as _;
 
 /// Customers in the test bank: enough for paging and batching, quick to scan.
 pub const CUSTOMERS: u64 = 3_000;
@@ -16,6 +20,123 @@ pub struct TestApp {
     pub hub: String,
     pub sandbox: String,
     pub client: reqwest::Client,
+    /// The temporary database folder of [`spawn_with`], removed with the app.
+    _data: Option<tempfile::TempDir>,
+}
+
+/// Longest any store test may run: a hung test fails instead of stalling CI.
+pub const TEST_DEADLINE: Duration = Duration::from_secs(180);
+
+/// A database of its own for one test.
+pub struct TestDb {
+    pub url: String,
+    pub backend: &'static str,
+    _dir: Option<tempfile::TempDir>,
+    /// PostgreSQL: the server URL and the database to drop afterwards.
+    postgres: Option<(String, String)>,
+}
+
+impl TestDb {
+    /// A SQLite file in a fresh temporary folder.
+    pub fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        TestDb {
+            url: format!("sqlite://{}/c360.db", dir.path().display()),
+            backend: "sqlite",
+            _dir: Some(dir),
+            postgres: None,
+        }
+    }
+
+    /// A fresh database `c360_test_<random>` on the server `C360_TEST_DATABASE_URL`
+    /// names; `None` (with a note) when it is not set.
+    pub async fn postgres() -> Option<TestDb> {
+        let Ok(server) = std::env::var("C360_TEST_DATABASE_URL") else {
+            eprintln!("note: C360_TEST_DATABASE_URL is not set; PostgreSQL test skipped");
+            return None;
+        };
+        let name = format!("c360_test_{}", uuid::Uuid::now_v7().simple());
+        let mut admin = sqlx::PgConnection::connect(&server)
+            .await
+            .expect("C360_TEST_DATABASE_URL reachable");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("CREATE DATABASE");
+        let mut url = url::Url::parse(&server).expect("a database URL");
+        url.set_path(&name);
+        Some(TestDb {
+            url: url.to_string(),
+            backend: "postgres",
+            _dir: None,
+            postgres: Some((server, name)),
+        })
+    }
+}
+
+impl TestDb {
+    /// PostgreSQL: the server URL (to administer from) and this test's database name.
+    pub fn postgres_parts(&self) -> Option<(&str, &str)> {
+        self.postgres
+            .as_ref()
+            .map(|(server, name)| (server.as_str(), name.as_str()))
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((server, name)) = self.postgres.take() {
+            // Drop runs inside the test's runtime, which cannot block on itself.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime");
+                runtime.block_on(async {
+                    if let Ok(mut admin) = sqlx::PgConnection::connect(&server).await {
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&mut admin)
+                                .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// Declares each scenario `async fn name(db: TestDb)` as two tests, `sqlite::name`
+/// and `postgres::name` (skipped with a note without `C360_TEST_DATABASE_URL`), each
+/// bounded by [`TEST_DEADLINE`].
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = $crate::common::TestDb::sqlite();
+                    tokio::time::timeout($crate::common::TEST_DEADLINE, super::$name(db))
+                        .await
+                        .expect("the test finished in time");
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = $crate::common::TestDb::postgres().await else {
+                        return;
+                    };
+                    tokio::time::timeout($crate::common::TEST_DEADLINE, super::$name(db))
+                        .await
+                        .expect("the test finished in time");
+                }
+            )*
+        }
+    };
 }
 
 pub fn sandbox_config() -> SandboxConfig {
@@ -38,6 +159,13 @@ pub async fn spawn_hub(sandbox: &str, tweak: impl FnOnce(&mut Config)) -> String
     let mut config = Config::default();
     config.server.port = 0;
     config.connectors.dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("connectors");
+    // Its own database file, left in the temporary folder (a few kilobytes).
+    let db = std::env::temp_dir().join(format!(
+        "c360-hub-{}-{}.db",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    config.database.url = format!("sqlite://{}", db.display());
     for system in c360::domain::System::ALL {
         config.connectors.override_mut(system).base_url = Some(format!("{sandbox}/{system}/v1"));
     }
@@ -48,10 +176,26 @@ pub async fn spawn_hub(sandbox: &str, tweak: impl FnOnce(&mut Config)) -> String
     hub
 }
 
+/// A hub on a temporary SQLite file of its own, with `tweak` applied to its config.
 pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let url = format!("sqlite://{}/c360.db", dir.path().display());
+    let mut app = spawn_on_url(&url, tweak).await;
+    app._data = Some(dir);
+    app
+}
+
+/// A hub on `db`.
+pub async fn spawn_on(db: &TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_on_url(&db.url, tweak).await
+}
+
+/// A hub on the database `url` (SQLite or PostgreSQL).
+pub async fn spawn_on_url(url: &str, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = Config::default();
     config.server.port = 0;
     config.connectors.dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("connectors");
+    config.database.url = url.to_owned();
     tweak(&mut config);
     let demo = c360::demo::start(config, sandbox_config(), 0)
         .await
@@ -63,6 +207,7 @@ pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         hub,
         sandbox,
         client: reqwest::Client::new(),
+        _data: None,
     }
 }
 
@@ -108,6 +253,11 @@ impl TestApp {
             .iter()
             .map(|s| requests(&stats, s))
             .sum()
+    }
+
+    /// The WebSocket endpoint of the hub.
+    pub fn ws_url(&self) -> String {
+        format!("{}/graphql/ws", self.hub.replacen("http://", "ws://", 1))
     }
 
     pub async fn set_fault(&self, fault: Value) {
@@ -188,3 +338,54 @@ pub const PROFILE_360: &str = r#"query Profile($id: ID!) {
     sources { system fetchedAt fromCache stale error }
   }
 }"#;
+
+/// `logInteraction` returning the fields tests look at.
+pub const LOG_INTERACTION: &str = r#"mutation Log($input: LogInteractionInput!, $key: String) {
+  logInteraction(input: $input, idempotencyKey: $key) {
+    id customerId channel type direction occurredAt recordedAt staffId branchId subject
+    notes outcome satisfaction followUpAt products revision
+  }
+}"#;
+
+/// A valid `LogInteractionInput` for `cif`; tests override fields as needed.
+pub fn interaction_input(cif: &str, subject: &str) -> Value {
+    json!({
+        "customerId": cif,
+        "channel": "BRANCH",
+        "type": "SERVICE",
+        "direction": "INBOUND",
+        "staffId": "S0001",
+        "branchId": "B001",
+        "subject": subject,
+        "outcome": "RESOLVED",
+        "satisfaction": 4,
+    })
+}
+
+/// `input` with `changes` merged over it.
+pub fn with(mut input: Value, changes: Value) -> Value {
+    if let (Some(base), Some(changes)) = (input.as_object_mut(), changes.as_object()) {
+        for (k, v) in changes {
+            base.insert(k.clone(), v.clone());
+        }
+    }
+    input
+}
+
+impl TestApp {
+    /// Logs an interaction; returns the whole answer.
+    pub async fn log(&self, input: Value, key: Option<&str>) -> Value {
+        self.graphql(LOG_INTERACTION, json!({"input": input, "key": key}))
+            .await
+    }
+
+    /// Logs an interaction that must succeed; returns it.
+    pub async fn log_ok(&self, input: Value, key: Option<&str>) -> Value {
+        let answer = self.log(input, key).await;
+        assert!(
+            answer.get("errors").is_none(),
+            "logInteraction failed: {answer}"
+        );
+        answer["data"]["logInteraction"].clone()
+    }
+}

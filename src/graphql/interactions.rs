@@ -1,0 +1,621 @@
+//! Interactions in the graph: `logInteraction`, `updateInteraction`, the
+//! `interactions` and `interactionStats` root queries, `Customer.interactions`, and
+//! the `interactionLogged` subscription.
+//!
+//! Resolvers stay thin: input is checked by [`NewInteraction::parse`], stored by
+//! [`Store`], and announced on the [`Bus`] channel [`INTERACTIONS_CHANNEL`] once its
+//! transaction has committed.
+
+use async_graphql::connection::{Connection, CursorType, Edge};
+use async_graphql::{
+    Context, InputObject, MaybeUndefined, Object, Result, SimpleObject, Subscription, ID,
+};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use futures::{Stream, StreamExt};
+use uuid::Uuid;
+
+use super::errors;
+use super::loaders::{self, Loaders};
+use crate::bus::Bus;
+use crate::config::GraphqlConfig;
+use crate::domain::{
+    marketing_refusal, Cif, Interaction, InteractionChange, InteractionChannel,
+    InteractionDimension, InteractionDirection, InteractionOutcome, InteractionType,
+    InteractionUpdate, NewInteraction, RawInteraction,
+};
+use crate::store::{IdempotencyKey, InteractionFilter, Store, TimelineCursor};
+
+/// The bus channel on which every newly logged interaction is published (as the JSON
+/// of [`Interaction`]).
+pub const INTERACTIONS_CHANNEL: &str = "interactions";
+
+/// Dimensions one `interactionStats` call may group by: four already make a table
+/// nobody reads.
+const MAX_DIMENSIONS: usize = 4;
+
+/// A position in a list of interactions: the time and id of the last item seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InteractionCursor(TimelineCursor);
+
+impl CursorType for InteractionCursor {
+    type Error = String;
+
+    fn decode_cursor(s: &str) -> Result<Self, Self::Error> {
+        let refuse = || "not a cursor from this API".to_owned();
+        let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| refuse())?;
+        let text = String::from_utf8(bytes).map_err(|_| refuse())?;
+        let (time, id) = text.split_once('|').ok_or_else(refuse)?;
+        Ok(InteractionCursor(TimelineCursor {
+            occurred_at: DateTime::parse_from_rfc3339(time)
+                .map_err(|_| refuse())?
+                .with_timezone(&Utc),
+            id: Uuid::parse_str(id).map_err(|_| refuse())?,
+        }))
+    }
+
+    fn encode_cursor(&self) -> String {
+        let text = format!(
+            "{}|{}",
+            self.0
+                .occurred_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            self.0.id
+        );
+        URL_SAFE_NO_PAD.encode(text)
+    }
+}
+
+/// A stored interaction as the graph shows it.
+pub struct InteractionNode(pub Interaction);
+
+#[Object(name = "Interaction")]
+impl InteractionNode {
+    /// UUIDv7: sorts by creation time.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// The customer's CIF.
+    async fn customer_id(&self) -> ID {
+        ID(self.0.customer_id.to_string())
+    }
+
+    async fn channel(&self) -> InteractionChannel {
+        self.0.channel
+    }
+
+    #[graphql(name = "type")]
+    async fn kind(&self) -> InteractionType {
+        self.0.kind
+    }
+
+    async fn direction(&self) -> InteractionDirection {
+        self.0.direction
+    }
+
+    async fn occurred_at(&self) -> DateTime<Utc> {
+        self.0.occurred_at
+    }
+
+    /// When the hub committed the record.
+    async fn recorded_at(&self) -> DateTime<Utc> {
+        self.0.recorded_at
+    }
+
+    async fn staff_id(&self) -> &str {
+        &self.0.staff_id
+    }
+
+    async fn branch_id(&self) -> &str {
+        &self.0.branch_id
+    }
+
+    async fn subject(&self) -> &str {
+        &self.0.subject
+    }
+
+    async fn notes(&self) -> Option<&str> {
+        self.0.notes.as_deref()
+    }
+
+    async fn outcome(&self) -> Option<InteractionOutcome> {
+        self.0.outcome
+    }
+
+    /// 1 (very dissatisfied) to 5 (very satisfied).
+    async fn satisfaction(&self) -> Option<i32> {
+        self.0.satisfaction.map(i32::from)
+    }
+
+    async fn follow_up_at(&self) -> Option<DateTime<Utc>> {
+        self.0.follow_up_at
+    }
+
+    /// Product codes discussed.
+    async fn products(&self) -> &[String] {
+        &self.0.products
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+
+    /// 0 when logged; +1 per `updateInteraction` that changed something.
+    async fn revision(&self) -> i32 {
+        self.0.revision
+    }
+
+    /// Every change made since it was logged, oldest first: who changed which field
+    /// from what to what.
+    async fn history(&self, ctx: &Context<'_>) -> Result<Vec<InteractionChangeNode>> {
+        let store = ctx.data_unchecked::<Store>();
+        let changes = store
+            .interaction_history(self.0.id)
+            .await
+            .map_err(|e| errors::store(&e))?;
+        Ok(changes.into_iter().map(InteractionChangeNode).collect())
+    }
+}
+
+/// One field changed by one `updateInteraction`.
+pub struct InteractionChangeNode(InteractionChange);
+
+#[Object(name = "InteractionChange")]
+impl InteractionChangeNode {
+    /// The revision this change produced.
+    async fn revision(&self) -> i32 {
+        self.0.revision
+    }
+
+    /// `outcome`, `notes` or `followUpAt`.
+    async fn field(&self) -> &str {
+        &self.0.field
+    }
+
+    async fn old_value(&self) -> Option<&str> {
+        self.0.old_value.as_deref()
+    }
+
+    async fn new_value(&self) -> Option<&str> {
+        self.0.new_value.as_deref()
+    }
+
+    async fn changed_at(&self) -> DateTime<Utc> {
+        self.0.changed_at
+    }
+
+    /// Staff number of whoever changed it.
+    async fn changed_by(&self) -> &str {
+        &self.0.changed_by
+    }
+}
+
+/// A contact to record. Until authentication exists, `staffId` and `branchId` say who
+/// recorded it and where.
+#[derive(InputObject)]
+pub struct LogInteractionInput {
+    /// CIF of the customer; core banking must know it.
+    customer_id: ID,
+    channel: InteractionChannel,
+    #[graphql(name = "type")]
+    kind: InteractionType,
+    direction: InteractionDirection,
+    /// When the contact happened; now when omitted. At most a few minutes ahead of the
+    /// hub's clock.
+    occurred_at: Option<DateTime<Utc>>,
+    staff_id: String,
+    branch_id: String,
+    /// One line, at most 200 characters.
+    subject: String,
+    /// At most 4,000 characters.
+    notes: Option<String>,
+    outcome: Option<InteractionOutcome>,
+    /// 1 to 5.
+    satisfaction: Option<i32>,
+    /// When someone should get back to the customer; not before `occurredAt`.
+    follow_up_at: Option<DateTime<Utc>>,
+    /// Product codes discussed (at most 20).
+    #[graphql(default)]
+    products: Vec<String>,
+}
+
+/// What `updateInteraction` may change: outcome, notes and follow-up. Omitted fields
+/// stay; `null` clears notes or follow-up.
+#[derive(InputObject)]
+pub struct UpdateInteractionInput {
+    /// Who is changing it (until authentication exists).
+    staff_id: String,
+    outcome: Option<InteractionOutcome>,
+    notes: MaybeUndefined<String>,
+    follow_up_at: MaybeUndefined<DateTime<Utc>>,
+}
+
+/// Narrows a customer's timeline.
+#[derive(InputObject, Default)]
+pub struct TimelineFilter {
+    #[graphql(default)]
+    channels: Vec<InteractionChannel>,
+    #[graphql(default)]
+    types: Vec<InteractionType>,
+    /// Occurred at or after.
+    from: Option<DateTime<Utc>>,
+    /// Occurred before.
+    to: Option<DateTime<Utc>>,
+    outcome: Option<InteractionOutcome>,
+}
+
+/// Narrows interactions across customers: a branch, a staff member, a period, open
+/// follow-ups due.
+#[derive(InputObject, Default)]
+pub struct InteractionFilterInput {
+    customer_id: Option<ID>,
+    branch_id: Option<String>,
+    staff_id: Option<String>,
+    #[graphql(default)]
+    channels: Vec<InteractionChannel>,
+    #[graphql(default)]
+    types: Vec<InteractionType>,
+    /// Occurred at or after.
+    from: Option<DateTime<Utc>>,
+    /// Occurred before.
+    to: Option<DateTime<Utc>>,
+    outcome: Option<InteractionOutcome>,
+    /// Only open follow-ups (outcome pending, escalated, no response, or none) due at
+    /// or before this time.
+    follow_up_due_by: Option<DateTime<Utc>>,
+}
+
+/// Filter bounds are kept to the microsecond, like stored times, so that a bound equal
+/// to a stored time (one read back from the API) compares equal.
+fn micros(t: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    t.map(crate::domain::to_micros)
+}
+
+fn check_period(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<()> {
+    if let (Some(from), Some(to)) = (from, to) {
+        if from > to {
+            return Err(errors::bad_input(
+                "filter.to",
+                "must not be before filter.from",
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl TimelineFilter {
+    fn into_filter(self, customer: Cif) -> Result<InteractionFilter> {
+        check_period(self.from, self.to)?;
+        Ok(InteractionFilter {
+            customer_id: Some(customer),
+            channels: self.channels,
+            types: self.types,
+            outcome: self.outcome,
+            from: micros(self.from),
+            to: micros(self.to),
+            ..InteractionFilter::default()
+        })
+    }
+}
+
+impl InteractionFilterInput {
+    fn into_filter(self) -> Result<InteractionFilter> {
+        check_period(self.from, self.to)?;
+        let customer_id = self
+            .customer_id
+            .map(|id| Cif::parse(&id).map_err(|e| errors::bad_input("filter.customerId", e)))
+            .transpose()?;
+        let code = |field: &'static str, raw: Option<String>| {
+            raw.map(|r| crate::domain::parse_code(field, &r).map_err(errors::invalid))
+                .transpose()
+        };
+        Ok(InteractionFilter {
+            customer_id,
+            channels: self.channels,
+            types: self.types,
+            outcome: self.outcome,
+            from: micros(self.from),
+            to: micros(self.to),
+            branch_id: code("filter.branchId", self.branch_id)?,
+            staff_id: code("filter.staffId", self.staff_id)?,
+            follow_up_due_by: micros(self.follow_up_due_by),
+        })
+    }
+}
+
+/// One group of `interactionStats`.
+#[derive(SimpleObject)]
+pub struct InteractionStat {
+    /// One value per `groupBy` dimension, in order (`NONE` for an interaction without
+    /// outcome; days `YYYY-MM-DD` and months `YYYY-MM` in Beijing time).
+    key: Vec<String>,
+    count: i32,
+    /// Over the interactions that have a satisfaction score; null when none has.
+    average_satisfaction: Option<f64>,
+}
+
+/// A page of interactions, newest first.
+pub type InteractionConnection = Connection<InteractionCursor, InteractionNode>;
+
+/// Reads a page of `filter`, newest first, after `after`.
+async fn page(
+    ctx: &Context<'_>,
+    filter: InteractionFilter,
+    first: Option<i32>,
+    after: Option<String>,
+) -> Result<InteractionConnection> {
+    let config = ctx.data_unchecked::<GraphqlConfig>();
+    let first = match first {
+        None => config.default_page_size,
+        Some(n) if n < 1 => return Err(errors::bad_input("first", "must be at least 1")),
+        Some(n) if n as usize > config.max_page_size => {
+            return Err(errors::bad_input(
+                "first",
+                format!("must be at most {}", config.max_page_size),
+            ))
+        }
+        Some(n) => n as usize,
+    };
+    let after = after
+        .map(|raw| {
+            InteractionCursor::decode_cursor(&raw).map_err(|e| errors::bad_input("after", e))
+        })
+        .transpose()?;
+    let store = ctx.data_unchecked::<Store>();
+    let mut items = store
+        .interactions(&filter, after.map(|c| c.0), first + 1)
+        .await
+        .map_err(|e| errors::store(&e))?;
+    let has_next = items.len() > first;
+    items.truncate(first);
+    let mut connection = Connection::new(after.is_some(), has_next);
+    connection.edges.extend(items.into_iter().map(|i| {
+        let cursor = InteractionCursor(TimelineCursor {
+            occurred_at: i.occurred_at,
+            id: i.id,
+        });
+        Edge::new(cursor, InteractionNode(i))
+    }));
+    Ok(connection)
+}
+
+/// `Customer.interactions`: the customer's timeline.
+pub(super) async fn timeline(
+    ctx: &Context<'_>,
+    customer: &Cif,
+    first: Option<i32>,
+    after: Option<String>,
+    filter: Option<TimelineFilter>,
+) -> Result<InteractionConnection> {
+    let filter = filter.unwrap_or_default().into_filter(customer.clone())?;
+    page(ctx, filter, first, after).await
+}
+
+/// Fails unless core banking knows the customer (read through the request's loader,
+/// so the upstream cache applies).
+pub(super) async fn ensure_customer(ctx: &Context<'_>, cif: &Cif) -> Result<()> {
+    let loaders = ctx.data_unchecked::<Loaders>();
+    let outcome = loaders::one(&loaders.customers, cif).await;
+    match &outcome.items {
+        Ok(items) if !items.is_empty() => Ok(()),
+        Ok(_) => Err(errors::not_found_field(
+            "customerId",
+            format!("customer {cif}"),
+        )),
+        Err(error) => Err(errors::upstream(error)),
+    }
+}
+
+fn parse_key(raw: Option<String>) -> Result<Option<IdempotencyKey>> {
+    raw.map(|k| IdempotencyKey::parse(&k).map_err(|e| errors::bad_input("idempotencyKey", e)))
+        .transpose()
+}
+
+fn interaction_id(id: &ID) -> Result<Uuid> {
+    Uuid::parse_str(id).map_err(|_| errors::bad_input("id", "not an interaction id"))
+}
+
+#[derive(Default)]
+pub struct InteractionQuery;
+
+#[Object]
+impl InteractionQuery {
+    /// One interaction by id.
+    async fn interaction(&self, ctx: &Context<'_>, id: ID) -> Result<Option<InteractionNode>> {
+        let id = interaction_id(&id)?;
+        let store = ctx.data_unchecked::<Store>();
+        match store.interaction(id).await.map_err(|e| errors::store(&e))? {
+            Some(found) => Ok(Some(InteractionNode(found))),
+            None => Err(errors::not_found(format!("interaction {id}"))),
+        }
+    }
+
+    /// Interactions across customers, newest first: for a branch, a staff member, a
+    /// period, or the open follow-ups due. Keyset cursor paging.
+    async fn interactions(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<InteractionFilterInput>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<InteractionConnection> {
+        let filter = filter.unwrap_or_default().into_filter()?;
+        page(ctx, filter, first, after).await
+    }
+
+    /// Counts and average satisfaction per group, computed by the database.
+    async fn interaction_stats(
+        &self,
+        ctx: &Context<'_>,
+        group_by: Vec<InteractionDimension>,
+        filter: Option<InteractionFilterInput>,
+    ) -> Result<Vec<InteractionStat>> {
+        if group_by.is_empty() || group_by.len() > MAX_DIMENSIONS {
+            return Err(errors::bad_input(
+                "groupBy",
+                format!("give 1 to {MAX_DIMENSIONS} dimensions"),
+            ));
+        }
+        for (i, d) in group_by.iter().enumerate() {
+            if group_by[..i].contains(d) {
+                return Err(errors::bad_input("groupBy", format!("{d} is given twice")));
+            }
+        }
+        let filter = filter.unwrap_or_default().into_filter()?;
+        let store = ctx.data_unchecked::<Store>();
+        let stats = store
+            .interaction_stats(&group_by, &filter)
+            .await
+            .map_err(|e| errors::store(&e))?;
+        Ok(stats
+            .into_iter()
+            .map(|s| InteractionStat {
+                key: s.key,
+                count: i32::try_from(s.count).unwrap_or(i32::MAX),
+                average_satisfaction: s.average_satisfaction,
+            })
+            .collect())
+    }
+}
+
+#[derive(Default)]
+pub struct InteractionMutation;
+
+#[Object]
+impl InteractionMutation {
+    /// Records a contact with a customer. With `idempotencyKey`, a retry (same key,
+    /// same input) returns the first result and writes nothing; the same key with a
+    /// different input is a `CONFLICT`. A MARKETING contact on a channel whose
+    /// marketing consent is withdrawn (or to a customer who asked not to be
+    /// contacted) is refused with `CONSENT_WITHDRAWN`.
+    async fn log_interaction(
+        &self,
+        ctx: &Context<'_>,
+        input: LogInteractionInput,
+        idempotency_key: Option<String>,
+    ) -> Result<InteractionNode> {
+        let key = parse_key(idempotency_key)?;
+        let new = NewInteraction::parse(
+            RawInteraction {
+                customer_id: input.customer_id.0,
+                channel: Some(input.channel),
+                kind: Some(input.kind),
+                direction: Some(input.direction),
+                occurred_at: input.occurred_at,
+                staff_id: input.staff_id,
+                branch_id: input.branch_id,
+                subject: input.subject,
+                notes: input.notes,
+                outcome: input.outcome,
+                satisfaction: input.satisfaction,
+                follow_up_at: input.follow_up_at,
+                products: input.products,
+            },
+            Utc::now(),
+        )
+        .map_err(errors::invalid)?;
+        let store = ctx.data_unchecked::<Store>();
+        if let Some(key) = &key {
+            if let Some(first) = store
+                .logged_with_key(&new, key)
+                .await
+                .map_err(|e| errors::store(&e))?
+            {
+                return Ok(InteractionNode(first));
+            }
+        }
+        ensure_customer(ctx, &new.customer_id).await?;
+        if new.kind == InteractionType::Marketing {
+            if let Some(channel) = new.channel.contact_channel() {
+                let (consents, preferences) = tokio::try_join!(
+                    store.consents(&new.customer_id),
+                    store.contact_preferences(&new.customer_id)
+                )
+                .map_err(|e| errors::store(&e))?;
+                if let Some(reason) = marketing_refusal(&consents, preferences.as_ref(), channel) {
+                    return Err(errors::consent_withdrawn(reason, channel.as_str()));
+                }
+            }
+        }
+        let logged = store
+            .log_interaction(&new, key.as_ref())
+            .await
+            .map_err(|e| errors::store(&e))?;
+        if !logged.replayed {
+            let bus = ctx.data_unchecked::<Bus>();
+            bus.publish(
+                INTERACTIONS_CHANNEL,
+                serde_json::to_value(&logged.interaction).expect("interactions serialize"),
+            );
+        }
+        Ok(InteractionNode(logged.interaction))
+    }
+
+    /// Changes an interaction's outcome, notes or follow-up. Each changed field leaves
+    /// a row in its `history` (who, when, from, to); nothing is overwritten without
+    /// trace, and an update that changes nothing records nothing. There is no delete.
+    async fn update_interaction(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateInteractionInput,
+    ) -> Result<InteractionNode> {
+        let id = interaction_id(&id)?;
+        let staff_id =
+            crate::domain::parse_code("staffId", &input.staff_id).map_err(errors::invalid)?;
+        let notes = match input.notes {
+            MaybeUndefined::Undefined => None,
+            MaybeUndefined::Null => Some(None),
+            MaybeUndefined::Value(notes) => {
+                Some(crate::domain::optional_notes(Some(notes)).map_err(errors::invalid)?)
+            }
+        };
+        let follow_up_at = match input.follow_up_at {
+            MaybeUndefined::Undefined => None,
+            MaybeUndefined::Null => Some(None),
+            MaybeUndefined::Value(at) => Some(Some(crate::domain::to_micros(at))),
+        };
+        let update = InteractionUpdate {
+            staff_id,
+            outcome: input.outcome,
+            notes,
+            follow_up_at,
+        };
+        let store = ctx.data_unchecked::<Store>();
+        let updated = store
+            .update_interaction(id, &update)
+            .await
+            .map_err(|e| errors::store(&e))?;
+        Ok(InteractionNode(updated))
+    }
+}
+
+#[derive(Default)]
+pub struct InteractionSubscription;
+
+#[Subscription]
+impl InteractionSubscription {
+    /// Interactions as they are logged (on this hub instance or, with Redis, any
+    /// other), for one customer or, without `customerId`, for all.
+    async fn interaction_logged(
+        &self,
+        ctx: &Context<'_>,
+        customer_id: Option<ID>,
+    ) -> Result<impl Stream<Item = InteractionNode>> {
+        let customer = customer_id
+            .map(|id| Cif::parse(&id).map_err(|e| errors::bad_input("customerId", e)))
+            .transpose()?;
+        let bus = ctx.data_unchecked::<Bus>();
+        Ok(bus
+            .subscribe(INTERACTIONS_CHANNEL)
+            .filter_map(move |payload| {
+                let wanted = serde_json::from_value::<Interaction>(payload)
+                    .ok()
+                    .filter(|i| customer.as_ref().is_none_or(|c| *c == i.customer_id))
+                    .map(InteractionNode);
+                async move { wanted }
+            }))
+    }
+}

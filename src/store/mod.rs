@@ -1,0 +1,460 @@
+//! The hub's own SQL database: interactions, consents and contact preferences.
+//!
+//! One [`Store`] over SQLite (the embedded default: a file, WAL mode, created on first
+//! run) or PostgreSQL (when the URL says `postgres://`). The repository code is the
+//! same for both: every statement is written once, in the SQL both speak (`$1`
+//! placeholders, `ON CONFLICT … DO NOTHING`, row-value comparisons), and the
+//! [`on_pool!`] macro compiles it once per backend. Only the calendar functions of
+//! `interactionStats` differ, in [`Backend`].
+//!
+//! A write is acknowledged only after its transaction commits (SQLite with
+//! `synchronous = FULL`). Failures are classified once, in [`classify`]: a database
+//! that is down, locked or full is [`StoreError::Unavailable`] (`STORE_UNAVAILABLE`),
+//! and the pool reconnects by itself when it returns.
+
+mod consents;
+mod interactions;
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use uuid::Uuid;
+
+use crate::config::DatabaseConfig;
+
+pub use interactions::{InteractionFilter, InteractionStat, Logged, TimelineCursor};
+
+/// Longest idempotency key: a UUID is 36 characters; 128 leaves room for composite
+/// keys (`terminal-42:20261127:0001`) without storing essays.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
+
+/// Which database engine a [`Store`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    /// The calendar day (`YYYY-MM-DD`) of a UTC time column in Beijing time.
+    fn local_day(self, column: &str) -> String {
+        match self {
+            Backend::Sqlite => format!("strftime('%Y-%m-%d', {column}, '+8 hours')"),
+            Backend::Postgres => {
+                format!("to_char({column} AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD')")
+            }
+        }
+    }
+
+    /// The calendar month (`YYYY-MM`) of a UTC time column in Beijing time.
+    fn local_month(self, column: &str) -> String {
+        match self {
+            Backend::Sqlite => format!("strftime('%Y-%m', {column}, '+8 hours')"),
+            Backend::Postgres => {
+                format!("to_char({column} AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')")
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same code against whichever pool the store has: `$p` is bound to the
+/// concrete pool, so `sqlx` types and encodings are checked for each backend.
+macro_rules! on_pool {
+    ($store:expr, $p:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite($p) => $body,
+            $crate::store::Pool::Postgres($p) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// The hub's database: cheap to clone (a pool handle).
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database is down, unreachable, locked past its timeout or full: nothing was
+    /// written, and the caller may retry later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// An idempotency key came back with a different request.
+    #[error("idempotency key '{key}' was already used for a different request")]
+    Conflict { key: String },
+    #[error("{what} not found")]
+    NotFound { what: String },
+    /// A failure that retrying will not fix (a constraint, a bug).
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    /// A stored value this build cannot read.
+    #[error("stored record is unreadable: {0}")]
+    Corrupt(String),
+    #[error("database URL {url}: {problem}")]
+    Url { url: String, problem: String },
+    #[error("database migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot create the database folder {path}: {source}")]
+    Folder {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl StoreError {
+    /// The stable GraphQL error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::Unavailable(_) => "STORE_UNAVAILABLE",
+            StoreError::Conflict { .. } => "CONFLICT",
+            StoreError::NotFound { .. } => "NOT_FOUND",
+            StoreError::Database(_)
+            | StoreError::Corrupt(_)
+            | StoreError::Url { .. }
+            | StoreError::Migrate(_)
+            | StoreError::Folder { .. } => "INTERNAL",
+        }
+    }
+}
+
+/// Sorts a `sqlx` failure into "the database is not there" (retry later) and
+/// everything else.
+pub fn classify(error: sqlx::Error) -> StoreError {
+    use sqlx::Error as E;
+    let unavailable = match &error {
+        E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed => true,
+        E::Protocol(_) => true,
+        E::Database(db) => {
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            let sqlite = db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some();
+            if sqlite {
+                let sqlite_code = code.parse::<i32>().unwrap_or_default();
+                // SQLite primary codes (the low byte of extended ones): BUSY, LOCKED,
+                // READONLY, IOERR, FULL, CANTOPEN.
+                matches!(sqlite_code & 0xff, 5 | 6 | 8 | 10 | 13 | 14)
+            } else {
+                // PostgreSQL SQLSTATE classes: 08 connection exception, 53 insufficient
+                // resources (disk full, out of memory, too many connections), 57P admin
+                // or crash shutdown and "cannot connect now", 57014 a cancelled query,
+                // 25006 a read-only server (a standby after failover), 55000 a database
+                // not accepting connections.
+                code.starts_with("08")
+                    || code.starts_with("53")
+                    || code.starts_with("57P")
+                    || matches!(code.as_str(), "57014" | "25006" | "55000")
+            }
+        }
+        _ => false,
+    };
+    if unavailable {
+        StoreError::Unavailable(error)
+    } else {
+        StoreError::Database(error)
+    }
+}
+
+impl Store {
+    /// Opens the pool the URL names: SQLite (its file and folder created if missing,
+    /// WAL, `synchronous = FULL`) or PostgreSQL.
+    pub async fn connect(config: &DatabaseConfig) -> Result<Store, StoreError> {
+        let url = config.url.trim();
+        let bad_url = |problem: String| StoreError::Url {
+            url: redact(url),
+            problem,
+        };
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url).map_err(|e| bad_url(e.to_string()))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(config.max_connections)
+                .min_connections(config.min_connections)
+                .acquire_timeout(config.acquire_timeout)
+                .test_before_acquire(true)
+                .connect_with(options)
+                .await
+                .map_err(classify)?;
+            Ok(Store {
+                pool: Pool::Postgres(pool),
+            })
+        } else if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| bad_url(e.to_string()))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // FULL: a commit is on disk before it is acknowledged, even across a
+                // power cut (NORMAL in WAL mode may lose the last commits).
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(config.busy_timeout)
+                .foreign_keys(true);
+            let file = options.get_filename();
+            if let Some(folder) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(folder).map_err(|source| StoreError::Folder {
+                    path: folder.display().to_string(),
+                    source,
+                })?;
+            }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(config.max_connections)
+                .min_connections(config.min_connections)
+                .acquire_timeout(config.acquire_timeout)
+                .connect_with(options)
+                .await
+                .map_err(classify)?;
+            Ok(Store {
+                pool: Pool::Sqlite(pool),
+            })
+        } else {
+            Err(bad_url(
+                "expected sqlite://path/file.db or postgres://user@host/database".into(),
+            ))
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Applies the embedded migrations of this backend that have not run yet; returns
+    /// how many it applied. Safe to run from several hub instances at once
+    /// (PostgreSQL takes an advisory lock; SQLite's write lock serializes).
+    pub async fn migrate(&self) -> Result<usize, StoreError> {
+        // Migrations already recorded; the table does not exist before the first run.
+        let count = "SELECT COUNT(*) FROM _sqlx_migrations WHERE success";
+        let (total, before) = match &self.pool {
+            Pool::Sqlite(p) => {
+                let migrator = sqlx::migrate!("migrations/sqlite");
+                let before = sqlx::query_scalar::<_, i64>(count).fetch_one(p).await;
+                migrator.run(p).await?;
+                (migrator.iter().count(), before.unwrap_or(0))
+            }
+            Pool::Postgres(p) => {
+                let migrator = sqlx::migrate!("migrations/postgres");
+                let before = sqlx::query_scalar::<_, i64>(count).fetch_one(p).await;
+                migrator.run(p).await?;
+                (migrator.iter().count(), before.unwrap_or(0))
+            }
+        };
+        Ok(total.saturating_sub(before as usize))
+    }
+
+    /// A round trip to the database, for `/readyz`.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_pool!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ())).map_err(classify)
+    }
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// A client's retry key, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// Printable ASCII, 1 to [`MAX_IDEMPOTENCY_KEY_LEN`] characters.
+    pub fn parse(raw: &str) -> Result<IdempotencyKey, String> {
+        if raw.is_empty() || raw.len() > MAX_IDEMPOTENCY_KEY_LEN {
+            return Err(format!("must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} characters"));
+        }
+        if !raw.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("printable ASCII without spaces only (a UUID is ideal)".into());
+        }
+        Ok(IdempotencyKey(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// SHA-256 of a request's canonical JSON: equal requests, equal fingerprints, so a
+/// retry is told apart from a different request reusing the key.
+fn fingerprint(request: &impl serde::Serialize) -> String {
+    let json = serde_json::to_vec(request).expect("requests serialize");
+    Sha256::digest(&json)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The store's clock: UTC to the microsecond, like every stored time.
+fn now() -> DateTime<Utc> {
+    crate::domain::to_micros(Utc::now())
+}
+
+fn new_id() -> Uuid {
+    Uuid::now_v7()
+}
+
+/// Reads a stored code back into its enum.
+fn decode<T: FromStr<Err = crate::domain::UnknownCode>>(raw: &str) -> Result<T, StoreError> {
+    raw.parse()
+        .map_err(|e: crate::domain::UnknownCode| StoreError::Corrupt(e.to_string()))
+}
+
+/// A value bound to a statement built at run time.
+#[derive(Debug, Clone)]
+enum Arg {
+    Text(String),
+    Time(DateTime<Utc>),
+    Id(Uuid),
+    Int(i64),
+}
+
+/// Binds `args` in order to `$1`, `$2`, … of a statement.
+fn bind_all<'q, DB>(
+    mut query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    args: &'q [Arg],
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Uuid: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    for arg in args {
+        query = match arg {
+            Arg::Text(s) => query.bind(s.as_str()),
+            Arg::Time(t) => query.bind(*t),
+            Arg::Id(id) => query.bind(*id),
+            Arg::Int(n) => query.bind(*n),
+        };
+    }
+    query
+}
+
+/// [`bind_all`] for `query_as`.
+fn bind_all_as<'q, DB, O>(
+    mut query: sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments<'q>>,
+    args: &'q [Arg],
+) -> sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Uuid: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    for arg in args {
+        query = match arg {
+            Arg::Text(s) => query.bind(s.as_str()),
+            Arg::Time(t) => query.bind(*t),
+            Arg::Id(id) => query.bind(*id),
+            Arg::Int(n) => query.bind(*n),
+        };
+    }
+    query
+}
+
+/// Builds a `WHERE` clause with numbered placeholders.
+#[derive(Debug, Default)]
+struct Conditions {
+    clauses: Vec<String>,
+    args: Vec<Arg>,
+}
+
+impl Conditions {
+    /// Adds an argument and returns its placeholder.
+    fn arg(&mut self, arg: Arg) -> String {
+        self.args.push(arg);
+        format!("${}", self.args.len())
+    }
+
+    fn push(&mut self, clause: String) {
+        self.clauses.push(clause);
+    }
+
+    /// `column IN (…)` over codes; nothing when the list is empty.
+    fn any_of(&mut self, column: &str, codes: impl IntoIterator<Item = &'static str>) {
+        let placeholders: Vec<String> = codes
+            .into_iter()
+            .map(|c| self.arg(Arg::Text(c.to_owned())))
+            .collect();
+        if !placeholders.is_empty() {
+            self.push(format!("{column} IN ({})", placeholders.join(", ")));
+        }
+    }
+
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idempotency_keys_are_bounded_printable_ascii() {
+        assert!(IdempotencyKey::parse("0190c3c4-7d1e-7000-8000-000000000001").is_ok());
+        assert!(IdempotencyKey::parse("").is_err());
+        assert!(IdempotencyKey::parse("a b").is_err());
+        assert!(IdempotencyKey::parse(&"k".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn fingerprints_tell_requests_apart() {
+        assert_eq!(fingerprint(&("a", 1)), fingerprint(&("a", 1)));
+        assert_ne!(fingerprint(&("a", 1)), fingerprint(&("a", 2)));
+    }
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact("postgres://c360:secret@db/c360"),
+            "postgres://c360:***@db/c360"
+        );
+    }
+
+    #[test]
+    fn pool_timeouts_and_io_are_unavailable_other_errors_are_not() {
+        assert_eq!(
+            classify(sqlx::Error::PoolTimedOut).code(),
+            "STORE_UNAVAILABLE"
+        );
+        assert_eq!(
+            classify(sqlx::Error::Io(std::io::Error::from(
+                std::io::ErrorKind::ConnectionRefused
+            )))
+            .code(),
+            "STORE_UNAVAILABLE"
+        );
+        assert_eq!(classify(sqlx::Error::RowNotFound).code(), "INTERNAL");
+    }
+}
