@@ -320,6 +320,7 @@ mod tests {
         let config = RedisConfig {
             url: Some("redis://127.0.0.1:1".into()),
             key_prefix: "c360-test:".into(),
+            ..RedisConfig::default()
         };
         let bus = tokio::time::timeout(Duration::from_secs(10), Bus::connect(&config))
             .await
