@@ -203,7 +203,9 @@ async fn publish_loop(client: redis::Client, mut outbox: mpsc::Receiver<(String,
                     tracing::warn!(error = %e, "redis publisher cannot connect; message delivered in-process only");
                 }
                 Err(_) => {
-                    tracing::warn!("redis publisher connect timed out; message delivered in-process only");
+                    tracing::warn!(
+                        "redis publisher connect timed out; message delivered in-process only"
+                    );
                 }
             }
         }

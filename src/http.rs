@@ -21,15 +21,15 @@ use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, Data, Executor};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
-use axum::extract::ws::WebSocketUpgrade;
-use futures::stream::BoxStream;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use futures::stream::BoxStream;
 use serde_json::{json, Map, Value};
 
 use crate::auth::Viewer;
@@ -71,7 +71,9 @@ pub fn router(state: AppState) -> Router {
 async fn readyz(State(state): State<AppState>) -> Response {
     let database = match state.store.ping().await {
         Ok(()) => json!({"status": "ok", "backend": state.store.backend().as_str()}),
-        Err(e) => json!({"status": "unavailable", "backend": state.store.backend().as_str(), "code": e.code()}),
+        Err(e) => {
+            json!({"status": "unavailable", "backend": state.store.backend().as_str(), "code": e.code()})
+        }
     };
     let ready = database["status"] == "ok";
     let body = Json(json!({

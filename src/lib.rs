@@ -81,7 +81,11 @@ impl App {
         let store = Store::connect(&config.database).await?;
         let applied = store.migrate().await?;
         if applied > 0 {
-            tracing::info!(applied, backend = store.backend().as_str(), "database migrated");
+            tracing::info!(
+                applied,
+                backend = store.backend().as_str(),
+                "database migrated"
+            );
         }
         let bus = Bus::connect(&config.redis).await?;
         let schema = graphql::build_schema(

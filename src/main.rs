@@ -226,7 +226,10 @@ async fn bench(
     )
     .await?;
     plan.target = format!("http://{}", demo.app.local_addr());
-    eprintln!("bench: hub on {} ({backend}), sandbox without latency", plan.target);
+    eprintln!(
+        "bench: hub on {} ({backend}), sandbox without latency",
+        plan.target
+    );
     tokio::spawn(demo.app.run(std::future::pending()));
     let report = c360::bench::run(&plan).await;
     let _ = std::fs::remove_dir_all(&scratch);

@@ -44,7 +44,9 @@ fn consent(cif: &str, purpose: &str, channel: &str, granted: bool) -> Value {
 }
 
 async fn record(app: &TestApp, input: Value, key: Option<&str>) -> Value {
-    let answer = app.graphql(RECORD, json!({"input": input, "key": key})).await;
+    let answer = app
+        .graphql(RECORD, json!({"input": input, "key": key}))
+        .await;
     assert!(answer.get("errors").is_none(), "{answer}");
     answer["data"]["recordConsent"].clone()
 }
@@ -84,15 +86,38 @@ async fn consent_history_is_kept_and_the_latest_record_wins(db: TestDb) {
 async fn consents_are_idempotent_and_checked(db: TestDb) {
     let app = spawn_on(&db, |_| {}).await;
     let cif = "1000000102";
-    let first = record(&app, consent(cif, "PROFILING", "APP_PUSH", true), Some("c-1")).await;
-    let again = record(&app, consent(cif, "PROFILING", "APP_PUSH", true), Some("c-1")).await;
+    let first = record(
+        &app,
+        consent(cif, "PROFILING", "APP_PUSH", true),
+        Some("c-1"),
+    )
+    .await;
+    let again = record(
+        &app,
+        consent(cif, "PROFILING", "APP_PUSH", true),
+        Some("c-1"),
+    )
+    .await;
     assert_eq!(first, again);
     let conflict = app
-        .graphql(RECORD, json!({"input": consent(cif, "PROFILING", "APP_PUSH", false), "key": "c-1"}))
+        .graphql(
+            RECORD,
+            json!({"input": consent(cif, "PROFILING", "APP_PUSH", false), "key": "c-1"}),
+        )
         .await;
-    assert_eq!(errors_with_code(&conflict, "CONFLICT").len(), 1, "{conflict}");
+    assert_eq!(
+        errors_with_code(&conflict, "CONFLICT").len(),
+        1,
+        "{conflict}"
+    );
     let answer = app.graphql(CUSTOMER, json!({"id": cif})).await;
-    assert_eq!(answer["data"]["customer"]["consentHistory"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        answer["data"]["customer"]["consentHistory"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 
     let long = app
         .graphql(
@@ -100,11 +125,20 @@ async fn consents_are_idempotent_and_checked(db: TestDb) {
             json!({"input": with(consent(cif, "MARKETING", "SMS", true), json!({"evidence": "e".repeat(201)}))}),
         )
         .await;
-    assert_eq!(long["errors"][0]["extensions"]["field"], "evidence", "{long}");
+    assert_eq!(
+        long["errors"][0]["extensions"]["field"], "evidence",
+        "{long}"
+    );
     let unknown = app
-        .graphql(RECORD, json!({"input": consent("1000009999", "MARKETING", "SMS", true)}))
+        .graphql(
+            RECORD,
+            json!({"input": consent("1000009999", "MARKETING", "SMS", true)}),
+        )
         .await;
-    assert_eq!(unknown["errors"][0]["extensions"]["code"], "NOT_FOUND", "{unknown}");
+    assert_eq!(
+        unknown["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{unknown}"
+    );
     assert_eq!(unknown["errors"][0]["extensions"]["field"], "customerId");
 
     let half = app
@@ -113,14 +147,20 @@ async fn consents_are_idempotent_and_checked(db: TestDb) {
             json!({"input": {"customerId": cif, "quietHoursStart": "21:00", "source": "BRANCH"}}),
         )
         .await;
-    assert_eq!(half["errors"][0]["extensions"]["field"], "quietHoursEnd", "{half}");
+    assert_eq!(
+        half["errors"][0]["extensions"]["field"], "quietHoursEnd",
+        "{half}"
+    );
     let garbled = app
         .graphql(
             PREFERENCES,
             json!({"input": {"customerId": cif, "quietHoursStart": "9pm", "quietHoursEnd": "08:00", "source": "BRANCH"}}),
         )
         .await;
-    assert_eq!(garbled["errors"][0]["extensions"]["field"], "quietHoursStart");
+    assert_eq!(
+        garbled["errors"][0]["extensions"]["field"],
+        "quietHoursStart"
+    );
 }
 
 async fn marketing_is_refused_where_consent_is_withdrawn(db: TestDb) {
@@ -138,14 +178,24 @@ async fn marketing_is_refused_where_consent_is_withdrawn(db: TestDb) {
     record(&app, consent(cif, "MARKETING", "SMS", true), None).await;
     record(&app, consent(cif, "MARKETING", "SMS", false), None).await;
     let refused = app.log(marketing("SMS"), None).await;
-    assert_eq!(errors_with_code(&refused, "CONSENT_WITHDRAWN").len(), 1, "{refused}");
-    assert_eq!(refused["errors"][0]["extensions"]["reason"], "CONSENT_WITHDRAWN");
+    assert_eq!(
+        errors_with_code(&refused, "CONSENT_WITHDRAWN").len(),
+        1,
+        "{refused}"
+    );
+    assert_eq!(
+        refused["errors"][0]["extensions"]["reason"],
+        "CONSENT_WITHDRAWN"
+    );
 
     // Other channels, other purposes of contact and face-to-face contacts are fine.
     app.log_ok(marketing("EMAIL"), None).await;
     app.log_ok(marketing("BRANCH"), None).await;
     app.log_ok(
-        with(interaction_input(cif, "Card activation"), json!({"channel": "SMS"})),
+        with(
+            interaction_input(cif, "Card activation"),
+            json!({"channel": "SMS"}),
+        ),
         None,
     )
     .await;
@@ -161,10 +211,19 @@ async fn marketing_is_refused_where_consent_is_withdrawn(db: TestDb) {
             json!({"input": {"customerId": cif, "doNotContact": true, "source": "CALL_CENTER"}}),
         )
         .await;
-    assert_eq!(answer["data"]["recordContactPreferences"]["doNotContact"], true, "{answer}");
+    assert_eq!(
+        answer["data"]["recordContactPreferences"]["doNotContact"], true,
+        "{answer}"
+    );
     let refused = app.log(marketing("CALL_CENTER"), None).await;
-    assert_eq!(refused["errors"][0]["extensions"]["code"], "CONSENT_WITHDRAWN", "{refused}");
-    assert_eq!(refused["errors"][0]["extensions"]["reason"], "DO_NOT_CONTACT");
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "CONSENT_WITHDRAWN",
+        "{refused}"
+    );
+    assert_eq!(
+        refused["errors"][0]["extensions"]["reason"],
+        "DO_NOT_CONTACT"
+    );
 }
 
 async fn contact_preferences_and_the_may_contact_answer(db: TestDb) {
@@ -205,7 +264,11 @@ async fn contact_preferences_and_the_may_contact_answer(db: TestDb) {
     let morning = Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).unwrap();
     let lunch = Utc.with_ymd_and_hms(2026, 3, 2, 4, 30, 0).unwrap();
     let answer = ask(morning, "MARKETING", "PHONE").await;
-    assert_eq!(answer["mayContact"], json!({"allowed": true, "reason": "ALLOWED"}), "{answer}");
+    assert_eq!(
+        answer["mayContact"],
+        json!({"allowed": true, "reason": "ALLOWED"}),
+        "{answer}"
+    );
     assert_eq!(answer["contactPreferences"]["preferredChannel"], "WECHAT");
     assert_eq!(
         ask(lunch, "MARKETING", "PHONE").await["mayContact"],

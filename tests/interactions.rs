@@ -40,7 +40,7 @@ async fn timeline_page(app: &TestApp, cif: &str, first: i32, after: Option<&str>
     answer["data"]["customer"]["interactions"].clone()
 }
 
-fn field_error<'a>(answer: &'a Value) -> (&'a str, &'a str) {
+fn field_error(answer: &Value) -> (&str, &str) {
     let error = &answer["errors"][0];
     (
         error["extensions"]["code"].as_str().unwrap_or_default(),
@@ -77,15 +77,25 @@ async fn logging_checks_each_field_and_names_it(db: TestDb) {
     }
     // A CIF core banking does not know (the test bank has 3,000 customers).
     let answer = app
-        .log(with(base.clone(), json!({"customerId": "1000009999"})), None)
+        .log(
+            with(base.clone(), json!({"customerId": "1000009999"})),
+            None,
+        )
         .await;
-    assert_eq!(field_error(&answer), ("NOT_FOUND", "customerId"), "{answer}");
+    assert_eq!(
+        field_error(&answer),
+        ("NOT_FOUND", "customerId"),
+        "{answer}"
+    );
     // Enums are checked by the schema, naming the argument.
     let answer = app
         .log(with(base.clone(), json!({"channel": "FAX"})), None)
         .await;
     let message = answer["errors"][0]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("channel") || message.contains("FAX"), "{answer}");
+    assert!(
+        message.contains("channel") || message.contains("FAX"),
+        "{answer}"
+    );
     assert!(answer["data"].is_null(), "{answer}");
     let page = timeline_page(&app, "1000000001", 10, None).await;
     assert_eq!(page["edges"], json!([]), "no refused contact was stored");
@@ -126,9 +136,17 @@ async fn a_logged_contact_is_on_the_customer_timeline(db: TestDb) {
             json!({"id": id}),
         )
         .await;
-    assert_eq!(answer["data"]["interaction"]["notes"], "Wants a 20-year term");
     assert_eq!(
-        chrono::DateTime::parse_from_rfc3339(answer["data"]["interaction"]["occurredAt"].as_str().unwrap()).unwrap(),
+        answer["data"]["interaction"]["notes"],
+        "Wants a 20-year term"
+    );
+    assert_eq!(
+        chrono::DateTime::parse_from_rfc3339(
+            answer["data"]["interaction"]["occurredAt"]
+                .as_str()
+                .unwrap()
+        )
+        .unwrap(),
         stored,
         "occurredAt round-trips (UTC, to the microsecond)"
     );
@@ -145,15 +163,26 @@ async fn a_retry_with_the_same_key_returns_the_first_result_and_writes_nothing(d
     assert_eq!(first, again, "the retry gets the first result");
 
     let different = app
-        .log(with(input.clone(), json!({"subject": "Stolen card"})), Some("retry-key-1"))
+        .log(
+            with(input.clone(), json!({"subject": "Stolen card"})),
+            Some("retry-key-1"),
+        )
         .await;
-    assert_eq!(errors_with_code(&different, "CONFLICT").len(), 1, "{different}");
+    assert_eq!(
+        errors_with_code(&different, "CONFLICT").len(),
+        1,
+        "{different}"
+    );
 
     let bad_key = app.log(input.clone(), Some("has space")).await;
     assert_eq!(field_error(&bad_key), ("BAD_USER_INPUT", "idempotencyKey"));
 
     let page = timeline_page(&app, "1000000003", 10, None).await;
-    assert_eq!(page["edges"].as_array().unwrap().len(), 1, "one row: {page}");
+    assert_eq!(
+        page["edges"].as_array().unwrap().len(),
+        1,
+        "one row: {page}"
+    );
 }
 
 async fn concurrent_duplicates_of_one_key_write_exactly_one_row(db: TestDb) {
@@ -162,12 +191,16 @@ async fn concurrent_duplicates_of_one_key_write_exactly_one_row(db: TestDb) {
         interaction_input("1000000004", "Complaint about fees"),
         json!({"type": "COMPLAINT", "occurredAt": (Utc::now() - Duration::minutes(1)).to_rfc3339()}),
     );
-    let answers = join_all((0..25).map(|_| app.log(input.clone(), Some("same-key-concurrently")))).await;
+    let answers =
+        join_all((0..25).map(|_| app.log(input.clone(), Some("same-key-concurrently")))).await;
     let ids: HashSet<String> = answers
         .iter()
         .map(|a| {
             assert!(a.get("errors").is_none(), "{a}");
-            a["data"]["logInteraction"]["id"].as_str().unwrap().to_owned()
+            a["data"]["logInteraction"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
         })
         .collect();
     assert_eq!(ids.len(), 1, "every duplicate got the one row");
@@ -191,7 +224,12 @@ async fn a_thousand_concurrent_logs_are_all_stored_once(db: TestDb) {
     let mut ids = HashSet::new();
     for answer in &answers {
         assert!(answer.get("errors").is_none(), "{answer}");
-        ids.insert(answer["data"]["logInteraction"]["id"].as_str().unwrap().to_owned());
+        ids.insert(
+            answer["data"]["logInteraction"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
     assert_eq!(ids.len(), 1000, "1,000 distinct rows acknowledged");
 
@@ -225,7 +263,10 @@ async fn a_thousand_concurrent_logs_are_all_stored_once(db: TestDb) {
             json!({}),
         )
         .await;
-    assert_eq!(stats["data"]["interactionStats"], json!([{"key": ["LOAD1000"], "count": 1000}]));
+    assert_eq!(
+        stats["data"]["interactionStats"],
+        json!([{"key": ["LOAD1000"], "count": 1000}])
+    );
 }
 
 const UPDATE: &str = r#"mutation Update($id: ID!, $input: UpdateInteractionInput!) {
@@ -277,7 +318,10 @@ async fn updates_keep_who_changed_what(db: TestDb) {
     let updated = &second["data"]["updateInteraction"];
     assert_eq!(updated["followUpAt"], Value::Null, "{second}");
     assert_eq!(updated["revision"], 2);
-    assert_eq!(updated["notes"], "Sent the rate sheet", "omitted fields stay");
+    assert_eq!(
+        updated["notes"], "Sent the rate sheet",
+        "omitted fields stay"
+    );
     let history = updated["history"].as_array().unwrap();
     assert_eq!(history.len(), 3);
     assert_eq!(history[2]["field"], "followUpAt");
@@ -285,10 +329,19 @@ async fn updates_keep_who_changed_what(db: TestDb) {
     assert_eq!(history[2]["changedBy"], "S0003");
 
     let noop = app
-        .graphql(UPDATE, json!({"id": id, "input": {"staffId": "S0004", "outcome": "RESOLVED"}}))
+        .graphql(
+            UPDATE,
+            json!({"id": id, "input": {"staffId": "S0004", "outcome": "RESOLVED"}}),
+        )
         .await;
     assert_eq!(noop["data"]["updateInteraction"]["revision"], 2, "{noop}");
-    assert_eq!(noop["data"]["updateInteraction"]["history"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        noop["data"]["updateInteraction"]["history"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
 
     let missing = app
         .graphql(
@@ -296,14 +349,21 @@ async fn updates_keep_who_changed_what(db: TestDb) {
             json!({"id": uuid::Uuid::now_v7().to_string(), "input": {"staffId": "S1", "outcome": "RESOLVED"}}),
         )
         .await;
-    assert_eq!(errors_with_code(&missing, "NOT_FOUND").len(), 1, "{missing}");
+    assert_eq!(
+        errors_with_code(&missing, "NOT_FOUND").len(),
+        1,
+        "{missing}"
+    );
     let bad = app
         .graphql(UPDATE, json!({"id": "nope", "input": {"staffId": "S1"}}))
         .await;
     assert_eq!(field_error(&bad), ("BAD_USER_INPUT", "id"));
 
     let schema = c360::graphql::sdl();
-    assert!(!schema.contains("deleteInteraction"), "no hard delete through the API");
+    assert!(
+        !schema.contains("deleteInteraction"),
+        "no hard delete through the API"
+    );
 }
 
 async fn timeline_paging_is_stable_under_concurrent_inserts(db: TestDb) {
@@ -364,7 +424,10 @@ async fn timeline_paging_is_stable_under_concurrent_inserts(db: TestDb) {
     let distinct: HashSet<&&String> = ids.iter().collect();
     assert_eq!(distinct.len(), ids.len(), "no item seen twice");
     for id in &original {
-        assert!(ids.contains(&id), "every row that existed before paging was seen");
+        assert!(
+            ids.contains(&id),
+            "every row that existed before paging was seen"
+        );
     }
     for pair in seen.windows(2) {
         let a = chrono::DateTime::parse_from_rfc3339(&pair[0].1).unwrap();
@@ -375,10 +438,7 @@ async fn timeline_paging_is_stable_under_concurrent_inserts(db: TestDb) {
     let bad = app
         .graphql(TIMELINE, json!({"id": cif, "after": "garbage"}))
         .await;
-    assert_eq!(
-        bad["errors"][0]["extensions"]["field"], "after",
-        "{bad}"
-    );
+    assert_eq!(bad["errors"][0]["extensions"]["field"], "after", "{bad}");
 }
 
 const LIST: &str = r#"query List($filter: InteractionFilterInput, $first: Int) {
@@ -386,7 +446,9 @@ const LIST: &str = r#"query List($filter: InteractionFilterInput, $first: Int) {
 }"#;
 
 async fn subjects(app: &TestApp, filter: Value) -> BTreeSet<String> {
-    let answer = app.graphql(LIST, json!({"filter": filter, "first": 100})).await;
+    let answer = app
+        .graphql(LIST, json!({"filter": filter, "first": 100}))
+        .await;
     assert!(answer.get("errors").is_none(), "{answer}");
     answer["data"]["interactions"]["edges"]
         .as_array()
@@ -404,15 +466,61 @@ async fn lists_across_customers_filter_by_branch_staff_period_and_follow_ups(db:
     let app = spawn_on(&db, |_| {}).await;
     let now = Utc::now();
     let rows = [
-        ("1000000010", "a", "B100", "S100", 1, None, "RESOLVED", "BRANCH"),
-        ("1000000011", "b", "B100", "S101", 30, Some(-1), "PENDING", "CALL_CENTER"),
-        ("1000000012", "c", "B200", "S100", 50, Some(-2), "RESOLVED", "BRANCH"),
-        ("1000000013", "d", "B200", "S102", 3, Some(3), "ESCALATED", "EMAIL"),
-        ("1000000014", "e", "B100", "S100", 2, Some(-5), "NO_RESPONSE", "SMS"),
+        (
+            "1000000010",
+            "a",
+            "B100",
+            "S100",
+            1,
+            None,
+            "RESOLVED",
+            "BRANCH",
+        ),
+        (
+            "1000000011",
+            "b",
+            "B100",
+            "S101",
+            30,
+            Some(-1),
+            "PENDING",
+            "CALL_CENTER",
+        ),
+        (
+            "1000000012",
+            "c",
+            "B200",
+            "S100",
+            50,
+            Some(-2),
+            "RESOLVED",
+            "BRANCH",
+        ),
+        (
+            "1000000013",
+            "d",
+            "B200",
+            "S102",
+            3,
+            Some(3),
+            "ESCALATED",
+            "EMAIL",
+        ),
+        (
+            "1000000014",
+            "e",
+            "B100",
+            "S100",
+            2,
+            Some(-5),
+            "NO_RESPONSE",
+            "SMS",
+        ),
     ];
     for (cif, subject, branch, staff, days_ago, follow_up_days, outcome, channel) in rows {
         let occurred = now - Duration::days(days_ago);
-        let follow_up = follow_up_days.map(|d| (occurred.max(now + Duration::days(d))).to_rfc3339());
+        let follow_up =
+            follow_up_days.map(|d| (occurred.max(now + Duration::days(d))).to_rfc3339());
         app.log_ok(
             with(
                 interaction_input(cif, subject),
@@ -425,10 +533,20 @@ async fn lists_across_customers_filter_by_branch_staff_period_and_follow_ups(db:
         )
         .await;
     }
-    assert_eq!(subjects(&app, json!({"branchId": "B100"})).await, set(&["a", "b", "e"]));
-    assert_eq!(subjects(&app, json!({"staffId": "S100"})).await, set(&["a", "c", "e"]));
     assert_eq!(
-        subjects(&app, json!({"from": (now - Duration::days(10)).to_rfc3339()})).await,
+        subjects(&app, json!({"branchId": "B100"})).await,
+        set(&["a", "b", "e"])
+    );
+    assert_eq!(
+        subjects(&app, json!({"staffId": "S100"})).await,
+        set(&["a", "c", "e"])
+    );
+    assert_eq!(
+        subjects(
+            &app,
+            json!({"from": (now - Duration::days(10)).to_rfc3339()})
+        )
+        .await,
         set(&["a", "d", "e"])
     );
     assert_eq!(
@@ -445,11 +563,17 @@ async fn lists_across_customers_filter_by_branch_staff_period_and_follow_ups(db:
         subjects(&app, json!({"channels": ["SMS", "EMAIL"]})).await,
         set(&["d", "e"])
     );
-    assert_eq!(subjects(&app, json!({"customerId": "1000000012"})).await, set(&["c"]));
+    assert_eq!(
+        subjects(&app, json!({"customerId": "1000000012"})).await,
+        set(&["c"])
+    );
     let answer = app
         .graphql(LIST, json!({"filter": {"from": now.to_rfc3339(), "to": (now - Duration::days(1)).to_rfc3339()}}))
         .await;
-    assert_eq!(answer["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{answer}");
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{answer}"
+    );
 }
 
 async fn stats_are_grouped_in_sql_with_beijing_days(db: TestDb) {
@@ -497,7 +621,9 @@ async fn stats_are_grouped_in_sql_with_beijing_days(db: TestDb) {
         ]),
         "{by_day}"
     );
-    let by_month = app.graphql(query, json!({"groupBy": ["MONTH", "BRANCH"]})).await;
+    let by_month = app
+        .graphql(query, json!({"groupBy": ["MONTH", "BRANCH"]}))
+        .await;
     assert_eq!(
         by_month["data"]["interactionStats"][0]["key"],
         json!(["2026-03", "STATS"])

@@ -27,7 +27,10 @@ impl Outage {
         match db.postgres_parts() {
             None => {
                 let mut lock = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-                sqlx::query("BEGIN EXCLUSIVE").execute(&mut lock).await.unwrap();
+                sqlx::query("BEGIN EXCLUSIVE")
+                    .execute(&mut lock)
+                    .await
+                    .unwrap();
                 Outage::Sqlite(lock)
             }
             Some((server, name)) => {
@@ -78,17 +81,23 @@ async fn writes_fail_cleanly_while_the_database_is_away_and_recover_after(db: Te
     })
     .await;
     let cif = "1000000401";
-    app.log_ok(interaction_input(cif, "before the outage"), None).await;
+    app.log_ok(interaction_input(cif, "before the outage"), None)
+        .await;
 
     let outage = Outage::start(&db).await;
-    let answer = app.log(interaction_input(cif, "during the outage"), None).await;
+    let answer = app
+        .log(interaction_input(cif, "during the outage"), None)
+        .await;
     assert_eq!(
         answer["errors"][0]["extensions"]["code"], "STORE_UNAVAILABLE",
         "{answer}"
     );
     assert!(answer["data"].is_null(), "no false success: {answer}");
     let message = answer["errors"][0]["message"].as_str().unwrap();
-    assert!(!message.to_lowercase().contains("sqlite") && !message.contains("SQL"), "{message}");
+    assert!(
+        !message.to_lowercase().contains("sqlite") && !message.contains("SQL"),
+        "{message}"
+    );
 
     // The upstream systems still answer; only the hub's own records are missing.
     let profile = app.graphql(PROFILE, json!({"id": cif})).await;
@@ -102,7 +111,10 @@ async fn writes_fail_cleanly_while_the_database_is_away_and_recover_after(db: Te
             profile["errors"][0]["extensions"]["code"], "STORE_UNAVAILABLE",
             "{profile}"
         );
-        assert_eq!(profile["errors"][0]["path"], json!(["customer", "interactions"]));
+        assert_eq!(
+            profile["errors"][0]["path"],
+            json!(["customer", "interactions"])
+        );
     }
     let ready = app
         .client
@@ -117,15 +129,26 @@ async fn writes_fail_cleanly_while_the_database_is_away_and_recover_after(db: Te
     outage.end().await;
     let deadline = Instant::now() + Duration::from_secs(15);
     let recovered = loop {
-        let answer = app.log(interaction_input(cif, "after the outage"), None).await;
+        let answer = app
+            .log(interaction_input(cif, "after the outage"), None)
+            .await;
         if answer.get("errors").is_none() {
             break answer;
         }
-        assert_eq!(answer["errors"][0]["extensions"]["code"], "STORE_UNAVAILABLE");
-        assert!(Instant::now() < deadline, "the pool did not recover: {answer}");
+        assert_eq!(
+            answer["errors"][0]["extensions"]["code"],
+            "STORE_UNAVAILABLE"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the pool did not recover: {answer}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert_eq!(recovered["data"]["logInteraction"]["subject"], "after the outage");
+    assert_eq!(
+        recovered["data"]["logInteraction"]["subject"],
+        "after the outage"
+    );
     let profile = app.graphql(PROFILE, json!({"id": cif})).await;
     assert_eq!(
         profile["data"]["customer"]["interactions"]["edges"]

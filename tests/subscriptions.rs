@@ -21,9 +21,8 @@ on_both_backends!(
 /// How long delivery may take: the "within a second".
 const DELIVERY: Duration = Duration::from_secs(1);
 
-type Socket = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Opens a `graphql-transport-ws` connection and subscribes to `interactionLogged`.
 async fn subscribe(app: &TestApp, customer: Option<&str>) -> Socket {
@@ -39,9 +38,16 @@ async fn subscribe(app: &TestApp, customer: Option<&str>) -> Socket {
         response.headers()["sec-websocket-protocol"],
         "graphql-transport-ws"
     );
-    send(&mut socket, json!({"type": "connection_init", "payload": {}})).await;
+    send(
+        &mut socket,
+        json!({"type": "connection_init", "payload": {}}),
+    )
+    .await;
     let ack = next_message(&mut socket, Duration::from_secs(5)).await;
-    assert_eq!(ack.map(|m| m["type"].clone()), Some(json!("connection_ack")));
+    assert_eq!(
+        ack.map(|m| m["type"].clone()),
+        Some(json!("connection_ack"))
+    );
     send(
         &mut socket,
         json!({
@@ -97,7 +103,10 @@ async fn a_subscriber_sees_a_contact_logged_for_its_customer_within_a_second(db:
     let started = Instant::now();
     let logged = app
         .log_ok(
-            with(interaction_input("1000000201", "Branch visit"), json!({"channel": "BRANCH"})),
+            with(
+                interaction_input("1000000201", "Branch visit"),
+                json!({"channel": "BRANCH"}),
+            ),
             None,
         )
         .await;
@@ -111,32 +120,43 @@ async fn a_subscriber_sees_a_contact_logged_for_its_customer_within_a_second(db:
     assert_eq!(delivered["id"], logged["id"]);
     assert_eq!(delivered["subject"], "Branch visit");
     assert!(
-        next_message(&mut screen, Duration::from_millis(200)).await.is_none(),
+        next_message(&mut screen, Duration::from_millis(200))
+            .await
+            .is_none(),
         "the other customer's contact is not shown on this screen"
     );
 
     let first = next_message(&mut all, DELIVERY).await.expect("delivered");
     let second = next_message(&mut all, DELIVERY).await.expect("delivered");
-    assert_eq!(first["payload"]["data"]["interactionLogged"]["subject"], "someone else");
-    assert_eq!(second["payload"]["data"]["interactionLogged"]["subject"], "Branch visit");
+    assert_eq!(
+        first["payload"]["data"]["interactionLogged"]["subject"],
+        "someone else"
+    );
+    assert_eq!(
+        second["payload"]["data"]["interactionLogged"]["subject"],
+        "Branch visit"
+    );
 
     // A retry of the same request is not a new contact: nothing is announced.
     let input = interaction_input("1000000201", "Retry me");
     app.log_ok(input.clone(), Some("sub-retry")).await;
     assert!(next_message(&mut screen, DELIVERY).await.is_some());
     app.log_ok(input, Some("sub-retry")).await;
-    assert!(next_message(&mut screen, Duration::from_millis(300)).await.is_none());
+    assert!(next_message(&mut screen, Duration::from_millis(300))
+        .await
+        .is_none());
 
     let refused = {
         let mut socket = subscribe(&app, Some("not-a-cif")).await;
-        next_message(&mut socket, DELIVERY).await.expect("an answer")
+        next_message(&mut socket, DELIVERY)
+            .await
+            .expect("an answer")
     };
     // async-graphql reports a failed subscription as a `next` with errors, then
     // `complete`.
     assert_eq!(refused["type"], "next", "{refused}");
     assert_eq!(
-        refused["payload"]["errors"][0]["extensions"]["field"],
-        "customerId",
+        refused["payload"]["errors"][0]["extensions"]["field"], "customerId",
         "{refused}"
     );
 }
@@ -166,12 +186,22 @@ async fn with_redis_a_contact_logged_on_one_instance_reaches_another(db: TestDb)
         .await
         .expect("delivered to the other instance within a second");
     assert!(started.elapsed() < DELIVERY);
-    assert_eq!(message["payload"]["data"]["interactionLogged"]["id"], logged["id"]);
+    assert_eq!(
+        message["payload"]["data"]["interactionLogged"]["id"],
+        logged["id"]
+    );
 
-    let local = next_message(&mut on_a, DELIVERY).await.expect("delivered locally");
-    assert_eq!(local["payload"]["data"]["interactionLogged"]["id"], logged["id"]);
+    let local = next_message(&mut on_a, DELIVERY)
+        .await
+        .expect("delivered locally");
+    assert_eq!(
+        local["payload"]["data"]["interactionLogged"]["id"],
+        logged["id"]
+    );
     assert!(
-        next_message(&mut on_a, Duration::from_millis(300)).await.is_none(),
+        next_message(&mut on_a, Duration::from_millis(300))
+            .await
+            .is_none(),
         "an instance does not deliver its own message twice (once locally, once via Redis)"
     );
 }

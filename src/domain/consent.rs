@@ -386,7 +386,12 @@ mod tests {
         Cif::parse("1000000001").unwrap()
     }
 
-    fn consent(purpose: ConsentPurpose, channel: ContactChannel, granted: bool, minute: u32) -> Consent {
+    fn consent(
+        purpose: ConsentPurpose,
+        channel: ContactChannel,
+        granted: bool,
+        minute: u32,
+    ) -> Consent {
         Consent {
             id: Uuid::now_v7(),
             customer_id: cif(),
@@ -430,7 +435,13 @@ mod tests {
     fn granted_consent_allows_contact_in_the_daytime() {
         let consents = [consent(Marketing, Sms, true, 0)];
         let decision = may_contact(&consents, None, Marketing, Sms, morning());
-        assert_eq!(decision, ContactDecision { allowed: true, reason: ContactReason::Allowed });
+        assert_eq!(
+            decision,
+            ContactDecision {
+                allowed: true,
+                reason: ContactReason::Allowed
+            }
+        );
     }
 
     #[test]
@@ -469,14 +480,23 @@ mod tests {
     #[test]
     fn do_not_contact_beats_any_consent() {
         let consents = [consent(Marketing, Email, true, 0)];
-        let decision = may_contact(&consents, Some(&prefs(true, None)), Marketing, Email, morning());
+        let decision = may_contact(
+            &consents,
+            Some(&prefs(true, None)),
+            Marketing,
+            Email,
+            morning(),
+        );
         assert_eq!(decision.reason, ContactReason::DoNotContact);
         assert!(!decision.allowed);
     }
 
     #[test]
     fn quiet_hours_hold_for_interrupting_channels_in_beijing_time() {
-        let consents = [consent(Marketing, Phone, true, 0), consent(Marketing, Email, true, 0)];
+        let consents = [
+            consent(Marketing, Phone, true, 0),
+            consent(Marketing, Email, true, 0),
+        ];
         assert_eq!(
             may_contact(&consents, None, Marketing, Phone, late_evening()).reason,
             ContactReason::QuietHours,
@@ -513,7 +533,10 @@ mod tests {
 
     #[test]
     fn logging_refuses_marketing_only_where_withdrawn_or_do_not_contact() {
-        let withdrawn = [consent(Marketing, Sms, true, 0), consent(Marketing, Sms, false, 1)];
+        let withdrawn = [
+            consent(Marketing, Sms, true, 0),
+            consent(Marketing, Sms, false, 1),
+        ];
         assert_eq!(
             marketing_refusal(&withdrawn, None, Sms),
             Some(ContactReason::ConsentWithdrawn)

@@ -413,7 +413,10 @@ pub struct InteractionChange {
 
 impl InteractionUpdate {
     /// The field changes this update makes to `current`, as stored text.
-    pub fn changes(&self, current: &Interaction) -> Vec<(&'static str, Option<String>, Option<String>)> {
+    pub fn changes(
+        &self,
+        current: &Interaction,
+    ) -> Vec<(&'static str, Option<String>, Option<String>)> {
         let mut changes = Vec::new();
         if let Some(outcome) = self.outcome {
             if current.outcome != Some(outcome) {
@@ -494,7 +497,8 @@ mod tests {
 
     #[test]
     fn each_rule_names_its_field() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut RawInteraction)>)> = vec![
+        type Breaks = Box<dyn Fn(&mut RawInteraction)>;
+        let cases: Vec<(&str, Breaks)> = vec![
             ("customerId", Box::new(|r| r.customer_id = "12".into())),
             ("satisfaction", Box::new(|r| r.satisfaction = Some(6))),
             ("satisfaction", Box::new(|r| r.satisfaction = Some(0))),
@@ -532,7 +536,10 @@ mod tests {
     #[test]
     fn codes_round_trip_through_their_text() {
         for channel in InteractionChannel::ALL {
-            assert_eq!(channel.as_str().parse::<InteractionChannel>().unwrap(), *channel);
+            assert_eq!(
+                channel.as_str().parse::<InteractionChannel>().unwrap(),
+                *channel
+            );
         }
         assert!("FAX".parse::<InteractionChannel>().is_err());
     }

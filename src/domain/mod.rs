@@ -26,17 +26,17 @@ pub use card::{Card, CardKind, CardLevel, CardStatus, Statement};
 pub use channel::{
     AuthMethod, Device, DigitalChannel, LoginEvent, LoginResult, OnlineUser, OnlineUserStatus,
 };
-pub use customer::{Customer, CustomerKind, CustomerStatus, Gender, IdDocument, IdType};
 pub use consent::{
     bank_time_zone, consent_state, current_consents, marketing_refusal, may_contact, Consent,
     ConsentPurpose, ConsentState, ContactChannel, ContactDecision, ContactPreferences,
     ContactReason, NewConsent, NewContactPreferences, QuietHours, DEFAULT_QUIET_HOURS,
 };
+pub use customer::{Customer, CustomerKind, CustomerStatus, Gender, IdDocument, IdType};
 pub use ids::{Cif, IdError, System};
 pub use interaction::{
-    code as parse_code, optional_notes, to_micros, Interaction, InteractionChange, InteractionChannel, InteractionDimension,
-    InteractionDirection, InteractionOutcome, InteractionType, InteractionUpdate, InvalidField,
-    NewInteraction, RawInteraction, UnknownCode,
+    code as parse_code, optional_notes, to_micros, Interaction, InteractionChange,
+    InteractionChannel, InteractionDimension, InteractionDirection, InteractionOutcome,
+    InteractionType, InteractionUpdate, InvalidField, NewInteraction, RawInteraction, UnknownCode,
 };
 pub use loan::{Loan, LoanClass, LoanProduct, LoanStatus, NextPayment};
 pub use money::Money;

@@ -71,12 +71,16 @@ impl ContactPreferencesNode {
     /// Start of the quiet hours, `HH:MM` Beijing time; null when the customer chose
     /// none (the bank's default of 21:00–08:00 then applies).
     async fn quiet_hours_start(&self) -> Option<String> {
-        self.0.quiet_hours.map(|q| q.start.format("%H:%M").to_string())
+        self.0
+            .quiet_hours
+            .map(|q| q.start.format("%H:%M").to_string())
     }
 
     /// End of the quiet hours, `HH:MM` Beijing time (before the start: across midnight).
     async fn quiet_hours_end(&self) -> Option<String> {
-        self.0.quiet_hours.map(|q| q.end.format("%H:%M").to_string())
+        self.0
+            .quiet_hours
+            .map(|q| q.end.format("%H:%M").to_string())
     }
 
     /// The customer asked not to be contacted for marketing at all.
@@ -208,14 +212,23 @@ impl ConsentMutation {
 /// `Customer.consents`: the current consent per purpose and channel.
 pub(super) async fn current(ctx: &Context<'_>, customer: &Cif) -> Result<Vec<ConsentNode>> {
     let store = ctx.data_unchecked::<Store>();
-    let all = store.consents(customer).await.map_err(|e| errors::store(&e))?;
-    Ok(current_consents(&all).into_iter().map(ConsentNode).collect())
+    let all = store
+        .consents(customer)
+        .await
+        .map_err(|e| errors::store(&e))?;
+    Ok(current_consents(&all)
+        .into_iter()
+        .map(ConsentNode)
+        .collect())
 }
 
 /// `Customer.consentHistory`: every record, newest first.
 pub(super) async fn history(ctx: &Context<'_>, customer: &Cif) -> Result<Vec<ConsentNode>> {
     let store = ctx.data_unchecked::<Store>();
-    let all = store.consents(customer).await.map_err(|e| errors::store(&e))?;
+    let all = store
+        .consents(customer)
+        .await
+        .map_err(|e| errors::store(&e))?;
     Ok(all.into_iter().map(ConsentNode).collect())
 }
 
@@ -241,9 +254,11 @@ pub(super) async fn decision(
     at: Option<DateTime<Utc>>,
 ) -> Result<ContactDecision> {
     let store = ctx.data_unchecked::<Store>();
-    let (consents, preferences) =
-        tokio::try_join!(store.consents(customer), store.contact_preferences(customer))
-            .map_err(|e| errors::store(&e))?;
+    let (consents, preferences) = tokio::try_join!(
+        store.consents(customer),
+        store.contact_preferences(customer)
+    )
+    .map_err(|e| errors::store(&e))?;
     Ok(may_contact(
         &consents,
         preferences.as_ref(),

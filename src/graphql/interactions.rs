@@ -276,7 +276,10 @@ fn micros(t: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
 fn check_period(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<()> {
     if let (Some(from), Some(to)) = (from, to) {
         if from > to {
-            return Err(errors::bad_input("filter.to", "must not be before filter.from"));
+            return Err(errors::bad_input(
+                "filter.to",
+                "must not be before filter.from",
+            ));
         }
     }
     Ok(())
@@ -356,7 +359,9 @@ async fn page(
         Some(n) => n as usize,
     };
     let after = after
-        .map(|raw| InteractionCursor::decode_cursor(&raw).map_err(|e| errors::bad_input("after", e)))
+        .map(|raw| {
+            InteractionCursor::decode_cursor(&raw).map_err(|e| errors::bad_input("after", e))
+        })
         .transpose()?;
     let store = ctx.data_unchecked::<Store>();
     let mut items = store

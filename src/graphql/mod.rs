@@ -41,19 +41,27 @@ pub fn build_schema(
     store: Store,
     bus: Bus,
 ) -> AppSchema {
-    Schema::build(Query::default(), Mutation::default(), Subscription::default())
-        .data(upstreams)
-        .data(config)
-        .data(store)
-        .data(bus)
-        .finish()
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .data(upstreams)
+    .data(config)
+    .data(store)
+    .data(bus)
+    .finish()
 }
 
 /// The SDL, as `c360 schema` prints it and `schema/customer360.graphql` stores it.
 pub fn sdl() -> String {
-    Schema::build(Query::default(), Mutation::default(), Subscription::default())
-        .finish()
-        .sdl()
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .finish()
+    .sdl()
 }
 
 /// What one request carries into the schema: its loaders and its viewer.

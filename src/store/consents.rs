@@ -4,8 +4,12 @@
 use chrono::{DateTime, NaiveTime, Utc};
 use uuid::Uuid;
 
-use super::{classify, decode, fingerprint, new_id, now, on_pool, IdempotencyKey, Store, StoreError};
-use crate::domain::{Cif, Consent, ContactPreferences, NewConsent, NewContactPreferences, QuietHours};
+use super::{
+    classify, decode, fingerprint, new_id, now, on_pool, IdempotencyKey, Store, StoreError,
+};
+use crate::domain::{
+    Cif, Consent, ContactPreferences, NewConsent, NewContactPreferences, QuietHours,
+};
 
 const CONSENT_COLUMNS: &str =
     "id, customer_id, purpose, channel, granted, recorded_at, source, evidence, staff_id";
@@ -138,9 +142,8 @@ impl Store {
         }
         let id = self.replayed("consents", key, print.as_deref()).await?;
         let sql = format!("SELECT {CONSENT_COLUMNS} FROM consents WHERE id = $1");
-        let row: ConsentRow =
-            on_pool!(self, p => sqlx::query_as(&sql).bind(id).fetch_one(p).await)
-                .map_err(classify)?;
+        let row: ConsentRow = on_pool!(self, p => sqlx::query_as(&sql).bind(id).fetch_one(p).await)
+            .map_err(classify)?;
         row.into_domain()
     }
 

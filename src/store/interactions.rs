@@ -248,9 +248,8 @@ impl Store {
                 "an insert without idempotency key wrote nothing".into(),
             ));
         };
-        let sql = format!(
-            "SELECT {COLUMNS}, fingerprint FROM interactions WHERE idempotency_key = $1"
-        );
+        let sql =
+            format!("SELECT {COLUMNS}, fingerprint FROM interactions WHERE idempotency_key = $1");
         let row: KeyedRow = on_pool!(self, p => sqlx::query_as(&sql)
             .bind(key.as_str())
             .fetch_one(p)
@@ -275,9 +274,8 @@ impl Store {
         new: &NewInteraction,
         key: &IdempotencyKey,
     ) -> Result<Option<Interaction>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS}, fingerprint FROM interactions WHERE idempotency_key = $1"
-        );
+        let sql =
+            format!("SELECT {COLUMNS}, fingerprint FROM interactions WHERE idempotency_key = $1");
         let row: Option<KeyedRow> = on_pool!(self, p => sqlx::query_as(&sql)
             .bind(key.as_str())
             .fetch_optional(p)

@@ -147,9 +147,7 @@ pub fn classify(error: sqlx::Error) -> StoreError {
         E::Protocol(_) => true,
         E::Database(db) => {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-            let sqlite = db
-                .try_downcast_ref::<sqlx::sqlite::SqliteError>()
-                .is_some();
+            let sqlite = db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some();
             if sqlite {
                 let sqlite_code = code.parse::<i32>().unwrap_or_default();
                 // SQLite primary codes (the low byte of extended ones): BUSY, LOCKED,
@@ -186,8 +184,7 @@ impl Store {
             problem,
         };
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let options =
-                PgConnectOptions::from_str(url).map_err(|e| bad_url(e.to_string()))?;
+            let options = PgConnectOptions::from_str(url).map_err(|e| bad_url(e.to_string()))?;
             let pool = PgPoolOptions::new()
                 .max_connections(config.max_connections)
                 .min_connections(config.min_connections)
@@ -265,8 +262,7 @@ impl Store {
 
     /// A round trip to the database, for `/readyz`.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        on_pool!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ()))
-            .map_err(classify)
+        on_pool!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ())).map_err(classify)
     }
 }
 
@@ -289,9 +285,7 @@ impl IdempotencyKey {
     /// Printable ASCII, 1 to [`MAX_IDEMPOTENCY_KEY_LEN`] characters.
     pub fn parse(raw: &str) -> Result<IdempotencyKey, String> {
         if raw.is_empty() || raw.len() > MAX_IDEMPOTENCY_KEY_LEN {
-            return Err(format!(
-                "must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} characters"
-            ));
+            return Err(format!("must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} characters"));
         }
         if !raw.bytes().all(|b| b.is_ascii_graphic()) {
             return Err("printable ASCII without spaces only (a UUID is ideal)".into());
@@ -325,7 +319,8 @@ fn new_id() -> Uuid {
 
 /// Reads a stored code back into its enum.
 fn decode<T: FromStr<Err = crate::domain::UnknownCode>>(raw: &str) -> Result<T, StoreError> {
-    raw.parse().map_err(|e: crate::domain::UnknownCode| StoreError::Corrupt(e.to_string()))
+    raw.parse()
+        .map_err(|e: crate::domain::UnknownCode| StoreError::Corrupt(e.to_string()))
 }
 
 /// A value bound to a statement built at run time.
@@ -449,7 +444,10 @@ mod tests {
 
     #[test]
     fn pool_timeouts_and_io_are_unavailable_other_errors_are_not() {
-        assert_eq!(classify(sqlx::Error::PoolTimedOut).code(), "STORE_UNAVAILABLE");
+        assert_eq!(
+            classify(sqlx::Error::PoolTimedOut).code(),
+            "STORE_UNAVAILABLE"
+        );
         assert_eq!(
             classify(sqlx::Error::Io(std::io::Error::from(
                 std::io::ErrorKind::ConnectionRefused

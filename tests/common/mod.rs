@@ -94,9 +94,10 @@ impl Drop for TestDb {
                     .expect("a runtime");
                 runtime.block_on(async {
                     if let Ok(mut admin) = sqlx::PgConnection::connect(&server).await {
-                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                            .execute(&mut admin)
-                            .await;
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&mut admin)
+                                .await;
                     }
                 });
             })
@@ -104,7 +105,6 @@ impl Drop for TestDb {
         }
     }
 }
-
 
 /// Declares each scenario `async fn name(db: TestDb)` as two tests, `sqlite::name`
 /// and `postgres::name` (skipped with a note without `C360_TEST_DATABASE_URL`), each
@@ -329,7 +329,10 @@ impl TestApp {
     /// Logs an interaction that must succeed; returns it.
     pub async fn log_ok(&self, input: Value, key: Option<&str>) -> Value {
         let answer = self.log(input, key).await;
-        assert!(answer.get("errors").is_none(), "logInteraction failed: {answer}");
+        assert!(
+            answer.get("errors").is_none(),
+            "logInteraction failed: {answer}"
+        );
         answer["data"]["logInteraction"].clone()
     }
 }
