@@ -40,7 +40,7 @@ async fn timeline_page(app: &TestApp, cif: &str, first: i32, after: Option<&str>
     answer["data"]["customer"]["interactions"].clone()
 }
 
-fn field_error<'a>(answer: &'a Value) -> (&'a str, &'a str) {
+fn field_error(answer: &Value) -> (&str, &str) {
     let error = &answer["errors"][0];
     (
         error["extensions"]["code"].as_str().unwrap_or_default(),

@@ -497,7 +497,8 @@ mod tests {
 
     #[test]
     fn each_rule_names_its_field() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut RawInteraction)>)> = vec![
+        type Breaks = Box<dyn Fn(&mut RawInteraction)>;
+        let cases: Vec<(&str, Breaks)> = vec![
             ("customerId", Box::new(|r| r.customer_id = "12".into())),
             ("satisfaction", Box::new(|r| r.satisfaction = Some(6))),
             ("satisfaction", Box::new(|r| r.satisfaction = Some(0))),

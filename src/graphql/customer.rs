@@ -495,15 +495,17 @@ impl CustomerNode {
     }
 
     /// May the bank contact this customer for `purpose` on `channel` at `at` (now
-    /// when omitted)? Do-not-contact, then consent, then quiet hours.
+    /// when omitted)? Do-not-contact, then consent, then quiet hours. Null with
+    /// `STORE_UNAVAILABLE` while the database is down.
     async fn may_contact(
         &self,
         ctx: &Context<'_>,
         purpose: crate::domain::ConsentPurpose,
         channel: crate::domain::ContactChannel,
         at: Option<DateTime<Utc>>,
-    ) -> Result<crate::domain::ContactDecision> {
-        super::consents::decision(ctx, &self.customer.id, purpose, channel, at).await
+    ) -> Option<crate::domain::ContactDecision> {
+        let decision = super::consents::decision(ctx, &self.customer.id, purpose, channel, at);
+        errors::degrade(ctx, decision.await)
     }
 }
 

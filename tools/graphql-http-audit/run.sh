@@ -9,9 +9,10 @@ if [ ! -d node_modules/graphql-http ]; then
   npm install --no-package-lock --no-audit --no-fund --silent
 fi
 log=$(mktemp)
-"$bin" demo --port 0 --sandbox-port 0 --customers 100 --latency none >"$log" 2>&1 &
+data=$(mktemp -d)
+"$bin" demo --port 0 --sandbox-port 0 --customers 100 --latency none --data-dir "$data" >"$log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null || true; rm -f "$log"' EXIT
+trap 'kill $pid 2>/dev/null || true; rm -rf "$log" "$data"' EXIT
 url=""
 for _ in $(seq 1 50); do
   url=$(grep -o 'http://[0-9.:]*/graphql' "$log" | head -n 1 || true)
