@@ -84,6 +84,13 @@ impl Bus {
         let Some(url) = config.url.as_deref() else {
             return Ok(Bus::in_process());
         };
+        // On a cluster, classic (unsharded) pub/sub reaches every node's subscribers,
+        // so one node serves: the first one listed.
+        let url = if config.cluster {
+            url.split(',').next().unwrap_or(url).trim()
+        } else {
+            url
+        };
         let client = redis::Client::open(url)?;
         let (outbox_tx, outbox_rx) = mpsc::channel(OUTBOX_CAPACITY);
         let (subscribed_tx, subscribed) = watch::channel(false);

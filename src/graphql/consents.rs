@@ -11,7 +11,7 @@ use crate::domain::{
     current_consents, may_contact, Cif, Consent, ConsentPurpose, ContactChannel, ContactDecision,
     ContactPreferences, InteractionChannel, NewConsent, NewContactPreferences,
 };
-use crate::store::{IdempotencyKey, Store};
+use crate::store::IdempotencyKey;
 
 /// One consent record.
 pub struct ConsentNode(Consent);
@@ -170,7 +170,7 @@ impl ConsentMutation {
         )
         .map_err(errors::invalid)?;
         ensure_customer(ctx, &new.customer_id).await?;
-        let store = ctx.data_unchecked::<Store>();
+        let store = super::own_records(ctx);
         let consent = store
             .record_consent(&new, key.as_ref())
             .await
@@ -200,7 +200,7 @@ impl ConsentMutation {
         )
         .map_err(errors::invalid)?;
         ensure_customer(ctx, &new.customer_id).await?;
-        let store = ctx.data_unchecked::<Store>();
+        let store = super::own_records(ctx);
         let preferences = store
             .record_contact_preferences(&new, key.as_ref())
             .await
@@ -211,7 +211,7 @@ impl ConsentMutation {
 
 /// `Customer.consents`: the current consent per purpose and channel.
 pub(super) async fn current(ctx: &Context<'_>, customer: &Cif) -> Result<Vec<ConsentNode>> {
-    let store = ctx.data_unchecked::<Store>();
+    let store = super::own_records(ctx);
     let all = store
         .consents(customer)
         .await
@@ -224,7 +224,7 @@ pub(super) async fn current(ctx: &Context<'_>, customer: &Cif) -> Result<Vec<Con
 
 /// `Customer.consentHistory`: every record, newest first.
 pub(super) async fn history(ctx: &Context<'_>, customer: &Cif) -> Result<Vec<ConsentNode>> {
-    let store = ctx.data_unchecked::<Store>();
+    let store = super::own_records(ctx);
     let all = store
         .consents(customer)
         .await
@@ -237,7 +237,7 @@ pub(super) async fn preferences(
     ctx: &Context<'_>,
     customer: &Cif,
 ) -> Result<Option<ContactPreferencesNode>> {
-    let store = ctx.data_unchecked::<Store>();
+    let store = super::own_records(ctx);
     Ok(store
         .contact_preferences(customer)
         .await
@@ -253,7 +253,7 @@ pub(super) async fn decision(
     channel: ContactChannel,
     at: Option<DateTime<Utc>>,
 ) -> Result<ContactDecision> {
-    let store = ctx.data_unchecked::<Store>();
+    let store = super::own_records(ctx);
     let (consents, preferences) = tokio::try_join!(
         store.consents(customer),
         store.contact_preferences(customer)

@@ -25,7 +25,7 @@ use crate::domain::{
     InteractionDimension, InteractionDirection, InteractionOutcome, InteractionType,
     InteractionUpdate, NewInteraction, RawInteraction,
 };
-use crate::store::{IdempotencyKey, InteractionFilter, Store, TimelineCursor};
+use crate::store::{IdempotencyKey, InteractionFilter, TimelineCursor};
 
 /// The bus channel on which every newly logged interaction is published (as the JSON
 /// of [`Interaction`]).
@@ -150,7 +150,7 @@ impl InteractionNode {
     /// Every change made since it was logged, oldest first: who changed which field
     /// from what to what.
     async fn history(&self, ctx: &Context<'_>) -> Result<Vec<InteractionChangeNode>> {
-        let store = ctx.data_unchecked::<Store>();
+        let store = super::own_records(ctx);
         let changes = store
             .interaction_history(self.0.id)
             .await
@@ -363,7 +363,7 @@ async fn page(
             InteractionCursor::decode_cursor(&raw).map_err(|e| errors::bad_input("after", e))
         })
         .transpose()?;
-    let store = ctx.data_unchecked::<Store>();
+    let store = super::own_records(ctx);
     let mut items = store
         .interactions(&filter, after.map(|c| c.0), first + 1)
         .await
@@ -425,7 +425,7 @@ impl InteractionQuery {
     /// One interaction by id.
     async fn interaction(&self, ctx: &Context<'_>, id: ID) -> Result<Option<InteractionNode>> {
         let id = interaction_id(&id)?;
-        let store = ctx.data_unchecked::<Store>();
+        let store = super::own_records(ctx);
         match store.interaction(id).await.map_err(|e| errors::store(&e))? {
             Some(found) => Ok(Some(InteractionNode(found))),
             None => Err(errors::not_found(format!("interaction {id}"))),
@@ -464,7 +464,7 @@ impl InteractionQuery {
             }
         }
         let filter = filter.unwrap_or_default().into_filter()?;
-        let store = ctx.data_unchecked::<Store>();
+        let store = super::own_records(ctx);
         let stats = store
             .interaction_stats(&group_by, &filter)
             .await
@@ -516,7 +516,7 @@ impl InteractionMutation {
             Utc::now(),
         )
         .map_err(errors::invalid)?;
-        let store = ctx.data_unchecked::<Store>();
+        let store = super::own_records(ctx);
         if let Some(key) = &key {
             if let Some(first) = store
                 .logged_with_key(&new, key)
@@ -583,7 +583,7 @@ impl InteractionMutation {
             notes,
             follow_up_at,
         };
-        let store = ctx.data_unchecked::<Store>();
+        let store = super::own_records(ctx);
         let updated = store
             .update_interaction(id, &update)
             .await

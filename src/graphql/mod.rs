@@ -67,6 +67,16 @@ pub fn sdl() -> String {
     .sdl()
 }
 
+/// The hub's own database, for a resolver about to read or write it. Such reads are
+/// not tagged like upstream entities, so a response containing them is never cached:
+/// a contact logged or a consent withdrawn shows at once.
+pub(crate) fn own_records<'a>(ctx: &async_graphql::Context<'a>) -> &'a Store {
+    if let Some(scope) = ctx.data_opt::<Arc<RequestScope>>() {
+        scope.uncacheable();
+    }
+    ctx.data_unchecked::<Store>()
+}
+
 /// What one request carries into the schema: its loaders, its viewer, and the scope
 /// that collects what it read.
 pub struct RequestData {
