@@ -142,16 +142,18 @@ impl App {
             );
         }
         let bus = Bus::connect(&config.redis).await?;
+        cache::listen_for_invalidations(&bus, upstreams.cache().clone(), responses.clone());
         let schema = graphql::build_schema(
             upstreams.clone(),
             config.graphql.clone(),
             store.clone(),
-            bus,
+            bus.clone(),
         );
         let state = http::AppState {
             schema,
             upstreams,
             store,
+            bus,
             responses,
             persisted: Arc::new(cache::PersistedQueries::new(redis.clone())),
             redis,

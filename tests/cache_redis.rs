@@ -412,3 +412,54 @@ async fn a_redis_cluster_shares_entities_across_slots() {
         app.stats().await
     );
 }
+
+#[tokio::test]
+async fn an_event_sent_to_one_instance_evicts_on_both_and_tells_open_screens() {
+    let Some(url) = redis_url() else { return };
+    let prefix = prefix();
+    let with_secret = |config: &mut Config| {
+        shared(&url, &prefix)(config);
+        config.events.secret = Some("s3cret".into());
+    };
+    let app = spawn_with(with_secret).await;
+    let second_hub = spawn_hub(&app.sandbox, with_secret).await;
+    let query = "query($id: ID!) { customer(id: $id) { id status } }";
+    for hub in [&app.hub, &second_hub] {
+        app.graphql_at(hub, query, json!({"id": "1000000007"}))
+            .await;
+    }
+    let ws = format!("{}/graphql/ws", second_hub.replacen("http://", "ws://", 1));
+    let mut screen = ws_subscribe(
+        &ws,
+        "subscription { customerChanged(id: \"1000000007\") { id system entity } }",
+        json!({}),
+    )
+    .await;
+
+    let response = app
+        .client
+        .post(format!("{}/events", app.hub))
+        .header("authorization", "Bearer s3cret")
+        .json(&json!({"system": "core", "entity": "customer", "keys": ["1000000007"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+
+    let notice = ws_next(&mut screen, Duration::from_secs(2))
+        .await
+        .expect("a change notice within 2 s");
+    assert_eq!(
+        notice["payload"]["data"]["customerChanged"],
+        json!({"id": "1000000007", "system": "core", "entity": "customer"})
+    );
+    // The second instance's own tiers dropped the customer: it reads core again.
+    app.reset_stats().await;
+    app.graphql_at(&second_hub, query, json!({"id": "1000000007"}))
+        .await;
+    assert_eq!(
+        requests(&app.stats().await, "core"),
+        1,
+        "evicted on the other instance too"
+    );
+}

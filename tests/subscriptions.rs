@@ -6,12 +6,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{interaction_input, spawn_on, with, TestApp, TestDb};
-use futures::{SinkExt, StreamExt};
-use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::Message;
+use common::{
+    interaction_input, spawn_on, with, ws_next as next_message, ws_subscribe, Socket, TestApp,
+    TestDb,
+};
+use serde_json::json;
 
 on_both_backends!(
     a_subscriber_sees_a_contact_logged_for_its_customer_within_a_second,
@@ -21,76 +20,14 @@ on_both_backends!(
 /// How long delivery may take: the "within a second".
 const DELIVERY: Duration = Duration::from_secs(1);
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 /// Opens a `graphql-transport-ws` connection and subscribes to `interactionLogged`.
 async fn subscribe(app: &TestApp, customer: Option<&str>) -> Socket {
-    let mut request = app.ws_url().into_client_request().unwrap();
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        HeaderValue::from_static("graphql-transport-ws"),
-    );
-    let (mut socket, response) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("WebSocket upgrade");
-    assert_eq!(
-        response.headers()["sec-websocket-protocol"],
-        "graphql-transport-ws"
-    );
-    send(
-        &mut socket,
-        json!({"type": "connection_init", "payload": {}}),
+    ws_subscribe(
+        &app.ws_url(),
+        "subscription($id: ID) { interactionLogged(customerId: $id) { id customerId subject channel } }",
+        json!({"id": customer}),
     )
-    .await;
-    let ack = next_message(&mut socket, Duration::from_secs(5)).await;
-    assert_eq!(
-        ack.map(|m| m["type"].clone()),
-        Some(json!("connection_ack"))
-    );
-    send(
-        &mut socket,
-        json!({
-            "type": "subscribe",
-            "id": "1",
-            "payload": {
-                "query": "subscription($id: ID) { interactionLogged(customerId: $id) { id customerId subject channel } }",
-                "variables": {"id": customer},
-            }
-        }),
-    )
-    .await;
-    // The subscribe message has no acknowledgement in this protocol; give the hub a
-    // moment to register the stream before anything is logged.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    socket
-}
-
-async fn send(socket: &mut Socket, message: Value) {
-    socket
-        .send(Message::Text(message.to_string().into()))
-        .await
-        .expect("send");
-}
-
-/// The next protocol message (pings skipped), or `None` after `wait`.
-async fn next_message(socket: &mut Socket, wait: Duration) -> Option<Value> {
-    let deadline = Instant::now() + wait;
-    loop {
-        let left = deadline.checked_duration_since(Instant::now())?;
-        match tokio::time::timeout(left, socket.next()).await {
-            Ok(Some(Ok(Message::Text(text)))) => {
-                let value: Value = serde_json::from_str(&text).expect("JSON message");
-                if value["type"] == "ping" {
-                    send(socket, json!({"type": "pong"})).await;
-                    continue;
-                }
-                return Some(value);
-            }
-            Ok(Some(Ok(_))) => continue,
-            _ => return None,
-        }
-    }
+    .await
 }
 
 async fn a_subscriber_sees_a_contact_logged_for_its_customer_within_a_second(db: TestDb) {

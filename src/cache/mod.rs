@@ -702,3 +702,32 @@ where
         results
     }
 }
+
+/// The bus channel on which invalidations reach every hub instance.
+pub const INVALIDATE_CHANNEL: &str = "cache.invalidate";
+
+/// Drops, on this instance, whatever any instance announces as invalidated
+/// (`{"tags": [...]}` on [`INVALIDATE_CHANNEL`]): the in-process entity tier and the
+/// response tier, which Redis cannot reach.
+pub fn listen_for_invalidations(
+    bus: &crate::bus::Bus,
+    entities: Arc<EntityCache>,
+    responses: Option<Arc<ResponseCache>>,
+) {
+    use futures::StreamExt;
+    let mut messages = Box::pin(bus.subscribe(INVALIDATE_CHANNEL));
+    tokio::spawn(async move {
+        while let Some(message) = messages.next().await {
+            let tags: Vec<String> = message
+                .get("tags")
+                .and_then(|t| serde_json::from_value(t.clone()).ok())
+                .unwrap_or_default();
+            if tags.is_empty() {
+                continue;
+            }
+            let l1 = entities.invalidate_local(&tags);
+            let response = responses.as_ref().map(|r| r.invalidate(&tags)).unwrap_or(0);
+            tracing::debug!(tags = tags.len(), l1, response, "invalidation received");
+        }
+    });
+}

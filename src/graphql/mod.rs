@@ -4,6 +4,7 @@
 //! The schema does not know about HTTP; [`crate::http`] carries requests to it and
 //! attaches each request's [`RequestData`].
 
+mod changes;
 mod consents;
 mod customer;
 mod errors;
@@ -23,6 +24,7 @@ use crate::config::GraphqlConfig;
 use crate::store::Store;
 use crate::upstream::Upstreams;
 
+pub use changes::{CustomerChange, CUSTOMER_CHANGED_CHANNEL};
 pub use interactions::INTERACTIONS_CHANNEL;
 pub use loaders::Loaders;
 
@@ -33,7 +35,10 @@ pub struct Query(customer::CustomerQuery, interactions::InteractionQuery);
 pub struct Mutation(interactions::InteractionMutation, consents::ConsentMutation);
 
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(interactions::InteractionSubscription);
+pub struct Subscription(
+    interactions::InteractionSubscription,
+    changes::ChangeSubscription,
+);
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 

@@ -12,13 +12,16 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use chrono::Utc;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::Sha256;
 
 use super::AppState;
-use crate::domain::System;
+use crate::cache::INVALIDATE_CHANNEL;
+use crate::domain::{Cif, System};
+use crate::graphql::CUSTOMER_CHANGED_CHANNEL;
 
 /// Most keys one request may name; bulk changes come as several events.
 const MAX_KEYS: usize = 1_000;
@@ -114,6 +117,7 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         }
     };
     let mut tags = Vec::new();
+    let mut changes = Vec::new();
     for (index, event) in events.iter().enumerate() {
         let system = match event.system.parse::<System>() {
             Ok(system) => system,
@@ -163,16 +167,28 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
                 .iter()
                 .map(|key| format!("{system}:{}:{key}", event.entity)),
         );
-        if let Some(cif) = &event.customer_id {
-            tracing::debug!(%system, entity = %event.entity, customer = %cif, "change event");
+        // Which customers' open screens to tell: the keys themselves for a customer
+        // event, else the customer the event names.
+        let customers: Vec<&String> = if event.entity == "customer" {
+            event.keys.iter().collect()
+        } else {
+            event.customer_id.iter().collect()
+        };
+        for cif in customers.into_iter().filter(|c| Cif::parse(c).is_ok()) {
+            changes.push(json!({"id": cif, "system": system.as_str(), "entity": event.entity, "at": Utc::now()}));
         }
     }
+    // Redis first (shared), then this instance, then every other instance.
     let (l1, l2) = state.upstreams.cache().invalidate(&tags, true).await;
     let responses = state
         .responses
         .as_ref()
         .map(|r| r.invalidate(&tags))
         .unwrap_or(0);
+    state.bus.publish(INVALIDATE_CHANNEL, json!({"tags": tags}));
+    for change in changes {
+        state.bus.publish(CUSTOMER_CHANGED_CHANNEL, change);
+    }
     tracing::info!(
         events = events.len(),
         l1,

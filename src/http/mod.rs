@@ -62,6 +62,8 @@ pub struct AppState {
     pub events_secret: Option<Arc<str>>,
     /// The hub's database, for `/readyz`.
     pub store: Store,
+    /// Carries invalidations and change notices to every instance.
+    pub bus: crate::bus::Bus,
     pub body_limit: usize,
     pub request_timeout: Duration,
     pub graphiql: bool,

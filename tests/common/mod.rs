@@ -389,3 +389,76 @@ impl TestApp {
         answer["data"]["logInteraction"].clone()
     }
 }
+
+/// A WebSocket connection to a hub.
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens a `graphql-transport-ws` connection to `ws_url` and starts `query`.
+pub async fn ws_subscribe(ws_url: &str, query: &str, variables: Value) -> Socket {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+    let mut request = ws_url.into_client_request().unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    let (mut socket, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("WebSocket upgrade");
+    assert_eq!(
+        response.headers()["sec-websocket-protocol"],
+        "graphql-transport-ws"
+    );
+    ws_send(
+        &mut socket,
+        json!({"type": "connection_init", "payload": {}}),
+    )
+    .await;
+    let ack = ws_next(&mut socket, std::time::Duration::from_secs(5)).await;
+    assert_eq!(
+        ack.map(|m| m["type"].clone()),
+        Some(json!("connection_ack"))
+    );
+    ws_send(
+        &mut socket,
+        json!({"type": "subscribe", "id": "1", "payload": {"query": query, "variables": variables}}),
+    )
+    .await;
+    // The subscribe message has no acknowledgement in this protocol; give the hub a
+    // moment to register the stream before anything happens.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    socket
+}
+
+pub async fn ws_send(socket: &mut Socket, message: Value) {
+    use futures::SinkExt;
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::Text(
+            message.to_string().into(),
+        ))
+        .await
+        .expect("send");
+}
+
+/// The next protocol message (pings answered and skipped), or `None` after `wait`.
+pub async fn ws_next(socket: &mut Socket, wait: std::time::Duration) -> Option<Value> {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let left = deadline.checked_duration_since(std::time::Instant::now())?;
+        match tokio::time::timeout(left, socket.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                let value: Value = serde_json::from_str(&text).expect("JSON message");
+                if value["type"] == "ping" {
+                    ws_send(socket, json!({"type": "pong"})).await;
+                    continue;
+                }
+                return Some(value);
+            }
+            Ok(Some(Ok(_))) => continue,
+            _ => return None,
+        }
+    }
+}
