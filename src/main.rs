@@ -60,9 +60,15 @@ enum Command {
     Migrate,
     /// Load scenarios over HTTP; reports req/s and latency percentiles.
     Bench {
-        /// What to exercise: log-interaction.
+        /// What to exercise: log-interaction or profile360.
         #[arg(long, default_value = "log-interaction")]
         scenario: c360::bench::Scenario,
+        /// Cache tiers: cold, warm, warm-l1 or warm-redis (needs REDIS_URL).
+        #[arg(long, default_value = "warm")]
+        mode: c360::bench::Mode,
+        /// Every sandbox system answers after this many milliseconds (default: none).
+        #[arg(long)]
+        latency_ms: Option<u64>,
         /// Requests in flight at once.
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
@@ -106,13 +112,24 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Bench {
             scenario,
+            mode,
+            latency_ms,
             concurrency,
             duration,
             json,
             target,
             customers,
         } => {
-            let report = bench(config, scenario, concurrency, duration, target, customers).await?;
+            let plan = c360::bench::BenchPlan {
+                scenario,
+                target: target.unwrap_or_default(),
+                concurrency,
+                duration,
+                customers,
+                mode,
+                sandbox: None,
+            };
+            let report = bench(config, plan, latency_ms).await?;
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
@@ -187,28 +204,23 @@ async fn main() -> anyhow::Result<()> {
 /// Runs a benchmark against `target`, or against a sandbox and hub started here.
 async fn bench(
     mut config: Config,
-    scenario: c360::bench::Scenario,
-    concurrency: usize,
-    duration: std::time::Duration,
-    target: Option<String>,
-    customers: u64,
+    mut plan: c360::bench::BenchPlan,
+    latency_ms: Option<u64>,
 ) -> anyhow::Result<c360::bench::BenchReport> {
-    let mut plan = c360::bench::BenchPlan {
-        scenario,
-        target: target.clone().unwrap_or_default(),
-        concurrency,
-        duration,
-        customers,
-    };
-    if target.is_some() {
+    if !plan.target.is_empty() {
         return Ok(c360::bench::run(&plan).await);
     }
+    plan.mode
+        .apply(&mut config)
+        .map_err(|e| anyhow::anyhow!(e))?;
     // A temporary SQLite file, so that benchmark rows never land in the demo database.
     let scratch = std::env::temp_dir().join(format!("c360-bench-{}", uuid::Uuid::now_v7()));
     if config.database.url.starts_with("sqlite:") {
         config.database.url = format!("sqlite://{}/c360.db", scratch.display());
     }
     config.server.port = 0;
+    // A Redis of its own for the run: benchmark keys never mix with a deployment's.
+    config.redis.key_prefix = format!("{}bench:{}:", config.redis.key_prefix, uuid::Uuid::now_v7());
     let backend = if config.database.url.starts_with("sqlite:") {
         "sqlite"
     } else {
@@ -217,7 +229,7 @@ async fn bench(
     let demo = c360::demo::start(
         config,
         SandboxConfig {
-            customers,
+            customers: plan.customers,
             seed: 42,
             latency: LatencyProfile::None,
             as_of: None,
@@ -226,9 +238,26 @@ async fn bench(
     )
     .await?;
     plan.target = format!("http://{}", demo.app.local_addr());
+    let sandbox = format!("http://{}", demo.sandbox_addr);
+    if let Some(latency) = latency_ms {
+        let client = reqwest::Client::new();
+        for system in c360::domain::System::ALL {
+            client
+                .post(format!("{sandbox}/_sandbox/faults"))
+                .json(&serde_json::json!({"system": system.as_str(), "latency_ms": latency}))
+                .send()
+                .await?
+                .error_for_status()?;
+        }
+    }
+    plan.sandbox = Some(sandbox);
     eprintln!(
-        "bench: hub on {} ({backend}), sandbox without latency",
-        plan.target
+        "bench: hub on {} ({backend}, mode {}), sandbox latency {}",
+        plan.target,
+        plan.mode,
+        latency_ms
+            .map(|l| format!("{l} ms"))
+            .unwrap_or_else(|| "none".into())
     );
     tokio::spawn(demo.app.run(std::future::pending()));
     let report = c360::bench::run(&plan).await;

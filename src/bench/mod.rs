@@ -3,7 +3,9 @@
 //!
 //! The driver runs in its own tasks and talks HTTP to the hub (in the same process
 //! for `c360 bench` without `--target`, or a hub elsewhere), so what is measured is
-//! the whole request path: HTTP, GraphQL, the upstream check and the database commit.
+//! the whole request path: HTTP, GraphQL, the cache tiers, the upstreams and the
+//! database commit. Modes choose which cache tiers are on, and warm modes read every
+//! customer of the pool once before measuring.
 
 use std::fmt;
 use std::str::FromStr;
@@ -17,10 +19,82 @@ use serde_json::{json, Value};
 pub enum Scenario {
     /// `logInteraction` with a fresh idempotency key per call, for random customers.
     LogInteraction,
+    /// The customer-360 profile (all four systems, no transactions) of random
+    /// customers of the pool.
+    Profile360,
 }
 
 impl Scenario {
-    pub const NAMES: &'static [&'static str] = &["log-interaction"];
+    pub const NAMES: &'static [&'static str] = &["log-interaction", "profile360"];
+}
+
+/// Which cache tiers are on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// No cache at all: every request reads the upstreams.
+    Cold,
+    /// Every tier: responses, in-process entities, Redis when configured.
+    Warm,
+    /// Entity tiers only (no response tier): every request is executed.
+    WarmL1,
+    /// Redis only (no response tier, no in-process entities).
+    WarmRedis,
+}
+
+impl Mode {
+    pub const NAMES: &'static [&'static str] = &["cold", "warm", "warm-l1", "warm-redis"];
+
+    /// Sets the configuration's cache switches for this mode.
+    pub fn apply(self, config: &mut crate::config::Config) -> Result<(), String> {
+        let cache = &mut config.cache;
+        match self {
+            Mode::Cold => {
+                cache.enabled = false;
+                cache.response_enabled = false;
+            }
+            Mode::Warm => {}
+            Mode::WarmL1 => cache.response_enabled = false,
+            Mode::WarmRedis => {
+                if config.redis.url.is_none() {
+                    return Err("warm-redis needs Redis: set REDIS_URL".into());
+                }
+                cache.response_enabled = false;
+                cache.l1_max_bytes = 0;
+            }
+        }
+        Ok(())
+    }
+
+    fn warm(self) -> bool {
+        self != Mode::Cold
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cold" => Ok(Mode::Cold),
+            "warm" => Ok(Mode::Warm),
+            "warm-l1" => Ok(Mode::WarmL1),
+            "warm-redis" => Ok(Mode::WarmRedis),
+            other => Err(format!(
+                "unknown mode '{other}' (known: {})",
+                Mode::NAMES.join(", ")
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Cold => "cold",
+            Mode::Warm => "warm",
+            Mode::WarmL1 => "warm-l1",
+            Mode::WarmRedis => "warm-redis",
+        })
+    }
 }
 
 impl FromStr for Scenario {
@@ -28,6 +102,7 @@ impl FromStr for Scenario {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "log-interaction" => Ok(Scenario::LogInteraction),
+            "profile360" => Ok(Scenario::Profile360),
             other => Err(format!(
                 "unknown scenario '{other}' (known: {})",
                 Scenario::NAMES.join(", ")
@@ -40,6 +115,7 @@ impl fmt::Display for Scenario {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Scenario::LogInteraction => "log-interaction",
+            Scenario::Profile360 => "profile360",
         })
     }
 }
@@ -55,12 +131,16 @@ pub struct BenchPlan {
     pub duration: Duration,
     /// Customers 1..=N (CIF `1000000000 + i`) are picked at random.
     pub customers: u64,
+    pub mode: Mode,
+    /// The sandbox the hub reads, when known: upstream calls are counted there.
+    pub sandbox: Option<String>,
 }
 
 /// What a run measured. Latencies are of successful and failed requests alike.
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
     pub scenario: String,
+    pub mode: String,
     pub concurrency: usize,
     pub duration_secs: f64,
     pub requests: u64,
@@ -70,14 +150,17 @@ pub struct BenchReport {
     pub p90_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// Upstream calls per measured request (`null` when the sandbox is not known).
+    pub upstream_calls_per_request: Option<f64>,
 }
 
 impl fmt::Display for BenchReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}: {} requests in {:.1}s with concurrency {} ({} errors)\n  {:.0} req/s   p50 {:.2} ms   p90 {:.2} ms   p99 {:.2} ms   max {:.2} ms",
+            "{} ({}): {} requests in {:.1}s with concurrency {} ({} errors)\n  {:.0} req/s   p50 {:.2} ms   p90 {:.2} ms   p99 {:.2} ms   max {:.2} ms   upstream calls/request {}",
             self.scenario,
+            self.mode,
             self.requests,
             self.duration_secs,
             self.concurrency,
@@ -86,10 +169,21 @@ impl fmt::Display for BenchReport {
             self.p50_ms,
             self.p90_ms,
             self.p99_ms,
-            self.max_ms
+            self.max_ms,
+            self.upstream_calls_per_request
+                .map(|c| format!("{c:.3}"))
+                .unwrap_or_else(|| "unknown".into())
         )
     }
 }
+
+/// The profile a front-office screen opens with: every system, no transactions.
+const PROFILE_360: &str = "query Profile($id: ID!) { customer(id: $id) { id kind name mobile idDocument { type number } status branch
+  accounts { number type balance { amount currency } availableBalance { amount } status }
+  cards { number kind status creditLimit { amount } outstanding { amount } }
+  loans { id product outstanding { amount } overdueDays classification }
+  onlineBanking { userId status lastLoginAt preferredChannel }
+  sources { system fromCache stale error } } }";
 
 const LOG_INTERACTION: &str = "mutation Log($input: LogInteractionInput!, $key: String) {
   logInteraction(input: $input, idempotencyKey: $key) { id }
@@ -103,6 +197,10 @@ pub async fn run(plan: &BenchPlan) -> BenchReport {
         .build()
         .expect("an HTTP client");
     let url = format!("{}/graphql", plan.target.trim_end_matches('/'));
+    if plan.scenario == Scenario::Profile360 && plan.mode.warm() {
+        prewarm(&client, &url, plan).await;
+    }
+    let calls_before = upstream_calls(&client, plan).await;
     let started = Instant::now();
     let deadline = started + plan.duration;
     let workers: Vec<_> = (0..plan.concurrency.max(1))
@@ -142,6 +240,7 @@ pub async fn run(plan: &BenchPlan) -> BenchReport {
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let calls_after = upstream_calls(&client, plan).await;
     latencies.sort_unstable();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let percentile = |p: f64| {
@@ -153,6 +252,7 @@ pub async fn run(plan: &BenchPlan) -> BenchReport {
     };
     BenchReport {
         scenario: plan.scenario.to_string(),
+        mode: plan.mode.to_string(),
         concurrency: plan.concurrency,
         duration_secs: elapsed,
         requests: latencies.len() as u64,
@@ -162,12 +262,52 @@ pub async fn run(plan: &BenchPlan) -> BenchReport {
         p90_ms: percentile(90.0),
         p99_ms: percentile(99.0),
         max_ms: latencies.last().copied().map(ms).unwrap_or(0.0),
+        upstream_calls_per_request: calls_before
+            .zip(calls_after)
+            .filter(|_| !latencies.is_empty())
+            .map(|(before, after)| after.saturating_sub(before) as f64 / latencies.len() as f64),
     }
+}
+
+/// Reads every customer of the pool once, `concurrency` at a time.
+async fn prewarm(client: &reqwest::Client, url: &str, plan: &BenchPlan) {
+    let customers: Vec<u64> = (1..=plan.customers.max(1)).collect();
+    for chunk in customers.chunks(plan.concurrency.max(1)) {
+        let calls = chunk.iter().map(|i| {
+            let body =
+                json!({"query": PROFILE_360, "variables": {"id": (1_000_000_000 + i).to_string()}});
+            client.post(url).json(&body).send()
+        });
+        futures::future::join_all(calls).await;
+    }
+}
+
+/// Requests the sandbox has received, over all systems.
+async fn upstream_calls(client: &reqwest::Client, plan: &BenchPlan) -> Option<u64> {
+    let sandbox = plan.sandbox.as_ref()?;
+    let stats: Value = client
+        .get(format!("{}/_sandbox/stats", sandbox.trim_end_matches('/')))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    Some(
+        ["core", "cards", "loans", "channels"]
+            .iter()
+            .filter_map(|s| stats[s]["requests"].as_u64())
+            .sum(),
+    )
 }
 
 /// One request of the scenario.
 fn request(plan: &BenchPlan) -> Value {
     match plan.scenario {
+        Scenario::Profile360 => {
+            let customer = 1_000_000_000 + fastrand::u64(1..=plan.customers.max(1));
+            json!({"query": PROFILE_360, "variables": {"id": customer.to_string()}})
+        }
         Scenario::LogInteraction => {
             let customer = 1_000_000_000 + fastrand::u64(1..=plan.customers.max(1));
             json!({
@@ -203,5 +343,24 @@ mod tests {
             Scenario::LogInteraction
         );
         assert!("everything".parse::<Scenario>().is_err());
+        assert_eq!(
+            "profile360".parse::<Scenario>().unwrap(),
+            Scenario::Profile360
+        );
+        assert_eq!("warm-redis".parse::<Mode>().unwrap(), Mode::WarmRedis);
+        assert!("tepid".parse::<Mode>().is_err());
+    }
+
+    #[test]
+    fn warm_redis_needs_redis_and_turns_the_other_tiers_off() {
+        let mut config = crate::config::Config::default();
+        assert!(Mode::WarmRedis.apply(&mut config).is_err());
+        config.redis.url = Some("redis://127.0.0.1:6379".into());
+        Mode::WarmRedis.apply(&mut config).unwrap();
+        assert!(!config.cache.response_enabled);
+        assert_eq!(config.cache.l1_max_bytes, 0);
+        let mut cold = crate::config::Config::default();
+        Mode::Cold.apply(&mut cold).unwrap();
+        assert!(!cold.cache.enabled);
     }
 }
