@@ -53,6 +53,16 @@ impl Viewer {
     }
 
     /// The value as this viewer may see it.
+    ///
+    /// ```
+    /// use c360::auth::{Personal, Viewer};
+    ///
+    /// let anonymous = Viewer::anonymous();
+    /// assert_eq!(anonymous.show(Personal::Mobile, "13812345678"), "138****5678");
+    /// assert_eq!(anonymous.show(Personal::IdNumber, "11010119900307123X"), "110***********123X");
+    /// let teller = Viewer::with_unmasked([Personal::Mobile]);
+    /// assert_eq!(teller.show(Personal::Mobile, "13812345678"), "13812345678");
+    /// ```
     pub fn show(&self, class: Personal, value: &str) -> String {
         if self.unmasked.contains(&class) {
             return value.to_owned();

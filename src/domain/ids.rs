@@ -26,6 +26,13 @@ pub enum IdError {
 }
 
 impl Cif {
+    /// ```
+    /// use c360::domain::Cif;
+    ///
+    /// assert_eq!(Cif::parse(" 1000000001 ").unwrap().as_str(), "1000000001");
+    /// assert!(Cif::parse("10000000x1").is_err());
+    /// assert!(Cif::parse("123").is_err());
+    /// ```
     pub fn parse(raw: &str) -> Result<Cif, IdError> {
         let raw = raw.trim();
         if raw.chars().count() != 10 {
