@@ -96,10 +96,6 @@ where
         keys.len()
     }
 
-    pub fn clear(&self) {
-        self.entries.invalidate_all();
-    }
-
     /// Entries currently held (after pending maintenance).
     pub fn len(&self) -> u64 {
         self.entries.run_pending_tasks();

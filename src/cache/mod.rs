@@ -184,10 +184,6 @@ impl EntityCache {
         }
     }
 
-    pub fn redis(&self) -> Option<&Arc<RedisTier>> {
-        self.l2.as_ref()
-    }
-
     fn key(&self, system: System, endpoint: &str, key: &str) -> String {
         format!("{}e:{system}:{endpoint}:{key}", self.prefix)
     }
@@ -465,13 +461,6 @@ impl EntityCache {
             .with_label_values(&["l1"])
             .inc_by(dropped as u64);
         dropped
-    }
-
-    /// Empties the in-process tier (benchmarks' "Redis only" mode, tests).
-    pub fn clear_local(&self) {
-        if let Some(l1) = &self.l1 {
-            l1.clear();
-        }
     }
 }
 

@@ -107,10 +107,6 @@ impl ResponseCache {
             .inc_by(dropped as u64);
         dropped
     }
-
-    pub fn clear(&self) {
-        self.entries.clear();
-    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,6 @@
 //! `${VAR}` and `${VAR:-default}` references in connector files, expanded from the
 //! environment in one place so that secrets and URLs never live in the files.
 
-use std::collections::HashMap;
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvError {
     #[error("environment variable {0} is not set and has no default (write ${{{0}:-default}})")]
@@ -50,11 +48,6 @@ pub fn expand_env(raw: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<
 /// Looks variables up in the process environment.
 pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
-}
-
-/// Looks variables up in a fixed map, for tests and for `c360 check` dry runs.
-pub fn map_env(vars: &HashMap<String, String>) -> impl Fn(&str) -> Option<String> + '_ {
-    move |name| vars.get(name).cloned()
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
-pub use env::{expand_env, map_env, process_env, EnvError};
+pub use env::{expand_env, process_env, EnvError};
 
 /// Largest request body the GraphQL endpoint reads. A 360 query with variables is a few
 /// kilobytes; 256 KiB leaves room for long persisted documents while refusing the

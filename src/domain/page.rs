@@ -8,13 +8,3 @@ pub struct Page<T> {
     /// Total across all pages, where the upstream says.
     pub total: Option<u64>,
 }
-
-impl<T> Page<T> {
-    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page {
-            items: self.items.into_iter().map(f).collect(),
-            next_page_key: self.next_page_key,
-            total: self.total,
-        }
-    }
-}

@@ -571,7 +571,7 @@ async fn execute(
         let variables = params
             .variables
             .as_ref()
-            .map(|v| Value::Object(v.clone()).to_string())
+            .map(|v| serde_json::to_string(v).unwrap_or_default())
             .unwrap_or_default();
         ResponseKey::new(
             &query,
