@@ -9,6 +9,24 @@ mod masking;
 
 pub use masking::{mask_address, mask_email, mask_id_number, mask_mobile, mask_name, mask_number};
 
+/// Who a verified bearer token says the caller is. Built by the token verifier;
+/// what the identity may see is decided by the role's policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// `sub`: the staff user or the customer login.
+    pub subject: String,
+    /// `role`: a role named in `config/policies.toml`.
+    pub role: String,
+    /// `staff_id`: the staff number of a bank employee.
+    pub staff_id: Option<String>,
+    /// `branch_id`: the branch a staff member works at.
+    pub branch: Option<String>,
+    /// `cif`: the customer an internet-banking token belongs to.
+    pub customer: Option<crate::domain::Cif>,
+    /// `azp` (or `client_id`): the application that obtained the token.
+    pub client: Option<String>,
+}
+
 /// Classes of personal data that are masked unless the viewer may see them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Personal {
