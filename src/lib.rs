@@ -9,10 +9,11 @@
 //! - [`cache`]: the response tier and the entity tiers (in-process and Redis).
 //! - [`metrics`]: the Prometheus registry behind `/metrics`.
 //! - [`store`]: the hub's own SQL database (SQLite or PostgreSQL): interactions,
-//!   consents, contact preferences; embedded migrations.
+//!   consents, contact preferences, the access audit; embedded migrations.
 //! - [`bus`]: publish/subscribe, in-process or across instances through Redis.
 //! - [`graphql`]: the schema, per-request loaders, errors as GraphQL errors.
-//! - [`auth`]: the viewer of a request and masking of personal data.
+//! - [`auth`]: the viewer of a request, masking of personal data, and the batched
+//!   writer of the access audit.
 //! - [`http`]: the router: GraphQL over HTTP and WebSocket, health and readiness.
 //! - [`bench`]: `c360 bench`, load scenarios driven over HTTP.
 //! - [`sandbox`]: the four simulated upstream systems.

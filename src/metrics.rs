@@ -5,16 +5,20 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::core::Collector;
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 pub static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::new);
 
 fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let counter = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    registered(IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"))
+}
+
+fn registered<M: Collector + Clone + 'static>(metric: M) -> M {
     REGISTRY
-        .register(Box::new(counter.clone()))
+        .register(Box::new(metric.clone()))
         .expect("metric registered once");
-    counter
+    metric
 }
 
 /// Entity cache lookups by tier, system and result (`hit`, `miss`, `stale`).
@@ -82,15 +86,51 @@ pub static UPSTREAM_CALLS: LazyLock<IntCounterVec> = LazyLock::new(|| {
 
 /// 1 while the last Redis operation succeeded, 0 after a failure.
 pub static REDIS_UP: LazyLock<IntGauge> = LazyLock::new(|| {
-    let gauge = IntGauge::new(
-        "c360_redis_up",
-        "Whether the last Redis operation succeeded",
+    registered(
+        IntGauge::new(
+            "c360_redis_up",
+            "Whether the last Redis operation succeeded",
+        )
+        .expect("valid metric"),
     )
-    .expect("valid metric");
-    REGISTRY
-        .register(Box::new(gauge.clone()))
-        .expect("metric registered once");
-    gauge
+});
+
+/// Access-audit rows committed to the database.
+pub static AUDIT_ROWS_WRITTEN: LazyLock<IntCounter> = LazyLock::new(|| {
+    registered(
+        IntCounter::new(
+            "c360_audit_rows_written_total",
+            "Access-audit rows committed to the database",
+        )
+        .expect("valid metric"),
+    )
+});
+
+/// Failed attempts to write a batch of audit rows, by store error code; every failed
+/// batch is retried, so this counts delays, not losses.
+pub static AUDIT_WRITE_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    let failures = counter(
+        "c360_audit_write_failures_total",
+        "Failed attempts to write a batch of access-audit rows (retried), by error code",
+        &["code"],
+    );
+    // Exported at zero from the start, so that an alert on their rate has a series.
+    for code in ["STORE_UNAVAILABLE", "INTERNAL"] {
+        failures.with_label_values(&[code]);
+    }
+    failures
+});
+
+/// Audit rows recorded but not yet committed: queued or awaiting a retry. A value that
+/// keeps growing means the database is refusing the audit.
+pub static AUDIT_ROWS_PENDING: LazyLock<IntGauge> = LazyLock::new(|| {
+    registered(
+        IntGauge::new(
+            "c360_audit_rows_pending",
+            "Access-audit rows recorded but not yet committed",
+        )
+        .expect("valid metric"),
+    )
 });
 
 /// The registry in Prometheus text format.
@@ -104,6 +144,9 @@ pub fn render() -> String {
     LazyLock::force(&REDIS_ERRORS);
     LazyLock::force(&UPSTREAM_CALLS);
     LazyLock::force(&REDIS_UP);
+    LazyLock::force(&AUDIT_ROWS_WRITTEN);
+    LazyLock::force(&AUDIT_WRITE_FAILURES);
+    LazyLock::force(&AUDIT_ROWS_PENDING);
     TextEncoder::new()
         .encode_to_string(&REGISTRY.gather())
         .unwrap_or_else(|e| format!("# metrics could not be encoded: {e}\n"))

@@ -4,9 +4,16 @@
 //! numbers, e-mail, address) is applied once, at the GraphQL edge, through the
 //! request's [`Viewer`]. Until roles and tokens exist, every caller is anonymous and
 //! sees personal data masked: the safe default.
+//!
+//! Every read of a customer by staff is recorded in the access audit through an
+//! [`AuditWriter`]; reading that audit is guarded by [`require_audit_reader`].
 
+mod audit;
+mod guard;
 mod masking;
 
+pub use audit::{AuditClosed, AuditSettings, AuditWriter};
+pub use guard::require_audit_reader;
 pub use masking::{mask_address, mask_email, mask_id_number, mask_mobile, mask_name, mask_number};
 
 /// Who a verified bearer token says the caller is. Built by the token verifier;

@@ -30,6 +30,11 @@ pub fn invalid(error: crate::domain::InvalidField) -> Error {
     bad_input(error.field, error.problem)
 }
 
+/// A caller whose role does not allow what was asked.
+pub fn forbidden(reason: impl std::fmt::Display) -> Error {
+    Error::new(reason.to_string()).extend_with(|_, ext| ext.set("code", "FORBIDDEN"))
+}
+
 pub fn not_found(what: impl std::fmt::Display) -> Error {
     Error::new(format!("{what} not found")).extend_with(|_, ext| ext.set("code", "NOT_FOUND"))
 }

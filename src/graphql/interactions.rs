@@ -10,14 +10,13 @@ use async_graphql::connection::{Connection, CursorType, Edge};
 use async_graphql::{
     Context, InputObject, MaybeUndefined, Object, Result, SimpleObject, Subscription, ID,
 };
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 use uuid::Uuid;
 
 use super::errors;
 use super::loaders::{self, Loaders};
+use super::paging;
 use crate::bus::Bus;
 use crate::config::GraphqlConfig;
 use crate::domain::{
@@ -43,27 +42,12 @@ impl CursorType for InteractionCursor {
     type Error = String;
 
     fn decode_cursor(s: &str) -> Result<Self, Self::Error> {
-        let refuse = || "not a cursor from this API".to_owned();
-        let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| refuse())?;
-        let text = String::from_utf8(bytes).map_err(|_| refuse())?;
-        let (time, id) = text.split_once('|').ok_or_else(refuse)?;
-        Ok(InteractionCursor(TimelineCursor {
-            occurred_at: DateTime::parse_from_rfc3339(time)
-                .map_err(|_| refuse())?
-                .with_timezone(&Utc),
-            id: Uuid::parse_str(id).map_err(|_| refuse())?,
-        }))
+        let (occurred_at, id) = paging::decode_keyset(s)?;
+        Ok(InteractionCursor(TimelineCursor { occurred_at, id }))
     }
 
     fn encode_cursor(&self) -> String {
-        let text = format!(
-            "{}|{}",
-            self.0
-                .occurred_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            self.0.id
-        );
-        URL_SAFE_NO_PAD.encode(text)
+        paging::encode_keyset(self.0.occurred_at, self.0.id)
     }
 }
 
@@ -269,11 +253,11 @@ pub struct InteractionFilterInput {
 
 /// Filter bounds are kept to the microsecond, like stored times, so that a bound equal
 /// to a stored time (one read back from the API) compares equal.
-fn micros(t: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+pub(super) fn micros(t: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
     t.map(crate::domain::to_micros)
 }
 
-fn check_period(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<()> {
+pub(super) fn check_period(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<()> {
     if let (Some(from), Some(to)) = (from, to) {
         if from > to {
             return Err(errors::bad_input(
@@ -347,17 +331,7 @@ async fn page(
     after: Option<String>,
 ) -> Result<InteractionConnection> {
     let config = ctx.data_unchecked::<GraphqlConfig>();
-    let first = match first {
-        None => config.default_page_size,
-        Some(n) if n < 1 => return Err(errors::bad_input("first", "must be at least 1")),
-        Some(n) if n as usize > config.max_page_size => {
-            return Err(errors::bad_input(
-                "first",
-                format!("must be at most {}", config.max_page_size),
-            ))
-        }
-        Some(n) => n as usize,
-    };
+    let first = paging::page_size(first, config)?;
     let after = after
         .map(|raw| {
             InteractionCursor::decode_cursor(&raw).map_err(|e| errors::bad_input("after", e))

@@ -4,6 +4,7 @@
 //! The schema does not know about HTTP; [`crate::http`] carries requests to it and
 //! attaches each request's [`RequestData`].
 
+mod audit;
 mod changes;
 mod consents;
 mod customer;
@@ -25,11 +26,16 @@ use crate::store::Store;
 use crate::upstream::Upstreams;
 
 pub use changes::{CustomerChange, CUSTOMER_CHANGED_CHANNEL};
+pub(crate) use errors::forbidden;
 pub use interactions::INTERACTIONS_CHANNEL;
 pub use loaders::Loaders;
 
 #[derive(MergedObject, Default)]
-pub struct Query(customer::CustomerQuery, interactions::InteractionQuery);
+pub struct Query(
+    customer::CustomerQuery,
+    interactions::InteractionQuery,
+    audit::AuditQuery,
+);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(interactions::InteractionMutation, consents::ConsentMutation);

@@ -4,11 +4,16 @@
 //! cursor here is "the page that starts at key K, after skipping S items", so every
 //! edge gets a cursor and any page style works. The last edge of an upstream page
 //! points at the next page with no skip, so sequential paging never over-fetches.
+//!
+//! Lists of the hub's own records page by key instead: a cursor is the time and id of
+//! the last item seen ([`encode_keyset`]).
 
 use async_graphql::connection::CursorType;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use super::errors;
 use crate::config::GraphqlConfig;
@@ -38,6 +43,43 @@ impl CursorType for PageCursor {
     }
 }
 
+/// The cursor of an item in a list ordered by (time, id).
+pub fn encode_keyset(at: DateTime<Utc>, id: Uuid) -> String {
+    let text = format!(
+        "{}|{id}",
+        at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    );
+    URL_SAFE_NO_PAD.encode(text)
+}
+
+/// The time and id an [`encode_keyset`] cursor holds.
+pub fn decode_keyset(cursor: &str) -> Result<(DateTime<Utc>, Uuid), String> {
+    let refuse = || "not a cursor from this API".to_owned();
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| refuse())?;
+    let text = String::from_utf8(bytes).map_err(|_| refuse())?;
+    let (time, id) = text.split_once('|').ok_or_else(refuse)?;
+    Ok((
+        DateTime::parse_from_rfc3339(time)
+            .map_err(|_| refuse())?
+            .with_timezone(&Utc),
+        Uuid::parse_str(id).map_err(|_| refuse())?,
+    ))
+}
+
+/// A checked `first`: the configured default when omitted, else 1 to the configured
+/// maximum.
+pub fn page_size(first: Option<i32>, config: &GraphqlConfig) -> async_graphql::Result<usize> {
+    match first {
+        None => Ok(config.default_page_size),
+        Some(n) if n < 1 => Err(errors::bad_input("first", "must be at least 1")),
+        Some(n) if n as usize > config.max_page_size => Err(errors::bad_input(
+            "first",
+            format!("must be at most {}", config.max_page_size),
+        )),
+        Some(n) => Ok(n as usize),
+    }
+}
+
 /// A validated page request: how many items, from which cursor.
 #[derive(Debug, Clone)]
 pub struct Window {
@@ -51,17 +93,7 @@ impl Window {
         after: Option<String>,
         config: &GraphqlConfig,
     ) -> async_graphql::Result<Window> {
-        let first = match first {
-            None => config.default_page_size,
-            Some(n) if n < 1 => return Err(errors::bad_input("first", "must be at least 1")),
-            Some(n) if n as usize > config.max_page_size => {
-                return Err(errors::bad_input(
-                    "first",
-                    format!("must be at most {}", config.max_page_size),
-                ))
-            }
-            Some(n) => n as usize,
-        };
+        let first = page_size(first, config)?;
         let after = match after {
             None => PageCursor::default(),
             Some(raw) => {
@@ -138,6 +170,15 @@ mod tests {
             PageCursor::decode_cursor("e30").is_ok(),
             "{{}} is the first page"
         );
+    }
+
+    #[test]
+    fn keyset_cursors_round_trip_to_the_microsecond() {
+        let at: DateTime<Utc> = "2026-11-27T08:30:00.123456Z".parse().unwrap();
+        let id = Uuid::now_v7();
+        assert_eq!(decode_keyset(&encode_keyset(at, id)).unwrap(), (at, id));
+        assert!(decode_keyset("e30").is_err());
+        assert!(decode_keyset("!!").is_err());
     }
 
     #[test]

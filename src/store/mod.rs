@@ -1,17 +1,19 @@
-//! The hub's own SQL database: interactions, consents and contact preferences.
+//! The hub's own SQL database: interactions, consents, contact preferences and the
+//! access audit.
 //!
 //! One [`Store`] over SQLite (the embedded default: a file, WAL mode, created on first
 //! run) or PostgreSQL (when the URL says `postgres://`). The repository code is the
 //! same for both: every statement is written once, in the SQL both speak (`$1`
 //! placeholders, `ON CONFLICT … DO NOTHING`, row-value comparisons), and the
 //! [`on_pool!`] macro compiles it once per backend. Only the calendar functions of
-//! `interactionStats` differ, in [`Backend`].
+//! `interactionStats` and the JSON type of the audit differ, in [`Backend`].
 //!
 //! A write is acknowledged only after its transaction commits (SQLite with
 //! `synchronous = FULL`). Failures are classified once, in [`classify`]: a database
 //! that is down, locked or full is [`StoreError::Unavailable`] (`STORE_UNAVAILABLE`),
 //! and the pool reconnects by itself when it returns.
 
+mod audit;
 mod consents;
 mod interactions;
 
@@ -27,6 +29,7 @@ use uuid::Uuid;
 
 use crate::config::DatabaseConfig;
 
+pub use audit::{AccessCursor, AccessFilter, AccessPage, AccessRecord, StoredAccess};
 pub use interactions::{InteractionFilter, InteractionStat, Logged, TimelineCursor};
 
 /// Longest idempotency key: a UUID is 36 characters; 128 leaves room for composite
@@ -65,6 +68,23 @@ impl Backend {
             Backend::Postgres => {
                 format!("to_char({column} AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')")
             }
+        }
+    }
+
+    /// A placeholder bound to JSON text, as the value of a JSON column (`jsonb` in
+    /// PostgreSQL, plain text in SQLite).
+    fn json_value(self, placeholder: &str) -> String {
+        match self {
+            Backend::Sqlite => placeholder.to_owned(),
+            Backend::Postgres => format!("CAST({placeholder} AS jsonb)"),
+        }
+    }
+
+    /// A JSON column read back as text.
+    fn json_text(self, column: &str) -> String {
+        match self {
+            Backend::Sqlite => column.to_owned(),
+            Backend::Postgres => format!("{column}::text"),
         }
     }
 }

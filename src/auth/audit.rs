@@ -1,0 +1,372 @@
+//! Writing the access audit without slowing requests down, and without losing it.
+//!
+//! A request hands its audit rows to the [`AuditWriter`] and goes on; one task per
+//! writer commits them in batches (every `batch_size` rows, or `flush_interval` after
+//! the oldest waiting row arrived), so the audit costs a commit per batch instead of
+//! one per read.
+//!
+//! Nothing is dropped. The queue is bounded, and a request whose rows cannot be queued
+//! waits (backpressure) rather than being served unaudited. A batch the database
+//! refuses stays at the head of the line and is retried with backoff while new rows
+//! keep being collected, up to `max_buffered_rows`; past that, requests wait again.
+//! Retries write each row once: rows get their ids on arrival and the store skips ids
+//! it already has. Logs carry counts and error codes, never who read whom.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::metrics::{AUDIT_ROWS_PENDING, AUDIT_ROWS_WRITTEN, AUDIT_WRITE_FAILURES};
+use crate::store::{AccessRecord, Store, StoreError};
+
+/// Most rows committed in one transaction: after an outage the backlog drains in
+/// large commits, while each stays short enough not to hold SQLite's write lock for
+/// long.
+const MAX_WRITE_ROWS: usize = 4_096;
+
+/// How an [`AuditWriter`] batches and retries.
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    /// Rows that trigger a write at once.
+    pub batch_size: usize,
+    /// Longest a row waits for its batch to fill.
+    pub flush_interval: Duration,
+    /// Calls to [`AuditWriter::record`] that may wait in the queue; past that, callers
+    /// wait for room.
+    pub queue_capacity: usize,
+    /// Rows held in memory while the database refuses them; past that the writer
+    /// stops taking rows from the queue and callers wait.
+    pub max_buffered_rows: usize,
+    /// Wait before the first retry of a failed batch; doubled per failure.
+    pub retry_initial: Duration,
+    /// Longest wait between retries.
+    pub retry_max: Duration,
+}
+
+impl Default for AuditSettings {
+    fn default() -> AuditSettings {
+        AuditSettings {
+            batch_size: 256,
+            flush_interval: Duration::from_millis(200),
+            queue_capacity: 1_024,
+            max_buffered_rows: 65_536,
+            retry_initial: Duration::from_millis(100),
+            retry_max: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The writer was closed: the rows were not recorded, so the read they describe must
+/// not be served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the access audit is closed; the read cannot be recorded")]
+pub struct AuditClosed;
+
+enum Message {
+    Records(Vec<AccessRecord>),
+    /// Answered once every row queued before it is committed.
+    Flush(oneshot::Sender<()>),
+    /// Like `Flush`, and the writer stops taking rows.
+    Close(oneshot::Sender<()>),
+}
+
+/// The handle requests record audit rows through; clones share one writer task.
+#[derive(Clone)]
+pub struct AuditWriter {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    queue: mpsc::Sender<Message>,
+}
+
+impl AuditWriter {
+    /// Spawns the writer task on the current Tokio runtime.
+    pub fn start(store: Store, settings: AuditSettings) -> AuditWriter {
+        let (queue, inbox) = mpsc::channel(settings.queue_capacity.max(1));
+        let task = Task {
+            store,
+            batch_size: settings.batch_size.max(1),
+            max_buffered_rows: settings.max_buffered_rows.max(1),
+            settings,
+            inbox,
+            inbox_done: false,
+            pending: VecDeque::new(),
+            oldest: None,
+            received: 0,
+            written: 0,
+            waiters: Vec::new(),
+            failures: 0,
+            retry_at: None,
+        };
+        tokio::spawn(task.run());
+        AuditWriter {
+            inner: Arc::new(Inner { queue }),
+        }
+    }
+
+    /// Queues rows for writing; waits only while the queue is full. `Ok` means the rows
+    /// will be committed before [`AuditWriter::flush`] or [`AuditWriter::close`]
+    /// returns, however long the database takes to accept them.
+    pub async fn record(&self, records: Vec<AccessRecord>) -> Result<(), AuditClosed> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let rows = records.len() as i64;
+        AUDIT_ROWS_PENDING.add(rows);
+        if self
+            .inner
+            .queue
+            .send(Message::Records(records))
+            .await
+            .is_err()
+        {
+            AUDIT_ROWS_PENDING.sub(rows);
+            tracing::error!(rows, "access audit closed; rows refused");
+            return Err(AuditClosed);
+        }
+        Ok(())
+    }
+
+    /// Returns once every row recorded before the call is committed (at once when the
+    /// writer is closed: closing committed them).
+    pub async fn flush(&self) {
+        let (done, committed) = oneshot::channel();
+        if self.inner.queue.send(Message::Flush(done)).await.is_ok() {
+            Self::wait(committed).await;
+        }
+    }
+
+    /// Commits everything recorded so far, on every clone of this writer, and stops
+    /// the writer: later [`AuditWriter::record`] calls fail with [`AuditClosed`]. For
+    /// graceful shutdown, after the server has stopped taking requests. Waits as long
+    /// as the database refuses the rows; a caller that bounds the wait and gives up
+    /// loses them, and the writer logs how many.
+    pub async fn close(self) {
+        let (done, committed) = oneshot::channel();
+        if self.inner.queue.send(Message::Close(done)).await.is_ok() {
+            Self::wait(committed).await;
+        }
+    }
+
+    async fn wait(committed: oneshot::Receiver<()>) {
+        if committed.await.is_err() {
+            tracing::error!("access audit writer stopped before committing");
+        }
+    }
+}
+
+struct Task {
+    store: Store,
+    settings: AuditSettings,
+    batch_size: usize,
+    max_buffered_rows: usize,
+    inbox: mpsc::Receiver<Message>,
+    /// The queue is closed and empty: no more rows will come.
+    inbox_done: bool,
+    /// Received, not yet committed, oldest first, with the ids they will be stored
+    /// under.
+    pending: VecDeque<(Uuid, AccessRecord)>,
+    /// When the oldest pending row arrived.
+    oldest: Option<Instant>,
+    /// Rows received and rows committed since start: a flush waits until `written`
+    /// reaches what `received` was when it arrived.
+    received: u64,
+    written: u64,
+    waiters: Vec<(u64, oneshot::Sender<()>)>,
+    /// Consecutive failed writes.
+    failures: u32,
+    retry_at: Option<Instant>,
+}
+
+impl Task {
+    async fn run(mut self) {
+        loop {
+            let receiving = !self.inbox_done && self.pending.len() < self.max_buffered_rows;
+            let due = self.next_write();
+            tokio::select! {
+                message = self.inbox.recv(), if receiving => match message {
+                    Some(message) => self.accept(message),
+                    None => self.inbox_done = true,
+                },
+                () = sleep_until(due), if due.is_some() => self.write().await,
+            }
+            if self.inbox_done && self.pending.is_empty() {
+                break;
+            }
+        }
+        self.answer_waiters();
+    }
+
+    fn accept(&mut self, message: Message) {
+        match message {
+            Message::Records(records) => {
+                if self.pending.is_empty() {
+                    self.oldest = Some(Instant::now());
+                }
+                self.received += records.len() as u64;
+                self.pending
+                    .extend(records.into_iter().map(|r| (Uuid::now_v7(), r)));
+            }
+            Message::Flush(done) => {
+                self.waiters.push((self.received, done));
+                self.answer_waiters();
+            }
+            Message::Close(done) => {
+                // Senders are refused from now on; what they queued before is still
+                // received, then `recv` ends the loop.
+                self.inbox.close();
+                self.waiters.push((self.received, done));
+                self.answer_waiters();
+            }
+        }
+    }
+
+    /// When to write next: after the backoff when failing, at once when a batch is
+    /// full or someone waits, else when the oldest row has waited `flush_interval`.
+    fn next_write(&self) -> Option<Instant> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        if let Some(at) = self.retry_at {
+            return Some(at);
+        }
+        let urgent = self.pending.len() >= self.batch_size
+            || self.inbox_done
+            || self
+                .waiters
+                .iter()
+                .any(|(target, _)| *target > self.written);
+        if urgent {
+            return Some(Instant::now());
+        }
+        self.oldest.map(|t| t + self.settings.flush_interval)
+    }
+
+    async fn write(&mut self) {
+        let count = self.pending.len().min(MAX_WRITE_ROWS);
+        let batch: Vec<(Uuid, &AccessRecord)> = self
+            .pending
+            .iter()
+            .take(count)
+            .map(|(id, record)| (*id, record))
+            .collect();
+        match self.store.append_access_with_ids(&batch).await {
+            Ok(()) => {
+                if self.failures > 0 {
+                    tracing::info!(
+                        rows = count,
+                        failed_attempts = self.failures,
+                        "access audit writes recovered"
+                    );
+                }
+                self.pending.drain(..count);
+                self.written += count as u64;
+                AUDIT_ROWS_WRITTEN.inc_by(count as u64);
+                AUDIT_ROWS_PENDING.sub(count as i64);
+                self.failures = 0;
+                self.retry_at = None;
+                if self.pending.is_empty() {
+                    self.oldest = None;
+                }
+                self.answer_waiters();
+            }
+            Err(error) => {
+                self.failures = self.failures.saturating_add(1);
+                let code = error.code();
+                AUDIT_WRITE_FAILURES.with_label_values(&[code]).inc();
+                let wait = self.backoff();
+                self.retry_at = Some(Instant::now() + wait);
+                let sqlstate = database_code(&error);
+                let sqlstate = sqlstate.as_deref();
+                let pending = self.pending.len();
+                let attempt = self.failures;
+                let retry_ms = wait.as_millis() as u64;
+                if matches!(error, StoreError::Unavailable(_)) {
+                    tracing::warn!(
+                        rows = count,
+                        pending,
+                        attempt,
+                        code,
+                        sqlstate,
+                        retry_ms,
+                        "access audit write failed; retrying"
+                    );
+                } else {
+                    tracing::error!(
+                        rows = count,
+                        pending,
+                        attempt,
+                        code,
+                        sqlstate,
+                        retry_ms,
+                        "access audit write failed; retrying"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Exponential from `retry_initial` to `retry_max`, with jitter so that hub
+    /// instances recovering together do not retry in step.
+    fn backoff(&self) -> Duration {
+        let doublings = self.failures.saturating_sub(1).min(16);
+        let base = self
+            .settings
+            .retry_initial
+            .saturating_mul(1 << doublings)
+            .min(self.settings.retry_max);
+        base.mul_f64(0.5 + fastrand::f64() / 2.0)
+    }
+
+    fn answer_waiters(&mut self) {
+        let written = self.written;
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiters)
+            .into_iter()
+            .partition(|(target, _)| *target <= written);
+        self.waiters = waiting;
+        for (_, done) in ready {
+            let _ = done.send(());
+        }
+    }
+}
+
+impl Drop for Task {
+    /// Rows still here when the task ends were not committed: the runtime stopped
+    /// before the writer was closed, or the close gave up waiting. Say how many.
+    fn drop(&mut self) {
+        let mut lost = self.pending.len();
+        while let Ok(message) = self.inbox.try_recv() {
+            if let Message::Records(records) = message {
+                lost += records.len();
+            }
+        }
+        if lost > 0 {
+            AUDIT_ROWS_PENDING.sub(lost as i64);
+            tracing::error!(
+                rows = lost,
+                "access audit rows lost: the writer stopped before committing them"
+            );
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    if let Some(at) = at {
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+/// The database's own error code (SQLSTATE or SQLite result code), which names the
+/// failure without quoting any value.
+fn database_code(error: &StoreError) -> Option<String> {
+    match error {
+        StoreError::Unavailable(sqlx::Error::Database(db))
+        | StoreError::Database(sqlx::Error::Database(db)) => db.code().map(|c| c.into_owned()),
+        _ => None,
+    }
+}

@@ -1,0 +1,383 @@
+//! The access audit: who read which customer, as what, and which personal data they
+//! saw in clear (DOMAIN.md section 4.4). Rows are only ever added: there is no update
+//! or delete here, and the migrations refuse both in the database.
+//!
+//! Rows arrive in batches from [`crate::auth::AuditWriter`], so a batch is written
+//! with multi-row `INSERT`s in one transaction: one commit (one fsync on SQLite) per
+//! batch instead of per row. Each row carries a SHA-256 of its canonical fields; a
+//! per-row hash rather than a chain, so that concurrent writers (several hub
+//! instances) never wait on each other for the previous row.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::{bind_all_as, classify, new_id, on_pool, Arg, Backend, Conditions, Store, StoreError};
+use crate::domain::Cif;
+
+/// Columns one row binds in the `INSERT`.
+const INSERT_COLUMNS: &str = "id, at, actor, role, branch, customer_id, operation, \
+    fields_revealed, purpose, client, trace_id, hash";
+const INSERT_WIDTH: usize = 12;
+/// The 1-based position of `fields_revealed` among them: JSON, typed by the backend.
+const FIELDS_COLUMN: usize = 8;
+
+/// SQLite's default limit on bound parameters (`SQLITE_MAX_VARIABLE_NUMBER`, 32,766
+/// since 3.32). PostgreSQL allows 65,535, so the smaller bound serves both.
+const MAX_BOUND_PARAMETERS: usize = 32_766;
+
+/// Rows per `INSERT` statement.
+const ROWS_PER_STATEMENT: usize = MAX_BOUND_PARAMETERS / INSERT_WIDTH;
+
+/// One read of one customer's data by a member of staff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessRecord {
+    /// When the data was read; kept to the microsecond, like every stored time.
+    pub at: DateTime<Utc>,
+    /// The token subject.
+    pub actor: String,
+    pub role: String,
+    pub branch: Option<String>,
+    pub customer_id: Cif,
+    /// The GraphQL operation name, when the client gave one.
+    pub operation: Option<String>,
+    /// Classes of personal data shown unmasked (`NAME`, `ID_NUMBER`, …); empty when
+    /// everything was masked.
+    pub fields_revealed: Vec<String>,
+    /// The reason given for the read (`SERVICE`, `COMPLAINT`, …).
+    pub purpose: Option<String>,
+    /// The application that obtained the token.
+    pub client: Option<String>,
+    /// Ties the row to the request's logs and traces.
+    pub trace_id: String,
+}
+
+/// An audit row as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAccess {
+    /// UUIDv7, assigned when the hub received the record.
+    pub id: Uuid,
+    /// SHA-256 (hex) of the canonical fields, as written.
+    pub hash: String,
+    pub record: AccessRecord,
+}
+
+impl StoredAccess {
+    /// Whether the row still has the content it was written with: false when someone
+    /// changed it in the database (triggers aside) without recomputing the hash.
+    pub fn is_intact(&self) -> bool {
+        row_hash(self.id, &self.record) == self.hash
+    }
+
+    /// Where a page that ends with this row continues.
+    pub fn cursor(&self) -> AccessCursor {
+        AccessCursor {
+            at: self.record.at,
+            id: self.id,
+        }
+    }
+}
+
+/// Which audit rows a query covers; `None` means "any".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessFilter {
+    pub customer_id: Option<Cif>,
+    pub actor: Option<String>,
+    /// Read at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Read before.
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl AccessFilter {
+    fn conditions(&self) -> Conditions {
+        let mut c = Conditions::default();
+        if let Some(cif) = &self.customer_id {
+            let p = c.arg(Arg::Text(cif.as_str().to_owned()));
+            c.push(format!("customer_id = {p}"));
+        }
+        if let Some(actor) = &self.actor {
+            let p = c.arg(Arg::Text(actor.clone()));
+            c.push(format!("actor = {p}"));
+        }
+        if let Some(from) = self.from {
+            let p = c.arg(Arg::Time(from));
+            c.push(format!("at >= {p}"));
+        }
+        if let Some(to) = self.to {
+            let p = c.arg(Arg::Time(to));
+            c.push(format!("at < {p}"));
+        }
+        c
+    }
+}
+
+/// Where a page of the audit starts: after the row with this time and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessCursor {
+    pub at: DateTime<Utc>,
+    pub id: Uuid,
+}
+
+/// One page of the audit, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessPage {
+    pub records: Vec<StoredAccess>,
+    /// Whether rows follow the last one of this page.
+    pub has_next_page: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: Uuid,
+    at: DateTime<Utc>,
+    actor: String,
+    role: String,
+    branch: Option<String>,
+    customer_id: String,
+    operation: Option<String>,
+    fields_revealed: String,
+    purpose: Option<String>,
+    client: Option<String>,
+    trace_id: String,
+    hash: String,
+}
+
+impl Row {
+    fn into_domain(self) -> Result<StoredAccess, StoreError> {
+        Ok(StoredAccess {
+            id: self.id,
+            hash: self.hash,
+            record: AccessRecord {
+                at: self.at,
+                actor: self.actor,
+                role: self.role,
+                branch: self.branch,
+                customer_id: Cif::parse(&self.customer_id)
+                    .map_err(|e| StoreError::Corrupt(format!("access_audit.customer_id: {e}")))?,
+                operation: self.operation,
+                fields_revealed: serde_json::from_str(&self.fields_revealed)
+                    .map_err(|e| StoreError::Corrupt(format!("fields_revealed: {e}")))?,
+                purpose: self.purpose,
+                client: self.client,
+                trace_id: self.trace_id,
+            },
+        })
+    }
+}
+
+/// SHA-256 over the row's fields as a JSON array in column order: unambiguous (no
+/// separator a value could contain) and reproducible by any auditor's tool.
+fn row_hash(id: Uuid, r: &AccessRecord) -> String {
+    let canonical = serde_json::json!([
+        id.to_string(),
+        r.at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        r.actor,
+        r.role,
+        r.branch,
+        r.customer_id.as_str(),
+        r.operation,
+        r.fields_revealed,
+        r.purpose,
+        r.client,
+        r.trace_id,
+    ]);
+    let bytes = serde_json::to_vec(&canonical).expect("audit rows serialize");
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A row ready to bind: the record with its time cut to microseconds (so the hash
+/// matches what the database gives back), its JSON and its hash.
+struct Prepared {
+    id: Uuid,
+    record: AccessRecord,
+    fields: String,
+    hash: String,
+}
+
+impl Prepared {
+    fn new(id: Uuid, record: &AccessRecord) -> Prepared {
+        let mut record = record.clone();
+        record.at = crate::domain::to_micros(record.at);
+        Prepared {
+            id,
+            fields: serde_json::to_string(&record.fields_revealed).expect("names serialize"),
+            hash: row_hash(id, &record),
+            record,
+        }
+    }
+}
+
+impl Store {
+    /// Writes a batch of audit rows, all or none, with new ids.
+    pub async fn append_access(&self, records: &[AccessRecord]) -> Result<(), StoreError> {
+        let rows: Vec<(Uuid, &AccessRecord)> = records.iter().map(|r| (new_id(), r)).collect();
+        self.append_access_with_ids(&rows).await
+    }
+
+    /// [`Store::append_access`] with ids chosen by the caller: a batch retried after
+    /// a failure whose outcome is unknown (the connection dropped during the commit)
+    /// writes each row once, because rows already stored are skipped by id.
+    pub(crate) async fn append_access_with_ids(
+        &self,
+        rows: &[(Uuid, &AccessRecord)],
+    ) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let prepared: Vec<Prepared> = rows.iter().map(|(id, r)| Prepared::new(*id, r)).collect();
+        let backend = self.backend();
+        let statements: Vec<(String, &[Prepared])> = prepared
+            .chunks(ROWS_PER_STATEMENT)
+            .map(|chunk| (insert_sql(backend, chunk.len()), chunk))
+            .collect();
+        on_pool!(self, p => {
+            let mut tx = p.begin().await.map_err(classify)?;
+            for (sql, chunk) in &statements {
+                let mut query = sqlx::query(sql);
+                for row in chunk.iter() {
+                    let r = &row.record;
+                    query = query
+                        .bind(row.id)
+                        .bind(r.at)
+                        .bind(r.actor.as_str())
+                        .bind(r.role.as_str())
+                        .bind(r.branch.as_deref())
+                        .bind(r.customer_id.as_str())
+                        .bind(r.operation.as_deref())
+                        .bind(row.fields.as_str())
+                        .bind(r.purpose.as_deref())
+                        .bind(r.client.as_deref())
+                        .bind(r.trace_id.as_str())
+                        .bind(row.hash.as_str());
+                }
+                query.execute(&mut *tx).await.map_err(classify)?;
+            }
+            tx.commit().await.map_err(classify)
+        })
+    }
+
+    /// Audit rows matching `filter`, newest first, after `after`; at most `first`.
+    /// Keyset paging on (at, id), so rows written while an auditor pages never shift
+    /// the pages not read yet.
+    pub async fn access_records(
+        &self,
+        filter: &AccessFilter,
+        first: usize,
+        after: Option<AccessCursor>,
+    ) -> Result<AccessPage, StoreError> {
+        let (sql, conditions) = list_sql(self.backend(), filter, after, first + 1);
+        let args = &conditions.args;
+        let rows: Vec<Row> =
+            on_pool!(self, p => bind_all_as(sqlx::query_as(&sql), args).fetch_all(p).await)
+                .map_err(classify)?;
+        let mut records = rows
+            .into_iter()
+            .map(Row::into_domain)
+            .collect::<Result<Vec<_>, _>>()?;
+        let has_next_page = records.len() > first;
+        records.truncate(first);
+        Ok(AccessPage {
+            records,
+            has_next_page,
+        })
+    }
+}
+
+/// `INSERT … VALUES (…), (…), …` for `rows` rows.
+fn insert_sql(backend: Backend, rows: usize) -> String {
+    let tuples: Vec<String> = (0..rows)
+        .map(|row| {
+            let placeholders: Vec<String> = (1..=INSERT_WIDTH)
+                .map(|column| {
+                    let p = format!("${}", row * INSERT_WIDTH + column);
+                    if column == FIELDS_COLUMN {
+                        backend.json_value(&p)
+                    } else {
+                        p
+                    }
+                })
+                .collect();
+            format!("({})", placeholders.join(", "))
+        })
+        .collect();
+    format!(
+        "INSERT INTO access_audit ({INSERT_COLUMNS}) VALUES {} ON CONFLICT (id) DO NOTHING",
+        tuples.join(", ")
+    )
+}
+
+/// The statement of [`Store::access_records`] and its arguments.
+fn list_sql(
+    backend: Backend,
+    filter: &AccessFilter,
+    after: Option<AccessCursor>,
+    limit: usize,
+) -> (String, Conditions) {
+    let mut conditions = filter.conditions();
+    if let Some(cursor) = after {
+        let t = conditions.arg(Arg::Time(cursor.at));
+        let id = conditions.arg(Arg::Id(cursor.id));
+        conditions.push(format!("(at, id) < ({t}, {id})"));
+    }
+    let where_sql = conditions.sql();
+    let limit_at = conditions.arg(Arg::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
+    let sql = format!(
+        "SELECT id, at, actor, role, branch, customer_id, operation, {} AS fields_revealed, \
+         purpose, client, trace_id, hash FROM access_audit {where_sql} \
+         ORDER BY at DESC, id DESC LIMIT {limit_at}",
+        backend.json_text("fields_revealed"),
+    );
+    (sql, conditions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> AccessRecord {
+        AccessRecord {
+            at: "2026-11-27T08:30:00.123456789Z".parse().unwrap(),
+            actor: "u-1001".into(),
+            role: "RM".into(),
+            branch: Some("B001".into()),
+            customer_id: Cif::parse("1000000001").unwrap(),
+            operation: Some("Profile".into()),
+            fields_revealed: vec!["NAME".into(), "MOBILE".into()],
+            purpose: Some("SERVICE".into()),
+            client: None,
+            trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+        }
+    }
+
+    #[test]
+    fn the_hash_covers_every_field_and_the_stored_time() {
+        let id = new_id();
+        let prepared = Prepared::new(id, &record());
+        assert_eq!(prepared.record.at.timestamp_subsec_nanos(), 123_456_000);
+        let stored = StoredAccess {
+            id,
+            hash: prepared.hash.clone(),
+            record: prepared.record.clone(),
+        };
+        assert!(stored.is_intact());
+        let mut changed = stored.clone();
+        changed.record.fields_revealed.pop();
+        assert!(!changed.is_intact());
+        let mut moved = stored.clone();
+        moved.record.branch = None;
+        assert!(!moved.is_intact());
+        assert_ne!(Prepared::new(new_id(), &record()).hash, prepared.hash);
+    }
+
+    #[test]
+    fn inserts_number_rows_consecutively_and_type_json_per_backend() {
+        let sql = insert_sql(Backend::Postgres, 2);
+        assert!(sql.contains("CAST($8 AS jsonb)") && sql.contains("CAST($20 AS jsonb)"));
+        assert!(sql.ends_with("($13, $14, $15, $16, $17, $18, $19, CAST($20 AS jsonb), $21, $22, $23, $24) ON CONFLICT (id) DO NOTHING"));
+        assert!(!insert_sql(Backend::Sqlite, 1).contains("CAST"));
+    }
+}

@@ -1,0 +1,557 @@
+//! The access audit on both backends: rows read back as written (newest first,
+//! filtered, keyset-paged, intact, append-only); the batched writer loses nothing
+//! under concurrency, across a database outage, or at close; and the audit is not
+//! readable over GraphQL without the auditor role.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use c360::auth::{AuditClosed, AuditSettings, AuditWriter};
+use c360::config::DatabaseConfig;
+use c360::domain::Cif;
+use c360::store::{AccessFilter, AccessRecord, Store, StoredAccess};
+use chrono::{DateTime, TimeDelta, Utc};
+use common::{errors_with_code, spawn_on, TestDb};
+use serde_json::json;
+use sqlx::Connection;
+
+on_both_backends!(
+    rows_read_back_newest_first_as_written,
+    filters_narrow_by_customer_actor_and_period,
+    keyset_pages_cover_every_row_once,
+    a_batch_larger_than_one_statement_is_written_whole,
+    the_audit_refuses_updates_and_deletes,
+    the_writer_commits_on_its_timer_and_on_flush,
+    ten_thousand_rows_from_fifty_tasks_are_all_there_after_close,
+    rows_recorded_during_an_outage_are_written_once_after_it,
+    the_audit_is_forbidden_without_the_auditor_role,
+);
+
+fn base() -> DateTime<Utc> {
+    "2026-11-27T00:00:00Z".parse().unwrap()
+}
+
+fn record(cif: &str, actor: &str, at: DateTime<Utc>, trace: &str) -> AccessRecord {
+    AccessRecord {
+        at,
+        actor: actor.to_owned(),
+        role: "RM".to_owned(),
+        branch: Some("B001".to_owned()),
+        customer_id: Cif::parse(cif).unwrap(),
+        operation: Some("Profile".to_owned()),
+        fields_revealed: vec!["NAME".to_owned(), "MOBILE".to_owned()],
+        purpose: Some("SERVICE".to_owned()),
+        client: Some("teller-desktop".to_owned()),
+        trace_id: trace.to_owned(),
+    }
+}
+
+async fn store(db: &TestDb) -> Store {
+    store_with(db, DatabaseConfig::default()).await
+}
+
+async fn store_with(db: &TestDb, config: DatabaseConfig) -> Store {
+    let store = Store::connect(&DatabaseConfig {
+        url: db.url.clone(),
+        ..config
+    })
+    .await
+    .expect("connect");
+    store.migrate().await.expect("migrate");
+    store
+}
+
+/// Every row matching `filter`, newest first.
+async fn all(store: &Store, filter: &AccessFilter) -> Vec<StoredAccess> {
+    let page = store
+        .access_records(filter, 100_000, None)
+        .await
+        .expect("read the audit");
+    assert!(!page.has_next_page);
+    page.records
+}
+
+fn traces(rows: &[StoredAccess]) -> Vec<&str> {
+    rows.iter().map(|r| r.record.trace_id.as_str()).collect()
+}
+
+async fn rows_read_back_newest_first_as_written(db: TestDb) {
+    let store = store(&db).await;
+    let mut masked = record("1000000002", "u-2", base(), "t-masked");
+    masked.branch = None;
+    masked.operation = None;
+    masked.fields_revealed = Vec::new();
+    masked.purpose = None;
+    masked.client = None;
+    let precise = record(
+        "1000000001",
+        "u-1",
+        "2026-11-27T01:00:00.123456789Z".parse().unwrap(),
+        "t-precise",
+    );
+    let middle = record(
+        "1000000001",
+        "u-1",
+        base() + TimeDelta::minutes(30),
+        "t-mid",
+    );
+    store
+        .append_access(&[masked.clone(), precise.clone(), middle.clone()])
+        .await
+        .expect("append");
+    store.append_access(&[]).await.expect("an empty batch");
+
+    let rows = all(&store, &AccessFilter::default()).await;
+    assert_eq!(traces(&rows), ["t-precise", "t-mid", "t-masked"]);
+    assert!(rows.iter().all(StoredAccess::is_intact));
+    assert_eq!(rows[2].record, masked);
+    assert_eq!(rows[1].record, middle);
+    let mut stored_precise = precise.clone();
+    stored_precise.at = "2026-11-27T01:00:00.123456Z".parse().unwrap();
+    assert_eq!(rows[0].record, stored_precise, "kept to the microsecond");
+    assert_eq!(rows[0].id.get_version_num(), 7);
+}
+
+async fn filters_narrow_by_customer_actor_and_period(db: TestDb) {
+    let store = store(&db).await;
+    let rows: Vec<AccessRecord> = (0..12)
+        .map(|i| {
+            record(
+                &format!("100000000{}", i % 3),
+                &format!("u-{}", i % 2),
+                base() + TimeDelta::hours(i),
+                &format!("t{i}"),
+            )
+        })
+        .collect();
+    store.append_access(&rows).await.unwrap();
+    let cif = |s: &str| Some(Cif::parse(s).unwrap());
+
+    let customer = AccessFilter {
+        customer_id: cif("1000000001"),
+        ..AccessFilter::default()
+    };
+    assert_eq!(
+        traces(&all(&store, &customer).await),
+        ["t10", "t7", "t4", "t1"]
+    );
+
+    let actor = AccessFilter {
+        actor: Some("u-0".into()),
+        ..AccessFilter::default()
+    };
+    assert_eq!(
+        traces(&all(&store, &actor).await),
+        ["t10", "t8", "t6", "t4", "t2", "t0"]
+    );
+
+    // `from` is inclusive, `to` exclusive.
+    let period = AccessFilter {
+        from: Some(base() + TimeDelta::hours(3)),
+        to: Some(base() + TimeDelta::hours(6)),
+        ..AccessFilter::default()
+    };
+    assert_eq!(traces(&all(&store, &period).await), ["t5", "t4", "t3"]);
+
+    let everything = AccessFilter {
+        customer_id: cif("1000000001"),
+        actor: Some("u-1".into()),
+        from: Some(base() + TimeDelta::hours(2)),
+        to: Some(base() + TimeDelta::hours(8)),
+    };
+    assert_eq!(traces(&all(&store, &everything).await), ["t7"]);
+
+    let nobody = AccessFilter {
+        customer_id: cif("1000000009"),
+        ..AccessFilter::default()
+    };
+    assert!(all(&store, &nobody).await.is_empty());
+}
+
+async fn keyset_pages_cover_every_row_once(db: TestDb) {
+    let store = store(&db).await;
+    // Many rows share a time: the id breaks the tie, so no page boundary drops one.
+    let rows: Vec<AccessRecord> = (0..25)
+        .map(|i| {
+            record(
+                "1000000001",
+                "u-1",
+                base() + TimeDelta::seconds(i / 4),
+                &format!("t{i}"),
+            )
+        })
+        .collect();
+    store.append_access(&rows).await.unwrap();
+    let filter = AccessFilter::default();
+    let everything = all(&store, &filter).await;
+
+    let mut seen = Vec::new();
+    let mut after = None;
+    let mut pages = 0;
+    loop {
+        let page = store.access_records(&filter, 7, after).await.unwrap();
+        pages += 1;
+        assert!(page.records.len() <= 7);
+        if pages == 1 {
+            // A newer row written while the auditor pages does not shift later pages.
+            store
+                .append_access(&[record(
+                    "1000000001",
+                    "u-1",
+                    base() + TimeDelta::hours(1),
+                    "late",
+                )])
+                .await
+                .unwrap();
+        }
+        after = page.records.last().map(StoredAccess::cursor);
+        seen.extend(page.records);
+        if !page.has_next_page {
+            break;
+        }
+    }
+    assert_eq!(pages, 4);
+    assert_eq!(seen, everything, "each row once, newest first");
+    for pair in seen.windows(2) {
+        assert!(
+            (pair[0].record.at, pair[0].id) > (pair[1].record.at, pair[1].id),
+            "strictly newest first"
+        );
+    }
+    let first = store.access_records(&filter, 1, None).await.unwrap();
+    assert_eq!(traces(&first.records), ["late"]);
+    assert!(first.has_next_page);
+}
+
+async fn a_batch_larger_than_one_statement_is_written_whole(db: TestDb) {
+    let store = store(&db).await;
+    // More rows than fit SQLite's bound-parameter limit in one statement.
+    let rows: Vec<AccessRecord> = (0..5_000)
+        .map(|i| record("1000000001", "u-1", base(), &format!("t{i}")))
+        .collect();
+    store.append_access(&rows).await.expect("a large batch");
+    assert_eq!(all(&store, &AccessFilter::default()).await.len(), 5_000);
+
+    if db.backend == "postgres" {
+        // PostgreSQL refuses NUL in text: a bad row in the second statement undoes
+        // the first, since a batch is one transaction.
+        let mut bad = rows.clone();
+        bad[4_999].trace_id = "bad\0row".into();
+        assert!(store.append_access(&bad).await.is_err());
+        assert_eq!(all(&store, &AccessFilter::default()).await.len(), 5_000);
+    }
+}
+
+async fn the_audit_refuses_updates_and_deletes(db: TestDb) {
+    let store = store(&db).await;
+    store
+        .append_access(&[record("1000000001", "u-1", base(), "t")])
+        .await
+        .unwrap();
+    let statements = [
+        "UPDATE access_audit SET actor = 'someone else'",
+        "DELETE FROM access_audit",
+    ];
+    for sql in statements {
+        let refused = if db.backend == "postgres" {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::query(sql).execute(&mut conn).await.unwrap_err()
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            sqlx::query(sql).execute(&mut conn).await.unwrap_err()
+        };
+        assert!(
+            refused.to_string().contains("append-only"),
+            "{sql}: {refused}"
+        );
+    }
+    if db.backend == "postgres" {
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        let refused = sqlx::query("TRUNCATE access_audit")
+            .execute(&mut conn)
+            .await
+            .unwrap_err();
+        assert!(refused.to_string().contains("append-only"), "{refused}");
+    }
+    let rows = all(&store, &AccessFilter::default()).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].record.actor, "u-1");
+}
+
+async fn the_writer_commits_on_its_timer_and_on_flush(db: TestDb) {
+    let store = store(&db).await;
+    let timed = AuditWriter::start(
+        store.clone(),
+        AuditSettings {
+            batch_size: 1_000,
+            flush_interval: Duration::from_millis(50),
+            ..AuditSettings::default()
+        },
+    );
+    timed
+        .record(vec![record("1000000001", "u-1", base(), "timer")])
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while all(&store, &AccessFilter::default()).await.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the timer never wrote the row"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    timed.close().await;
+
+    let patient = AuditWriter::start(
+        store.clone(),
+        AuditSettings {
+            batch_size: 1_000,
+            flush_interval: Duration::from_secs(3_600),
+            ..AuditSettings::default()
+        },
+    );
+    let clone = patient.clone();
+    clone
+        .record(vec![
+            record("1000000002", "u-2", base(), "flushed-1"),
+            record("1000000002", "u-2", base(), "flushed-2"),
+        ])
+        .await
+        .unwrap();
+    patient.flush().await;
+    assert_eq!(all(&store, &AccessFilter::default()).await.len(), 3);
+
+    patient.close().await;
+    assert_eq!(
+        clone
+            .record(vec![record("1000000002", "u-2", base(), "too late")])
+            .await,
+        Err(AuditClosed),
+        "a closed audit refuses rows instead of dropping them"
+    );
+    clone.flush().await;
+    assert_eq!(all(&store, &AccessFilter::default()).await.len(), 3);
+}
+
+async fn ten_thousand_rows_from_fifty_tasks_are_all_there_after_close(db: TestDb) {
+    let store = store(&db).await;
+    let writer = AuditWriter::start(store.clone(), AuditSettings::default());
+    let tasks: Vec<_> = (0..50)
+        .map(|task| {
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                let mut n = 0;
+                while n < 200 {
+                    // Requests record one to four customers each.
+                    let take = (1 + (task + n) % 4).min(200 - n);
+                    let rows = (n..n + take)
+                        .map(|i| {
+                            record(
+                                &format!("{}", 1_000_000_001 + task),
+                                &format!("u-{task}"),
+                                base() + TimeDelta::milliseconds(i as i64),
+                                &format!("{task}-{i}"),
+                            )
+                        })
+                        .collect();
+                    writer.record(rows).await.unwrap();
+                    n += take;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    writer.close().await;
+
+    let rows = all(&store, &AccessFilter::default()).await;
+    assert_eq!(rows.len(), 10_000);
+    let distinct: HashSet<&str> = traces(&rows).into_iter().collect();
+    assert_eq!(distinct.len(), 10_000);
+    assert!(rows.iter().all(StoredAccess::is_intact));
+}
+
+/// A database made unavailable by the test (as in tests/store_failures.rs).
+enum Outage {
+    /// A connection holding SQLite's write lock.
+    Sqlite(sqlx::SqliteConnection),
+    /// An admin connection and the database refused.
+    Postgres(sqlx::PgConnection, String),
+}
+
+impl Outage {
+    async fn start(db: &TestDb) -> Outage {
+        match db.postgres_parts() {
+            None => {
+                let mut lock = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+                sqlx::query("BEGIN EXCLUSIVE")
+                    .execute(&mut lock)
+                    .await
+                    .unwrap();
+                Outage::Sqlite(lock)
+            }
+            Some((server, name)) => {
+                let mut admin = sqlx::PgConnection::connect(server).await.unwrap();
+                sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
+                    .execute(&mut admin)
+                    .await
+                    .unwrap();
+                sqlx::query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = $1 AND pid <> pg_backend_pid()",
+                )
+                .bind(name)
+                .execute(&mut admin)
+                .await
+                .unwrap();
+                Outage::Postgres(admin, name.to_owned())
+            }
+        }
+    }
+
+    async fn end(self) {
+        match self {
+            Outage::Sqlite(mut lock) => {
+                sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
+            }
+            Outage::Postgres(mut admin, name) => {
+                sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+                    .execute(&mut admin)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+fn failed_writes() -> u64 {
+    ["STORE_UNAVAILABLE", "INTERNAL"]
+        .iter()
+        .map(|code| {
+            c360::metrics::AUDIT_WRITE_FAILURES
+                .with_label_values(&[*code])
+                .get()
+        })
+        .sum()
+}
+
+async fn rows_recorded_during_an_outage_are_written_once_after_it(db: TestDb) {
+    let store = store_with(
+        &db,
+        DatabaseConfig {
+            acquire_timeout: Duration::from_secs(1),
+            busy_timeout: Duration::from_millis(200),
+            ..DatabaseConfig::default()
+        },
+    )
+    .await;
+    let writer = AuditWriter::start(
+        store.clone(),
+        AuditSettings {
+            batch_size: 4,
+            flush_interval: Duration::from_millis(20),
+            retry_initial: Duration::from_millis(50),
+            retry_max: Duration::from_millis(400),
+            ..AuditSettings::default()
+        },
+    );
+    writer
+        .record(vec![record("1000000001", "u-1", base(), "before")])
+        .await
+        .unwrap();
+    writer.flush().await;
+
+    let failures_before = failed_writes();
+    let outage = Outage::start(&db).await;
+    let during: Vec<AccessRecord> = (0..10)
+        .map(|i| record("1000000001", "u-1", base(), &format!("during-{i}")))
+        .collect();
+    // Recording does not wait for the database: the writer keeps collecting.
+    tokio::time::timeout(Duration::from_secs(1), async {
+        for row in &during {
+            writer.record(vec![row.clone()]).await.unwrap();
+        }
+    })
+    .await
+    .expect("recording goes on while the database is away");
+    assert!(
+        tokio::time::timeout(Duration::from_secs(3), writer.flush())
+            .await
+            .is_err(),
+        "a flush cannot complete while the database refuses writes"
+    );
+    assert!(
+        failed_writes() > failures_before,
+        "failed attempts are counted"
+    );
+
+    outage.end().await;
+    tokio::time::timeout(Duration::from_secs(30), writer.close())
+        .await
+        .expect("the writer recovers by itself and drains at close");
+    let rows = all(&store, &AccessFilter::default()).await;
+    let mut written: Vec<&str> = traces(&rows);
+    written.sort_unstable();
+    let mut expected: Vec<String> = during.iter().map(|r| r.trace_id.clone()).collect();
+    expected.push("before".into());
+    expected.sort_unstable();
+    assert_eq!(written, expected, "every row, each once");
+}
+
+const ACCESS_AUDIT: &str = r#"query Audit($filter: AccessAuditFilter, $first: Int) {
+  accessAudit(filter: $filter, first: $first) {
+    edges { cursor node { id at actor role branch customerId operation fieldsRevealed purpose client traceId } }
+    pageInfo { hasNextPage endCursor }
+  }
+}"#;
+
+async fn the_audit_is_forbidden_without_the_auditor_role(db: TestDb) {
+    let app = spawn_on(&db, |_| {}).await;
+    let store = store(&db).await;
+    let writer = AuditWriter::start(store.clone(), AuditSettings::default());
+    writer
+        .record(vec![record(
+            "1000000001",
+            "u-1",
+            base(),
+            "secret-trace-0001",
+        )])
+        .await
+        .unwrap();
+    writer.close().await;
+    assert_eq!(all(&store, &AccessFilter::default()).await.len(), 1);
+
+    for (filter, first) in [
+        (json!({"customerId": "1000000001"}), json!(10)),
+        (json!(null), json!(null)),
+        // Refused before the input is looked at.
+        (json!({"customerId": "not-a-cif"}), json!(0)),
+    ] {
+        let answer = app
+            .graphql(ACCESS_AUDIT, json!({"filter": filter, "first": first}))
+            .await;
+        assert_eq!(errors_with_code(&answer, "FORBIDDEN").len(), 1, "{answer}");
+        assert!(answer["data"].is_null(), "{answer}");
+        assert!(!answer.to_string().contains("secret-trace"), "{answer}");
+    }
+
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.hub))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "c360_audit_rows_written_total",
+        "c360_audit_write_failures_total",
+        "c360_audit_rows_pending",
+    ] {
+        assert!(metrics.contains(name), "{name} exported");
+    }
+}
