@@ -89,6 +89,28 @@ enum Command {
     },
     /// Validates the configuration and connector specs; prints every problem.
     Check,
+    /// Prints a development JWT signed with the configured development key (demo
+    /// profile only).
+    Token {
+        /// Role the token grants.
+        #[arg(long)]
+        role: String,
+        /// Staff number; it is also the token's subject.
+        #[arg(long)]
+        staff: Option<String>,
+        /// Branch the staff member works at.
+        #[arg(long)]
+        branch: Option<String>,
+        /// CIF of the customer an internet-banking token belongs to.
+        #[arg(long)]
+        customer: Option<String>,
+        /// Application the token is issued to (azp).
+        #[arg(long)]
+        client: Option<String>,
+        /// Lifetime, e.g. 15m, 1h, 8h.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        ttl: std::time::Duration,
+    },
 }
 
 #[tokio::main]
@@ -140,6 +162,24 @@ async fn main() -> anyhow::Result<()> {
             c360::connectors::load(&config.connectors, &c360::config::process_env)
                 .map_err(|errors| anyhow::anyhow!("{errors}"))?;
             println!("configuration and connector specs are valid");
+        }
+        Command::Token {
+            role,
+            staff,
+            branch,
+            customer,
+            client,
+            ttl,
+        } => {
+            let request = c360::auth::DevTokenRequest {
+                role,
+                staff_id: staff,
+                branch,
+                customer,
+                client,
+                ttl,
+            };
+            println!("{}", c360::auth::dev_token(&config, &request)?);
         }
         Command::Serve { port } => {
             if let Some(port) = port {

@@ -11,10 +11,15 @@
 mod audit;
 mod guard;
 mod masking;
+mod token;
 
 pub use audit::{AuditClosed, AuditSettings, AuditWriter};
 pub use guard::require_audit_reader;
 pub use masking::{mask_address, mask_email, mask_id_number, mask_mobile, mask_name, mask_number};
+pub use token::{
+    dev_secret, dev_token, mint_dev_token, AuthSetupError, DevTokenError, DevTokenRequest,
+    TokenError, Verifier,
+};
 
 /// Who a verified bearer token says the caller is. Built by the token verifier;
 /// what the identity may see is decided by the role's policy.

@@ -57,6 +57,7 @@ pub struct Config {
     pub cache: CacheConfig,
     pub redis: RedisConfig,
     pub events: EventsConfig,
+    pub auth: AuthConfig,
     pub log: LogConfig,
 }
 
@@ -113,6 +114,66 @@ pub struct EventsConfig {
     /// Shared secret: requests carry `X-C360-Signature: sha256=<HMAC-SHA256 of the body>`
     /// or `Authorization: Bearer <secret>`. Unset: the endpoint refuses everything.
     pub secret: Option<String>,
+}
+
+/// Bearer tokens: which keys may sign them and what they must say to be accepted.
+///
+/// Production deployments trust their identity provider's keys (`jwks_url`) or one
+/// exported public key (`public_key_file`). The HS256 development key exists so that a
+/// demo works without an identity provider; since anyone holding it can mint any role,
+/// it is refused outside the demo profile.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// `iss` every token must carry: tokens from another issuer, even one whose keys we
+    /// happen to trust, are not ours to accept.
+    pub issuer: String,
+    /// `aud` a token must name (one of its audiences), so that a token issued for
+    /// another application of the bank cannot be replayed here.
+    pub audience: String,
+    /// The identity provider's JWKS (RS256/ES256 keys), so that its key rotations need
+    /// no redeployment.
+    pub jwks_url: Option<String>,
+    /// Age after which the cached JWKS is refetched (in the background, when in use), so
+    /// that withdrawn keys stop being trusted.
+    #[serde(with = "humantime_serde")]
+    pub jwks_refresh: Duration,
+    /// Least time between two JWKS fetches: tokens naming unknown key ids trigger a
+    /// refetch, and garbage ids must not let callers hammer the identity provider.
+    #[serde(with = "humantime_serde")]
+    pub jwks_min_refresh: Duration,
+    /// A PEM public key (RSA or EC), for issuers that publish no JWKS.
+    pub public_key_file: Option<PathBuf>,
+    /// HS256 development key (`C360_AUTH__DEV_SECRET`), demo profile only. Never logged.
+    pub dev_secret: Option<String>,
+    /// File holding the development key, for setups that keep secrets out of the
+    /// environment. Demo profile only.
+    pub dev_secret_file: Option<PathBuf>,
+    /// Clock skew tolerated on `exp` and `nbf`: the identity provider's clock and ours
+    /// never agree exactly.
+    #[serde(with = "humantime_serde")]
+    pub leeway: Duration,
+}
+
+/// Whoever prints the configuration (`{config:?}` in a log line or a panic) must not
+/// learn the development key.
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("jwks_url", &self.jwks_url)
+            .field("jwks_refresh", &self.jwks_refresh)
+            .field("jwks_min_refresh", &self.jwks_min_refresh)
+            .field("public_key_file", &self.public_key_file)
+            .field(
+                "dev_secret",
+                &self.dev_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("dev_secret_file", &self.dev_secret_file)
+            .field("leeway", &self.leeway)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -208,6 +269,7 @@ impl Default for Config {
             cache: CacheConfig::default(),
             redis: RedisConfig::default(),
             events: EventsConfig::default(),
+            auth: AuthConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -257,6 +319,33 @@ impl Default for RedisConfig {
             cluster: false,
             key_prefix: DEFAULT_REDIS_KEY_PREFIX.into(),
             timeout: DEFAULT_REDIS_TIMEOUT,
+        }
+    }
+}
+
+/// The demo hub's issuer; production sets the identity provider's.
+const DEFAULT_AUTH_ISSUER: &str = "c360-dev";
+const DEFAULT_AUTH_AUDIENCE: &str = "c360";
+/// Identity providers rotate keys on the scale of days and publish the new key well
+/// before using it; ten minutes bounds how long a withdrawn key is still trusted.
+const DEFAULT_JWKS_REFRESH: Duration = Duration::from_secs(600);
+/// At most two JWKS fetches a minute whatever callers send.
+const DEFAULT_JWKS_MIN_REFRESH: Duration = Duration::from_secs(30);
+/// Clock skew between the identity provider and the hub that is still tolerated.
+const DEFAULT_AUTH_LEEWAY: Duration = Duration::from_secs(30);
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            issuer: DEFAULT_AUTH_ISSUER.into(),
+            audience: DEFAULT_AUTH_AUDIENCE.into(),
+            jwks_url: None,
+            jwks_refresh: DEFAULT_JWKS_REFRESH,
+            jwks_min_refresh: DEFAULT_JWKS_MIN_REFRESH,
+            public_key_file: None,
+            dev_secret: None,
+            dev_secret_file: None,
+            leeway: DEFAULT_AUTH_LEEWAY,
         }
     }
 }
@@ -473,6 +562,22 @@ mod tests {
         .unwrap();
         assert_eq!(config.database.url, "postgres://c360@other/c360");
         assert_eq!(config.redis.url, None);
+    }
+
+    #[test]
+    fn the_development_key_comes_from_the_environment() {
+        let config = Config::load_from(
+            Path::new("/nonexistent"),
+            None,
+            vars(&[
+                ("C360_AUTH__DEV_SECRET", "team-dev-key"),
+                ("C360_AUTH__LEEWAY", "1m"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.auth.dev_secret.as_deref(), Some("team-dev-key"));
+        assert_eq!(config.auth.leeway, Duration::from_secs(60));
+        assert!(!format!("{config:?}").contains("team-dev-key"));
     }
 
     #[test]
