@@ -63,6 +63,12 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
+    #[error("policies: {0}")]
+    Policies(#[from] auth::PolicyError),
+    #[error("authentication: {0}")]
+    Auth(#[from] auth::AuthSetupError),
+    #[error("allowlist: {0}")]
+    Allowlist(#[from] auth::allowlist::AllowlistError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -75,6 +81,7 @@ pub struct App {
     listener: TcpListener,
     router: axum::Router,
     addr: SocketAddr,
+    audit: auth::AuditWriter,
 }
 
 impl App {
@@ -82,6 +89,15 @@ impl App {
     /// migrations, connects the bus, builds the schema and binds the port the config
     /// names (0 picks a free one; [`App::local_addr`] says which).
     pub async fn build(config: Config) -> Result<App, StartError> {
+        let verifier = auth::Verifier::new(&config.auth, &config.profile)?;
+        let policies = auth::Policies::load(&config.access.policies)?;
+        let allowlist = match &config.graphql.allowlist {
+            Some(path) => Some(Arc::new(auth::allowlist::Allowlist::load(
+                path,
+                &config.graphql.allowlist_roles,
+            )?)),
+            None => None,
+        };
         let specs = connectors::load(&config.connectors, &config::process_env)?;
         let files = specs.iter().map(|s| s.file.clone()).collect();
         let redis = match &config.redis.url {
@@ -150,6 +166,10 @@ impl App {
             store.clone(),
             bus.clone(),
         );
+        policies.check_against(&graphql::schema_fields(&schema).await)?;
+        let audit = auth::AuditWriter::start(store.clone(), auth::AuditSettings::default());
+        let limits = auth::limits::RateLimits::new(&config.access);
+        limits.spawn_janitor();
         let state = http::AppState {
             schema,
             upstreams,
@@ -163,6 +183,13 @@ impl App {
             request_timeout: config.server.request_timeout,
             graphiql: config.graphql.graphiql,
             connector_files: Arc::new(files),
+            verifier,
+            policies: Arc::new(policies),
+            limits,
+            allowlist,
+            open_introspection: config.profile == "demo",
+            max_aliases: config.graphql.max_aliases,
+            audit: audit.clone(),
         };
         let addr = SocketAddr::new(config.server.host, config.server.port);
         let listener = TcpListener::bind(addr)
@@ -175,6 +202,7 @@ impl App {
             listener,
             router: http::router(state),
             addr,
+            audit,
         })
     }
 
@@ -182,16 +210,36 @@ impl App {
         self.addr
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    /// Serves until `shutdown` completes, then finishes in-flight requests and writes
+    /// every access-audit record they produced before returning.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         tracing::info!(addr = %self.addr, "hub listening");
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+        let served = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        self.audit.close().await;
+        served
     }
+}
+
+/// What `c360 check` validates without opening the database or binding a port:
+/// connector specs, the token keys, the policies against the schema, the allowlist.
+pub async fn check(config: &Config) -> Result<(), StartError> {
+    connectors::load(&config.connectors, &config::process_env)?;
+    auth::Verifier::new(&config.auth, &config.profile)?;
+    let policies = auth::Policies::load(&config.access.policies)?;
+    policies.check_against(&graphql::schema_fields(&graphql::bare_schema()).await)?;
+    if let Some(path) = &config.graphql.allowlist {
+        auth::allowlist::Allowlist::load(path, &config.graphql.allowlist_roles)?;
+    }
+    Ok(())
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -86,6 +86,10 @@ enum Command {
         /// Customers the scenario picks from (the sandbox's size without --target).
         #[arg(long, default_value_t = 10_000)]
         customers: u64,
+        /// Bearer token for --target (without --target, a development teller token is
+        /// minted for the hub started here).
+        #[arg(long, env = "C360_TOKEN")]
+        token: Option<String>,
     },
     /// Validates the configuration and connector specs; prints every problem.
     Check,
@@ -141,6 +145,7 @@ async fn main() -> anyhow::Result<()> {
             json,
             target,
             customers,
+            token,
         } => {
             let plan = c360::bench::BenchPlan {
                 scenario,
@@ -150,6 +155,7 @@ async fn main() -> anyhow::Result<()> {
                 customers,
                 mode,
                 sandbox: None,
+                token,
             };
             let report = bench(config, plan, latency_ms).await?;
             if json {
@@ -159,9 +165,8 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Check => {
-            c360::connectors::load(&config.connectors, &c360::config::process_env)
-                .map_err(|errors| anyhow::anyhow!("{errors}"))?;
-            println!("configuration and connector specs are valid");
+            c360::check(&config).await?;
+            println!("configuration, connector specs, keys, policies and allowlist are valid");
         }
         Command::Token {
             role,
@@ -232,7 +237,16 @@ async fn main() -> anyhow::Result<()> {
             println!("  GraphQL:  http://{hub}/graphql   (GraphiQL in a browser)");
             println!("  Sandbox:  http://{}/{{core,cards,loans,channels}}/v1  ({customers} customers, seed {seed})", demo.sandbox_addr);
             println!(
+                "  Tokens (development only, valid 12 h; send as Authorization: Bearer <token>):"
+            );
+            for (role, token) in &demo.tokens {
+                println!("    {role:<21} {token}");
+            }
+            println!(
                 "  Try:      curl -s http://{hub}/graphql -H 'content-type: application/json' \\"
+            );
+            println!(
+                "              -H \"authorization: Bearer $TOKEN\" -H 'x-c360-purpose: SERVICE' \\"
             );
             println!("              -d '{{\"query\":\"{{ customer(id: \\\"1000000001\\\") {{ id name accounts {{ number balance {{ amount currency }} }} }} }}\"}}'");
             demo.app.run(c360::shutdown_signal()).await?;
@@ -259,6 +273,28 @@ async fn bench(
         config.database.url = format!("sqlite://{}/c360.db", scratch.display());
     }
     config.server.port = 0;
+    // The load comes from one subject; the limits that protect a deployment from
+    // one caller would measure themselves.
+    config.access.subject_rate = 0;
+    config.access.client_rate = 0;
+    if plan.token.is_none() {
+        let teller = c360::auth::Identity {
+            subject: "bench".into(),
+            role: "teller".into(),
+            // No staff number: the scenario logs contacts for many staff members.
+            staff_id: None,
+            branch: None,
+            customer: None,
+            client: Some("c360-bench".into()),
+        };
+        plan.token = Some(c360::auth::mint_dev_token(
+            &c360::auth::dev_secret(&config.auth)?,
+            &config.auth.issuer,
+            &config.auth.audience,
+            &teller,
+            std::time::Duration::from_secs(24 * 3600),
+        ));
+    }
     // A Redis of its own for the run: benchmark keys never mix with a deployment's.
     config.redis.key_prefix = format!("{}bench:{}:", config.redis.key_prefix, uuid::Uuid::now_v7());
     let backend = if config.database.url.starts_with("sqlite:") {

@@ -133,6 +133,25 @@ pub static AUDIT_ROWS_PENDING: LazyLock<IntGauge> = LazyLock::new(|| {
     )
 });
 
+/// Requests refused by a rate limit (`subject` or `client`).
+pub static RATE_LIMITED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "c360_rate_limited_total",
+        "Requests refused with 429, by the limit they ran into",
+        &["limit"],
+    )
+});
+
+/// Requests refused before execution: `unauthenticated` (401), `forbidden_operation`
+/// (allowlist), `too_many_aliases`.
+pub static REFUSED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "c360_requests_refused_total",
+        "Requests refused before execution, by reason",
+        &["reason"],
+    )
+});
+
 /// The registry in Prometheus text format.
 pub fn render() -> String {
     // Touch every metric so that a fresh process exports all of them at zero.
@@ -147,6 +166,8 @@ pub fn render() -> String {
     LazyLock::force(&AUDIT_ROWS_WRITTEN);
     LazyLock::force(&AUDIT_WRITE_FAILURES);
     LazyLock::force(&AUDIT_ROWS_PENDING);
+    LazyLock::force(&RATE_LIMITED);
+    LazyLock::force(&REFUSED);
     TextEncoder::new()
         .encode_to_string(&REGISTRY.gather())
         .unwrap_or_else(|e| format!("# metrics could not be encoded: {e}\n"))

@@ -2,12 +2,16 @@
 
 use async_graphql::Error;
 
-use super::Viewer;
+use super::{Capability, Viewer};
 
-/// Allows reading the access audit. Until roles carry a policy, nobody may: an audit
-/// open to everyone would itself leak who looked at which customer.
-pub fn require_audit_reader(_viewer: &Viewer) -> Result<(), Error> {
-    Err(crate::graphql::forbidden(
-        "reading the access audit requires the auditor role",
-    ))
+/// Allows reading the access audit to roles with the `read_audit` capability only:
+/// an audit open to everyone would itself leak who looked at which customer.
+pub fn require_audit_reader(viewer: &Viewer) -> Result<(), Error> {
+    if viewer.may(Capability::ReadAudit) {
+        Ok(())
+    } else {
+        Err(crate::graphql::forbidden(
+            "accessAudit (the auditor role only)",
+        ))
+    }
 }

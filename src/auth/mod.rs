@@ -1,25 +1,36 @@
 //! Who is asking, and what they may see.
 //!
-//! Masking (JR/T 0171-2020 C2 data: names, ID numbers, mobiles, card and account
-//! numbers, e-mail, address) is applied once, at the GraphQL edge, through the
-//! request's [`Viewer`]. Until roles and tokens exist, every caller is anonymous and
-//! sees personal data masked: the safe default.
+//! Every request carries a [`Viewer`]: the verified identity, the role's policy from
+//! `config/policies.toml`, the purpose the caller stated, and a log of which customers
+//! it read and which personal fields it saw in clear, from which the access audit is
+//! written. Masking (JR/T 0171-2020 C2 data: names, ID numbers, mobiles, card and
+//! account numbers, e-mail, address) is applied once, at the GraphQL edge, through
+//! [`Viewer::show`].
 //!
-//! Every read of a customer by staff is recorded in the access audit through an
-//! [`AuditWriter`]; reading that audit is guarded by [`require_audit_reader`].
+//! Reads of customers by staff are recorded through an [`AuditWriter`]; reading that
+//! audit is guarded by [`require_audit_reader`].
 
+pub mod allowlist;
 mod audit;
 mod guard;
+pub mod limits;
 mod masking;
+pub mod policy;
 mod token;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 pub use audit::{AuditClosed, AuditSettings, AuditWriter};
 pub use guard::require_audit_reader;
 pub use masking::{mask_address, mask_email, mask_id_number, mask_mobile, mask_name, mask_number};
+pub use policy::{Capability, Policies, PolicyError, RolePolicy, ScopeRule};
 pub use token::{
     dev_secret, dev_token, mint_dev_token, AuthSetupError, DevTokenError, DevTokenRequest,
     TokenError, Verifier,
 };
+
+use crate::domain::{Cif, Customer};
 
 /// Who a verified bearer token says the caller is. Built by the token verifier;
 /// what the identity may see is decided by the role's policy.
@@ -51,59 +62,440 @@ pub enum Personal {
     AccountNumber,
 }
 
-/// The caller of one request, as far as masking is concerned.
-#[derive(Debug, Clone, Default)]
+impl Personal {
+    const ALL: [Personal; 6] = [
+        Personal::Name,
+        Personal::IdNumber,
+        Personal::Mobile,
+        Personal::Email,
+        Personal::Address,
+        Personal::AccountNumber,
+    ];
+
+    /// The names used in `config/policies.toml` and in the access audit.
+    pub const NAMES: [&'static str; 6] = [
+        "name",
+        "id_number",
+        "mobile",
+        "email",
+        "address",
+        "account_number",
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Personal::NAMES[self as usize]
+    }
+
+    pub fn parse(name: &str) -> Option<Personal> {
+        Personal::NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| Personal::ALL[i])
+    }
+}
+
+/// A set of [`Personal`] classes, as bits: copied into every request's viewer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct PersonalSet(u8);
+
+impl PersonalSet {
+    pub fn insert(&mut self, class: Personal) {
+        self.0 |= 1 << class as u8;
+    }
+
+    pub fn contains(self, class: Personal) -> bool {
+        self.0 & (1 << class as u8) != 0
+    }
+
+    pub fn union(self, other: PersonalSet) -> PersonalSet {
+        PersonalSet(self.0 | other.0)
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Class names, in a fixed order.
+    pub fn names(self) -> Vec<&'static str> {
+        Personal::ALL
+            .iter()
+            .filter(|c| self.contains(**c))
+            .map(|c| c.as_str())
+            .collect()
+    }
+}
+
+impl FromIterator<Personal> for PersonalSet {
+    fn from_iter<I: IntoIterator<Item = Personal>>(iter: I) -> PersonalSet {
+        let mut set = PersonalSet::default();
+        for class in iter {
+            set.insert(class);
+        }
+        set
+    }
+}
+
+/// Why a staff member reads a customer, from `X-C360-Purpose` (DOMAIN.md 4.4). Stating
+/// one is what lets a role's `unmask_with_purpose` classes show in clear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Purpose {
+    Service,
+    Marketing,
+    Risk,
+    Complaint,
+    Analytics,
+}
+
+impl Purpose {
+    pub const NAMES: [&'static str; 5] = ["SERVICE", "MARKETING", "RISK", "COMPLAINT", "ANALYTICS"];
+
+    pub fn parse(raw: &str) -> Option<Purpose> {
+        match raw.trim().to_ascii_uppercase().as_str() {
+            "SERVICE" => Some(Purpose::Service),
+            "MARKETING" => Some(Purpose::Marketing),
+            "RISK" => Some(Purpose::Risk),
+            "COMPLAINT" => Some(Purpose::Complaint),
+            "ANALYTICS" => Some(Purpose::Analytics),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        Purpose::NAMES[self as usize]
+    }
+}
+
+/// Which customers one request read, and which classes it saw in clear for each.
+#[derive(Debug, Default)]
+pub struct AccessLog {
+    reads: Mutex<BTreeMap<Cif, PersonalSet>>,
+}
+
+impl AccessLog {
+    fn read(&self, cif: &Cif) {
+        let mut reads = self.reads.lock().unwrap_or_else(|e| e.into_inner());
+        if !reads.contains_key(cif) {
+            reads.insert(cif.clone(), PersonalSet::default());
+        }
+    }
+
+    fn revealed(&self, cif: &Cif, class: Personal) {
+        let mut reads = self.reads.lock().unwrap_or_else(|e| e.into_inner());
+        match reads.get_mut(cif) {
+            Some(set) => set.insert(class),
+            None => {
+                reads.insert(cif.clone(), [class].into_iter().collect());
+            }
+        }
+    }
+
+    /// Every customer read, with the classes revealed, in CIF order.
+    pub fn entries(&self) -> Vec<(Cif, PersonalSet)> {
+        let reads = self.reads.lock().unwrap_or_else(|e| e.into_inner());
+        reads.iter().map(|(c, s)| (c.clone(), *s)).collect()
+    }
+
+    /// Takes what was read so far (a subscription audits each answer's new reads).
+    pub fn drain(&self, operation: Option<String>) -> AccessSummary {
+        let mut reads = self.reads.lock().unwrap_or_else(|e| e.into_inner());
+        AccessSummary {
+            operation,
+            reads: std::mem::take(&mut *reads).into_iter().collect(),
+        }
+    }
+}
+
+/// What one operation read, as the access audit records it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct AccessSummary {
+    /// The GraphQL operation name, when the document gives one.
+    pub operation: Option<String>,
+    pub reads: Vec<(Cif, PersonalSet)>,
+}
+
+/// The caller of one request: identity, role policy, purpose, and what it read.
+#[derive(Debug, Clone)]
 pub struct Viewer {
-    /// Classes this viewer sees in clear.
-    unmasked: Vec<Personal>,
+    identity: Arc<Identity>,
+    policy: Arc<RolePolicy>,
+    unmasked: PersonalSet,
+    purpose: Option<Purpose>,
+    /// The calling application (`azp`) or, without one, the peer address.
+    client: Option<Arc<str>>,
+    view_key: Arc<str>,
+    access: Arc<AccessLog>,
 }
 
 impl Viewer {
-    /// A caller with no identity: everything personal is masked.
-    pub fn anonymous() -> Viewer {
-        Viewer::default()
-    }
-
-    /// A viewer who sees the given classes in clear (granted by a role).
-    pub fn with_unmasked(classes: impl IntoIterator<Item = Personal>) -> Viewer {
+    /// The viewer a verified identity gets under its role's policy.
+    pub fn new(
+        identity: Identity,
+        policy: Arc<RolePolicy>,
+        purpose: Option<Purpose>,
+        client: Option<String>,
+    ) -> Viewer {
+        let mut unmasked = policy.unmasked;
+        if purpose.is_some() {
+            unmasked = unmasked.union(policy.unmask_with_purpose);
+        }
+        let view_key = view_key(&identity, &policy, unmasked);
+        let client = identity.client.clone().or(client).map(Arc::from);
         Viewer {
-            unmasked: classes.into_iter().collect(),
+            identity: Arc::new(identity),
+            policy,
+            unmasked,
+            purpose,
+            client,
+            view_key: Arc::from(view_key),
+            access: Arc::new(AccessLog::default()),
         }
     }
 
-    /// What distinguishes this viewer's answers from another's: cached responses are
-    /// keyed by it, so no caller is served a view meant for another.
-    pub fn cache_key(&self) -> String {
-        if self.unmasked.is_empty() {
-            return "anonymous".to_owned();
-        }
-        let mut classes: Vec<String> = self.unmasked.iter().map(|c| format!("{c:?}")).collect();
-        classes.sort();
-        format!("unmasked:{}", classes.join(","))
+    pub fn identity(&self) -> &Identity {
+        &self.identity
     }
 
-    /// The value as this viewer may see it.
-    ///
-    /// ```
-    /// use c360::auth::{Personal, Viewer};
-    ///
-    /// let anonymous = Viewer::anonymous();
-    /// assert_eq!(anonymous.show(Personal::Mobile, "13812345678"), "138****5678");
-    /// assert_eq!(anonymous.show(Personal::IdNumber, "11010119900307123X"), "110***********123X");
-    /// let teller = Viewer::with_unmasked([Personal::Mobile]);
-    /// assert_eq!(teller.show(Personal::Mobile, "13812345678"), "13812345678");
-    /// ```
-    pub fn show(&self, class: Personal, value: &str) -> String {
-        if self.unmasked.contains(&class) {
+    pub fn policy(&self) -> &RolePolicy {
+        &self.policy
+    }
+
+    pub fn purpose(&self) -> Option<Purpose> {
+        self.purpose
+    }
+
+    pub fn client(&self) -> Option<&str> {
+        self.client.as_deref()
+    }
+
+    pub fn may(&self, capability: Capability) -> bool {
+        self.policy.may(capability)
+    }
+
+    /// What distinguishes this viewer's answers from another's: role, the scope
+    /// parameters the role's rules use, and the classes shown in clear. Cached
+    /// responses are keyed by it, so no caller is served a view meant for another,
+    /// while two tellers share one entry.
+    pub fn cache_key(&self) -> &str {
+        &self.view_key
+    }
+
+    /// Whether the role may read `cif`, when that can be told from the CIF alone:
+    /// `None` means the customer's record (branch, relationship manager) decides.
+    pub fn may_read_cif(&self, cif: &Cif) -> Option<bool> {
+        let mut needs_record = false;
+        for rule in &self.policy.scope {
+            match rule {
+                ScopeRule::All => return Some(true),
+                ScopeRule::SelfOnly => {
+                    if self.identity.customer.as_ref() == Some(cif) {
+                        return Some(true);
+                    }
+                }
+                ScopeRule::Branch => needs_record |= self.identity.branch.is_some(),
+                ScopeRule::Book => needs_record |= self.identity.staff_id.is_some(),
+            }
+        }
+        if needs_record {
+            None
+        } else {
+            Some(false)
+        }
+    }
+
+    /// Whether the role may read this customer.
+    pub fn may_read(&self, customer: &Customer) -> bool {
+        if let Some(decided) = self.may_read_cif(&customer.id) {
+            return decided;
+        }
+        self.policy.scope.iter().any(|rule| match rule {
+            ScopeRule::Branch => {
+                self.identity.branch.is_some() && customer.branch == self.identity.branch
+            }
+            ScopeRule::Book => {
+                self.identity.staff_id.is_some()
+                    && customer.relationship_manager == self.identity.staff_id
+            }
+            ScopeRule::All | ScopeRule::SelfOnly => false,
+        })
+    }
+
+    /// Notes that this request read `cif`: the access audit's unit.
+    pub fn record_read(&self, cif: &Cif) {
+        self.access.read(cif);
+    }
+
+    /// What this request read, for the access audit.
+    pub fn access(&self) -> &AccessLog {
+        &self.access
+    }
+
+    /// The value of `owner`'s field as this viewer may see it; a value shown in clear
+    /// is noted for the access audit.
+    pub fn show(&self, owner: &Cif, class: Personal, value: &str) -> String {
+        if self.unmasked.contains(class) {
+            if !value.is_empty() {
+                self.access.revealed(owner, class);
+            }
             return value.to_owned();
         }
-        match class {
-            Personal::Name => mask_name(value),
-            Personal::IdNumber => mask_id_number(value),
-            Personal::Mobile => mask_mobile(value),
-            Personal::Email => mask_email(value),
-            Personal::Address => mask_address(value),
-            Personal::AccountNumber => mask_number(value),
+        mask(class, value)
+    }
+}
+
+/// The masked form of a value of `class`.
+///
+/// ```
+/// use c360::auth::{mask, Personal};
+///
+/// assert_eq!(mask(Personal::Mobile, "13812345678"), "138****5678");
+/// assert_eq!(mask(Personal::IdNumber, "11010119900307123X"), "110***********123X");
+/// assert_eq!(mask(Personal::AccountNumber, "6228480012345678"), "622848******5678");
+/// ```
+pub fn mask(class: Personal, value: &str) -> String {
+    match class {
+        Personal::Name => mask_name(value),
+        Personal::IdNumber => mask_id_number(value),
+        Personal::Mobile => mask_mobile(value),
+        Personal::Email => mask_email(value),
+        Personal::Address => mask_address(value),
+        Personal::AccountNumber => mask_number(value),
+    }
+}
+
+fn view_key(identity: &Identity, policy: &RolePolicy, unmasked: PersonalSet) -> String {
+    use std::fmt::Write;
+    let mut key = format!("role={}", policy.name);
+    for rule in &policy.scope {
+        match rule {
+            ScopeRule::All => {}
+            ScopeRule::Branch => {
+                let _ = write!(key, ";branch={}", identity.branch.as_deref().unwrap_or(""));
+            }
+            ScopeRule::Book => {
+                let _ = write!(key, ";staff={}", identity.staff_id.as_deref().unwrap_or(""));
+            }
+            ScopeRule::SelfOnly => {
+                let cif = identity.customer.as_ref().map(Cif::as_str).unwrap_or("");
+                let _ = write!(key, ";cif={cif}");
+            }
         }
+    }
+    let _ = write!(key, ";clear={}", unmasked.0);
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policies() -> Policies {
+        Policies::load(std::path::Path::new("config/policies.toml")).unwrap()
+    }
+
+    fn identity(role: &str) -> Identity {
+        Identity {
+            subject: "u1".into(),
+            role: role.into(),
+            staff_id: Some("S0001".into()),
+            branch: Some("0101".into()),
+            customer: None,
+            client: None,
+        }
+    }
+
+    fn viewer(role: &str, purpose: Option<Purpose>) -> Viewer {
+        let policies = policies();
+        Viewer::new(
+            identity(role),
+            policies.role(role).unwrap().clone(),
+            purpose,
+            None,
+        )
+    }
+
+    fn customer(branch: &str, rm: &str) -> Customer {
+        serde_json::from_value(serde_json::json!({
+            "id": "1000000001", "kind": "INDIVIDUAL", "name": "张三",
+            "id_document": {"type": "RESIDENT_ID", "number": "11010119900307123X"},
+            "branch": branch, "relationship_manager": rm, "status": "ACTIVE"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_purpose_reveals_what_the_role_allows_and_the_reveal_is_logged() {
+        let cif = Cif::parse("1000000001").unwrap();
+        let without = viewer("relationship_manager", None);
+        assert_eq!(
+            without.show(&cif, Personal::Mobile, "13812345678"),
+            "138****5678"
+        );
+        assert!(without.access().entries().is_empty());
+        let with = viewer("relationship_manager", Some(Purpose::Service));
+        assert_eq!(
+            with.show(&cif, Personal::Mobile, "13812345678"),
+            "13812345678"
+        );
+        // The RM's reason does not reach ID numbers.
+        assert_eq!(
+            with.show(&cif, Personal::IdNumber, "11010119900307123X"),
+            "110***********123X"
+        );
+        let entries = with.access().entries();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].1.names(), vec!["mobile"]);
+        assert_ne!(without.cache_key(), with.cache_key());
+    }
+
+    #[test]
+    fn scope_rules_decide_by_cif_or_by_record() {
+        let cif = Cif::parse("1000000001").unwrap();
+        assert_eq!(viewer("teller", None).may_read_cif(&cif), Some(true));
+        assert_eq!(viewer("auditor", None).may_read_cif(&cif), Some(false));
+        let branch = viewer("branch_manager", None);
+        assert_eq!(branch.may_read_cif(&cif), None);
+        assert!(branch.may_read(&customer("0101", "S9999")));
+        assert!(!branch.may_read(&customer("0202", "S0001")));
+        let rm = viewer("relationship_manager", None);
+        assert!(
+            rm.may_read(&customer("0202", "S0001")),
+            "own book elsewhere"
+        );
+        assert!(!rm.may_read(&customer("0202", "S9999")));
+
+        let mut own = identity("customer");
+        own.customer = Some(cif.clone());
+        let policies = policies();
+        let portal = Viewer::new(own, policies.role("customer").unwrap().clone(), None, None);
+        assert_eq!(portal.may_read_cif(&cif), Some(true));
+        assert_eq!(
+            portal.may_read_cif(&Cif::parse("1000000002").unwrap()),
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn views_share_a_key_only_when_they_see_the_same() {
+        let a = viewer("teller", None);
+        let mut other = identity("teller");
+        other.subject = "u2".into();
+        other.branch = Some("0909".into());
+        let policies = policies();
+        let b = Viewer::new(other, policies.role("teller").unwrap().clone(), None, None);
+        assert_eq!(
+            a.cache_key(),
+            b.cache_key(),
+            "tellers see the same everywhere"
+        );
+        let bm1 = viewer("branch_manager", None);
+        let mut elsewhere = identity("branch_manager");
+        elsewhere.branch = Some("0909".into());
+        let bm2 = Viewer::new(
+            elsewhere,
+            policies.role("branch_manager").unwrap().clone(),
+            None,
+            None,
+        );
+        assert_ne!(bm1.cache_key(), bm2.cache_key());
     }
 }

@@ -134,6 +134,8 @@ pub struct BenchPlan {
     pub mode: Mode,
     /// The sandbox the hub reads, when known: upstream calls are counted there.
     pub sandbox: Option<String>,
+    /// Bearer token sent with every request.
+    pub token: Option<String>,
 }
 
 /// What a run measured. Latencies are of successful and failed requests alike.
@@ -192,8 +194,15 @@ const LOG_INTERACTION: &str = "mutation Log($input: LogInteractionInput!, $key: 
 /// Runs `plan` and reports. Each of `concurrency` workers sends one request after
 /// another until the duration is over.
 pub async fn run(plan: &BenchPlan) -> BenchReport {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = &plan.token {
+        if let Ok(value) = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")) {
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
+    }
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(plan.concurrency)
+        .default_headers(headers)
         .build()
         .expect("an HTTP client");
     let url = format!("{}/graphql", plan.target.trim_end_matches('/'));

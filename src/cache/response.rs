@@ -35,9 +35,15 @@ impl ResponseKey {
     }
 }
 
+/// What a cached response read: each customer with the classes it showed in clear.
+/// Kept with the body because a hit must write the same access audit as the
+/// execution it replays.
+pub type Reads = Arc<crate::auth::AccessSummary>;
+
 #[derive(Clone)]
 struct Entry {
     body: Bytes,
+    reads: Reads,
     tags: Arc<Vec<String>>,
     expires: Instant,
 }
@@ -69,11 +75,11 @@ impl ResponseCache {
         self.max_ttl
     }
 
-    pub fn get(&self, key: &ResponseKey) -> Option<Bytes> {
+    pub fn get(&self, key: &ResponseKey) -> Option<(Bytes, Reads)> {
         match self.entries.get(key) {
             Some(entry) if entry.expires > Instant::now() => {
                 RESPONSE_CACHE.with_label_values(&["hit"]).inc();
-                Some(entry.body)
+                Some((entry.body, entry.reads))
             }
             Some(_) => {
                 self.entries.remove(key);
@@ -87,12 +93,20 @@ impl ResponseCache {
         }
     }
 
-    pub fn insert(&self, key: ResponseKey, body: Bytes, tags: Vec<String>, ttl: Duration) {
+    pub fn insert(
+        &self,
+        key: ResponseKey,
+        body: Bytes,
+        reads: Reads,
+        tags: Vec<String>,
+        ttl: Duration,
+    ) {
         RESPONSE_CACHE.with_label_values(&["stored"]).inc();
         self.entries.insert(
             key,
             Entry {
                 body,
+                reads,
                 tags: Arc::new(tags),
                 expires: Instant::now() + ttl.min(self.max_ttl),
             },
@@ -141,22 +155,25 @@ mod tests {
         cache.insert(
             one.clone(),
             Bytes::from_static(b"one"),
+            Arc::default(),
             vec!["core:account:A".into()],
             Duration::from_secs(30),
         );
         cache.insert(
             two.clone(),
             Bytes::from_static(b"two"),
+            Arc::default(),
             vec!["core:account:B".into()],
             Duration::from_secs(30),
         );
         assert_eq!(cache.invalidate(&["core:account:A".into()]), 1);
         assert!(cache.get(&one).is_none());
-        assert_eq!(cache.get(&two).unwrap(), Bytes::from_static(b"two"));
+        assert_eq!(cache.get(&two).unwrap().0, Bytes::from_static(b"two"));
         let short = ResponseKey::new("3", None, "", "v");
         cache.insert(
             short.clone(),
             Bytes::from_static(b"x"),
+            Arc::default(),
             vec![],
             Duration::ZERO,
         );

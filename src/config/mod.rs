@@ -23,6 +23,22 @@ pub use env::{expand_env, process_env, EnvError};
 const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
 /// `customers(ids:)` and batch endpoints: the sandbox and most bank ESBs take 100 keys.
 const DEFAULT_MAX_IDS: usize = 100;
+/// The 360 query nests 7 deep; 15 leaves room for any screen and none for the
+/// recursive queries that exist only to exhaust a server.
+const DEFAULT_MAX_DEPTH: usize = 15;
+/// The 360 query selects about 50 fields; a BI page of 100 customers with a few
+/// fields each stays far below 1,000.
+const DEFAULT_MAX_COMPLEXITY: usize = 1_000;
+/// No screen needs more than a handful of aliases.
+const DEFAULT_MAX_ALIASES: usize = 30;
+/// A person at a screen makes a few requests a second; a portal session fewer. 50/s
+/// sustained with bursts of 100 stops scripts without touching people.
+const DEFAULT_SUBJECT_RATE: u32 = 50;
+const DEFAULT_SUBJECT_BURST: u32 = 100;
+/// One application (a teller front end serving a whole branch network) may carry
+/// many people: ten times one person.
+const DEFAULT_CLIENT_RATE: u32 = 500;
+const DEFAULT_CLIENT_BURST: u32 = 1_000;
 /// Page size when the client gives no `first`.
 const DEFAULT_PAGE_SIZE: usize = 20;
 /// Largest `first` a client may ask for; bigger pages belong to exports, not screens.
@@ -58,7 +74,24 @@ pub struct Config {
     pub redis: RedisConfig,
     pub events: EventsConfig,
     pub auth: AuthConfig,
+    pub access: AccessConfig,
     pub log: LogConfig,
+}
+
+/// Roles and request-rate limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessConfig {
+    /// The roles file; the copy built into the binary is used when it does not exist.
+    pub policies: PathBuf,
+    /// Requests per second one token subject may make (sustained); 0: no limit.
+    pub subject_rate: u32,
+    /// Requests one subject may make in a burst above the rate.
+    pub subject_burst: u32,
+    /// Requests per second one client application (`azp`, else the peer address)
+    /// may make; 0: no limit.
+    pub client_rate: u32,
+    pub client_burst: u32,
 }
 
 /// The cache tiers (entity L1 and L2, responses, persisted queries).
@@ -199,6 +232,20 @@ pub struct GraphqlConfig {
     pub max_page_size: usize,
     /// Serve the GraphiQL page on `GET /graphql` from browsers.
     pub graphiql: bool,
+    /// Deepest selection nesting accepted; the 360 query is 7 deep.
+    pub max_depth: usize,
+    /// Most fields one operation may select (async-graphql's complexity, one per
+    /// field); the 360 query selects about 50.
+    pub max_complexity: usize,
+    /// Most aliased fields in one document: aliases are how one request asks for the
+    /// same expensive field a thousand times.
+    pub max_aliases: usize,
+    /// An Apollo persisted-query manifest (`{"operations": [{"id", "body", …}]}`):
+    /// when set, only its operations may run, by id or by identical text. Portals
+    /// ship this way so that a stolen token cannot run arbitrary queries.
+    pub allowlist: Option<PathBuf>,
+    /// Roles the allowlist applies to; empty: every role.
+    pub allowlist_roles: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -270,6 +317,7 @@ impl Default for Config {
             redis: RedisConfig::default(),
             events: EventsConfig::default(),
             auth: AuthConfig::default(),
+            access: AccessConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -368,6 +416,23 @@ impl Default for GraphqlConfig {
             default_page_size: DEFAULT_PAGE_SIZE,
             max_page_size: DEFAULT_MAX_PAGE_SIZE,
             graphiql: true,
+            max_depth: DEFAULT_MAX_DEPTH,
+            max_complexity: DEFAULT_MAX_COMPLEXITY,
+            max_aliases: DEFAULT_MAX_ALIASES,
+            allowlist: None,
+            allowlist_roles: Vec::new(),
+        }
+    }
+}
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        AccessConfig {
+            policies: PathBuf::from("config/policies.toml"),
+            subject_rate: DEFAULT_SUBJECT_RATE,
+            subject_burst: DEFAULT_SUBJECT_BURST,
+            client_rate: DEFAULT_CLIENT_RATE,
+            client_burst: DEFAULT_CLIENT_BURST,
         }
     }
 }
@@ -604,7 +669,10 @@ mod tests {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "toml")
-                && path.file_stem().is_some_and(|s| s != "default")
+                // Not profiles: the roles file and the insight thresholds.
+                && path
+                    .file_stem()
+                    .is_some_and(|s| !["default", "policies", "insights"].contains(&s.to_str().unwrap_or("")))
             {
                 let profile = path.file_stem().unwrap().to_string_lossy().to_string();
                 if let Err(e) = Config::load_from(&dir, None, vars(&[("C360_PROFILE", &profile)])) {

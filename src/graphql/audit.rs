@@ -165,9 +165,7 @@ impl AuditQuery {
         after: Option<String>,
     ) -> Result<AccessRecordConnection> {
         let store = super::own_records(ctx);
-        let anonymous = Viewer::anonymous();
-        let viewer = ctx.data::<Viewer>().unwrap_or(&anonymous);
-        crate::auth::require_audit_reader(viewer)?;
+        crate::auth::require_audit_reader(ctx.data_unchecked::<Viewer>())?;
         let filter = filter.unwrap_or_default().into_filter()?;
         let first = paging::page_size(first, ctx.data_unchecked::<GraphqlConfig>())?;
         let after = after

@@ -40,6 +40,7 @@ impl ChangeSubscription {
         id: ID,
     ) -> Result<impl Stream<Item = CustomerChange>> {
         let cif = Cif::parse(&id).map_err(|e| errors::bad_input("id", e))?;
+        super::access::authorize(ctx, &cif, "id").await?;
         let bus = ctx.data_unchecked::<Bus>();
         Ok(bus
             .subscribe(CUSTOMER_CHANGED_CHANNEL)

@@ -6,7 +6,6 @@ use async_graphql::{Context, InputObject, Object, Result, ID};
 use chrono::{DateTime, NaiveTime, Utc};
 
 use super::errors;
-use super::interactions::ensure_customer;
 use crate::domain::{
     current_consents, may_contact, Cif, Consent, ConsentPurpose, ContactChannel, ContactDecision,
     ContactPreferences, InteractionChannel, NewConsent, NewContactPreferences,
@@ -169,7 +168,12 @@ impl ConsentMutation {
             input.staff_id,
         )
         .map_err(errors::invalid)?;
-        ensure_customer(ctx, &new.customer_id).await?;
+        super::access::acting_as(
+            super::access::viewer(ctx),
+            new.staff_id.as_deref(),
+            "staffId",
+        )?;
+        super::access::authorize(ctx, &new.customer_id, "customerId").await?;
         let store = super::own_records(ctx);
         let consent = store
             .record_consent(&new, key.as_ref())
@@ -199,7 +203,12 @@ impl ConsentMutation {
             input.staff_id,
         )
         .map_err(errors::invalid)?;
-        ensure_customer(ctx, &new.customer_id).await?;
+        super::access::acting_as(
+            super::access::viewer(ctx),
+            new.staff_id.as_deref(),
+            "staffId",
+        )?;
+        super::access::authorize(ctx, &new.customer_id, "customerId").await?;
         let store = super::own_records(ctx);
         let preferences = store
             .record_contact_preferences(&new, key.as_ref())

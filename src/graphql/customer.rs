@@ -11,10 +11,10 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Object, Result, ServerError, SimpleObject, ID};
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::errors;
 use super::loaders::{self, Loaders, Outcome, PerCustomer};
 use super::paging::{PageCursor, Window};
 use super::products::{AccountNode, CardNode, OnlineBankingNode};
+use super::{access, errors};
 use crate::auth::{Personal, Viewer};
 use crate::cache::RequestScope;
 use crate::config::GraphqlConfig;
@@ -77,6 +77,8 @@ impl CustomerQuery {
     /// Null with a `NOT_FOUND` error when core banking does not know the CIF.
     async fn customer(&self, ctx: &Context<'_>, id: ID) -> Result<Option<CustomerNode>> {
         let cif = Cif::parse(&id).map_err(|e| errors::bad_input("id", e))?;
+        let viewer = access::viewer(ctx);
+        access::precheck(viewer, &cif)?;
         let loaders = ctx.data_unchecked::<Loaders>();
         let selection = Selection::of(ctx.look_ahead());
         let cifs = [cif.clone()];
@@ -85,7 +87,10 @@ impl CustomerQuery {
             selection.prefetch(loaders, &cifs)
         );
         match found(&outcome)? {
-            Some(customer) => Ok(Some(CustomerNode::new(customer, &outcome, selection))),
+            Some(customer) => {
+                access::admit(viewer, &customer)?;
+                Ok(Some(CustomerNode::new(customer, &outcome, selection)))
+            }
             None => Err(errors::not_found(format!("customer {cif}"))),
         }
     }
@@ -110,17 +115,40 @@ impl CustomerQuery {
             .enumerate()
             .map(|(i, id)| Cif::parse(id).map_err(|e| errors::bad_input(&format!("ids[{i}]"), e)))
             .collect::<Result<Vec<_>>>()?;
+        let viewer = access::viewer(ctx);
+        // CIFs the caller may not read are refused without being loaded.
+        let refused: Vec<bool> = cifs
+            .iter()
+            .map(|cif| access::precheck(viewer, cif).is_err())
+            .collect();
+        let wanted: Vec<Cif> = cifs
+            .iter()
+            .zip(&refused)
+            .filter(|(_, refused)| !**refused)
+            .map(|(cif, _)| cif.clone())
+            .collect();
         let loaders = ctx.data_unchecked::<Loaders>();
         let selection = Selection::of(ctx.look_ahead());
         let (outcomes, ()) = tokio::join!(
-            loaders::many(&loaders.customers, &cifs),
-            selection.prefetch(loaders, &cifs)
+            loaders::many(&loaders.customers, &wanted),
+            selection.prefetch(loaders, &wanted)
         );
         let mut nodes = Vec::with_capacity(cifs.len());
         for (index, cif) in cifs.iter().enumerate() {
+            if refused[index] {
+                item_error(ctx, index, errors::forbidden(format!("customer {cif}")));
+                nodes.push(None);
+                continue;
+            }
             let node = match outcomes.get(cif) {
                 Some(outcome) => match found(outcome) {
-                    Ok(Some(customer)) => Some(CustomerNode::new(customer, outcome, selection)),
+                    Ok(Some(customer)) => match access::admit(viewer, &customer) {
+                        Ok(()) => Some(CustomerNode::new(customer, outcome, selection)),
+                        Err(error) => {
+                            item_error(ctx, index, error);
+                            None
+                        }
+                    },
                     Ok(None) => {
                         item_error(ctx, index, errors::not_found(format!("customer {cif}")));
                         None
@@ -170,7 +198,11 @@ impl CustomerQuery {
         } else {
             Selection::of(look_ahead.field("nodes"))
         };
-        let (edges, has_next) = window.slice(page);
+        let (mut edges, has_next) = window.slice(page);
+        // Search finds within the caller's scope: customers outside it are left out,
+        // not shown as errors, so a search cannot probe who banks elsewhere.
+        let viewer = access::viewer(ctx);
+        edges.retain(|(_, customer)| access::admit(viewer, customer).is_ok());
         let cifs: Vec<Cif> = edges.iter().map(|(_, c)| c.id.clone()).collect();
         selection
             .prefetch(ctx.data_unchecked::<Loaders>(), &cifs)
@@ -324,19 +356,24 @@ impl CustomerNode {
     }
 
     /// Masked (surname kept) unless the caller may see names.
-    async fn name(&self, ctx: &Context<'_>) -> String {
-        ctx.data_unchecked::<Viewer>()
-            .show(Personal::Name, &self.customer.name)
+    async fn name(&self, ctx: &Context<'_>) -> Option<String> {
+        Some(ctx.data_unchecked::<Viewer>().show(
+            &self.customer.id,
+            Personal::Name,
+            &self.customer.name,
+        ))
     }
 
     /// The number is masked (region and last four kept) unless the caller may see it.
-    async fn id_document(&self, ctx: &Context<'_>) -> IdDocument {
-        IdDocument {
+    async fn id_document(&self, ctx: &Context<'_>) -> Option<IdDocument> {
+        Some(IdDocument {
             id_type: self.customer.id_document.id_type,
-            number: ctx
-                .data_unchecked::<Viewer>()
-                .show(Personal::IdNumber, &self.customer.id_document.number),
-        }
+            number: ctx.data_unchecked::<Viewer>().show(
+                &self.customer.id,
+                Personal::IdNumber,
+                &self.customer.id_document.number,
+            ),
+        })
     }
 
     async fn mobile(&self, ctx: &Context<'_>) -> Option<String> {
@@ -344,7 +381,7 @@ impl CustomerNode {
         self.customer
             .mobile
             .as_deref()
-            .map(|m| viewer.show(Personal::Mobile, m))
+            .map(|m| viewer.show(&self.customer.id, Personal::Mobile, m))
     }
 
     async fn email(&self, ctx: &Context<'_>) -> Option<String> {
@@ -352,7 +389,7 @@ impl CustomerNode {
         self.customer
             .email
             .as_deref()
-            .map(|m| viewer.show(Personal::Email, m))
+            .map(|m| viewer.show(&self.customer.id, Personal::Email, m))
     }
 
     async fn birth_date(&self) -> Option<NaiveDate> {
@@ -369,7 +406,7 @@ impl CustomerNode {
         self.customer
             .address
             .as_deref()
-            .map(|a| viewer.show(Personal::Address, a))
+            .map(|a| viewer.show(&self.customer.id, Personal::Address, a))
     }
 
     async fn occupation(&self) -> Option<&str> {

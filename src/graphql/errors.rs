@@ -30,11 +30,6 @@ pub fn invalid(error: crate::domain::InvalidField) -> Error {
     bad_input(error.field, error.problem)
 }
 
-/// A caller whose role does not allow what was asked.
-pub fn forbidden(reason: impl std::fmt::Display) -> Error {
-    Error::new(reason.to_string()).extend_with(|_, ext| ext.set("code", "FORBIDDEN"))
-}
-
 pub fn not_found(what: impl std::fmt::Display) -> Error {
     Error::new(format!("{what} not found")).extend_with(|_, ext| ext.set("code", "NOT_FOUND"))
 }
@@ -92,4 +87,11 @@ pub fn consent_withdrawn(reason: crate::domain::ContactReason, channel: &str) ->
         ext.set("code", "CONSENT_WITHDRAWN");
         ext.set("reason", reason.as_str());
     })
+}
+
+/// Outside what the caller's role and scope allow. Says what was refused, never
+/// whether the thing exists or what it holds.
+pub fn forbidden(what: impl std::fmt::Display) -> Error {
+    Error::new(format!("{what}: not allowed for this caller"))
+        .extend_with(|_, ext| ext.set("code", "FORBIDDEN"))
 }

@@ -14,9 +14,9 @@ use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 use uuid::Uuid;
 
-use super::errors;
-use super::loaders::{self, Loaders};
 use super::paging;
+use super::{access, errors};
+use crate::auth::ScopeRule;
 use crate::bus::Bus;
 use crate::config::GraphqlConfig;
 use crate::domain::{
@@ -88,16 +88,16 @@ impl InteractionNode {
         self.0.recorded_at
     }
 
-    async fn staff_id(&self) -> &str {
-        &self.0.staff_id
+    async fn staff_id(&self) -> Option<&str> {
+        Some(&self.0.staff_id)
     }
 
     async fn branch_id(&self) -> &str {
         &self.0.branch_id
     }
 
-    async fn subject(&self) -> &str {
-        &self.0.subject
+    async fn subject(&self) -> Option<&str> {
+        Some(&self.0.subject)
     }
 
     async fn notes(&self) -> Option<&str> {
@@ -133,13 +133,15 @@ impl InteractionNode {
 
     /// Every change made since it was logged, oldest first: who changed which field
     /// from what to what.
-    async fn history(&self, ctx: &Context<'_>) -> Result<Vec<InteractionChangeNode>> {
+    async fn history(&self, ctx: &Context<'_>) -> Result<Option<Vec<InteractionChangeNode>>> {
         let store = super::own_records(ctx);
         let changes = store
             .interaction_history(self.0.id)
             .await
             .map_err(|e| errors::store(&e))?;
-        Ok(changes.into_iter().map(InteractionChangeNode).collect())
+        Ok(Some(
+            changes.into_iter().map(InteractionChangeNode).collect(),
+        ))
     }
 }
 
@@ -344,6 +346,10 @@ async fn page(
         .map_err(|e| errors::store(&e))?;
     let has_next = items.len() > first;
     items.truncate(first);
+    let viewer = access::viewer(ctx);
+    for item in &items {
+        viewer.record_read(&item.customer_id);
+    }
     let mut connection = Connection::new(after.is_some(), has_next);
     connection.edges.extend(items.into_iter().map(|i| {
         let cursor = InteractionCursor(TimelineCursor {
@@ -367,21 +373,6 @@ pub(super) async fn timeline(
     page(ctx, filter, first, after).await
 }
 
-/// Fails unless core banking knows the customer (read through the request's loader,
-/// so the upstream cache applies).
-pub(super) async fn ensure_customer(ctx: &Context<'_>, cif: &Cif) -> Result<()> {
-    let loaders = ctx.data_unchecked::<Loaders>();
-    let outcome = loaders::one(&loaders.customers, cif).await;
-    match &outcome.items {
-        Ok(items) if !items.is_empty() => Ok(()),
-        Ok(_) => Err(errors::not_found_field(
-            "customerId",
-            format!("customer {cif}"),
-        )),
-        Err(error) => Err(errors::upstream(error)),
-    }
-}
-
 fn parse_key(raw: Option<String>) -> Result<Option<IdempotencyKey>> {
     raw.map(|k| IdempotencyKey::parse(&k).map_err(|e| errors::bad_input("idempotencyKey", e)))
         .transpose()
@@ -401,7 +392,10 @@ impl InteractionQuery {
         let id = interaction_id(&id)?;
         let store = super::own_records(ctx);
         match store.interaction(id).await.map_err(|e| errors::store(&e))? {
-            Some(found) => Ok(Some(InteractionNode(found))),
+            Some(found) => {
+                access::authorize(ctx, &found.customer_id, "id").await?;
+                Ok(Some(InteractionNode(found)))
+            }
             None => Err(errors::not_found(format!("interaction {id}"))),
         }
     }
@@ -416,6 +410,7 @@ impl InteractionQuery {
         after: Option<String>,
     ) -> Result<InteractionConnection> {
         let filter = filter.unwrap_or_default().into_filter()?;
+        in_scope(ctx, &filter).await?;
         page(ctx, filter, first, after).await
     }
 
@@ -438,6 +433,7 @@ impl InteractionQuery {
             }
         }
         let filter = filter.unwrap_or_default().into_filter()?;
+        in_scope(ctx, &filter).await?;
         let store = super::own_records(ctx);
         let stats = store
             .interaction_stats(&group_by, &filter)
@@ -490,6 +486,8 @@ impl InteractionMutation {
             Utc::now(),
         )
         .map_err(errors::invalid)?;
+        access::acting_as(access::viewer(ctx), Some(&new.staff_id), "staffId")?;
+        access::authorize(ctx, &new.customer_id, "customerId").await?;
         let store = super::own_records(ctx);
         if let Some(key) = &key {
             if let Some(first) = store
@@ -500,7 +498,6 @@ impl InteractionMutation {
                 return Ok(InteractionNode(first));
             }
         }
-        ensure_customer(ctx, &new.customer_id).await?;
         if new.kind == InteractionType::Marketing {
             if let Some(channel) = new.channel.contact_channel() {
                 let (consents, preferences) = tokio::try_join!(
@@ -539,6 +536,7 @@ impl InteractionMutation {
         let id = interaction_id(&id)?;
         let staff_id =
             crate::domain::parse_code("staffId", &input.staff_id).map_err(errors::invalid)?;
+        access::acting_as(access::viewer(ctx), Some(&staff_id), "staffId")?;
         let notes = match input.notes {
             MaybeUndefined::Undefined => None,
             MaybeUndefined::Null => Some(None),
@@ -558,6 +556,10 @@ impl InteractionMutation {
             follow_up_at,
         };
         let store = super::own_records(ctx);
+        match store.interaction(id).await.map_err(|e| errors::store(&e))? {
+            Some(found) => access::authorize(ctx, &found.customer_id, "id").await?,
+            None => return Err(errors::not_found_field("id", format!("interaction {id}"))),
+        }
         let updated = store
             .update_interaction(id, &update)
             .await
@@ -581,6 +583,13 @@ impl InteractionSubscription {
         let customer = customer_id
             .map(|id| Cif::parse(&id).map_err(|e| errors::bad_input("customerId", e)))
             .transpose()?;
+        match &customer {
+            Some(cif) => access::authorize(ctx, cif, "customerId").await?,
+            None if !access::reads_everyone(access::viewer(ctx)) => {
+                return Err(errors::forbidden("interactionLogged without customerId"))
+            }
+            None => {}
+        }
         let bus = ctx.data_unchecked::<Bus>();
         Ok(bus
             .subscribe(INTERACTIONS_CHANNEL)
@@ -592,4 +601,27 @@ impl InteractionSubscription {
                 async move { wanted }
             }))
     }
+}
+
+/// Cross-customer reads of the contact log stay within the caller's scope: roles that
+/// read everyone may filter freely; others must name a customer they may read, or
+/// (branch scope) their own branch.
+async fn in_scope(ctx: &Context<'_>, filter: &InteractionFilter) -> Result<()> {
+    let viewer = access::viewer(ctx);
+    if access::reads_everyone(viewer) {
+        return Ok(());
+    }
+    if let Some(cif) = &filter.customer_id {
+        return access::authorize(ctx, cif, "filter.customerId").await;
+    }
+    let own_branch = viewer.identity().branch.as_deref();
+    if viewer.policy().scope.contains(&ScopeRule::Branch)
+        && own_branch.is_some()
+        && filter.branch_id.as_deref() == own_branch
+    {
+        return Ok(());
+    }
+    Err(errors::forbidden(
+        "interactions beyond one customer in scope or your own branch (filter.customerId or filter.branchId)",
+    ))
 }

@@ -4,6 +4,7 @@
 //! The schema does not know about HTTP; [`crate::http`] carries requests to it and
 //! attaches each request's [`RequestData`].
 
+mod access;
 mod audit;
 mod changes;
 mod consents;
@@ -60,6 +61,9 @@ pub fn build_schema(
         Mutation::default(),
         Subscription::default(),
     )
+    .limit_depth(config.max_depth)
+    .limit_complexity(config.max_complexity)
+    .extension(access::FieldPolicy)
     .data(upstreams)
     .data(config)
     .data(store)
@@ -67,15 +71,40 @@ pub fn build_schema(
     .finish()
 }
 
-/// The SDL, as `c360 schema` prints it and `schema/customer360.graphql` stores it.
-pub fn sdl() -> String {
+/// Every field of the schema with its nullability, read by introspection, so the
+/// policies can be checked against what the schema really has.
+pub async fn schema_fields(schema: &AppSchema) -> Vec<crate::auth::policy::SchemaField> {
+    let response = schema
+        .execute("{ __schema { types { name fields { name type { kind } } } } }")
+        .await;
+    let data = response.data.into_json().unwrap_or_default();
+    let mut fields = Vec::new();
+    for ty in data["__schema"]["types"].as_array().into_iter().flatten() {
+        let type_name = ty["name"].as_str().unwrap_or_default();
+        for field in ty["fields"].as_array().into_iter().flatten() {
+            fields.push(crate::auth::policy::SchemaField {
+                type_name: type_name.to_owned(),
+                field: field["name"].as_str().unwrap_or_default().to_owned(),
+                nullable: field["type"]["kind"] != "NON_NULL",
+            });
+        }
+    }
+    fields
+}
+
+/// The schema's types without any data behind them: for the SDL and for checks.
+pub fn bare_schema() -> AppSchema {
     Schema::build(
         Query::default(),
         Mutation::default(),
         Subscription::default(),
     )
     .finish()
-    .sdl()
+}
+
+/// The SDL, as `c360 schema` prints it and `schema/customer360.graphql` stores it.
+pub fn sdl() -> String {
+    bare_schema().sdl()
 }
 
 /// The hub's own database, for a resolver about to read or write it. Such reads are

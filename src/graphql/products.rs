@@ -34,9 +34,12 @@ impl AccountNode {
 #[Object(name = "Account")]
 impl AccountNode {
     /// Account number; masked (first 6, last 4) unless the caller may see it.
-    async fn number(&self, ctx: &Context<'_>) -> String {
-        ctx.data_unchecked::<Viewer>()
-            .show(Personal::AccountNumber, &self.0.number)
+    async fn number(&self, ctx: &Context<'_>) -> Option<String> {
+        Some(ctx.data_unchecked::<Viewer>().show(
+            &self.0.customer_id,
+            Personal::AccountNumber,
+            &self.0.number,
+        ))
     }
 
     #[graphql(name = "type")]
@@ -143,9 +146,12 @@ impl CardNode {
     }
 
     /// PAN, masked (BIN and last 4) unless the caller may see it.
-    async fn number(&self, ctx: &Context<'_>) -> String {
-        ctx.data_unchecked::<Viewer>()
-            .show(Personal::AccountNumber, &self.0.number)
+    async fn number(&self, ctx: &Context<'_>) -> Option<String> {
+        Some(ctx.data_unchecked::<Viewer>().show(
+            &self.0.customer_id,
+            Personal::AccountNumber,
+            &self.0.number,
+        ))
     }
 
     async fn kind(&self) -> CardKind {
@@ -174,7 +180,7 @@ impl CardNode {
         self.0
             .linked_account
             .as_deref()
-            .map(|n| viewer.show(Personal::AccountNumber, n))
+            .map(|n| viewer.show(&self.0.customer_id, Personal::AccountNumber, n))
     }
 
     async fn credit_limit(&self) -> Option<&Money> {

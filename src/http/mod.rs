@@ -30,7 +30,7 @@ use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{DefaultBodyLimit, RawQuery, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -38,13 +38,18 @@ use axum::{Json, Router};
 use futures::stream::BoxStream;
 use serde_json::{json, Map, Value};
 
-use crate::auth::Viewer;
+use crate::auth::allowlist::Allowlist;
+use crate::auth::limits::RateLimits;
+use crate::auth::{AccessSummary, AuditWriter, Capability, Identity, Policies, Verifier, Viewer};
 use crate::cache::{PersistedQueries, PersistedQueryError, RedisTier, ResponseCache, ResponseKey};
 use crate::graphql::{AppSchema, RequestData};
 use crate::store::Store;
 use crate::upstream::Upstreams;
 
+mod caller;
 mod events;
+
+pub use caller::PURPOSE_HEADER;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const APPLICATION_JSON: &str = "application/json";
@@ -69,6 +74,18 @@ pub struct AppState {
     pub graphiql: bool,
     /// Connector files the hub runs with, for `/readyz`.
     pub connector_files: Arc<Vec<String>>,
+    /// Checks bearer tokens.
+    pub verifier: Verifier,
+    pub policies: Arc<Policies>,
+    pub limits: Arc<RateLimits>,
+    /// Allowlist mode: only these operations may run (for the roles it covers).
+    pub allowlist: Option<Arc<Allowlist>>,
+    /// Introspection for every role (the demo profile); otherwise only for roles
+    /// with the `introspect` capability.
+    pub open_introspection: bool,
+    pub max_aliases: usize,
+    /// Where staff reads of customers are recorded.
+    pub audit: AuditWriter,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -124,19 +141,64 @@ async fn readyz(State(state): State<AppState>) -> Response {
 /// nothing read for one is served to another.
 #[derive(Clone)]
 struct PerOperation {
-    schema: AppSchema,
-    upstreams: Upstreams,
+    state: AppState,
+    /// The identity the connection authenticated as (from the upgrade request's
+    /// header); otherwise the one `connection_init` carried, in the session data.
+    identity: Option<Identity>,
+    peer: Option<std::net::SocketAddr>,
+}
+
+/// What `connection_init` established for a WebSocket connection.
+struct WsSession {
+    identity: Identity,
 }
 
 impl PerOperation {
-    fn prepare(&self, request: async_graphql::Request) -> async_graphql::Request {
-        RequestData::new(&self.upstreams, Viewer::anonymous()).attach(request)
+    /// A new viewer per operation (its access log is the operation's), from the
+    /// connection's identity; `None` when the connection never authenticated.
+    fn viewer(&self, session: Option<&Data>) -> Option<Viewer> {
+        let identity = self.identity.clone().or_else(|| {
+            session
+                .and_then(|d| d.get(&std::any::TypeId::of::<WsSession>()))
+                .and_then(|b| b.downcast_ref::<WsSession>())
+                .map(|s| s.identity.clone())
+        })?;
+        Some(caller::viewer_for(&self.state, identity, None, self.peer))
     }
+
+    fn prepare(&self, request: async_graphql::Request, viewer: Viewer) -> async_graphql::Request {
+        let request = if self.state.open_introspection || viewer.may(Capability::Introspect) {
+            request
+        } else {
+            request.disable_introspection()
+        };
+        RequestData::new(&self.state.upstreams, viewer).attach(request)
+    }
+}
+
+fn unauthenticated_response() -> async_graphql::Response {
+    async_graphql::Response::from_errors(vec![async_graphql::ServerError::new(
+        "not authenticated: send the bearer token in connection_init's payload",
+        None,
+    )])
 }
 
 impl Executor for PerOperation {
     async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
-        self.schema.execute(self.prepare(request)).await
+        let Some(viewer) = self.viewer(None) else {
+            return unauthenticated_response();
+        };
+        let name = request.operation_name.clone();
+        let response = self
+            .state
+            .schema
+            .execute(self.prepare(request, viewer.clone()))
+            .await;
+        let trace = uuid::Uuid::now_v7().simple().to_string();
+        match audit(&self.state, &viewer, &viewer.access().drain(name), &trace).await {
+            Ok(()) => response,
+            Err(_) => audit_unavailable_response(),
+        }
     }
 
     async fn execute_batch(&self, batch: BatchRequest) -> BatchResponse {
@@ -157,24 +219,141 @@ impl Executor for PerOperation {
         request: async_graphql::Request,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, async_graphql::Response> {
-        Executor::execute_stream(&self.schema, self.prepare(request), session_data)
+        use futures::StreamExt;
+        let Some(viewer) = self.viewer(session_data.as_deref()) else {
+            return futures::stream::once(async { unauthenticated_response() }).boxed();
+        };
+        let name = request.operation_name.clone();
+        let request = self.prepare(request, viewer.clone());
+        let state = self.state.clone();
+        let trace = uuid::Uuid::now_v7().simple().to_string();
+        // Each answer of the operation writes the audit of what it read since the
+        // last one: a subscription's customer is recorded when it starts.
+        Executor::execute_stream(&self.state.schema, request, session_data)
+            .then(move |response| {
+                let (state, viewer, name, trace) =
+                    (state.clone(), viewer.clone(), name.clone(), trace.clone());
+                async move {
+                    match audit(&state, &viewer, &viewer.access().drain(name), &trace).await {
+                        Ok(()) => response,
+                        Err(_) => audit_unavailable_response(),
+                    }
+                }
+            })
+            .boxed()
     }
 }
 
 /// `GET /graphql/ws`: subscriptions (and queries and mutations) over WebSocket, in
 /// the `graphql-transport-ws` protocol (the older `graphql-ws` is accepted too).
+///
+/// The bearer token comes in the upgrade request's `Authorization` header or, from
+/// browsers (which cannot set it), in `connection_init`'s payload as
+/// `{"Authorization": "Bearer <JWT>"}`; a connection without a valid one is closed.
 async fn graphql_ws(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let identity = match caller::bearer(&headers) {
+        Ok(token) => match caller::identify(&state, token).await {
+            Ok(identity) => Some(identity),
+            Err(refusal) => return caller::refused(MediaType::Json, refusal),
+        },
+        Err(_) => None,
+    };
+    let init_state = state.clone();
+    let authenticated = identity.is_some();
     let executor = PerOperation {
-        schema: state.schema.clone(),
-        upstreams: state.upstreams.clone(),
+        state,
+        identity,
+        peer: Some(peer),
     };
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| GraphQLWebSocket::new(socket, executor, protocol).serve())
+        .on_upgrade(move |socket| {
+            GraphQLWebSocket::new(socket, executor, protocol)
+                .on_connection_init(move |payload| async move {
+                    let mut data = Data::default();
+                    if authenticated {
+                        return Ok(data);
+                    }
+                    let token = payload
+                        .as_object()
+                        .and_then(|p| {
+                            p.iter()
+                                .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+                                .map(|(_, v)| v)
+                        })
+                        .and_then(Value::as_str)
+                        .and_then(|v| v.trim().split_once(' '))
+                        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                        .map(|(_, token)| token.trim().to_owned())
+                        .ok_or_else(|| {
+                            async_graphql::Error::new(
+                                "send {\"Authorization\": \"Bearer <JWT>\"} in connection_init",
+                            )
+                        })?;
+                    let identity = caller::identify(&init_state, &token)
+                        .await
+                        .map_err(|r| async_graphql::Error::new(r.message))?;
+                    data.insert(WsSession { identity });
+                    Ok(data)
+                })
+                .serve()
+        })
+}
+
+/// Writes the access audit of one request: a record per customer read, for roles
+/// whose reads are audited. Waits while the audit queue is full: a read that cannot
+/// be recorded is not answered faster than it can be.
+async fn audit(
+    state: &AppState,
+    viewer: &Viewer,
+    summary: &AccessSummary,
+    trace_id: &str,
+) -> Result<(), crate::auth::AuditClosed> {
+    if !viewer.policy().audited || summary.reads.is_empty() {
+        return Ok(());
+    }
+    let at = chrono::Utc::now();
+    let identity = viewer.identity();
+    let records = summary
+        .reads
+        .iter()
+        .map(|(cif, revealed)| crate::store::AccessRecord {
+            at,
+            actor: identity.subject.clone(),
+            role: identity.role.clone(),
+            branch: identity.branch.clone(),
+            customer_id: cif.clone(),
+            operation: summary.operation.clone(),
+            fields_revealed: revealed.names().into_iter().map(str::to_owned).collect(),
+            purpose: viewer.purpose().map(|p| p.as_str().to_owned()),
+            client: viewer.client().map(str::to_owned),
+            trace_id: trace_id.to_owned(),
+        })
+        .collect();
+    state.audit.record(records).await
+}
+
+/// A read that could not be recorded is not answered.
+fn audit_unavailable(media: MediaType) -> Response {
+    request_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        media,
+        "AUDIT_UNAVAILABLE",
+        "the access audit cannot record this read (the hub is shutting down); try again",
+    )
+}
+
+fn audit_unavailable_response() -> async_graphql::Response {
+    async_graphql::Response::from_errors(vec![async_graphql::ServerError::new(
+        "the access audit cannot record this read (the hub is shutting down)",
+        None,
+    )])
 }
 
 async fn metrics() -> Response {
@@ -270,6 +449,7 @@ fn not_acceptable() -> Response {
 
 async fn graphql_post(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -312,11 +492,16 @@ async fn graphql_post(
         Ok(params) => params,
         Err(problem) => return invalid_request(media, problem),
     };
-    execute(&state, media, params, Method::Post).await
+    let caller = match caller::authenticate(&state, &headers, Some(peer), media).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
+    execute(&state, media, params, Method::Post, caller).await
 }
 
 async fn graphql_get(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -338,7 +523,11 @@ async fn graphql_get(
         Ok(params) => params,
         Err(problem) => return invalid_request(media, problem),
     };
-    execute(&state, media, params, Method::Get).await
+    let caller = match caller::authenticate(&state, &headers, Some(peer), media).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
+    execute(&state, media, params, Method::Get, caller).await
 }
 
 /// `Content-Type` must be `application/json`, in UTF-8 if a charset is given.
@@ -511,12 +700,32 @@ async fn document(
     state: &AppState,
     media: MediaType,
     params: &mut Params,
+    role: &str,
 ) -> Result<String, Response> {
     let persisted = params
         .extensions
         .as_ref()
         .and_then(|e| e.get("persistedQuery"))
         .and_then(Value::as_object);
+    if let Some(allowlist) = state.allowlist.as_ref().filter(|l| l.applies_to(role)) {
+        let id = persisted
+            .and_then(|p| p.get("sha256Hash"))
+            .and_then(Value::as_str);
+        return match allowlist.find(id, params.query.as_deref()) {
+            Some(document) => Ok(document),
+            None => {
+                crate::metrics::REFUSED
+                    .with_label_values(&["not_allowlisted"])
+                    .inc();
+                Err(request_error(
+                    StatusCode::FORBIDDEN,
+                    media,
+                    "OPERATION_NOT_ALLOWED",
+                    "only the operations of the persisted-query manifest may run for this caller",
+                ))
+            }
+        };
+    }
     let Some(persisted) = persisted else {
         return params
             .query
@@ -561,12 +770,13 @@ async fn execute(
     media: MediaType,
     mut params: Params,
     method: Method,
+    caller: caller::Caller,
 ) -> Response {
-    let query = match document(state, media, &mut params).await {
+    let viewer = caller.viewer;
+    let query = match document(state, media, &mut params, &viewer.identity().role).await {
         Ok(query) => query,
         Err(refused) => return refused,
     };
-    let viewer = Viewer::anonymous();
     let response_key = state.responses.as_ref().map(|_| {
         let variables = params
             .variables
@@ -577,16 +787,25 @@ async fn execute(
             &query,
             params.operation_name.as_deref(),
             &variables,
-            &viewer.cache_key(),
+            viewer.cache_key(),
         )
     });
-    // Only queries are ever stored, so a hit needs no parsing to know it is one.
+    // Only queries are ever stored, so a hit needs no parsing to know it is one. The
+    // caller was authenticated above, the view key carries its scope, and the hit
+    // writes the same access audit as the execution it replays.
     if let (Some(responses), Some(key)) = (&state.responses, &response_key) {
-        if let Some(body) = responses.get(key) {
+        if let Some((body, reads)) = responses.get(key) {
+            if audit(state, &viewer, &reads, &caller.trace_id)
+                .await
+                .is_err()
+            {
+                return audit_unavailable(media);
+            }
             return graphql_body(StatusCode::OK, media, body);
         }
     }
     let mut request = async_graphql::Request::new(query);
+    let mut operation = params.operation_name.clone();
     if let Ok(document) = request.parsed_query() {
         if let Some(refused) = preflight(
             document,
@@ -597,6 +816,44 @@ async fn execute(
         ) {
             return refused;
         }
+        let aliases = count_aliases(document);
+        if aliases > state.max_aliases {
+            crate::metrics::REFUSED
+                .with_label_values(&["too_many_aliases"])
+                .inc();
+            return request_error(
+                StatusCode::BAD_REQUEST,
+                media,
+                "TOO_MANY_ALIASES",
+                format!(
+                    "the document uses {aliases} aliases; at most {} are allowed",
+                    state.max_aliases
+                ),
+            );
+        }
+        if !(state.open_introspection || viewer.may(Capability::Introspect))
+            && asks_for_schema(document)
+        {
+            crate::metrics::REFUSED
+                .with_label_values(&["introspection"])
+                .inc();
+            return request_error(
+                StatusCode::FORBIDDEN,
+                media,
+                "INTROSPECTION_DISABLED",
+                "schema introspection (__schema, __type) is off for this caller",
+            );
+        }
+        if operation.is_none() {
+            operation = document
+                .operations
+                .iter()
+                .next()
+                .and_then(|(name, _)| name.map(|n| n.to_string()));
+        }
+    }
+    if !(state.open_introspection || viewer.may(Capability::Introspect)) {
+        request = request.disable_introspection();
     }
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
@@ -622,7 +879,7 @@ async fn execute(
                 .all(|(_, op)| op.node.ty == OperationType::Query)
         })
         .unwrap_or(false);
-    let data = RequestData::new(&state.upstreams, viewer);
+    let data = RequestData::new(&state.upstreams, viewer.clone());
     let scope = data.scope.clone();
     let request = data.attach(request);
     let response =
@@ -685,13 +942,107 @@ async fn execute(
     }
     let cacheable = !request_failed && is_query && !body.contains_key("errors");
     let body = Bytes::from(Value::Object(body).to_string());
+    let summary = Arc::new(viewer.access().drain(operation));
+    if audit(state, &viewer, &summary, &caller.trace_id)
+        .await
+        .is_err()
+    {
+        return audit_unavailable(media);
+    }
     if let (true, Some(responses), Some(key)) = (cacheable, &state.responses, response_key) {
         match scope.cacheable(responses.max_ttl()) {
-            Some((tags, ttl)) => responses.insert(key, body.clone(), tags, ttl),
+            Some((tags, ttl)) => responses.insert(key, body.clone(), summary, tags, ttl),
             None => crate::metrics::RESPONSE_CACHE
                 .with_label_values(&["uncacheable"])
                 .inc(),
         }
     }
     graphql_body(status, media, body)
+}
+
+/// Whether a document asks for `__schema` or `__type` (at the root, where they live,
+/// directly or through fragments). `__typename` is not introspection of the schema.
+fn asks_for_schema(document: &async_graphql::parser::types::ExecutableDocument) -> bool {
+    use async_graphql::parser::types::{Selection, SelectionSet};
+    fn root(
+        set: &SelectionSet,
+        document: &async_graphql::parser::types::ExecutableDocument,
+        depth: usize,
+    ) -> bool {
+        depth <= 16
+            && set.items.iter().any(|item| match &item.node {
+                Selection::Field(field) => {
+                    matches!(field.node.name.node.as_str(), "__schema" | "__type")
+                }
+                Selection::InlineFragment(inline) => {
+                    root(&inline.node.selection_set.node, document, depth + 1)
+                }
+                Selection::FragmentSpread(spread) => document
+                    .fragments
+                    .get(&spread.node.fragment_name.node)
+                    .is_some_and(|f| root(&f.node.selection_set.node, document, depth + 1)),
+            })
+    }
+    document
+        .operations
+        .iter()
+        .any(|(_, op)| root(&op.node.selection_set.node, document, 0))
+}
+
+/// Aliased fields in the operations of a document, fragments counted where they are
+/// spread (so spreading one aliased fragment a hundred times counts a hundred).
+/// Runs before validation, so fragment cycles are cut off by depth.
+fn count_aliases(document: &async_graphql::parser::types::ExecutableDocument) -> usize {
+    use async_graphql::parser::types::{Selection, SelectionSet};
+    const MAX_SPREAD_DEPTH: usize = 16;
+    fn walk(
+        set: &SelectionSet,
+        document: &async_graphql::parser::types::ExecutableDocument,
+        depth: usize,
+    ) -> usize {
+        if depth > MAX_SPREAD_DEPTH {
+            return 0;
+        }
+        set.items
+            .iter()
+            .map(|item| match &item.node {
+                Selection::Field(field) => {
+                    usize::from(field.node.alias.is_some())
+                        + walk(&field.node.selection_set.node, document, depth)
+                }
+                Selection::InlineFragment(inline) => {
+                    walk(&inline.node.selection_set.node, document, depth)
+                }
+                Selection::FragmentSpread(spread) => document
+                    .fragments
+                    .get(&spread.node.fragment_name.node)
+                    .map(|f| walk(&f.node.selection_set.node, document, depth + 1))
+                    .unwrap_or(0),
+            })
+            .fold(0usize, usize::saturating_add)
+    }
+    document
+        .operations
+        .iter()
+        .map(|(_, op)| walk(&op.node.selection_set.node, document, 0))
+        .fold(0usize, usize::saturating_add)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aliases_are_counted_through_fragments() {
+        let doc = async_graphql::parser::parse_query(
+            "query { a: customer(id: 1) { x: id ...F } b: customer(id: 2) { ...F ...F } } fragment F on Customer { y: name z: name }",
+        )
+        .unwrap();
+        assert_eq!(count_aliases(&doc), 3 + 3 * 2);
+        let cyclic = async_graphql::parser::parse_query(
+            "query { ...A } fragment A on Query { a: __typename ...A }",
+        )
+        .unwrap();
+        assert!(count_aliases(&cyclic) <= 17, "cycles end");
+    }
 }

@@ -19,7 +19,10 @@ pub const CUSTOMERS: u64 = 3_000;
 pub struct TestApp {
     pub hub: String,
     pub sandbox: String,
+    /// Sends an `admin` token with every request (masked views, every customer).
     pub client: reqwest::Client,
+    /// Sends no credentials: for tests of authentication itself.
+    pub bare: reqwest::Client,
     /// The temporary database folder of [`spawn_with`], removed with the app.
     _data: Option<tempfile::TempDir>,
 }
@@ -190,12 +193,59 @@ pub async fn spawn_on(db: &TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
     spawn_on_url(&db.url, tweak).await
 }
 
+/// A hub on `db` that stops when the returned sender fires (or is dropped); the
+/// handle completes when it has finished in-flight requests and flushed its audit.
+pub async fn spawn_stoppable(
+    db: &TestDb,
+) -> (
+    TestApp,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let mut config = Config::default();
+    config.server.port = 0;
+    config.connectors.dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("connectors");
+    config.database.url = db.url.clone();
+    config.access.subject_rate = 0;
+    config.access.client_rate = 0;
+    let demo = c360::demo::start(config, sandbox_config(), 0)
+        .await
+        .expect("sandbox and hub start");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = TestApp {
+        hub: format!("http://{}", demo.app.local_addr()),
+        sandbox: format!("http://{}", demo.sandbox_addr),
+        client: client_with(&admin_token()),
+        bare: reqwest::Client::new(),
+        _data: None,
+    };
+    let running = tokio::spawn(demo.app.run(async move {
+        let _ = stopped.await;
+    }));
+    (app, stop, running)
+}
+
+/// Rows in `table` of the database at `db`, read directly (not through the hub).
+pub async fn count_rows(db: &TestDb, table: &str) -> i64 {
+    let sql = format!("SELECT COUNT(*) FROM {table}");
+    if db.backend == "postgres" {
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::query_scalar(&sql).fetch_one(&mut conn).await.unwrap()
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+        sqlx::query_scalar(&sql).fetch_one(&mut conn).await.unwrap()
+    }
+}
+
 /// A hub on the database `url` (SQLite or PostgreSQL).
 pub async fn spawn_on_url(url: &str, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = Config::default();
     config.server.port = 0;
     config.connectors.dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("connectors");
     config.database.url = url.to_owned();
+    // Tests drive load from one admin token; the rate-limit test turns limits on.
+    config.access.subject_rate = 0;
+    config.access.client_rate = 0;
     tweak(&mut config);
     let demo = c360::demo::start(config, sandbox_config(), 0)
         .await
@@ -206,12 +256,78 @@ pub async fn spawn_on_url(url: &str, tweak: impl FnOnce(&mut Config)) -> TestApp
     TestApp {
         hub,
         sandbox,
-        client: reqwest::Client::new(),
+        client: client_with(&admin_token()),
+        bare: reqwest::Client::new(),
         _data: None,
     }
 }
 
+/// A development token, as `c360 token` mints them.
+pub fn token_for(
+    role: &str,
+    staff: Option<&str>,
+    branch: Option<&str>,
+    cif: Option<&str>,
+) -> String {
+    let config = Config::default();
+    let identity = c360::auth::Identity {
+        subject: staff.or(cif).unwrap_or(role).to_owned(),
+        role: role.to_owned(),
+        staff_id: staff.map(str::to_owned),
+        branch: branch.map(str::to_owned),
+        customer: cif.map(|c| c360::domain::Cif::parse(c).expect("a CIF")),
+        client: Some("c360-tests".into()),
+    };
+    c360::auth::mint_dev_token(
+        &c360::auth::dev_secret(&config.auth).expect("the demo profile has a development key"),
+        &config.auth.issuer,
+        &config.auth.audience,
+        &identity,
+        Duration::from_secs(3600),
+    )
+}
+
+/// The role most tests run as: every customer, personal data masked, and (with no
+/// staff number of its own) free to record contacts for any staff member.
+pub fn admin_token() -> String {
+    token_for("admin", None, Some("B001"), None)
+}
+
+/// An HTTP client that sends `token` with every request.
+pub fn client_with(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("an HTTP client")
+}
+
 impl TestApp {
+    /// POSTs a query with `token` (and extra headers); returns status and answer.
+    pub async fn graphql_as(
+        &self,
+        token: &str,
+        query: &str,
+        variables: Value,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let mut request = self
+            .bare
+            .post(format!("{}/graphql", self.hub))
+            .bearer_auth(token)
+            .json(&json!({"query": query, "variables": variables}));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("hub answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON answer"))
+    }
+
     /// POSTs a query as `application/json` and returns the JSON answer.
     pub async fn graphql(&self, query: &str, variables: Value) -> Value {
         let response = self
@@ -394,8 +510,14 @@ impl TestApp {
 pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// Opens a `graphql-transport-ws` connection to `ws_url` and starts `query`.
+/// Opens a `graphql-transport-ws` connection to `ws_url` as an admin and starts `query`.
 pub async fn ws_subscribe(ws_url: &str, query: &str, variables: Value) -> Socket {
+    ws_subscribe_as(ws_url, &admin_token(), query, variables).await
+}
+
+/// Opens a `graphql-transport-ws` connection with `token` in `connection_init` and
+/// starts `query`.
+pub async fn ws_subscribe_as(ws_url: &str, token: &str, query: &str, variables: Value) -> Socket {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     use tokio_tungstenite::tungstenite::http::HeaderValue;
     let mut request = ws_url.into_client_request().unwrap();
@@ -412,7 +534,7 @@ pub async fn ws_subscribe(ws_url: &str, query: &str, variables: Value) -> Socket
     );
     ws_send(
         &mut socket,
-        json!({"type": "connection_init", "payload": {}}),
+        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}}),
     )
     .await;
     let ack = ws_next(&mut socket, std::time::Duration::from_secs(5)).await;

@@ -1,0 +1,151 @@
+//! Who may read what, enforced in the schema: the customer scope of the caller's role
+//! (checked where a customer enters the graph: roots, mutations, subscriptions, the
+//! contact history) and the fields the role may not read (checked for every field by
+//! [`FieldPolicy`], so a denial in `config/policies.toml` reaches every path that
+//! exposes the field).
+
+use std::sync::{Arc, Mutex};
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextResolve, ResolveInfo,
+};
+use async_graphql::{Context, PathSegment, Response, Result, ServerError, ServerResult, Value};
+
+use super::errors;
+use super::loaders::{self, Loaders};
+use crate::auth::{ScopeRule, Viewer};
+use crate::domain::{Cif, Customer};
+
+/// The request's viewer.
+pub(crate) fn viewer<'a>(ctx: &Context<'a>) -> &'a Viewer {
+    ctx.data_unchecked::<Viewer>()
+}
+
+/// Admits a loaded customer into the answer, or refuses it; an admitted customer is
+/// noted for the access audit.
+pub(crate) fn admit(viewer: &Viewer, customer: &Customer) -> Result<()> {
+    if viewer.may_read(customer) {
+        viewer.record_read(&customer.id);
+        Ok(())
+    } else {
+        Err(errors::forbidden(format!("customer {}", customer.id)))
+    }
+}
+
+/// Whether the role reads every customer (so cross-customer lists need no filter).
+pub(crate) fn reads_everyone(viewer: &Viewer) -> bool {
+    viewer.policy().scope.contains(&ScopeRule::All)
+}
+
+/// Staff record contacts and consents as themselves: a token that names a staff
+/// member may not write under another's number (the log is evidence of who did what).
+pub(crate) fn acting_as(viewer: &Viewer, staff_id: Option<&str>, field: &str) -> Result<()> {
+    match (viewer.identity().staff_id.as_deref(), staff_id) {
+        (Some(own), Some(given)) if own != given => Err(errors::forbidden(format!(
+            "{field} {given} (this token is staff member {own})"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses a CIF the caller may not read when the CIF alone decides (a portal
+/// customer asking for someone else), before anything is loaded: the answer then
+/// does not even say whether the customer exists.
+pub(crate) fn precheck(viewer: &Viewer, cif: &Cif) -> Result<()> {
+    match viewer.may_read_cif(cif) {
+        Some(false) => Err(errors::forbidden(format!("customer {cif}"))),
+        _ => Ok(()),
+    }
+}
+
+/// Whether the caller may act on `cif` (log a contact, record a consent, follow a
+/// customer's changes): the customer must exist in core banking and be in scope.
+/// `field` names the argument for a `NOT_FOUND`.
+pub(crate) async fn authorize(ctx: &Context<'_>, cif: &Cif, field: &str) -> Result<()> {
+    let viewer = viewer(ctx);
+    precheck(viewer, cif)?;
+    let loaders = ctx.data_unchecked::<Loaders>();
+    let outcome = loaders::one(&loaders.customers, cif).await;
+    match &outcome.items {
+        Ok(items) => match items.first() {
+            Some(customer) => admit(viewer, customer),
+            None => Err(errors::not_found_field(field, format!("customer {cif}"))),
+        },
+        Err(error) => Err(errors::upstream(error)),
+    }
+}
+
+/// Denies the fields a role's policy lists. A denied field answers null with a
+/// `FORBIDDEN` error at its path, and the rest of the answer stands (the policy check
+/// at start makes sure every denied field below the roots is nullable). A denied root
+/// field fails as a whole, as the specification asks of a failed non-null field.
+pub struct FieldPolicy;
+
+impl ExtensionFactory for FieldPolicy {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(FieldPolicyExtension::default())
+    }
+}
+
+#[derive(Default)]
+struct FieldPolicyExtension {
+    denied: Mutex<Vec<ServerError>>,
+}
+
+const ROOTS: [&str; 3] = ["Query", "Mutation", "Subscription"];
+
+#[async_trait::async_trait]
+impl Extension for FieldPolicyExtension {
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let mut response = next.run(ctx, operation_name).await;
+        let denied = std::mem::take(&mut *self.denied.lock().unwrap_or_else(|e| e.into_inner()));
+        response.errors.extend(denied);
+        response
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<Value>> {
+        if !info.is_for_introspection {
+            if let Some(viewer) = ctx.data_opt::<Viewer>() {
+                if viewer.policy().denies(info.parent_type, info.name) {
+                    let error = errors::forbidden(format!("{}.{}", info.parent_type, info.name))
+                        .into_server_error(info.field.name.pos);
+                    let mut error = error;
+                    error.path = path_of(&info);
+                    if ROOTS.contains(&info.parent_type) {
+                        return Err(error);
+                    }
+                    self.denied
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(error);
+                    return Ok(Some(Value::Null));
+                }
+            }
+        }
+        next.run(ctx, info).await
+    }
+}
+
+fn path_of(info: &ResolveInfo<'_>) -> Vec<PathSegment> {
+    let mut nodes: Vec<_> = std::iter::once(info.path_node)
+        .chain(info.path_node.parents())
+        .collect();
+    nodes.reverse();
+    nodes
+        .into_iter()
+        .map(|node| match node.segment {
+            async_graphql::QueryPathSegment::Index(i) => PathSegment::Index(i),
+            async_graphql::QueryPathSegment::Name(name) => PathSegment::Field(name.to_owned()),
+        })
+        .collect()
+}

@@ -1,0 +1,210 @@
+//! Who is calling: the bearer token verified, the role looked up, the stated purpose
+//! read, the rate limits taken. Runs before any GraphQL work, on every request, cache
+//! hit or not.
+
+use std::net::SocketAddr;
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+
+use super::{request_error, AppState, MediaType};
+use crate::auth::{Identity, Purpose, Viewer};
+
+/// The header a staff member's front end states the purpose of a read in.
+pub const PURPOSE_HEADER: &str = "x-c360-purpose";
+
+/// A caller that passed authentication and the rate limits.
+pub struct Caller {
+    pub viewer: Viewer,
+    /// The W3C trace id of the request (from `traceparent`, else a new one), which the
+    /// access audit records so that a read can be matched to logs and traces.
+    pub trace_id: String,
+}
+
+/// 401, with the GraphQL error body the issue asks for and the `WWW-Authenticate`
+/// challenge RFC 6750 asks for.
+pub fn unauthenticated(media: MediaType, message: impl Into<String>) -> Response {
+    let mut response = request_error(StatusCode::UNAUTHORIZED, media, "UNAUTHENTICATED", message);
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"c360\", error=\"invalid_token\""),
+    );
+    response
+}
+
+/// The token of `Authorization: Bearer <token>`.
+pub fn bearer(headers: &HeaderMap) -> Result<&str, &'static str> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or("missing bearer token: send Authorization: Bearer <JWT>")?
+        .to_str()
+        .map_err(|_| "the Authorization header is not readable text")?;
+    let (scheme, token) = value
+        .trim()
+        .split_once(' ')
+        .ok_or("the Authorization header must be: Bearer <JWT>")?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err("the Authorization header must be: Bearer <JWT>");
+    }
+    Ok(token.trim())
+}
+
+/// Why a token was refused: 401, or 503 while the identity provider's keys cannot
+/// be fetched (the caller's token may be fine).
+pub struct Refusal {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+/// Verifies a token and finds its role: the identity, or why not.
+pub async fn identify(state: &AppState, token: &str) -> Result<Identity, Refusal> {
+    let identity = state.verifier.verify(token).await.map_err(|e| Refusal {
+        status: e.status(),
+        message: e.to_string(),
+    })?;
+    if state.policies.role(&identity.role).is_none() {
+        return Err(Refusal {
+            status: StatusCode::UNAUTHORIZED,
+            message: format!(
+                "role '{}' is not defined in the hub's policies",
+                identity.role
+            ),
+        });
+    }
+    Ok(identity)
+}
+
+/// The HTTP answer to a refused token.
+pub fn refused(media: MediaType, refusal: Refusal) -> Response {
+    crate::metrics::REFUSED
+        .with_label_values(&["unauthenticated"])
+        .inc();
+    if refusal.status == StatusCode::UNAUTHORIZED {
+        unauthenticated(media, refusal.message)
+    } else {
+        request_error(refusal.status, media, "KEYS_UNAVAILABLE", refusal.message)
+    }
+}
+
+/// The viewer an identity gets, with its purpose and client.
+pub fn viewer_for(
+    state: &AppState,
+    identity: Identity,
+    purpose: Option<Purpose>,
+    peer: Option<SocketAddr>,
+) -> Viewer {
+    let policy = state
+        .policies
+        .role(&identity.role)
+        .cloned()
+        .expect("identify checked the role");
+    Viewer::new(identity, policy, purpose, peer.map(|p| p.ip().to_string()))
+}
+
+/// Authenticates an HTTP request and takes it from the rate limits.
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+    media: MediaType,
+) -> Result<Caller, Response> {
+    let token = bearer(headers).map_err(|m| {
+        refused(
+            media,
+            Refusal {
+                status: StatusCode::UNAUTHORIZED,
+                message: m.to_owned(),
+            },
+        )
+    })?;
+    let identity = identify(state, token)
+        .await
+        .map_err(|r| refused(media, r))?;
+    let purpose = match headers.get(PURPOSE_HEADER) {
+        None => None,
+        Some(raw) => Some(raw.to_str().ok().and_then(Purpose::parse).ok_or_else(|| {
+            request_error(
+                StatusCode::BAD_REQUEST,
+                media,
+                "BAD_REQUEST",
+                format!(
+                    "X-C360-Purpose must be one of {}",
+                    Purpose::NAMES.join(", ")
+                ),
+            )
+        })?),
+    };
+    let viewer = viewer_for(state, identity, purpose, peer);
+    let client = viewer.client().unwrap_or("unknown").to_owned();
+    if let Err(refused) = state.limits.check(&viewer.identity().subject, &client) {
+        let which = match refused.limit {
+            crate::auth::limits::Limited::Subject => "this caller",
+            crate::auth::limits::Limited::Client => "this client application",
+        };
+        let seconds = refused.wait.as_secs_f64().ceil().max(1.0) as u64;
+        crate::metrics::RATE_LIMITED
+            .with_label_values(&[match refused.limit {
+                crate::auth::limits::Limited::Subject => "subject",
+                crate::auth::limits::Limited::Client => "client",
+            }])
+            .inc();
+        let mut response = request_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            media,
+            "RATE_LIMITED",
+            format!("too many requests from {which}; retry after {seconds} s"),
+        );
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_str(&seconds.to_string()).expect("digits are a header value"),
+        );
+        return Err(response);
+    }
+    Ok(Caller {
+        viewer,
+        trace_id: trace_id(headers),
+    })
+}
+
+/// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), or a new one.
+pub fn trace_id(headers: &HeaderMap) -> String {
+    headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split('-').nth(1))
+        .filter(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_tokens_are_read_from_the_standard_header_only() {
+        let mut headers = HeaderMap::new();
+        assert!(bearer(&headers).is_err());
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert!(bearer(&headers).is_err());
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer a.b.c"),
+        );
+        assert_eq!(bearer(&headers).unwrap(), "a.b.c");
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer "));
+        assert!(bearer(&headers).is_err());
+    }
+
+    #[test]
+    fn trace_ids_come_from_traceparent_when_well_formed() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "traceparent",
+            HeaderValue::from_static("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"),
+        );
+        assert_eq!(trace_id(&headers), "4bf92f3577b34da6a3ce929d0e0e4736");
+        headers.insert("traceparent", HeaderValue::from_static("garbage"));
+        assert_eq!(trace_id(&headers).len(), 32);
+    }
+}
