@@ -479,3 +479,49 @@ async fn the_policy_scope_rules_are_the_documented_ones() {
         );
     }
 }
+
+#[tokio::test]
+async fn transfer_counterparties_are_masked_like_names() {
+    let app = spawn_app().await;
+    let query = "query($id: ID!) { customer(id: $id) { accounts { transactions(first: 50) { edges { node { id counterparty } } } } } }";
+    let counterparties = |answer: &Value| -> Vec<(String, String)> {
+        answer["data"]["customer"]["accounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|a| {
+                a["transactions"]["edges"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter_map(|e| {
+                Some((
+                    e["node"]["id"].as_str()?.to_owned(),
+                    e["node"]["counterparty"].as_str()?.to_owned(),
+                ))
+            })
+            .collect()
+    };
+    let (_, clear) = app
+        .graphql_as(
+            &admin_token(),
+            query,
+            json!({"id": SHOWCASE}),
+            &[("x-c360-purpose", "SERVICE")],
+        )
+        .await;
+    let clear = counterparties(&clear);
+    assert!(!clear.is_empty(), "the showcase customer has transfers");
+    let teller = token_for("teller", Some("T0001"), Some("110101"), None);
+    let (_, masked) = app
+        .graphql_as(&teller, query, json!({"id": SHOWCASE}), &[])
+        .await;
+    let masked = counterparties(&masked);
+    assert_eq!(masked.len(), clear.len());
+    for ((id, name), (masked_id, shown)) in clear.iter().zip(&masked) {
+        assert_eq!(id, masked_id);
+        assert_eq!(shown, &mask(Personal::Name, name));
+        assert_ne!(shown, name, "{name} shown in clear to a teller");
+    }
+}

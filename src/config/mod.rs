@@ -95,7 +95,7 @@ pub struct AccessConfig {
 }
 
 /// The cache tiers (entity L1 and L2, responses, persisted queries).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CacheConfig {
     /// Entity tiers on or off (off: every read goes to the upstream).
@@ -141,12 +141,45 @@ pub struct RedisConfig {
 }
 
 /// `POST /events`: upstream change notifications that invalidate cached data.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EventsConfig {
     /// Shared secret: requests carry `X-C360-Signature: sha256=<HMAC-SHA256 of the body>`
     /// or `Authorization: Bearer <secret>`. Unset: the endpoint refuses everything.
     pub secret: Option<String>,
+}
+
+/// Printed configurations (a log line, a panic) show that a secret is set, never it.
+fn redacted<T>(secret: &Option<T>) -> Option<&'static str> {
+    secret.as_ref().map(|_| "<redacted>")
+}
+
+impl std::fmt::Debug for CacheConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheConfig")
+            .field("enabled", &self.enabled)
+            .field("l1_max_bytes", &self.l1_max_bytes)
+            .field("response_enabled", &self.response_enabled)
+            .field("response_max_bytes", &self.response_max_bytes)
+            .field("response_max_ttl", &self.response_max_ttl)
+            .field("lock_ttl", &self.lock_ttl)
+            .field("tag_ttl", &self.tag_ttl)
+            .field("encryption_key", &redacted(&self.encryption_key))
+            .field("encryption_key_id", &self.encryption_key_id)
+            .field(
+                "previous_encryption_keys",
+                &self.previous_encryption_keys.keys().collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for EventsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventsConfig")
+            .field("secret", &redacted(&self.secret))
+            .finish()
+    }
 }
 
 /// Bearer tokens: which keys may sign them and what they must say to be accepted.
@@ -637,12 +670,25 @@ mod tests {
             vars(&[
                 ("C360_AUTH__DEV_SECRET", "team-dev-key"),
                 ("C360_AUTH__LEEWAY", "1m"),
+                ("C360_EVENTS__SECRET", "events-shared-secret"),
+                (
+                    "C360_CACHE__ENCRYPTION_KEY",
+                    "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+                ),
             ]),
         )
         .unwrap();
         assert_eq!(config.auth.dev_secret.as_deref(), Some("team-dev-key"));
         assert_eq!(config.auth.leeway, Duration::from_secs(60));
-        assert!(!format!("{config:?}").contains("team-dev-key"));
+        let printed = format!("{config:?}");
+        for secret in [
+            "team-dev-key",
+            "events-shared-secret",
+            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        ] {
+            assert!(!printed.contains(secret), "{secret} printed");
+        }
+        assert!(printed.contains("<redacted>"));
     }
 
     #[test]

@@ -45,12 +45,11 @@ pub enum AccountStatus {
 
 /// A booked transaction. The amount is positive; `direction` says which way it went,
 /// as Open Banking's CreditDebitIndicator does.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, async_graphql::SimpleObject)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Transaction {
     pub id: String,
     /// Known from the parent account; not repeated (and so not unmasked) per item.
-    #[graphql(skip)]
     pub account_number: String,
     pub posted_at: DateTime<Utc>,
     pub direction: CreditDebit,

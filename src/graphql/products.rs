@@ -87,7 +87,7 @@ impl AccountNode {
         after: Option<String>,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
-    ) -> Option<Connection<PageCursor, Transaction>> {
+    ) -> Option<Connection<PageCursor, TransactionNode>> {
         let result = self
             .transaction_page(ctx, first, after, Period { from, to })
             .await;
@@ -102,7 +102,7 @@ impl AccountNode {
         first: Option<i32>,
         after: Option<String>,
         Period { from, to }: Period,
-    ) -> Result<Connection<PageCursor, Transaction>> {
+    ) -> Result<Connection<PageCursor, TransactionNode>> {
         if let (Some(from), Some(to)) = (from, to) {
             if from > to {
                 return Err(errors::bad_input("from", "must not be after `to`"));
@@ -121,12 +121,64 @@ impl AccountNode {
             .map_err(|e| errors::upstream(&e))?;
         let (edges, has_next) = window.slice((*page).clone());
         let mut connection = Connection::new(window.after != PageCursor::default(), has_next);
-        connection.edges.extend(
-            edges
-                .into_iter()
-                .map(|(cursor, txn)| Edge::new(cursor, txn)),
-        );
+        connection
+            .edges
+            .extend(edges.into_iter().map(|(cursor, txn)| {
+                Edge::new(
+                    cursor,
+                    TransactionNode {
+                        txn,
+                        owner: self.0.customer_id.clone(),
+                    },
+                )
+            }));
         Ok(connection)
+    }
+}
+
+/// A booked transaction of an account, with the account's owner: the counterparty of
+/// a transfer is another person's name, masked like the customer's own.
+pub struct TransactionNode {
+    txn: Transaction,
+    owner: crate::domain::Cif,
+}
+
+#[Object(name = "Transaction")]
+impl TransactionNode {
+    async fn id(&self) -> &str {
+        &self.txn.id
+    }
+
+    async fn posted_at(&self) -> DateTime<Utc> {
+        self.txn.posted_at
+    }
+
+    async fn direction(&self) -> crate::domain::CreditDebit {
+        self.txn.direction
+    }
+
+    async fn amount(&self) -> &Money {
+        &self.txn.amount
+    }
+
+    /// 摘要, the booking text.
+    async fn description(&self) -> Option<&str> {
+        self.txn.description.as_deref()
+    }
+
+    async fn channel(&self) -> Option<crate::domain::TransactionChannel> {
+        self.txn.channel
+    }
+
+    /// The other party: a person's name is masked (surname kept) unless the caller
+    /// may see names; merchants and companies are masked the same way, since the
+    /// booking text does not say which is which.
+    async fn counterparty(&self, ctx: &Context<'_>) -> Option<String> {
+        let viewer = ctx.data_unchecked::<Viewer>();
+        self.txn
+            .counterparty
+            .as_deref()
+            .map(|name| viewer.show(&self.owner, Personal::Name, name))
     }
 }
 
