@@ -8,6 +8,7 @@
 //! the hub's own records (see [`crate::store`]).
 
 mod account;
+mod activity;
 mod card;
 mod channel;
 mod consent;
@@ -18,10 +19,12 @@ mod interaction;
 mod loan;
 mod money;
 mod page;
+mod relationship;
 
 pub use account::{
     Account, AccountStatus, AccountType, CreditDebit, Transaction, TransactionChannel,
 };
+pub use activity::Activity;
 pub use card::{Card, CardKind, CardLevel, CardStatus, Statement};
 pub use channel::{
     AuthMethod, Device, DigitalChannel, LoginEvent, LoginResult, OnlineUser, OnlineUserStatus,
@@ -41,3 +44,4 @@ pub use interaction::{
 pub use loan::{Loan, LoanClass, LoanProduct, LoanStatus, NextPayment};
 pub use money::Money;
 pub use page::Page;
+pub use relationship::{Relationship, RelationshipKind};
