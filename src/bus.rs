@@ -91,7 +91,17 @@ impl Bus {
         } else {
             url
         };
-        let client = redis::Client::open(url)?;
+        let ca = match &config.ca_file {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                redis::RedisError::from((
+                    redis::ErrorKind::Io,
+                    "cannot read redis.ca_file",
+                    format!("{}: {e}", path.display()),
+                ))
+            })?),
+            None => None,
+        };
+        let client = crate::cache::redis_client(url, ca.as_deref())?;
         let (outbox_tx, outbox_rx) = mpsc::channel(OUTBOX_CAPACITY);
         let (subscribed_tx, subscribed) = watch::channel(false);
         let bus = Bus {

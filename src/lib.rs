@@ -61,6 +61,11 @@ pub enum StartError {
     CacheKey(#[from] cache::crypto::CryptoError),
     #[error("database: {0}")]
     Store(#[from] StoreError),
+    #[error("redis.ca_file {path}: {source}")]
+    RedisCa {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
     #[error("policies: {0}")]
@@ -124,6 +129,15 @@ impl App {
                         cluster: config.redis.cluster,
                         prefix: config.redis.key_prefix.clone(),
                         timeout: config.redis.timeout,
+                        ca: match &config.redis.ca_file {
+                            Some(path) => {
+                                Some(std::fs::read(path).map_err(|source| StartError::RedisCa {
+                                    path: path.clone(),
+                                    source,
+                                })?)
+                            }
+                            None => None,
+                        },
                     },
                     sealer,
                 );

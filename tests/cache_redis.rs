@@ -463,3 +463,118 @@ async fn an_event_sent_to_one_instance_evicts_on_both_and_tells_open_screens() {
         "evicted on the other instance too"
     );
 }
+
+/// A TLS-only redis-server of the test's own, presenting a certificate signed by the
+/// test CA in tests/fixtures/redis-tls.
+struct OwnTlsRedis {
+    child: Child,
+    port: u16,
+}
+
+impl OwnTlsRedis {
+    fn start() -> Option<OwnTlsRedis> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/redis-tls");
+        let port = free_port();
+        let file = |name: &str| dir.join(name).display().to_string();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                "0",
+                "--tls-port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .args([
+                "--tls-cert-file",
+                &file("server.pem"),
+                "--tls-key-file",
+                &file("server.key"),
+            ])
+            .args([
+                "--tls-ca-cert-file",
+                &file("ca.pem"),
+                "--tls-auth-clients",
+                "no",
+            ])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let redis = OwnTlsRedis { child, port };
+        for _ in 0..50 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(redis);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for OwnTlsRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn rediss_with_the_banks_own_ca_shares_the_cache() {
+    let Some(_) = redis_url() else { return };
+    let Some(own) = OwnTlsRedis::start() else {
+        eprintln!("redis-server with TLS not available: test skipped");
+        return;
+    };
+    let ca =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/redis-tls/ca.pem");
+    let url = format!("rediss://127.0.0.1:{}", own.port);
+    let prefix = prefix();
+    let tls = |config: &mut Config| {
+        shared(&url, &prefix)(config);
+        config.redis.ca_file = Some(ca.clone());
+    };
+    let app = spawn_with(tls).await;
+    let first = app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
+    assert!(first.get("errors").is_none(), "{first}");
+    let second_hub = spawn_hub(&app.sandbox, tls).await;
+    app.reset_stats().await;
+    let second = app
+        .graphql_at(&second_hub, PROFILE_360, json!({"id": "1000000001"}))
+        .await;
+    assert_eq!(
+        app.total_requests().await,
+        0,
+        "the second hub read the first one's entries over TLS: {}",
+        app.stats().await
+    );
+    assert_eq!(
+        first["data"]["customer"]["accounts"],
+        second["data"]["customer"]["accounts"]
+    );
+
+    // Without the CA the server's certificate is not trusted: Redis is degraded, and
+    // every request is still answered.
+    let untrusting = spawn_hub(&app.sandbox, |config: &mut Config| {
+        shared(&url, &prefix)(config);
+    })
+    .await;
+    let answer = app
+        .graphql_at(&untrusting, PROFILE_360, json!({"id": "1000000002"}))
+        .await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    let ready: serde_json::Value = app
+        .client
+        .get(format!("{untrusting}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        ready["checks"]["cache"]["redis"]["status"], "degraded",
+        "{ready}"
+    );
+}

@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 
 pub use apq::{sha256_hex, PersistedQueries, PersistedQueryError};
 pub use local::{LocalCache, Tagged};
-pub use redis::{RedisSettings, RedisTier};
+pub use redis::{client as redis_client, RedisSettings, RedisTier};
 pub use response::{ResponseCache, ResponseKey};
 pub use scope::{RequestScope, StaleWarning};
 

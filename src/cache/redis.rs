@@ -75,6 +75,23 @@ pub struct RedisSettings {
     pub prefix: String,
     /// Budget of one operation; past it the operation counts as a miss.
     pub timeout: Duration,
+    /// PEM of the CA to trust for `rediss://`, instead of the public roots.
+    pub ca: Option<Vec<u8>>,
+}
+
+/// A client for `url`, trusting `ca` (PEM) for TLS when given: banks run Redis behind
+/// their own CA, which no public root store knows.
+pub fn client(url: &str, ca: Option<&[u8]>) -> redis::RedisResult<redis::Client> {
+    match ca {
+        Some(ca) => redis::Client::build_with_tls(
+            url,
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(ca.to_vec()),
+            },
+        ),
+        None => redis::Client::open(url),
+    }
 }
 
 pub struct RedisTier {
@@ -142,7 +159,14 @@ impl RedisTier {
         let timeout = self.settings.timeout.max(Duration::from_millis(500));
         if self.settings.cluster {
             let nodes: Vec<&str> = self.settings.url.split(',').map(str::trim).collect();
-            let client = redis::cluster::ClusterClientBuilder::new(nodes)
+            let mut builder = redis::cluster::ClusterClientBuilder::new(nodes);
+            if let Some(ca) = &self.settings.ca {
+                builder = builder.certs(redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(ca.clone()),
+                });
+            }
+            let client = builder
                 .connection_timeout(timeout)
                 .response_timeout(self.settings.timeout)
                 .build()
@@ -153,8 +177,8 @@ impl RedisTier {
                 .map_err(|e| e.to_string())?;
             Ok(Connection::Cluster(connection))
         } else {
-            let client =
-                redis::Client::open(self.settings.url.as_str()).map_err(|e| e.to_string())?;
+            let client = client(self.settings.url.as_str(), self.settings.ca.as_deref())
+                .map_err(|e| e.to_string())?;
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(timeout))
                 .set_response_timeout(Some(self.settings.timeout))

@@ -135,6 +135,9 @@ pub struct RedisConfig {
     pub cluster: bool,
     /// Prefix of every key, so that deployments can share a Redis.
     pub key_prefix: String,
+    /// PEM certificate of the CA that signed the Redis servers' certificates, for
+    /// `rediss://` to a Redis behind the bank's internal CA; unset: the public roots.
+    pub ca_file: Option<PathBuf>,
     /// Budget of one Redis operation; past it, a miss (the hub never waits on Redis).
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
@@ -398,6 +401,7 @@ impl Default for RedisConfig {
         RedisConfig {
             url: None,
             cluster: false,
+            ca_file: None,
             key_prefix: DEFAULT_REDIS_KEY_PREFIX.into(),
             timeout: DEFAULT_REDIS_TIMEOUT,
         }
