@@ -6,7 +6,10 @@
 use std::sync::LazyLock;
 
 use prometheus::core::Collector;
-use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
 
 pub static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::new);
 
@@ -152,6 +155,103 @@ pub static REFUSED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
+fn histogram(name: &str, help: &str, labels: &[&str], buckets: &[f64]) -> HistogramVec {
+    registered(
+        HistogramVec::new(
+            HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+            labels,
+        )
+        .expect("valid metric"),
+    )
+}
+
+/// Latency buckets from a response-tier hit (well under a millisecond) to a request
+/// that ran into its deadline.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0,
+];
+
+/// Upstream call latency by system and endpoint, retries included.
+pub static UPSTREAM_LATENCY: LazyLock<HistogramVec> = LazyLock::new(|| {
+    histogram(
+        "c360_upstream_call_duration_seconds",
+        "Time of upstream calls (with retries) by system and endpoint",
+        &["system", "endpoint"],
+        &LATENCY_BUCKETS,
+    )
+});
+
+/// GraphQL requests by operation name and outcome (`ok`, `errors` for an answer
+/// with field errors, `refused` for a request error).
+pub static GRAPHQL_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "c360_graphql_requests_total",
+        "GraphQL requests by operation and outcome",
+        &["operation", "outcome"],
+    )
+});
+
+pub static GRAPHQL_LATENCY: LazyLock<HistogramVec> = LazyLock::new(|| {
+    histogram(
+        "c360_graphql_request_duration_seconds",
+        "Time to answer a GraphQL request by operation (response-tier hits included)",
+        &["operation"],
+        &LATENCY_BUCKETS,
+    )
+});
+
+/// Open subscriptions (WebSocket operations still streaming).
+pub static SUBSCRIPTIONS_OPEN: LazyLock<IntGauge> = LazyLock::new(|| {
+    registered(
+        IntGauge::new(
+            "c360_subscriptions_open",
+            "GraphQL operations currently streaming over WebSocket",
+        )
+        .expect("valid metric"),
+    )
+});
+
+/// Database connections of this process: open, and idle among them.
+pub static DB_CONNECTIONS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    registered(
+        IntGaugeVec::new(
+            Opts::new(
+                "c360_db_connections",
+                "Database pool connections by state (open, idle)",
+            ),
+            &["state"],
+        )
+        .expect("valid metric"),
+    )
+});
+
+/// Distinct operation names that get their own label; past it they share `other`,
+/// so that clients inventing names cannot grow the registry without bound.
+const MAX_OPERATION_LABELS: usize = 200;
+
+/// The label for an operation name: the name when it is a plain GraphQL name among
+/// the first [`MAX_OPERATION_LABELS`] seen, `anonymous` without one, else `other`.
+pub fn operation_label(name: Option<&str>) -> String {
+    static SEEN: LazyLock<std::sync::Mutex<std::collections::HashSet<String>>> =
+        LazyLock::new(Default::default);
+    let Some(name) = name else {
+        return "anonymous".into();
+    };
+    let plain = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !plain {
+        return "other".into();
+    }
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    if seen.contains(name) || seen.len() < MAX_OPERATION_LABELS {
+        seen.insert(name.to_owned());
+        name.to_owned()
+    } else {
+        "other".into()
+    }
+}
+
 /// The registry in Prometheus text format.
 pub fn render() -> String {
     // Touch every metric so that a fresh process exports all of them at zero.
@@ -162,6 +262,11 @@ pub fn render() -> String {
     LazyLock::force(&RESPONSE_CACHE);
     LazyLock::force(&REDIS_ERRORS);
     LazyLock::force(&UPSTREAM_CALLS);
+    LazyLock::force(&UPSTREAM_LATENCY);
+    LazyLock::force(&GRAPHQL_REQUESTS);
+    LazyLock::force(&GRAPHQL_LATENCY);
+    LazyLock::force(&SUBSCRIPTIONS_OPEN);
+    LazyLock::force(&DB_CONNECTIONS);
     LazyLock::force(&REDIS_UP);
     LazyLock::force(&AUDIT_ROWS_WRITTEN);
     LazyLock::force(&AUDIT_WRITE_FAILURES);

@@ -119,6 +119,16 @@ impl RestConnector {
             1
         };
         let mut attempt = 1;
+        let system = self.spec.system.as_str();
+        let first_started = Instant::now();
+        let record = |outcome: &str| {
+            crate::metrics::UPSTREAM_CALLS
+                .with_label_values(&[system, endpoint.name.as_str(), outcome])
+                .inc();
+            crate::metrics::UPSTREAM_LATENCY
+                .with_label_values(&[system, endpoint.name.as_str()])
+                .observe(first_started.elapsed().as_secs_f64());
+        };
         loop {
             let started = Instant::now();
             let result = self.call_once(endpoint, values, keys, paging).await;
@@ -126,6 +136,7 @@ impl RestConnector {
             match result {
                 Ok(answer) => {
                     tracing::debug!(system = %self.spec.system, endpoint = %endpoint.name, elapsed_ms, "upstream call");
+                    record("ok");
                     return Ok(answer);
                 }
                 Err(error) => {
@@ -141,6 +152,7 @@ impl RestConnector {
                         "upstream call failed"
                     );
                     if attempt >= attempts || !error.kind.retryable() {
+                        record(error.kind.code());
                         return Err(error);
                     }
                     let base = self.spec.backoff.saturating_mul(1 << (attempt - 1).min(6));

@@ -148,6 +148,22 @@ struct PerOperation {
     peer: Option<std::net::SocketAddr>,
 }
 
+/// Counts an operation streaming over WebSocket for as long as its stream lives.
+struct OpenSubscription;
+
+impl OpenSubscription {
+    fn new() -> OpenSubscription {
+        crate::metrics::SUBSCRIPTIONS_OPEN.inc();
+        OpenSubscription
+    }
+}
+
+impl Drop for OpenSubscription {
+    fn drop(&mut self) {
+        crate::metrics::SUBSCRIPTIONS_OPEN.dec();
+    }
+}
+
 /// What `connection_init` established for a WebSocket connection.
 struct WsSession {
     identity: Identity,
@@ -227,12 +243,14 @@ impl Executor for PerOperation {
         let request = self.prepare(request, viewer.clone());
         let state = self.state.clone();
         let trace = uuid::Uuid::now_v7().simple().to_string();
+        let open = OpenSubscription::new();
         // Each answer of the operation writes the audit of what it read since the
         // last one: a subscription's customer is recorded when it starts.
         Executor::execute_stream(&self.state.schema, request, session_data)
             .then(move |response| {
                 let (state, viewer, name, trace) =
                     (state.clone(), viewer.clone(), name.clone(), trace.clone());
+                let _open = &open;
                 async move {
                     match audit(&state, &viewer, &viewer.access().drain(name), &trace).await {
                         Ok(()) => response,
@@ -356,7 +374,14 @@ fn audit_unavailable_response() -> async_graphql::Response {
     )])
 }
 
-async fn metrics() -> Response {
+async fn metrics(State(state): State<AppState>) -> Response {
+    let (open, idle) = state.store.connections();
+    crate::metrics::DB_CONNECTIONS
+        .with_label_values(&["open"])
+        .set(i64::from(open));
+    crate::metrics::DB_CONNECTIONS
+        .with_label_values(&["idle"])
+        .set(idle as i64);
     let mut response = crate::metrics::render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -765,12 +790,39 @@ fn graphql_body(status: StatusCode, media: MediaType, body: Bytes) -> Response {
     http
 }
 
+/// Runs a request and records it in the request metrics, per operation name.
 async fn execute(
+    state: &AppState,
+    media: MediaType,
+    params: Params,
+    method: Method,
+    caller: caller::Caller,
+) -> Response {
+    let started = std::time::Instant::now();
+    let mut operation = params.operation_name.clone();
+    let response = execute_inner(state, media, params, method, caller, &mut operation).await;
+    let operation = crate::metrics::operation_label(operation.as_deref());
+    let outcome = match response.status().as_u16() {
+        200..=299 => "ok",
+        400..=499 => "refused",
+        _ => "failed",
+    };
+    crate::metrics::GRAPHQL_REQUESTS
+        .with_label_values(&[operation.as_str(), outcome])
+        .inc();
+    crate::metrics::GRAPHQL_LATENCY
+        .with_label_values(&[operation.as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+async fn execute_inner(
     state: &AppState,
     media: MediaType,
     mut params: Params,
     method: Method,
     caller: caller::Caller,
+    operation_name: &mut Option<String>,
 ) -> Response {
     let viewer = caller.viewer;
     let query = match document(state, media, &mut params, &viewer.identity().role).await {
@@ -795,6 +847,7 @@ async fn execute(
     // writes the same access audit as the execution it replays.
     if let (Some(responses), Some(key)) = (&state.responses, &response_key) {
         if let Some((body, reads)) = responses.get(key) {
+            operation_name.clone_from(&reads.operation);
             if audit(state, &viewer, &reads, &caller.trace_id)
                 .await
                 .is_err()
@@ -852,6 +905,7 @@ async fn execute(
                 .and_then(|(name, _)| name.map(|n| n.to_string()));
         }
     }
+    operation_name.clone_from(&operation);
     if !(state.open_introspection || viewer.may(Capability::Introspect)) {
         request = request.disable_introspection();
     }

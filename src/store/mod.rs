@@ -280,6 +280,14 @@ impl Store {
         Ok(total.saturating_sub(before as usize))
     }
 
+    /// Connections open, and idle among them: the pool's use, for `/metrics`.
+    pub fn connections(&self) -> (u32, usize) {
+        match &self.pool {
+            Pool::Sqlite(pool) => (pool.size(), pool.num_idle()),
+            Pool::Postgres(pool) => (pool.size(), pool.num_idle()),
+        }
+    }
+
     /// A round trip to the database, for `/readyz`.
     pub async fn ping(&self) -> Result<(), StoreError> {
         on_pool!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ())).map_err(classify)

@@ -1,0 +1,106 @@
+//! What operators see on `/metrics`: requests per operation with latency, upstream
+//! calls per system and outcome, database pool use, open subscriptions.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+async fn metrics(app: &TestApp) -> String {
+    app.client
+        .get(format!("{}/metrics", app.hub))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The value of the sample line that starts with `series`.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_show_operations_upstreams_the_pool_and_subscriptions() {
+    let app = spawn_with(|c| c.cache.enabled = false).await;
+    for id in ["1000000001", "1000000002"] {
+        let answer = app.graphql(PROFILE_360, json!({"id": id})).await;
+        assert!(answer.get("errors").is_none(), "{answer}");
+    }
+    app.set_fault(json!({"system": "cards", "status": 503, "error_rate": 1.0}))
+        .await;
+    let answer = app.graphql(PROFILE_360, json!({"id": "1000000003"})).await;
+    assert_eq!(errors_with_code(&answer, "UPSTREAM_UNAVAILABLE").len(), 1);
+    app.clear_faults().await;
+
+    let mut screen = ws_subscribe(
+        &app.ws_url(),
+        "subscription($id: ID!) { customerChanged(id: $id) { id } }",
+        json!({"id": "1000000001"}),
+    )
+    .await;
+    let text = metrics(&app).await;
+    assert!(
+        sample(
+            &text,
+            r#"c360_graphql_requests_total{operation="Profile",outcome="ok"}"#
+        )
+        .is_some_and(|n| n >= 3.0),
+        "{text}"
+    );
+    assert!(
+        sample(
+            &text,
+            r#"c360_graphql_request_duration_seconds_count{operation="Profile"}"#
+        )
+        .is_some_and(|n| n >= 3.0),
+        "{text}"
+    );
+    assert!(
+        sample(
+            &text,
+            r#"c360_upstream_calls_total{endpoint="customers",outcome="ok",system="core"}"#
+        )
+        .is_some_and(|n| n >= 3.0),
+        "{text}"
+    );
+    assert!(
+        sample(
+            &text,
+            r#"c360_upstream_calls_total{endpoint="cards",outcome="UPSTREAM_UNAVAILABLE",system="cards"}"#
+        )
+        .is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"c360_upstream_call_duration_seconds_bucket{endpoint="accounts",system="core""#
+        ),
+        "{text}"
+    );
+    assert!(
+        sample(&text, r#"c360_db_connections{state="open"}"#).is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "c360_subscriptions_open"),
+        Some(1.0),
+        "{text}"
+    );
+
+    ws_send(&mut screen, json!({"type": "complete", "id": "1"})).await;
+    let mut closed = false;
+    for _ in 0..50 {
+        if sample(&metrics(&app).await, "c360_subscriptions_open") == Some(0.0) {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(closed, "a completed subscription is no longer counted");
+}
