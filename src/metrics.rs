@@ -181,6 +181,20 @@ pub static UPSTREAM_LATENCY: LazyLock<HistogramVec> = LazyLock::new(|| {
     )
 });
 
+/// Circuit breaker state per upstream system: 0 closed, 1 half open, 2 open.
+pub static UPSTREAM_CIRCUIT: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    registered(
+        IntGaugeVec::new(
+            Opts::new(
+                "c360_upstream_circuit_state",
+                "Circuit breaker per system: 0 closed, 1 half open, 2 open",
+            ),
+            &["system"],
+        )
+        .expect("valid metric"),
+    )
+});
+
 /// GraphQL requests by operation name and outcome (`ok`, `errors` for an answer
 /// with field errors, `refused` for a request error).
 pub static GRAPHQL_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
@@ -263,6 +277,7 @@ pub fn render() -> String {
     LazyLock::force(&REDIS_ERRORS);
     LazyLock::force(&UPSTREAM_CALLS);
     LazyLock::force(&UPSTREAM_LATENCY);
+    LazyLock::force(&UPSTREAM_CIRCUIT);
     LazyLock::force(&GRAPHQL_REQUESTS);
     LazyLock::force(&GRAPHQL_LATENCY);
     LazyLock::force(&SUBSCRIPTIONS_OPEN);

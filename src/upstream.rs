@@ -92,6 +92,14 @@ fn per_customer<T: 'static>(
 }
 
 impl Upstreams {
+    /// Each system's circuit breaker state, for `/readyz`.
+    pub fn circuits(&self) -> Vec<(System, crate::connectors::guard::BreakerState)> {
+        System::ALL
+            .iter()
+            .map(|s| (*s, self.connectors.get(*s).circuit()))
+            .collect()
+    }
+
     pub fn new(connectors: Connectors, cache: Arc<EntityCache>) -> Upstreams {
         Upstreams {
             connectors: Arc::new(connectors),

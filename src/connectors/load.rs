@@ -105,6 +105,7 @@ pub struct CompiledSpec {
     pub max_body: usize,
     pub attempts: u32,
     pub backoff: Duration,
+    pub resilience: super::guard::Resilience,
     pub auth: Auth,
     pub errors: ErrorSpec,
     pub headers: Vec<(HeaderName, HeaderValue)>,
@@ -405,6 +406,9 @@ pub fn compile(
             ),
         }
     }
+    for (key, text) in spec.resilience.problems() {
+        problem(&format!("resilience.{key}"), text);
+    }
     for name in spec.endpoints.keys() {
         if !CONTRACTS
             .iter()
@@ -432,6 +436,7 @@ pub fn compile(
             max_body: spec.max_body_bytes.unwrap_or(spec::DEFAULT_MAX_BODY),
             attempts,
             backoff: spec.retry.backoff.unwrap_or(spec::DEFAULT_BACKOFF),
+            resilience: spec.resilience.clone(),
             auth,
             errors: spec.errors,
             headers,

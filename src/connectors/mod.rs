@@ -8,6 +8,7 @@
 //! into domain values.
 
 mod error;
+pub mod guard;
 mod load;
 mod mapping;
 mod rest;
@@ -140,6 +141,11 @@ pub type Params = BTreeMap<String, String>;
 #[async_trait]
 pub trait Connector: Send + Sync {
     fn system(&self) -> System;
+
+    /// The circuit breaker's state toward the system.
+    fn circuit(&self) -> guard::BreakerState {
+        guard::BreakerState::Closed
+    }
 
     /// How long the hub may cache what `endpoint` answers.
     fn cache_policy(&self, endpoint: &str) -> crate::cache::CachePolicy;

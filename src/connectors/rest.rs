@@ -30,6 +30,7 @@ const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct RestConnector {
     spec: CompiledSpec,
     client: reqwest::Client,
+    guard: super::guard::Guard,
 }
 
 impl RestConnector {
@@ -82,7 +83,18 @@ impl RestConnector {
             .default_headers(headers)
             .build()
             .map_err(|e| setup(format!("HTTP client: {e}")))?;
-        Ok(RestConnector { spec, client })
+        let guard = super::guard::Guard::new(spec.resilience.clone());
+        Ok(RestConnector {
+            spec,
+            client,
+            guard,
+        })
+    }
+
+    fn circuit_gauge(&self) {
+        crate::metrics::UPSTREAM_CIRCUIT
+            .with_label_values(&[self.spec.system.as_str()])
+            .set(self.guard.state().as_gauge());
     }
 
     fn endpoint(&self, name: &str) -> Result<&Endpoint, ConnectorError> {
@@ -131,7 +143,30 @@ impl RestConnector {
         };
         loop {
             let started = Instant::now();
-            let result = self.call_once(endpoint, values, keys, paging).await;
+            let result = match self.guard.admit().await {
+                Ok(permit) => {
+                    let result = self.call_once(endpoint, values, keys, paging).await;
+                    let failed = result.as_ref().is_err_and(|e| e.kind.retryable());
+                    self.guard.finish(permit, failed);
+                    self.circuit_gauge();
+                    result
+                }
+                Err(refused) => {
+                    self.circuit_gauge();
+                    let detail = match refused {
+                        super::guard::Refused::CircuitOpen => {
+                            "circuit open: the system failed too often just now; not called"
+                        }
+                        super::guard::Refused::Saturated => {
+                            "the hub's concurrency or rate limit toward the system is reached; not called"
+                        }
+                    };
+                    // Failing fast is the point: no retry against a guard that refused.
+                    let error = self.error(endpoint, ErrorKind::Unavailable, detail);
+                    record(error.kind.code());
+                    return Err(error);
+                }
+            };
             let elapsed_ms = started.elapsed().as_millis() as u64;
             match result {
                 Ok(answer) => {
@@ -472,6 +507,10 @@ async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<V
 impl Connector for RestConnector {
     fn system(&self) -> System {
         self.spec.system
+    }
+
+    fn circuit(&self) -> super::guard::BreakerState {
+        self.guard.state()
     }
 
     fn cache_policy(&self, endpoint: &str) -> crate::cache::CachePolicy {

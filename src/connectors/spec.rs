@@ -42,6 +42,9 @@ pub struct Spec {
     pub auth: AuthSpec,
     #[serde(default)]
     pub retry: RetrySpec,
+    /// Circuit breaker, bulkhead and rate limit toward the system.
+    #[serde(default)]
+    pub resilience: super::guard::Resilience,
     #[serde(default)]
     pub errors: ErrorSpec,
     /// Cache policy of every endpoint of this system, unless the endpoint says.

@@ -119,11 +119,24 @@ async fn readyz(State(state): State<AppState>) -> Response {
             json!({"status": "degraded", "detail": "unreachable; serving from the in-process tier and upstreams"})
         }
     };
+    let circuits: Map<String, Value> = state
+        .upstreams
+        .circuits()
+        .into_iter()
+        .map(|(system, circuit)| (system.as_str().to_owned(), json!(circuit.as_str())))
+        .collect();
+    let all_closed = circuits.values().all(|c| c == "closed");
     let ready = database["status"] == "ok";
     let body = Json(json!({
         "status": if ready { "ready" } else { "degraded" },
         "checks": {
-            "connectors": { "status": "ok", "files": *state.connector_files },
+            // An open circuit costs that system's fields, not the hub's answers: it is
+            // reported, and the hub stays ready.
+            "connectors": {
+                "status": if all_closed { "ok" } else { "degraded" },
+                "files": *state.connector_files,
+                "circuits": circuits,
+            },
             "database": database,
             "cache": { "redis": redis, "response_tier": state.responses.is_some() }
         }
