@@ -87,6 +87,8 @@ pub struct App {
     router: axum::Router,
     addr: SocketAddr,
     audit: auth::AuditWriter,
+    shutting_down: tokio::sync::watch::Sender<bool>,
+    shutdown_timeout: std::time::Duration,
 }
 
 impl App {
@@ -182,6 +184,7 @@ impl App {
         );
         policies.check_against(&graphql::schema_fields(&schema).await)?;
         let audit = auth::AuditWriter::start(store.clone(), auth::AuditSettings::default());
+        let (shutting_down, shutdown_seen) = tokio::sync::watch::channel(false);
         let limits = auth::limits::RateLimits::new(&config.access);
         limits.spawn_janitor();
         let state = http::AppState {
@@ -204,6 +207,7 @@ impl App {
             open_introspection: config.profile == "demo",
             max_aliases: config.graphql.max_aliases,
             audit: audit.clone(),
+            shutting_down: shutdown_seen,
         };
         let addr = SocketAddr::new(config.server.host, config.server.port);
         let listener = TcpListener::bind(addr)
@@ -217,6 +221,8 @@ impl App {
             router: http::router(state),
             addr,
             audit,
+            shutting_down,
+            shutdown_timeout: config.server.shutdown_timeout,
         })
     }
 
@@ -231,14 +237,33 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         tracing::info!(addr = %self.addr, "hub listening");
-        let served = axum::serve(
+        let shutting_down = self.shutting_down;
+        let mut stopping = shutting_down.subscribe();
+        let signal = async move {
+            shutdown.await;
+            // New connections stop here; open WebSockets close themselves on this.
+            let _ = shutting_down.send(true);
+        };
+        let server = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        .with_graceful_shutdown(signal);
+        let grace = self.shutdown_timeout;
+        let deadline = async move {
+            let _ = stopping.wait_for(|down| *down).await;
+            tokio::time::sleep(grace).await;
+        };
+        let served = tokio::select! {
+            served = server => served,
+            () = deadline => {
+                tracing::warn!(?grace, "in-flight requests did not finish in time; stopping anyway");
+                Ok(())
+            }
+        };
         self.audit.close().await;
+        tracing::info!("stopped; access audit written");
         served
     }
 }

@@ -39,6 +39,9 @@ const DEFAULT_SUBJECT_BURST: u32 = 100;
 /// many people: ten times one person.
 const DEFAULT_CLIENT_RATE: u32 = 500;
 const DEFAULT_CLIENT_BURST: u32 = 1_000;
+/// A deployment's orchestrator usually waits 30 s after SIGTERM before SIGKILL; 20 s
+/// leaves room to write the audit afterwards.
+const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(20);
 /// Page size when the client gives no `first`.
 const DEFAULT_PAGE_SIZE: usize = 20;
 /// Largest `first` a client may ask for; bigger pages belong to exports, not screens.
@@ -257,6 +260,10 @@ pub struct ServerConfig {
     /// Deadline for one whole HTTP request.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// On SIGTERM or Ctrl-C: how long in-flight requests may take to finish before
+    /// the hub stops anyway (the access audit is written either way).
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -442,6 +449,7 @@ impl Default for ServerConfig {
             port: 4000,
             body_limit: DEFAULT_BODY_LIMIT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         }
     }
 }

@@ -86,6 +86,8 @@ pub struct AppState {
     pub max_aliases: usize,
     /// Where staff reads of customers are recorded.
     pub audit: AuditWriter,
+    /// Turns true when the hub starts shutting down: open WebSockets close.
+    pub shutting_down: tokio::sync::watch::Receiver<bool>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -296,6 +298,7 @@ async fn graphql_ws(
         Err(_) => None,
     };
     let init_state = state.clone();
+    let mut shutting_down = state.shutting_down.clone();
     let authenticated = identity.is_some();
     let executor = PerOperation {
         state,
@@ -304,8 +307,32 @@ async fn graphql_ws(
     };
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| {
-            GraphQLWebSocket::new(socket, executor, protocol)
+        .on_upgrade(move |socket| async move {
+            use futures::{SinkExt, StreamExt};
+            // The protocol runs over a channel so that, when the hub shuts down, this
+            // side still holds the socket to close it properly (1001, going away).
+            let (mut socket_tx, socket_rx) = socket.split();
+            let (tx, mut rx) = futures::channel::mpsc::channel::<axum::extract::ws::Message>(16);
+            let stop = async move {
+                let _ = shutting_down.wait_for(|down| *down).await;
+            };
+            let input = socket_rx.take_until(Box::pin(stop));
+            let forward = async move {
+                while let Some(message) = rx.next().await {
+                    if socket_tx.send(message).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = socket_tx
+                    .send(axum::extract::ws::Message::Close(Some(
+                        axum::extract::ws::CloseFrame {
+                            code: 1001,
+                            reason: "the hub is shutting down".into(),
+                        },
+                    )))
+                    .await;
+            };
+            let serve = GraphQLWebSocket::new_with_pair(tx, input, executor, protocol)
                 .on_connection_init(move |payload| async move {
                     let mut data = Data::default();
                     if authenticated {
@@ -333,7 +360,8 @@ async fn graphql_ws(
                     data.insert(WsSession { identity });
                     Ok(data)
                 })
-                .serve()
+                .serve();
+            tokio::join!(serve, forward);
         })
 }
 

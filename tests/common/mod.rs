@@ -202,12 +202,25 @@ pub async fn spawn_stoppable(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<std::io::Result<()>>,
 ) {
+    spawn_stoppable_with(db, |_| {}).await
+}
+
+/// [`spawn_stoppable`] with `tweak` applied to the config.
+pub async fn spawn_stoppable_with(
+    db: &TestDb,
+    tweak: impl FnOnce(&mut Config),
+) -> (
+    TestApp,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
     let mut config = Config::default();
     config.server.port = 0;
     config.connectors.dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("connectors");
     config.database.url = db.url.clone();
     config.access.subject_rate = 0;
     config.access.client_rate = 0;
+    tweak(&mut config);
     let demo = c360::demo::start(config, sandbox_config(), 0)
         .await
         .expect("sandbox and hub start");
