@@ -89,6 +89,63 @@ pub struct App {
     audit: auth::AuditWriter,
     shutting_down: tokio::sync::watch::Sender<bool>,
     shutdown_timeout: std::time::Duration,
+    reloader: Reloader,
+}
+
+/// Reloads the connector files and the policies without a restart (SIGHUP): both are
+/// read and checked first, and put in place only if both are valid, so a bad edit
+/// leaves the hub running as it was.
+#[derive(Clone)]
+pub struct Reloader {
+    connectors: config::ConnectorsConfig,
+    policies_path: std::path::PathBuf,
+    upstreams: Upstreams,
+    policies: auth::LivePolicies,
+    schema: graphql::AppSchema,
+}
+
+/// Why a reload was refused; the running configuration stays.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("connector specs are invalid:\n{0}")]
+    Connectors(#[from] SpecErrors),
+    #[error("connector setup failed: {0}")]
+    Client(#[from] ConnectorError),
+    #[error("policies: {0}")]
+    Policies(#[from] auth::PolicyError),
+}
+
+impl Reloader {
+    pub async fn reload(&self) -> Result<(), ReloadError> {
+        let specs = connectors::load(&self.connectors, &config::process_env)?;
+        let connectors = Connectors::from_specs(specs)?;
+        let policies = auth::Policies::load(&self.policies_path)?;
+        policies.check_against(&graphql::schema_fields(&self.schema).await)?;
+        self.upstreams.replace_connectors(connectors);
+        self.policies.replace(policies);
+        Ok(())
+    }
+
+    /// Reloads on every SIGHUP for as long as the hub runs, logging the outcome.
+    fn listen_for_hangups(self) {
+        #[cfg(unix)]
+        tokio::spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+                tracing::warn!("cannot listen for SIGHUP; reload by restarting");
+                return;
+            };
+            while hangups.recv().await.is_some() {
+                match self.reload().await {
+                    Ok(()) => tracing::info!("connectors and policies reloaded"),
+                    Err(error) => tracing::error!(
+                        error = %error,
+                        "reload refused; the running connectors and policies stay"
+                    ),
+                }
+            }
+        });
+    }
 }
 
 impl App {
@@ -183,6 +240,14 @@ impl App {
             bus.clone(),
         );
         policies.check_against(&graphql::schema_fields(&schema).await)?;
+        let live_policies = auth::LivePolicies::new(policies);
+        let reloader = Reloader {
+            connectors: config.connectors.clone(),
+            policies_path: config.access.policies.clone(),
+            upstreams: upstreams.clone(),
+            policies: live_policies.clone(),
+            schema: schema.clone(),
+        };
         let audit = auth::AuditWriter::start(store.clone(), auth::AuditSettings::default());
         let (shutting_down, shutdown_seen) = tokio::sync::watch::channel(false);
         let limits = auth::limits::RateLimits::new(&config.access);
@@ -201,7 +266,7 @@ impl App {
             graphiql: config.graphql.graphiql,
             connector_files: Arc::new(files),
             verifier,
-            policies: Arc::new(policies),
+            policies: live_policies.clone(),
             limits,
             allowlist,
             open_introspection: config.profile == "demo",
@@ -223,11 +288,17 @@ impl App {
             audit,
             shutting_down,
             shutdown_timeout: config.server.shutdown_timeout,
+            reloader,
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// What SIGHUP runs; tests call it directly.
+    pub fn reloader(&self) -> Reloader {
+        self.reloader.clone()
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests and writes
@@ -237,6 +308,7 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         tracing::info!(addr = %self.addr, "hub listening");
+        self.reloader.clone().listen_for_hangups();
         let shutting_down = self.shutting_down;
         let mut stopping = shutting_down.subscribe();
         let signal = async move {

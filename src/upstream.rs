@@ -70,7 +70,9 @@ pub struct Period {
 
 #[derive(Clone)]
 pub struct Upstreams {
-    connectors: Arc<Connectors>,
+    /// Swapped as a whole when the connector files are reloaded (SIGHUP); calls in
+    /// flight finish on the connectors they started with.
+    connectors: Arc<std::sync::RwLock<Arc<Connectors>>>,
     cache: Arc<EntityCache>,
 }
 
@@ -96,15 +98,28 @@ impl Upstreams {
     pub fn circuits(&self) -> Vec<(System, crate::connectors::guard::BreakerState)> {
         System::ALL
             .iter()
-            .map(|s| (*s, self.connectors.get(*s).circuit()))
+            .map(|s| (*s, self.connector(*s).circuit()))
             .collect()
     }
 
     pub fn new(connectors: Connectors, cache: Arc<EntityCache>) -> Upstreams {
         Upstreams {
-            connectors: Arc::new(connectors),
+            connectors: Arc::new(std::sync::RwLock::new(Arc::new(connectors))),
             cache,
         }
+    }
+
+    /// Puts reloaded connectors in place for every call that starts from now on.
+    pub fn replace_connectors(&self, connectors: Connectors) {
+        *self.connectors.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(connectors);
+    }
+
+    fn connector(&self, system: System) -> Arc<dyn Connector> {
+        self.connectors
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(system)
+            .clone()
     }
 
     pub fn cache(&self) -> &Arc<EntityCache> {
@@ -218,7 +233,7 @@ impl Upstreams {
     where
         T: Serialize + DeserializeOwned + Send + Sync + 'static,
     {
-        let connector: Arc<dyn Connector> = self.connectors.get(system).clone();
+        let connector: Arc<dyn Connector> = self.connector(system);
         let policy = connector.cache_policy(endpoint);
         let mut keys: Vec<String> = cifs.iter().map(|c| c.as_str().to_owned()).collect();
         keys.sort();
@@ -273,7 +288,7 @@ impl Upstreams {
     where
         T: Serialize + DeserializeOwned + Send + Sync + 'static,
     {
-        let connector: Arc<dyn Connector> = self.connectors.get(system).clone();
+        let connector: Arc<dyn Connector> = self.connector(system);
         let policy = connector.cache_policy(endpoint);
         // Parameters may be personal (an ID number, an account): the key is a hash.
         let key = short_hash(&format!("{params:?}|{}|{:?}", page.limit, page.key));

@@ -102,6 +102,25 @@ pub struct Policies {
     pub source: String,
 }
 
+/// The policies in force: read per request, replaced whole when the file is reloaded
+/// (SIGHUP), so a request sees one version from start to end.
+#[derive(Debug, Clone)]
+pub struct LivePolicies(Arc<std::sync::RwLock<Arc<Policies>>>);
+
+impl LivePolicies {
+    pub fn new(policies: Policies) -> LivePolicies {
+        LivePolicies(Arc::new(std::sync::RwLock::new(Arc::new(policies))))
+    }
+
+    pub fn current(&self) -> Arc<Policies> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn replace(&self, policies: Policies) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(policies);
+    }
+}
+
 /// Why the policies cannot be used; the hub does not start with them.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {

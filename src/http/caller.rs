@@ -62,7 +62,7 @@ pub async fn identify(state: &AppState, token: &str) -> Result<Identity, Refusal
         status: e.status(),
         message: e.to_string(),
     })?;
-    if state.policies.role(&identity.role).is_none() {
+    if state.policies.current().role(&identity.role).is_none() {
         return Err(Refusal {
             status: StatusCode::UNAUTHORIZED,
             message: format!(
@@ -86,19 +86,21 @@ pub fn refused(media: MediaType, refusal: Refusal) -> Response {
     }
 }
 
-/// The viewer an identity gets, with its purpose and client.
+/// The viewer an identity gets, with its purpose and client; `None` when its role is
+/// no longer defined (the policies were reloaded since the token was checked).
 pub fn viewer_for(
     state: &AppState,
     identity: Identity,
     purpose: Option<Purpose>,
     peer: Option<SocketAddr>,
-) -> Viewer {
-    let policy = state
-        .policies
-        .role(&identity.role)
-        .cloned()
-        .expect("identify checked the role");
-    Viewer::new(identity, policy, purpose, peer.map(|p| p.ip().to_string()))
+) -> Option<Viewer> {
+    let policy = state.policies.current().role(&identity.role).cloned()?;
+    Some(Viewer::new(
+        identity,
+        policy,
+        purpose,
+        peer.map(|p| p.ip().to_string()),
+    ))
 }
 
 /// Authenticates an HTTP request and takes it from the rate limits.
@@ -134,7 +136,16 @@ pub async fn authenticate(
             )
         })?),
     };
-    let viewer = viewer_for(state, identity, purpose, peer);
+    let role = identity.role.clone();
+    let viewer = viewer_for(state, identity, purpose, peer).ok_or_else(|| {
+        refused(
+            media,
+            Refusal {
+                status: StatusCode::UNAUTHORIZED,
+                message: format!("role '{role}' is not defined in the hub's policies"),
+            },
+        )
+    })?;
     let client = viewer.client().unwrap_or("unknown").to_owned();
     if let Err(refused) = state.limits.check(&viewer.identity().subject, &client) {
         let which = match refused.limit {

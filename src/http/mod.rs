@@ -40,7 +40,9 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::allowlist::Allowlist;
 use crate::auth::limits::RateLimits;
-use crate::auth::{AccessSummary, AuditWriter, Capability, Identity, Policies, Verifier, Viewer};
+use crate::auth::{
+    AccessSummary, AuditWriter, Capability, Identity, LivePolicies, Verifier, Viewer,
+};
 use crate::cache::{PersistedQueries, PersistedQueryError, RedisTier, ResponseCache, ResponseKey};
 use crate::graphql::{AppSchema, RequestData};
 use crate::store::Store;
@@ -76,7 +78,7 @@ pub struct AppState {
     pub connector_files: Arc<Vec<String>>,
     /// Checks bearer tokens.
     pub verifier: Verifier,
-    pub policies: Arc<Policies>,
+    pub policies: LivePolicies,
     pub limits: Arc<RateLimits>,
     /// Allowlist mode: only these operations may run (for the roles it covers).
     pub allowlist: Option<Arc<Allowlist>>,
@@ -194,7 +196,7 @@ impl PerOperation {
                 .and_then(|b| b.downcast_ref::<WsSession>())
                 .map(|s| s.identity.clone())
         })?;
-        Some(caller::viewer_for(&self.state, identity, None, self.peer))
+        caller::viewer_for(&self.state, identity, None, self.peer)
     }
 
     fn prepare(&self, request: async_graphql::Request, viewer: Viewer) -> async_graphql::Request {

@@ -260,19 +260,38 @@ pub async fn spawn_on_url(url: &str, tweak: impl FnOnce(&mut Config)) -> TestApp
     config.access.subject_rate = 0;
     config.access.client_rate = 0;
     tweak(&mut config);
+    spawn_config(config).await.0
+}
+
+/// A hub (with its sandbox) on `config` as given; also returns what SIGHUP runs.
+pub async fn spawn_config(config: Config) -> (TestApp, c360::Reloader) {
     let demo = c360::demo::start(config, sandbox_config(), 0)
         .await
         .expect("sandbox and hub start");
     let hub = format!("http://{}", demo.app.local_addr());
     let sandbox = format!("http://{}", demo.sandbox_addr);
+    let reloader = demo.app.reloader();
     tokio::spawn(demo.app.run(std::future::pending()));
-    TestApp {
+    let app = TestApp {
         hub,
         sandbox,
         client: client_with(&admin_token()),
         bare: reqwest::Client::new(),
         _data: None,
-    }
+    };
+    (app, reloader)
+}
+
+/// A test configuration: port 0, the shipped connectors, a temporary SQLite file in
+/// `dir`, rate limits off.
+pub fn test_config(dir: &std::path::Path) -> Config {
+    let mut config = Config::default();
+    config.server.port = 0;
+    config.connectors.dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("connectors");
+    config.database.url = format!("sqlite://{}/c360.db", dir.display());
+    config.access.subject_rate = 0;
+    config.access.client_rate = 0;
+    config
 }
 
 /// A development token, as `c360 token` mints them.
