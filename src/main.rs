@@ -60,7 +60,7 @@ enum Command {
     Migrate,
     /// Load scenarios over HTTP; reports req/s and latency percentiles.
     Bench {
-        /// What to exercise: log-interaction or profile360.
+        /// What to exercise: log-interaction, profile360, batch100 or search.
         #[arg(long, default_value = "log-interaction")]
         scenario: c360::bench::Scenario,
         /// Cache tiers: cold, warm, warm-l1 or warm-redis (needs REDIS_URL).
@@ -255,28 +255,16 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs a benchmark against `target`, or against a sandbox and hub started here.
+/// Runs a benchmark against `target`, or against a sandbox and hub that this command
+/// starts in a process of its own (`c360 demo` from this binary).
 async fn bench(
-    mut config: Config,
+    config: Config,
     mut plan: c360::bench::BenchPlan,
     latency_ms: Option<u64>,
 ) -> anyhow::Result<c360::bench::BenchReport> {
     if !plan.target.is_empty() {
         return Ok(c360::bench::run(&plan).await);
     }
-    plan.mode
-        .apply(&mut config)
-        .map_err(|e| anyhow::anyhow!(e))?;
-    // A temporary SQLite file, so that benchmark rows never land in the demo database.
-    let scratch = std::env::temp_dir().join(format!("c360-bench-{}", uuid::Uuid::now_v7()));
-    if config.database.url.starts_with("sqlite:") {
-        config.database.url = format!("sqlite://{}/c360.db", scratch.display());
-    }
-    config.server.port = 0;
-    // The load comes from one subject; the limits that protect a deployment from
-    // one caller would measure themselves.
-    config.access.subject_rate = 0;
-    config.access.client_rate = 0;
     if plan.token.is_none() {
         let teller = c360::auth::Identity {
             subject: "bench".into(),
@@ -295,49 +283,37 @@ async fn bench(
             std::time::Duration::from_secs(24 * 3600),
         ));
     }
-    // A Redis of its own for the run: benchmark keys never mix with a deployment's.
-    config.redis.key_prefix = format!("{}bench:{}:", config.redis.key_prefix, uuid::Uuid::now_v7());
     let backend = if config.database.url.starts_with("sqlite:") {
         "sqlite"
     } else {
         "postgres"
     };
-    let demo = c360::demo::start(
-        config,
-        SandboxConfig {
-            customers: plan.customers,
-            seed: 42,
-            latency: LatencyProfile::None,
-            as_of: None,
-        },
-        0,
-    )
-    .await?;
-    plan.target = format!("http://{}", demo.app.local_addr());
-    let sandbox = format!("http://{}", demo.sandbox_addr);
+    let hub = tokio::task::block_in_place(|| {
+        c360::bench::HubProcess::start(&config, plan.mode, plan.customers)
+    })?;
+    plan.target = hub.hub.clone();
     if let Some(latency) = latency_ms {
         let client = reqwest::Client::new();
         for system in c360::domain::System::ALL {
             client
-                .post(format!("{sandbox}/_sandbox/faults"))
+                .post(format!("{}/_sandbox/faults", hub.sandbox))
                 .json(&serde_json::json!({"system": system.as_str(), "latency_ms": latency}))
                 .send()
                 .await?
                 .error_for_status()?;
         }
     }
-    plan.sandbox = Some(sandbox);
+    plan.sandbox = Some(hub.sandbox.clone());
     eprintln!(
-        "bench: hub on {} ({backend}, mode {}), sandbox latency {}",
+        "bench: hub process on {} ({backend}, mode {}), sandbox latency {}",
         plan.target,
         plan.mode,
         latency_ms
             .map(|l| format!("{l} ms"))
             .unwrap_or_else(|| "none".into())
     );
-    tokio::spawn(demo.app.run(std::future::pending()));
-    let report = c360::bench::run(&plan).await;
-    let _ = std::fs::remove_dir_all(&scratch);
+    let mut report = c360::bench::run(&plan).await;
+    report.hub_peak_rss_mb = hub.peak_rss_mb();
     Ok(report)
 }
 

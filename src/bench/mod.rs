@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+mod hub;
+
+pub use hub::{HubProcess, HubProcessError};
+
 /// What a benchmark run exercises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
@@ -22,10 +26,15 @@ pub enum Scenario {
     /// The customer-360 profile (all four systems, no transactions) of random
     /// customers of the pool.
     Profile360,
+    /// `customers(ids:)` with 100 random ids and all four systems: a BI page.
+    Batch100,
+    /// `searchCustomers` by a surname, first 20, with the core profile.
+    Search,
 }
 
 impl Scenario {
-    pub const NAMES: &'static [&'static str] = &["log-interaction", "profile360"];
+    pub const NAMES: &'static [&'static str] =
+        &["log-interaction", "profile360", "batch100", "search"];
 }
 
 /// Which cache tiers are on.
@@ -43,27 +52,6 @@ pub enum Mode {
 
 impl Mode {
     pub const NAMES: &'static [&'static str] = &["cold", "warm", "warm-l1", "warm-redis"];
-
-    /// Sets the configuration's cache switches for this mode.
-    pub fn apply(self, config: &mut crate::config::Config) -> Result<(), String> {
-        let cache = &mut config.cache;
-        match self {
-            Mode::Cold => {
-                cache.enabled = false;
-                cache.response_enabled = false;
-            }
-            Mode::Warm => {}
-            Mode::WarmL1 => cache.response_enabled = false,
-            Mode::WarmRedis => {
-                if config.redis.url.is_none() {
-                    return Err("warm-redis needs Redis: set REDIS_URL".into());
-                }
-                cache.response_enabled = false;
-                cache.l1_max_bytes = 0;
-            }
-        }
-        Ok(())
-    }
 
     fn warm(self) -> bool {
         self != Mode::Cold
@@ -103,6 +91,8 @@ impl FromStr for Scenario {
         match s {
             "log-interaction" => Ok(Scenario::LogInteraction),
             "profile360" => Ok(Scenario::Profile360),
+            "batch100" => Ok(Scenario::Batch100),
+            "search" => Ok(Scenario::Search),
             other => Err(format!(
                 "unknown scenario '{other}' (known: {})",
                 Scenario::NAMES.join(", ")
@@ -116,6 +106,8 @@ impl fmt::Display for Scenario {
         f.write_str(match self {
             Scenario::LogInteraction => "log-interaction",
             Scenario::Profile360 => "profile360",
+            Scenario::Batch100 => "batch100",
+            Scenario::Search => "search",
         })
     }
 }
@@ -154,13 +146,16 @@ pub struct BenchReport {
     pub max_ms: f64,
     /// Upstream calls per measured request (`null` when the sandbox is not known).
     pub upstream_calls_per_request: Option<f64>,
+    /// Peak resident memory of the hub process (`null` when it is not a child of
+    /// this run, or not on Linux).
+    pub hub_peak_rss_mb: Option<f64>,
 }
 
 impl fmt::Display for BenchReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} ({}): {} requests in {:.1}s with concurrency {} ({} errors)\n  {:.0} req/s   p50 {:.2} ms   p90 {:.2} ms   p99 {:.2} ms   max {:.2} ms   upstream calls/request {}",
+            "{} ({}): {} requests in {:.1}s with concurrency {} ({} errors)\n  {:.0} req/s   p50 {:.2} ms   p90 {:.2} ms   p99 {:.2} ms   max {:.2} ms   upstream calls/request {}   hub peak RSS {}",
             self.scenario,
             self.mode,
             self.requests,
@@ -174,6 +169,9 @@ impl fmt::Display for BenchReport {
             self.max_ms,
             self.upstream_calls_per_request
                 .map(|c| format!("{c:.3}"))
+                .unwrap_or_else(|| "unknown".into()),
+            self.hub_peak_rss_mb
+                .map(|m| format!("{m:.0} MB"))
                 .unwrap_or_else(|| "unknown".into())
         )
     }
@@ -186,6 +184,18 @@ const PROFILE_360: &str = "query Profile($id: ID!) { customer(id: $id) { id kind
   loans { id product outstanding { amount } overdueDays classification }
   onlineBanking { userId status lastLoginAt preferredChannel }
   sources { system fromCache stale error } } }";
+
+/// A BI page: a hundred customers with something from every system.
+const BATCH_100: &str = "query Batch($ids: [ID!]!) { customers(ids: $ids) { id kind status branch
+  accounts { type balance { amount currency } } cards { kind outstanding { amount } }
+  loans { outstanding { amount } classification } onlineBanking { status } } }";
+
+/// A teller's lookup by surname.
+const SEARCH: &str = "query Search($name: String!) { searchCustomers(name: $name, first: 20) {
+  edges { node { id name mobile branch status } } pageInfo { hasNextPage } } }";
+
+/// The commonest surnames, as a teller would type them.
+const SURNAMES: &[&str] = &["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周"];
 
 const LOG_INTERACTION: &str = "mutation Log($input: LogInteractionInput!, $key: String) {
   logInteraction(input: $input, idempotencyKey: $key) { id }
@@ -206,7 +216,7 @@ pub async fn run(plan: &BenchPlan) -> BenchReport {
         .build()
         .expect("an HTTP client");
     let url = format!("{}/graphql", plan.target.trim_end_matches('/'));
-    if plan.scenario == Scenario::Profile360 && plan.mode.warm() {
+    if matches!(plan.scenario, Scenario::Profile360 | Scenario::Batch100) && plan.mode.warm() {
         prewarm(&client, &url, plan).await;
     }
     let calls_before = upstream_calls(&client, plan).await;
@@ -275,6 +285,7 @@ pub async fn run(plan: &BenchPlan) -> BenchReport {
             .zip(calls_after)
             .filter(|_| !latencies.is_empty())
             .map(|(before, after)| after.saturating_sub(before) as f64 / latencies.len() as f64),
+        hub_peak_rss_mb: None,
     }
 }
 
@@ -317,6 +328,16 @@ fn request(plan: &BenchPlan) -> Value {
             let customer = 1_000_000_000 + fastrand::u64(1..=plan.customers.max(1));
             json!({"query": PROFILE_360, "variables": {"id": customer.to_string()}})
         }
+        Scenario::Batch100 => {
+            let ids: Vec<String> = (0..100)
+                .map(|_| (1_000_000_000 + fastrand::u64(1..=plan.customers.max(1))).to_string())
+                .collect();
+            json!({"query": BATCH_100, "variables": {"ids": ids}})
+        }
+        Scenario::Search => {
+            let surname = SURNAMES[fastrand::usize(..SURNAMES.len())];
+            json!({"query": SEARCH, "variables": {"name": surname}})
+        }
         Scenario::LogInteraction => {
             let customer = 1_000_000_000 + fastrand::u64(1..=plan.customers.max(1));
             json!({
@@ -357,19 +378,8 @@ mod tests {
             Scenario::Profile360
         );
         assert_eq!("warm-redis".parse::<Mode>().unwrap(), Mode::WarmRedis);
+        assert_eq!("batch100".parse::<Scenario>().unwrap(), Scenario::Batch100);
+        assert_eq!("search".parse::<Scenario>().unwrap(), Scenario::Search);
         assert!("tepid".parse::<Mode>().is_err());
-    }
-
-    #[test]
-    fn warm_redis_needs_redis_and_turns_the_other_tiers_off() {
-        let mut config = crate::config::Config::default();
-        assert!(Mode::WarmRedis.apply(&mut config).is_err());
-        config.redis.url = Some("redis://127.0.0.1:6379".into());
-        Mode::WarmRedis.apply(&mut config).unwrap();
-        assert!(!config.cache.response_enabled);
-        assert_eq!(config.cache.l1_max_bytes, 0);
-        let mut cold = crate::config::Config::default();
-        Mode::Cold.apply(&mut cold).unwrap();
-        assert!(!cold.cache.enabled);
     }
 }
