@@ -37,6 +37,11 @@ pub struct Resilience {
     pub open_for: Duration,
     /// Trial calls let through while half open; all must succeed to close again.
     pub probes: u32,
+    /// Retries may add at most this share of the calls made in `window` (plus
+    /// `min_retries`), so that retrying never multiplies the load on a system that is
+    /// already struggling.
+    pub retry_ratio: f64,
+    pub min_retries: u32,
 }
 
 impl Default for Resilience {
@@ -50,6 +55,8 @@ impl Default for Resilience {
             window: Duration::from_secs(10),
             open_for: Duration::from_secs(5),
             probes: 3,
+            retry_ratio: 0.2,
+            min_retries: 5,
         }
     }
 }
@@ -72,6 +79,9 @@ impl Resilience {
         }
         if self.probes == 0 {
             problems.push(("probes", "must be at least 1".to_owned()));
+        }
+        if !(0.0..=1.0).contains(&self.retry_ratio) {
+            problems.push(("retry_ratio", "must be between 0 and 1".to_owned()));
         }
         problems
     }
@@ -181,6 +191,8 @@ pub struct Permit {
 pub struct Guard {
     settings: Resilience,
     breaker: Mutex<Breaker>,
+    /// Calls (first attempts) and retries over the window: the retry budget.
+    budget: Mutex<Window>,
     slots: Arc<Semaphore>,
     rate: Option<DefaultDirectRateLimiter>,
 }
@@ -194,6 +206,7 @@ impl Guard {
                 state: State::Closed,
                 window: Window::new(settings.window, Instant::now()),
             }),
+            budget: Mutex::new(Window::new(settings.window, Instant::now())),
             slots: Arc::new(Semaphore::new(settings.max_concurrent)),
             rate,
             settings,
@@ -281,6 +294,29 @@ impl Guard {
         }
     }
 
+    /// Counts a first attempt toward the retry budget.
+    pub fn attempted(&self) {
+        let mut budget = self.budget.lock().unwrap_or_else(|e| e.into_inner());
+        budget.record(Instant::now(), false);
+    }
+
+    /// Takes a retry from the budget, or says there is none left in this window.
+    pub fn may_retry(&self) -> bool {
+        let mut budget = self.budget.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let (calls, retries) = budget.totals(now);
+        let allowed = self.settings.min_retries as f64
+            + self.settings.retry_ratio * f64::from(calls.saturating_sub(retries));
+        if f64::from(retries) < allowed {
+            // A retry is recorded as a "failed" entry of the window: calls counts
+            // both, retries only these.
+            budget.record(now, true);
+            true
+        } else {
+            false
+        }
+    }
+
     /// Reports how a permitted call ended. Only unavailability and timeouts count as
     /// failures: a "not found" or a rejected request is the system working.
     pub fn finish(&self, permit: Permit, failed: bool) {
@@ -337,6 +373,8 @@ mod tests {
             window: Duration::from_secs(10),
             open_for: Duration::from_millis(100),
             probes: 2,
+            retry_ratio: 0.2,
+            min_retries: 5,
         }
     }
 
@@ -416,6 +454,24 @@ mod tests {
         .await;
         let admitted = outcomes.iter().filter(|ok| **ok).count();
         assert!((10..=14).contains(&admitted), "{admitted} admitted");
+    }
+
+    #[test]
+    fn retries_stay_within_their_share_of_the_calls() {
+        let guard = Guard::new(Resilience {
+            retry_ratio: 0.2,
+            min_retries: 2,
+            ..settings()
+        });
+        // Two retries are always allowed, then one per five first attempts.
+        assert!(guard.may_retry());
+        assert!(guard.may_retry());
+        assert!(!guard.may_retry(), "budget spent");
+        for _ in 0..5 {
+            guard.attempted();
+        }
+        assert!(guard.may_retry());
+        assert!(!guard.may_retry());
     }
 
     #[test]

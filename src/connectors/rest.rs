@@ -131,6 +131,7 @@ impl RestConnector {
             1
         };
         let mut attempt = 1;
+        self.guard.attempted();
         let system = self.spec.system.as_str();
         let first_started = Instant::now();
         let record = |outcome: &str| {
@@ -186,7 +187,7 @@ impl RestConnector {
                         detail = %error.detail,
                         "upstream call failed"
                     );
-                    if attempt >= attempts || !error.kind.retryable() {
+                    if attempt >= attempts || !error.kind.retryable() || !self.guard.may_retry() {
                         record(error.kind.code());
                         return Err(error);
                     }
