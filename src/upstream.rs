@@ -238,6 +238,7 @@ impl Upstreams {
         let mut keys: Vec<String> = cifs.iter().map(|c| c.as_str().to_owned()).collect();
         keys.sort();
         keys.dedup();
+        let trace = scope.trace();
         let answer = self
             .cache
             .read(
@@ -247,7 +248,9 @@ impl Upstreams {
                 &keys,
                 tags,
                 move |keys: Vec<String>| async move {
-                    let mut answer = connector.batch(endpoint, &keys).await?;
+                    let mut answer =
+                        crate::connectors::with_trace(trace, connector.batch(endpoint, &keys))
+                            .await?;
                     Ok(keys
                         .into_iter()
                         .map(|key| {
@@ -292,6 +295,7 @@ impl Upstreams {
         let policy = connector.cache_policy(endpoint);
         // Parameters may be personal (an ID number, an account): the key is a hash.
         let key = short_hash(&format!("{params:?}|{}|{:?}", page.limit, page.key));
+        let trace = scope.trace();
         let mut answer = self
             .cache
             .read(
@@ -301,7 +305,11 @@ impl Upstreams {
                 std::slice::from_ref(&key),
                 tags,
                 move |keys: Vec<String>| async move {
-                    let found = connector.list(endpoint, &params, page).await?;
+                    let found = crate::connectors::with_trace(
+                        trace,
+                        connector.list(endpoint, &params, page),
+                    )
+                    .await?;
                     let items = found
                         .items
                         .into_iter()

@@ -104,3 +104,33 @@ async fn metrics_show_operations_upstreams_the_pool_and_subscriptions() {
     }
     assert!(closed, "a completed subscription is no longer counted");
 }
+
+#[tokio::test]
+async fn the_callers_trace_reaches_every_upstream_it_calls() {
+    let app = spawn_with(|c| {
+        c.cache.enabled = false;
+        c.cache.response_enabled = false;
+    })
+    .await;
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let (status, answer) = app
+        .graphql_as(
+            &admin_token(),
+            PROFILE_360,
+            json!({"id": "1000000001"}),
+            &[("traceparent", &format!("00-{trace}-00f067aa0ba902b7-01"))],
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let stats = app.stats().await;
+    for system in ["core", "cards", "loans", "channels"] {
+        let seen = stats[system]["last_traceparent"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            seen.starts_with(&format!("00-{trace}-")) && seen.len() == 55,
+            "{system} saw {seen:?}"
+        );
+        assert!(!seen.contains("00f067aa0ba902b7"), "a new span id per call");
+    }
+}

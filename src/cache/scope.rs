@@ -22,6 +22,8 @@ pub struct StaleWarning {
 #[derive(Debug, Default)]
 pub struct RequestScope {
     inner: Mutex<Collected>,
+    /// The W3C trace id of the request, passed on to the upstreams it calls.
+    trace: std::sync::OnceLock<String>,
 }
 
 #[derive(Debug, Default)]
@@ -35,6 +37,15 @@ struct Collected {
 impl RequestScope {
     pub fn new() -> RequestScope {
         RequestScope::default()
+    }
+
+    /// Sets the request's trace id (once).
+    pub fn set_trace(&self, trace_id: String) {
+        let _ = self.trace.set(trace_id);
+    }
+
+    pub fn trace(&self) -> Option<String> {
+        self.trace.get().cloned()
     }
 
     /// Records one value read: its tags and how long it stays fresh.

@@ -165,6 +165,30 @@ pub trait Connector: Send + Sync {
     ) -> Result<Page<Value>, ConnectorError>;
 }
 
+tokio::task_local! {
+    /// The trace id of the request an upstream call is made for: calls go through
+    /// the cache's single flight and the request's loaders, so it travels with the
+    /// call's future rather than through every signature.
+    static TRACE: String;
+}
+
+/// Runs `call` with `trace` as the trace id that upstream requests carry.
+pub async fn with_trace<F: std::future::Future>(trace: Option<String>, call: F) -> F::Output {
+    match trace {
+        Some(trace) => TRACE.scope(trace, call).await,
+        None => call.await,
+    }
+}
+
+/// A W3C `traceparent` for an upstream call: the caller's trace id when there is one
+/// (a new one otherwise), and a new span id for this call.
+pub fn traceparent() -> String {
+    let trace = TRACE
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| uuid::Uuid::now_v7().simple().to_string());
+    format!("00-{trace}-{:016x}-01", fastrand::u64(1..))
+}
+
 /// The four connectors, one per system.
 #[derive(Clone)]
 pub struct Connectors {

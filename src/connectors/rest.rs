@@ -230,7 +230,8 @@ impl RestConnector {
         let mut request = self
             .client
             .request(endpoint.method.clone(), url)
-            .timeout(self.spec.timeout);
+            .timeout(self.spec.timeout)
+            .header("traceparent", super::traceparent());
         if let Some(body) = &endpoint.body {
             request = request.json(&fill_body(body, values, keys).map_err(bad_request)?);
         }

@@ -977,6 +977,7 @@ async fn execute_inner(
         })
         .unwrap_or(false);
     let data = RequestData::new(&state.upstreams, viewer.clone());
+    data.scope.set_trace(caller.trace_id.clone());
     let scope = data.scope.clone();
     let request = data.attach(request);
     let response =

@@ -43,6 +43,9 @@ pub(crate) struct Fault {
 pub(crate) struct FaultBoard {
     faults: Mutex<[Option<Fault>; 4]>,
     requests: [AtomicU64; 4],
+    /// The `traceparent` of each system's latest request, so that tests can see the
+    /// hub propagate its callers' traces.
+    traceparents: Mutex<[Option<String>; 4]>,
     /// Requests seen while a fault was set; spreads failures evenly at `error_rate`.
     decisions: [AtomicU64; 4],
 }
@@ -104,6 +107,15 @@ pub(crate) fn gated(
 async fn gate_request(State(gate): State<Gate>, request: Request, next: Next) -> Response {
     let Gate { state, system } = gate;
     state.faults.requests[system.slot()].fetch_add(1, Ordering::Relaxed);
+    if let Some(traceparent) = request
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+    {
+        if let Ok(mut seen) = state.faults.traceparents.lock() {
+            seen[system.slot()] = Some(traceparent.to_owned());
+        }
+    }
     let fault = state.faults.fault(system);
     let delay = match fault.as_ref().and_then(|f| f.latency_ms) {
         Some(ms) => Duration::from_millis(ms),
@@ -198,7 +210,15 @@ async fn stats(State(state): State<SharedState>) -> Json<Value> {
     for system in System::ALL {
         body.insert(
             system.name().to_string(),
-            json!({ "requests": state.faults.requests(system) }),
+            json!({
+                "requests": state.faults.requests(system),
+                "last_traceparent": state
+                    .faults
+                    .traceparents
+                    .lock()
+                    .ok()
+                    .and_then(|t| t[system.slot()].clone()),
+            }),
         );
     }
     Json(Value::Object(body))
