@@ -29,6 +29,7 @@ pub mod demo;
 pub mod domain;
 pub mod graphql;
 pub mod http;
+pub mod insights;
 pub mod metrics;
 pub mod sandbox;
 pub mod store;
