@@ -17,7 +17,8 @@ use serde_json::Value;
 use crate::cache::{short_hash, EntityCache, Fetched, RequestScope, TagFn};
 use crate::connectors::{Connector, ConnectorError, Connectors, ErrorKind, PageRequest, Params};
 use crate::domain::{
-    Account, Card, Cif, Customer, Loan, LoginEvent, OnlineUser, Page, System, Transaction,
+    Account, Activity, Card, Cif, Customer, Loan, LoginEvent, OnlineUser, Page, PartyMembers,
+    Relationship, System, Transaction,
 };
 
 /// Per customer: the items one system holds, or why they could not be read.
@@ -93,6 +94,17 @@ fn per_customer<T: 'static>(
     })
 }
 
+/// Tags of per-customer core data that has no record id of its own: the customer,
+/// and `core:<entity>:<cif>` for change events about just that data.
+fn of_customer<T: 'static>(entity: &'static str) -> TagFn<Vec<T>> {
+    Arc::new(move |cif: &str, _: &Vec<T>| {
+        vec![
+            format!("core:customer:{cif}"),
+            format!("core:{entity}:{cif}"),
+        ]
+    })
+}
+
 impl Upstreams {
     /// Each system's circuit breaker state, for `/readyz`.
     pub fn circuits(&self) -> Vec<(System, crate::connectors::guard::BreakerState)> {
@@ -137,6 +149,49 @@ impl Upstreams {
         let tags = per_customer(System::Core, "account", |a: &Account| a.number.as_str());
         self.batch(System::Core, "accounts", cifs, tags, scope)
             .await
+    }
+
+    /// Each customer's relationships, seen from that customer. Tagged with the
+    /// customer, so a change event for either the customer or its relationships
+    /// refreshes them.
+    pub async fn relationships(&self, cifs: &[Cif], scope: &RequestScope) -> PerKey<Relationship> {
+        self.batch(
+            System::Core,
+            "relationships",
+            cifs,
+            of_customer("relationship"),
+            scope,
+        )
+        .await
+    }
+
+    /// The CIFs core believes are the same person as each customer. Also tagged with
+    /// every member: re-verifying one member's ID number changes the whole party.
+    pub async fn party_members(&self, cifs: &[Cif], scope: &RequestScope) -> PerKey<PartyMembers> {
+        let tags: TagFn<Vec<PartyMembers>> = Arc::new(|cif: &str, parties: &Vec<PartyMembers>| {
+            let mut tags = vec![format!("core:customer:{cif}"), format!("core:party:{cif}")];
+            tags.extend(
+                parties
+                    .iter()
+                    .flat_map(|p| &p.members)
+                    .filter(|member| member.as_str() != cif)
+                    .map(|member| format!("core:customer:{member}")),
+            );
+            tags
+        });
+        self.batch(System::Core, "party", cifs, tags, scope).await
+    }
+
+    /// Each customer's twelve-month activity aggregates (at most one per customer).
+    pub async fn activity(&self, cifs: &[Cif], scope: &RequestScope) -> PerKey<Activity> {
+        self.batch(
+            System::Core,
+            "activity",
+            cifs,
+            of_customer("activity"),
+            scope,
+        )
+        .await
     }
 
     pub async fn cards(&self, cifs: &[Cif], scope: &RequestScope) -> PerKey<Card> {

@@ -142,3 +142,89 @@ async fn an_answer_that_does_not_fit_the_mapping_fails_that_source_with_the_path
         "{path}"
     );
 }
+
+#[test]
+fn core_relationships_party_and_activity_map_onto_the_domain_types() {
+    use c360::domain::{Activity, PartyMembers, Relationship, RelationshipKind, System};
+    use std::time::Duration;
+
+    let mut config = Config::default();
+    config.connectors.dir = shipped();
+    let specs = c360::connectors::load(&config.connectors, &|_| None).unwrap();
+    let core = specs.iter().find(|s| s.system == System::Core).unwrap();
+    let endpoint = |name: &str| &core.endpoints[name];
+    assert_eq!(
+        endpoint("relationships").cache.ttl,
+        Duration::from_secs(300)
+    );
+    assert_eq!(endpoint("party").cache.stale, Duration::from_secs(3_600));
+    assert_eq!(endpoint("activity").cache.ttl, Duration::from_secs(180));
+
+    let relationship = endpoint("relationships")
+        .mapping
+        .apply(
+            &json!({"CUST_NO":"1000000007","REL_CUST_NO":"1000000012","REL_TYP":"09",
+            "SHR_PCT":"35.50","EFF_DT":"20210304"}),
+        )
+        .unwrap();
+    let relationship: Relationship = serde_json::from_value(relationship).unwrap();
+    assert_eq!(relationship.kind, RelationshipKind::Shareholder);
+    assert_eq!(relationship.share.unwrap().to_string(), "35.50");
+    assert_eq!(relationship.since.unwrap().to_string(), "2021-03-04");
+
+    let party = endpoint("party")
+        .mapping
+        .apply(&json!({"CUST_NO":"1000000007","CERT_VRFY":"1",
+            "MBR_LIST":[{"CUST_NO":"1000000007"},{"CUST_NO":"1000000311"}]}))
+        .unwrap();
+    let party: PartyMembers = serde_json::from_value(party).unwrap();
+    assert_eq!(party.members.len(), 2);
+    assert_eq!(party.members[1].as_str(), "1000000311");
+
+    let activity = endpoint("activity")
+        .mapping
+        .apply(&json!({"CUST_NO":"1000000007","STAT_DT":"20261127",
+            "MON_AVG_BAL_LIST":[{"STAT_MON":"202606","AVG_BAL":"12345678901.23"},{"STAT_MON":"202607","AVG_BAL":"0.10"}],
+            "TXN_CNT_12M":120,"TXN_CNT_90D":30,"TXN_CNT_PRE_90D":31,"LAST_TXN_DT":"20261126",
+            "PAYROLL_MON_CNT":12,"INFLOW_AMT_90D":"30000.00","OTH_BANK_OUT_AMT_30D":"0.00",
+            "CA_MIN_BAL_90D":"51234.56"}))
+        .unwrap();
+    let activity: Activity = serde_json::from_value(activity).unwrap();
+    assert_eq!(
+        activity.monthly_average_balances[0].to_string(),
+        "12345678901.23",
+        "no float on the way"
+    );
+    assert_eq!(activity.transactions_12m, 120);
+    assert!(activity.last_payroll_on.is_none() && activity.card_last_used_on.is_none());
+
+    let error = endpoint("party")
+        .mapping
+        .apply(&json!({"CUST_NO":"1000000007","MBR_LIST":[{"CUST_NO":"1000000007"},{"NO":"x"}]}))
+        .unwrap_err();
+    assert_eq!(error.field, "members[1]");
+    assert_eq!(error.pointer, "/MBR_LIST/1/CUST_NO");
+}
+
+#[test]
+fn a_list_of_values_needs_json_pointers() {
+    let dir = edited(
+        "core.toml",
+        "members = { from = \"/MBR_LIST\", each = \"/CUST_NO\" }",
+        "members = { from = \"/MBR_LIST\", each = \"CUST_NO\", fields = { id = \"/x\" } }",
+    );
+    let mut config = Config::default();
+    config.connectors.dir = dir.path().to_owned();
+    let errors = c360::connectors::load(&config.connectors, &|_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errors.contains("endpoints.party.fields.members.each: 'CUST_NO' is not a JSON pointer"),
+        "{errors}"
+    );
+    assert!(
+        errors
+            .contains("endpoints.party.fields.members.fields: not used for a list of values field"),
+        "{errors}"
+    );
+}

@@ -59,6 +59,12 @@ enum Source {
         pointer: String,
         element: Mapping,
     },
+    /// Each element of the array at `pointer`, read at `each` inside it.
+    Values {
+        pointer: String,
+        each: String,
+        conversion: Conversion,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -232,6 +238,37 @@ impl CompiledField {
                 }
                 None => None,
             },
+            Source::Values {
+                pointer,
+                each,
+                conversion,
+            } => match present(item, pointer) {
+                Some(Value::Array(elements)) => {
+                    let values = elements
+                        .iter()
+                        .enumerate()
+                        .map(|(i, element)| {
+                            let at = format!("{pointer}/{i}{each}");
+                            let fail_at = |problem: String| MapError {
+                                field: format!("{}[{i}]", self.name),
+                                pointer: at.clone(),
+                                problem,
+                            };
+                            let raw = present(element, each)
+                                .ok_or_else(|| fail_at("required value is missing".into()))?;
+                            conversion.apply(raw).map_err(fail_at)
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Some((Value::Array(values), true))
+                }
+                Some(other) => {
+                    return Err(fail(
+                        pointer,
+                        format!("expected a list, got {}", short(other)),
+                    ))
+                }
+                None => None,
+            },
         };
         match found {
             Some(found) => Ok(Some(found)),
@@ -243,7 +280,9 @@ impl CompiledField {
     fn pointer(&self) -> &str {
         match &self.source {
             Source::Constant(_) => "",
-            Source::Read { pointer, .. } | Source::List { pointer, .. } => pointer,
+            Source::Read { pointer, .. }
+            | Source::List { pointer, .. }
+            | Source::Values { pointer, .. } => pointer,
             Source::Money { amount, .. } => amount,
         }
     }
@@ -441,6 +480,11 @@ fn compile_field(
     let allowed_keys: &[&str] = match kind {
         FieldKind::Money => &["amount", "currency", "default_currency"],
         FieldKind::List(_) => &["from", "fields"],
+        FieldKind::Values(FieldKind::Enum(_)) => &["from", "each", "map"],
+        FieldKind::Values(FieldKind::Date | FieldKind::DateTime) => {
+            &["from", "each", "format", "timezone"]
+        }
+        FieldKind::Values(_) => &["from", "each"],
         FieldKind::Enum(_) => &["from", "map", "default", "value"],
         FieldKind::Date | FieldKind::DateTime => {
             &["from", "format", "timezone", "default", "value"]
@@ -509,6 +553,39 @@ fn compile_field(
                 problem(&format!("fields.{key}"), text);
             }
             Source::List { pointer, element }
+        }
+        FieldKind::Values(element_kind) => {
+            let Some(pointer) = spec.from.clone() else {
+                problem(
+                    "from",
+                    "a list field needs `from` (a pointer to the array)".into(),
+                );
+                return Err(problems);
+            };
+            check_pointer("from", &pointer, &mut problem);
+            let each = spec.each.clone().unwrap_or_default();
+            check_pointer("each", &each, &mut problem);
+            if matches!(
+                element_kind,
+                FieldKind::Money | FieldKind::List(_) | FieldKind::Values(_)
+            ) {
+                problem(
+                    "",
+                    "lists of money or of lists are not supported as plain values".into(),
+                );
+                return Err(problems);
+            }
+            match conversion_for(*element_kind, spec) {
+                Ok(conversion) => Source::Values {
+                    pointer,
+                    each,
+                    conversion,
+                },
+                Err(inner) => {
+                    problems.extend(inner);
+                    return Err(problems);
+                }
+            }
         }
         _ => {
             let conversion = match conversion_for(kind, spec) {
@@ -615,6 +692,7 @@ fn given_keys(spec: &FullFieldSpec) -> Vec<&'static str> {
     add(spec.currency.is_some(), "currency");
     add(spec.default_currency.is_some(), "default_currency");
     add(!spec.fields.is_empty(), "fields");
+    add(spec.each.is_some(), "each");
     keys
 }
 
@@ -682,7 +760,9 @@ fn conversion_for(
                 allowed,
             }
         }
-        FieldKind::Money | FieldKind::List(_) => unreachable!("handled by the caller"),
+        FieldKind::Money | FieldKind::List(_) | FieldKind::Values(_) => {
+            unreachable!("handled by the caller")
+        }
     })
 }
 

@@ -86,6 +86,27 @@ pub const CONTRACTS: &[EndpointContract] = &[
         &["account", "from", "to"],
     ),
     contract(
+        System::Core,
+        "relationships",
+        EndpointKind::Batch,
+        Entity::Relationship,
+        &[],
+    ),
+    contract(
+        System::Core,
+        "party",
+        EndpointKind::Batch,
+        Entity::Party,
+        &[],
+    ),
+    contract(
+        System::Core,
+        "activity",
+        EndpointKind::Batch,
+        Entity::Activity,
+        &[],
+    ),
+    contract(
         System::Cards,
         "cards",
         EndpointKind::Batch,

@@ -211,6 +211,9 @@ pub struct FullFieldSpec {
     /// List: the fields of each element, pointers relative to the element.
     #[serde(default)]
     pub fields: BTreeMap<String, FieldSpec>,
+    /// List of plain values: pointer to the value inside each element (the element
+    /// itself when absent), for upstreams that wrap values in repeating groups.
+    pub each: Option<String>,
 }
 
 impl FieldSpec {

@@ -25,10 +25,13 @@ pub enum Entity {
     Loan,
     OnlineUser,
     LoginEvent,
+    Relationship,
+    Party,
+    Activity,
 }
 
 impl Entity {
-    pub const ALL: [Entity; 7] = [
+    pub const ALL: [Entity; 10] = [
         Entity::Customer,
         Entity::Account,
         Entity::Transaction,
@@ -36,6 +39,9 @@ impl Entity {
         Entity::Loan,
         Entity::OnlineUser,
         Entity::LoginEvent,
+        Entity::Relationship,
+        Entity::Party,
+        Entity::Activity,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +53,9 @@ impl Entity {
             Entity::Loan => "loan",
             Entity::OnlineUser => "online_user",
             Entity::LoginEvent => "login_event",
+            Entity::Relationship => "relationship",
+            Entity::Party => "party",
+            Entity::Activity => "activity",
         }
     }
 
@@ -59,6 +68,9 @@ impl Entity {
             Entity::Loan => LOAN,
             Entity::OnlineUser => ONLINE_USER,
             Entity::LoginEvent => LOGIN_EVENT,
+            Entity::Relationship => RELATIONSHIP,
+            Entity::Party => PARTY,
+            Entity::Activity => ACTIVITY,
         }
     }
 
@@ -104,6 +116,8 @@ pub enum FieldKind {
     Enum(fn() -> Vec<&'static str>),
     /// A list of objects with the given fields.
     List(&'static [FieldDef]),
+    /// A list of plain values of the given kind (text, numbers, dates, enums).
+    Values(&'static FieldKind),
 }
 
 impl FieldKind {
@@ -118,6 +132,7 @@ impl FieldKind {
             FieldKind::Money => "money",
             FieldKind::Enum(_) => "enum",
             FieldKind::List(_) => "list",
+            FieldKind::Values(_) => "list of values",
         }
     }
 }
@@ -258,6 +273,33 @@ const LOGIN_EVENT: &[FieldDef] = &[
     opt("ip_region", Text),
 ];
 
+const RELATIONSHIP: &[FieldDef] = &[
+    req("customer_id", Text),
+    req("related_id", Text),
+    req("kind", Enum(names::<RelationshipKind>)),
+    opt("reference", Text),
+    opt("share", Decimal),
+    opt("since", Date),
+];
+
+const PARTY: &[FieldDef] = &[req("customer_id", Text), req("members", Values(&Text))];
+
+const ACTIVITY: &[FieldDef] = &[
+    req("customer_id", Text),
+    req("as_of", Date),
+    req("monthly_average_balances", Values(&Decimal)),
+    req("transactions_12m", Int),
+    req("transactions_90d", Int),
+    req("transactions_prior_90d", Int),
+    opt("last_transaction_on", Date),
+    req("payroll_months_12m", Int),
+    opt("last_payroll_on", Date),
+    req("inflow_90d", Decimal),
+    req("outbound_transfers_30d", Decimal),
+    req("current_min_balance_90d", Decimal),
+    opt("card_last_used_on", Date),
+];
+
 #[cfg(test)]
 mod tests {
     use serde_json::{json, Map, Value};
@@ -277,6 +319,7 @@ mod tests {
             Money => json!({"amount": "10.00", "currency": "CNY"}),
             Enum(values) => json!(values()[0]),
             List(fields) => json!([object(fields, false)]),
+            Values(kind) => json!([sample(*kind)]),
         }
     }
 
@@ -318,6 +361,9 @@ mod tests {
         check::<Loan>(Entity::Loan);
         check::<OnlineUser>(Entity::OnlineUser);
         check::<LoginEvent>(Entity::LoginEvent);
+        check::<Relationship>(Entity::Relationship);
+        check::<PartyMembers>(Entity::Party);
+        check::<Activity>(Entity::Activity);
     }
 
     #[test]

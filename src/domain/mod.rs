@@ -44,4 +44,4 @@ pub use interaction::{
 pub use loan::{Loan, LoanClass, LoanProduct, LoanStatus, NextPayment};
 pub use money::Money;
 pub use page::Page;
-pub use relationship::{Relationship, RelationshipKind};
+pub use relationship::{PartyMembers, Relationship, RelationshipKind};

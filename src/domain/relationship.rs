@@ -57,3 +57,14 @@ pub struct Relationship {
     pub share: Option<Decimal>,
     pub since: Option<NaiveDate>,
 }
+
+/// The customer records core banking holds for one person: every CIF sharing this
+/// customer's verified ID number, this one included. A customer whose ID number core
+/// has not verified is its own only member, so the hub never merges on an unchecked
+/// number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartyMembers {
+    pub customer_id: Cif,
+    pub members: Vec<Cif>,
+}

@@ -16,7 +16,9 @@ use futures::future::BoxFuture;
 
 use crate::cache::RequestScope;
 use crate::connectors::ConnectorError;
-use crate::domain::{Account, Card, Cif, Customer, Loan, OnlineUser, System};
+use crate::domain::{
+    Account, Activity, Card, Cif, Customer, Loan, OnlineUser, PartyMembers, Relationship, System,
+};
 use crate::upstream::{PerKey, Upstreams};
 
 /// What one system answered for one customer.
@@ -58,6 +60,9 @@ per_customer!(Account, System::Core, accounts);
 per_customer!(Card, System::Cards, cards);
 per_customer!(Loan, System::Loans, loans);
 per_customer!(OnlineUser, System::Channels, online_users);
+per_customer!(Relationship, System::Core, relationships);
+per_customer!(PartyMembers, System::Core, party_members);
+per_customer!(Activity, System::Core, activity);
 
 pub struct SystemLoader<T> {
     upstreams: Upstreams,
@@ -109,6 +114,9 @@ pub struct Loaders {
     pub cards: Load<Card>,
     pub loans: Load<Loan>,
     pub online_users: Load<OnlineUser>,
+    pub relationships: Load<Relationship>,
+    pub party: Load<PartyMembers>,
+    pub activity: Load<Activity>,
 }
 
 fn loader<T: PerCustomer>(upstreams: &Upstreams, scope: &Arc<RequestScope>) -> Load<T> {
@@ -131,6 +139,9 @@ impl Loaders {
             cards: loader(upstreams, scope),
             loans: loader(upstreams, scope),
             online_users: loader(upstreams, scope),
+            relationships: loader(upstreams, scope),
+            party: loader(upstreams, scope),
+            activity: loader(upstreams, scope),
         }
     }
 }

@@ -26,7 +26,16 @@ use crate::graphql::CUSTOMER_CHANGED_CHANNEL;
 /// Most keys one request may name; bulk changes come as several events.
 const MAX_KEYS: usize = 1_000;
 /// Entities an event may name, each a kind of upstream record the cache tags.
-const ENTITIES: &[&str] = &["customer", "account", "card", "loan", "online_user"];
+const ENTITIES: &[&str] = &[
+    "customer",
+    "account",
+    "card",
+    "loan",
+    "online_user",
+    "relationship",
+    "party",
+    "activity",
+];
 
 /// One change: `{"system":"core","entity":"account","keys":["6217…"]}`.
 #[derive(Debug, Deserialize)]

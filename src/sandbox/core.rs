@@ -13,8 +13,9 @@ use chrono::{DateTime, FixedOffset, NaiveDateTime};
 use serde_json::{json, Map, Value};
 
 use super::bank::{
-    Account, AccountStatus, AccountType, CreditDebit, Customer, CustomerKind, CustomerStatus,
-    Gender, IdType, Transaction, TransactionChannel, TransactionQuery,
+    Account, AccountStatus, AccountType, ActivitySummary, CreditDebit, Customer, CustomerKind,
+    CustomerStatus, Gender, IdType, Party, Relation, RelationKind, Transaction, TransactionChannel,
+    TransactionQuery,
 };
 use super::params::{ParamError, Params};
 use super::{openapi, request_id, SharedState, BEIJING_OFFSET_SECONDS};
@@ -37,6 +38,9 @@ pub(crate) fn routes() -> Router<SharedState> {
         .route("/v1/customers/{cif}/accounts", get(customer_accounts))
         .route("/v1/accounts", get(accounts))
         .route("/v1/accounts/{account}/transactions", get(transactions))
+        .route("/v1/relationships", get(relationships))
+        .route("/v1/parties", get(parties))
+        .route("/v1/activity", get(activity))
         .fallback(|uri: Uri| async move {
             envelope(
                 StatusCode::NOT_FOUND,
@@ -150,14 +154,18 @@ async fn search(state: &SharedState, params: &Params, mode: &str) -> Result<Valu
                     ))
                 }
             };
+            // A person has a handful of CIFs at most: one page holds them all.
             let found = bank
                 .find_by_id_number(params.required("certNo")?)
+                .into_iter()
                 .filter(|c| {
-                    wanted_type
-                        .as_deref()
-                        .is_none_or(|t| t == cert_type(c.id_type))
-                });
-            (found.filter(|_| page_key == 0).into_iter().collect(), None)
+                    page_key == 0
+                        && wanted_type
+                            .as_deref()
+                            .is_none_or(|t| t == cert_type(c.id_type))
+                })
+                .collect();
+            (found, None)
         }
         "mobNo" => {
             let found = bank.find_by_mobile(params.required("mobNo")?);
@@ -256,6 +264,80 @@ async fn transactions(
     }))
 }
 
+/// The customers of a `cif=` batch that exist, in the order asked, each once.
+fn batch_indices(state: &SharedState, params: &Params) -> Result<Vec<u64>, ParamError> {
+    let mut indices = Vec::new();
+    for cif in params.keys("cif")? {
+        if let Some(index) = state.bank.index_of_cif(&cif) {
+            if !indices.contains(&index) {
+                indices.push(index);
+            }
+        }
+    }
+    Ok(indices)
+}
+
+/// Answers a `cif=` batch with one list built per customer, off the async workers:
+/// relationships and activity regenerate neighbours and account histories.
+async fn per_customer_batch(
+    state: SharedState,
+    query: Option<String>,
+    list: &'static str,
+    records: fn(&SharedState, u64) -> Vec<Value>,
+) -> Response {
+    let params = Params::parse(query.as_deref());
+    let indices = match batch_indices(&state, &params) {
+        Ok(indices) => indices,
+        Err(error) => return bad_request(error),
+    };
+    let built = tokio::task::spawn_blocking(move || {
+        indices
+            .into_iter()
+            .flat_map(|index| records(&state, index))
+            .collect::<Vec<Value>>()
+    })
+    .await;
+    match built {
+        Ok(items) => {
+            let mut body = Map::new();
+            body.insert(list.to_owned(), Value::Array(items));
+            success(Value::Object(body))
+        }
+        Err(_) => business_error(SYSTEM_ERROR, "系统错误: 批量查询中断"),
+    }
+}
+
+async fn relationships(State(state): State<SharedState>, RawQuery(query): RawQuery) -> Response {
+    per_customer_batch(state, query, "REL_LIST", |state, index| {
+        state
+            .bank
+            .relations(index)
+            .iter()
+            .map(relation_record)
+            .collect()
+    })
+    .await
+}
+
+async fn parties(State(state): State<SharedState>, RawQuery(query): RawQuery) -> Response {
+    per_customer_batch(state, query, "PTY_LIST", |state, index| {
+        state.bank.party(index).iter().map(party_record).collect()
+    })
+    .await
+}
+
+async fn activity(State(state): State<SharedState>, RawQuery(query): RawQuery) -> Response {
+    per_customer_batch(state, query, "ACTV_LIST", |state, index| {
+        state
+            .bank
+            .activity(index)
+            .iter()
+            .map(activity_record)
+            .collect()
+    })
+    .await
+}
+
 fn is_cif(text: &str) -> bool {
     text.len() == 10 && text.bytes().all(|b| b.is_ascii_digit())
 }
@@ -337,6 +419,98 @@ fn customer_record(c: &Customer) -> Value {
         CustomerStatus::Closed => "C",
     };
     insert(&mut m, "CUST_STAT", status);
+    insert(&mut m, "CERT_VRFY", flag(c.id_verified));
+    Value::Object(m)
+}
+
+fn flag(value: bool) -> &'static str {
+    if value {
+        "1"
+    } else {
+        "0"
+    }
+}
+
+/// Relationship type codes, seen from `CUST_NO`: what `REL_CUST_NO` is to it.
+fn relation_code(kind: RelationKind) -> &'static str {
+    match kind {
+        RelationKind::Spouse => "01",
+        RelationKind::Parent => "02",
+        RelationKind::Child => "03",
+        RelationKind::JointHolder => "04",
+        RelationKind::Guarantor => "05",
+        RelationKind::Guaranteed => "06",
+        RelationKind::LegalRepresentative => "07",
+        RelationKind::Represents => "08",
+        RelationKind::Shareholder => "09",
+        RelationKind::Holding => "10",
+    }
+}
+
+fn relation_record(r: &Relation) -> Value {
+    let mut m = Map::new();
+    insert(&mut m, "CUST_NO", r.cif.to_string());
+    insert(&mut m, "REL_CUST_NO", r.related_cif.to_string());
+    insert(&mut m, "REL_TYP", relation_code(r.kind));
+    if let Some(reference) = &r.reference {
+        insert(&mut m, "REF_NO", reference.as_str());
+    }
+    if let Some(share) = r.share {
+        insert(&mut m, "SHR_PCT", share.to_string());
+    }
+    insert(&mut m, "EFF_DT", r.since.format(DATE).to_string());
+    Value::Object(m)
+}
+
+fn party_record(p: &Party) -> Value {
+    let members: Vec<Value> = p
+        .members
+        .iter()
+        .map(|cif| json!({ "CUST_NO": cif.to_string() }))
+        .collect();
+    json!({
+        "CUST_NO": p.cif.to_string(),
+        "CERT_VRFY": flag(p.id_verified),
+        "MBR_LIST": members,
+    })
+}
+
+fn activity_record(a: &ActivitySummary) -> Value {
+    let mut m = Map::new();
+    insert(&mut m, "CUST_NO", a.cif.to_string());
+    insert(&mut m, "STAT_DT", a.as_of.format(DATE).to_string());
+    let months: Vec<Value> = a
+        .monthly_average_balances
+        .iter()
+        .map(|(month, average)| {
+            json!({ "STAT_MON": month.format("%Y%m").to_string(), "AVG_BAL": average.to_string() })
+        })
+        .collect();
+    insert(&mut m, "MON_AVG_BAL_LIST", months);
+    insert(&mut m, "TXN_CNT_12M", a.transactions_12m);
+    insert(&mut m, "TXN_CNT_90D", a.transactions_90d);
+    insert(&mut m, "TXN_CNT_PRE_90D", a.transactions_prior_90d);
+    if let Some(day) = a.last_transaction_on {
+        insert(&mut m, "LAST_TXN_DT", day.format(DATE).to_string());
+    }
+    insert(&mut m, "PAYROLL_MON_CNT", a.payroll_months_12m);
+    if let Some(day) = a.last_payroll_on {
+        insert(&mut m, "LAST_PAYROLL_DT", day.format(DATE).to_string());
+    }
+    insert(&mut m, "INFLOW_AMT_90D", a.inflow_90d.to_string());
+    insert(
+        &mut m,
+        "OTH_BANK_OUT_AMT_30D",
+        a.outbound_transfers_30d.to_string(),
+    );
+    insert(
+        &mut m,
+        "CA_MIN_BAL_90D",
+        a.current_min_balance_90d.to_string(),
+    );
+    if let Some(day) = a.card_last_used_on {
+        insert(&mut m, "CC_LAST_USE_DT", day.format(DATE).to_string());
+    }
     Value::Object(m)
 }
 
@@ -585,6 +759,81 @@ mod tests {
         )
         .await;
         assert!(answer.text.contains("fromBookingDateTime"));
+    }
+
+    #[tokio::test]
+    async fn relationships_parties_and_activity_are_batches_by_cif() {
+        let sandbox = sandbox();
+        let router = sandbox.router();
+        let bank = sandbox.bank();
+        let related = (1..=2_000)
+            .find(|&i| !bank.relations(i).is_empty())
+            .expect("a customer with relationships");
+        let cif = bank.cif(related).to_string();
+        let json = get(
+            &router,
+            &format!("/core/v1/relationships?cif={cif},1000999999,junk"),
+        )
+        .await
+        .json();
+        assert_eq!(json["header"]["retCode"], "000000");
+        let list = json["body"]["REL_LIST"].as_array().expect("a list");
+        assert_eq!(list.len(), bank.relations(related).len());
+        for record in list {
+            assert_eq!(record["CUST_NO"], cif.as_str());
+            assert_eq!(record["REL_CUST_NO"].as_str().map(str::len), Some(10));
+            assert_eq!(record["EFF_DT"].as_str().map(str::len), Some(8));
+        }
+
+        let json = get(&router, "/core/v1/parties?cif=1000000001,1000000002")
+            .await
+            .json();
+        let parties = json["body"]["PTY_LIST"].as_array().expect("a list");
+        assert_eq!(parties.len(), 2);
+        assert!(parties[0]["MBR_LIST"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .any(|m| m["CUST_NO"] == "1000000001"));
+
+        let json = get(&router, "/core/v1/activity?cif=1000000001")
+            .await
+            .json();
+        let record = &json["body"]["ACTV_LIST"][0];
+        assert_eq!(record["CUST_NO"], "1000000001");
+        assert_eq!(record["MON_AVG_BAL_LIST"].as_array().map(Vec::len), Some(6));
+        assert!(record["INFLOW_AMT_90D"].is_string());
+        assert!(record["TXN_CNT_12M"].is_u64());
+
+        let json = get(&router, &format!("/core/v1/activity?cif={}", cif_list(101)))
+            .await
+            .json();
+        assert_eq!(json["header"]["retCode"], "E00400");
+        let json = get(&router, "/core/v1/relationships").await.json();
+        assert_eq!(json["header"]["retCode"], "E00400");
+    }
+
+    #[tokio::test]
+    async fn a_cert_number_search_finds_every_cif_of_the_person() {
+        let sandbox = sandbox();
+        let bank = sandbox.bank();
+        let copy = (1..=2_000)
+            .find(|&i| bank.original_of(i).is_some())
+            .expect("a duplicate record");
+        let customer = bank.customer(copy).expect("exists");
+        let json = get(
+            &sandbox.router(),
+            &format!("/core/v1/customers?certNo={}", customer.id_number),
+        )
+        .await
+        .json();
+        let list = json["body"]["CUST_LIST"].as_array().expect("a list");
+        assert!(list.len() >= 2, "{list:?}");
+        let cif = customer.cif.to_string();
+        assert!(list.iter().any(|c| c["CUST_NO"].as_str() == Some(&cif)));
+        assert!(list
+            .iter()
+            .all(|c| c["CERT_VRFY"] == "1" || c["CERT_VRFY"] == "0"));
     }
 
     #[tokio::test]

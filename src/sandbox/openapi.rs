@@ -116,6 +116,24 @@ pub(crate) fn core() -> Value {
                 "TOTAL_NUM": { "type": "integer" },
             }))),
         } },
+        "/relationships": { "get": {
+            "operationId": "getRelationshipsOfCustomers",
+            "description": "each relationship seen from CUST_NO; REL_TYP says what REL_CUST_NO is to it",
+            "parameters": [param("query", "cif", "customers", true, keys("CIFs"))],
+            "responses": ok(object(&["REL_LIST"], json!({ "REL_LIST": { "type": "array", "items": reference("Relationship") } }))),
+        } },
+        "/parties": { "get": {
+            "operationId": "getPartiesOfCustomers",
+            "description": "per customer, the CIFs sharing its verified ID number (itself included)",
+            "parameters": [param("query", "cif", "customers", true, keys("CIFs"))],
+            "responses": ok(object(&["PTY_LIST"], json!({ "PTY_LIST": { "type": "array", "items": reference("Party") } }))),
+        } },
+        "/activity": { "get": {
+            "operationId": "getActivityOfCustomers",
+            "description": "management-information aggregates of the last twelve months, CNY",
+            "parameters": [param("query", "cif", "customers", true, keys("CIFs"))],
+            "responses": ok(object(&["ACTV_LIST"], json!({ "ACTV_LIST": { "type": "array", "items": reference("Activity") } }))),
+        } },
     });
     let decimal = json!({ "type": "string", "pattern": "^-?[0-9]+\\.[0-9]+$" });
     let date = json!({ "type": "string", "pattern": "^[0-9]{8}$", "description": "yyyyMMdd" });
@@ -129,6 +147,7 @@ pub(crate) fn core() -> Value {
                 "EMAIL": string(), "BIRTH_DT": date, "GENDER_CD": enumeration(&["M", "F"]), "ADDR": string(),
                 "OCCP": string(), "BRCH_NO": string(), "RM_NO": string(), "OPEN_DT": date,
                 "CUST_STAT": enumeration(&["A", "D", "C"]),
+                "CERT_VRFY": { "type": "string", "enum": ["1", "0"], "description": "1 when core has verified the ID number" },
             }),
         ),
         "Account": object(
@@ -137,6 +156,34 @@ pub(crate) fn core() -> Value {
                 "ACCT_NO": string(), "CUST_NO": string(), "ACCT_TYP": enumeration(&["CA", "SA", "TD"]), "CCY": string(),
                 "BAL": decimal, "AVL_BAL": decimal, "ACCT_STAT": enumeration(&["A", "D", "F", "C"]), "OPEN_DT": date,
                 "MTR_DT": date, "INT_RATE": decimal,
+            }),
+        ),
+        "Relationship": object(
+            &["CUST_NO", "REL_CUST_NO", "REL_TYP", "EFF_DT"],
+            json!({
+                "CUST_NO": string(), "REL_CUST_NO": string(),
+                "REL_TYP": { "type": "string", "enum": ["01", "02", "03", "04", "05", "06", "07", "08", "09", "10"],
+                    "description": "what REL_CUST_NO is to CUST_NO: 01 spouse, 02 parent, 03 child, 04 joint holder, 05 guarantor of CUST_NO's loan, 06 guaranteed by CUST_NO, 07 legal representative, 08 represented company, 09 shareholder, 10 company CUST_NO holds shares in" },
+                "REF_NO": { "type": "string", "description": "loan id (05, 06) or account number (04)" },
+                "SHR_PCT": decimal.clone(), "EFF_DT": date.clone(),
+            }),
+        ),
+        "Party": object(
+            &["CUST_NO", "CERT_VRFY", "MBR_LIST"],
+            json!({
+                "CUST_NO": string(), "CERT_VRFY": enumeration(&["1", "0"]),
+                "MBR_LIST": { "type": "array", "items": object(&["CUST_NO"], json!({ "CUST_NO": string() })) },
+            }),
+        ),
+        "Activity": object(
+            &["CUST_NO", "STAT_DT", "MON_AVG_BAL_LIST", "TXN_CNT_12M", "TXN_CNT_90D", "TXN_CNT_PRE_90D", "PAYROLL_MON_CNT", "INFLOW_AMT_90D", "OTH_BANK_OUT_AMT_30D", "CA_MIN_BAL_90D"],
+            json!({
+                "CUST_NO": string(), "STAT_DT": date.clone(),
+                "MON_AVG_BAL_LIST": { "type": "array", "description": "six months, oldest first", "items": object(&["STAT_MON", "AVG_BAL"], json!({ "STAT_MON": { "type": "string", "description": "yyyyMM" }, "AVG_BAL": decimal.clone() })) },
+                "TXN_CNT_12M": { "type": "integer" }, "TXN_CNT_90D": { "type": "integer" }, "TXN_CNT_PRE_90D": { "type": "integer" },
+                "LAST_TXN_DT": date.clone(), "PAYROLL_MON_CNT": { "type": "integer" }, "LAST_PAYROLL_DT": date.clone(),
+                "INFLOW_AMT_90D": decimal.clone(), "OTH_BANK_OUT_AMT_30D": decimal.clone(), "CA_MIN_BAL_90D": decimal.clone(),
+                "CC_LAST_USE_DT": date.clone(),
             }),
         ),
         "Transaction": object(

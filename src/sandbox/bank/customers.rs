@@ -15,6 +15,9 @@ use super::{topic, Bank, ID_SEQUENCES, MOBILE_SUBSCRIBERS, ORG_CODE_BODIES};
 /// Share of corporate customers, per mille (docs/sandbox.md: about 8%).
 const CORPORATE_PER_MILLE: u64 = 80;
 
+/// Share of dormant customers whose balance is under 100 yuan, per mille.
+const DORMANT_TINY_PER_MILLE: u64 = 500;
+
 /// Wealth bands: total deposits in yuan `[low, high)` and relative weights for
 /// individuals and corporates. The cut points are DOMAIN.md 3.1's tier thresholds
 /// (5万, 50万, 200万, 600万), so every tier is populated; most individuals hold under
@@ -120,19 +123,29 @@ impl Bank {
         index: u64,
         kind: CustomerKind,
     ) -> (String, Option<&'static str>, Option<&'static str>) {
-        let mut draw = Draw::new(self.seed, topic::NAME, &[index]);
         match kind {
             CustomerKind::Individual => {
-                let male = self.resident_id_parts(index).sequence % 2 == 1;
+                // A duplicate record carries its original's name: the same person.
+                let person = self.person(index);
+                let mut draw = Draw::new(self.seed, topic::NAME, &[person]);
+                let male = self.resident_id_parts(person).sequence % 2 == 1;
                 let (name, pinyin) = names::person_name(&mut draw, male);
                 (name, Some(pinyin), None)
             }
             CustomerKind::Corporate => {
+                let mut draw = Draw::new(self.seed, topic::NAME, &[index]);
                 let (region, _) = self.uscc(index);
                 let (name, industry) = names::company_name(&mut draw, &REGIONS[region]);
                 (name, None, Some(industry))
             }
         }
+    }
+
+    /// Whether an individual is a man: the parity of the ID number's sequence (the
+    /// person's, for a duplicate record).
+    pub(crate) fn male(&self, index: u64) -> bool {
+        self.kind(index) == CustomerKind::Individual
+            && self.resident_id_parts(self.person(index)).sequence % 2 == 1
     }
 
     /// The customer's name alone (cheap; used by the name-prefix scan).
@@ -160,17 +173,25 @@ impl Bank {
 
         let (id_region, birth_date) = match kind {
             CustomerKind::Individual => {
-                let parts = self.resident_id_parts(index);
+                let parts = self.resident_id_parts(self.person(index));
                 (parts.region, Some(parts.birth_date))
             }
             CustomerKind::Corporate => (self.uscc(index).0, None),
         };
         let mut draw = Draw::new(self.seed, topic::STATUS, &[index]);
-        let region = if kind == CustomerKind::Corporate || draw.chance(500) {
+        let mut region = if kind == CustomerKind::Corporate || draw.chance(500) {
             id_region
         } else {
             draw.below(REGIONS.len() as u64) as usize
         };
+        // A second CIF is opened at another branch than the first.
+        if let Some(original) = self.original_of(index) {
+            let theirs = self.profile(original).region;
+            if region == theirs {
+                let others = REGIONS.len() as u64 - 1;
+                region = (theirs + 1 + draw.below(others) as usize) % REGIONS.len();
+            }
+        }
         // Individuals became customers after turning 18 and at most 20 years ago.
         let earliest = match birth_date {
             Some(birth) => {
@@ -194,6 +215,14 @@ impl Bank {
             10..=59 => CustomerStatus::Dormant,
             _ => CustomerStatus::Active,
         };
+        // Half the dormant customers left only a few yuan behind (长期不动户), the
+        // accounts the lifecycle rules call churned.
+        let (band, wealth_cents) =
+            if status == CustomerStatus::Dormant && draw.chance(DORMANT_TINY_PER_MILLE) {
+                (0, draw.range_i64(0, 9_999))
+            } else {
+                (band, wealth_cents)
+            };
         Profile {
             index,
             kind,
@@ -219,7 +248,7 @@ impl Bank {
         let region = &REGIONS[profile.region];
         let (id_type, id_number, gender) = match kind {
             CustomerKind::Individual => {
-                let parts = self.resident_id_parts(index);
+                let parts = self.resident_id_parts(self.person(index));
                 let gender = if parts.sequence % 2 == 1 {
                     Gender::Male
                 } else {
@@ -287,6 +316,7 @@ impl Bank {
             relationship_manager,
             onboarded_on: profile.onboarded_on,
             status: profile.status,
+            id_verified: self.id_verified(index),
         })
     }
 
@@ -295,8 +325,9 @@ impl Bank {
         self.customer(self.index_of_cif(cif)?)
     }
 
-    /// The customer holding this resident ID or USCC (letters in any case), if any.
-    pub fn find_by_id_number(&self, number: &str) -> Option<Customer> {
+    /// The customers holding this resident ID or USCC (letters in any case): the
+    /// original record and its duplicates, by CIF.
+    pub fn find_by_id_number(&self, number: &str) -> Vec<Customer> {
         let number = number.trim().to_ascii_uppercase();
         // A USCC can be all digits and pass the resident-ID check by chance, so both
         // readings are tried.
@@ -306,11 +337,18 @@ impl Bank {
         let as_uscc = uscc_valid(&number)
             .then(|| self.decode_uscc(&number))
             .flatten();
-        [as_resident_id, as_uscc]
+        let Some(original) = [as_resident_id, as_uscc]
             .into_iter()
             .flatten()
             .filter_map(|index| self.customer(index))
             .find(|c| c.id_number == number)
+        else {
+            return Vec::new();
+        };
+        let duplicates = self.duplicates_of(original.index);
+        std::iter::once(original)
+            .chain(duplicates.into_iter().filter_map(|i| self.customer(i)))
+            .collect()
     }
 
     fn decode_resident_id(&self, number: &str) -> Option<u64> {
@@ -417,12 +455,18 @@ mod tests {
                     assert!(uscc_valid(&customer.id_number), "{}", customer.id_number);
                 }
             }
-            assert!(ids.insert(customer.id_number.clone()));
+            // A duplicate record shares its original's number; every other is unique.
+            if bank.original_of(index).is_none() {
+                assert!(ids.insert(customer.id_number.clone()));
+            }
             assert!(mobiles.insert(customer.mobile.clone()));
-            assert_eq!(
-                bank.find_by_id_number(&customer.id_number).map(|c| c.index),
-                Some(index)
-            );
+            let holders: Vec<u64> = bank
+                .find_by_id_number(&customer.id_number)
+                .iter()
+                .map(|c| c.index)
+                .collect();
+            assert_eq!(holders[0], bank.person(index));
+            assert!(holders.contains(&index), "{holders:?}");
             assert_eq!(
                 bank.find_by_mobile(&customer.mobile).map(|c| c.index),
                 Some(index)
@@ -452,7 +496,7 @@ mod tests {
             "1000000101",
             "１２３",
         ] {
-            assert!(bank.find_by_id_number(bad).is_none(), "{bad}");
+            assert!(bank.find_by_id_number(bad).is_empty(), "{bad}");
             assert!(bank.customer_by_cif(bad).is_none(), "{bad}");
             assert!(bank.find_by_mobile(bad).is_none(), "{bad}");
         }
@@ -464,7 +508,7 @@ mod tests {
         let bigger = super::tests::bank(1_000, 42);
         let outsider = bigger.customer(500).expect("exists in the bigger bank");
         assert!(bank.find_by_mobile(&outsider.mobile).is_none());
-        assert!(bank.find_by_id_number(&outsider.id_number).is_none());
+        assert!(bank.find_by_id_number(&outsider.id_number).is_empty());
     }
 
     #[test]

@@ -50,19 +50,26 @@ impl Bank {
         if !self.contains(index) {
             return Vec::new();
         }
+        (0..self.loan_count(index))
+            .map(|slot| self.loan(index, slot))
+            .collect()
+    }
+
+    /// How many loans customer `index` has, without generating them (relationships
+    /// need to know who borrows for whole blocks of customers).
+    pub(crate) fn loan_count(&self, index: u64) -> u64 {
         let mut draw = Draw::new(self.seed, topic::LOANS, &[index]);
         if !draw.chance(BORROWER_PER_MILLE) && !self.is_showcase(index) {
-            return Vec::new();
+            return 0;
         }
-        let count = if draw.chance(SECOND_LOAN_PER_MILLE) {
+        if draw.chance(SECOND_LOAN_PER_MILLE) {
             2
         } else {
             1
-        };
-        (0..count).map(|slot| self.loan(index, slot)).collect()
+        }
     }
 
-    fn loan(&self, index: u64, slot: u64) -> Loan {
+    pub(crate) fn loan(&self, index: u64, slot: u64) -> Loan {
         use LoanProduct::*;
         let profile = self.profile(index);
         let mut draw = Draw::new(self.seed, topic::LOANS, &[index, slot]);

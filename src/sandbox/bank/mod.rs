@@ -7,6 +7,7 @@
 //! through invertible arithmetic, so every lookup is a computation, then a check that
 //! regenerating the customer yields the identifier that was asked for.
 
+mod activity;
 mod customers;
 mod deposits;
 mod loans;
@@ -14,6 +15,7 @@ mod model;
 mod names;
 mod numbers;
 mod online;
+mod party;
 mod payment_cards;
 mod prng;
 mod timeline;
@@ -44,6 +46,11 @@ mod topic {
     pub(crate) const ONLINE: u64 = 11;
     pub(crate) const LOGIN_TIME: u64 = 12;
     pub(crate) const LOGIN: u64 = 13;
+    pub(crate) const DUPLICATE: u64 = 14;
+    pub(crate) const ID_CHECK: u64 = 15;
+    pub(crate) const RELATIONS: u64 = 16;
+    pub(crate) const ACTIVITY: u64 = 17;
+    pub(crate) const PAYROLL: u64 = 18;
     pub(crate) const RESIDENT_ID_MAP: u64 = 101;
     pub(crate) const MOBILE_MAP: u64 = 102;
     pub(crate) const USCC_MAP: u64 = 103;

@@ -53,6 +53,10 @@ pub struct Customer {
     pub relationship_manager: Option<String>,
     pub onboarded_on: NaiveDate,
     pub status: CustomerStatus,
+    /// Whether core has checked the ID number against the issuing authority (for
+    /// resident IDs, the public-security identity check); only verified records may
+    /// be merged into one party.
+    pub id_verified: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -315,4 +319,83 @@ pub struct LoginEventPage {
     pub items: Vec<LoginEvent>,
     pub next_offset: Option<u64>,
     pub total: u64,
+}
+
+/// How the related customer stands to this one, seen from this customer (the hub's
+/// `RelationshipKind`): `Parent` means the related customer is this one's parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RelationKind {
+    Spouse,
+    Parent,
+    Child,
+    JointHolder,
+    Guarantor,
+    Guaranteed,
+    LegalRepresentative,
+    Represents,
+    Shareholder,
+    Holding,
+}
+
+impl RelationKind {
+    /// The same relationship seen from the related customer.
+    pub fn mirror(self) -> RelationKind {
+        use RelationKind::*;
+        match self {
+            Spouse => Spouse,
+            Parent => Child,
+            Child => Parent,
+            JointHolder => JointHolder,
+            Guarantor => Guaranteed,
+            Guaranteed => Guarantor,
+            LegalRepresentative => Represents,
+            Represents => LegalRepresentative,
+            Shareholder => Holding,
+            Holding => Shareholder,
+        }
+    }
+}
+
+/// One relationship of one customer, as core banking records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relation {
+    pub cif: u64,
+    pub related_cif: u64,
+    pub kind: RelationKind,
+    /// The loan guaranteed, or the account held jointly.
+    pub reference: Option<String>,
+    /// A shareholder's share in percent, two decimals.
+    pub share: Option<Decimal>,
+    pub since: NaiveDate,
+}
+
+/// The customer records core banking believes belong to one person: those sharing a
+/// verified ID number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Party {
+    pub cif: u64,
+    pub id_verified: bool,
+    /// CIFs, ascending, this customer's included.
+    pub members: Vec<u64>,
+}
+
+/// Core banking's management-information view of a customer's last twelve months
+/// (the hub's `Activity`). Amounts are CNY.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivitySummary {
+    pub cif: u64,
+    pub as_of: NaiveDate,
+    /// (first day of the month, monthly average daily deposit balance), oldest first,
+    /// six months, the current month last.
+    pub monthly_average_balances: Vec<(NaiveDate, Decimal)>,
+    pub transactions_12m: u32,
+    pub transactions_90d: u32,
+    pub transactions_prior_90d: u32,
+    pub last_transaction_on: Option<NaiveDate>,
+    pub payroll_months_12m: u32,
+    pub last_payroll_on: Option<NaiveDate>,
+    pub inflow_90d: Decimal,
+    pub outbound_transfers_30d: Decimal,
+    pub current_min_balance_90d: Decimal,
+    pub card_last_used_on: Option<NaiveDate>,
 }
