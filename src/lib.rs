@@ -71,6 +71,8 @@ pub enum StartError {
     Redis(#[from] redis::RedisError),
     #[error("policies: {0}")]
     Policies(#[from] auth::PolicyError),
+    #[error("insight rules: {0}")]
+    Insights(#[from] insights::InsightConfigError),
     #[error("authentication: {0}")]
     Auth(#[from] auth::AuthSetupError),
     #[error("allowlist: {0}")]
@@ -156,6 +158,7 @@ impl App {
     pub async fn build(config: Config) -> Result<App, StartError> {
         let verifier = auth::Verifier::new(&config.auth, &config.profile)?;
         let policies = auth::Policies::load(&config.access.policies)?;
+        let insights = insights::InsightConfig::load(&config.insights.rules)?;
         let allowlist = match &config.graphql.allowlist {
             Some(path) => Some(Arc::new(auth::allowlist::Allowlist::load(
                 path,
@@ -239,6 +242,7 @@ impl App {
             config.graphql.clone(),
             store.clone(),
             bus.clone(),
+            Arc::new(insights),
         );
         policies.check_against(&graphql::schema_fields(&schema).await)?;
         let live_policies = auth::LivePolicies::new(policies);
@@ -348,6 +352,7 @@ pub async fn check(config: &Config) -> Result<(), StartError> {
     auth::Verifier::new(&config.auth, &config.profile)?;
     let policies = auth::Policies::load(&config.access.policies)?;
     policies.check_against(&graphql::schema_fields(&graphql::bare_schema()).await)?;
+    insights::InsightConfig::load(&config.insights.rules)?;
     if let Some(path) = &config.graphql.allowlist {
         auth::allowlist::Allowlist::load(path, &config.graphql.allowlist_roles)?;
     }

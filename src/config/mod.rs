@@ -78,7 +78,25 @@ pub struct Config {
     pub events: EventsConfig,
     pub auth: AuthConfig,
     pub access: AccessConfig,
+    pub insights: InsightsConfig,
     pub log: LogConfig,
+}
+
+/// The CRM rules' thresholds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InsightsConfig {
+    /// Tiers, RFM, lifecycle, churn, offers and FX rates; the copy built into the
+    /// binary is used when the file does not exist.
+    pub rules: PathBuf,
+}
+
+impl Default for InsightsConfig {
+    fn default() -> Self {
+        InsightsConfig {
+            rules: PathBuf::from("config/insights.toml"),
+        }
+    }
 }
 
 /// Roles and request-rate limits.
@@ -361,6 +379,7 @@ impl Default for Config {
             events: EventsConfig::default(),
             auth: AuthConfig::default(),
             access: AccessConfig::default(),
+            insights: InsightsConfig::default(),
             log: LogConfig::default(),
         }
     }

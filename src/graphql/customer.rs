@@ -297,7 +297,7 @@ pub struct CustomerNode {
 }
 
 impl CustomerNode {
-    fn new(
+    pub(super) fn new(
         customer: Arc<Customer>,
         outcome: &Outcome<Customer>,
         selection: Selection,
@@ -495,6 +495,39 @@ impl CustomerNode {
             ));
         }
         statuses
+    }
+
+    /// The person behind this CIF: every customer record sharing its verified ID
+    /// number (banks carry duplicates opened at different branches).
+    async fn party(&self, ctx: &Context<'_>) -> Option<super::party::PartyNode> {
+        errors::degrade(ctx, super::party::party(ctx, &self.customer).await)
+    }
+
+    /// Family, joint holders, guarantors and corporate control, from core banking.
+    async fn relationships(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Option<Vec<super::party::RelationshipNode>> {
+        errors::degrade(ctx, super::party::relationships(ctx, &self.customer).await)
+    }
+
+    /// Spouse, parents, children and joint holders, with holdings rolled up; null
+    /// when the customer has none.
+    async fn household(&self, ctx: &Context<'_>) -> Option<super::party::HouseholdNode> {
+        errors::degrade(ctx, super::party::household(ctx, &self.customer).await).flatten()
+    }
+
+    /// Totals across the customer's products in CNY (and per currency): AUM, deposits,
+    /// loans outstanding, credit limit and use, products by line. Null with an error
+    /// when a system holding products fails: a partial total would mislead.
+    async fn holdings(&self, ctx: &Context<'_>) -> Option<crate::insights::Holdings> {
+        errors::degrade(ctx, super::insights::holdings(ctx, &self.customer).await)
+    }
+
+    /// Tier, lifecycle stage, value, churn risk, satisfaction and next best offers,
+    /// each with the reasons that produced it (`config/insights.toml`).
+    async fn insights(&self, ctx: &Context<'_>) -> Option<crate::insights::Insights> {
+        errors::degrade(ctx, super::insights::insights(ctx, &self.customer).await)
     }
 
     /// The customer's contact history (the hub's own records), newest first, with

@@ -10,9 +10,11 @@ mod changes;
 mod consents;
 mod customer;
 mod errors;
+mod insights;
 mod interactions;
 mod loaders;
 mod paging;
+mod party;
 mod products;
 
 use std::sync::Arc;
@@ -55,6 +57,7 @@ pub fn build_schema(
     config: GraphqlConfig,
     store: Store,
     bus: Bus,
+    insights: Arc<crate::insights::InsightConfig>,
 ) -> AppSchema {
     Schema::build(
         Query::default(),
@@ -68,6 +71,7 @@ pub fn build_schema(
     .data(config)
     .data(store)
     .data(bus)
+    .data(insights)
     .finish()
 }
 
