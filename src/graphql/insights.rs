@@ -100,7 +100,7 @@ impl Gathered {
             }
             gathered
                 .interactions
-                .sort_by(|a, b| b.occurred_at.cmp(&a.occurred_at));
+                .sort_by_key(|i| std::cmp::Reverse(i.occurred_at));
             gathered.preferences = store
                 .contact_preferences(&head.id)
                 .await
