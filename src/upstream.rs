@@ -239,6 +239,27 @@ impl Upstreams {
         Ok(found)
     }
 
+    /// One page of the whole book (one branch's with `branch`), in CIF order.
+    pub async fn customer_book(
+        &self,
+        branch: Option<&str>,
+        page: PageRequest,
+        scope: &RequestScope,
+    ) -> Result<Arc<Page<Customer>>, ConnectorError> {
+        let tags: TagFn<Page<Customer>> = Arc::new(|_: &str, page: &Page<Customer>| {
+            page.items
+                .iter()
+                .map(|c| format!("core:customer:{}", c.id))
+                .collect()
+        });
+        let mut params = Params::new();
+        if let Some(branch) = branch {
+            params.insert("branch".into(), branch.to_owned());
+        }
+        self.list(System::Core, "customer_book", params, page, tags, scope)
+            .await
+    }
+
     pub async fn transactions(
         &self,
         account: &str,

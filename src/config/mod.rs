@@ -42,6 +42,8 @@ const DEFAULT_CLIENT_BURST: u32 = 1_000;
 /// A deployment's orchestrator usually waits 30 s after SIGTERM before SIGKILL; 20 s
 /// leaves room to write the audit afterwards.
 const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(20);
+/// A demo book of 10,000 customers summarised whole; a bank's book, a branch at a time.
+const DEFAULT_MAX_BOOK_SCAN: usize = 20_000;
 /// Page size when the client gives no `first`.
 const DEFAULT_PAGE_SIZE: usize = 20;
 /// Largest `first` a client may ask for; bigger pages belong to exports, not screens.
@@ -307,6 +309,9 @@ pub struct GraphqlConfig {
     pub allowlist: Option<PathBuf>,
     /// Roles the allowlist applies to; empty: every role.
     pub allowlist_roles: Vec<String>,
+    /// Most customers one `segmentSummary` may look through; a bigger book must be
+    /// summarised a branch at a time.
+    pub max_book_scan: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -485,6 +490,7 @@ impl Default for GraphqlConfig {
             max_aliases: DEFAULT_MAX_ALIASES,
             allowlist: None,
             allowlist_roles: Vec::new(),
+            max_book_scan: DEFAULT_MAX_BOOK_SCAN,
         }
     }
 }

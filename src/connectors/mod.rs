@@ -73,6 +73,13 @@ pub const CONTRACTS: &[EndpointContract] = &[
     ),
     contract(
         System::Core,
+        "customer_book",
+        EndpointKind::List,
+        Entity::Customer,
+        &["branch"],
+    ),
+    contract(
+        System::Core,
         "accounts",
         EndpointKind::Batch,
         Entity::Account,

@@ -6,6 +6,7 @@
 
 mod access;
 mod audit;
+mod book;
 mod changes;
 mod consents;
 mod customer;
@@ -38,6 +39,7 @@ pub struct Query(
     customer::CustomerQuery,
     interactions::InteractionQuery,
     audit::AuditQuery,
+    book::BookQuery,
 );
 
 #[derive(MergedObject, Default)]

@@ -111,15 +111,22 @@ async fn customer(
     }
 }
 
+/// Customers looked at per book call: a branch filter may match few, and one call
+/// must still answer quickly.
+const BOOK_SCAN_PER_CALL: u64 = 5_000;
+
 async fn customers(State(state): State<SharedState>, RawQuery(query): RawQuery) -> Response {
     let params = Params::parse(query.as_deref());
-    let modes: Vec<&str> = ["ids", "certNo", "mobNo", "namePrefix"]
+    let modes: Vec<&str> = ["ids", "certNo", "mobNo", "namePrefix", "all"]
         .into_iter()
         .filter(|m| params.has(m))
         .collect();
     let [mode] = modes.as_slice() else {
-        let message = "exactly one of `ids`, `certNo`, `mobNo`, `namePrefix` is required";
-        return bad_request(ParamError::new("ids, certNo, mobNo, namePrefix", message));
+        let message = "exactly one of `ids`, `certNo`, `mobNo`, `namePrefix`, `all` is required";
+        return bad_request(ParamError::new(
+            "ids, certNo, mobNo, namePrefix, all",
+            message,
+        ));
     };
     match search(&state, &params, mode).await {
         Ok(body) => success(body),
@@ -170,6 +177,22 @@ async fn search(state: &SharedState, params: &Params, mode: &str) -> Result<Valu
         "mobNo" => {
             let found = bank.find_by_mobile(params.required("mobNo")?);
             (found.filter(|_| page_key == 0).into_iter().collect(), None)
+        }
+        "all" => {
+            // The whole book in CIF order (for MI and CRM), optionally one branch's.
+            let branch = params.get("brchNo").map(str::to_owned);
+            let state = state.clone();
+            let page = tokio::task::spawn_blocking(move || {
+                state.bank.book(
+                    branch.as_deref(),
+                    page_key.max(1),
+                    limit as usize,
+                    BOOK_SCAN_PER_CALL,
+                )
+            })
+            .await
+            .map_err(|_| ParamError::new("all", "the listing was interrupted"))?;
+            (page.items, page.next_start)
         }
         _ => {
             let prefix = params.required("namePrefix")?.to_string();

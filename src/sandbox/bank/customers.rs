@@ -391,6 +391,39 @@ impl Bank {
 
     /// Customers whose name starts with `prefix`, scanning indices from `start`
     /// (1-based) upwards, at most `limit` of them. The scan is lazy: nothing is indexed.
+    /// The book in CIF order from index `start`, optionally one branch's customers
+    /// only; at most `limit` customers, and at most `scan` indexes looked at, so that
+    /// one call stays short however sparse the branch.
+    pub fn book(
+        &self,
+        branch: Option<&str>,
+        start: u64,
+        limit: usize,
+        scan: u64,
+    ) -> NameSearchPage {
+        let mut items = Vec::new();
+        let mut index = start.max(1);
+        let end = self.customers.min(index.saturating_add(scan.max(1)) - 1);
+        while index <= end {
+            if items.len() == limit {
+                return NameSearchPage {
+                    items,
+                    next_start: Some(index),
+                };
+            }
+            if let Some(customer) = self.customer(index) {
+                if branch.is_none_or(|b| customer.branch == b) {
+                    items.push(customer);
+                }
+            }
+            index += 1;
+        }
+        NameSearchPage {
+            items,
+            next_start: (index <= self.customers).then_some(index),
+        }
+    }
+
     pub fn search_by_name_prefix(&self, prefix: &str, start: u64, limit: usize) -> NameSearchPage {
         let mut items = Vec::new();
         let mut index = start.max(1);

@@ -1,0 +1,358 @@
+//! BI over the whole book: `customerBook` (a connection over every customer the
+//! caller may read, filtered by branch, tier, lifecycle stage and churn level) and
+//! `segmentSummary` (counts and AUM per segment).
+//!
+//! The book is read from core banking a page of 100 at a time; each page's products,
+//! activity and relationships come in one batched call per system (the request's
+//! loaders batch what the page's customers ask for concurrently), through the cache.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_graphql::connection::{Connection, CursorType, Edge};
+use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::customer::{CustomerNode, Selection};
+use super::insights::Gathered;
+use super::loaders::Outcome;
+use super::{access, errors};
+use crate::cache::RequestScope;
+use crate::config::GraphqlConfig;
+use crate::connectors::PageRequest;
+use crate::domain::{Customer, Money};
+use crate::insights::{ChurnLevel, InsightConfig, LifecycleStage, Tier};
+use crate::upstream::Upstreams;
+
+/// Customers read from core per call.
+const BOOK_PAGE: usize = 100;
+/// Pages of the book one `customerBook` call looks through for matches before it
+/// answers with what it found (and `resumeAfter` to go on).
+const MAX_PAGES_PER_CALL: usize = 20;
+
+#[derive(InputObject, Default, Clone)]
+pub struct BookFilter {
+    /// Home branch number.
+    branch: Option<String>,
+    tier: Option<Tier>,
+    lifecycle_stage: Option<LifecycleStage>,
+    churn_level: Option<ChurnLevel>,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum SegmentDimension {
+    Tier,
+    LifecycleStage,
+    Branch,
+    ChurnLevel,
+}
+
+/// One segment: its key (one value per `groupBy` dimension, in order), how many
+/// customers, and their AUM in CNY.
+#[derive(SimpleObject)]
+pub struct SegmentStat {
+    key: Vec<String>,
+    count: i32,
+    aum: Money,
+}
+
+/// A customer of the book with the figures its segment comes from.
+#[derive(SimpleObject)]
+pub struct BookEntry {
+    customer: CustomerNode,
+    tier: Tier,
+    lifecycle_stage: LifecycleStage,
+    churn_level: ChurnLevel,
+    /// Assets under management, CNY.
+    aum: Money,
+}
+
+/// Where in the book an entry is: the core page it came from and its place in it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BookCursor {
+    /// Core's page key (absent for the first page).
+    k: Option<String>,
+    /// Customers of that page already passed.
+    s: usize,
+}
+
+impl CursorType for BookCursor {
+    type Error = String;
+
+    fn decode_cursor(s: &str) -> Result<Self, Self::Error> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(s)
+            .map_err(|_| "not a cursor of this list".to_owned())?;
+        serde_json::from_slice(&bytes).map_err(|_| "not a cursor of this list".to_owned())
+    }
+
+    fn encode_cursor(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).expect("cursors serialize"))
+    }
+}
+
+/// Extra fields of a book page.
+#[derive(SimpleObject)]
+pub struct BookPage {
+    /// Where the scan stopped: pass as `after` to go on even when this page found no
+    /// match (a rare segment can take several calls).
+    resume_after: Option<String>,
+}
+
+pub type BookConnection = Connection<BookCursor, BookEntry, BookPage>;
+
+struct Figures {
+    tier: Tier,
+    lifecycle_stage: LifecycleStage,
+    churn_level: ChurnLevel,
+    aum: Decimal,
+}
+
+impl Figures {
+    fn matches(&self, filter: &BookFilter) -> bool {
+        filter.tier.is_none_or(|t| t == self.tier)
+            && filter
+                .lifecycle_stage
+                .is_none_or(|s| s == self.lifecycle_stage)
+            && filter.churn_level.is_none_or(|c| c == self.churn_level)
+    }
+}
+
+/// The figures of each customer of a page, computed concurrently so that their reads
+/// are batched.
+async fn figures(ctx: &Context<'_>, customers: &[Arc<Customer>]) -> Result<Vec<Figures>> {
+    let config = ctx.data_unchecked::<Arc<InsightConfig>>();
+    let gathered = futures::future::join_all(
+        customers
+            .iter()
+            .map(|c| Gathered::merged(ctx, c, std::slice::from_ref(c), true)),
+    )
+    .await;
+    gathered
+        .into_iter()
+        .map(|g| {
+            let g = g?;
+            let insights = crate::insights::insights(config, &g.inputs());
+            let (holdings, _) = crate::insights::holdings(config, &g.inputs());
+            Ok(Figures {
+                tier: insights.tier,
+                lifecycle_stage: insights.lifecycle_stage,
+                churn_level: insights.churn_risk.level,
+                aum: holdings.aum.amount,
+            })
+        })
+        .collect()
+}
+
+async fn page(
+    ctx: &Context<'_>,
+    branch: Option<&str>,
+    key: Option<String>,
+) -> Result<(Vec<Arc<Customer>>, Option<String>)> {
+    let upstreams = ctx.data_unchecked::<Upstreams>();
+    let scope = ctx.data_unchecked::<Arc<RequestScope>>();
+    let page = upstreams
+        .customer_book(
+            branch,
+            PageRequest {
+                limit: BOOK_PAGE,
+                key,
+            },
+            scope,
+        )
+        .await
+        .map_err(|e| errors::upstream(&e))?;
+    Ok((
+        page.items.iter().cloned().map(Arc::new).collect(),
+        page.next_page_key.clone(),
+    ))
+}
+
+fn cny(amount: Decimal) -> Money {
+    Money {
+        amount: amount.round_dp(2),
+        currency: "CNY".into(),
+    }
+}
+
+#[derive(Default)]
+pub struct BookQuery;
+
+#[Object]
+impl BookQuery {
+    /// Every customer the caller may read, in CIF order, with tier, lifecycle stage,
+    /// churn level and AUM; filtered by any of them and by branch. Relay paging; a
+    /// call looks through at most 2,000 customers and says in `resumeAfter` where it
+    /// stopped.
+    async fn customer_book(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<BookFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<BookConnection> {
+        let filter = filter.unwrap_or_default();
+        let first = super::paging::page_size(first, ctx.data_unchecked::<GraphqlConfig>())?;
+        let mut cursor = match after {
+            Some(raw) => {
+                BookCursor::decode_cursor(&raw).map_err(|e| errors::bad_input("after", e))?
+            }
+            None => BookCursor::default(),
+        };
+        let started_after = cursor != BookCursor::default();
+        let viewer = access::viewer(ctx);
+        let mut edges = Vec::new();
+        let mut has_next = false;
+        for _ in 0..MAX_PAGES_PER_CALL {
+            let (customers, next) = page(ctx, filter.branch.as_deref(), cursor.k.clone()).await?;
+            let skip = cursor.s.min(customers.len());
+            let candidates: Vec<(usize, Arc<Customer>)> = customers
+                .iter()
+                .enumerate()
+                .skip(skip)
+                .filter(|(_, c)| viewer.may_read(c))
+                .map(|(i, c)| (i, c.clone()))
+                .collect();
+            let list: Vec<Arc<Customer>> = candidates.iter().map(|(_, c)| c.clone()).collect();
+            let figures = figures(ctx, &list).await?;
+            let mut filled = false;
+            for ((index, customer), figures) in candidates.into_iter().zip(figures) {
+                if !figures.matches(&filter) {
+                    continue;
+                }
+                access::admit(viewer, &customer)?;
+                let position = BookCursor {
+                    k: cursor.k.clone(),
+                    s: index + 1,
+                };
+                let fetched = Outcome::<Customer> {
+                    items: Ok(Arc::new(Vec::new())),
+                    fetched_at: chrono::Utc::now(),
+                    from_cache: false,
+                    stale: false,
+                };
+                edges.push(Edge::new(
+                    position.clone(),
+                    BookEntry {
+                        customer: CustomerNode::new(customer, &fetched, Selection::default()),
+                        tier: figures.tier,
+                        lifecycle_stage: figures.lifecycle_stage,
+                        churn_level: figures.churn_level,
+                        aum: cny(figures.aum),
+                    },
+                ));
+                cursor = position;
+                if edges.len() == first {
+                    filled = true;
+                    break;
+                }
+            }
+            if filled {
+                has_next = cursor.s < customers.len() || next.is_some();
+                break;
+            }
+            match next {
+                Some(next) => {
+                    cursor = BookCursor {
+                        k: Some(next),
+                        s: 0,
+                    };
+                    has_next = true;
+                }
+                None => {
+                    cursor = BookCursor {
+                        k: cursor.k.clone(),
+                        s: customers.len(),
+                    };
+                    has_next = false;
+                    break;
+                }
+            }
+        }
+        let mut connection = Connection::with_additional_fields(
+            started_after,
+            has_next,
+            BookPage {
+                resume_after: has_next.then(|| cursor.encode_cursor()),
+            },
+        );
+        connection.edges.extend(edges);
+        Ok(connection)
+    }
+
+    /// Customers and AUM per segment over the whole book the caller may read (one
+    /// branch's with `filter.branch`). Answers aggregates only: no customer appears.
+    async fn segment_summary(
+        &self,
+        ctx: &Context<'_>,
+        group_by: Vec<SegmentDimension>,
+        filter: Option<BookFilter>,
+    ) -> Result<Vec<SegmentStat>> {
+        if group_by.is_empty() || group_by.len() > 4 {
+            return Err(errors::bad_input("groupBy", "give 1 to 4 dimensions"));
+        }
+        let filter = filter.unwrap_or_default();
+        let limit = ctx.data_unchecked::<GraphqlConfig>().max_book_scan;
+        let viewer = access::viewer(ctx);
+        let mut segments: BTreeMap<Vec<String>, (i32, Decimal)> = BTreeMap::new();
+        let mut key: Option<String> = None;
+        let mut scanned = 0usize;
+        loop {
+            let (customers, next) = page(ctx, filter.branch.as_deref(), key.clone()).await?;
+            scanned += customers.len();
+            if scanned > limit {
+                return Err(errors::bad_input(
+                    "filter",
+                    format!("the book holds more than {limit} customers; narrow it with filter.branch (graphql.max_book_scan)"),
+                ));
+            }
+            let readable: Vec<Arc<Customer>> = customers
+                .into_iter()
+                .filter(|c| viewer.may_read(c))
+                .collect();
+            let figures = figures(ctx, &readable).await?;
+            for (customer, figures) in readable.iter().zip(figures) {
+                if !figures.matches(&filter) {
+                    continue;
+                }
+                let key: Vec<String> = group_by
+                    .iter()
+                    .map(|d| match d {
+                        SegmentDimension::Tier => figures.tier.as_str().to_owned(),
+                        SegmentDimension::LifecycleStage => {
+                            serde_json::to_value(figures.lifecycle_stage)
+                                .ok()
+                                .and_then(|v| v.as_str().map(str::to_owned))
+                                .unwrap_or_default()
+                        }
+                        SegmentDimension::Branch => {
+                            customer.branch.clone().unwrap_or_else(|| "NONE".into())
+                        }
+                        SegmentDimension::ChurnLevel => serde_json::to_value(figures.churn_level)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default(),
+                    })
+                    .collect();
+                let entry = segments.entry(key).or_insert((0, Decimal::ZERO));
+                entry.0 += 1;
+                entry.1 += figures.aum;
+            }
+            match next {
+                Some(next) => key = Some(next),
+                None => break,
+            }
+        }
+        Ok(segments
+            .into_iter()
+            .map(|(key, (count, aum))| SegmentStat {
+                key,
+                count,
+                aum: cny(aum),
+            })
+            .collect())
+    }
+}
