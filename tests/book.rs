@@ -120,3 +120,26 @@ async fn filters_and_scope_narrow_the_book_and_segments_add_up() {
         "{refused}"
     );
 }
+
+#[tokio::test]
+async fn prospects_name_a_product_and_the_signal_behind_it() {
+    let app = spawn_app().await;
+    let answer = app
+        .graphql(
+            r#"{ prospects(first: 10) { edges { node { customer { id }
+                prospect { reasonRule suggestedProduct reasons { rule detail inputs } } } }
+                pageInfo { hasNextPage } } }"#,
+            json!({}),
+        )
+        .await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    let edges = answer["data"]["prospects"]["edges"].as_array().unwrap();
+    assert!(!edges.is_empty(), "the sandbox has prospects: {answer}");
+    for edge in edges {
+        let prospect = &edge["node"]["prospect"];
+        let rule = prospect["reasonRule"].as_str().unwrap();
+        assert!(rule.starts_with("PROSPECT_"), "{prospect}");
+        assert!(!prospect["suggestedProduct"].as_str().unwrap().is_empty());
+        assert!(!prospect["reasons"].as_array().unwrap().is_empty());
+    }
+}

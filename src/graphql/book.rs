@@ -24,7 +24,7 @@ use crate::cache::RequestScope;
 use crate::config::GraphqlConfig;
 use crate::connectors::PageRequest;
 use crate::domain::{Customer, Money};
-use crate::insights::{ChurnLevel, InsightConfig, LifecycleStage, Tier};
+use crate::insights::{ChurnLevel, InsightConfig, LifecycleStage, Prospect, Tier};
 use crate::upstream::Upstreams;
 
 /// Customers read from core per call.
@@ -109,6 +109,7 @@ struct Figures {
     lifecycle_stage: LifecycleStage,
     churn_level: ChurnLevel,
     aum: Decimal,
+    prospect: Option<Prospect>,
 }
 
 impl Figures {
@@ -135,13 +136,15 @@ async fn figures(ctx: &Context<'_>, customers: &[Arc<Customer>]) -> Result<Vec<F
         .into_iter()
         .map(|g| {
             let g = g?;
-            let insights = crate::insights::insights(config, &g.inputs());
-            let (holdings, _) = crate::insights::holdings(config, &g.inputs());
+            let inputs = g.inputs();
+            let insights = crate::insights::insights(config, &inputs);
+            let (holdings, _) = crate::insights::holdings(config, &inputs);
             Ok(Figures {
                 tier: insights.tier,
                 lifecycle_stage: insights.lifecycle_stage,
                 churn_level: insights.churn_risk.level,
                 aum: holdings.aum.amount,
+                prospect: crate::insights::prospect(config, &inputs),
             })
         })
         .collect()
@@ -178,6 +181,110 @@ fn cny(amount: Decimal) -> Money {
     }
 }
 
+#[derive(InputObject, Default)]
+pub struct ProspectFilter {
+    /// Home branch number.
+    branch: Option<String>,
+}
+
+/// A customer the rules suggest a product for.
+#[derive(SimpleObject)]
+pub struct ProspectEntry {
+    customer: CustomerNode,
+    prospect: Prospect,
+}
+
+fn node(customer: Arc<Customer>) -> CustomerNode {
+    let fetched = Outcome::<Customer> {
+        items: Ok(Arc::new(Vec::new())),
+        fetched_at: chrono::Utc::now(),
+        from_cache: false,
+        stale: false,
+    };
+    CustomerNode::new(customer, &fetched, Selection::default())
+}
+
+/// Pages through the book from `after`, keeping what `pick` makes of each customer
+/// the caller may read, until `first` are kept or [`MAX_PAGES_PER_CALL`] pages were
+/// looked through. Kept customers are read (and audited); the others only counted.
+async fn scan<T: async_graphql::OutputType>(
+    ctx: &Context<'_>,
+    branch: Option<&str>,
+    first: Option<i32>,
+    after: Option<String>,
+    pick: impl Fn(Arc<Customer>, Figures) -> Option<T>,
+) -> Result<Connection<BookCursor, T, BookPage>> {
+    let first = super::paging::page_size(first, ctx.data_unchecked::<GraphqlConfig>())?;
+    let mut cursor = match after {
+        Some(raw) => BookCursor::decode_cursor(&raw).map_err(|e| errors::bad_input("after", e))?,
+        None => BookCursor::default(),
+    };
+    let started_after = cursor != BookCursor::default();
+    let viewer = access::viewer(ctx);
+    let mut edges = Vec::new();
+    let mut has_next = false;
+    for _ in 0..MAX_PAGES_PER_CALL {
+        let (customers, next) = page(ctx, branch, cursor.k.clone()).await?;
+        let skip = cursor.s.min(customers.len());
+        let candidates: Vec<(usize, Arc<Customer>)> = customers
+            .iter()
+            .enumerate()
+            .skip(skip)
+            .filter(|(_, c)| viewer.may_read(c))
+            .map(|(i, c)| (i, c.clone()))
+            .collect();
+        let list: Vec<Arc<Customer>> = candidates.iter().map(|(_, c)| c.clone()).collect();
+        let figures = figures(ctx, &list).await?;
+        let mut filled = false;
+        for ((index, customer), figures) in candidates.into_iter().zip(figures) {
+            let Some(item) = pick(customer.clone(), figures) else {
+                continue;
+            };
+            access::admit(viewer, &customer)?;
+            let position = BookCursor {
+                k: cursor.k.clone(),
+                s: index + 1,
+            };
+            edges.push(Edge::new(position.clone(), item));
+            cursor = position;
+            if edges.len() == first {
+                filled = true;
+                break;
+            }
+        }
+        if filled {
+            has_next = cursor.s < customers.len() || next.is_some();
+            break;
+        }
+        match next {
+            Some(next) => {
+                cursor = BookCursor {
+                    k: Some(next),
+                    s: 0,
+                };
+                has_next = true;
+            }
+            None => {
+                cursor = BookCursor {
+                    k: cursor.k.clone(),
+                    s: customers.len(),
+                };
+                has_next = false;
+                break;
+            }
+        }
+    }
+    let mut connection = Connection::with_additional_fields(
+        started_after,
+        has_next,
+        BookPage {
+            resume_after: has_next.then(|| cursor.encode_cursor()),
+        },
+    );
+    connection.edges.extend(edges);
+    Ok(connection)
+}
+
 #[derive(Default)]
 pub struct BookQuery;
 
@@ -195,92 +302,37 @@ impl BookQuery {
         after: Option<String>,
     ) -> Result<BookConnection> {
         let filter = filter.unwrap_or_default();
-        let first = super::paging::page_size(first, ctx.data_unchecked::<GraphqlConfig>())?;
-        let mut cursor = match after {
-            Some(raw) => {
-                BookCursor::decode_cursor(&raw).map_err(|e| errors::bad_input("after", e))?
-            }
-            None => BookCursor::default(),
-        };
-        let started_after = cursor != BookCursor::default();
-        let viewer = access::viewer(ctx);
-        let mut edges = Vec::new();
-        let mut has_next = false;
-        for _ in 0..MAX_PAGES_PER_CALL {
-            let (customers, next) = page(ctx, filter.branch.as_deref(), cursor.k.clone()).await?;
-            let skip = cursor.s.min(customers.len());
-            let candidates: Vec<(usize, Arc<Customer>)> = customers
-                .iter()
-                .enumerate()
-                .skip(skip)
-                .filter(|(_, c)| viewer.may_read(c))
-                .map(|(i, c)| (i, c.clone()))
-                .collect();
-            let list: Vec<Arc<Customer>> = candidates.iter().map(|(_, c)| c.clone()).collect();
-            let figures = figures(ctx, &list).await?;
-            let mut filled = false;
-            for ((index, customer), figures) in candidates.into_iter().zip(figures) {
-                if !figures.matches(&filter) {
-                    continue;
-                }
-                access::admit(viewer, &customer)?;
-                let position = BookCursor {
-                    k: cursor.k.clone(),
-                    s: index + 1,
-                };
-                let fetched = Outcome::<Customer> {
-                    items: Ok(Arc::new(Vec::new())),
-                    fetched_at: chrono::Utc::now(),
-                    from_cache: false,
-                    stale: false,
-                };
-                edges.push(Edge::new(
-                    position.clone(),
-                    BookEntry {
-                        customer: CustomerNode::new(customer, &fetched, Selection::default()),
-                        tier: figures.tier,
-                        lifecycle_stage: figures.lifecycle_stage,
-                        churn_level: figures.churn_level,
-                        aum: cny(figures.aum),
-                    },
-                ));
-                cursor = position;
-                if edges.len() == first {
-                    filled = true;
-                    break;
-                }
-            }
-            if filled {
-                has_next = cursor.s < customers.len() || next.is_some();
-                break;
-            }
-            match next {
-                Some(next) => {
-                    cursor = BookCursor {
-                        k: Some(next),
-                        s: 0,
-                    };
-                    has_next = true;
-                }
-                None => {
-                    cursor = BookCursor {
-                        k: cursor.k.clone(),
-                        s: customers.len(),
-                    };
-                    has_next = false;
-                    break;
-                }
-            }
-        }
-        let mut connection = Connection::with_additional_fields(
-            started_after,
-            has_next,
-            BookPage {
-                resume_after: has_next.then(|| cursor.encode_cursor()),
-            },
-        );
-        connection.edges.extend(edges);
-        Ok(connection)
+        let branch = filter.branch.clone();
+        scan(ctx, branch.as_deref(), first, after, |customer, figures| {
+            figures.matches(&filter).then(|| BookEntry {
+                customer: node(customer),
+                tier: figures.tier,
+                lifecycle_stage: figures.lifecycle_stage,
+                churn_level: figures.churn_level,
+                aum: cny(figures.aum),
+            })
+        })
+        .await
+    }
+
+    /// Potential customers for a product: online-banking users and single-product
+    /// customers whose signals (high inflow, idle balances) suggest one, each with
+    /// the suggested product and why. Paged like `customerBook`.
+    async fn prospects(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ProspectFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<BookCursor, ProspectEntry, BookPage>> {
+        let branch = filter.and_then(|f| f.branch);
+        scan(ctx, branch.as_deref(), first, after, |customer, figures| {
+            figures.prospect.map(|prospect| ProspectEntry {
+                customer: node(customer),
+                prospect,
+            })
+        })
+        .await
     }
 
     /// Customers and AUM per segment over the whole book the caller may read (one
