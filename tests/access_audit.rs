@@ -13,7 +13,7 @@ use c360::config::DatabaseConfig;
 use c360::domain::Cif;
 use c360::store::{AccessFilter, AccessRecord, Store, StoredAccess};
 use chrono::{DateTime, TimeDelta, Utc};
-use common::{errors_with_code, spawn_on, TestDb};
+use common::{errors_with_code, spawn_on, Outage, TestDb};
 use serde_json::json;
 use sqlx::Connection;
 
@@ -372,59 +372,6 @@ async fn ten_thousand_rows_from_fifty_tasks_are_all_there_after_close(db: TestDb
     let distinct: HashSet<&str> = traces(&rows).into_iter().collect();
     assert_eq!(distinct.len(), 10_000);
     assert!(rows.iter().all(StoredAccess::is_intact));
-}
-
-/// A database made unavailable by the test (as in tests/store_failures.rs).
-enum Outage {
-    /// A connection holding SQLite's write lock.
-    Sqlite(sqlx::SqliteConnection),
-    /// An admin connection and the database refused.
-    Postgres(sqlx::PgConnection, String),
-}
-
-impl Outage {
-    async fn start(db: &TestDb) -> Outage {
-        match db.postgres_parts() {
-            None => {
-                let mut lock = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-                sqlx::query("BEGIN EXCLUSIVE")
-                    .execute(&mut lock)
-                    .await
-                    .unwrap();
-                Outage::Sqlite(lock)
-            }
-            Some((server, name)) => {
-                let mut admin = sqlx::PgConnection::connect(server).await.unwrap();
-                sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
-                    .execute(&mut admin)
-                    .await
-                    .unwrap();
-                sqlx::query(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                     WHERE datname = $1 AND pid <> pg_backend_pid()",
-                )
-                .bind(name)
-                .execute(&mut admin)
-                .await
-                .unwrap();
-                Outage::Postgres(admin, name.to_owned())
-            }
-        }
-    }
-
-    async fn end(self) {
-        match self {
-            Outage::Sqlite(mut lock) => {
-                sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
-            }
-            Outage::Postgres(mut admin, name) => {
-                sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
-                    .execute(&mut admin)
-                    .await
-                    .unwrap();
-            }
-        }
-    }
 }
 
 fn failed_writes() -> u64 {

@@ -8,64 +8,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{interaction_input, spawn_on, TestApp, TestDb};
+use common::{interaction_input, spawn_on, Outage, TestApp, TestDb};
 use serde_json::{json, Value};
-use sqlx::Connection;
 
 on_both_backends!(writes_fail_cleanly_while_the_database_is_away_and_recover_after);
-
-/// A database made unavailable by the test.
-enum Outage {
-    /// A connection holding SQLite's write lock.
-    Sqlite(sqlx::SqliteConnection),
-    /// An admin connection and the database refused.
-    Postgres(sqlx::PgConnection, String),
-}
-
-impl Outage {
-    async fn start(db: &TestDb) -> Outage {
-        match db.postgres_parts() {
-            None => {
-                let mut lock = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-                sqlx::query("BEGIN EXCLUSIVE")
-                    .execute(&mut lock)
-                    .await
-                    .unwrap();
-                Outage::Sqlite(lock)
-            }
-            Some((server, name)) => {
-                let mut admin = sqlx::PgConnection::connect(server).await.unwrap();
-                sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
-                    .execute(&mut admin)
-                    .await
-                    .unwrap();
-                sqlx::query(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                     WHERE datname = $1 AND pid <> pg_backend_pid()",
-                )
-                .bind(name)
-                .execute(&mut admin)
-                .await
-                .unwrap();
-                Outage::Postgres(admin, name.to_owned())
-            }
-        }
-    }
-
-    async fn end(self) {
-        match self {
-            Outage::Sqlite(mut lock) => {
-                sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
-            }
-            Outage::Postgres(mut admin, name) => {
-                sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
-                    .execute(&mut admin)
-                    .await
-                    .unwrap();
-            }
-        }
-    }
-}
 
 const PROFILE: &str = r#"query($id: ID!) {
   customer(id: $id) {
