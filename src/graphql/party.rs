@@ -137,32 +137,30 @@ impl HouseholdNode {
     }
 
     /// Holdings of the customer and the members the caller may read, added up.
-    async fn holdings(&self, ctx: &Context<'_>) -> Option<RollUp> {
-        let cifs: Vec<Cif> = std::iter::once(self.head.id.clone())
-            .chain(self.members.iter().map(|(_, c)| c.clone()))
-            .collect();
-        errors::degrade(ctx, roll_up(ctx, &self.head, &cifs).await)
+    async fn holdings(&self, ctx: &Context<'_>) -> Option<Holdings> {
+        errors::degrade(ctx, roll_up(ctx, &self.head, &self.cifs()).await)
+    }
+
+    /// Members left out of `holdings` because the caller may not read them.
+    async fn members_withheld(&self, ctx: &Context<'_>) -> Option<i32> {
+        errors::degrade(ctx, readable(ctx, &self.cifs()).await.map(|(_, w)| w))
     }
 }
 
-/// Holdings added up over several customers, and how many were left out because the
-/// caller may not read them.
-#[derive(SimpleObject)]
-pub struct RollUp {
-    holdings: Holdings,
-    customers_included: i32,
-    customers_withheld: i32,
+impl HouseholdNode {
+    fn cifs(&self) -> Vec<Cif> {
+        std::iter::once(self.head.id.clone())
+            .chain(self.members.iter().map(|(_, c)| c.clone()))
+            .collect()
+    }
 }
 
-async fn roll_up(ctx: &Context<'_>, head: &Arc<Customer>, cifs: &[Cif]) -> Result<RollUp> {
-    let (customers, withheld) = readable(ctx, cifs).await?;
+/// Holdings added up over the customers among `cifs` the caller may read.
+async fn roll_up(ctx: &Context<'_>, head: &Arc<Customer>, cifs: &[Cif]) -> Result<Holdings> {
+    let (customers, _) = readable(ctx, cifs).await?;
     let gathered = Gathered::merged(ctx, head, &customers, false).await?;
     let config = ctx.data_unchecked::<Arc<InsightConfig>>();
-    Ok(RollUp {
-        holdings: crate::insights::holdings(config, &gathered.inputs()).0,
-        customers_included: customers.len() as i32,
-        customers_withheld: withheld,
-    })
+    Ok(crate::insights::holdings(config, &gathered.inputs()).0)
 }
 
 /// `Customer.household`: null when the customer has no household relationships.
@@ -210,8 +208,14 @@ impl PartyNode {
     }
 
     /// Holdings across the records the caller may read.
-    async fn holdings(&self, ctx: &Context<'_>) -> Option<RollUp> {
+    async fn holdings(&self, ctx: &Context<'_>) -> Option<Holdings> {
         errors::degrade(ctx, roll_up(ctx, &self.head, &self.members).await)
+    }
+
+    /// Records left out of `holdings` and `insights` because the caller may not read
+    /// them.
+    async fn customers_withheld(&self, ctx: &Context<'_>) -> Option<i32> {
+        errors::degrade(ctx, readable(ctx, &self.members).await.map(|(_, w)| w))
     }
 
     /// Insights for the person as a whole, over the records the caller may read.
