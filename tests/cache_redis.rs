@@ -56,11 +56,17 @@ async fn keys(url: &str, prefix: &str) -> Vec<String> {
 async fn a_second_hub_serves_the_first_ones_customer_from_redis() {
     let Some(url) = redis_url() else { return };
     let prefix = prefix();
-    let app = spawn_with(shared(&url, &prefix)).await;
+    let config = shared(&url, &prefix);
+    second_hub_reads_what_the_first_cached(|c: &mut Config| config(c)).await;
+}
+
+/// A hub reads a customer; a second hub configured alike (sharing its Redis) serves
+/// the same customer with zero upstream calls. Returns the first hub.
+async fn second_hub_reads_what_the_first_cached(config: impl Fn(&mut Config) + Copy) -> TestApp {
+    let app = spawn_with(config).await;
     let first = app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
     assert!(first.get("errors").is_none(), "{first}");
-
-    let second_hub = spawn_hub(&app.sandbox, shared(&url, &prefix)).await;
+    let second_hub = spawn_hub(&app.sandbox, config).await;
     app.reset_stats().await;
     let second = app
         .graphql_at(&second_hub, PROFILE_360, json!({"id": "1000000001"}))
@@ -76,6 +82,7 @@ async fn a_second_hub_serves_the_first_ones_customer_from_redis() {
         second["data"]["customer"]["accounts"]
     );
     assert_eq!(second["data"]["customer"]["sources"][0]["fromCache"], true);
+    app
 }
 
 #[tokio::test]
@@ -535,24 +542,7 @@ async fn rediss_with_the_banks_own_ca_shares_the_cache() {
         shared(&url, &prefix)(config);
         config.redis.ca_file = Some(ca.clone());
     };
-    let app = spawn_with(tls).await;
-    let first = app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
-    assert!(first.get("errors").is_none(), "{first}");
-    let second_hub = spawn_hub(&app.sandbox, tls).await;
-    app.reset_stats().await;
-    let second = app
-        .graphql_at(&second_hub, PROFILE_360, json!({"id": "1000000001"}))
-        .await;
-    assert_eq!(
-        app.total_requests().await,
-        0,
-        "the second hub read the first one's entries over TLS: {}",
-        app.stats().await
-    );
-    assert_eq!(
-        first["data"]["customer"]["accounts"],
-        second["data"]["customer"]["accounts"]
-    );
+    let app = second_hub_reads_what_the_first_cached(tls).await;
 
     // Without the CA the server's certificate is not trusted: Redis is degraded, and
     // every request is still answered.

@@ -48,6 +48,17 @@ pub(crate) fn acting_as(viewer: &Viewer, staff_id: Option<&str>, field: &str) ->
     }
 }
 
+/// A write about `customer` by staff member `staff_id` (the input's `customerId` and
+/// `staffId`): the caller writes as themselves, about a customer in scope.
+pub(crate) async fn authorize_write(
+    ctx: &Context<'_>,
+    customer: &Cif,
+    staff_id: Option<&str>,
+) -> Result<()> {
+    acting_as(viewer(ctx), staff_id, "staffId")?;
+    authorize(ctx, customer, "customerId").await
+}
+
 /// Refuses a CIF the caller may not read when the CIF alone decides (a portal
 /// customer asking for someone else), before anything is loaded: the answer then
 /// does not even say whether the customer exists.

@@ -168,12 +168,7 @@ impl ConsentMutation {
             input.staff_id,
         )
         .map_err(errors::invalid)?;
-        super::access::acting_as(
-            super::access::viewer(ctx),
-            new.staff_id.as_deref(),
-            "staffId",
-        )?;
-        super::access::authorize(ctx, &new.customer_id, "customerId").await?;
+        super::access::authorize_write(ctx, &new.customer_id, new.staff_id.as_deref()).await?;
         let store = super::own_records(ctx);
         let consent = store
             .record_consent(&new, key.as_ref())
@@ -203,12 +198,7 @@ impl ConsentMutation {
             input.staff_id,
         )
         .map_err(errors::invalid)?;
-        super::access::acting_as(
-            super::access::viewer(ctx),
-            new.staff_id.as_deref(),
-            "staffId",
-        )?;
-        super::access::authorize(ctx, &new.customer_id, "customerId").await?;
+        super::access::authorize_write(ctx, &new.customer_id, new.staff_id.as_deref()).await?;
         let store = super::own_records(ctx);
         let preferences = store
             .record_contact_preferences(&new, key.as_ref())

@@ -486,8 +486,7 @@ impl InteractionMutation {
             Utc::now(),
         )
         .map_err(errors::invalid)?;
-        access::acting_as(access::viewer(ctx), Some(&new.staff_id), "staffId")?;
-        access::authorize(ctx, &new.customer_id, "customerId").await?;
+        access::authorize_write(ctx, &new.customer_id, Some(&new.staff_id)).await?;
         let store = super::own_records(ctx);
         if let Some(key) = &key {
             if let Some(first) = store
