@@ -20,11 +20,7 @@ async fn fifty_customers_with_all_systems_make_five_upstream_calls() {
         .await;
     assert!(answer.get("errors").is_none(), "{answer}");
     assert_eq!(answer["data"]["customers"].as_array().unwrap().len(), 50);
-    let stats = app.stats().await;
-    assert_eq!(requests(&stats, "core"), 2, "customers + accounts: {stats}");
-    assert_eq!(requests(&stats, "cards"), 1, "{stats}");
-    assert_eq!(requests(&stats, "loans"), 1, "{stats}");
-    assert_eq!(requests(&stats, "channels"), 1, "{stats}");
+    assert_one_call_per_system_and_entity(&app.stats().await);
 }
 
 #[tokio::test]

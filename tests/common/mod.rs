@@ -471,6 +471,15 @@ pub fn errors_with_code<'a>(answer: &'a Value, code: &str) -> Vec<&'a Value> {
         .unwrap_or_default()
 }
 
+/// The sandbox saw one call per system and entity: customers and accounts from core,
+/// cards, loans and online users from the others.
+pub fn assert_one_call_per_system_and_entity(stats: &Value) {
+    assert_eq!(requests(stats, "core"), 2, "customers + accounts: {stats}");
+    assert_eq!(requests(stats, "cards"), 1, "{stats}");
+    assert_eq!(requests(stats, "loans"), 1, "{stats}");
+    assert_eq!(requests(stats, "channels"), 1, "{stats}");
+}
+
 pub fn requests(stats: &Value, system: &str) -> u64 {
     stats[system]["requests"].as_u64().unwrap_or(0)
 }
