@@ -3,7 +3,9 @@
 //! A request hands its audit rows to the [`AuditWriter`] and goes on; one task per
 //! writer commits them in batches (every `batch_size` rows, or `flush_interval` after
 //! the oldest waiting row arrived), so the audit costs a commit per batch instead of
-//! one per read.
+//! one per read. The task keeps taking rows while a commit is in flight: a slow commit
+//! (SQLite checkpointing its WAL, a PostgreSQL fsync stall) grows the next batch
+//! instead of holding requests back.
 //!
 //! Nothing is dropped. The queue is bounded, and a request whose rows cannot be queued
 //! waits (backpressure) rather than being served unaudited. A batch the database
@@ -13,6 +15,8 @@
 //! it already has. Logs carry counts and error codes, never who read whom.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -101,6 +105,8 @@ impl AuditWriter {
             received: 0,
             written: 0,
             waiters: Vec::new(),
+            inflight: None,
+            inflight_rows: 0,
             failures: 0,
             retry_at: None,
         };
@@ -161,6 +167,11 @@ impl AuditWriter {
     }
 }
 
+/// A commit in flight: it owns its rows and hands them back with the outcome, so a
+/// failed batch can go back to the head of the line.
+type Commit =
+    Pin<Box<dyn Future<Output = (Vec<(Uuid, AccessRecord)>, Result<(), StoreError>)> + Send>>;
+
 struct Task {
     store: Store,
     settings: AuditSettings,
@@ -179,6 +190,9 @@ struct Task {
     received: u64,
     written: u64,
     waiters: Vec<(u64, oneshot::Sender<()>)>,
+    /// The batch being committed, and how many rows it holds.
+    inflight: Option<Commit>,
+    inflight_rows: usize,
     /// Consecutive failed writes.
     failures: u32,
     retry_at: Option<Instant>,
@@ -187,16 +201,21 @@ struct Task {
 impl Task {
     async fn run(mut self) {
         loop {
-            let receiving = !self.inbox_done && self.pending.len() < self.max_buffered_rows;
-            let due = self.next_write();
+            let buffered = self.pending.len() + self.inflight_rows;
+            let receiving = !self.inbox_done && buffered < self.max_buffered_rows;
+            let committing = self.inflight.is_some();
+            let due = if committing { None } else { self.next_write() };
+            let inflight = &mut self.inflight;
             tokio::select! {
                 message = self.inbox.recv(), if receiving => match message {
                     Some(message) => self.accept(message),
                     None => self.inbox_done = true,
                 },
-                () = sleep_until(due), if due.is_some() => self.write().await,
+                (batch, outcome) = async { inflight.as_mut().expect("guarded by `committing`").await },
+                    if committing => self.committed(batch, outcome),
+                () = sleep_until(due), if due.is_some() => self.start_write(),
             }
-            if self.inbox_done && self.pending.is_empty() {
+            if self.inbox_done && self.pending.is_empty() && self.inflight.is_none() {
                 break;
             }
         }
@@ -248,15 +267,30 @@ impl Task {
         self.oldest.map(|t| t + self.settings.flush_interval)
     }
 
-    async fn write(&mut self) {
+    /// Takes the oldest rows (at most [`MAX_WRITE_ROWS`]) off the line and starts
+    /// committing them.
+    fn start_write(&mut self) {
         let count = self.pending.len().min(MAX_WRITE_ROWS);
-        let batch: Vec<(Uuid, &AccessRecord)> = self
-            .pending
-            .iter()
-            .take(count)
-            .map(|(id, record)| (*id, record))
-            .collect();
-        match self.store.append_access_with_ids(&batch).await {
+        let batch: Vec<(Uuid, AccessRecord)> = self.pending.drain(..count).collect();
+        if self.pending.is_empty() {
+            self.oldest = None;
+        }
+        let store = self.store.clone();
+        self.inflight_rows = count;
+        self.inflight = Some(Box::pin(async move {
+            let rows: Vec<(Uuid, &AccessRecord)> =
+                batch.iter().map(|(id, record)| (*id, record)).collect();
+            let outcome = store.append_access_with_ids(&rows).await;
+            drop(rows);
+            (batch, outcome)
+        }));
+    }
+
+    fn committed(&mut self, batch: Vec<(Uuid, AccessRecord)>, outcome: Result<(), StoreError>) {
+        self.inflight = None;
+        self.inflight_rows = 0;
+        let count = batch.len();
+        match outcome {
             Ok(()) => {
                 if self.failures > 0 {
                     tracing::info!(
@@ -265,18 +299,20 @@ impl Task {
                         "access audit writes recovered"
                     );
                 }
-                self.pending.drain(..count);
                 self.written += count as u64;
                 AUDIT_ROWS_WRITTEN.inc_by(count as u64);
                 AUDIT_ROWS_PENDING.sub(count as i64);
                 self.failures = 0;
                 self.retry_at = None;
-                if self.pending.is_empty() {
-                    self.oldest = None;
-                }
                 self.answer_waiters();
             }
             Err(error) => {
+                // Back to the head of the line, in order: a flush waits for a count of
+                // rows written in arrival order.
+                for row in batch.into_iter().rev() {
+                    self.pending.push_front(row);
+                }
+                self.oldest.get_or_insert_with(Instant::now);
                 self.failures = self.failures.saturating_add(1);
                 let code = error.code();
                 AUDIT_WRITE_FAILURES.with_label_values(&[code]).inc();
@@ -340,7 +376,7 @@ impl Drop for Task {
     /// Rows still here when the task ends were not committed: the runtime stopped
     /// before the writer was closed, or the close gave up waiting. Say how many.
     fn drop(&mut self) {
-        let mut lost = self.pending.len();
+        let mut lost = self.pending.len() + self.inflight_rows;
         while let Ok(message) = self.inbox.try_recv() {
             if let Message::Records(records) = message {
                 lost += records.len();
