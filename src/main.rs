@@ -8,6 +8,12 @@ use clap::{Parser, Subcommand};
 use c360::config::Config;
 use c360::sandbox::{LatencyProfile, Sandbox, SandboxConfig};
 
+/// glibc's allocator took a fifth of the hub's CPU time in the cold `profile360`
+/// benchmark (perf, release build), and its per-thread arenas fragment under many
+/// short-lived requests; mimalloc is cheaper on both.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "c360", version, about = "Customer-360 GraphQL hub for banks")]
 struct Cli {

@@ -22,12 +22,25 @@ const INSERT_WIDTH: usize = 12;
 /// The 1-based position of `fields_revealed` among them: JSON, typed by the backend.
 const FIELDS_COLUMN: usize = 8;
 
-/// SQLite's default limit on bound parameters (`SQLITE_MAX_VARIABLE_NUMBER`, 32,766
-/// since 3.32). PostgreSQL allows 65,535, so the smaller bound serves both.
-const MAX_BOUND_PARAMETERS: usize = 32_766;
+/// Most rows per `INSERT` statement. A batch is written as statements of this many
+/// rows and then of the powers of two below it, so that only eight statement texts
+/// exist: each is prepared once and then comes from the statement cache. Statements
+/// as wide as the bound-parameter limit (2,730 rows) were tried first: every batch
+/// size was a new statement to parse, and binding cost grew with the square of the
+/// width (see [`insert_sql`]); under load on SQLite a commit then took seconds.
+const ROWS_PER_STATEMENT: usize = 128;
 
-/// Rows per `INSERT` statement.
-const ROWS_PER_STATEMENT: usize = MAX_BOUND_PARAMETERS / INSERT_WIDTH;
+/// The statement sizes a batch of `rows` rows is written in, largest first.
+fn statement_sizes(rows: usize) -> impl Iterator<Item = usize> {
+    let full = rows / ROWS_PER_STATEMENT;
+    let rest = rows % ROWS_PER_STATEMENT;
+    std::iter::repeat_n(ROWS_PER_STATEMENT, full).chain(
+        (0..usize::BITS)
+            .rev()
+            .map(|bit| 1usize << bit)
+            .filter(move |size| rest & size != 0),
+    )
+}
 
 /// One read of one customer's data by a member of staff.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,9 +243,13 @@ impl Store {
         }
         let prepared: Vec<Prepared> = rows.iter().map(|(id, r)| Prepared::new(*id, r)).collect();
         let backend = self.backend();
-        let statements: Vec<(String, &[Prepared])> = prepared
-            .chunks(ROWS_PER_STATEMENT)
-            .map(|chunk| (insert_sql(backend, chunk.len()), chunk))
+        let mut rest = prepared.as_slice();
+        let statements: Vec<(String, &[Prepared])> = statement_sizes(prepared.len())
+            .map(|size| {
+                let (chunk, after) = rest.split_at(size);
+                rest = after;
+                (insert_sql(backend, size), chunk)
+            })
             .collect();
         on_pool!(self, p => {
             let mut tx = p.begin().await.map_err(classify)?;
@@ -288,12 +305,19 @@ impl Store {
 }
 
 /// `INSERT … VALUES (…), (…), …` for `rows` rows.
+///
+/// SQLite gets anonymous `?` placeholders, bound in order: for a numbered one, sqlx
+/// asks SQLite its name, which SQLite finds by a linear search of the statement's
+/// parameters, so binding a statement of n numbered parameters costs n².
 fn insert_sql(backend: Backend, rows: usize) -> String {
     let tuples: Vec<String> = (0..rows)
         .map(|row| {
             let placeholders: Vec<String> = (1..=INSERT_WIDTH)
                 .map(|column| {
-                    let p = format!("${}", row * INSERT_WIDTH + column);
+                    let p = match backend {
+                        Backend::Sqlite => "?".to_owned(),
+                        Backend::Postgres => format!("${}", row * INSERT_WIDTH + column),
+                    };
                     if column == FIELDS_COLUMN {
                         backend.json_value(&p)
                     } else {
@@ -378,6 +402,22 @@ mod tests {
         let sql = insert_sql(Backend::Postgres, 2);
         assert!(sql.contains("CAST($8 AS jsonb)") && sql.contains("CAST($20 AS jsonb)"));
         assert!(sql.ends_with("($13, $14, $15, $16, $17, $18, $19, CAST($20 AS jsonb), $21, $22, $23, $24) ON CONFLICT (id) DO NOTHING"));
-        assert!(!insert_sql(Backend::Sqlite, 1).contains("CAST"));
+        let sqlite = insert_sql(Backend::Sqlite, 2);
+        assert!(!sqlite.contains("CAST") && !sqlite.contains('$'));
+        assert_eq!(sqlite.matches('?').count(), 2 * INSERT_WIDTH);
+    }
+
+    #[test]
+    fn batches_are_written_in_a_few_fixed_statement_sizes() {
+        let sizes = |rows| statement_sizes(rows).collect::<Vec<_>>();
+        assert_eq!(sizes(0), Vec::<usize>::new());
+        assert_eq!(sizes(1), vec![1]);
+        assert_eq!(sizes(128), vec![128]);
+        assert_eq!(sizes(300), vec![128, 128, 32, 8, 4]);
+        assert_eq!(sizes(4_096).len(), 32);
+        assert!((1..5_000).all(|rows| sizes(rows).iter().sum::<usize>() == rows));
+        let distinct: std::collections::HashSet<usize> =
+            (1..5_000).flat_map(|rows| sizes(rows)).collect();
+        assert_eq!(distinct.len(), 8);
     }
 }
