@@ -12,6 +12,12 @@
 //! acknowledged interaction is in the database exactly once; and once the faults are
 //! over, the hub answers without errors again.
 //!
+//! A system's errors are excused from just before its fault is set until a grace
+//! window after it is cleared: calls in flight at the boundary still run into their
+//! timeouts, and the breaker the fault opened refuses calls for its `open_for` before
+//! probing again. The windows are computed from the configuration the hub loads (see
+//! [`Bounds`]), so they follow the connector files.
+//!
 //! `cargo test --test soak` runs a 24 s soak (what CI runs). The 60 s soak, or
 //! any other length, is `C360_SOAK_SECS=60 cargo test --test soak -- --nocapture`
 //! (`--nocapture` shows the per-phase report). The hub's database is a fresh PostgreSQL
@@ -809,7 +815,17 @@ struct PhaseTally {
     acknowledged: u64,
     /// Errors by `source` (or code, for errors without a source).
     errors: BTreeMap<String, u64>,
-    max: Duration,
+    took: Vec<Duration>,
+}
+
+impl PhaseTally {
+    /// The `share` quantile of the answer times, and the slowest.
+    fn quantile(&mut self, share: f64) -> Duration {
+        self.took.sort();
+        let last = self.took.len().saturating_sub(1);
+        let index = ((self.took.len() as f64 * share).ceil() as usize).saturating_sub(1);
+        self.took.get(index.min(last)).copied().unwrap_or_default()
+    }
 }
 
 struct Verdict {
@@ -848,7 +864,7 @@ fn judge(
         let index = Phase::ALL.iter().position(|p| *p == phase).unwrap();
         let t = tally.entry(index).or_default();
         let took = record.done - record.sent;
-        t.max = t.max.max(took);
+        t.took.push(took);
         match record.kind {
             Kind::Read => t.reads += 1,
             Kind::Write => t.writes += 1,
@@ -1000,18 +1016,20 @@ fn judge(
     }
 
     let mut report = String::new();
-    for (index, t) in &tally {
+    for (index, t) in &mut tally {
         let phase = Phase::ALL[*index];
         let (_, start, end) = timeline.phases[*index];
+        let (p99, max) = (t.quantile(0.99), t.quantile(1.0));
         report.push_str(&format!(
-            "  {:<20} {:>5.1}-{:>5.1}s  reads {:>5}  writes {:>4} (acknowledged {:>4})  max {:>6} ms  errors {:?}\n",
+            "  {:<20} {:>5.1}-{:>5.1}s  reads {:>5}  writes {:>4} (acknowledged {:>4})  p99 {:>5} ms  max {:>5} ms  errors {:?}\n",
             phase.name(),
             start.as_secs_f64(),
             end.as_secs_f64(),
             t.reads,
             t.writes,
             t.acknowledged,
-            t.max.as_millis(),
+            p99.as_millis(),
+            max.as_millis(),
             t.errors
         ));
     }
