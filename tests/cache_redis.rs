@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use c360::config::Config;
+use common::redis_server::{free_port, listening, OwnRedis};
 use common::*;
 use serde_json::json;
 
@@ -133,64 +134,6 @@ async fn sealed_values_show_no_personal_data_in_redis() {
         }
         assert_eq!(plaintext, !sealed, "sealed: {sealed}");
     }
-}
-
-/// A redis-server of the test's own on a free port, killed on drop.
-struct OwnRedis {
-    child: Child,
-    port: u16,
-}
-
-impl OwnRedis {
-    fn start(port: u16) -> Option<OwnRedis> {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let redis = OwnRedis { child, port };
-        listening(port).then_some(redis)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Whether something accepts connections on `port` within 2.5 s.
-fn listening(port: u16) -> bool {
-    for _ in 0..50 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[tokio::test]
