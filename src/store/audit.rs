@@ -416,8 +416,7 @@ mod tests {
         assert_eq!(sizes(300), vec![128, 128, 32, 8, 4]);
         assert_eq!(sizes(4_096).len(), 32);
         assert!((1..5_000).all(|rows| sizes(rows).iter().sum::<usize>() == rows));
-        let distinct: std::collections::HashSet<usize> =
-            (1..5_000).flat_map(|rows| sizes(rows)).collect();
+        let distinct: std::collections::HashSet<usize> = (1..5_000).flat_map(sizes).collect();
         assert_eq!(distinct.len(), 8);
     }
 }
