@@ -8,6 +8,8 @@
 //! - [`upstream`]: typed reads over the connectors (customers, accounts, cards, …).
 //! - [`cache`]: the response tier and the entity tiers (in-process and Redis).
 //! - [`metrics`]: the Prometheus registry behind `/metrics`.
+//! - [`telemetry`]: log lines and spans (OTLP export when configured), W3C trace
+//!   context toward the upstreams.
 //! - [`store`]: the hub's own SQL database (SQLite or PostgreSQL): interactions,
 //!   consents, contact preferences, the access audit; embedded migrations.
 //! - [`bus`]: publish/subscribe, in-process or across instances through Redis.
@@ -33,6 +35,7 @@ pub mod insights;
 pub mod metrics;
 pub mod sandbox;
 pub mod store;
+pub mod telemetry;
 pub mod upstream;
 
 use std::future::Future;

@@ -1,4 +1,4 @@
-//! The `c360` command line: parses arguments, sets up logging, runs the library.
+//! The `c360` command line: parses arguments, sets up telemetry, runs the library.
 
 use std::path::PathBuf;
 
@@ -131,7 +131,9 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let mut config = Config::load(cli.config.as_deref())?;
-    init_logging(&config);
+    // Held to the end of `main`, after graceful shutdown, so that the spans of the
+    // last requests are exported before the process exits.
+    let telemetry = c360::telemetry::init(&config)?;
     match cli.command {
         Command::Schema => unreachable!("handled above"),
         Command::Migrate => {
@@ -258,6 +260,7 @@ async fn main() -> anyhow::Result<()> {
             demo.app.run(c360::shutdown_signal()).await?;
         }
     }
+    drop(telemetry);
     Ok(())
 }
 
@@ -321,17 +324,4 @@ async fn bench(
     let mut report = c360::bench::run(&plan).await;
     report.hub_peak_rss_mb = hub.peak_rss_mb();
     Ok(report)
-}
-
-fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.filter));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if config.log.format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
 }

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
+use tracing::Instrument;
 
 use crate::cache::{short_hash, EntityCache, Fetched, RequestScope, TagFn};
 use crate::connectors::{Connector, ConnectorError, Connectors, ErrorKind, PageRequest, Params};
@@ -314,7 +315,7 @@ impl Upstreams {
         let mut keys: Vec<String> = cifs.iter().map(|c| c.as_str().to_owned()).collect();
         keys.sort();
         keys.dedup();
-        let trace = scope.trace();
+        let (trace, group) = load_span(scope, system, endpoint, keys.len());
         let answer = self
             .cache
             .read(
@@ -345,6 +346,7 @@ impl Upstreams {
                         .collect())
                 },
             )
+            .instrument(group)
             .await;
         answer
             .into_iter()
@@ -371,7 +373,7 @@ impl Upstreams {
         let policy = connector.cache_policy(endpoint);
         // Parameters may be personal (an ID number, an account): the key is a hash.
         let key = short_hash(&format!("{params:?}|{}|{:?}", page.limit, page.key));
-        let trace = scope.trace();
+        let (trace, group) = load_span(scope, system, endpoint, 1);
         let mut answer = self
             .cache
             .read(
@@ -403,6 +405,7 @@ impl Upstreams {
                     Ok(answer)
                 },
             )
+            .instrument(group)
             .await;
         let result = answer.remove(&key).unwrap_or_else(|| {
             Err(ConnectorError::new(
@@ -415,6 +418,33 @@ impl Upstreams {
         record(scope, system, &result);
         result.map(|fetched| fetched.value)
     }
+}
+
+/// A resolver group: one system's read of `keys` keys for a request (a loader's whole
+/// batch, or one page), under the request's operation span. Cache hits show as groups
+/// without `upstream.call` children. Returns the trace its upstream calls run in.
+fn load_span(
+    scope: &RequestScope,
+    system: System,
+    endpoint: &'static str,
+    keys: usize,
+) -> (Option<crate::telemetry::TraceContext>, tracing::Span) {
+    let trace = scope.trace();
+    let parent = trace
+        .as_ref()
+        .map_or_else(tracing::Span::current, |t| t.span.clone());
+    let group = tracing::info_span!(
+        parent: &parent,
+        "upstream.load",
+        upstream.system = system.as_str(),
+        upstream.endpoint = endpoint,
+        upstream.keys = keys,
+    );
+    let trace = trace.map(|t| crate::telemetry::TraceContext {
+        trace_id: t.trace_id,
+        span: group.clone(),
+    });
+    (trace, group)
 }
 
 fn record<V>(scope: &RequestScope, system: System, result: &Result<Fetched<V>, ConnectorError>) {

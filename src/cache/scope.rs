@@ -22,8 +22,9 @@ pub struct StaleWarning {
 #[derive(Debug, Default)]
 pub struct RequestScope {
     inner: Mutex<Collected>,
-    /// The W3C trace id of the request, passed on to the upstreams it calls.
-    trace: std::sync::OnceLock<String>,
+    /// The request's trace and its GraphQL operation span, under which resolver groups
+    /// and upstream calls are recorded.
+    trace: std::sync::OnceLock<crate::telemetry::TraceContext>,
 }
 
 #[derive(Debug, Default)]
@@ -39,12 +40,12 @@ impl RequestScope {
         RequestScope::default()
     }
 
-    /// Sets the request's trace id (once).
-    pub fn set_trace(&self, trace_id: String) {
-        let _ = self.trace.set(trace_id);
+    /// Sets the request's trace (once).
+    pub fn set_trace(&self, trace: crate::telemetry::TraceContext) {
+        let _ = self.trace.set(trace);
     }
 
-    pub fn trace(&self) -> Option<String> {
+    pub fn trace(&self) -> Option<crate::telemetry::TraceContext> {
         self.trace.get().cloned()
     }
 

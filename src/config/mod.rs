@@ -5,6 +5,7 @@
 //! connector files are expanded by [`expand_env`].
 
 mod env;
+mod otlp;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -16,6 +17,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 pub use env::{expand_env, process_env, EnvError};
+pub use otlp::{OtlpConfig, OtlpProtocol, DEFAULT_SERVICE_NAME};
 
 /// Largest request body the GraphQL endpoint reads. A 360 query with variables is a few
 /// kilobytes; 256 KiB leaves room for long persisted documents while refusing the
@@ -82,6 +84,9 @@ pub struct Config {
     pub access: AccessConfig,
     pub insights: InsightsConfig,
     pub log: LogConfig,
+    /// Span export, from the standard `OTEL_*` variables; never from a file.
+    #[serde(skip)]
+    pub otlp: Option<OtlpConfig>,
 }
 
 /// The CRM rules' thresholds.
@@ -365,8 +370,8 @@ pub struct DatabaseConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
-    /// `pretty` for people, `json` for log shippers.
-    pub format: String,
+    /// `pretty` for people, `json` for log shippers, `auto` for the profile's choice.
+    pub format: LogFormat,
     /// A tracing filter, e.g. `info,c360=debug`; `RUST_LOG` wins when set.
     pub filter: String,
 }
@@ -386,6 +391,7 @@ impl Default for Config {
             access: AccessConfig::default(),
             insights: InsightsConfig::default(),
             log: LogConfig::default(),
+            otlp: None,
         }
     }
 }
@@ -541,10 +547,35 @@ impl ConnectorsConfig {
     }
 }
 
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// JSON in every profile but `demo`: a deployed hub's logs go to a shipper, a
+    /// demo's to a person at a terminal.
+    Auto,
+    /// Readable lines with the request's span fields (trace id included).
+    Pretty,
+    /// One JSON object per line, spans and their fields (trace id included) beside
+    /// the message.
+    Json,
+}
+
+impl LogFormat {
+    /// `pretty` or `json`: what `auto` means in `profile`.
+    pub fn resolve(self, profile: &str) -> LogFormat {
+        match self {
+            LogFormat::Auto if profile == "demo" => LogFormat::Pretty,
+            LogFormat::Auto => LogFormat::Json,
+            explicit => explicit,
+        }
+    }
+}
+
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
-            format: "pretty".into(),
+            format: LogFormat::Auto,
             filter: "info".into(),
         }
     }
@@ -594,6 +625,7 @@ impl Config {
         if let Some(profile) = vars.get("C360_PROFILE") {
             config.profile = profile.clone();
         }
+        config.otlp = OtlpConfig::from_vars(&vars)?;
         Ok(config)
     }
 }
@@ -744,6 +776,22 @@ mod tests {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
         let config = Config::load_from(&dir, None, vars(&[])).unwrap();
         assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn auto_log_format_is_readable_in_the_demo_and_json_elsewhere() {
+        assert_eq!(LogFormat::Auto.resolve("demo"), LogFormat::Pretty);
+        assert_eq!(LogFormat::Auto.resolve("production"), LogFormat::Json);
+        assert_eq!(LogFormat::Pretty.resolve("production"), LogFormat::Pretty);
+        assert_eq!(LogFormat::Json.resolve("demo"), LogFormat::Json);
+        let refused = Config::load_from(
+            Path::new("config"),
+            None,
+            vars(&[("C360_LOG__FORMAT", "xml")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(refused.contains("xml"), "{refused}");
     }
 
     #[test]

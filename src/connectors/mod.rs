@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::Value;
+use tracing::Instrument;
 
 pub use error::{ConnectorError, ErrorKind};
 pub use load::{embedded_specs, load, CompiledSpec, Endpoint, SpecError, SpecErrors};
@@ -27,6 +28,7 @@ pub use rest::RestConnector;
 
 use crate::domain::fields::Entity;
 use crate::domain::{Page, System};
+use crate::telemetry::TraceContext;
 
 /// An endpoint the hub calls. A spec must define each for its system, under this name,
 /// with this kind and entity, using only these parameters in its templates.
@@ -194,27 +196,28 @@ pub trait Connector: Send + Sync {
 }
 
 tokio::task_local! {
-    /// The trace id of the request an upstream call is made for: calls go through
-    /// the cache's single flight and the request's loaders, so it travels with the
-    /// call's future rather than through every signature.
-    static TRACE: String;
+    /// The trace an upstream call is made for: calls go through the cache's single
+    /// flight and the request's loaders, so it travels with the call's future rather
+    /// than through every signature.
+    static TRACE: TraceContext;
 }
 
-/// Runs `call` with `trace` as the trace id that upstream requests carry.
-pub async fn with_trace<F: std::future::Future>(trace: Option<String>, call: F) -> F::Output {
+/// Runs `call` within `trace`: inside `trace.span` (the call may run on another task
+/// than the request, e.g. a loader's), its upstream calls as spans under it, carrying
+/// the trace id to the upstreams.
+pub async fn with_trace<F: std::future::Future>(trace: Option<TraceContext>, call: F) -> F::Output {
     match trace {
-        Some(trace) => TRACE.scope(trace, call).await,
+        Some(trace) => {
+            let span = trace.span.clone();
+            TRACE.scope(trace, call.instrument(span)).await
+        }
         None => call.await,
     }
 }
 
-/// A W3C `traceparent` for an upstream call: the caller's trace id when there is one
-/// (a new one otherwise), and a new span id for this call.
-pub fn traceparent() -> String {
-    let trace = TRACE
-        .try_with(Clone::clone)
-        .unwrap_or_else(|_| uuid::Uuid::now_v7().simple().to_string());
-    format!("00-{trace}-{:016x}-01", fastrand::u64(1..))
+/// The trace of the call being made, if it was made [`with_trace`].
+fn current_trace() -> Option<TraceContext> {
+    TRACE.try_with(Clone::clone).ok()
 }
 
 /// The four connectors, one per system.

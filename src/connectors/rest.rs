@@ -14,6 +14,7 @@ use futures::future::join_all;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION};
 use reqwest::StatusCode;
 use serde_json::Value;
+use tracing::Instrument;
 
 use super::load::{render, Auth, CompiledSpec, Endpoint};
 use super::spec::MAX_BATCH_PAGES;
@@ -146,7 +147,9 @@ impl RestConnector {
             let started = Instant::now();
             let result = match self.guard.admit().await {
                 Ok(permit) => {
-                    let result = self.call_once(endpoint, values, keys, paging).await;
+                    let result = self
+                        .call_once(endpoint, values, keys, paging, attempt)
+                        .await;
                     let failed = result.as_ref().is_err_and(|e| e.kind.retryable());
                     self.guard.finish(permit, failed);
                     self.circuit_gauge();
@@ -199,12 +202,62 @@ impl RestConnector {
         }
     }
 
+    /// One HTTP attempt, as an `upstream.call` span under the request's resolver group
+    /// (or whatever span is current when the call is not made for a request).
     async fn call_once(
         &self,
         endpoint: &Endpoint,
         values: &BTreeMap<String, String>,
         keys: &[String],
         paging: &[(String, String)],
+        attempt: u32,
+    ) -> Result<Option<Value>, ConnectorError> {
+        let trace = super::current_trace();
+        let parent = trace
+            .as_ref()
+            .map_or_else(tracing::Span::current, |t| t.span.clone());
+        let system = self.spec.system.as_str();
+        // The endpoint's name, never its URL: paths and query strings carry CIFs.
+        let span = tracing::info_span!(
+            parent: &parent,
+            "upstream.call",
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            upstream.system = system,
+            upstream.endpoint = %endpoint.name,
+            upstream.attempt = attempt,
+            upstream.outcome = tracing::field::Empty,
+            upstream.duration_ms = tracing::field::Empty,
+            http.response.status_code = tracing::field::Empty,
+        );
+        let traceparent =
+            crate::telemetry::outgoing(&span, trace.as_ref().map(|t| t.trace_id.as_str()));
+        let started = Instant::now();
+        let result = self
+            .exchange(endpoint, values, keys, paging, traceparent)
+            .instrument(span.clone())
+            .await;
+        span.record("upstream.duration_ms", started.elapsed().as_millis() as u64);
+        match &result {
+            Ok(_) => span.record("upstream.outcome", "ok"),
+            Err(error) => {
+                if let Some(status) = error.status {
+                    span.record("http.response.status_code", status);
+                }
+                span.record("otel.status_code", "ERROR");
+                span.record("upstream.outcome", error.kind.code())
+            }
+        };
+        result
+    }
+
+    async fn exchange(
+        &self,
+        endpoint: &Endpoint,
+        values: &BTreeMap<String, String>,
+        keys: &[String],
+        paging: &[(String, String)],
+        traceparent: String,
     ) -> Result<Option<Value>, ConnectorError> {
         let bad_request = |detail: String| self.error(endpoint, ErrorKind::Rejected, detail);
         let path = render(&endpoint.path, values, true)
@@ -231,7 +284,7 @@ impl RestConnector {
             .client
             .request(endpoint.method.clone(), url)
             .timeout(self.spec.timeout)
-            .header("traceparent", super::traceparent());
+            .header("traceparent", traceparent);
         if let Some(body) = &endpoint.body {
             request = request.json(&fill_body(body, values, keys).map_err(bad_request)?);
         }
@@ -242,6 +295,7 @@ impl RestConnector {
                 .await
                 .map_err(|e| self.transport_error(endpoint, e))?;
             let status = response.status();
+            tracing::Span::current().record("http.response.status_code", status.as_u16());
             let body = read_limited(response, self.spec.max_body)
                 .await
                 .map_err(|e| match e {

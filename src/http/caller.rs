@@ -16,7 +16,7 @@ pub const PURPOSE_HEADER: &str = "x-c360-purpose";
 /// A caller that passed authentication and the rate limits.
 pub struct Caller {
     pub viewer: Viewer,
-    /// The W3C trace id of the request (from `traceparent`, else a new one), which the
+    /// The W3C trace id of the request (the caller's, else a new one), which the
     /// access audit records so that a read can be matched to logs and traces.
     pub trace_id: String,
 }
@@ -103,12 +103,14 @@ pub fn viewer_for(
     ))
 }
 
-/// Authenticates an HTTP request and takes it from the rate limits.
+/// Authenticates an HTTP request (of trace `trace_id`) and takes it from the rate
+/// limits.
 pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
     media: MediaType,
+    trace_id: String,
 ) -> Result<Caller, Response> {
     let token = bearer(headers).map_err(|m| {
         refused(
@@ -171,21 +173,7 @@ pub async fn authenticate(
         );
         return Err(response);
     }
-    Ok(Caller {
-        viewer,
-        trace_id: trace_id(headers),
-    })
-}
-
-/// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), or a new one.
-pub fn trace_id(headers: &HeaderMap) -> String {
-    headers
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split('-').nth(1))
-        .filter(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string())
+    Ok(Caller { viewer, trace_id })
 }
 
 #[cfg(test)]
@@ -205,17 +193,5 @@ mod tests {
         assert_eq!(bearer(&headers).unwrap(), "a.b.c");
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer "));
         assert!(bearer(&headers).is_err());
-    }
-
-    #[test]
-    fn trace_ids_come_from_traceparent_when_well_formed() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            "traceparent",
-            HeaderValue::from_static("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"),
-        );
-        assert_eq!(trace_id(&headers), "4bf92f3577b34da6a3ce929d0e0e4736");
-        headers.insert("traceparent", HeaderValue::from_static("garbage"));
-        assert_eq!(trace_id(&headers).len(), 32);
     }
 }

@@ -34,9 +34,11 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::{Json, Router};
 use futures::stream::BoxStream;
 use serde_json::{json, Map, Value};
+use tracing::Instrument;
 
 use crate::auth::allowlist::Allowlist;
 use crate::auth::limits::RateLimits;
@@ -50,6 +52,7 @@ use crate::upstream::Upstreams;
 
 mod caller;
 mod events;
+mod trace;
 
 pub use caller::PURPOSE_HEADER;
 
@@ -101,6 +104,8 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/events", post(events::receive))
+        // A route layer, so that the span knows the matched route pattern.
+        .route_layer(axum::middleware::from_fn(trace::request_span))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -518,6 +523,7 @@ fn not_acceptable() -> Response {
 async fn graphql_post(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    Extension(trace): Extension<trace::RequestTrace>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -560,16 +566,18 @@ async fn graphql_post(
         Ok(params) => params,
         Err(problem) => return invalid_request(media, problem),
     };
-    let caller = match caller::authenticate(&state, &headers, Some(peer), media).await {
-        Ok(caller) => caller,
-        Err(refused) => return refused,
-    };
+    let caller =
+        match caller::authenticate(&state, &headers, Some(peer), media, trace.trace_id).await {
+            Ok(caller) => caller,
+            Err(refused) => return refused,
+        };
     execute(&state, media, params, Method::Post, caller).await
 }
 
 async fn graphql_get(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    Extension(trace): Extension<trace::RequestTrace>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -591,10 +599,11 @@ async fn graphql_get(
         Ok(params) => params,
         Err(problem) => return invalid_request(media, problem),
     };
-    let caller = match caller::authenticate(&state, &headers, Some(peer), media).await {
-        Ok(caller) => caller,
-        Err(refused) => return refused,
-    };
+    let caller =
+        match caller::authenticate(&state, &headers, Some(peer), media, trace.trace_id).await {
+            Ok(caller) => caller,
+            Err(refused) => return refused,
+        };
     execute(&state, media, params, Method::Get, caller).await
 }
 
@@ -843,8 +852,19 @@ async fn execute(
 ) -> Response {
     let started = std::time::Instant::now();
     let mut operation = params.operation_name.clone();
-    let response = execute_inner(state, media, params, method, caller, &mut operation).await;
+    let span = tracing::info_span!(
+        "graphql.operation",
+        graphql.operation.name = tracing::field::Empty,
+        graphql.response_cache = tracing::field::Empty,
+    );
+    let response = execute_inner(state, media, params, method, caller, &mut operation)
+        .instrument(span.clone())
+        .await;
     let operation = crate::metrics::operation_label(operation.as_deref());
+    // The name as the metrics label has it: a plain GraphQL name or `other`, so a
+    // crafted name cannot smuggle data into traces.
+    span.record("graphql.operation.name", operation.as_str());
+    tracing::Span::current().record("graphql.operation.name", operation.as_str());
     let outcome = match response.status().as_u16() {
         200..=299 => "ok",
         400..=499 => "refused",
@@ -890,6 +910,7 @@ async fn execute_inner(
     // writes the same access audit as the execution it replays.
     if let (Some(responses), Some(key)) = (&state.responses, &response_key) {
         if let Some((body, reads)) = responses.get(key) {
+            tracing::Span::current().record("graphql.response_cache", "hit");
             operation_name.clone_from(&reads.operation);
             if audit(state, &viewer, &reads, &caller.trace_id)
                 .await
@@ -977,7 +998,10 @@ async fn execute_inner(
         })
         .unwrap_or(false);
     let data = RequestData::new(&state.upstreams, viewer.clone());
-    data.scope.set_trace(caller.trace_id.clone());
+    data.scope.set_trace(crate::telemetry::TraceContext {
+        trace_id: caller.trace_id.clone(),
+        span: tracing::Span::current(),
+    });
     let scope = data.scope.clone();
     let request = data.attach(request);
     let response =

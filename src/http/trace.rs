@@ -1,0 +1,55 @@
+//! The span of each HTTP request: a child of the caller's span when the caller sent a
+//! W3C `traceparent`, the root of a new trace otherwise. Handlers find the request's
+//! trace id in the request's extensions (the access audit records it) and add the
+//! GraphQL operation name to the span once they know it.
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::field::Empty;
+use tracing::Instrument;
+
+use crate::telemetry::TraceParent;
+
+/// The trace a request belongs to, as the handlers see it.
+#[derive(Debug, Clone)]
+pub struct RequestTrace {
+    /// 32 hex digits: the caller's trace id, or a new one.
+    pub trace_id: String,
+}
+
+/// Runs the request inside an `http.request` span carrying method, route (the
+/// pattern, never the path: paths may carry identifiers), status and trace id.
+pub async fn request_span(mut request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let method = request.method().clone();
+    let caller = request
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceParent::parse);
+    let span = tracing::info_span!(
+        "http.request",
+        otel.kind = "server",
+        otel.status_code = Empty,
+        http.request.method = %method,
+        http.route = %route,
+        http.response.status_code = Empty,
+        graphql.operation.name = Empty,
+        trace_id = Empty,
+    );
+    let trace_id = crate::telemetry::join(&span, caller.as_ref());
+    span.record("trace_id", trace_id.as_str());
+    request.extensions_mut().insert(RequestTrace { trace_id });
+    let response = next.run(request).instrument(span.clone()).await;
+    let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
+    if status.is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
+    response
+}
