@@ -89,13 +89,40 @@ enum Command {
         /// when that is SQLite).
         #[arg(long)]
         target: Option<String>,
-        /// Customers the scenario picks from (the sandbox's size without --target).
+        /// Customers the scenario picks from (without --target, also the sandbox's size
+        /// unless --sandbox-customers).
         #[arg(long, default_value_t = 10_000)]
         customers: u64,
         /// Bearer token for --target (without --target, a development teller token is
         /// minted for the hub started here).
         #[arg(long, env = "C360_TOKEN")]
         token: Option<String>,
+        /// Customers in the sandbox started here (default: --customers), e.g. a
+        /// 1,000,000-customer bank behind a smaller pool that warm modes can read once.
+        #[arg(long)]
+        sandbox_customers: Option<u64>,
+        /// Runs the sandbox in a process of its own and the hub alone (`c360 serve`),
+        /// so that the hub's peak RSS is the hub's only (without it, `c360 demo` runs
+        /// both in one process).
+        #[arg(long)]
+        sandbox_process: bool,
+        /// After the hub, runs the same load (concurrency, duration) against a bare
+        /// async-graphql server answering the same query from memory, and reports the
+        /// hub's throughput as a ratio of it (profile360 only; meant for warm-l1).
+        #[arg(long)]
+        reference: bool,
+    },
+    /// The bench's reference: a bare async-graphql server answering the profile360
+    /// query from memory (started by `c360 bench --reference`).
+    #[command(hide = true)]
+    BenchReference {
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Customers 1..=N whose profiles it holds.
+        #[arg(long, default_value_t = 10_000)]
+        customers: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
     },
     /// Validates the configuration and connector specs; prints every problem.
     Check,
@@ -154,7 +181,18 @@ async fn main() -> anyhow::Result<()> {
             target,
             customers,
             token,
+            sandbox_customers,
+            sandbox_process,
+            reference,
         } => {
+            if reference && scenario != c360::bench::Scenario::Profile360 {
+                anyhow::bail!("--reference compares profile360 only, not {scenario}");
+            }
+            let placement = if sandbox_process {
+                c360::bench::SandboxPlacement::OwnProcess
+            } else {
+                c360::bench::SandboxPlacement::WithHub
+            };
             let plan = c360::bench::BenchPlan {
                 scenario,
                 target: target.unwrap_or_default(),
@@ -165,7 +203,11 @@ async fn main() -> anyhow::Result<()> {
                 sandbox: None,
                 token,
             };
-            let report = bench(config, plan, latency_ms).await?;
+            let bank_size = sandbox_customers.unwrap_or(customers).max(customers);
+            let mut report = bench(config, plan.clone(), latency_ms, placement, bank_size).await?;
+            if reference {
+                report.compare_with(&c360::bench::run_reference(&plan).await?);
+            }
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
@@ -221,6 +263,25 @@ async fn main() -> anyhow::Result<()> {
             println!("c360 sandbox: http://{addr}/{{core,cards,loans,channels}}/v1 ({customers} customers, seed {seed})");
             c360::sandbox::serve(listener, sandbox, c360::shutdown_signal()).await?;
         }
+        Command::BenchReference {
+            port,
+            customers,
+            seed,
+        } => {
+            let sandbox = Sandbox::new(SandboxConfig {
+                customers,
+                seed,
+                latency: LatencyProfile::None,
+                as_of: None,
+            })?;
+            let schema = c360::bench::reference::schema(sandbox.bank(), customers);
+            let listener = tokio::net::TcpListener::bind((config.server.host, port))
+                .await
+                .with_context(|| format!("cannot listen on port {port}"))?;
+            let addr = listener.local_addr()?;
+            println!("{} http://{addr}/graphql", c360::bench::REFERENCE_BANNER);
+            c360::bench::reference::serve(listener, schema, c360::shutdown_signal()).await?;
+        }
         Command::Demo {
             port,
             sandbox_port,
@@ -270,6 +331,8 @@ async fn bench(
     config: Config,
     mut plan: c360::bench::BenchPlan,
     latency_ms: Option<u64>,
+    placement: c360::bench::SandboxPlacement,
+    sandbox_customers: u64,
 ) -> anyhow::Result<c360::bench::BenchReport> {
     if !plan.target.is_empty() {
         return Ok(c360::bench::run(&plan).await);
@@ -298,7 +361,7 @@ async fn bench(
         "postgres"
     };
     let hub = tokio::task::block_in_place(|| {
-        c360::bench::HubProcess::start(&config, plan.mode, plan.customers)
+        c360::bench::HubProcess::start(&config, plan.mode, sandbox_customers, placement)
     })?;
     plan.target = hub.hub.clone();
     if let Some(latency) = latency_ms {
@@ -323,5 +386,8 @@ async fn bench(
     );
     let mut report = c360::bench::run(&plan).await;
     report.hub_peak_rss_mb = hub.peak_rss_mb();
+    if let Some(sandbox) = hub.sandbox_peak_rss_mb() {
+        eprintln!("bench: sandbox process peak RSS {sandbox:.0} MB");
+    }
     Ok(report)
 }

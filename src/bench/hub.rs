@@ -1,6 +1,8 @@
-//! The hub under test, in a process of its own: `c360 demo` started from this binary,
-//! so that the load generator and the hub do not share a runtime or an allocator, and
-//! the hub's peak memory can be read from the operating system.
+//! The servers under test, each in a process of its own started from this binary, so
+//! that the load generator and the servers do not share a runtime or an allocator, and
+//! the hub's peak memory can be read from the operating system: the hub with its
+//! sandbox (`c360 demo`), or the hub (`c360 serve`) and the sandbox (`c360 sandbox`)
+//! apart, and the bare reference server (`c360 bench-reference`).
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -25,140 +27,262 @@ pub enum HubProcessError {
 
 pub struct HubProcess {
     child: Child,
+    /// `c360 sandbox` when the sandbox runs in a process of its own.
+    sandbox_child: Option<Child>,
     pub hub: String,
     pub sandbox: String,
     scratch: PathBuf,
 }
 
+/// Where the sandbox runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SandboxPlacement {
+    /// In the hub's process (`c360 demo`): one child, but its memory is the hub's and
+    /// the sandbox's together.
+    WithHub,
+    /// In a process of its own (`c360 sandbox`), the hub alone in another (`c360
+    /// serve`), so that the hub's peak memory is the hub's only.
+    OwnProcess,
+}
+
 impl HubProcess {
-    /// Starts `c360 demo` on free ports with the cache tiers `mode` asks for, rate
-    /// limits off (one load generator is one subject), and a scratch SQLite database
-    /// unless `config` names a PostgreSQL one.
+    /// Starts a hub (and the sandbox it reads) on free ports with the cache tiers
+    /// `mode` asks for, rate limits off (one load generator is one subject), and a
+    /// scratch SQLite database unless `config` names a PostgreSQL one.
     pub fn start(
         config: &Config,
         mode: Mode,
         customers: u64,
+        placement: SandboxPlacement,
     ) -> Result<HubProcess, HubProcessError> {
-        let mut env: Vec<(&str, String)> = vec![
-            ("C360_ACCESS__SUBJECT_RATE", "0".into()),
-            ("C360_ACCESS__CLIENT_RATE", "0".into()),
+        let mut env: Vec<(String, String)> = vec![
+            ("C360_ACCESS__SUBJECT_RATE".into(), "0".into()),
+            ("C360_ACCESS__CLIENT_RATE".into(), "0".into()),
             (
-                "C360_REDIS__KEY_PREFIX",
+                "C360_REDIS__KEY_PREFIX".into(),
                 format!("{}bench:{}:", config.redis.key_prefix, uuid::Uuid::now_v7()),
             ),
-            ("RUST_LOG", "warn".into()),
+            ("RUST_LOG".into(), "warn".into()),
         ];
+        let mut set = |key: &str, value: &str| env.push((key.into(), value.into()));
         match mode {
             Mode::Cold => {
-                env.push(("C360_CACHE__ENABLED", "false".into()));
-                env.push(("C360_CACHE__RESPONSE_ENABLED", "false".into()));
+                set("C360_CACHE__ENABLED", "false");
+                set("C360_CACHE__RESPONSE_ENABLED", "false");
             }
             Mode::Warm => {}
-            Mode::WarmL1 => env.push(("C360_CACHE__RESPONSE_ENABLED", "false".into())),
+            Mode::WarmL1 => set("C360_CACHE__RESPONSE_ENABLED", "false"),
             Mode::WarmRedis => {
                 if config.redis.url.is_none() {
                     return Err(HubProcessError::Mode(
                         "warm-redis needs Redis: set REDIS_URL".into(),
                     ));
                 }
-                env.push(("C360_CACHE__RESPONSE_ENABLED", "false".into()));
-                env.push(("C360_CACHE__L1_MAX_BYTES", "0".into()));
+                set("C360_CACHE__RESPONSE_ENABLED", "false");
+                set("C360_CACHE__L1_MAX_BYTES", "0");
             }
         }
         let scratch = std::env::temp_dir().join(format!("c360-bench-{}", uuid::Uuid::now_v7()));
-        let exe = std::env::current_exe().map_err(HubProcessError::Spawn)?;
-        let mut command = Command::new(exe);
-        command
-            .args([
-                "demo",
-                "--port",
-                "0",
-                "--sandbox-port",
-                "0",
-                "--latency",
-                "none",
-            ])
-            .args(["--customers", &customers.to_string()]);
-        if config.database.url.starts_with("sqlite:") {
-            command.arg("--data-dir").arg(&scratch);
-        }
-        let mut child = command
-            .envs(env)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(HubProcessError::Spawn)?;
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut said = String::new();
-            let (mut hub, mut sandbox) = (None, None);
-            let mut sent = false;
-            // Reads to the end, so that the child never blocks on a full pipe.
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if sent {
-                    continue;
+        let sqlite = config.database.url.starts_with("sqlite:");
+        let customers = customers.to_string();
+        match placement {
+            SandboxPlacement::WithHub => {
+                let mut command = own_binary()?;
+                command
+                    .args(["demo", "--port", "0", "--sandbox-port", "0"])
+                    .args(["--latency", "none", "--customers", &customers]);
+                if sqlite {
+                    command.arg("--data-dir").arg(&scratch);
                 }
-                said.push_str(&line);
-                said.push('\n');
-                let line = line.trim();
-                if let Some(rest) = line.strip_prefix("GraphQL:") {
-                    hub = rest
-                        .split_whitespace()
-                        .next()
-                        .map(|u| u.trim_end_matches("/graphql").to_owned());
-                } else if let Some(rest) = line.strip_prefix("Sandbox:") {
-                    sandbox = rest
-                        .split_whitespace()
-                        .next()
-                        .and_then(|u| u.split("/{").next())
-                        .map(str::to_owned);
+                command.envs(env);
+                let (child, urls) = start_child(&mut command, &["GraphQL:", "Sandbox:"])?;
+                Ok(HubProcess {
+                    child,
+                    sandbox_child: None,
+                    hub: urls[0].trim_end_matches("/graphql").to_owned(),
+                    sandbox: sandbox_base(&urls[1]),
+                    scratch,
+                })
+            }
+            SandboxPlacement::OwnProcess => {
+                let mut command = own_binary()?;
+                command
+                    .args(["sandbox", "--port", "0", "--latency", "none"])
+                    .args(["--customers", &customers])
+                    .env("RUST_LOG", "warn");
+                let (mut sandbox_child, urls) = start_child(&mut command, &["c360 sandbox:"])?;
+                let sandbox = sandbox_base(&urls[0]);
+                for system in crate::domain::System::ALL {
+                    env.push((
+                        format!(
+                            "C360_CONNECTORS__{}__BASE_URL",
+                            system.as_str().to_ascii_uppercase()
+                        ),
+                        format!("{sandbox}/{system}/v1"),
+                    ));
                 }
-                if let (Some(hub), Some(sandbox)) = (&hub, &sandbox) {
-                    let _ = tx.send(Ok((hub.clone(), sandbox.clone())));
-                    sent = true;
+                if sqlite {
+                    // DATABASE_URL outranks every other layer of the configuration.
+                    env.push((
+                        "DATABASE_URL".into(),
+                        format!("sqlite://{}/c360.db", scratch.display()),
+                    ));
                 }
-            }
-            if !sent {
-                let _ = tx.send(Err(said));
-            }
-        });
-        match rx.recv_timeout(START_TIMEOUT) {
-            Ok(Ok((hub, sandbox))) => Ok(HubProcess {
-                child,
-                hub,
-                sandbox,
-                scratch,
-            }),
-            Ok(Err(said)) => {
-                let _ = child.kill();
-                Err(HubProcessError::NoBanner(said))
-            }
-            Err(_) => {
-                let _ = child.kill();
-                Err(HubProcessError::NoBanner(String::new()))
+                let mut command = own_binary()?;
+                command.args(["serve", "--port", "0"]).envs(env);
+                let (child, urls) = match start_child(&mut command, &["c360 hub:"]) {
+                    Ok(started) => started,
+                    Err(e) => {
+                        let _ = sandbox_child.kill();
+                        let _ = sandbox_child.wait();
+                        return Err(e);
+                    }
+                };
+                Ok(HubProcess {
+                    child,
+                    sandbox_child: Some(sandbox_child),
+                    hub: urls[0].trim_end_matches("/graphql").to_owned(),
+                    sandbox,
+                    scratch,
+                })
             }
         }
     }
 
     /// The hub process's peak resident memory so far (Linux `VmHWM`), in MiB.
     pub fn peak_rss_mb(&self) -> Option<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let kb: f64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))?
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()?;
-        Some(kb / 1024.0)
+        peak_rss_mb(&self.child)
     }
+
+    /// The sandbox process's peak resident memory, when it runs in its own process.
+    pub fn sandbox_peak_rss_mb(&self) -> Option<f64> {
+        self.sandbox_child.as_ref().and_then(peak_rss_mb)
+    }
+}
+
+/// The bench's reference server (`c360 bench-reference`) in a process of its own, so
+/// that it runs under the same conditions as the hub it is compared with.
+pub struct ReferenceProcess {
+    child: Child,
+    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    pub url: String,
+}
+
+impl ReferenceProcess {
+    /// Starts the reference on a free port with profiles of customers `1..=customers`.
+    pub fn start(customers: u64) -> Result<ReferenceProcess, HubProcessError> {
+        let mut command = own_binary()?;
+        command
+            .args(["bench-reference", "--port", "0"])
+            .args(["--customers", &customers.to_string()])
+            .env("RUST_LOG", "warn");
+        let (child, urls) = start_child(&mut command, &[REFERENCE_BANNER])?;
+        Ok(ReferenceProcess {
+            child,
+            url: urls[0].trim_end_matches("/graphql").to_owned(),
+        })
+    }
+}
+
+impl Drop for ReferenceProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What `c360 bench-reference` prints before its URL.
+pub const REFERENCE_BANNER: &str = "c360 bench reference:";
+
+fn own_binary() -> Result<Command, HubProcessError> {
+    Ok(Command::new(
+        std::env::current_exe().map_err(HubProcessError::Spawn)?,
+    ))
+}
+
+/// `http://host:port` out of the sandbox's `http://host:port/{core,cards,…}/v1`.
+fn sandbox_base(banner_url: &str) -> String {
+    banner_url
+        .split("/{")
+        .next()
+        .unwrap_or(banner_url)
+        .to_owned()
+}
+
+/// Spawns `command` and waits until it has printed a line starting with each of
+/// `prefixes` (after leading spaces); returns the first word after each prefix, in
+/// the order of `prefixes`.
+fn start_child(
+    command: &mut Command,
+    prefixes: &[&'static str],
+) -> Result<(Child, Vec<String>), HubProcessError> {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(HubProcessError::Spawn)?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let prefixes = prefixes.to_vec();
+    std::thread::spawn(move || {
+        let mut said = String::new();
+        let mut found: Vec<Option<String>> = vec![None; prefixes.len()];
+        let mut sent = false;
+        // Reads to the end, so that the child never blocks on a full pipe.
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if sent {
+                continue;
+            }
+            said.push_str(&line);
+            said.push('\n');
+            let line = line.trim();
+            for (prefix, slot) in prefixes.iter().zip(found.iter_mut()) {
+                if let Some(rest) = line.strip_prefix(prefix) {
+                    *slot = rest.split_whitespace().next().map(str::to_owned);
+                }
+            }
+            if found.iter().all(Option::is_some) {
+                let _ = tx.send(Ok(found.iter().flatten().cloned().collect()));
+                sent = true;
+            }
+        }
+        if !sent {
+            let _ = tx.send(Err(said));
+        }
+    });
+    let failed = |mut child: Child, said: String| {
+        let _ = child.kill();
+        let _ = child.wait();
+        Err(HubProcessError::NoBanner(said))
+    };
+    match rx.recv_timeout(START_TIMEOUT) {
+        Ok(Ok(urls)) => Ok((child, urls)),
+        Ok(Err(said)) => failed(child, said),
+        Err(_) => failed(child, String::new()),
+    }
+}
+
+/// A child's peak resident memory so far (Linux `VmHWM`), in MiB.
+fn peak_rss_mb(child: &Child) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
 }
 
 impl Drop for HubProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(sandbox) = &mut self.sandbox_child {
+            let _ = sandbox.kill();
+            let _ = sandbox.wait();
+        }
         let _ = std::fs::remove_dir_all(&self.scratch);
     }
 }

@@ -15,8 +15,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 mod hub;
+pub mod reference;
 
-pub use hub::{HubProcess, HubProcessError};
+pub use hub::{HubProcess, HubProcessError, ReferenceProcess, SandboxPlacement, REFERENCE_BANNER};
 
 /// What a benchmark run exercises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +150,20 @@ pub struct BenchReport {
     /// Peak resident memory of the hub process (`null` when it is not a child of
     /// this run, or not on Linux).
     pub hub_peak_rss_mb: Option<f64>,
+    /// Requests per second of the bare reference server (`--reference`) under the
+    /// same load, run after the hub; `null` without it.
+    pub reference_requests_per_sec: Option<f64>,
+    /// `requests_per_sec / reference_requests_per_sec`; `null` without `--reference`.
+    pub ratio_to_reference: Option<f64>,
+}
+
+impl BenchReport {
+    /// Records the reference server's run of the same load.
+    pub fn compare_with(&mut self, reference: &BenchReport) {
+        self.reference_requests_per_sec = Some(reference.requests_per_sec);
+        self.ratio_to_reference = (reference.requests_per_sec > 0.0)
+            .then(|| self.requests_per_sec / reference.requests_per_sec);
+    }
 }
 
 impl fmt::Display for BenchReport {
@@ -173,12 +188,22 @@ impl fmt::Display for BenchReport {
             self.hub_peak_rss_mb
                 .map(|m| format!("{m:.0} MB"))
                 .unwrap_or_else(|| "unknown".into())
-        )
+        )?;
+        if let (Some(reference), Some(ratio)) =
+            (self.reference_requests_per_sec, self.ratio_to_reference)
+        {
+            write!(
+                f,
+                "\n  reference (bare async-graphql, same load): {reference:.0} req/s   hub/reference {:.0}%",
+                ratio * 100.0
+            )?;
+        }
+        Ok(())
     }
 }
 
 /// The profile a front-office screen opens with: every system, no transactions.
-const PROFILE_360: &str = "query Profile($id: ID!) { customer(id: $id) { id kind name mobile idDocument { type number } status branch
+pub const PROFILE_360: &str = "query Profile($id: ID!) { customer(id: $id) { id kind name mobile idDocument { type number } status branch
   accounts { number type balance { amount currency } availableBalance { amount } status }
   cards { number kind status creditLimit { amount } outstanding { amount } }
   loans { id product outstanding { amount } overdueDays classification }
@@ -286,7 +311,31 @@ pub async fn run(plan: &BenchPlan) -> BenchReport {
             .filter(|_| !latencies.is_empty())
             .map(|(before, after)| after.saturating_sub(before) as f64 / latencies.len() as f64),
         hub_peak_rss_mb: None,
+        reference_requests_per_sec: None,
+        ratio_to_reference: None,
     }
+}
+
+/// Runs `plan`'s load against the bare reference server (`c360 bench-reference`, a
+/// process of its own started here), for [`BenchReport::compare_with`]. Only
+/// `profile360` has a reference.
+pub async fn run_reference(plan: &BenchPlan) -> Result<BenchReport, HubProcessError> {
+    if plan.scenario != Scenario::Profile360 {
+        return Err(HubProcessError::Mode(format!(
+            "the reference server answers profile360 only, not {}",
+            plan.scenario
+        )));
+    }
+    let reference = tokio::task::block_in_place(|| ReferenceProcess::start(plan.customers))?;
+    let reference_plan = BenchPlan {
+        target: reference.url.clone(),
+        // The reference holds every profile from its start: there is nothing to warm
+        // and no sandbox to count calls at.
+        mode: Mode::Cold,
+        sandbox: None,
+        ..plan.clone()
+    };
+    Ok(run(&reference_plan).await)
 }
 
 /// Reads every customer of the pool once, `concurrency` at a time.
