@@ -203,6 +203,8 @@ impl fmt::Display for BenchReport {
 }
 
 /// The profile a front-office screen opens with: every system, no transactions.
+/// Public so that the reference server and the criterion benchmarks answer the very
+/// query this scenario sends.
 pub const PROFILE_360: &str = "query Profile($id: ID!) { customer(id: $id) { id kind name mobile idDocument { type number } status branch
   accounts { number type balance { amount currency } availableBalance { amount } status }
   cards { number kind status creditLimit { amount } outstanding { amount } }

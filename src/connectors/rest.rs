@@ -447,6 +447,54 @@ impl RestConnector {
         })
     }
 
+    /// Maps each item of one batch answer into `result` under its key. One item that
+    /// cannot be mapped fails its own key, not the neighbours in the batch.
+    fn sort_items(
+        &self,
+        endpoint: &Endpoint,
+        chunk: &[String],
+        answer: &Value,
+        result: &mut BatchResult,
+    ) -> Result<(), ConnectorError> {
+        let key_pointer = endpoint.key.as_deref().unwrap_or_default();
+        for (index, item) in self.items(endpoint, answer)?.iter().enumerate() {
+            let Some(key) = item.pointer(key_pointer).and_then(text) else {
+                return Err(self.bad_shape(endpoint, key_pointer, "an item carries no key"));
+            };
+            if !chunk.contains(&key) {
+                tracing::warn!(system = %self.spec.system, endpoint = %endpoint.name, "upstream answered an item for a key it was not asked for; ignored");
+                continue;
+            }
+            let mapped = self.map_item(endpoint, index, item);
+            let entry = result.entry(key).or_insert_with(|| Ok(Vec::new()));
+            match (entry, mapped) {
+                (Ok(items), Ok(value)) => items.push(value),
+                (entry @ Ok(_), Err(error)) => *entry = Err(error),
+                (Err(_), _) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the body of one successful batch answer for `keys` exactly as a call to
+    /// [`Connector::batch`] does once the bytes have arrived: the system's envelope,
+    /// then every item sorted by key and mapped. Public, but hidden, so that
+    /// `benches/hot_paths.rs` can time this work without a network in the way.
+    #[doc(hidden)]
+    pub fn read_batch_answer(
+        &self,
+        endpoint: &str,
+        keys: &[String],
+        body: &[u8],
+    ) -> Result<BatchResult, ConnectorError> {
+        let endpoint = self.endpoint(endpoint)?;
+        let mut result = HashMap::new();
+        if let Some(answer) = self.classify(endpoint, StatusCode::OK, body)? {
+            self.sort_items(endpoint, keys, &answer, &mut result)?;
+        }
+        Ok(result)
+    }
+
     async fn batch_chunk(
         &self,
         endpoint: &Endpoint,
@@ -454,7 +502,6 @@ impl RestConnector {
     ) -> Result<BatchResult, ConnectorError> {
         let mut values = BTreeMap::new();
         values.insert("keys".to_owned(), chunk.join(","));
-        let key_pointer = endpoint.key.as_deref().unwrap_or_default();
         let mut result: BatchResult = HashMap::new();
         let mut page_key: Option<String> = None;
         for _ in 0..MAX_BATCH_PAGES {
@@ -471,22 +518,7 @@ impl RestConnector {
             let Some(answer) = self.call(endpoint, &values, chunk, &paging).await? else {
                 return Ok(result);
             };
-            for (index, item) in self.items(endpoint, &answer)?.iter().enumerate() {
-                let Some(key) = item.pointer(key_pointer).and_then(text) else {
-                    return Err(self.bad_shape(endpoint, key_pointer, "an item carries no key"));
-                };
-                if !chunk.contains(&key) {
-                    tracing::warn!(system = %self.spec.system, endpoint = %endpoint.name, "upstream answered an item for a key it was not asked for; ignored");
-                    continue;
-                }
-                let mapped = self.map_item(endpoint, index, item);
-                let entry = result.entry(key).or_insert_with(|| Ok(Vec::new()));
-                match (entry, mapped) {
-                    (Ok(items), Ok(value)) => items.push(value),
-                    (entry @ Ok(_), Err(error)) => *entry = Err(error),
-                    (Err(_), _) => {}
-                }
-            }
+            self.sort_items(endpoint, chunk, &answer, &mut result)?;
             page_key = endpoint
                 .paging
                 .as_ref()
@@ -834,6 +866,38 @@ mod tests {
             4,
             "two attempts, then the error"
         );
+    }
+
+    #[tokio::test]
+    async fn a_batch_answer_read_without_a_call_is_grouped_by_key_and_mapped() {
+        let (connector, fake) = connector().await;
+        let body = json!({"code": "0", "items": [
+            {"id": "C1", "pan": "6222000011112222", "cif": "1000000001", "type": "DEBIT", "status": "ACTIVE"},
+            {"id": "C2", "pan": "6222000011113333", "cif": "1000000001", "type": "CREDIT", "status": "ACTIVE"},
+            {"id": "C3", "pan": "6222000011114444", "cif": "1000000002", "type": "DEBIT", "status": "ACTIVE"},
+            {"id": "C4", "pan": "6222000011115555", "cif": "1000000003", "type": "DEBIT", "status": "ACTIVE"}
+        ]})
+        .to_string();
+        let answer = connector
+            .read_batch_answer(
+                "cards",
+                &keys(&["1000000001", "1000000002"]),
+                body.as_bytes(),
+            )
+            .unwrap();
+        assert_eq!(fake.calls.load(Ordering::SeqCst), 0);
+        let first = answer["1000000001"].as_ref().unwrap();
+        assert_eq!(first.len(), 2);
+        assert_eq!(first[1]["number"], "6222000011113333");
+        assert_eq!(answer["1000000002"].as_ref().unwrap().len(), 1);
+        assert!(
+            !answer.contains_key("1000000003"),
+            "a key that was not asked for is ignored"
+        );
+        let refused = connector
+            .read_batch_answer("cards", &keys(&["1000000001"]), br#"{"code":"E42"}"#)
+            .unwrap_err();
+        assert_eq!(refused.kind, ErrorKind::Rejected);
     }
 
     #[tokio::test]
