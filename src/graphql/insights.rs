@@ -192,10 +192,14 @@ async fn products(
 
 async fn gather(ctx: &Context<'_>, customer: &Arc<Customer>) -> Result<Gathered> {
     let loaders = ctx.data_unchecked::<Loaders>();
-    let ((accounts, cards, loans), online, activity) = tokio::try_join!(
+    // The household's reads start with the others: started after the store reads
+    // below, which end at different times for each customer of a book page, they
+    // fell into different batch windows and cost extra upstream calls under load.
+    let ((accounts, cards, loans), online, activity, household_best_tier) = tokio::try_join!(
         products(ctx, customer),
         load(&loaders.online_users, customer),
         load(&loaders.activity, customer),
+        household_best_tier(ctx, customer),
     )?;
     let store = super::own_records(ctx);
     let filter = InteractionFilter {
@@ -209,7 +213,6 @@ async fn gather(ctx: &Context<'_>, customer: &Arc<Customer>) -> Result<Gathered>
         store.contact_preferences(&customer.id),
     )
     .map_err(|e| errors::store(&e))?;
-    let household_best_tier = household_best_tier(ctx, customer).await?;
     Ok(Gathered {
         customer: customer.clone(),
         accounts,
