@@ -52,12 +52,21 @@ impl Gathered {
     ) -> Result<Gathered> {
         let loaders = ctx.data_unchecked::<Loaders>();
         let cifs: Vec<Cif> = customers.iter().map(|c| c.id.clone()).collect();
-        let (accounts, cards, loans, online, activity) = tokio::join!(
+        // The household's reads start with the others (see `gather`).
+        let household = async {
+            if own_records {
+                household_best_tier(ctx, head).await
+            } else {
+                Ok(None)
+            }
+        };
+        let (accounts, cards, loans, online, activity, household_best_tier) = tokio::join!(
             loaders::many(&loaders.accounts, &cifs),
             loaders::many(&loaders.cards, &cifs),
             loaders::many(&loaders.loans, &cifs),
             loaders::many(&loaders.online_users, &cifs),
             loaders::many(&loaders.activity, &cifs),
+            household,
         );
         fn all<T: Clone>(outcomes: HashMap<Cif, Outcome<T>>, cifs: &[Cif]) -> Result<Vec<T>> {
             let mut items = Vec::new();
@@ -105,7 +114,7 @@ impl Gathered {
                 .contact_preferences(&head.id)
                 .await
                 .map_err(|e| errors::store(&e))?;
-            gathered.household_best_tier = household_best_tier(ctx, head).await?;
+            gathered.household_best_tier = household_best_tier?;
         }
         Ok(gathered)
     }
@@ -194,7 +203,8 @@ async fn gather(ctx: &Context<'_>, customer: &Arc<Customer>) -> Result<Gathered>
     let loaders = ctx.data_unchecked::<Loaders>();
     // The household's reads start with the others: started after the store reads
     // below, which end at different times for each customer of a book page, they
-    // fell into different batch windows and cost extra upstream calls under load.
+    // fell into different batch windows and cost extra upstream calls when the
+    // database was slow.
     let ((accounts, cards, loans), online, activity, household_best_tier) = tokio::try_join!(
         products(ctx, customer),
         load(&loaders.online_users, customer),
