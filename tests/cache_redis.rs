@@ -243,32 +243,17 @@ impl OwnCluster {
         let mut nodes = Vec::new();
         for _ in 0..3 {
             let port = free_port();
-            let child = Command::new("redis-server")
-                .args([
-                    "--port",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ])
-                .args([
+            let config_file = format!("nodes-{port}.conf");
+            nodes.push(OwnRedis::start_with(
+                port,
+                &[
                     "--cluster-enabled",
                     "yes",
                     "--cluster-config-file",
-                    &format!("nodes-{port}.conf"),
-                ])
-                .current_dir(&dir)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .ok()?;
-            nodes.push(OwnRedis { child, port });
-        }
-        if !nodes.iter().all(|node| listening(node.port)) {
-            return None;
+                    &config_file,
+                ],
+                Some(&dir),
+            )?);
         }
         let addresses: Vec<String> = nodes
             .iter()

@@ -3,111 +3,29 @@
 //! logging, failing upstreams and refused tokens, and its whole output is searched
 //! for the sandbox's names, ID numbers, mobiles, card and account numbers.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+mod common;
 
+use common::process::C360Process;
 use serde_json::{json, Value};
-
-struct Demo {
-    child: std::process::Child,
-    hub: String,
-    sandbox: String,
-    tokens: Vec<(String, String)>,
-    /// Everything the process printed after its banner.
-    rest: std::sync::mpsc::Receiver<String>,
-    banner: String,
-}
-
-fn start_demo(data: &std::path::Path) -> Demo {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_c360"))
-        .args([
-            "demo",
-            "--port",
-            "0",
-            "--sandbox-port",
-            "0",
-            "--customers",
-            "200",
-        ])
-        .args(["--latency", "none", "--data-dir"])
-        .arg(data)
-        .env("RUST_LOG", "debug")
-        .env("NO_COLOR", "1")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("c360 demo starts");
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let stderr = child.stderr.take().unwrap();
-    let tx_err = tx.clone();
-    std::thread::spawn(move || {
-        let mut all = String::new();
-        let _ = BufReader::new(stderr).read_to_string(&mut all);
-        let _ = tx_err.send(all);
-    });
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut banner = String::new();
-    let mut hub = String::new();
-    let mut sandbox = String::new();
-    let mut tokens = Vec::new();
-    let mut line = String::new();
-    while stdout.read_line(&mut line).unwrap_or(0) > 0 {
-        banner.push_str(&line);
-        let trimmed = line.trim();
-        if let Some(rest) = trimmed.strip_prefix("GraphQL:") {
-            hub = rest
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .trim_end_matches("/graphql")
-                .into();
-        } else if let Some(rest) = trimmed.strip_prefix("Sandbox:") {
-            let url = rest.split_whitespace().next().unwrap();
-            sandbox = url.split("/{").next().unwrap().into();
-        } else if let Some((role, token)) = trimmed.split_once(' ') {
-            let token = token.trim();
-            if token.starts_with("eyJ") {
-                tokens.push((role.to_owned(), token.to_owned()));
-            }
-        }
-        if trimmed.starts_with("-d ") {
-            break;
-        }
-        line.clear();
-    }
-    std::thread::spawn(move || {
-        let mut all = String::new();
-        let _ = stdout.read_to_string(&mut all);
-        let _ = tx.send(all);
-    });
-    assert!(!hub.is_empty() && !sandbox.is_empty(), "banner:\n{banner}");
-    Demo {
-        child,
-        hub,
-        sandbox,
-        tokens,
-        rest: rx,
-        banner,
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_hold_no_names_id_numbers_mobiles_or_card_numbers() {
     let data = tempfile::tempdir().unwrap();
-    let mut demo = start_demo(data.path());
-    let token = |role: &str| {
-        demo.tokens
-            .iter()
-            .find(|(r, _)| r == role)
-            .map(|(_, t)| t.clone())
-            .unwrap_or_else(|| panic!("demo prints a {role} token:\n{}", demo.banner))
-    };
+    let demo = C360Process::demo(
+        &[
+            "--customers",
+            "200",
+            "--data-dir",
+            data.path().to_str().unwrap(),
+        ],
+        &[("RUST_LOG", "debug".into())],
+    );
+    let (hub, sandbox) = (demo.hub(), demo.sandbox());
+    let token = |role: &str| demo.token(role);
     let client = reqwest::Client::new();
     let gql = |token: String, query: &'static str, variables: Value| {
         let client = client.clone();
-        let url = format!("{}/graphql", demo.hub);
+        let url = format!("{hub}/graphql");
         async move {
             client
                 .post(url)
@@ -127,7 +45,7 @@ async fn logs_hold_no_names_id_numbers_mobiles_or_card_numbers() {
     let mut secrets: Vec<String> = Vec::new();
     for cif in ["1000000001", "1000000002", "1000000003"] {
         let record: Value = client
-            .get(format!("{}/core/v1/customers/{cif}", demo.sandbox))
+            .get(format!("{sandbox}/core/v1/customers/{cif}"))
             .send()
             .await
             .unwrap()
@@ -165,7 +83,7 @@ async fn logs_hold_no_names_id_numbers_mobiles_or_card_numbers() {
     gql(admin.clone(), search, json!({"i": showcase_id})).await;
     // Upstream failures, refused reads and bad input are logged: still no values.
     client
-        .post(format!("{}/_sandbox/faults", demo.sandbox))
+        .post(format!("{sandbox}/_sandbox/faults"))
         .json(&json!({"system": "core", "error_rate": 1.0, "status": 503}))
         .send()
         .await
@@ -173,7 +91,7 @@ async fn logs_hold_no_names_id_numbers_mobiles_or_card_numbers() {
     gql(admin.clone(), search, json!({"m": showcase_mobile})).await;
     gql(admin.clone(), full, json!({"id": "1000000004"})).await;
     client
-        .delete(format!("{}/_sandbox/faults", demo.sandbox))
+        .delete(format!("{sandbox}/_sandbox/faults"))
         .send()
         .await
         .unwrap();
@@ -193,24 +111,14 @@ async fn logs_hold_no_names_id_numbers_mobiles_or_card_numbers() {
     )
     .await;
     client
-        .post(format!("{}/graphql", demo.hub))
+        .post(format!("{hub}/graphql"))
         .bearer_auth(format!("{showcase_id}.{showcase_mobile}.x"))
         .json(&json!({"query": "{ __typename }"}))
         .send()
         .await
         .unwrap();
 
-    let _ = demo.child.kill();
-    let _ = demo.child.wait();
-    let mut logs = String::new();
-    for _ in 0..2 {
-        logs.push_str(
-            &demo
-                .rest
-                .recv_timeout(Duration::from_secs(10))
-                .unwrap_or_default(),
-        );
-    }
+    let logs = demo.stop();
     assert!(
         logs.contains("upstream call"),
         "the run logged at debug level:\n{}",

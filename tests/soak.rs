@@ -29,15 +29,14 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use c360::config::Config;
 use c360::domain::System;
+use common::process::C360Process;
 use common::redis_server::{free_port, OwnRedis};
 use common::{admin_token, client_with, interaction_input, Outage, TestDb};
 use serde_json::{json, Value};
@@ -101,7 +100,14 @@ async fn faults_in_turn_cost_only_the_faulty_sources_fields_and_lose_no_write() 
     let mut redis = start_redis(redis_port);
     let env = hub_env(&db.url, redis.as_ref().map(OwnRedis::url));
     let bounds = Bounds::from_config(&env);
-    let hub = HubProcess::start(&env);
+    // A process of its own, so that its memory is its own.
+    let customers = CUSTOMERS.to_string();
+    let hub = C360Process::demo(
+        &["--customers", &customers],
+        &env.iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect::<Vec<_>>(),
+    );
 
     let shared = Arc::new(Shared {
         started: Instant::now(),
@@ -119,7 +125,7 @@ async fn faults_in_turn_cost_only_the_faulty_sources_fields_and_lose_no_write() 
     for i in 0..READERS {
         workers.push(tokio::spawn(read_loop(
             client.clone(),
-            hub.hub.clone(),
+            hub.hub(),
             shared.clone(),
             fastrand::Rng::with_seed(run ^ i as u64),
         )));
@@ -127,7 +133,7 @@ async fn faults_in_turn_cost_only_the_faulty_sources_fields_and_lose_no_write() 
     for i in 0..WRITERS {
         workers.push(tokio::spawn(write_loop(
             client.clone(),
-            hub.hub.clone(),
+            hub.hub(),
             shared.clone(),
             format!("soak-{run:x}-{i}"),
         )));
@@ -136,7 +142,7 @@ async fn faults_in_turn_cost_only_the_faulty_sources_fields_and_lose_no_write() 
 
     let sandbox = Sandbox {
         client: client_with(&admin_token()),
-        url: hub.sandbox.clone(),
+        url: hub.sandbox(),
     };
     let unit = soak / Phase::ALL.iter().map(|p| p.weight()).sum::<u32>();
     let mut timeline = Timeline::default();
@@ -208,7 +214,7 @@ async fn faults_in_turn_cost_only_the_faulty_sources_fields_and_lose_no_write() 
     }
     let rss = sampler.await.unwrap();
     let rows = stored_interactions(&db).await;
-    let hub_log = hub.log_tail();
+    let hub_log = hub.output_tail(4096);
     drop(hub);
     drop(redis);
 
@@ -341,98 +347,6 @@ impl Bounds {
             // Nothing may fail because of Redis, so there is nothing to excuse after it.
             Fault::Redis => Duration::ZERO,
         }
-    }
-}
-
-/// `c360 demo` in a process of its own, so that its memory is its own.
-struct HubProcess {
-    child: Child,
-    hub: String,
-    sandbox: String,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl HubProcess {
-    fn start(env: &[(String, String)]) -> HubProcess {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("hub.log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_c360"))
-            .args(["demo", "--port", "0", "--sandbox-port", "0"])
-            .args(["--latency", "none", "--customers", &CUSTOMERS.to_string()])
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("c360 demo starts");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let (mut hub, mut sandbox) = (None, None);
-            let mut sent = false;
-            // Reads to the end, so that the child never blocks on a full pipe.
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let line = line.trim();
-                if let Some(rest) = line.strip_prefix("GraphQL:") {
-                    hub = rest
-                        .split_whitespace()
-                        .next()
-                        .map(|u| u.trim_end_matches("/graphql").to_owned());
-                } else if let Some(rest) = line.strip_prefix("Sandbox:") {
-                    sandbox = rest
-                        .split_whitespace()
-                        .next()
-                        .and_then(|u| u.split("/{").next())
-                        .map(str::to_owned);
-                }
-                if let (false, Some(hub), Some(sandbox)) = (sent, &hub, &sandbox) {
-                    let _ = tx.send((hub.clone(), sandbox.clone()));
-                    sent = true;
-                }
-            }
-        });
-        let mut process = HubProcess {
-            child,
-            hub: String::new(),
-            sandbox: String::new(),
-            log,
-            _dir: dir,
-        };
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok((hub, sandbox)) => {
-                process.hub = hub;
-                process.sandbox = sandbox;
-                process
-            }
-            Err(_) => panic!(
-                "the hub did not print its URLs; it said:\n{}",
-                process.log_tail()
-            ),
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The last few kilobytes the hub logged, for failure messages.
-    fn log_tail(&self) -> String {
-        let Ok(mut file) = std::fs::File::open(&self.log) else {
-            return String::new();
-        };
-        let length = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let _ = file.seek(SeekFrom::Start(length.saturating_sub(4096)));
-        let mut tail = String::new();
-        let _ = file.read_to_string(&mut tail);
-        tail
-    }
-}
-
-impl Drop for HubProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

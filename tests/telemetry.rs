@@ -3,18 +3,21 @@
 //! and to what the upstreams received; log lines as JSON in production and readable in
 //! the demo, each request's carrying its trace id; no personal data in either.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::routing::post;
+use common::process::C360Process;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
+/// The trace of a WebSocket connection's upgrade request.
+const WS_TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
 const SYSTEMS: [&str; 4] = ["core", "cards", "loans", "channels"];
 const PROFILE: &str = "query Profile($id: ID!) { customer(id: $id) { name mobile idDocument { number } accounts { number } cards { number } loans { id } onlineBanking { userId } } }";
 /// Longest the test waits for the exporter's batches (it is told to send every 100 ms).
@@ -22,101 +25,6 @@ const EXPORT_WAIT: Duration = Duration::from_secs(15);
 
 fn traceparent() -> String {
     format!("00-{TRACE_ID}-{CALLER_SPAN}-01")
-}
-
-/// A `c360` child process; its stdout up to the banner's end is read, the rest of
-/// stdout and all of stderr are collected until it exits.
-struct Process {
-    child: Child,
-    banner: String,
-    output: std::sync::mpsc::Receiver<String>,
-}
-
-impl Process {
-    fn start(args: &[&str], env: &[(&str, String)], banner_ends: impl Fn(&str) -> bool) -> Process {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_c360"));
-        command
-            .args(args)
-            .env("NO_COLOR", "1")
-            .env_remove("RUST_LOG")
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-            .env_remove("C360_PROFILE")
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        let mut child = command.spawn().expect("c360 starts");
-        let (tx, output) = std::sync::mpsc::channel::<String>();
-        let stderr = child.stderr.take().unwrap();
-        let tx_err = tx.clone();
-        std::thread::spawn(move || {
-            let mut all = String::new();
-            let _ = BufReader::new(stderr).read_to_string(&mut all);
-            let _ = tx_err.send(all);
-        });
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut banner = String::new();
-        let mut line = String::new();
-        while stdout.read_line(&mut line).unwrap_or(0) > 0 {
-            banner.push_str(&line);
-            if banner_ends(line.trim()) {
-                break;
-            }
-            line.clear();
-        }
-        std::thread::spawn(move || {
-            let mut all = String::new();
-            let _ = stdout.read_to_string(&mut all);
-            let _ = tx.send(all);
-        });
-        Process {
-            child,
-            banner,
-            output,
-        }
-    }
-
-    /// The first URL on the banner line starting with `label`, up to `cut`.
-    fn url(&self, label: &str, cut: &str) -> String {
-        let line = self
-            .banner
-            .lines()
-            .map(str::trim)
-            .find(|l| l.starts_with(label))
-            .unwrap_or_else(|| panic!("no {label} line in the banner:\n{}", self.banner));
-        let url = line[label.len()..].split_whitespace().next().unwrap();
-        url.split(cut).next().unwrap().to_owned()
-    }
-
-    /// Stops the process (SIGTERM, for a graceful shutdown that flushes spans) and
-    /// returns its stderr.
-    fn stop(mut self) -> String {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let mut all = String::new();
-        for _ in 0..2 {
-            all.push_str(
-                &self
-                    .output
-                    .recv_timeout(Duration::from_secs(10))
-                    .unwrap_or_default(),
-            );
-        }
-        all
-    }
 }
 
 /// A fake OTLP/HTTP collector: keeps every JSON body posted to `/v1/traces`.
@@ -140,8 +48,61 @@ async fn collector() -> (String, Arc<Mutex<Vec<Value>>>) {
     (format!("http://{addr}"), received)
 }
 
+/// Runs the profile query over a `graphql-transport-ws` connection whose upgrade
+/// request carries a `traceparent` of [`WS_TRACE_ID`], then closes the connection.
+async fn websocket_profile(hub: &str, token: &str, cif: &str) {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+    let url = format!("{}/graphql/ws", hub.replacen("http", "ws", 1));
+    let mut request = url.into_client_request().unwrap();
+    for (name, value) in [
+        ("sec-websocket-protocol", "graphql-transport-ws".to_owned()),
+        ("authorization", format!("Bearer {token}")),
+        ("traceparent", format!("00-{WS_TRACE_ID}-{CALLER_SPAN}-01")),
+    ] {
+        request.headers_mut().insert(name, value.parse().unwrap());
+    }
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("WebSocket upgrade");
+    for message in [
+        json!({"type": "connection_init", "payload": {}}),
+        json!({"type": "subscribe", "id": "1", "payload": {
+            "query": PROFILE, "operationName": "Profile", "variables": {"id": cif}}}),
+    ] {
+        socket
+            .send(Message::Text(message.to_string().into()))
+            .await
+            .unwrap();
+    }
+    let answer = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(message)) = socket.next().await {
+            if let Message::Text(text) = message {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                if value["type"] == "next" {
+                    return value;
+                }
+            }
+        }
+        panic!("the connection closed before the answer");
+    })
+    .await
+    .expect("an answer over WebSocket");
+    assert!(
+        answer["payload"]["data"]["customer"]["name"].is_string(),
+        "{answer}"
+    );
+    let _ = socket.close(None).await;
+    // The connection's span ends once the hub has seen the close.
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while socket.next().await.is_some() {}
+    })
+    .await;
+}
+
 /// Every span received, flattened out of resource and scope.
-fn spans(received: &[Value]) -> Vec<Value> {
+fn all_spans(received: &[Value]) -> Vec<Value> {
     received
         .iter()
         .flat_map(|body| {
@@ -218,37 +179,18 @@ async fn spans_reach_the_collector_joined_to_the_caller_and_to_the_upstream_call
     let (endpoint, received) = collector().await;
     let data = tempfile::tempdir().unwrap();
     let data_dir = data.path().to_str().unwrap();
-    let demo = Process::start(
-        &[
-            "demo",
-            "--port",
-            "0",
-            "--sandbox-port",
-            "0",
-            "--customers",
-            "50",
-            "--latency",
-            "none",
-            "--data-dir",
-            data_dir,
-        ],
+    let demo = C360Process::demo(
+        &["--customers", "50", "--data-dir", data_dir],
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json".into()),
             ("OTEL_BSP_SCHEDULE_DELAY", "100".into()),
             ("RUST_LOG", "info,c360=debug".into()),
         ],
-        |line| line.starts_with("-d "),
     );
-    let hub = demo.url("GraphQL:", "/graphql");
-    let sandbox = demo.url("Sandbox:", "/{");
-    let admin = demo
-        .banner
-        .lines()
-        .map(str::trim)
-        .find_map(|l| l.strip_prefix("admin "))
-        .map(|t| t.trim().to_owned())
-        .unwrap_or_else(|| panic!("an admin token in the banner:\n{}", demo.banner));
+    let hub = demo.hub();
+    let sandbox = demo.sandbox();
+    let admin = demo.token("admin");
     let client = reqwest::Client::new();
     let cif = "1000000001";
     let secrets = personal_data(&client, &sandbox, cif).await;
@@ -268,7 +210,7 @@ async fn spans_reach_the_collector_joined_to_the_caller_and_to_the_upstream_call
     // them within its delay.
     let deadline = Instant::now() + EXPORT_WAIT;
     let spans = loop {
-        let spans = spans(&received.lock().unwrap());
+        let spans = all_spans(&received.lock().unwrap());
         let calls = named(&spans, "upstream.call");
         let all_systems = SYSTEMS.iter().all(|system| {
             calls
@@ -343,6 +285,64 @@ async fn spans_reach_the_collector_joined_to_the_caller_and_to_the_upstream_call
         );
     }
 
+    // Over WebSocket, each operation is a span of the connection, in the trace the
+    // upgrade request carried, and its upstream calls are recorded under it.
+    websocket_profile(&hub, &admin, "1000000002").await;
+    let deadline = Instant::now() + EXPORT_WAIT;
+    let ws_spans: Vec<Value> = loop {
+        let in_trace: Vec<Value> = all_spans(&received.lock().unwrap())
+            .into_iter()
+            .filter(|s| s["traceId"] == WS_TRACE_ID)
+            .collect();
+        let done = ["graphql.ws.connection", "upstream.call"]
+            .iter()
+            .all(|name| in_trace.iter().any(|s| s["name"] == *name));
+        if done || Instant::now() > deadline {
+            break in_trace;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let by_name =
+        |name: &str| -> Vec<&Value> { ws_spans.iter().filter(|s| s["name"] == name).collect() };
+    let upgrade = by_name("http.request");
+    assert_eq!(
+        upgrade.len(),
+        1,
+        "the upgrade request's span: {ws_spans:#?}"
+    );
+    assert_eq!(
+        attribute(upgrade[0], "http.route").as_deref(),
+        Some("/graphql/ws")
+    );
+    let connection = by_name("graphql.ws.connection");
+    assert_eq!(connection.len(), 1, "one connection span: {ws_spans:#?}");
+    assert_eq!(connection[0]["parentSpanId"], upgrade[0]["spanId"]);
+    let ws_operations = by_name("graphql.operation");
+    assert_eq!(ws_operations.len(), 1, "one operation span: {ws_spans:#?}");
+    let ws_operation = ws_operations[0];
+    assert_eq!(ws_operation["parentSpanId"], connection[0]["spanId"]);
+    assert_eq!(
+        attribute(ws_operation, "graphql.operation.name").as_deref(),
+        Some("Profile")
+    );
+    assert_eq!(
+        attribute(ws_operation, "graphql.transport").as_deref(),
+        Some("websocket")
+    );
+    let ws_loads = by_name("upstream.load");
+    assert!(
+        ws_loads
+            .iter()
+            .any(|l| attribute(l, "upstream.system").as_deref() == Some("core")),
+        "the operation's core read is a resolver group of its own: {ws_spans:#?}"
+    );
+    assert!(ws_loads
+        .iter()
+        .all(|l| l["parentSpanId"] == ws_operation["spanId"]));
+    assert!(by_name("upstream.call")
+        .iter()
+        .all(|c| ws_loads.iter().any(|l| l["spanId"] == c["parentSpanId"])));
+
     let exported = serde_json::to_string(&*received.lock().unwrap()).unwrap();
     for secret in &secrets {
         assert!(
@@ -393,7 +393,7 @@ fn rs256_admin() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn production_logs_are_json_lines_that_carry_the_trace_id() {
-    let sandbox = Process::start(
+    let sandbox = C360Process::start(
         &[
             "sandbox",
             "--port",
@@ -432,7 +432,7 @@ async fn production_logs_are_json_lines_that_carry_the_trace_id() {
     ] {
         env.push((var, format!("{upstreams}/{system}/v1")));
     }
-    let hub = Process::start(&["serve", "--port", "0"], &env, |line| {
+    let hub = C360Process::start(&["serve", "--port", "0"], &env, |line| {
         line.starts_with("c360 hub:")
     });
     let url = hub.url("c360 hub:", "/graphql");

@@ -168,6 +168,9 @@ struct PerOperation {
     /// header); otherwise the one `connection_init` carried, in the session data.
     identity: Option<Identity>,
     peer: Option<std::net::SocketAddr>,
+    /// The upgrade request's trace: every operation of the connection belongs to it,
+    /// and its access audit records it.
+    trace_id: String,
 }
 
 /// Counts an operation streaming over WebSocket for as long as its stream lives.
@@ -204,14 +207,40 @@ impl PerOperation {
         caller::viewer_for(&self.state, identity, None, self.peer)
     }
 
-    fn prepare(&self, request: async_graphql::Request, viewer: Viewer) -> async_graphql::Request {
+    /// `span` is the operation's: the upstream calls it makes are recorded under it.
+    fn prepare(
+        &self,
+        request: async_graphql::Request,
+        viewer: Viewer,
+        span: &tracing::Span,
+    ) -> async_graphql::Request {
         let request = if self.state.open_introspection || viewer.may(Capability::Introspect) {
             request
         } else {
             request.disable_introspection()
         };
-        RequestData::new(&self.state.upstreams, viewer).attach(request)
+        let data = RequestData::new(&self.state.upstreams, viewer);
+        data.scope.set_trace(crate::telemetry::TraceContext {
+            trace_id: self.trace_id.clone(),
+            span: span.clone(),
+        });
+        data.attach(request)
     }
+}
+
+/// The span of one operation over WebSocket: a child of the connection's span (the
+/// current one while the connection is served), named as the metrics name it.
+fn ws_operation_span(name: Option<&str>) -> tracing::Span {
+    let span = tracing::info_span!(
+        "graphql.operation",
+        graphql.operation.name = tracing::field::Empty,
+        graphql.transport = "websocket",
+    );
+    span.record(
+        "graphql.operation.name",
+        crate::metrics::operation_label(name).as_str(),
+    );
+    span
 }
 
 fn unauthenticated_response() -> async_graphql::Response {
@@ -227,16 +256,18 @@ impl Executor for PerOperation {
             return unauthenticated_response();
         };
         let name = request.operation_name.clone();
-        let response = self
-            .state
-            .schema
-            .execute(self.prepare(request, viewer.clone()))
-            .await;
-        let trace = uuid::Uuid::now_v7().simple().to_string();
-        match audit(&self.state, &viewer, &viewer.access().drain(name), &trace).await {
-            Ok(()) => response,
-            Err(_) => audit_unavailable_response(),
+        let span = ws_operation_span(name.as_deref());
+        let request = self.prepare(request, viewer.clone(), &span);
+        async {
+            let response = self.state.schema.execute(request).await;
+            let reads = viewer.access().drain(name);
+            match audit(&self.state, &viewer, &reads, &self.trace_id).await {
+                Ok(()) => response,
+                Err(_) => audit_unavailable_response(),
+            }
         }
+        .instrument(span)
+        .await
     }
 
     async fn execute_batch(&self, batch: BatchRequest) -> BatchResponse {
@@ -262,14 +293,15 @@ impl Executor for PerOperation {
             return futures::stream::once(async { unauthenticated_response() }).boxed();
         };
         let name = request.operation_name.clone();
-        let request = self.prepare(request, viewer.clone());
+        let span = ws_operation_span(name.as_deref());
+        let request = self.prepare(request, viewer.clone(), &span);
         let state = self.state.clone();
-        let trace = uuid::Uuid::now_v7().simple().to_string();
+        let trace = self.trace_id.clone();
         let open = OpenSubscription::new();
         // Each answer of the operation writes the audit of what it read since the
         // last one: a subscription's customer is recorded when it starts.
-        Executor::execute_stream(&self.state.schema, request, session_data)
-            .then(move |response| {
+        let answers = Executor::execute_stream(&self.state.schema, request, session_data).then(
+            move |response| {
                 let (state, viewer, name, trace) =
                     (state.clone(), viewer.clone(), name.clone(), trace.clone());
                 let _open = &open;
@@ -279,9 +311,25 @@ impl Executor for PerOperation {
                         Err(_) => audit_unavailable_response(),
                     }
                 }
-            })
-            .boxed()
+            },
+        );
+        in_span(span, answers)
     }
+}
+
+/// Polls `stream` inside `span`, so that what it does (resolvers, upstream calls, log
+/// lines) is recorded under the operation for as long as the operation lives.
+fn in_span<S>(span: tracing::Span, stream: S) -> BoxStream<'static, S::Item>
+where
+    S: futures::Stream + Send + 'static,
+{
+    use futures::StreamExt;
+    let mut stream = Box::pin(stream);
+    futures::stream::poll_fn(move |cx| {
+        let _entered = span.enter();
+        stream.as_mut().poll_next(cx)
+    })
+    .boxed()
 }
 
 /// `GET /graphql/ws`: subscriptions (and queries and mutations) over WebSocket, in
@@ -293,6 +341,7 @@ impl Executor for PerOperation {
 async fn graphql_ws(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    Extension(trace): Extension<trace::RequestTrace>,
     headers: HeaderMap,
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
@@ -307,68 +356,80 @@ async fn graphql_ws(
     let init_state = state.clone();
     let mut shutting_down = state.shutting_down.clone();
     let authenticated = identity.is_some();
+    // Lives as long as the connection, under the upgrade request's span: each
+    // operation's span is its child, in the trace the upgrade request carried.
+    let connection = tracing::info_span!(
+        "graphql.ws.connection",
+        otel.kind = "server",
+        trace_id = %trace.trace_id,
+    );
     let executor = PerOperation {
         state,
         identity,
         peer: Some(peer),
+        trace_id: trace.trace_id,
     };
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| async move {
-            use futures::{SinkExt, StreamExt};
-            // The protocol runs over a channel so that, when the hub shuts down, this
-            // side still holds the socket to close it properly (1001, going away).
-            let (mut socket_tx, socket_rx) = socket.split();
-            let (tx, mut rx) = futures::channel::mpsc::channel::<axum::extract::ws::Message>(16);
-            let stop = async move {
-                let _ = shutting_down.wait_for(|down| *down).await;
-            };
-            let input = socket_rx.take_until(Box::pin(stop));
-            let forward = async move {
-                while let Some(message) = rx.next().await {
-                    if socket_tx.send(message).await.is_err() {
-                        return;
+        .on_upgrade(move |socket| {
+            async move {
+                use futures::{SinkExt, StreamExt};
+                // The protocol runs over a channel so that, when the hub shuts down, this
+                // side still holds the socket to close it properly (1001, going away).
+                let (mut socket_tx, socket_rx) = socket.split();
+                let (tx, mut rx) =
+                    futures::channel::mpsc::channel::<axum::extract::ws::Message>(16);
+                let stop = async move {
+                    let _ = shutting_down.wait_for(|down| *down).await;
+                };
+                let input = socket_rx.take_until(Box::pin(stop));
+                let forward = async move {
+                    while let Some(message) = rx.next().await {
+                        if socket_tx.send(message).await.is_err() {
+                            return;
+                        }
                     }
-                }
-                let _ = socket_tx
-                    .send(axum::extract::ws::Message::Close(Some(
-                        axum::extract::ws::CloseFrame {
-                            code: 1001,
-                            reason: "the hub is shutting down".into(),
-                        },
-                    )))
-                    .await;
-            };
-            let serve = GraphQLWebSocket::new_with_pair(tx, input, executor, protocol)
-                .on_connection_init(move |payload| async move {
-                    let mut data = Data::default();
-                    if authenticated {
-                        return Ok(data);
-                    }
-                    let token = payload
-                        .as_object()
-                        .and_then(|p| {
-                            p.iter()
-                                .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-                                .map(|(_, v)| v)
-                        })
-                        .and_then(Value::as_str)
-                        .and_then(|v| v.trim().split_once(' '))
-                        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-                        .map(|(_, token)| token.trim().to_owned())
-                        .ok_or_else(|| {
-                            async_graphql::Error::new(
-                                "send {\"Authorization\": \"Bearer <JWT>\"} in connection_init",
-                            )
-                        })?;
-                    let identity = caller::identify(&init_state, &token)
-                        .await
-                        .map_err(|r| async_graphql::Error::new(r.message))?;
-                    data.insert(WsSession { identity });
-                    Ok(data)
-                })
-                .serve();
-            tokio::join!(serve, forward);
+                    let _ = socket_tx
+                        .send(axum::extract::ws::Message::Close(Some(
+                            axum::extract::ws::CloseFrame {
+                                code: 1001,
+                                reason: "the hub is shutting down".into(),
+                            },
+                        )))
+                        .await;
+                };
+                let serve = GraphQLWebSocket::new_with_pair(tx, input, executor, protocol)
+                    .on_connection_init(move |payload| async move {
+                        let mut data = Data::default();
+                        if authenticated {
+                            return Ok(data);
+                        }
+                        let token = payload
+                            .as_object()
+                            .and_then(|p| {
+                                p.iter()
+                                    .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+                                    .map(|(_, v)| v)
+                            })
+                            .and_then(Value::as_str)
+                            .and_then(|v| v.trim().split_once(' '))
+                            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                            .map(|(_, token)| token.trim().to_owned())
+                            .ok_or_else(|| {
+                                async_graphql::Error::new(
+                                    "send {\"Authorization\": \"Bearer <JWT>\"} in connection_init",
+                                )
+                            })?;
+                        let identity = caller::identify(&init_state, &token)
+                            .await
+                            .map_err(|r| async_graphql::Error::new(r.message))?;
+                        data.insert(WsSession { identity });
+                        Ok(data)
+                    })
+                    .serve();
+                tokio::join!(serve, forward);
+            }
+            .instrument(connection)
         })
 }
 

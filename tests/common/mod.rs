@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod process;
 pub mod redis_server;
 
 use std::path::PathBuf;

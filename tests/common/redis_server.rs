@@ -14,7 +14,18 @@ impl OwnRedis {
     /// Starts a server without persistence on `port`; `None` when redis-server is not
     /// installed or does not listen within 2.5 s.
     pub fn start(port: u16) -> Option<OwnRedis> {
-        let child = Command::new("redis-server")
+        OwnRedis::start_with(port, &[], None)
+    }
+
+    /// As [`OwnRedis::start`], with `extra` arguments (cluster mode, say), in `dir`
+    /// when the server writes files of its own there.
+    pub fn start_with(
+        port: u16,
+        extra: &[&str],
+        dir: Option<&std::path::Path>,
+    ) -> Option<OwnRedis> {
+        let mut command = Command::new("redis-server");
+        command
             .args([
                 "--port",
                 &port.to_string(),
@@ -25,11 +36,16 @@ impl OwnRedis {
                 "--appendonly",
                 "no",
             ])
+            .args(extra)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let redis = OwnRedis { child, port };
+            .stderr(Stdio::null());
+        if let Some(dir) = dir {
+            command.current_dir(dir);
+        }
+        let redis = OwnRedis {
+            child: command.spawn().ok()?,
+            port,
+        };
         listening(port).then_some(redis)
     }
 
