@@ -32,7 +32,7 @@ use c360::domain::{
     OnlineUser, System,
 };
 use c360::graphql::{build_schema, AppSchema, RequestData};
-use c360::insights::{self, Inputs, InsightConfig};
+use c360::insights::{self, Inputs, InsightConfig, Records};
 use c360::sandbox::{LatencyProfile, Sandbox, SandboxConfig};
 use c360::store::Store;
 use c360::upstream::Upstreams;
@@ -160,7 +160,7 @@ fn insight_rules(c: &mut Criterion, world: &World) {
     group.bench_function("all_rules/1_customer", |b| {
         b.iter(|| insights::insights(config, black_box(&one)))
     });
-    let all: Vec<Inputs> = world.gathered.iter().map(Gathered::inputs).collect();
+    let all: Vec<Inputs> = world.gathered.iter().map(Records::inputs).collect();
     group.throughput(Throughput::Elements(all.len() as u64));
     group.bench_function(format!("all_rules/{}_customers", all.len()), |b| {
         b.iter(|| {
@@ -223,7 +223,7 @@ fn response(c: &mut Criterion, world: &World) {
 
 /// The personal fields a profile360 screen shows: the customer's identity and every
 /// account and card number.
-fn personal_fields(profile: &Gathered) -> Vec<(Personal, String)> {
+fn personal_fields(profile: &Records) -> Vec<(Personal, String)> {
     let customer = &profile.customer;
     let mut fields = vec![
         (Personal::Name, customer.name.clone()),
@@ -253,38 +253,9 @@ struct Answer {
     body: Bytes,
 }
 
-/// One customer's records, as a request's loaders gather them for the rules.
-struct Gathered {
-    customer: Customer,
-    accounts: Vec<Account>,
-    cards: Vec<Card>,
-    loans: Vec<Loan>,
-    online: Option<OnlineUser>,
-    activity: Option<Activity>,
-    interactions: Vec<Interaction>,
-    consents: Vec<Consent>,
-}
-
-impl Gathered {
-    fn inputs(&self) -> Inputs<'_> {
-        Inputs {
-            as_of: AS_OF,
-            customer: &self.customer,
-            accounts: &self.accounts,
-            cards: &self.cards,
-            loans: &self.loans,
-            online: self.online.as_ref(),
-            activity: self.activity.as_ref(),
-            interactions: &self.interactions,
-            consents: &self.consents,
-            preferences: None,
-            household_best_tier: None,
-        }
-    }
-
-    fn products(&self) -> usize {
-        self.accounts.len() + self.cards.len() + self.loans.len()
-    }
+/// The products a customer holds: the heaviest profile has the most.
+fn products(records: &Records) -> usize {
+    records.accounts.len() + records.cards.len() + records.loans.len()
 }
 
 /// Everything the benchmarks read, built once.
@@ -294,7 +265,7 @@ struct World {
     keys: Vec<String>,
     rest: HashMap<System, RestConnector>,
     answers: Vec<Answer>,
-    gathered: Vec<Gathered>,
+    gathered: Vec<Records>,
     insights: InsightConfig,
     policies: Policies,
     schema: AppSchema,
@@ -391,7 +362,8 @@ impl World {
                 let customer = customers.remove(key)?.pop()?;
                 let interactions = contact_log(&customer.id, i);
                 let consents = consents(&customer.id, i);
-                Some(Gathered {
+                Some(Records {
+                    as_of: AS_OF,
                     customer,
                     accounts: accounts.remove(key).unwrap_or_default(),
                     cards: cards.remove(key).unwrap_or_default(),
@@ -400,6 +372,8 @@ impl World {
                     activity: activity.remove(key).and_then(|mut a| a.pop()),
                     interactions,
                     consents,
+                    preferences: None,
+                    household_best_tier: None,
                 })
             })
             .collect::<Vec<_>>();
@@ -458,10 +432,10 @@ impl World {
     }
 
     /// The customer holding the most products: the heaviest profile of the batch.
-    fn richest(&self) -> &Gathered {
+    fn richest(&self) -> &Records {
         self.gathered
             .iter()
-            .max_by_key(|g| g.products())
+            .max_by_key(|g| products(g))
             .expect("a non-empty batch")
     }
 

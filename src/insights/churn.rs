@@ -290,14 +290,14 @@ mod tests {
 
     #[test]
     fn a_quiet_customer_scores_zero() {
-        let r = risk(&World::new(), Tier::Gold);
+        let r = risk(&world(), Tier::Gold);
         assert_eq!((r.score, r.level), (0, ChurnLevel::Low));
         assert!(r.reasons.is_empty());
     }
 
     #[test]
     fn aum_drop_over_three_months() {
-        let mut w = World::new();
+        let mut w = world();
         // 100,000 three months ago, 70,000 now: −30%.
         w.activity = Some(activity(&[
             100_000, 100_000, 100_000, 90_000, 80_000, 70_000,
@@ -313,7 +313,7 @@ mod tests {
 
     #[test]
     fn transfers_out_of_half_the_aum() {
-        let mut w = World::new();
+        let mut w = world();
         w.activity_mut().outbound_transfers_30d = d("40000");
         assert_eq!(rules(&risk(&w, Tier::Gold)), ["CHURN_OUTBOUND_TRANSFERS"]);
         w.activity_mut().outbound_transfers_30d = d("39999.99");
@@ -322,7 +322,7 @@ mod tests {
 
     #[test]
     fn payroll_that_stopped() {
-        let mut w = World::new();
+        let mut w = world();
         w.activity_mut().payroll_months_12m = 3;
         w.activity_mut().last_payroll_on = Some(day(2026, 1, 30)); // 60 days: still running
         assert_eq!(risk(&w, Tier::Gold).score, 0);
@@ -340,7 +340,7 @@ mod tests {
 
     #[test]
     fn matured_deposit_not_renewed_and_sent_away() {
-        let mut w = World::new();
+        let mut w = world();
         let mut td = account(AccountType::TimeDeposit, "0", "CNY");
         td.status = AccountStatus::Closed;
         td.maturity_date = Some(day(2026, 3, 20));
@@ -354,7 +354,7 @@ mod tests {
 
     #[test]
     fn no_login_for_ninety_days() {
-        let mut w = World::new();
+        let mut w = world();
         w.online.as_mut().unwrap().last_login_at = Some(noon(day(2025, 12, 31)));
         assert_eq!(risk(&w, Tier::Gold).score, 10);
         w.online.as_mut().unwrap().last_login_at = Some(noon(day(2026, 1, 1)));
@@ -363,7 +363,7 @@ mod tests {
 
     #[test]
     fn recent_complaints_and_overdue_ones() {
-        let mut w = World::new();
+        let mut w = world();
         let mut c = interaction(
             InteractionType::Complaint,
             InteractionChannel::CallCenter,
@@ -382,7 +382,7 @@ mod tests {
 
     #[test]
     fn idle_credit_card() {
-        let mut w = World::new();
+        let mut w = world();
         w.cards.push(credit_card("20000", "0"));
         w.activity_mut().card_last_used_on = Some(day(2026, 1, 1)); // 89 days
         assert_eq!(risk(&w, Tier::Gold).score, 0);
@@ -392,7 +392,7 @@ mod tests {
 
     #[test]
     fn loan_prepaid_in_full() {
-        let mut w = World::new();
+        let mut w = world();
         let mut l = loan(LoanProduct::Consumer, "0", Some("5"));
         l.status = LoanStatus::PaidOff;
         w.loans.push(l);
@@ -409,7 +409,7 @@ mod tests {
         assert_eq!(churn_level(&c, 49), ChurnLevel::Medium);
         assert_eq!(churn_level(&c, 50), ChurnLevel::High);
 
-        let mut w = World::new();
+        let mut w = world();
         w.activity = Some(activity(&[
             100_000, 100_000, 100_000, 90_000, 80_000, 10_000,
         ]));

@@ -259,7 +259,7 @@ mod tests {
     #[test]
     fn foreign_currencies_convert_at_the_configured_rates() {
         let config = InsightConfig::embedded();
-        let mut w = World::new();
+        let mut w = world();
         w.activity = None;
         w.accounts = vec![
             account(AccountType::Current, "1000", "CNY"),
@@ -284,7 +284,7 @@ mod tests {
     #[test]
     fn a_currency_without_a_rate_is_left_out_and_said_so() {
         let config = InsightConfig::embedded();
-        let mut w = World::new();
+        let mut w = world();
         w.accounts.push(account(AccountType::Current, "500", "CHF"));
         let (h, reasons) = holdings(&config, &w.inputs());
         assert_eq!(h.deposits, money("80000", "CNY"));
@@ -295,7 +295,7 @@ mod tests {
     #[test]
     fn aum_is_the_three_month_average_when_activity_is_known() {
         let config = InsightConfig::embedded();
-        let mut w = World::new();
+        let mut w = world();
         w.activity = Some(activity(&[1, 1, 1, 30_000, 60_000, 90_000]));
         let (h, reasons) = holdings(&config, &w.inputs());
         assert_eq!(h.aum, money("60000", "CNY"));
@@ -306,7 +306,7 @@ mod tests {
     #[test]
     fn credit_loans_and_product_lines_add_up() {
         let config = InsightConfig::embedded();
-        let mut w = World::new();
+        let mut w = world();
         w.accounts.push(account(AccountType::Current, "10", "CNY"));
         let mut closed = account(AccountType::Savings, "0", "CNY");
         closed.status = AccountStatus::Closed;

@@ -331,7 +331,7 @@ mod tests {
     /// Three years, three product lines (current account, debit card, e-banking),
     /// steady balances: STABILITY.
     fn stable() -> World {
-        let mut w = World::new();
+        let mut w = world();
         w.cards.push(debit_card());
         w
     }
@@ -340,7 +340,7 @@ mod tests {
     fn stability_needs_tenure_depth_and_steady_balances() {
         assert_eq!(stage(&stable()).0, LifecycleStage::Stability);
 
-        let mut w = World::new();
+        let mut w = world();
         assert_eq!(stage(&w).0, LifecycleStage::Formation, "two lines only");
         w.loans
             .push(loan(LoanProduct::Mortgage, "300000", Some("3.5")));
@@ -449,7 +449,7 @@ mod tests {
 
     #[test]
     fn exploration_for_new_or_shallow_customers() {
-        let mut w = World::new();
+        let mut w = world();
         w.customer.onboarded_at = Some(day(2026, 1, 1)); // 89 days
         assert_eq!(stage(&w).1, ["LIFECYCLE_EXPLORATION_NEW"]);
 
@@ -464,7 +464,7 @@ mod tests {
     #[test]
     fn the_first_matching_row_wins() {
         // New (EXPLORATION) but already shrinking (DECLINE): DECLINE comes first.
-        let mut w = World::new();
+        let mut w = world();
         w.customer.onboarded_at = Some(day(2026, 3, 1));
         w.activity = Some(activity(&[0, 0, 0, 0, 100_000, 10_000]));
         assert_eq!(stage(&w).0, LifecycleStage::Decline);
@@ -476,7 +476,7 @@ mod tests {
 
     #[test]
     fn tenure_falls_back_to_the_oldest_product() {
-        let mut w = World::new();
+        let mut w = world();
         w.customer.onboarded_at = None;
         w.accounts = vec![account(AccountType::Current, "80000", "CNY")];
         w.accounts[0].opened_at = Some(day(2026, 2, 1));

@@ -62,6 +62,42 @@ pub struct Inputs<'a> {
     pub household_best_tier: Option<Tier>,
 }
 
+/// One customer's records, owned: what a caller outside a request (the rules' unit
+/// tests, the benchmarks) builds and lends to the rules as [`Inputs`]. A request's
+/// loaders share their records through `Arc`s instead and lend them the same way.
+#[derive(Debug, Clone)]
+pub struct Records {
+    pub as_of: NaiveDate,
+    pub customer: Customer,
+    pub accounts: Vec<Account>,
+    pub cards: Vec<Card>,
+    pub loans: Vec<Loan>,
+    pub online: Option<OnlineUser>,
+    pub activity: Option<Activity>,
+    pub interactions: Vec<Interaction>,
+    pub consents: Vec<Consent>,
+    pub preferences: Option<ContactPreferences>,
+    pub household_best_tier: Option<Tier>,
+}
+
+impl Records {
+    pub fn inputs(&self) -> Inputs<'_> {
+        Inputs {
+            as_of: self.as_of,
+            customer: &self.customer,
+            accounts: &self.accounts,
+            cards: &self.cards,
+            loans: &self.loans,
+            online: self.online.as_ref(),
+            activity: self.activity.as_ref(),
+            interactions: &self.interactions,
+            consents: &self.consents,
+            preferences: self.preferences.as_ref(),
+            household_best_tier: self.household_best_tier,
+        }
+    }
+}
+
 /// Why an insight says what it says: the rule that fired, a sentence with the numbers,
 /// and the values the rule saw.
 ///
@@ -277,7 +313,7 @@ mod tests {
     #[test]
     fn insights_of_a_plain_customer_hold_together() {
         let config = InsightConfig::embedded();
-        let world = World::new();
+        let world = world();
         let all = insights(&config, &world.inputs());
         assert_eq!(all.tier, Tier::Gold);
         assert!(all.reasons.iter().any(|r| r.rule == "TIER_BY_AUM"));
@@ -291,12 +327,12 @@ mod tests {
         #[async_graphql::Object]
         impl Query {
             async fn insights(&self) -> Insights {
-                let mut world = World::new();
+                let mut world = world();
                 world.activity_mut().current_min_balance_90d = Decimal::from(60_000);
                 insights(&InsightConfig::embedded(), &world.inputs())
             }
             async fn holdings(&self) -> Holdings {
-                holdings(&InsightConfig::embedded(), &World::new().inputs()).0
+                holdings(&InsightConfig::embedded(), &world().inputs()).0
             }
         }
         let schema = async_graphql::Schema::new(

@@ -472,7 +472,7 @@ mod tests {
     /// A 30-year-old payroll customer with 60,000 idle and a deposit maturing in 30
     /// days: three offers.
     fn eligible() -> World {
-        let mut w = World::new();
+        let mut w = world();
         let mut td = account(AccountType::TimeDeposit, "20000", "CNY");
         td.maturity_date = Some(day(2026, 4, 30));
         w.accounts.push(td);
@@ -521,7 +521,7 @@ mod tests {
 
     #[test]
     fn rule_four_near_the_next_tier() {
-        let mut w = World::new();
+        let mut w = world();
         w.activity = Some(activity(&[450_000; 6])); // GOLD, 10% below PLATINUM
         let (o, _) = offers(&w);
         assert_eq!(o[0].product, "TIER_UPGRADE_ADVICE");
@@ -532,7 +532,7 @@ mod tests {
 
     #[test]
     fn rule_six_branch_heavy_without_mobile_banking() {
-        let mut w = World::new();
+        let mut w = world();
         w.interactions = (1..=3)
             .map(|m| {
                 interaction(
@@ -551,7 +551,7 @@ mod tests {
 
     #[test]
     fn rule_seven_household_proposition() {
-        let mut w = World::new();
+        let mut w = world();
         w.activity = Some(activity(&[1_000; 6]));
         w.household_best_tier = Some(Tier::Platinum);
         assert!(offered(&w).is_empty());
@@ -658,7 +658,7 @@ mod tests {
 
     #[test]
     fn gates_say_nothing_when_there_was_nothing_to_remove() {
-        let mut w = World::new();
+        let mut w = world();
         w.preferences = Some(preferences(true));
         let (o, g) = offers(&w);
         assert!(o.is_empty() && g.is_empty());

@@ -113,7 +113,7 @@ mod tests {
 
     #[test]
     fn a_single_product_customer_with_high_inflow() {
-        let mut w = World::new();
+        let mut w = world();
         w.activity_mut().inflow_90d = d("30000");
         let p = check(&w).unwrap();
         assert_eq!(
@@ -129,7 +129,7 @@ mod tests {
 
     #[test]
     fn an_idle_balance_suggests_wealth() {
-        let mut w = World::new();
+        let mut w = world();
         w.activity_mut().current_min_balance_90d = d("20000");
         let p = check(&w).unwrap();
         assert_eq!(p.reason_rule, "PROSPECT_IDLE_BALANCE");
@@ -138,12 +138,12 @@ mod tests {
 
     #[test]
     fn deeper_or_overdue_customers_are_not_prospects() {
-        let mut w = World::new();
+        let mut w = world();
         w.activity_mut().current_min_balance_90d = d("20000");
         w.cards.push(debit_card());
         assert_eq!(check(&w), None, "two product lines");
 
-        let mut w = World::new();
+        let mut w = world();
         w.activity_mut().current_min_balance_90d = d("20000");
         w.accounts.clear();
         let mut l = loan(LoanProduct::Consumer, "1000", Some("6"));

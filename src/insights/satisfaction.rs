@@ -154,7 +154,7 @@ mod tests {
     #[test]
     fn csat_is_the_share_of_fours_and_fives() {
         let c = InsightConfig::embedded();
-        let mut w = World::new();
+        let mut w = world();
         w.interactions = vec![
             rated(5, day(2026, 3, 1)),
             rated(4, day(2026, 2, 1)),
@@ -171,14 +171,14 @@ mod tests {
     #[test]
     fn no_responses_means_no_average() {
         let c = InsightConfig::embedded();
-        let s = satisfaction(&c, &World::new().inputs());
+        let s = satisfaction(&c, &world().inputs());
         assert_eq!((s.average_score, s.csat, s.responses), (None, None, 0));
     }
 
     #[test]
     fn complaints_past_fifteen_days_and_still_open_breach_the_sla() {
         let c = InsightConfig::embedded();
-        let mut w = World::new();
+        let mut w = world();
         w.interactions = vec![
             complaint(day(2026, 3, 16), Some(InteractionOutcome::Pending)), // 15 days: due today
             complaint(day(2026, 3, 15), None),                              // 16 days: overdue

@@ -5,7 +5,6 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::{Inputs, Tier};
 use crate::domain::{
     Account, AccountStatus, AccountType, Activity, Card, CardKind, CardStatus, Cif, Consent,
     ConsentPurpose, ContactChannel, ContactPreferences, Customer, CustomerKind, CustomerStatus,
@@ -210,56 +209,28 @@ pub fn preferences(do_not_contact: bool) -> ContactPreferences {
 }
 
 /// One customer's records, owned, so that a test can change any of them.
-pub struct World {
-    pub as_of: NaiveDate,
-    pub customer: Customer,
-    pub accounts: Vec<Account>,
-    pub cards: Vec<Card>,
-    pub loans: Vec<Loan>,
-    pub online: Option<OnlineUser>,
-    pub activity: Option<Activity>,
-    pub interactions: Vec<Interaction>,
-    pub consents: Vec<Consent>,
-    pub preferences: Option<ContactPreferences>,
-    pub household_best_tier: Option<Tier>,
+pub type World = super::Records;
+
+/// A GOLD customer of three years: one current account of 80,000 CNY with six
+/// steady months, online banking used yesterday, app-push marketing consented.
+pub fn world() -> World {
+    World {
+        as_of: as_of(),
+        customer: customer(),
+        accounts: vec![account(AccountType::Current, "80000", "CNY")],
+        cards: Vec::new(),
+        loans: Vec::new(),
+        online: Some(online()),
+        activity: Some(activity(&[80_000; 6])),
+        interactions: Vec::new(),
+        consents: vec![consent(ContactChannel::AppPush, true)],
+        preferences: None,
+        household_best_tier: None,
+    }
 }
 
 impl World {
-    /// A GOLD customer of three years: one current account of 80,000 CNY with six
-    /// steady months, online banking used yesterday, app-push marketing consented.
-    pub fn new() -> World {
-        World {
-            as_of: as_of(),
-            customer: customer(),
-            accounts: vec![account(AccountType::Current, "80000", "CNY")],
-            cards: Vec::new(),
-            loans: Vec::new(),
-            online: Some(online()),
-            activity: Some(activity(&[80_000; 6])),
-            interactions: Vec::new(),
-            consents: vec![consent(ContactChannel::AppPush, true)],
-            preferences: None,
-            household_best_tier: None,
-        }
-    }
-
     pub fn activity_mut(&mut self) -> &mut Activity {
         self.activity.as_mut().unwrap()
-    }
-
-    pub fn inputs(&self) -> Inputs<'_> {
-        Inputs {
-            as_of: self.as_of,
-            customer: &self.customer,
-            accounts: &self.accounts,
-            cards: &self.cards,
-            loans: &self.loans,
-            online: self.online.as_ref(),
-            activity: self.activity.as_ref(),
-            interactions: &self.interactions,
-            consents: &self.consents,
-            preferences: self.preferences.as_ref(),
-            household_best_tier: self.household_best_tier,
-        }
     }
 }

@@ -297,7 +297,7 @@ mod tests {
 
     #[test]
     fn contribution_adds_spread_margin_and_fees_less_servicing() {
-        let mut w = World::new();
+        let mut w = world();
         w.activity = Some(activity(&[100_000; 6]));
         w.cards = vec![credit_card("50000", "10000")];
         w.loans = vec![
@@ -325,7 +325,7 @@ mod tests {
 
     #[test]
     fn a_segment_s_retention_replaces_the_default() {
-        let mut w = World::new();
+        let mut w = world();
         w.activity = Some(activity(&[1_000_000; 6]));
         w.activity_mut().transactions_12m = 200;
         let v = value_of(&w);
@@ -337,7 +337,7 @@ mod tests {
 
     #[test]
     fn without_activity_recency_and_frequency_score_one() {
-        let mut w = World::new();
+        let mut w = world();
         w.activity = None;
         let v = value_of(&w);
         assert_eq!((v.recency, v.frequency), (1, 1));
