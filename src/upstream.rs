@@ -299,6 +299,27 @@ impl Upstreams {
             .await
     }
 
+    /// One customer's `endpoint` records when the in-process tier holds them fresh
+    /// (see [`EntityCache::fresh_in_memory`]), recorded in `scope` as a read through
+    /// [`Upstreams::batch`] would be.
+    pub fn cached<T>(
+        &self,
+        system: System,
+        endpoint: &'static str,
+        cif: &Cif,
+        scope: &RequestScope,
+    ) -> Option<Fetched<Vec<T>>>
+    where
+        T: Send + Sync + 'static,
+    {
+        let policy = self.connector(system).cache_policy(endpoint);
+        let fetched =
+            self.cache
+                .fresh_in_memory::<Vec<T>>(system, endpoint, policy, cif.as_str())?;
+        scope.read(&fetched.tags, fetched.fresh_for, false, system);
+        Some(fetched)
+    }
+
     async fn batch<T>(
         &self,
         system: System,

@@ -202,6 +202,36 @@ impl EntityCache {
         format!("{}e:{system}:{endpoint}:{key}", self.prefix)
     }
 
+    /// The value of `key` when the in-process tier holds it fresh, without waiting
+    /// for anything: a read that can be answered from memory is answered at once,
+    /// instead of joining a batch window and a task made for upstream calls. Anything
+    /// else (absent, stale, another tier) is `None`, and the caller reads through
+    /// [`EntityCache::read`] as usual.
+    pub fn fresh_in_memory<V>(
+        &self,
+        system: System,
+        endpoint: &str,
+        policy: CachePolicy,
+        key: &str,
+    ) -> Option<Fetched<V>>
+    where
+        V: Send + Sync + 'static,
+    {
+        if !self.settings.enabled || policy.ttl.is_zero() {
+            return None;
+        }
+        let entry = self.l1.as_ref()?.get(&self.key(system, endpoint, key))?;
+        let now = Utc::now();
+        if !entry.meta.fresh(now) {
+            return None;
+        }
+        let value = entry.value.downcast::<V>().ok()?;
+        CACHE_LOOKUPS
+            .with_label_values(&["l1", system.as_str(), "hit"])
+            .inc();
+        Some(cached(value, &entry.meta, now, false))
+    }
+
     /// Reads `keys` of one endpoint through the tiers; `fetch` is called (once, for
     /// every key no tier has fresh and no other request is already fetching) with the
     /// keys to read from the upstream. `tags` names the records a value contains.
