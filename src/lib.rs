@@ -50,6 +50,10 @@ use crate::connectors::{ConnectorError, Connectors, SpecErrors};
 use crate::store::{Store, StoreError};
 use crate::upstream::Upstreams;
 
+/// Parsed GraphQL documents kept in process: a front-office suite sends a few hundred
+/// distinct documents, a few kilobytes of text each, so 16 MiB keeps them all.
+const PARSED_DOCUMENT_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Why the hub could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -267,6 +271,7 @@ impl App {
             bus,
             responses,
             persisted: Arc::new(cache::PersistedQueries::new(redis.clone())),
+            documents: Arc::new(cache::ParsedDocuments::new(PARSED_DOCUMENT_BYTES)),
             redis,
             events_secret: config.events.secret.clone().map(Arc::from),
             body_limit: config.server.body_limit,

@@ -12,6 +12,7 @@
 
 mod apq;
 pub mod crypto;
+mod documents;
 mod local;
 mod redis;
 mod response;
@@ -30,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use apq::{sha256_hex, PersistedQueries, PersistedQueryError};
+pub use documents::ParsedDocuments;
 pub use local::{LocalCache, Tagged};
 pub use redis::{client as redis_client, RedisSettings, RedisTier};
 pub use response::{ResponseCache, ResponseKey};

@@ -45,7 +45,9 @@ use crate::auth::limits::RateLimits;
 use crate::auth::{
     AccessSummary, AuditWriter, Capability, Identity, LivePolicies, Verifier, Viewer,
 };
-use crate::cache::{PersistedQueries, PersistedQueryError, RedisTier, ResponseCache, ResponseKey};
+use crate::cache::{
+    ParsedDocuments, PersistedQueries, PersistedQueryError, RedisTier, ResponseCache, ResponseKey,
+};
 use crate::graphql::{AppSchema, RequestData};
 use crate::store::Store;
 use crate::upstream::Upstreams;
@@ -67,6 +69,8 @@ pub struct AppState {
     /// The response tier; `None` when turned off.
     pub responses: Option<Arc<ResponseCache>>,
     pub persisted: Arc<PersistedQueries>,
+    /// Documents parsed before, by their text.
+    pub documents: Arc<ParsedDocuments>,
     pub redis: Option<Arc<RedisTier>>,
     /// Shared secret of `POST /events`; `None` refuses every event.
     pub events_secret: Option<Arc<str>>,
@@ -214,6 +218,7 @@ impl PerOperation {
         viewer: Viewer,
         span: &tracing::Span,
     ) -> async_graphql::Request {
+        let request = self.state.documents.prepare(request);
         let request = if self.state.open_introspection || viewer.may(Capability::Introspect) {
             request
         } else {
@@ -982,7 +987,7 @@ async fn execute_inner(
             return graphql_body(StatusCode::OK, media, body);
         }
     }
-    let mut request = async_graphql::Request::new(query);
+    let mut request = state.documents.prepare(async_graphql::Request::new(query));
     let mut operation = params.operation_name.clone();
     if let Ok(document) = request.parsed_query() {
         if let Some(refused) = preflight(
