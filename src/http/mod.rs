@@ -908,6 +908,41 @@ fn graphql_body(status: StatusCode, media: MediaType, body: Bytes) -> Response {
     http
 }
 
+/// The text of a response that needs more than async-graphql gives: a request error
+/// loses its `data` entry and gets a code, and stale reads are announced in
+/// `extensions.warnings`.
+fn reshaped(
+    response: &async_graphql::Response,
+    request_failed: bool,
+    warnings: &[crate::cache::StaleWarning],
+) -> Option<Vec<u8>> {
+    let Ok(Value::Object(mut body)) = serde_json::to_value(response) else {
+        return None;
+    };
+    if request_failed {
+        body.remove("data");
+        if let Some(Value::Array(errors)) = body.get_mut("errors") {
+            for error in errors {
+                if let Some(error) = error.as_object_mut() {
+                    let extensions = error.entry("extensions").or_insert_with(|| json!({}));
+                    if let Some(extensions) = extensions.as_object_mut() {
+                        extensions
+                            .entry("code")
+                            .or_insert_with(|| json!("GRAPHQL_VALIDATION_FAILED"));
+                    }
+                }
+            }
+        }
+    }
+    if !warnings.is_empty() {
+        let extensions = body.entry("extensions").or_insert_with(|| json!({}));
+        if let Some(extensions) = extensions.as_object_mut() {
+            extensions.insert("warnings".into(), json!(warnings));
+        }
+    }
+    serde_json::to_vec(&Value::Object(body)).ok()
+}
+
 /// Runs a request and records it in the request metrics, per operation name.
 async fn execute(
     state: &AppState,
@@ -1090,46 +1125,28 @@ async fn execute_inner(
     let request_failed = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
-    let mut body = match serde_json::to_value(&response) {
-        Ok(Value::Object(body)) => body,
-        _ => {
-            return request_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                media,
-                "INTERNAL",
-                "response could not be serialized",
-            )
-        }
-    };
-    if request_failed {
-        body.remove("data");
-        if let Some(Value::Array(errors)) = body.get_mut("errors") {
-            for error in errors {
-                if let Some(error) = error.as_object_mut() {
-                    let extensions = error.entry("extensions").or_insert_with(|| json!({}));
-                    if let Some(extensions) = extensions.as_object_mut() {
-                        extensions
-                            .entry("code")
-                            .or_insert_with(|| json!("GRAPHQL_VALIDATION_FAILED"));
-                    }
-                }
-            }
-        }
-    }
     let status = if request_failed && media == MediaType::GraphqlResponse {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
     };
     let warnings = scope.warnings();
-    if !warnings.is_empty() {
-        let extensions = body.entry("extensions").or_insert_with(|| json!({}));
-        if let Some(extensions) = extensions.as_object_mut() {
-            extensions.insert("warnings".into(), json!(warnings));
-        }
-    }
-    let cacheable = !request_failed && is_query && !body.contains_key("errors");
-    let body = Bytes::from(Value::Object(body).to_string());
+    let cacheable = !request_failed && is_query && response.errors.is_empty();
+    // Most answers go out as async-graphql made them, written straight to text; only
+    // a failed request or one with warnings is reshaped first.
+    let body = if request_failed || !warnings.is_empty() {
+        reshaped(&response, request_failed, &warnings)
+    } else {
+        serde_json::to_vec(&response).ok()
+    };
+    let Some(body) = body.map(Bytes::from) else {
+        return request_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            media,
+            "INTERNAL",
+            "response could not be serialized",
+        );
+    };
     let summary = Arc::new(viewer.access().drain(operation));
     if audit(state, &viewer, &summary, &caller.trace_id)
         .await
