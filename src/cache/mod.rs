@@ -695,9 +695,15 @@ where
                             Some(Ok(value)) => {
                                 let meta = meta((self.tags)(&key, &value));
                                 let stored = Stored { m: meta, v: value };
-                                // Serialized for Redis, and measured for L1's byte budget.
-                                let bytes = serde_json::to_vec(&stored).unwrap_or_default();
-                                let size = bytes.len();
+                                // Serialized for Redis, and measured for L1's byte
+                                // budget (only counted when there is no Redis).
+                                let (bytes, size) = if self.l2.is_some() {
+                                    let bytes = serde_json::to_vec(&stored).unwrap_or_default();
+                                    let size = bytes.len();
+                                    (bytes, size)
+                                } else {
+                                    (Vec::new(), serialized_len(&stored))
+                                };
                                 if self.l2.is_some() && size > 0 {
                                     writes.push((
                                         format!("{}{key}", self.l1_key),
@@ -738,6 +744,25 @@ where
     }
 }
 
+/// The length of `value` as JSON, counted without writing it anywhere.
+fn serialized_len<T: Serialize>(value: &T) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => 0,
+    }
+}
+
 /// The bus channel on which invalidations reach every hub instance.
 pub const INVALIDATE_CHANNEL: &str = "cache.invalidate";
 
@@ -765,4 +790,18 @@ pub fn listen_for_invalidations(
             tracing::debug!(tags = tags.len(), l1, response, "invalidation received");
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_weighs_the_same_counted_as_written() {
+        let value = serde_json::json!({"name": "王小明", "balance": "1234.50", "tags": ["a", "b"]});
+        assert_eq!(
+            serialized_len(&value),
+            serde_json::to_vec(&value).unwrap().len()
+        );
+    }
 }

@@ -398,8 +398,10 @@ impl Default for Config {
 
 /// 64 MiB of mapped entities: about 100,000 customers' worth of profiles.
 const DEFAULT_L1_BYTES: u64 = 64 * 1024 * 1024;
-/// 64 MiB of responses.
-const DEFAULT_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+/// 32 MiB of responses: about 5,000 profile360 answers (6 KB each, tags included),
+/// more than a branch network's screens open within the tier's one-minute life. With
+/// the entity tier's 64 MiB it keeps the hub under 200 MB (issue 7).
+const DEFAULT_RESPONSE_BYTES: u64 = 32 * 1024 * 1024;
 /// A Redis answer slower than this is a miss: a cache that makes a screen wait is
 /// worse than no cache.
 const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(100);
