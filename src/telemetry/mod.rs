@@ -6,8 +6,8 @@
 //! - `http.request` (in [`crate::http`]): method, route, status, trace id, operation name;
 //! - `graphql.operation`: one per executed or replayed operation;
 //! - `upstream.load`: a resolver group, i.e. one system's batched read for a request
-//!   (all the customers, accounts, … that a loader gathered), whether it hits the cache
-//!   or not;
+//!   (all the customers, accounts, … that a loader gathered) that the in-process tier
+//!   could not answer at once;
 //! - `upstream.call`: one HTTP attempt toward a system, its `traceparent` carrying the
 //!   span's ids.
 //!
