@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde_json::Value;
 use url::Url;
 
-use super::mapping::Mapping;
+use super::mapping::{Mapping, Pointer};
 use super::spec::{self, AuthSpec, ErrorSpec, PagingSpec, Spec};
 use super::{EndpointContract, EndpointKind, CONTRACTS};
 use crate::cache::CachePolicy;
@@ -121,8 +121,8 @@ pub struct Endpoint {
     pub path: String,
     pub query: Vec<(String, String)>,
     pub body: Option<Value>,
-    pub items: String,
-    pub key: Option<String>,
+    pub items: Pointer,
+    pub key: Option<Pointer>,
     pub paging: Option<PagingSpec>,
     pub idempotent: bool,
     pub mapping: Mapping,
@@ -598,8 +598,8 @@ fn compile_endpoint(
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         body,
-        items: spec.items.clone(),
-        key: spec.key.clone(),
+        items: Pointer::new(&spec.items),
+        key: spec.key.as_deref().map(Pointer::new),
         paging: spec.paging.clone(),
         idempotent: spec.idempotent || spec.method.eq_ignore_ascii_case("GET"),
         mapping,

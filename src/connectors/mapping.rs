@@ -30,6 +30,72 @@ pub struct MapError {
     pub problem: String,
 }
 
+/// A JSON pointer split into its tokens once, when a spec is compiled.
+/// `Value::pointer` splits and unescapes its text on every lookup (two allocations per
+/// token), and a mapping looks up every field of every item of every answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pointer {
+    text: String,
+    tokens: Vec<String>,
+}
+
+impl Pointer {
+    /// RFC 6901 text: empty (the whole value) or tokens each after a `/`, with `~1`
+    /// for `/` and `~0` for `~`. Text without the leading `/` finds nothing, as with
+    /// `Value::pointer`; specs are checked for that when they load.
+    pub fn new(text: &str) -> Pointer {
+        let tokens = text
+            .strip_prefix('/')
+            .map(|rest| {
+                rest.split('/')
+                    .map(|t| t.replace("~1", "/").replace("~0", "~"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Pointer {
+            text: text.to_owned(),
+            tokens,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The unescaped tokens; none for the whole value.
+    pub fn tokens(&self) -> &[String] {
+        &self.tokens
+    }
+
+    /// An array index as RFC 6901 allows it: digits, no sign, no leading zero.
+    pub fn array_index(token: &str) -> Option<usize> {
+        if token.starts_with('+') || (token.starts_with('0') && token.len() != 1) {
+            return None;
+        }
+        token.parse().ok()
+    }
+
+    /// What `Value::pointer` finds for the same text.
+    pub fn find<'a>(&self, value: &'a Value) -> Option<&'a Value> {
+        if !self.text.is_empty() && !self.text.starts_with('/') {
+            return None;
+        }
+        self.tokens
+            .iter()
+            .try_fold(value, |target, token| match target {
+                Value::Object(map) => map.get(token.as_str()),
+                Value::Array(list) => Pointer::array_index(token).and_then(|i| list.get(i)),
+                _ => None,
+            })
+    }
+}
+
+impl std::fmt::Display for Pointer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Mapping {
     fields: Vec<CompiledField>,
@@ -46,23 +112,23 @@ struct CompiledField {
 enum Source {
     Constant(Value),
     Read {
-        pointer: String,
+        pointer: Pointer,
         conversion: Conversion,
         default: Option<Value>,
     },
     Money {
-        amount: String,
-        currency: Option<String>,
+        amount: Pointer,
+        currency: Option<Pointer>,
         default_currency: Option<String>,
     },
     List {
-        pointer: String,
+        pointer: Pointer,
         element: Mapping,
     },
     /// Each element of the array at `pointer`, read at `each` inside it.
     Values {
-        pointer: String,
-        each: String,
+        pointer: Pointer,
+        each: Pointer,
         conversion: Conversion,
     },
 }
@@ -181,7 +247,12 @@ impl CompiledField {
                 conversion,
                 default,
             } => match present(item, pointer) {
-                Some(raw) => Some((conversion.apply(raw).map_err(|p| fail(pointer, p))?, true)),
+                Some(raw) => Some((
+                    conversion
+                        .apply(raw)
+                        .map_err(|p| fail(pointer.as_str(), p))?,
+                    true,
+                )),
                 None => default.clone().map(|d| (d, false)),
             },
             Source::Money {
@@ -192,18 +263,18 @@ impl CompiledField {
                 Some(raw) => {
                     let amount_value = Conversion::Decimal
                         .apply(raw)
-                        .map_err(|p| fail(amount, p))?;
-                    let currency_value = match currency.as_deref().and_then(|c| present(item, c)) {
+                        .map_err(|p| fail(amount.as_str(), p))?;
+                    let currency_value = match currency.as_ref().and_then(|c| present(item, c)) {
                         Some(Value::String(code)) if is_currency(code) => code.clone(),
                         Some(other) => {
                             return Err(fail(
-                                currency.as_deref().unwrap_or_default(),
+                                currency.as_ref().map(Pointer::as_str).unwrap_or_default(),
                                 format!("expected an ISO 4217 currency code, got {}", short(other)),
                             ))
                         }
                         None => default_currency.clone().ok_or_else(|| {
                             fail(
-                                currency.as_deref().unwrap_or_default(),
+                                currency.as_ref().map(Pointer::as_str).unwrap_or_default(),
                                 "currency is missing and the spec gives no default_currency".into(),
                             )
                         })?,
@@ -232,7 +303,7 @@ impl CompiledField {
                 }
                 Some(other) => {
                     return Err(fail(
-                        pointer,
+                        pointer.as_str(),
                         format!("expected a list, got {}", short(other)),
                     ))
                 }
@@ -263,7 +334,7 @@ impl CompiledField {
                 }
                 Some(other) => {
                     return Err(fail(
-                        pointer,
+                        pointer.as_str(),
                         format!("expected a list, got {}", short(other)),
                     ))
                 }
@@ -282,16 +353,16 @@ impl CompiledField {
             Source::Constant(_) => "",
             Source::Read { pointer, .. }
             | Source::List { pointer, .. }
-            | Source::Values { pointer, .. } => pointer,
-            Source::Money { amount, .. } => amount,
+            | Source::Values { pointer, .. } => pointer.as_str(),
+            Source::Money { amount, .. } => amount.as_str(),
         }
     }
 }
 
 /// The value at `pointer`, treating JSON null and empty strings as absent (upstreams
 /// use all three for "no value").
-fn present<'a>(item: &'a Value, pointer: &str) -> Option<&'a Value> {
-    match item.pointer(pointer) {
+fn present<'a>(item: &'a Value, pointer: &Pointer) -> Option<&'a Value> {
+    match pointer.find(item) {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.trim().is_empty() => None,
         Some(value) => Some(value),
@@ -533,8 +604,8 @@ fn compile_field(
                 );
             }
             Source::Money {
-                amount,
-                currency: spec.currency.clone(),
+                amount: Pointer::new(&amount),
+                currency: spec.currency.as_deref().map(Pointer::new),
                 default_currency: spec.default_currency.clone(),
             }
         }
@@ -552,7 +623,10 @@ fn compile_field(
             for (key, text) in inner {
                 problem(&format!("fields.{key}"), text);
             }
-            Source::List { pointer, element }
+            Source::List {
+                pointer: Pointer::new(&pointer),
+                element,
+            }
         }
         FieldKind::Values(element_kind) => {
             let Some(pointer) = spec.from.clone() else {
@@ -577,8 +651,8 @@ fn compile_field(
             }
             match conversion_for(*element_kind, spec) {
                 Ok(conversion) => Source::Values {
-                    pointer,
-                    each,
+                    pointer: Pointer::new(&pointer),
+                    each: Pointer::new(&each),
                     conversion,
                 },
                 Err(inner) => {
@@ -657,7 +731,7 @@ fn compile_field(
                     None => None,
                 };
                 Source::Read {
-                    pointer,
+                    pointer: Pointer::new(&pointer),
                     conversion,
                     default,
                 }
@@ -800,6 +874,42 @@ mod tests {
 
     fn fields(toml_text: &str) -> BTreeMap<String, FieldSpec> {
         toml::from_str(toml_text).unwrap()
+    }
+
+    #[test]
+    fn a_compiled_pointer_finds_what_value_pointer_finds() {
+        let item = json!({
+            "a": {"b": [10, {"c": "x"}], "d/e": 1, "f~g": 2, "": 3},
+            "07": "padded",
+            "list": ["zero", "one"],
+        });
+        for text in [
+            "",
+            "/a",
+            "/a/b",
+            "/a/b/0",
+            "/a/b/1/c",
+            "/a/b/2",
+            "/a/b/01",
+            "/a/b/+1",
+            "/a/d~1e",
+            "/a/f~0g",
+            "/a/",
+            "/07",
+            "/list/1",
+            "/list/-",
+            "/missing",
+            "/a/b/1/c/deeper",
+            "a",
+            "a/b",
+        ] {
+            assert_eq!(
+                Pointer::new(text).find(&item),
+                item.pointer(text),
+                "pointer {text:?}"
+            );
+        }
+        assert_eq!(Pointer::new("/a/d~1e").to_string(), "/a/d~1e");
     }
 
     fn compile(entity: Entity, toml_text: &str) -> Result<Mapping, Vec<CompileProblem>> {

@@ -7,6 +7,7 @@
 //! value forms of [`crate::domain`]); the typed layer in [`crate::upstream`] turns it
 //! into domain values.
 
+mod answer;
 mod error;
 pub mod guard;
 mod load;

@@ -6,17 +6,20 @@
 //! kind using the system's own error envelope, then map each item. Idempotent calls
 //! are retried with jittered exponential backoff on unavailability and timeouts.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::future::join_all;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION};
 use reqwest::StatusCode;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use tracing::Instrument;
 
+use super::answer::{self, Answer, ItemsError};
 use super::load::{render, Auth, CompiledSpec, Endpoint};
+use super::mapping::Pointer;
 use super::spec::MAX_BATCH_PAGES;
 use super::{BatchResult, Connector, ConnectorError, ErrorKind, PageRequest, Params};
 use crate::domain::{Page, System};
@@ -125,7 +128,7 @@ impl RestConnector {
         values: &BTreeMap<String, String>,
         keys: &[String],
         paging: &[(String, String)],
-    ) -> Result<Option<Value>, ConnectorError> {
+    ) -> Result<Option<Answer>, ConnectorError> {
         let attempts = if endpoint.idempotent {
             self.spec.attempts
         } else {
@@ -211,7 +214,7 @@ impl RestConnector {
         keys: &[String],
         paging: &[(String, String)],
         attempt: u32,
-    ) -> Result<Option<Value>, ConnectorError> {
+    ) -> Result<Option<Answer>, ConnectorError> {
         let trace = super::current_trace();
         let parent = trace
             .as_ref()
@@ -258,7 +261,7 @@ impl RestConnector {
         keys: &[String],
         paging: &[(String, String)],
         traceparent: String,
-    ) -> Result<Option<Value>, ConnectorError> {
+    ) -> Result<Option<Answer>, ConnectorError> {
         let bad_request = |detail: String| self.error(endpoint, ErrorKind::Rejected, detail);
         let path = render(&endpoint.path, values, true)
             .map_err(bad_request)?
@@ -317,7 +320,7 @@ impl RestConnector {
                     format!("no answer within {deadline:?}"),
                 )
             })??;
-        self.classify(endpoint, status, &body)
+        self.classify(endpoint, status, body)
     }
 
     fn transport_error(&self, endpoint: &Endpoint, error: reqwest::Error) -> ConnectorError {
@@ -342,15 +345,15 @@ impl RestConnector {
         &self,
         endpoint: &Endpoint,
         status: StatusCode,
-        body: &[u8],
-    ) -> Result<Option<Value>, ConnectorError> {
+        body: Vec<u8>,
+    ) -> Result<Option<Answer>, ConnectorError> {
         let errors = &self.spec.errors;
-        let json: Option<Value> = serde_json::from_slice(body).ok();
+        let json = Answer::parse(body);
         let code = errors
             .code
             .as_deref()
-            .and_then(|pointer| json.as_ref()?.pointer(pointer))
-            .and_then(text);
+            .and_then(|pointer| json.as_ref()?.value(&Pointer::new(pointer)))
+            .and_then(|code| text(&code));
         let with_codes = |mut error: ConnectorError| {
             error.status = Some(status.as_u16());
             error.upstream_code = code.clone();
@@ -408,13 +411,17 @@ impl RestConnector {
     fn items<'a>(
         &self,
         endpoint: &Endpoint,
-        answer: &'a Value,
-    ) -> Result<&'a [Value], ConnectorError> {
-        match answer.pointer(&endpoint.items) {
-            Some(Value::Array(items)) => Ok(items),
-            None | Some(Value::Null) => Ok(&[]),
-            Some(_) => Err(self.bad_shape(endpoint, &endpoint.items, "expected a list of items")),
-        }
+        answer: &'a Answer,
+    ) -> Result<Vec<&'a RawValue>, ConnectorError> {
+        answer
+            .items(&endpoint.items)
+            .map_err(|ItemsError::NotAList| {
+                self.bad_shape(
+                    endpoint,
+                    endpoint.items.as_str(),
+                    "expected a list of items",
+                )
+            })
     }
 
     fn bad_shape(&self, endpoint: &Endpoint, pointer: &str, problem: &str) -> ConnectorError {
@@ -453,19 +460,29 @@ impl RestConnector {
         &self,
         endpoint: &Endpoint,
         chunk: &[String],
-        answer: &Value,
+        answer: &Answer,
         result: &mut BatchResult,
     ) -> Result<(), ConnectorError> {
-        let key_pointer = endpoint.key.as_deref().unwrap_or_default();
-        for (index, item) in self.items(endpoint, answer)?.iter().enumerate() {
-            let Some(key) = item.pointer(key_pointer).and_then(text) else {
-                return Err(self.bad_shape(endpoint, key_pointer, "an item carries no key"));
+        let asked: HashSet<&str> = chunk.iter().map(String::as_str).collect();
+        for (index, raw) in self.items(endpoint, answer)?.into_iter().enumerate() {
+            let item = answer::item(raw);
+            let key = match &endpoint.key {
+                Some(pointer) => pointer.find(&item),
+                None => Some(&item),
             };
-            if !chunk.contains(&key) {
+            let Some(key) = key.and_then(text) else {
+                let pointer = endpoint.key.as_ref().map(Pointer::as_str);
+                return Err(self.bad_shape(
+                    endpoint,
+                    pointer.unwrap_or_default(),
+                    "an item carries no key",
+                ));
+            };
+            if !asked.contains(key.as_str()) {
                 tracing::warn!(system = %self.spec.system, endpoint = %endpoint.name, "upstream answered an item for a key it was not asked for; ignored");
                 continue;
             }
-            let mapped = self.map_item(endpoint, index, item);
+            let mapped = self.map_item(endpoint, index, &item);
             let entry = result.entry(key).or_insert_with(|| Ok(Vec::new()));
             match (entry, mapped) {
                 (Ok(items), Ok(value)) => items.push(value),
@@ -489,7 +506,7 @@ impl RestConnector {
     ) -> Result<BatchResult, ConnectorError> {
         let endpoint = self.endpoint(endpoint)?;
         let mut result = HashMap::new();
-        if let Some(answer) = self.classify(endpoint, StatusCode::OK, body)? {
+        if let Some(answer) = self.classify(endpoint, StatusCode::OK, body.to_vec())? {
             self.sort_items(endpoint, keys, &answer, &mut result)?;
         }
         Ok(result)
@@ -522,8 +539,8 @@ impl RestConnector {
             page_key = endpoint
                 .paging
                 .as_ref()
-                .and_then(|p| answer.pointer(&p.next))
-                .and_then(text)
+                .and_then(|p| answer.value(&Pointer::new(&p.next)))
+                .and_then(|next| text(&next))
                 .filter(|k| !k.is_empty());
             if page_key.is_none() {
                 return Ok(result);
@@ -653,21 +670,22 @@ impl Connector for RestConnector {
         };
         let items = self
             .items(endpoint, &answer)?
-            .iter()
+            .into_iter()
             .enumerate()
-            .map(|(index, item)| self.map_item(endpoint, index, item))
+            .map(|(index, raw)| self.map_item(endpoint, index, &answer::item(raw)))
             .collect::<Result<Vec<_>, _>>()?;
+        let read = |pointer: &str| {
+            answer
+                .value(&Pointer::new(pointer))
+                .and_then(|value| text(&value))
+        };
         Ok(Page {
             items,
-            next_page_key: answer
-                .pointer(&paging_spec.next)
-                .and_then(text)
-                .filter(|k| !k.is_empty()),
+            next_page_key: read(&paging_spec.next).filter(|k| !k.is_empty()),
             total: paging_spec
                 .total
                 .as_deref()
-                .and_then(|p| answer.pointer(p))
-                .and_then(text)
+                .and_then(read)
                 .and_then(|t| t.parse().ok()),
         })
     }

@@ -132,6 +132,13 @@ fn loader<T: PerCustomer>(upstreams: &Upstreams, scope: &Arc<RequestScope>) -> L
         tokio::spawn,
         HashMapCache::default(),
     )
+    // No added window: the batch is sent on the runtime's next timer tick, after the
+    // resolvers polled in the same pass have added their keys (async-graphql resolves
+    // a selection's fields and a list's items in one pass). The default 1 ms window
+    // rounds up to two ticks: 1.25 ms more per cold request at idle, measured
+    // (`c360 bench --scenario profile360 --mode cold --concurrency 1`: p50 2.29 ms
+    // against 3.54 ms), for no larger batches.
+    .delay(std::time::Duration::ZERO)
 }
 
 impl Loaders {
