@@ -229,6 +229,7 @@ impl App {
         let responses = config.cache.response_enabled.then(|| {
             Arc::new(cache::ResponseCache::new(
                 config.cache.response_max_bytes,
+                config.cache.response_max_entry_bytes,
                 config.cache.response_max_ttl,
             ))
         });

@@ -60,7 +60,8 @@ pub static CACHE_INVALIDATIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
-/// Response tier lookups (`hit`, `miss`, `stored`, `uncacheable`).
+/// Response tier lookups (`hit`, `miss`) and stores (`stored`, `uncacheable`, and
+/// `too_large` for answers over `cache.response_max_entry_bytes`).
 pub static RESPONSE_CACHE: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter(
         "c360_response_cache_total",

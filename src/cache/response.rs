@@ -75,13 +75,21 @@ impl Tagged for Entry {
 
 pub struct ResponseCache {
     entries: LocalCache<ResponseKey, Entry>,
+    max_entry_bytes: u64,
     max_ttl: Duration,
 }
 
 impl ResponseCache {
-    pub fn new(max_bytes: u64, max_ttl: Duration) -> ResponseCache {
+    /// At most `max_bytes` in all, and no single answer weighing more than
+    /// `max_entry_bytes` (0: the whole tier).
+    pub fn new(max_bytes: u64, max_entry_bytes: u64, max_ttl: Duration) -> ResponseCache {
         ResponseCache {
             entries: LocalCache::new(max_bytes, max_ttl.max(Duration::from_secs(1))),
+            max_entry_bytes: if max_entry_bytes == 0 {
+                max_bytes
+            } else {
+                max_entry_bytes.min(max_bytes)
+            },
             max_ttl,
         }
     }
@@ -116,16 +124,31 @@ impl ResponseCache {
         tags: Vec<String>,
         ttl: Duration,
     ) {
+        let entry = Entry {
+            body,
+            reads,
+            tags: Arc::new(tags),
+            expires: Instant::now() + ttl.min(self.max_ttl),
+        };
+        // An answer about many records (a hundred customers' products carry about a
+        // thousand tags, 450 kB of weight) is rarely asked again word for word, is
+        // dropped by a change to any of its records, and would push out a hundred
+        // screens' answers. The entity tier still serves what it was built from.
+        if u64::from(entry.weight()) > self.max_entry_bytes {
+            RESPONSE_CACHE.with_label_values(&["too_large"]).inc();
+            return;
+        }
         RESPONSE_CACHE.with_label_values(&["stored"]).inc();
-        self.entries.insert(
-            key,
-            Entry {
-                body,
-                reads,
-                tags: Arc::new(tags),
-                expires: Instant::now() + ttl.min(self.max_ttl),
-            },
-        );
+        self.entries.insert(key, entry);
+    }
+
+    /// Entries held, after pending maintenance.
+    pub fn len(&self) -> u64 {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Drops every response containing any of `tags`.
@@ -163,8 +186,34 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_heavier_than_the_entry_limit_is_not_kept() {
+        let cache = ResponseCache::new(1 << 20, 16 * 1024, Duration::from_secs(60));
+        let small = ResponseKey::new("small", None, "", "v");
+        let large = ResponseKey::new("large", None, "", "v");
+        let tags = |n: usize| (0..n).map(|i| format!("core:account:{i}")).collect();
+        // 10 tags: about 5 kB of weight; 100 tags: about 45 kB.
+        cache.insert(
+            small.clone(),
+            Bytes::from_static(b"{}"),
+            Arc::default(),
+            tags(10),
+            Duration::from_secs(30),
+        );
+        cache.insert(
+            large.clone(),
+            Bytes::from_static(b"{}"),
+            Arc::default(),
+            tags(100),
+            Duration::from_secs(30),
+        );
+        assert!(cache.get(&small).is_some());
+        assert!(cache.get(&large).is_none());
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
     fn an_invalidated_tag_drops_only_its_responses_and_entries_expire() {
-        let cache = ResponseCache::new(1 << 20, Duration::from_secs(60));
+        let cache = ResponseCache::new(1 << 20, 0, Duration::from_secs(60));
         let one = ResponseKey::new("1", None, "", "v");
         let two = ResponseKey::new("2", None, "", "v");
         cache.insert(

@@ -133,6 +133,9 @@ pub struct CacheConfig {
     /// Whole-response tier on or off.
     pub response_enabled: bool,
     pub response_max_bytes: u64,
+    /// Heaviest answer the response tier keeps (body, tags and replayed reads, as
+    /// weighed against `response_max_bytes`); 0: up to the whole tier.
+    pub response_max_entry_bytes: u64,
     /// Longest a response is kept, whatever its entities allow.
     #[serde(with = "humantime_serde")]
     pub response_max_ttl: Duration,
@@ -192,6 +195,7 @@ impl std::fmt::Debug for CacheConfig {
             .field("l1_max_bytes", &self.l1_max_bytes)
             .field("response_enabled", &self.response_enabled)
             .field("response_max_bytes", &self.response_max_bytes)
+            .field("response_max_entry_bytes", &self.response_max_entry_bytes)
             .field("response_max_ttl", &self.response_max_ttl)
             .field("lock_ttl", &self.lock_ttl)
             .field("tag_ttl", &self.tag_ttl)
@@ -403,6 +407,12 @@ const DEFAULT_L1_BYTES: u64 = 64 * 1024 * 1024;
 /// more than a branch network's screens open within the tier's one-minute life. With
 /// the entity tier's 64 MiB it keeps the hub under 200 MB (issue 7).
 const DEFAULT_RESPONSE_BYTES: u64 = 32 * 1024 * 1024;
+/// 128 KiB: a profile (about 6 KB) or a page of search results is kept; an answer
+/// about a hundred customers (`customers(ids:)`, a book page: about 450 kB, mostly the
+/// tags of its thousand records) is not. Measured on `c360 bench --scenario batch100
+/// --mode warm --customers 20000` (release): such answers, each asked once, held the
+/// hub 62 MB above the same run without the tier.
+const DEFAULT_RESPONSE_ENTRY_BYTES: u64 = 128 * 1024;
 /// A Redis answer slower than this is a miss: a cache that makes a screen wait is
 /// worse than no cache.
 const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(100);
@@ -414,6 +424,7 @@ impl Default for CacheConfig {
             l1_max_bytes: DEFAULT_L1_BYTES,
             response_enabled: true,
             response_max_bytes: DEFAULT_RESPONSE_BYTES,
+            response_max_entry_bytes: DEFAULT_RESPONSE_ENTRY_BYTES,
             response_max_ttl: Duration::from_secs(60),
             lock_ttl: Duration::from_secs(2),
             tag_ttl: Duration::from_secs(3 * 3600),
