@@ -42,6 +42,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::bus::Bus;
@@ -330,8 +331,14 @@ impl App {
             // New connections stop here; open WebSockets close themselves on this.
             let _ = shutting_down.send(true);
         };
+        // Without TCP_NODELAY a second small write before the peer's ACK (a pushed
+        // subscription event, a response while the last is unacknowledged) waits for
+        // it: up to the peer's delayed-ACK timer, 40 ms on Linux.
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let server = axum::serve(
-            self.listener,
+            listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use async_graphql::{Context, EmptyMutation, EmptySubscription, Object, SimpleObject, ID};
 use async_graphql_axum::GraphQL;
 use axum::routing::post_service;
+use axum::serve::ListenerExt;
 use axum::Router;
 use chrono::{DateTime, FixedOffset, NaiveDateTime, Utc};
 use rust_decimal::Decimal;
@@ -133,6 +134,10 @@ pub async fn serve(
     schema: ReferenceSchema,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // As the hub's own listener, so that the two are compared on equal terms.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router(schema))
         .with_graceful_shutdown(shutdown)
         .await

@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use axum::Router;
 use chrono::{Datelike, FixedOffset, NaiveDate, Utc};
 
@@ -224,6 +225,10 @@ pub async fn serve(
     sandbox: Sandbox,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // As the hub's own listener, and as real gateways do (see `App::run`).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, sandbox.router())
         .with_graceful_shutdown(shutdown)
         .await
