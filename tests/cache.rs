@@ -44,6 +44,47 @@ async fn a_second_identical_360_query_makes_no_upstream_call() {
     let second = app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
     assert_eq!(app.total_requests().await, 0);
     assert_eq!(first, second, "the cached response is the response");
+    // What this request fetched is not reported as a cache hit, though the entity
+    // tier holds it by the time the products are resolved.
+    for source in first["data"]["customer"]["sources"].as_array().unwrap() {
+        assert_eq!(source["fromCache"], false, "{source}");
+    }
+}
+
+#[tokio::test]
+async fn an_answer_about_a_hundred_customers_is_rebuilt_from_the_entity_tier() {
+    // About a thousand records: far over `cache.response_max_entry_bytes` (128 KiB).
+    let app = spawn_app().await;
+    let ids: Vec<String> = (1..=100)
+        .map(|i| (1_000_000_000u64 + i).to_string())
+        .collect();
+    let query = "query($ids: [ID!]!) { customers(ids: $ids) { id accounts { number } \
+                 cards { number } loans { id } onlineBanking { userId } \
+                 sources { system fromCache } } }";
+    let first = app.graphql(query, json!({"ids": ids})).await;
+    assert!(first.get("errors").is_none(), "{first}");
+    app.reset_stats().await;
+    let second = app.graphql(query, json!({"ids": ids})).await;
+    assert_eq!(app.total_requests().await, 0, "served from memory");
+    // A replay of the stored answer would repeat the first one's sources (fetched from
+    // the systems); an execution from the entity tier says they came from the cache.
+    let from_cache = |answer: &Value| -> Vec<bool> {
+        answer["data"]["customers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c["sources"].as_array().unwrap().clone())
+            .map(|s| s["fromCache"].as_bool().unwrap())
+            .collect()
+    };
+    assert!(from_cache(&first).iter().all(|cached| !cached), "{first}");
+    let second_sources = from_cache(&second);
+    assert_eq!(second_sources.len(), 100 * 4, "{second}");
+    assert!(second_sources.iter().all(|cached| *cached), "{second}");
+    assert_eq!(
+        first["data"]["customers"][99]["accounts"],
+        second["data"]["customers"][99]["accounts"]
+    );
 }
 
 #[tokio::test]

@@ -6,9 +6,9 @@
 //! (an [`Outcome`]), so a failed system is called once per request however many
 //! fields ask for it, and `sources` can report it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use chrono::{DateTime, Utc};
@@ -70,6 +70,10 @@ per_customer!(Activity, System::Core, activity, "activity");
 pub struct SystemLoader<T> {
     upstreams: Upstreams,
     scope: Arc<RequestScope>,
+    /// CIFs this loader has loaded for its request. Their outcomes are in the
+    /// loader's own cache, as this request got them (`fromCache: false` when it
+    /// fetched them); the in-process tier would report its copy as a cache hit.
+    loaded: Mutex<HashSet<Cif>>,
     _entity: std::marker::PhantomData<fn() -> T>,
 }
 
@@ -78,6 +82,9 @@ impl<T: PerCustomer> Loader<Cif> for SystemLoader<T> {
     type Error = Infallible;
 
     async fn load(&self, keys: &[Cif]) -> Result<HashMap<Cif, Outcome<T>>, Infallible> {
+        if let Ok(mut loaded) = self.loaded.lock() {
+            loaded.extend(keys.iter().cloned());
+        }
         let mut per_key = T::fetch(&self.upstreams, keys, &self.scope).await;
         Ok(keys
             .iter()
@@ -127,6 +134,7 @@ fn loader<T: PerCustomer>(upstreams: &Upstreams, scope: &Arc<RequestScope>) -> L
         SystemLoader {
             upstreams: upstreams.clone(),
             scope: scope.clone(),
+            loaded: Mutex::default(),
             _entity: std::marker::PhantomData,
         },
         tokio::spawn,
@@ -157,10 +165,18 @@ impl Loaders {
 }
 
 impl<T: PerCustomer> SystemLoader<T> {
-    /// The customer's outcome when the in-process tier holds it fresh: answered at
-    /// once, without the loader's batch window (a millisecond per round of loads, two
-    /// rounds for a profile) or its task, which only upstream calls need.
+    /// The customer's outcome when the in-process tier holds it fresh and this
+    /// request has not loaded it yet: answered at once, without the loader's batch
+    /// window (a timer tick per round of loads) or its task, which only upstream calls
+    /// need.
     fn in_memory(&self, cif: &Cif) -> Option<Outcome<T>> {
+        if self
+            .loaded
+            .lock()
+            .map_or(true, |loaded| loaded.contains(cif))
+        {
+            return None;
+        }
         let fetched = self
             .upstreams
             .cached::<T>(T::SYSTEM, T::ENDPOINT, cif, &self.scope)?;
