@@ -108,6 +108,8 @@ pub struct CompiledSpec {
     pub resilience: super::guard::Resilience,
     pub auth: Auth,
     pub errors: ErrorSpec,
+    /// `errors.code`, split once.
+    pub code: Option<Pointer>,
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub endpoints: HashMap<String, Endpoint>,
 }
@@ -124,6 +126,9 @@ pub struct Endpoint {
     pub items: Pointer,
     pub key: Option<Pointer>,
     pub paging: Option<PagingSpec>,
+    /// `paging.next` and `paging.total`, split once.
+    pub next: Option<Pointer>,
+    pub total: Option<Pointer>,
     pub idempotent: bool,
     pub mapping: Mapping,
     pub cache: CachePolicy,
@@ -438,6 +443,7 @@ pub fn compile(
             backoff: spec.retry.backoff.unwrap_or(spec::DEFAULT_BACKOFF),
             resilience: spec.resilience.clone(),
             auth,
+            code: spec.errors.code.as_deref().map(Pointer::new),
             errors: spec.errors,
             headers,
             endpoints,
@@ -601,6 +607,12 @@ fn compile_endpoint(
         items: Pointer::new(&spec.items),
         key: spec.key.as_deref().map(Pointer::new),
         paging: spec.paging.clone(),
+        next: spec.paging.as_ref().map(|p| Pointer::new(&p.next)),
+        total: spec
+            .paging
+            .as_ref()
+            .and_then(|p| p.total.as_deref())
+            .map(Pointer::new),
         idempotent: spec.idempotent || spec.method.eq_ignore_ascii_case("GET"),
         mapping,
         cache: CachePolicy::NONE,

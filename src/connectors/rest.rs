@@ -349,10 +349,11 @@ impl RestConnector {
     ) -> Result<Option<Answer>, ConnectorError> {
         let errors = &self.spec.errors;
         let json = Answer::parse(body);
-        let code = errors
+        let code = self
+            .spec
             .code
-            .as_deref()
-            .and_then(|pointer| json.as_ref()?.value(&Pointer::new(pointer)))
+            .as_ref()
+            .and_then(|pointer| json.as_ref()?.value(pointer))
             .and_then(|code| text(&code));
         let with_codes = |mut error: ConnectorError| {
             error.status = Some(status.as_u16());
@@ -537,9 +538,9 @@ impl RestConnector {
             };
             self.sort_items(endpoint, chunk, &answer, &mut result)?;
             page_key = endpoint
-                .paging
+                .next
                 .as_ref()
-                .and_then(|p| answer.value(&Pointer::new(&p.next)))
+                .and_then(|next| answer.value(next))
                 .and_then(|next| text(&next))
                 .filter(|k| !k.is_empty());
             if page_key.is_none() {
@@ -674,19 +675,15 @@ impl Connector for RestConnector {
             .enumerate()
             .map(|(index, raw)| self.map_item(endpoint, index, &answer::item(raw)))
             .collect::<Result<Vec<_>, _>>()?;
-        let read = |pointer: &str| {
+        let read = |pointer: &Option<Pointer>| {
             answer
-                .value(&Pointer::new(pointer))
+                .value(pointer.as_ref()?)
                 .and_then(|value| text(&value))
         };
         Ok(Page {
             items,
-            next_page_key: read(&paging_spec.next).filter(|k| !k.is_empty()),
-            total: paging_spec
-                .total
-                .as_deref()
-                .and_then(read)
-                .and_then(|t| t.parse().ok()),
+            next_page_key: read(&endpoint.next).filter(|k| !k.is_empty()),
+            total: read(&endpoint.total).and_then(|t| t.parse().ok()),
         })
     }
 }
