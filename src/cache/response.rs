@@ -142,15 +142,6 @@ impl ResponseCache {
         self.entries.insert(key, entry);
     }
 
-    /// Entries held, after pending maintenance.
-    pub fn len(&self) -> u64 {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Drops every response containing any of `tags`.
     pub fn invalidate(&self, tags: &[String]) -> usize {
         let dropped = self.entries.invalidate_tags(tags);
@@ -208,7 +199,6 @@ mod tests {
         );
         assert!(cache.get(&small).is_some());
         assert!(cache.get(&large).is_none());
-        assert_eq!(cache.len(), 1);
     }
 
     #[test]

@@ -69,10 +69,7 @@ pub fn item(raw: &RawValue) -> Value {
 /// What `Value::pointer` would find in the parsed text, without parsing more than the
 /// objects and arrays on the pointer's way (and skipping over their other members).
 fn seek<'a>(root: &'a RawValue, pointer: &Pointer) -> Option<&'a RawValue> {
-    if !pointer.as_str().is_empty() && !pointer.as_str().starts_with('/') {
-        return None;
-    }
-    pointer.tokens().iter().try_fold(root, |at, token| {
+    pointer.tokens()?.iter().try_fold(root, |at, token| {
         let mut reader = serde_json::Deserializer::from_str(at.get());
         reader.deserialize_any(Child { token }).ok().flatten()
     })

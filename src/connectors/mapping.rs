@@ -36,7 +36,8 @@ pub struct MapError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pointer {
     text: String,
-    tokens: Vec<String>,
+    /// None when the text is not a pointer (no leading `/`): it finds nothing.
+    tokens: Option<Vec<String>>,
 }
 
 impl Pointer {
@@ -44,14 +45,15 @@ impl Pointer {
     /// for `/` and `~0` for `~`. Text without the leading `/` finds nothing, as with
     /// `Value::pointer`; specs are checked for that when they load.
     pub fn new(text: &str) -> Pointer {
-        let tokens = text
-            .strip_prefix('/')
-            .map(|rest| {
+        let tokens = if text.is_empty() {
+            Some(Vec::new())
+        } else {
+            text.strip_prefix('/').map(|rest| {
                 rest.split('/')
                     .map(|t| t.replace("~1", "/").replace("~0", "~"))
                     .collect()
             })
-            .unwrap_or_default();
+        };
         Pointer {
             text: text.to_owned(),
             tokens,
@@ -62,9 +64,10 @@ impl Pointer {
         &self.text
     }
 
-    /// The unescaped tokens; none for the whole value.
-    pub fn tokens(&self) -> &[String] {
-        &self.tokens
+    /// The unescaped tokens (none for the whole value); `None` when the text is not
+    /// a pointer.
+    pub fn tokens(&self) -> Option<&[String]> {
+        self.tokens.as_deref()
     }
 
     /// An array index as RFC 6901 allows it: digits, no sign, no leading zero.
@@ -77,10 +80,7 @@ impl Pointer {
 
     /// What `Value::pointer` finds for the same text.
     pub fn find<'a>(&self, value: &'a Value) -> Option<&'a Value> {
-        if !self.text.is_empty() && !self.text.starts_with('/') {
-            return None;
-        }
-        self.tokens
+        self.tokens()?
             .iter()
             .try_fold(value, |target, token| match target {
                 Value::Object(map) => map.get(token.as_str()),
