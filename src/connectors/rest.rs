@@ -286,11 +286,12 @@ impl RestConnector {
         let mut request = self
             .client
             .request(endpoint.method.clone(), url)
-            .timeout(self.spec.timeout)
             .header("traceparent", traceparent);
         if let Some(body) = &endpoint.body {
             request = request.json(&fill_body(body, values, keys).map_err(bad_request)?);
         }
+        // One timer covers sending and reading the whole body; reqwest's per-request
+        // timeout would arm a second one on every call.
         let deadline = self.spec.timeout;
         let exchange = async {
             let response = request
@@ -593,13 +594,13 @@ enum ReadError {
 }
 
 async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, ReadError> {
-    if response
-        .content_length()
-        .is_some_and(|len| len as usize > limit)
-    {
+    let announced = response.content_length().map(|len| len as usize);
+    if announced.is_some_and(|len| len > limit) {
         return Err(ReadError::TooLarge);
     }
-    let mut body = Vec::new();
+    // Sized once when the length is announced: growing by doubling would hold the old
+    // and the new buffer at once, and leave up to half of the last one unused.
+    let mut body = Vec::with_capacity(announced.unwrap_or(0));
     while let Some(chunk) = response.chunk().await.map_err(ReadError::Transport)? {
         if body.len() + chunk.len() > limit {
             return Err(ReadError::TooLarge);

@@ -106,6 +106,7 @@ pub(crate) fn gated(
 
 async fn gate_request(State(gate): State<Gate>, request: Request, next: Next) -> Response {
     let Gate { state, system } = gate;
+    let arrived = tokio::time::Instant::now();
     state.faults.requests[system.slot()].fetch_add(1, Ordering::Relaxed);
     if let Some(traceparent) = request
         .headers()
@@ -121,16 +122,18 @@ async fn gate_request(State(gate): State<Gate>, request: Request, next: Next) ->
         Some(ms) => Duration::from_millis(ms),
         None => state.latency.delay(system),
     };
+    let failure =
+        fault.filter(|f| f.error_rate > 0.0 && state.faults.should_fail(system, f.error_rate));
+    let response = match failure {
+        Some(fault) => injected_failure(system, &fault, request.uri().path()),
+        None => next.run(request).await,
+    };
+    // A system with a latency of L answers L after the request reached it: building the
+    // answer is part of those L, as it is in a real system, and does not come on top.
     if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
+        tokio::time::sleep_until(arrived + delay).await;
     }
-    if let Some(fault) = fault.filter(|f| f.error_rate > 0.0) {
-        if state.faults.should_fail(system, fault.error_rate) {
-            let path = request.uri().path().to_string();
-            return injected_failure(system, &fault, &path);
-        }
-    }
-    next.run(request).await
+    response
 }
 
 fn injected_failure(system: System, fault: &Fault, path: &str) -> Response {
