@@ -31,7 +31,7 @@ use c360::domain::{
     InteractionChannel, InteractionDirection, InteractionOutcome, InteractionType, Loan,
     OnlineUser, System,
 };
-use c360::graphql::{build_schema, AppSchema, RequestData};
+use c360::graphql::{build_schema, AppSchemas, RequestData};
 use c360::insights::{self, Inputs, InsightConfig, Records};
 use c360::sandbox::{LatencyProfile, Sandbox, SandboxConfig};
 use c360::store::Store;
@@ -268,7 +268,7 @@ struct World {
     gathered: Vec<Records>,
     insights: InsightConfig,
     policies: Policies,
-    schema: AppSchema,
+    schema: AppSchemas,
     upstreams: Upstreams,
     /// Holds the SQLite file the schema's store opened.
     _database: tempfile::TempDir,
@@ -458,8 +458,14 @@ impl World {
         let request = async_graphql::Request::new(c360::bench::PROFILE_360).variables(
             async_graphql::Variables::from_json(json!({ "id": cif.as_str() })),
         );
-        let data = RequestData::new(&self.upstreams, self.viewer("teller", None));
-        self.schema.execute(data.attach(request)).await
+        let mut request = request;
+        let viewer = self.viewer("teller", None);
+        let schema = self
+            .schema
+            .for_request(&viewer, request.parsed_query().ok())
+            .clone();
+        let data = RequestData::new(&self.upstreams, viewer);
+        schema.execute(data.attach(request)).await
     }
 
     /// Requests the sandbox received so far, all systems together.

@@ -112,7 +112,7 @@ pub struct Reloader {
     policies_path: std::path::PathBuf,
     upstreams: Upstreams,
     policies: auth::LivePolicies,
-    schema: graphql::AppSchema,
+    schema: graphql::AppSchemas,
 }
 
 /// Why a reload was refused; the running configuration stays.
@@ -131,7 +131,7 @@ impl Reloader {
         let specs = connectors::load(&self.connectors, &config::process_env)?;
         let connectors = Connectors::from_specs(specs)?;
         let policies = auth::Policies::load(&self.policies_path)?;
-        policies.check_against(&graphql::schema_fields(&self.schema).await)?;
+        policies.check_against(&graphql::schema_fields(self.schema.policed()).await)?;
         self.upstreams.replace_connectors(connectors);
         self.policies.replace(policies);
         Ok(())
@@ -253,7 +253,7 @@ impl App {
             bus.clone(),
             Arc::new(insights),
         );
-        policies.check_against(&graphql::schema_fields(&schema).await)?;
+        policies.check_against(&graphql::schema_fields(schema.policed()).await)?;
         let live_policies = auth::LivePolicies::new(policies);
         let reloader = Reloader {
             connectors: config.connectors.clone(),

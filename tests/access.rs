@@ -525,3 +525,46 @@ async fn transfer_counterparties_are_masked_like_names() {
         assert_ne!(shown, name, "{name} shown in clear to a teller");
     }
 }
+
+#[tokio::test]
+async fn a_denied_field_is_refused_however_the_document_reaches_it() {
+    // Documents that name no denied field run without the per-field policy check; one
+    // that reaches a denied field through an alias inside an inline fragment inside a
+    // named fragment must still be refused at that field, and only there.
+    let app = spawn_app().await;
+    let teller = token_for("teller", Some("T0001"), Some("B001"), None);
+    let hidden = r#"query Hidden($id: ID!) { customer(id: $id) { id ...More } }
+        fragment More on Customer { status ... on Customer { view: insights { tier } } }"#;
+    let (status, answer) = app
+        .graphql_as(&teller, hidden, json!({"id": SHOWCASE}), &[])
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["data"]["customer"]["id"], SHOWCASE, "{answer}");
+    assert!(answer["data"]["customer"]["status"].is_string(), "{answer}");
+    assert_eq!(answer["data"]["customer"]["view"], Value::Null, "{answer}");
+    let errors = answer["errors"].as_array().expect("an error for the view");
+    assert_eq!(errors.len(), 1, "{answer}");
+    assert_eq!(errors[0]["extensions"]["code"], "FORBIDDEN");
+    assert_eq!(errors[0]["path"], json!(["customer", "view"]));
+
+    // The same document without the denied field answers in full.
+    let plain = r#"query Plain($id: ID!) { customer(id: $id) { id ...More } }
+        fragment More on Customer { status ... on Customer { view: branch } }"#;
+    let (status, answer) = app
+        .graphql_as(&teller, plain, json!({"id": SHOWCASE}), &[])
+        .await;
+    assert_eq!(status, 200);
+    assert!(answer.get("errors").is_none(), "{answer}");
+    assert!(answer["data"]["customer"]["view"].is_string(), "{answer}");
+
+    // A field named like a denied one on a type where it is allowed (the teller is
+    // denied Query.interactions, not Customer.interactions) still answers.
+    let timeline = r#"query Timeline($id: ID!) { customer(id: $id) {
+        interactions(first: 1) { edges { node { id } } } } }"#;
+    let (status, answer) = app
+        .graphql_as(&teller, timeline, json!({"id": SHOWCASE}), &[])
+        .await;
+    assert_eq!(status, 200);
+    assert!(answer.get("errors").is_none(), "{answer}");
+    assert!(answer["data"]["customer"]["interactions"]["edges"].is_array());
+}

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextResolve, ResolveInfo,
 };
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{Context, PathSegment, Response, Result, ServerError, ServerResult, Value};
 
 use super::errors;
@@ -147,6 +148,50 @@ impl Extension for FieldPolicyExtension {
     }
 }
 
+/// Whether `document` selects, anywhere (every operation and every fragment, used or
+/// not), a field whose name is the field of a `Type.field` entry in `denied`. When it
+/// does not, no field the role denies can be resolved, whatever the types: fields are
+/// resolved only where a document selects them, and by name, not alias.
+pub(crate) fn names_a_denied_field(
+    document: &ExecutableDocument,
+    denied: &std::collections::HashSet<String>,
+) -> bool {
+    let names: Vec<&str> = denied
+        .iter()
+        .map(|entry| {
+            entry
+                .rsplit_once('.')
+                .map_or(entry.as_str(), |(_, field)| field)
+        })
+        .collect();
+    let mut sets: Vec<&SelectionSet> = document
+        .operations
+        .iter()
+        .map(|(_, op)| &op.node.selection_set.node)
+        .chain(
+            document
+                .fragments
+                .values()
+                .map(|fragment| &fragment.node.selection_set.node),
+        )
+        .collect();
+    while let Some(set) = sets.pop() {
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(field) => {
+                    if names.contains(&field.node.name.node.as_str()) {
+                        return true;
+                    }
+                    sets.push(&field.node.selection_set.node);
+                }
+                Selection::InlineFragment(inline) => sets.push(&inline.node.selection_set.node),
+                Selection::FragmentSpread(_) => {}
+            }
+        }
+    }
+    false
+}
+
 fn path_of(info: &ResolveInfo<'_>) -> Vec<PathSegment> {
     let mut nodes: Vec<_> = std::iter::once(info.path_node)
         .chain(info.path_node.parents())
@@ -159,4 +204,59 @@ fn path_of(info: &ResolveInfo<'_>) -> Vec<PathSegment> {
             async_graphql::QueryPathSegment::Name(name) => PathSegment::Field(name.to_owned()),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use async_graphql::parser::parse_query;
+
+    use super::names_a_denied_field;
+
+    fn names(query: &str, denied: &[&str]) -> bool {
+        let denied: HashSet<String> = denied.iter().map(|d| d.to_string()).collect();
+        names_a_denied_field(&parse_query(query).expect("a valid document"), &denied)
+    }
+
+    #[test]
+    fn a_document_without_the_denied_names_needs_no_check() {
+        let denied = ["Customer.insights", "Query.interactions"];
+        assert!(!names(
+            "{ customer(id: 1) { id name accounts { number } } }",
+            &denied
+        ));
+        // Aliases are response keys, not field names.
+        assert!(!names(
+            "{ insights: customer(id: 1) { interactions: id } }",
+            &denied
+        ));
+    }
+
+    #[test]
+    fn a_denied_name_is_found_wherever_the_document_selects_it() {
+        let denied = ["Customer.insights"];
+        assert!(names(
+            "{ customer(id: 1) { x: insights { tier } } }",
+            &denied
+        ));
+        assert!(names(
+            "{ customer(id: 1) { ... on Customer { insights { tier } } } }",
+            &denied
+        ));
+        assert!(names(
+            "{ customer(id: 1) { ...F } } fragment F on Customer { insights { tier } }",
+            &denied
+        ));
+        // A fragment no operation spreads is still looked at: the check only has to
+        // be safe, not exact.
+        assert!(names(
+            "{ customer(id: 1) { id } } fragment F on Customer { insights { tier } }",
+            &denied
+        ));
+        assert!(names(
+            "mutation { a { b { c { d { insights } } } } }",
+            &denied
+        ));
+    }
 }

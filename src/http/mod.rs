@@ -48,7 +48,7 @@ use crate::auth::{
 use crate::cache::{
     ParsedDocuments, PersistedQueries, PersistedQueryError, RedisTier, ResponseCache, ResponseKey,
 };
-use crate::graphql::{AppSchema, RequestData};
+use crate::graphql::{AppSchemas, RequestData};
 use crate::store::Store;
 use crate::upstream::Upstreams;
 
@@ -64,7 +64,7 @@ const APPLICATION_JSON: &str = "application/json";
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    pub schema: AppSchema,
+    pub schema: AppSchemas,
     pub upstreams: Upstreams,
     /// The response tier; `None` when turned off.
     pub responses: Option<Arc<ResponseCache>>,
@@ -262,9 +262,13 @@ impl Executor for PerOperation {
         };
         let name = request.operation_name.clone();
         let span = ws_operation_span(name.as_deref());
-        let request = self.prepare(request, viewer.clone(), &span);
+        let mut request = self.prepare(request, viewer.clone(), &span);
+        let schema = self
+            .state
+            .schema
+            .for_request(&viewer, request.parsed_query().ok());
         async {
-            let response = self.state.schema.execute(request).await;
+            let response = schema.execute(request).await;
             let reads = viewer.access().drain(name);
             match audit(&self.state, &viewer, &reads, &self.trace_id).await {
                 Ok(()) => response,
@@ -299,14 +303,18 @@ impl Executor for PerOperation {
         };
         let name = request.operation_name.clone();
         let span = ws_operation_span(name.as_deref());
-        let request = self.prepare(request, viewer.clone(), &span);
+        let mut request = self.prepare(request, viewer.clone(), &span);
+        let schema = self
+            .state
+            .schema
+            .for_request(&viewer, request.parsed_query().ok());
         let state = self.state.clone();
         let trace = self.trace_id.clone();
         let open = OpenSubscription::new();
         // Each answer of the operation writes the audit of what it read since the
         // last one: a subscription's customer is recorded when it starts.
-        let answers = Executor::execute_stream(&self.state.schema, request, session_data).then(
-            move |response| {
+        let answers =
+            Executor::execute_stream(schema, request, session_data).then(move |response| {
                 let (state, viewer, name, trace) =
                     (state.clone(), viewer.clone(), name.clone(), trace.clone());
                 let _open = &open;
@@ -316,8 +324,7 @@ impl Executor for PerOperation {
                         Err(_) => audit_unavailable_response(),
                     }
                 }
-            },
-        );
+            });
         in_span(span, answers)
     }
 }
@@ -1104,22 +1111,25 @@ async fn execute_inner(
         span: tracing::Span::current(),
     });
     let scope = data.scope.clone();
+    let schema = state
+        .schema
+        .for_request(&viewer, request.parsed_query().ok());
     let request = data.attach(request);
-    let response =
-        match tokio::time::timeout(state.request_timeout, state.schema.execute(request)).await {
-            Ok(response) => response,
-            Err(_) => {
-                return request_error(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    media,
-                    "REQUEST_TIMEOUT",
-                    format!(
-                        "the request did not finish within {:?}",
-                        state.request_timeout
-                    ),
-                )
-            }
-        };
+    let response = match tokio::time::timeout(state.request_timeout, schema.execute(request)).await
+    {
+        Ok(response) => response,
+        Err(_) => {
+            return request_error(
+                StatusCode::GATEWAY_TIMEOUT,
+                media,
+                "REQUEST_TIMEOUT",
+                format!(
+                    "the request did not finish within {:?}",
+                    state.request_timeout
+                ),
+            )
+        }
+    };
     // A request error (parse, validation, variable coercion) has errors without a path
     // and no data: the response then has no `data` entry at all.
     let request_failed = response.data == async_graphql::Value::Null
