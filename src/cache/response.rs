@@ -41,8 +41,10 @@ impl ResponseKey {
 pub type Reads = Arc<crate::auth::AccessSummary>;
 
 /// Resident bytes of one tag of an entry: the entry's own `String` and the tag
-/// index's (a key `String` and a set of response keys, for most tags a set of one).
-/// Measured on `c360 bench --scenario batch100 --mode warm --customers 20000
+/// index's. Calibrated when the index held a key `String` and a set of response keys
+/// per tag; it now holds a hash and, for most tags, one key inline, so this
+/// over-weighs: the tier keeps fewer answers than its budget would allow, never more
+/// memory. Measured on `c360 bench --scenario batch100 --mode warm --customers 20000
 /// --sandbox-process --sandbox-customers 1000000` (release): each answer carries about
 /// a thousand tags, and the tier weighed at 96 bytes a tag (doubled) held about 470 KB
 /// of resident memory per entry for 50 KB of body.
