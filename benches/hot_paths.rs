@@ -455,10 +455,9 @@ impl World {
     /// Executes profile360 for `cif` as a teller's request, with its own viewer and
     /// loaders, as the HTTP layer prepares one.
     async fn profile360(&self, cif: &Cif) -> async_graphql::Response {
-        let request = async_graphql::Request::new(c360::bench::PROFILE_360).variables(
+        let mut request = async_graphql::Request::new(c360::bench::PROFILE_360).variables(
             async_graphql::Variables::from_json(json!({ "id": cif.as_str() })),
         );
-        let mut request = request;
         let viewer = self.viewer("teller", None);
         let schema = self
             .schema

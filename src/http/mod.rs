@@ -48,7 +48,7 @@ use crate::auth::{
 use crate::cache::{
     ParsedDocuments, PersistedQueries, PersistedQueryError, RedisTier, ResponseCache, ResponseKey,
 };
-use crate::graphql::{AppSchemas, RequestData};
+use crate::graphql::{AppSchema, AppSchemas, RequestData};
 use crate::store::Store;
 use crate::upstream::Upstreams;
 
@@ -212,13 +212,19 @@ impl PerOperation {
     }
 
     /// `span` is the operation's: the upstream calls it makes are recorded under it.
+    /// Returns the request with its data, and the schema that enforces the viewer's
+    /// role on it.
     fn prepare(
         &self,
         request: async_graphql::Request,
         viewer: Viewer,
         span: &tracing::Span,
-    ) -> async_graphql::Request {
-        let request = self.state.documents.prepare(request);
+    ) -> (&AppSchema, async_graphql::Request) {
+        let mut request = self.state.documents.prepare(request);
+        let schema = self
+            .state
+            .schema
+            .for_request(&viewer, request.parsed_query().ok());
         let request = if self.state.open_introspection || viewer.may(Capability::Introspect) {
             request
         } else {
@@ -229,7 +235,7 @@ impl PerOperation {
             trace_id: self.trace_id.clone(),
             span: span.clone(),
         });
-        data.attach(request)
+        (schema, data.attach(request))
     }
 }
 
@@ -262,11 +268,7 @@ impl Executor for PerOperation {
         };
         let name = request.operation_name.clone();
         let span = ws_operation_span(name.as_deref());
-        let mut request = self.prepare(request, viewer.clone(), &span);
-        let schema = self
-            .state
-            .schema
-            .for_request(&viewer, request.parsed_query().ok());
+        let (schema, request) = self.prepare(request, viewer.clone(), &span);
         async {
             let response = schema.execute(request).await;
             let reads = viewer.access().drain(name);
@@ -303,11 +305,7 @@ impl Executor for PerOperation {
         };
         let name = request.operation_name.clone();
         let span = ws_operation_span(name.as_deref());
-        let mut request = self.prepare(request, viewer.clone(), &span);
-        let schema = self
-            .state
-            .schema
-            .for_request(&viewer, request.parsed_query().ok());
+        let (schema, request) = self.prepare(request, viewer.clone(), &span);
         let state = self.state.clone();
         let trace = self.trace_id.clone();
         let open = OpenSubscription::new();
