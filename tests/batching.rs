@@ -45,3 +45,28 @@ async fn systems_are_called_concurrently() {
         "took {elapsed:?}"
     );
 }
+
+#[tokio::test]
+async fn repeated_ids_are_asked_for_once_and_answered_at_each_place() {
+    let app = spawn_app().await;
+    app.reset_stats().await;
+    let answer = app
+        .graphql(
+            "query($ids: [ID!]!) { customers(ids: $ids) { id accounts { number } cards { number } loans { id } onlineBanking { userId } } }",
+            json!({"ids": ["1000000007", "1000000014", "1000000007"]}),
+        )
+        .await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    let ids: Vec<&str> = answer["data"]["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["1000000007", "1000000014", "1000000007"]);
+    assert_eq!(
+        answer["data"]["customers"][0], answer["data"]["customers"][2],
+        "the same customer twice"
+    );
+    assert_one_call_per_system_and_entity(&app.stats().await);
+}

@@ -51,6 +51,10 @@ impl RestConnector {
             .pool_max_idle_per_host(IDLE_CONNECTIONS_PER_HOST)
             .connect_timeout(spec.timeout.min(MAX_CONNECT_TIMEOUT))
             .tcp_nodelay(true)
+            // Retries are decided in one place, the connector's guard: reads only, with
+            // jittered backoff and a budget per system. reqwest's own retry layer would
+            // also copy every request (headers, URI, extensions) for a retry of its own.
+            .retry(reqwest::retry::never().max_retries_per_request(0))
             .user_agent(concat!("c360/", env!("CARGO_PKG_VERSION")));
         match &spec.auth {
             Auth::None => {}

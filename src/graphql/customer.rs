@@ -51,12 +51,12 @@ impl Selection {
     /// Starts the loads of every selected system for these customers, concurrently.
     async fn prefetch(self, loaders: &Loaders, cifs: &[Cif]) {
         tokio::join!(
-            maybe(self.accounts, loaders::many(&loaders.accounts, cifs)),
-            maybe(self.cards, loaders::many(&loaders.cards, cifs)),
-            maybe(self.loans, loaders::many(&loaders.loans, cifs)),
+            maybe(self.accounts, loaders::many_now(&loaders.accounts, cifs)),
+            maybe(self.cards, loaders::many_now(&loaders.cards, cifs)),
+            maybe(self.loans, loaders::many_now(&loaders.loans, cifs)),
             maybe(
                 self.online_banking,
-                loaders::many(&loaders.online_users, cifs)
+                loaders::many_now(&loaders.online_users, cifs)
             ),
         );
     }
@@ -83,7 +83,7 @@ impl CustomerQuery {
         let selection = Selection::of(ctx.look_ahead());
         let cifs = [cif.clone()];
         let (outcome, ()) = tokio::join!(
-            loaders::one(&loaders.customers, &cif),
+            loaders::one_now(&loaders.customers, &cif),
             selection.prefetch(loaders, &cifs)
         );
         match found(&outcome)? {
@@ -130,7 +130,7 @@ impl CustomerQuery {
         let loaders = ctx.data_unchecked::<Loaders>();
         let selection = Selection::of(ctx.look_ahead());
         let (outcomes, ()) = tokio::join!(
-            loaders::many(&loaders.customers, &wanted),
+            loaders::many_now(&loaders.customers, &wanted),
             selection.prefetch(loaders, &wanted)
         );
         let mut nodes = Vec::with_capacity(cifs.len());

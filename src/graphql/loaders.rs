@@ -1,7 +1,8 @@
 //! Per-request DataLoaders, one per (system, entity), keyed by CIF.
 //!
 //! Loads from every resolver of one request that fall in the same tick become one
-//! batch call per system. Loaders live in the request's data, never across requests,
+//! batch call per system. Root resolvers, which hold all their keys at once, skip the
+//! tick ([`many_now`]). Loaders live in the request's data, never across requests,
 //! so nothing fetched for one caller is served to another. Failures are values here
 //! (an [`Outcome`]), so a failed system is called once per request however many
 //! fields ask for it, and `sources` can report it.
@@ -165,18 +166,26 @@ impl Loaders {
 }
 
 impl<T: PerCustomer> SystemLoader<T> {
+    /// Whether this request has loaded (or is loading) the customer through this loader.
+    fn has_loaded(&self, cif: &Cif) -> bool {
+        self.loaded
+            .lock()
+            .map_or(true, |loaded| loaded.contains(cif))
+    }
+
     /// The customer's outcome when the in-process tier holds it fresh and this
     /// request has not loaded it yet: answered at once, without the loader's batch
     /// window (a timer tick per round of loads) or its task, which only upstream calls
     /// need.
     fn in_memory(&self, cif: &Cif) -> Option<Outcome<T>> {
-        if self
-            .loaded
-            .lock()
-            .map_or(true, |loaded| loaded.contains(cif))
-        {
+        if self.has_loaded(cif) {
             return None;
         }
+        self.held(cif)
+    }
+
+    /// The customer's outcome when the in-process tier holds it fresh.
+    fn held(&self, cif: &Cif) -> Option<Outcome<T>> {
         let fetched = self
             .upstreams
             .cached::<T>(T::SYSTEM, T::ENDPOINT, cif, &self.scope)?;
@@ -187,6 +196,76 @@ impl<T: PerCustomer> SystemLoader<T> {
             stale: false,
         })
     }
+}
+
+/// Loads the outcomes of customers whose keys a root resolver holds all at once,
+/// without the loader's batch window.
+///
+/// The window is a timer tick (the next whole millisecond, and under load a wave of
+/// requests released on the same tick); it only pays off when keys come from several
+/// resolvers. A root has them all, so its load goes straight to the systems and the
+/// outcomes are fed to the loader, where the request's child resolvers find them.
+/// Keys this request already loaded still come from the loader. Two aliased roots
+/// therefore make a call each; `customers(ids:)` is the batched way to read several.
+pub async fn many_now<T: PerCustomer>(loader: &Load<T>, cifs: &[Cif]) -> HashMap<Cif, Outcome<T>> {
+    let this = loader.loader();
+    let mut found = HashMap::with_capacity(cifs.len());
+    let mut again = Vec::new();
+    let mut fresh = Vec::new();
+    let mut seen = HashSet::with_capacity(cifs.len());
+    for cif in cifs {
+        if !seen.insert(cif) {
+            continue;
+        }
+        if this.has_loaded(cif) {
+            again.push(cif.clone());
+        } else if let Some(outcome) = this.held(cif) {
+            found.insert(cif.clone(), outcome);
+        } else {
+            fresh.push(cif.clone());
+        }
+    }
+    let from_request = async {
+        if again.is_empty() {
+            return HashMap::new();
+        }
+        match loader.load_many(again).await {
+            Ok(loaded) => loaded,
+            Err(never) => match never {},
+        }
+    };
+    let fetched = async {
+        if fresh.is_empty() {
+            return HashMap::new();
+        }
+        let loaded = match Loader::load(this, &fresh).await {
+            Ok(loaded) => loaded,
+            Err(never) => match never {},
+        };
+        loader
+            .feed_many(
+                loaded
+                    .iter()
+                    .map(|(cif, outcome)| (cif.clone(), outcome.clone())),
+            )
+            .await;
+        loaded
+    };
+    let (from_request, fetched) = tokio::join!(from_request, fetched);
+    found.extend(from_request);
+    found.extend(fetched);
+    found
+}
+
+/// [`many_now`] for one customer.
+pub async fn one_now<T: PerCustomer>(loader: &Load<T>, cif: &Cif) -> Outcome<T> {
+    let mut found = many_now(loader, std::slice::from_ref(cif)).await;
+    found.remove(cif).unwrap_or_else(|| Outcome {
+        items: Ok(Arc::new(Vec::new())),
+        fetched_at: Utc::now(),
+        from_cache: false,
+        stale: false,
+    })
 }
 
 /// Loads one customer's outcome; a loader never fails as a whole.
