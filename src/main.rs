@@ -14,6 +14,33 @@ use c360::sandbox::{LatencyProfile, Sandbox, SandboxConfig};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc keeps freed pages for later (purged after a delay, and arenas committed
+/// eagerly, which on Linux purges with `MADV_FREE`: the pages stay in the resident set
+/// until the kernel needs them). Under warm batch100 over a 20,000-customer pool the
+/// hub grew past 200 MB (216 MB after 40 s); with both set here, 193 MB, and the cold
+/// benchmark's CPU did not move (docs/performance.md). An operator's `MIMALLOC_*`
+/// variables still win.
+fn return_freed_memory() {
+    // Positions in mimalloc 3's `mi_option_e` (include/mimalloc.h of the bundled
+    // 3.3): libmimalloc-sys names only older options, so the linked version is checked.
+    const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+    // SAFETY: plain calls into the linked allocator, which reads options at any time.
+    let version = unsafe { libmimalloc_sys::mi_version() };
+    if !(30_000..40_000).contains(&version) {
+        return;
+    }
+    for (option, variable) in [
+        (ARENA_EAGER_COMMIT, "MIMALLOC_ARENA_EAGER_COMMIT"),
+        (PURGE_DELAY, "MIMALLOC_PURGE_DELAY"),
+    ] {
+        if std::env::var_os(variable).is_none() {
+            // SAFETY: as above; the option exists in this version.
+            unsafe { libmimalloc_sys::mi_option_set(option, 0) };
+        }
+    }
+}
+
 #[derive(Parser)]
 #[command(name = "c360", version, about = "Customer-360 GraphQL hub for banks")]
 struct Cli {
@@ -152,6 +179,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    return_freed_memory();
     let cli = Cli::parse();
     if let Command::Schema = cli.command {
         print!("{}", c360::graphql::sdl());
