@@ -195,12 +195,7 @@ pub struct ProspectEntry {
 }
 
 fn node(customer: Arc<Customer>) -> CustomerNode {
-    let fetched = Outcome::<Customer> {
-        items: Ok(Arc::new(Vec::new())),
-        fetched_at: chrono::Utc::now(),
-        from_cache: false,
-        stale: false,
-    };
+    let fetched = Outcome::<Customer>::nothing();
     CustomerNode::new(customer, &fetched, Selection::default())
 }
 

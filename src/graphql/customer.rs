@@ -185,12 +185,7 @@ impl CustomerQuery {
             .search_customers(&search, window.request(), scope)
             .await
             .map_err(|e| errors::upstream(&e))?;
-        let fetched = Outcome {
-            items: Ok(Arc::new(Vec::new())),
-            fetched_at: Utc::now(),
-            from_cache: false,
-            stale: false,
-        };
+        let fetched = Outcome::nothing();
         let look_ahead = ctx.look_ahead();
         let node = look_ahead.field("edges").field("node");
         let selection = if node.exists() {

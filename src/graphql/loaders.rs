@@ -31,6 +31,19 @@ pub struct Outcome<T> {
     pub stale: bool,
 }
 
+impl<T> Outcome<T> {
+    /// Nothing found, fetched now: what a system that knows no items for the customer
+    /// answered.
+    pub fn nothing() -> Outcome<T> {
+        Outcome {
+            items: Ok(Arc::new(Vec::new())),
+            fetched_at: Utc::now(),
+            from_cache: false,
+            stale: false,
+        }
+    }
+}
+
 /// An entity that is read per customer, in batches, from one system.
 pub trait PerCustomer: Clone + Send + Sync + 'static {
     const SYSTEM: System;
@@ -103,12 +116,7 @@ impl<T: PerCustomer> Loader<Cif> for SystemLoader<T> {
                         from_cache: false,
                         stale: false,
                     },
-                    None => Outcome {
-                        items: Ok(Arc::new(Vec::new())),
-                        fetched_at: Utc::now(),
-                        from_cache: false,
-                        stale: false,
-                    },
+                    None => Outcome::nothing(),
                 };
                 (cif.clone(), outcome)
             })
@@ -260,12 +268,7 @@ pub async fn many_now<T: PerCustomer>(loader: &Load<T>, cifs: &[Cif]) -> HashMap
 /// [`many_now`] for one customer.
 pub async fn one_now<T: PerCustomer>(loader: &Load<T>, cif: &Cif) -> Outcome<T> {
     let mut found = many_now(loader, std::slice::from_ref(cif)).await;
-    found.remove(cif).unwrap_or_else(|| Outcome {
-        items: Ok(Arc::new(Vec::new())),
-        fetched_at: Utc::now(),
-        from_cache: false,
-        stale: false,
-    })
+    found.remove(cif).unwrap_or_else(Outcome::nothing)
 }
 
 /// Loads one customer's outcome; a loader never fails as a whole.
@@ -275,12 +278,7 @@ pub async fn one<T: PerCustomer>(loader: &Load<T>, cif: &Cif) -> Outcome<T> {
     }
     match loader.load_one(cif.clone()).await {
         Ok(Some(outcome)) => outcome,
-        Ok(None) => Outcome {
-            items: Ok(Arc::new(Vec::new())),
-            fetched_at: Utc::now(),
-            from_cache: false,
-            stale: false,
-        },
+        Ok(None) => Outcome::nothing(),
         Err(never) => match never {},
     }
 }
