@@ -110,6 +110,21 @@ pub static AUDIT_ROWS_WRITTEN: LazyLock<IntCounter> = LazyLock::new(|| {
     )
 });
 
+/// Rows per `INSERT` of new interactions: concurrent `logInteraction`s share a
+/// statement and its commit, so under load this grows and commits per write fall.
+pub static INTERACTION_ROWS_PER_STATEMENT: LazyLock<prometheus::Histogram> = LazyLock::new(|| {
+    registered(
+        prometheus::Histogram::with_opts(
+            HistogramOpts::new(
+                "c360_interaction_rows_per_statement",
+                "New interactions written by one INSERT (and one commit)",
+            )
+            .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]),
+        )
+        .expect("valid metric"),
+    )
+});
+
 /// Failed attempts to write a batch of audit rows, by store error code; every failed
 /// batch is retried, so this counts delays, not losses.
 pub static AUDIT_WRITE_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
@@ -287,6 +302,7 @@ pub fn render() -> String {
     LazyLock::force(&AUDIT_ROWS_WRITTEN);
     LazyLock::force(&AUDIT_WRITE_FAILURES);
     LazyLock::force(&AUDIT_ROWS_PENDING);
+    LazyLock::force(&INTERACTION_ROWS_PER_STATEMENT);
     LazyLock::force(&RATE_LIMITED);
     LazyLock::force(&REFUSED);
     TextEncoder::new()

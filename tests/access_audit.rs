@@ -485,15 +485,7 @@ async fn the_audit_is_forbidden_without_the_auditor_role(db: TestDb) {
         assert!(!answer.to_string().contains("secret-trace"), "{answer}");
     }
 
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.hub))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     for name in [
         "c360_audit_rows_written_total",
         "c360_audit_write_failures_total",

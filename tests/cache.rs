@@ -317,15 +317,7 @@ async fn metrics_count_cache_use_per_tier_and_system() {
     let app = spawn_with(|c| c.cache.response_enabled = false).await;
     app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
     app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.hub))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     assert!(
         text.contains(r#"c360_cache_lookups_total{result="hit",system="cards",tier="l1"}"#),
         "{text}"

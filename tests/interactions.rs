@@ -7,7 +7,7 @@ mod common;
 use std::collections::{BTreeSet, HashSet};
 
 use chrono::{Duration, SubsecRound, Utc};
-use common::{errors_with_code, interaction_input, spawn_on, with, TestApp, TestDb};
+use common::{errors_with_code, interaction_input, sample, spawn_on, with, TestApp, TestDb};
 use futures::future::join_all;
 use serde_json::{json, Value};
 
@@ -210,6 +210,12 @@ async fn concurrent_duplicates_of_one_key_write_exactly_one_row(db: TestDb) {
 
 async fn a_thousand_concurrent_logs_are_all_stored_once(db: TestDb) {
     let app = spawn_on(&db, |_| {}).await;
+    let statements = |text: &str| {
+        let count = sample(text, "c360_interaction_rows_per_statement_count").unwrap();
+        let rows = sample(text, "c360_interaction_rows_per_statement_sum").unwrap();
+        (count, rows)
+    };
+    let before = statements(&app.metrics().await);
     let answers = join_all((0..1000).map(|i| {
         let cif = format!("{}", 1_000_000_001 + (i % 50));
         let input = with(
@@ -232,6 +238,16 @@ async fn a_thousand_concurrent_logs_are_all_stored_once(db: TestDb) {
         );
     }
     assert_eq!(ids.len(), 1000, "1,000 distinct rows acknowledged");
+    // Concurrent writes share statements (and commits). Tests running beside this one
+    // in the process add their own statements of one row, which keeps the comparison
+    // fair: it fails only if no statement held more than one row.
+    let after = statements(&app.metrics().await);
+    let (count, rows) = (after.0 - before.0, after.1 - before.1);
+    assert!(rows >= 1000.0, "{rows} rows written");
+    assert!(
+        count < rows,
+        "{count} statements for {rows} rows: concurrent writes did not share statements"
+    );
 
     // Read everything back through the cross-customer list: each subject exactly once.
     let mut subjects = Vec::new();

@@ -6,25 +6,6 @@ mod common;
 use common::*;
 use serde_json::json;
 
-async fn metrics(app: &TestApp) -> String {
-    app.client
-        .get(format!("{}/metrics", app.hub))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-/// The value of the sample line that starts with `series`.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(series))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
-
 #[tokio::test]
 async fn metrics_show_operations_upstreams_the_pool_and_subscriptions() {
     let app = spawn_with(|c| c.cache.enabled = false).await;
@@ -44,7 +25,7 @@ async fn metrics_show_operations_upstreams_the_pool_and_subscriptions() {
         json!({"id": "1000000001"}),
     )
     .await;
-    let text = metrics(&app).await;
+    let text = app.metrics().await;
     assert!(
         sample(
             &text,
@@ -96,7 +77,7 @@ async fn metrics_show_operations_upstreams_the_pool_and_subscriptions() {
     ws_send(&mut screen, json!({"type": "complete", "id": "1"})).await;
     let mut closed = false;
     for _ in 0..50 {
-        if sample(&metrics(&app).await, "c360_subscriptions_open") == Some(0.0) {
+        if sample(&app.metrics().await, "c360_subscriptions_open") == Some(0.0) {
             closed = true;
             break;
         }

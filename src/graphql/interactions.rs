@@ -488,7 +488,11 @@ impl InteractionMutation {
         .map_err(errors::invalid)?;
         access::authorize_write(ctx, &new.customer_id, Some(&new.staff_id)).await?;
         let store = super::own_records(ctx);
-        if let Some(key) = &key {
+        // A retry must get the first answer even where a check below would now refuse
+        // (consent withdrawn since), so it is looked up first; other contacts have no
+        // such check, and the insert itself settles a repeated key.
+        let may_be_refused = new.kind == InteractionType::Marketing;
+        if let Some(key) = key.as_ref().filter(|_| may_be_refused) {
             if let Some(first) = store
                 .logged_with_key(&new, key)
                 .await
@@ -497,7 +501,7 @@ impl InteractionMutation {
                 return Ok(InteractionNode(first));
             }
         }
-        if new.kind == InteractionType::Marketing {
+        if may_be_refused {
             if let Some(channel) = new.channel.contact_channel() {
                 let (consents, preferences) = tokio::try_join!(
                     store.consents(&new.customer_id),

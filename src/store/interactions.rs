@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::group_commit::{NewRow, Written};
 use super::{
     bind_all, bind_all_as, classify, decode, fingerprint, new_id, now, on_pool, Arg, Backend,
     Conditions, IdempotencyKey, Store, StoreError,
@@ -207,46 +208,33 @@ impl Store {
         };
         let print = key.map(|_| fingerprint(new));
         let products = serde_json::to_string(&new.products).expect("codes serialize");
-        let sql = format!(
-            "INSERT INTO interactions ({COLUMNS}, idempotency_key, fingerprint) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
-             ON CONFLICT (idempotency_key) DO NOTHING"
-        );
-        let i = &interaction;
-        let inserted = on_pool!(self, p => sqlx::query(&sql)
-            .bind(i.id)
-            .bind(i.customer_id.as_str())
-            .bind(i.channel.as_str())
-            .bind(i.kind.as_str())
-            .bind(i.direction.as_str())
-            .bind(i.occurred_at)
-            .bind(i.recorded_at)
-            .bind(&i.staff_id)
-            .bind(&i.branch_id)
-            .bind(&i.subject)
-            .bind(i.notes.as_deref())
-            .bind(i.outcome.map(|o| o.as_str()))
-            .bind(i.satisfaction.map(i32::from))
-            .bind(i.follow_up_at)
-            .bind(&products)
-            .bind(i.updated_at)
-            .bind(i.revision)
-            .bind(key.map(|k| k.as_str()))
-            .bind(print.as_deref())
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))
-        .map_err(classify)?;
-        if inserted == 1 {
+        let written = self
+            .interactions
+            .write(NewRow {
+                interaction: interaction.clone(),
+                products,
+                key: key.map(|k| k.as_str().to_owned()),
+                fingerprint: print.clone(),
+            })
+            .await?;
+        if written == Written::Inserted {
             return Ok(Logged {
                 interaction,
                 replayed: false,
             });
         }
         let Some(key) = key else {
-            return Err(StoreError::Corrupt(
-                "an insert without idempotency key wrote nothing".into(),
-            ));
+            // Without a key only the id can have collided: this very row, stored by a
+            // statement whose answer was lost before the retry that skipped it.
+            return match self.interaction(interaction.id).await? {
+                Some(stored) => Ok(Logged {
+                    interaction: stored,
+                    replayed: false,
+                }),
+                None => Err(StoreError::Corrupt(
+                    "an insert without idempotency key wrote nothing".into(),
+                )),
+            };
         };
         let sql =
             format!("SELECT {COLUMNS}, fingerprint FROM interactions WHERE idempotency_key = $1");
@@ -260,9 +248,13 @@ impl Store {
                 key: key.as_str().to_owned(),
             });
         }
+        let stored = row.row.into_domain()?;
+        // This request's own row, found by its key after its first answer was lost,
+        // is no replay of someone else's: its event has not gone out yet.
+        let replayed = stored.id != interaction.id;
         Ok(Logged {
-            interaction: row.row.into_domain()?,
-            replayed: true,
+            interaction: stored,
+            replayed,
         })
     }
 

@@ -15,9 +15,11 @@
 
 mod audit;
 mod consents;
+mod group_commit;
 mod interactions;
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -111,6 +113,7 @@ pub(crate) use on_pool;
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    interactions: group_commit::InteractionWriter,
 }
 
 /// Why a store operation failed.
@@ -194,6 +197,28 @@ pub fn classify(error: sqlx::Error) -> StoreError {
     }
 }
 
+/// A pooled connection used this recently is not pinged before it is handed out.
+///
+/// sqlx pings every connection on every acquire by default: one more round trip to
+/// the database for each statement, as many as the statements themselves. A connection
+/// that answered moments ago is almost always still there, and when it is not (the
+/// database restarted in between) the statement fails as `STORE_UNAVAILABLE` and the
+/// connection is dropped, which a ping just before could not have ruled out either.
+/// Connections that sat idle are the ones a restart, a failover or a firewall's idle
+/// timeout leaves dead, and they are still checked. HikariCP draws the line at the
+/// same half second.
+const TRUSTED_IF_USED_WITHIN: Duration = Duration::from_millis(500);
+
+async fn ping_if_idle<C: sqlx::Connection>(
+    conn: &mut C,
+    meta: sqlx::pool::PoolConnectionMetadata,
+) -> Result<bool, sqlx::Error> {
+    if meta.idle_for >= TRUSTED_IF_USED_WITHIN {
+        conn.ping().await?;
+    }
+    Ok(true)
+}
+
 impl Store {
     /// Opens the pool the URL names: SQLite (its file and folder created if missing,
     /// WAL, `synchronous = FULL`) or PostgreSQL.
@@ -209,13 +234,12 @@ impl Store {
                 .max_connections(config.max_connections)
                 .min_connections(config.min_connections)
                 .acquire_timeout(config.acquire_timeout)
-                .test_before_acquire(true)
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| Box::pin(ping_if_idle(conn, meta)))
                 .connect_with(options)
                 .await
                 .map_err(classify)?;
-            Ok(Store {
-                pool: Pool::Postgres(pool),
-            })
+            Ok(Store::over(Pool::Postgres(pool)))
         } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|e| bad_url(e.to_string()))?
@@ -237,16 +261,24 @@ impl Store {
                 .max_connections(config.max_connections)
                 .min_connections(config.min_connections)
                 .acquire_timeout(config.acquire_timeout)
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| Box::pin(ping_if_idle(conn, meta)))
                 .connect_with(options)
                 .await
                 .map_err(classify)?;
-            Ok(Store {
-                pool: Pool::Sqlite(pool),
-            })
+            Ok(Store::over(Pool::Sqlite(pool)))
         } else {
             Err(bad_url(
                 "expected sqlite://path/file.db or postgres://user@host/database".into(),
             ))
+        }
+    }
+
+    /// Starts the interaction writer on the current runtime.
+    fn over(pool: Pool) -> Store {
+        Store {
+            interactions: group_commit::InteractionWriter::start(pool.clone()),
+            pool,
         }
     }
 

@@ -341,7 +341,27 @@ pub fn client_with(token: &str) -> reqwest::Client {
         .expect("an HTTP client")
 }
 
+/// The value of the `/metrics` sample line that starts with `series`.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
 impl TestApp {
+    /// The hub's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(format!("{}/metrics", self.hub))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// POSTs a query with `token` (and extra headers); returns status and answer.
     pub async fn graphql_as(
         &self,
