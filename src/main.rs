@@ -363,7 +363,7 @@ async fn bench(
     sandbox_customers: u64,
 ) -> anyhow::Result<c360::bench::BenchReport> {
     if !plan.target.is_empty() {
-        return Ok(c360::bench::run(&plan).await);
+        return Ok(c360::bench::run(&plan).await?);
     }
     if plan.token.is_none() {
         let teller = c360::auth::Identity {
@@ -412,7 +412,7 @@ async fn bench(
             .map(|l| format!("{l} ms"))
             .unwrap_or_else(|| "none".into())
     );
-    let mut report = c360::bench::run(&plan).await;
+    let mut report = c360::bench::run(&plan).await?;
     report.hub_peak_rss_mb = hub.peak_rss_mb();
     if let Some(sandbox) = hub.sandbox_peak_rss_mb() {
         eprintln!("bench: sandbox process peak RSS {sandbox:.0} MB");

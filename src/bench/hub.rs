@@ -19,6 +19,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(120);
 pub enum HubProcessError {
     #[error("{0}")]
     Mode(String),
+    /// `--target` is not a URL the load generator can send to.
+    #[error("{0}")]
+    Target(String),
     #[error("cannot start the hub process: {0}")]
     Spawn(std::io::Error),
     #[error("the hub process did not print its URLs within {START_TIMEOUT:?}; it said:\n{0}")]

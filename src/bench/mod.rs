@@ -11,9 +11,11 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+mod client;
 mod hub;
 pub mod reference;
 
@@ -239,7 +241,7 @@ struct Answer {
 
 /// Runs `plan` and reports. Each of `concurrency` workers sends one request after
 /// another until the duration is over.
-pub async fn run(plan: &BenchPlan) -> BenchReport {
+pub async fn run(plan: &BenchPlan) -> Result<BenchReport, HubProcessError> {
     let mut headers = reqwest::header::HeaderMap::new();
     if let Some(token) = &plan.token {
         if let Ok(value) = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")) {
@@ -252,6 +254,8 @@ pub async fn run(plan: &BenchPlan) -> BenchReport {
         .build()
         .expect("an HTTP client");
     let url = format!("{}/graphql", plan.target.trim_end_matches('/'));
+    let target = client::Target::new(&plan.target, plan.token.as_deref(), client.clone())
+        .map_err(HubProcessError::Target)?;
     if matches!(plan.scenario, Scenario::Profile360 | Scenario::Batch100) && plan.mode.warm() {
         prewarm(&client, &url, plan).await;
     }
@@ -260,21 +264,19 @@ pub async fn run(plan: &BenchPlan) -> BenchReport {
     let deadline = started + plan.duration;
     let workers: Vec<_> = (0..plan.concurrency.max(1))
         .map(|_| {
-            let client = client.clone();
-            let url = url.clone();
+            let mut sender = client::Sender::new(target.clone());
             let plan = plan.clone();
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut errors = 0u64;
                 while Instant::now() < deadline {
-                    let body = request(&plan);
+                    let body = Bytes::from(serde_json::to_vec(&request(&plan)).unwrap_or_default());
                     let sent = Instant::now();
-                    let ok = match client.post(&url).json(&body).send().await {
-                        Ok(response) if response.status().is_success() => response
-                            .json::<Answer>()
-                            .await
-                            .map(|answer| answer.errors.is_none())
-                            .unwrap_or(false),
+                    let ok = match sender.post(body).await {
+                        Some((status, answer)) if status.is_success() => {
+                            serde_json::from_slice::<Answer>(&answer)
+                                .is_ok_and(|answer| answer.errors.is_none())
+                        }
                         _ => false,
                     };
                     latencies.push(sent.elapsed());
@@ -305,7 +307,7 @@ pub async fn run(plan: &BenchPlan) -> BenchReport {
         let rank = ((p / 100.0) * latencies.len() as f64).ceil() as usize;
         ms(latencies[rank.clamp(1, latencies.len()) - 1])
     };
-    BenchReport {
+    Ok(BenchReport {
         scenario: plan.scenario.to_string(),
         mode: plan.mode.to_string(),
         concurrency: plan.concurrency,
@@ -324,7 +326,7 @@ pub async fn run(plan: &BenchPlan) -> BenchReport {
         hub_peak_rss_mb: None,
         reference_requests_per_sec: None,
         ratio_to_reference: None,
-    }
+    })
 }
 
 /// Runs `plan`'s load against the bare reference server (`c360 bench-reference`, a
@@ -346,7 +348,7 @@ pub async fn run_reference(plan: &BenchPlan) -> Result<BenchReport, HubProcessEr
         sandbox: None,
         ..plan.clone()
     };
-    Ok(run(&reference_plan).await)
+    run(&reference_plan).await
 }
 
 /// Reads every customer of the pool once, `concurrency` at a time.
