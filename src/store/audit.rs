@@ -181,25 +181,25 @@ impl Row {
 
 /// SHA-256 over the row's fields as a JSON array in column order: unambiguous (no
 /// separator a value could contain) and reproducible by any auditor's tool.
+///
+/// Serialized from a tuple, which serde writes as that array, without building a JSON
+/// tree first: every read by staff writes a row.
 fn row_hash(id: Uuid, r: &AccessRecord) -> String {
-    let canonical = serde_json::json!([
+    let canonical = (
         id.to_string(),
         r.at.to_rfc3339_opts(SecondsFormat::Micros, true),
-        r.actor,
-        r.role,
-        r.branch,
+        &r.actor,
+        &r.role,
+        &r.branch,
         r.customer_id.as_str(),
-        r.operation,
-        r.fields_revealed,
-        r.purpose,
-        r.client,
-        r.trace_id,
-    ]);
+        &r.operation,
+        &r.fields_revealed,
+        &r.purpose,
+        &r.client,
+        &r.trace_id,
+    );
     let bytes = serde_json::to_vec(&canonical).expect("audit rows serialize");
-    Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(&bytes))
 }
 
 /// A row ready to bind: the record with its time cut to microseconds (so the hash
@@ -375,6 +375,18 @@ mod tests {
             client: None,
             trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
         }
+    }
+
+    /// The hash an auditor's own tool computes (here Python's `json.dumps(row,
+    /// separators=(",", ":"))` and `hashlib.sha256`), so stored rows stay checkable
+    /// whatever the hub's code does to get there.
+    #[test]
+    fn the_hash_is_sha256_of_the_compact_json_array_of_the_row() {
+        let id: Uuid = "0190c3c4-7d1e-7000-8000-000000000001".parse().unwrap();
+        assert_eq!(
+            Prepared::new(id, &record()).hash,
+            "84684ddb49c7fb073c08868f62b5df1839da41e0191cde9851cb4c5f0656b566"
+        );
     }
 
     #[test]

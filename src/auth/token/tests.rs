@@ -158,6 +158,22 @@ async fn expired_tokens_are_refused_after_the_leeway() {
 }
 
 #[tokio::test]
+async fn a_token_taken_on_its_text_is_still_refused_once_it_expires() {
+    let mut config = rsa_pem_config();
+    config.leeway = Duration::ZERO;
+    let verifier = Verifier::new(&config, "production").unwrap();
+    let token = rs256(&with(claims(), "exp", json!(now() + 2)));
+    let first = verifier
+        .verify(&token)
+        .await
+        .expect("valid for two seconds");
+    let again = verifier.verify(&token).await.expect("still valid");
+    assert_eq!(first, again);
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    assert_eq!(rejected(&verifier, &token).await, TokenError::Expired);
+}
+
+#[tokio::test]
 async fn tokens_not_valid_yet_are_refused() {
     let verifier = rsa_verifier();
     let early = with(claims(), "nbf", json!(now() + 300));
@@ -607,12 +623,18 @@ async fn serve_jwks(State(idp): State<Arc<IdentityProvider>>) -> (http::StatusCo
 
 const LONG: Duration = Duration::from_secs(600);
 
+/// A token of its own on each call (its own `jti`, as identity providers issue), so
+/// that each is checked against the key set rather than taken as already verified.
+fn fresh_claims() -> Value {
+    with(claims(), "jti", json!(uuid::Uuid::now_v7().to_string()))
+}
+
 fn rsa_token(kid: &str) -> String {
-    sign(Algorithm::RS256, Some(kid), &claims(), &rsa_signer())
+    sign(Algorithm::RS256, Some(kid), &fresh_claims(), &rsa_signer())
 }
 
 fn ec_token(kid: &str) -> String {
-    sign(Algorithm::ES256, Some(kid), &claims(), &ec_signer())
+    sign(Algorithm::ES256, Some(kid), &fresh_claims(), &ec_signer())
 }
 
 #[tokio::test]
