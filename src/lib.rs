@@ -266,7 +266,7 @@ impl App {
         let (shutting_down, shutdown_seen) = tokio::sync::watch::channel(false);
         let limits = auth::limits::RateLimits::new(&config.access);
         limits.spawn_janitor();
-        let state = http::AppState {
+        let state = http::AppState::new(http::Shared {
             schema,
             upstreams,
             store,
@@ -288,7 +288,7 @@ impl App {
             max_aliases: config.graphql.max_aliases,
             audit: audit.clone(),
             shutting_down: shutdown_seen,
-        };
+        });
         let addr = SocketAddr::new(config.server.host, config.server.port);
         let listener = TcpListener::bind(addr)
             .await

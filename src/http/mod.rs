@@ -61,9 +61,30 @@ pub use caller::PURPOSE_HEADER;
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const APPLICATION_JSON: &str = "application/json";
 
-/// What every handler shares.
+/// What every handler shares, behind one `Arc`.
+///
+/// axum clones the state for every request. Cloned field by field, that was some
+/// twenty reference counts raised and dropped again per request, on counters both
+/// workers touch: 3 % of the hub's CPU on answers from the response tier.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct Shared {
     pub schema: AppSchemas,
     pub upstreams: Upstreams,
     /// The response tier; `None` when turned off.
