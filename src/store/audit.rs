@@ -12,7 +12,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{bind_all_as, classify, new_id, on_pool, Arg, Backend, Conditions, Store, StoreError};
+use super::{
+    bind_all_as, classify, new_id, on_pool, values_sql, Arg, Backend, Conditions, Store, StoreError,
+};
 use crate::domain::Cif;
 
 /// Columns one row binds in the `INSERT`.
@@ -305,32 +307,16 @@ impl Store {
 }
 
 /// `INSERT … VALUES (…), (…), …` for `rows` rows.
-///
-/// SQLite gets anonymous `?` placeholders, bound in order: for a numbered one, sqlx
-/// asks SQLite its name, which SQLite finds by a linear search of the statement's
-/// parameters, so binding a statement of n numbered parameters costs n².
 fn insert_sql(backend: Backend, rows: usize) -> String {
-    let tuples: Vec<String> = (0..rows)
-        .map(|row| {
-            let placeholders: Vec<String> = (1..=INSERT_WIDTH)
-                .map(|column| {
-                    let p = match backend {
-                        Backend::Sqlite => "?".to_owned(),
-                        Backend::Postgres => format!("${}", row * INSERT_WIDTH + column),
-                    };
-                    if column == FIELDS_COLUMN {
-                        backend.json_value(&p)
-                    } else {
-                        p
-                    }
-                })
-                .collect();
-            format!("({})", placeholders.join(", "))
-        })
-        .collect();
+    let values = values_sql(backend, rows, INSERT_WIDTH, |column, p| {
+        if column == FIELDS_COLUMN {
+            backend.json_value(&p)
+        } else {
+            p
+        }
+    });
     format!(
-        "INSERT INTO access_audit ({INSERT_COLUMNS}) VALUES {} ON CONFLICT (id) DO NOTHING",
-        tuples.join(", ")
+        "INSERT INTO access_audit ({INSERT_COLUMNS}) VALUES {values} ON CONFLICT (id) DO NOTHING"
     )
 }
 

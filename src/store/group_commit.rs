@@ -24,7 +24,7 @@ use futures::future::join_all;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use uuid::Uuid;
 
-use super::{classify, on_pool, Backend, Pool, StoreError};
+use super::{classify, on_pool, values_sql, Backend, Pool, StoreError};
 use crate::domain::Interaction;
 use crate::metrics::INTERACTION_ROWS_PER_STATEMENT;
 
@@ -103,15 +103,6 @@ impl InteractionWriter {
 /// What the writer task holds: the pool, without the handle that keeps it running.
 struct Target {
     pool: Pool,
-}
-
-impl Target {
-    fn backend(&self) -> Backend {
-        match self.pool {
-            Pool::Sqlite(_) => Backend::Sqlite,
-            Pool::Postgres(_) => Backend::Postgres,
-        }
-    }
 }
 
 async fn run(target: Target, mut queue: mpsc::Receiver<Pending>, in_flight: usize) {
@@ -196,7 +187,7 @@ async fn write_batch(target: &Target, batch: Vec<Pending>) {
 
 /// One statement for `rows`; returns the ids it stored.
 async fn insert(target: &Target, rows: &[&NewRow]) -> Result<HashSet<Uuid>, StoreError> {
-    let sql = insert_sql(target.backend(), rows.len());
+    let sql = insert_sql(target.pool.backend(), rows.len());
     let ids: Vec<Uuid> = on_pool!(target, p => {
         let mut query = sqlx::query_scalar(&sql);
         for row in rows {
@@ -232,22 +223,11 @@ async fn insert(target: &Target, rows: &[&NewRow]) -> Result<HashSet<Uuid>, Stor
 /// `INSERT … VALUES (…), (…) ON CONFLICT DO NOTHING RETURNING id` for `rows` rows. The
 /// conflict may be on the idempotency key (a retry, or two requests with one key in
 /// one statement) or on the id (a row whose earlier statement committed although its
-/// answer was lost). SQLite gets anonymous placeholders, as in the audit's inserts.
+/// answer was lost).
 fn insert_sql(backend: Backend, rows: usize) -> String {
-    let tuples: Vec<String> = (0..rows)
-        .map(|row| {
-            let placeholders: Vec<String> = (1..=INSERT_WIDTH)
-                .map(|column| match backend {
-                    Backend::Sqlite => "?".to_owned(),
-                    Backend::Postgres => format!("${}", row * INSERT_WIDTH + column),
-                })
-                .collect();
-            format!("({})", placeholders.join(", "))
-        })
-        .collect();
+    let values = values_sql(backend, rows, INSERT_WIDTH, |_, p| p);
     format!(
-        "INSERT INTO interactions ({INSERT_COLUMNS}) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
-        tuples.join(", ")
+        "INSERT INTO interactions ({INSERT_COLUMNS}) VALUES {values} ON CONFLICT DO NOTHING RETURNING id"
     )
 }
 

@@ -97,6 +97,45 @@ enum Pool {
     Postgres(PgPool),
 }
 
+impl Pool {
+    fn backend(&self) -> Backend {
+        match self {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+}
+
+/// `(…), (…), …` for a multi-row `INSERT` of `rows` rows of `width` columns;
+/// `column(n, placeholder)` writes the value of the 1-based column `n` (a placeholder,
+/// or an expression around it).
+///
+/// SQLite gets anonymous `?` placeholders, bound in order: for a numbered one, sqlx
+/// asks SQLite its name, which SQLite finds by a linear search of the statement's
+/// parameters, so binding a statement of n numbered parameters costs n².
+fn values_sql(
+    backend: Backend,
+    rows: usize,
+    width: usize,
+    column: impl Fn(usize, String) -> String,
+) -> String {
+    let tuples: Vec<String> = (0..rows)
+        .map(|row| {
+            let values: Vec<String> = (1..=width)
+                .map(|n| {
+                    let placeholder = match backend {
+                        Backend::Sqlite => "?".to_owned(),
+                        Backend::Postgres => format!("${}", row * width + n),
+                    };
+                    column(n, placeholder)
+                })
+                .collect();
+            format!("({})", values.join(", "))
+        })
+        .collect();
+    tuples.join(", ")
+}
+
 /// Runs the same code against whichever pool the store has: `$p` is bound to the
 /// concrete pool, so `sqlx` types and encodings are checked for each backend.
 macro_rules! on_pool {
@@ -283,10 +322,7 @@ impl Store {
     }
 
     pub fn backend(&self) -> Backend {
-        match self.pool {
-            Pool::Sqlite(_) => Backend::Sqlite,
-            Pool::Postgres(_) => Backend::Postgres,
-        }
+        self.pool.backend()
     }
 
     /// Applies the embedded migrations of this backend that have not run yet; returns
