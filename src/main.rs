@@ -18,8 +18,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// eagerly, which on Linux purges with `MADV_FREE`: the pages stay in the resident set
 /// until the kernel needs them). Under warm batch100 over a 20,000-customer pool the
 /// hub grew past 200 MB (216 MB after 40 s); with both set here, 193 MB, and the cold
-/// benchmark's CPU did not move (docs/performance.md). An operator's `MIMALLOC_*`
-/// variables still win.
+/// benchmark's CPU did not move (docs/performance.md). Eager commit is also off by the
+/// default compiled in (.cargo/config.toml), which reaches the arena mimalloc makes
+/// before `main`; setting it here covers a build whose `CFLAGS` replaced that one. An
+/// operator's `MIMALLOC_*` variables still win.
 fn return_freed_memory() {
     // Positions in mimalloc 3's `mi_option_e` (include/mimalloc.h of the bundled
     // 3.3): libmimalloc-sys names only older options, so the linked version is checked.
