@@ -26,6 +26,7 @@ on_both_backends!(
     the_writer_commits_on_its_timer_and_on_flush,
     ten_thousand_rows_from_fifty_tasks_are_all_there_after_close,
     rows_recorded_during_an_outage_are_written_once_after_it,
+    recording_waits_while_uncommitted_rows_fill_the_bound,
     the_audit_is_forbidden_without_the_auditor_role,
 );
 
@@ -444,6 +445,70 @@ async fn rows_recorded_during_an_outage_are_written_once_after_it(db: TestDb) {
     written.sort_unstable();
     let mut expected: Vec<String> = during.iter().map(|r| r.trace_id.clone()).collect();
     expected.push("before".into());
+    expected.sort_unstable();
+    assert_eq!(written, expected, "every row, each once");
+}
+
+async fn recording_waits_while_uncommitted_rows_fill_the_bound(db: TestDb) {
+    let store = store_with(
+        &db,
+        DatabaseConfig {
+            acquire_timeout: Duration::from_secs(1),
+            busy_timeout: Duration::from_millis(200),
+            ..DatabaseConfig::default()
+        },
+    )
+    .await;
+    let writer = AuditWriter::start(
+        store.clone(),
+        AuditSettings {
+            batch_size: 2,
+            flush_interval: Duration::from_millis(20),
+            retry_initial: Duration::from_millis(50),
+            retry_max: Duration::from_millis(400),
+            max_uncommitted_rows: 4,
+        },
+    );
+    let rows = |from: usize, count: usize| -> Vec<AccessRecord> {
+        (from..from + count)
+            .map(|i| record("1000000001", "u-1", base(), &format!("row-{i}")))
+            .collect()
+    };
+
+    let outage = Outage::start(&db).await;
+    tokio::time::timeout(Duration::from_secs(1), writer.record(rows(0, 4)))
+        .await
+        .expect("rows within the bound are taken while the database is away")
+        .unwrap();
+    let fifth = tokio::spawn({
+        let writer = writer.clone();
+        async move { writer.record(rows(4, 1)).await }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        !fifth.is_finished(),
+        "a row past the bound waits while the database refuses the others"
+    );
+
+    outage.end().await;
+    tokio::time::timeout(Duration::from_secs(30), fifth)
+        .await
+        .expect("room comes back as the held rows are committed")
+        .unwrap()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(30), writer.record(rows(5, 6)))
+        .await
+        .expect("a call larger than the bound still goes in, whole")
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(30), writer.close())
+        .await
+        .expect("the writer drains at close");
+    let mut written = traces(&all(&store, &AccessFilter::default()).await)
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+    written.sort_unstable();
+    let mut expected: Vec<String> = (0..11).map(|i| format!("row-{i}")).collect();
     expected.sort_unstable();
     assert_eq!(written, expected, "every row, each once");
 }

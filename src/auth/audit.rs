@@ -7,12 +7,15 @@
 //! (SQLite checkpointing its WAL, a PostgreSQL fsync stall) grows the next batch
 //! instead of holding requests back.
 //!
-//! Nothing is dropped. The queue is bounded, and a request whose rows cannot be queued
-//! waits (backpressure) rather than being served unaudited. A batch the database
-//! refuses stays at the head of the line and is retried with backoff while new rows
-//! keep being collected, up to `max_buffered_rows`; past that, requests wait again.
-//! Retries write each row once: rows get their ids on arrival and the store skips ids
-//! it already has. Logs carry counts and error codes, never who read whom.
+//! Nothing is dropped. The rows recorded and not yet committed are bounded (queued,
+//! waiting for their batch, or held while the database refuses them), and a request
+//! whose rows do not fit waits (backpressure) rather than being served unaudited. The
+//! bound counts rows, not requests: a search shows twenty customers and records twenty
+//! rows, so a bound on requests let a writer that fell behind hold 390,000 rows (some
+//! 120 MB) under the `search` benchmark. A batch the database refuses stays at the head
+//! of the line and is retried with backoff while new rows keep being collected, up to
+//! the bound. Retries write each row once: rows get their ids on arrival and the store
+//! skips ids it already has. Logs carry counts and error codes, never who read whom.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -20,17 +23,21 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::metrics::{AUDIT_ROWS_PENDING, AUDIT_ROWS_WRITTEN, AUDIT_WRITE_FAILURES};
-use crate::store::{AccessRecord, Store, StoreError};
+use crate::store::{AccessRecord, HeldConnection, Store, StoreError};
 
 /// Most rows committed in one transaction: after an outage the backlog drains in
 /// large commits, while each stays short enough not to hold SQLite's write lock for
 /// long.
 const MAX_WRITE_ROWS: usize = 4_096;
+
+/// Longest the writer keeps one connection through a run of commits before handing it
+/// back to the pool, which then applies its own lifetime and health checks to it.
+const MAX_HOLD: Duration = Duration::from_secs(30);
 
 /// How an [`AuditWriter`] batches and retries.
 #[derive(Debug, Clone)]
@@ -39,13 +46,12 @@ pub struct AuditSettings {
     pub batch_size: usize,
     /// Longest a row waits for its batch to fill.
     pub flush_interval: Duration,
-    /// Calls to [`AuditWriter::record`] that may wait in the queue; past that, callers
-    /// wait for room. Sized to absorb a slow SQLite commit (a WAL checkpoint) at ~15k
-    /// reads/s without holding requests back.
-    pub queue_capacity: usize,
-    /// Rows held in memory while the database refuses them; past that the writer
-    /// stops taking rows from the queue and callers wait.
-    pub max_buffered_rows: usize,
+    /// Rows recorded and not yet committed; past that, [`AuditWriter::record`] waits
+    /// for room. About half a kilobyte of memory each. The default absorbs a slow
+    /// SQLite commit (a WAL checkpoint) at tens of thousands of audited reads a second
+    /// without holding requests back. A call with more rows than this waits until
+    /// every other row is committed, then goes in whole.
+    pub max_uncommitted_rows: usize,
     /// Wait before the first retry of a failed batch; doubled per failure.
     pub retry_initial: Duration,
     /// Longest wait between retries.
@@ -57,8 +63,7 @@ impl Default for AuditSettings {
         AuditSettings {
             batch_size: 256,
             flush_interval: Duration::from_millis(200),
-            queue_capacity: 16_384,
-            max_buffered_rows: 65_536,
+            max_uncommitted_rows: 32_768,
             retry_initial: Duration::from_millis(100),
             retry_max: Duration::from_secs(5),
         }
@@ -72,7 +77,9 @@ impl Default for AuditSettings {
 pub struct AuditClosed;
 
 enum Message {
-    Records(Vec<AccessRecord>),
+    /// Rows, and the room they took (fewer than the rows for a call larger than the
+    /// bound), which the task gives back as rows are committed.
+    Records(Vec<AccessRecord>, u32),
     /// Answered once every row queued before it is committed.
     Flush(oneshot::Sender<()>),
     /// Like `Flush`, and the writer stops taking rows.
@@ -86,17 +93,27 @@ pub struct AuditWriter {
 }
 
 struct Inner {
-    queue: mpsc::Sender<Message>,
+    /// Unbounded: `room` bounds the rows in it, and flushes wait for their answer.
+    queue: mpsc::UnboundedSender<Message>,
+    /// One permit per row that may be recorded and not yet committed.
+    room: Arc<Semaphore>,
+    /// The most permits one call takes: the bound itself.
+    bound: u32,
 }
 
 impl AuditWriter {
     /// Spawns the writer task on the current Tokio runtime.
     pub fn start(store: Store, settings: AuditSettings) -> AuditWriter {
-        let (queue, inbox) = mpsc::channel(settings.queue_capacity.max(1));
+        let (queue, inbox) = mpsc::unbounded_channel();
+        let bound = settings
+            .max_uncommitted_rows
+            .clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize)) as u32;
+        let room = Arc::new(Semaphore::new(bound as usize));
         let task = Task {
             store,
             batch_size: settings.batch_size.max(1),
-            max_buffered_rows: settings.max_buffered_rows.max(1),
+            room: room.clone(),
+            held: 0,
             settings,
             inbox,
             inbox_done: false,
@@ -107,31 +124,39 @@ impl AuditWriter {
             waiters: Vec::new(),
             inflight: None,
             inflight_rows: 0,
+            connection: None,
             failures: 0,
             retry_at: None,
         };
         tokio::spawn(task.run());
         AuditWriter {
-            inner: Arc::new(Inner { queue }),
+            inner: Arc::new(Inner { queue, room, bound }),
         }
     }
 
-    /// Queues rows for writing; waits only while the queue is full. `Ok` means the rows
-    /// will be committed before [`AuditWriter::flush`] or [`AuditWriter::close`]
-    /// returns, however long the database takes to accept them.
+    /// Queues rows for writing; waits only while the rows not yet committed fill the
+    /// bound. `Ok` means the rows will be committed before [`AuditWriter::flush`] or
+    /// [`AuditWriter::close`] returns, however long the database takes to accept them.
     pub async fn record(&self, records: Vec<AccessRecord>) -> Result<(), AuditClosed> {
         if records.is_empty() {
             return Ok(());
         }
         let rows = records.len() as i64;
+        let permits = u32::try_from(records.len())
+            .unwrap_or(u32::MAX)
+            .min(self.inner.bound);
+        // The semaphore is never closed; the writer gives the room back as it commits.
+        if let Ok(room) = self.inner.room.acquire_many(permits).await {
+            room.forget();
+        }
         AUDIT_ROWS_PENDING.add(rows);
         if self
             .inner
             .queue
-            .send(Message::Records(records))
-            .await
+            .send(Message::Records(records, permits))
             .is_err()
         {
+            self.inner.room.add_permits(permits as usize);
             AUDIT_ROWS_PENDING.sub(rows);
             tracing::error!(rows, "access audit closed; rows refused");
             return Err(AuditClosed);
@@ -143,7 +168,7 @@ impl AuditWriter {
     /// writer is closed: closing committed them).
     pub async fn flush(&self) {
         let (done, committed) = oneshot::channel();
-        if self.inner.queue.send(Message::Flush(done)).await.is_ok() {
+        if self.inner.queue.send(Message::Flush(done)).is_ok() {
             Self::wait(committed).await;
         }
     }
@@ -155,7 +180,7 @@ impl AuditWriter {
     /// loses them, and the writer logs how many.
     pub async fn close(self) {
         let (done, committed) = oneshot::channel();
-        if self.inner.queue.send(Message::Close(done)).await.is_ok() {
+        if self.inner.queue.send(Message::Close(done)).is_ok() {
             Self::wait(committed).await;
         }
     }
@@ -168,16 +193,24 @@ impl AuditWriter {
 }
 
 /// A commit in flight: it owns its rows and hands them back with the outcome, so a
-/// failed batch can go back to the head of the line.
-type Commit =
-    Pin<Box<dyn Future<Output = (Vec<(Uuid, AccessRecord)>, Result<(), StoreError>)> + Send>>;
+/// failed batch can go back to the head of the line, and the connection it used
+/// unless that failed.
+type Commit = Pin<Box<dyn Future<Output = Committed> + Send>>;
+
+struct Committed {
+    batch: Vec<(Uuid, AccessRecord)>,
+    outcome: Result<(), StoreError>,
+    connection: Option<(HeldConnection, Instant)>,
+}
 
 struct Task {
     store: Store,
     settings: AuditSettings,
     batch_size: usize,
-    max_buffered_rows: usize,
-    inbox: mpsc::Receiver<Message>,
+    /// The writers' room, and how much of it the rows held here took.
+    room: Arc<Semaphore>,
+    held: u64,
+    inbox: mpsc::UnboundedReceiver<Message>,
     /// The queue is closed and empty: no more rows will come.
     inbox_done: bool,
     /// Received, not yet committed, oldest first, with the ids they will be stored
@@ -193,6 +226,9 @@ struct Task {
     /// The batch being committed, and how many rows it holds.
     inflight: Option<Commit>,
     inflight_rows: usize,
+    /// Kept between commits while rows keep coming (see [`HeldConnection`]), and since
+    /// when.
+    connection: Option<(HeldConnection, Instant)>,
     /// Consecutive failed writes.
     failures: u32,
     retry_at: Option<Instant>,
@@ -201,8 +237,7 @@ struct Task {
 impl Task {
     async fn run(mut self) {
         loop {
-            let buffered = self.pending.len() + self.inflight_rows;
-            let receiving = !self.inbox_done && buffered < self.max_buffered_rows;
+            let receiving = !self.inbox_done;
             let committing = self.inflight.is_some();
             let due = if committing { None } else { self.next_write() };
             let inflight = &mut self.inflight;
@@ -211,8 +246,8 @@ impl Task {
                     Some(message) => self.accept(message),
                     None => self.inbox_done = true,
                 },
-                (batch, outcome) = async { inflight.as_mut().expect("guarded by `committing`").await },
-                    if committing => self.committed(batch, outcome),
+                done = async { inflight.as_mut().expect("guarded by `committing`").await },
+                    if committing => self.committed(done),
                 () = sleep_until(due), if due.is_some() => self.start_write(),
             }
             if self.inbox_done && self.pending.is_empty() && self.inflight.is_none() {
@@ -224,7 +259,8 @@ impl Task {
 
     fn accept(&mut self, message: Message) {
         match message {
-            Message::Records(records) => {
+            Message::Records(records, permits) => {
+                self.held += u64::from(permits);
                 if self.pending.is_empty() {
                     self.oldest = Some(Instant::now());
                 }
@@ -276,19 +312,48 @@ impl Task {
             self.oldest = None;
         }
         let store = self.store.clone();
+        let held = self.connection.take();
         self.inflight_rows = count;
         self.inflight = Some(Box::pin(async move {
+            let (mut connection, since) = match held {
+                Some(held) => held,
+                None => match store.hold_connection().await {
+                    Ok(connection) => (connection, Instant::now()),
+                    Err(e) => {
+                        return Committed {
+                            batch,
+                            outcome: Err(e),
+                            connection: None,
+                        }
+                    }
+                },
+            };
             let rows: Vec<(Uuid, &AccessRecord)> =
                 batch.iter().map(|(id, record)| (*id, record)).collect();
-            let outcome = store.append_access_with_ids(&rows).await;
+            let outcome = store.append_access_with_ids(&mut connection, &rows).await;
             drop(rows);
-            (batch, outcome)
+            // A connection that failed goes back to the pool, which closes it if broken.
+            let connection = outcome.is_ok().then_some((connection, since));
+            Committed {
+                batch,
+                outcome,
+                connection,
+            }
         }));
     }
 
-    fn committed(&mut self, batch: Vec<(Uuid, AccessRecord)>, outcome: Result<(), StoreError>) {
+    fn committed(&mut self, done: Committed) {
+        let Committed {
+            batch,
+            outcome,
+            connection,
+        } = done;
         self.inflight = None;
         self.inflight_rows = 0;
+        // Kept only while more rows wait: an idle writer holds no connection, so the
+        // pool can close at shutdown and reads get every connection.
+        self.connection =
+            connection.filter(|(_, since)| !self.pending.is_empty() && since.elapsed() < MAX_HOLD);
         let count = batch.len();
         match outcome {
             Ok(()) => {
@@ -300,6 +365,9 @@ impl Task {
                     );
                 }
                 self.written += count as u64;
+                let freed = self.held.min(count as u64);
+                self.held -= freed;
+                self.room.add_permits(freed as usize);
                 AUDIT_ROWS_WRITTEN.inc_by(count as u64);
                 AUDIT_ROWS_PENDING.sub(count as i64);
                 self.failures = 0;
@@ -378,7 +446,7 @@ impl Drop for Task {
     fn drop(&mut self) {
         let mut lost = self.pending.len() + self.inflight_rows;
         while let Ok(message) = self.inbox.try_recv() {
-            if let Message::Records(records) = message {
+            if let Message::Records(records, _) = message {
                 lost += records.len();
             }
         }
