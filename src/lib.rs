@@ -262,7 +262,13 @@ impl App {
             policies: live_policies.clone(),
             schema: schema.clone(),
         };
-        let audit = auth::AuditWriter::start(store.clone(), auth::AuditSettings::default());
+        let audit = auth::AuditWriter::start(
+            store.clone(),
+            auth::AuditSettings {
+                max_uncommitted_rows: config.access.audit_max_pending_rows,
+                ..auth::AuditSettings::default()
+            },
+        );
         let (shutting_down, shutdown_seen) = tokio::sync::watch::channel(false);
         let limits = auth::limits::RateLimits::new(&config.access);
         limits.spawn_janitor();

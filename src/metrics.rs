@@ -152,6 +152,18 @@ pub static AUDIT_ROWS_PENDING: LazyLock<IntGauge> = LazyLock::new(|| {
     )
 });
 
+/// Staff reads refused because the audit had no room for their rows by the request's
+/// deadline (its database not taking writes): answered 503 `AUDIT_UNAVAILABLE`.
+pub static AUDIT_REFUSED_READS: LazyLock<IntCounter> = LazyLock::new(|| {
+    registered(
+        IntCounter::new(
+            "c360_audit_refused_reads_total",
+            "Reads refused because the access audit could not record them in time",
+        )
+        .expect("valid metric"),
+    )
+});
+
 /// Requests refused by a rate limit (`subject` or `client`).
 pub static RATE_LIMITED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter(
@@ -302,6 +314,7 @@ pub fn render() -> String {
     LazyLock::force(&AUDIT_ROWS_WRITTEN);
     LazyLock::force(&AUDIT_WRITE_FAILURES);
     LazyLock::force(&AUDIT_ROWS_PENDING);
+    LazyLock::force(&AUDIT_REFUSED_READS);
     LazyLock::force(&INTERACTION_ROWS_PER_STATEMENT);
     LazyLock::force(&RATE_LIMITED);
     LazyLock::force(&REFUSED);

@@ -172,7 +172,80 @@ async fn no_audit_row_is_lost_in_a_graceful_shutdown_under_load(db: TestDb) {
     );
 }
 
+/// The audit holds a bounded number of rows while its database is away; past that, a
+/// staff read is refused at the request's deadline instead of hanging or being
+/// served unrecorded, and reads are served again once the rows are written.
+async fn reads_the_audit_cannot_hold_are_refused_at_the_deadline(db: TestDb) {
+    let app = spawn_on(&db, |config| {
+        config.access.audit_max_pending_rows = 2;
+        config.server.request_timeout = std::time::Duration::from_secs(1);
+        config.database.busy_timeout = std::time::Duration::from_millis(100);
+        config.database.acquire_timeout = std::time::Duration::from_millis(500);
+    })
+    .await;
+    let teller = token_for("teller", Some("T0099"), None, None);
+    let read = |cif: &'static str| {
+        let (app, teller) = (&app, &teller);
+        async move {
+            let query = "query Look($id: ID!) { customer(id: $id) { id } }";
+            tokio::time::timeout(
+                std::time::Duration::from_secs(15),
+                app.graphql_as(teller, query, json!({"id": cif}), &[]),
+            )
+            .await
+            .expect("the hub answers within the request's deadline")
+        }
+    };
+
+    let outage = Outage::start(&db).await;
+    for cif in ["1000000001", "1000000002"] {
+        let (status, answer) = read(cif).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["data"]["customer"]["id"], cif, "{answer}");
+    }
+    let (status, answer) = read("1000000003").await;
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(
+        errors_with_code(&answer, "AUDIT_UNAVAILABLE").len(),
+        1,
+        "{answer}"
+    );
+    assert!(answer.get("data").is_none(), "nothing is served: {answer}");
+    let metrics = app.metrics().await;
+    let refused: u64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("c360_audit_refused_reads_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(refused >= 1, "the refusal is counted: {refused}");
+
+    outage.end().await;
+    let mut served = false;
+    for _ in 0..100 {
+        let (status, answer) = read("1000000003").await;
+        if status == 200 {
+            assert_eq!(answer["data"]["customer"]["id"], "1000000003", "{answer}");
+            served = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(served, "reads are served again once the audit drains");
+    let rows = wait_for_rows(&app, "T0099", 3).await;
+    let mut customers: Vec<&str> = rows
+        .iter()
+        .map(|r| r["customerId"].as_str().unwrap())
+        .collect();
+    customers.sort_unstable();
+    assert_eq!(
+        customers,
+        ["1000000001", "1000000002", "1000000003"],
+        "each served read once, the refused one not at all"
+    );
+}
+
 on_both_backends!(
     staff_reads_are_recorded_with_who_what_and_why,
     no_audit_row_is_lost_in_a_graceful_shutdown_under_load,
+    reads_the_audit_cannot_hold_are_refused_at_the_deadline,
 );

@@ -120,6 +120,10 @@ pub struct AccessConfig {
     /// may make; 0: no limit.
     pub client_rate: u32,
     pub client_burst: u32,
+    /// Access-audit rows recorded and not yet committed that the hub holds in memory
+    /// (about half a kilobyte each); past that, staff reads wait for room, and are
+    /// refused with 503 `AUDIT_UNAVAILABLE` at the request's deadline.
+    pub audit_max_pending_rows: usize,
 }
 
 /// The cache tiers (entity L1 and L2, responses, persisted queries).
@@ -523,6 +527,7 @@ impl Default for AccessConfig {
             subject_burst: DEFAULT_SUBJECT_BURST,
             client_rate: DEFAULT_CLIENT_RATE,
             client_burst: DEFAULT_CLIENT_BURST,
+            audit_max_pending_rows: crate::auth::AuditSettings::default().max_uncommitted_rows,
         }
     }
 }
@@ -640,6 +645,13 @@ impl Config {
             config.profile = profile.clone();
         }
         config.otlp = OtlpConfig::from_vars(&vars)?;
+        if config.access.audit_max_pending_rows == 0 {
+            return Err(ConfigError::Invalid(
+                "access.audit_max_pending_rows must be at least 1: with no room, no staff \
+                 read could be recorded"
+                    .into(),
+            ));
+        }
         Ok(config)
     }
 }

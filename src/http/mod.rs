@@ -291,11 +291,12 @@ impl Executor for PerOperation {
         let span = ws_operation_span(name.as_deref());
         let (schema, request) = self.prepare(request, viewer.clone(), &span);
         async {
+            let deadline = tokio::time::Instant::now() + self.state.request_timeout;
             let response = schema.execute(request).await;
             let reads = viewer.access().drain(name);
-            match audit(&self.state, &viewer, &reads, &self.trace_id).await {
+            match audit(&self.state, &viewer, &reads, &self.trace_id, deadline).await {
                 Ok(()) => response,
-                Err(_) => audit_unavailable_response(),
+                Err(refused) => audit_unavailable_response(refused),
             }
         }
         .instrument(span)
@@ -338,9 +339,11 @@ impl Executor for PerOperation {
                     (state.clone(), viewer.clone(), name.clone(), trace.clone());
                 let _open = &open;
                 async move {
-                    match audit(&state, &viewer, &viewer.access().drain(name), &trace).await {
+                    let deadline = tokio::time::Instant::now() + state.request_timeout;
+                    let reads = viewer.access().drain(name);
+                    match audit(&state, &viewer, &reads, &trace, deadline).await {
                         Ok(()) => response,
-                        Err(_) => audit_unavailable_response(),
+                        Err(refused) => audit_unavailable_response(refused),
                     }
                 }
             });
@@ -464,15 +467,27 @@ async fn graphql_ws(
         })
 }
 
+/// Why a read was not answered: its access audit could not be recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AuditRefused {
+    /// The hub is shutting down.
+    Closed,
+    /// The audit had no room by the request's deadline: its database has not been
+    /// taking writes for a while.
+    Behind,
+}
+
 /// Writes the access audit of one request: a record per customer read, for roles
-/// whose reads are audited. Waits while the audit queue is full: a read that cannot
-/// be recorded is not answered faster than it can be.
+/// whose reads are audited. Waits while the audit is full, but not past `deadline`:
+/// a read that cannot be recorded is not answered faster than it can be, and is
+/// refused rather than left hanging while the audit's database is away.
 async fn audit(
     state: &AppState,
     viewer: &Viewer,
     summary: &AccessSummary,
     trace_id: &str,
-) -> Result<(), crate::auth::AuditClosed> {
+    deadline: tokio::time::Instant,
+) -> Result<(), AuditRefused> {
     if !viewer.policy().audited || summary.reads.is_empty() {
         return Ok(());
     }
@@ -494,24 +509,47 @@ async fn audit(
             trace_id: trace_id.to_owned(),
         })
         .collect();
-    state.audit.record(records).await
+    match tokio::time::timeout_at(deadline, state.audit.record(records)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(crate::auth::AuditClosed)) => Err(AuditRefused::Closed),
+        Err(_) => {
+            crate::metrics::AUDIT_REFUSED_READS.inc();
+            tracing::warn!("read refused: the access audit had no room by the request's deadline");
+            Err(AuditRefused::Behind)
+        }
+    }
+}
+
+impl AuditRefused {
+    fn message(self) -> &'static str {
+        match self {
+            AuditRefused::Closed => {
+                "the access audit cannot record this read (the hub is shutting down); try again"
+            }
+            AuditRefused::Behind => {
+                "the access audit cannot record this read in time (its database is not \
+                 taking writes); try again later"
+            }
+        }
+    }
 }
 
 /// A read that could not be recorded is not answered.
-fn audit_unavailable(media: MediaType) -> Response {
+fn audit_unavailable(media: MediaType, refused: AuditRefused) -> Response {
     request_error(
         StatusCode::SERVICE_UNAVAILABLE,
         media,
         "AUDIT_UNAVAILABLE",
-        "the access audit cannot record this read (the hub is shutting down); try again",
+        refused.message(),
     )
 }
 
-fn audit_unavailable_response() -> async_graphql::Response {
-    async_graphql::Response::from_errors(vec![async_graphql::ServerError::new(
-        "the access audit cannot record this read (the hub is shutting down)",
-        None,
-    )])
+fn audit_unavailable_response(refused: AuditRefused) -> async_graphql::Response {
+    let mut error = async_graphql::ServerError::new(refused.message(), None);
+    let mut extensions = async_graphql::ErrorExtensionValues::default();
+    extensions.set("code", "AUDIT_UNAVAILABLE");
+    error.extensions = Some(extensions);
+    async_graphql::Response::from_errors(vec![error])
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
@@ -1014,6 +1052,8 @@ async fn execute_inner(
     caller: caller::Caller,
     operation_name: &mut Option<String>,
 ) -> Response {
+    // One deadline for the whole request: execution, then the wait for the audit.
+    let deadline = tokio::time::Instant::now() + state.request_timeout;
     let viewer = caller.viewer;
     let query = match document(state, media, &mut params, &viewer.identity().role).await {
         Ok(query) => query,
@@ -1039,11 +1079,8 @@ async fn execute_inner(
         if let Some((body, reads)) = responses.get(key) {
             tracing::Span::current().record("graphql.response_cache", "hit");
             operation_name.clone_from(&reads.operation);
-            if audit(state, &viewer, &reads, &caller.trace_id)
-                .await
-                .is_err()
-            {
-                return audit_unavailable(media);
+            if let Err(refused) = audit(state, &viewer, &reads, &caller.trace_id, deadline).await {
+                return audit_unavailable(media, refused);
             }
             return graphql_body(StatusCode::OK, media, body);
         }
@@ -1134,8 +1171,7 @@ async fn execute_inner(
         .schema
         .for_request(&viewer, request.parsed_query().ok());
     let request = data.attach(request);
-    let response = match tokio::time::timeout(state.request_timeout, schema.execute(request)).await
-    {
+    let response = match tokio::time::timeout_at(deadline, schema.execute(request)).await {
         Ok(response) => response,
         Err(_) => {
             return request_error(
@@ -1177,11 +1213,8 @@ async fn execute_inner(
         );
     };
     let summary = Arc::new(viewer.access().drain(operation));
-    if audit(state, &viewer, &summary, &caller.trace_id)
-        .await
-        .is_err()
-    {
-        return audit_unavailable(media);
+    if let Err(refused) = audit(state, &viewer, &summary, &caller.trace_id, deadline).await {
+        return audit_unavailable(media, refused);
     }
     if let (true, Some(responses), Some(key)) = (cacheable, &state.responses, response_key) {
         match scope.cacheable(responses.max_ttl()) {
