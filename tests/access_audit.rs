@@ -64,6 +64,31 @@ async fn store_with(db: &TestDb, config: DatabaseConfig) -> Store {
     store
 }
 
+/// A store that gives up quickly while the database is away, so that outage tests see
+/// failures in milliseconds.
+async fn impatient_store(db: &TestDb) -> Store {
+    store_with(
+        db,
+        DatabaseConfig {
+            acquire_timeout: Duration::from_secs(1),
+            busy_timeout: Duration::from_millis(200),
+            ..DatabaseConfig::default()
+        },
+    )
+    .await
+}
+
+/// A writer that commits small batches and retries quickly.
+fn quick_retries(batch_size: usize) -> AuditSettings {
+    AuditSettings {
+        batch_size,
+        flush_interval: Duration::from_millis(20),
+        retry_initial: Duration::from_millis(50),
+        retry_max: Duration::from_millis(400),
+        ..AuditSettings::default()
+    }
+}
+
 /// Every row matching `filter`, newest first.
 async fn all(store: &Store, filter: &AccessFilter) -> Vec<StoredAccess> {
     let page = store
@@ -387,25 +412,8 @@ fn failed_writes() -> u64 {
 }
 
 async fn rows_recorded_during_an_outage_are_written_once_after_it(db: TestDb) {
-    let store = store_with(
-        &db,
-        DatabaseConfig {
-            acquire_timeout: Duration::from_secs(1),
-            busy_timeout: Duration::from_millis(200),
-            ..DatabaseConfig::default()
-        },
-    )
-    .await;
-    let writer = AuditWriter::start(
-        store.clone(),
-        AuditSettings {
-            batch_size: 4,
-            flush_interval: Duration::from_millis(20),
-            retry_initial: Duration::from_millis(50),
-            retry_max: Duration::from_millis(400),
-            ..AuditSettings::default()
-        },
-    );
+    let store = impatient_store(&db).await;
+    let writer = AuditWriter::start(store.clone(), quick_retries(4));
     writer
         .record(vec![record("1000000001", "u-1", base(), "before")])
         .await
@@ -450,23 +458,12 @@ async fn rows_recorded_during_an_outage_are_written_once_after_it(db: TestDb) {
 }
 
 async fn recording_waits_while_uncommitted_rows_fill_the_bound(db: TestDb) {
-    let store = store_with(
-        &db,
-        DatabaseConfig {
-            acquire_timeout: Duration::from_secs(1),
-            busy_timeout: Duration::from_millis(200),
-            ..DatabaseConfig::default()
-        },
-    )
-    .await;
+    let store = impatient_store(&db).await;
     let writer = AuditWriter::start(
         store.clone(),
         AuditSettings {
-            batch_size: 2,
-            flush_interval: Duration::from_millis(20),
-            retry_initial: Duration::from_millis(50),
-            retry_max: Duration::from_millis(400),
             max_uncommitted_rows: 4,
+            ..quick_retries(2)
         },
     );
     let rows = |from: usize, count: usize| -> Vec<AccessRecord> {
