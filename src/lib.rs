@@ -17,26 +17,34 @@
 //! - [`auth`]: the viewer of a request, masking of personal data, and the batched
 //!   writer of the access audit.
 //! - [`http`]: the router: GraphQL over HTTP and WebSocket, health and readiness.
-//! - [`bench`]: `c360 bench`, load scenarios driven over HTTP.
-//! - [`sandbox`]: the four simulated upstream systems.
-//! - [`demo`]: sandbox and hub in one process, for `c360 demo`.
+//! - [`demo`] (feature `demo`, on by default): sandbox and hub in one process, for
+//!   `c360 demo`, and the bench's reference server. The simulated bank
+//!   ([`sandbox`], crate `c360-sandbox`) and the load generator ([`bench`], crate
+//!   `c360-bench`) come with the same feature; a production build
+//!   (`--no-default-features`) has none of them.
 
+pub mod allocator;
 pub mod auth;
-pub mod bench;
 pub mod bus;
 pub mod cache;
+pub mod commands;
 pub mod config;
 pub mod connectors;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod domain;
 pub mod graphql;
 pub mod http;
 pub mod insights;
 pub mod metrics;
-pub mod sandbox;
 pub mod store;
 pub mod telemetry;
 pub mod upstream;
+
+#[cfg(feature = "demo")]
+pub use c360_bench as bench;
+#[cfg(feature = "demo")]
+pub use c360_sandbox as sandbox;
 
 use std::future::Future;
 use std::net::SocketAddr;

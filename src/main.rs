@@ -1,52 +1,23 @@
-//! The `c360` command line: parses arguments, sets up telemetry, runs the library.
+//! The `c360` command line: parses the arguments and hands each command to the
+//! library (`c360::commands`, and `c360::demo::commands` with the `demo` feature).
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use c360::config::Config;
-use c360::sandbox::{LatencyProfile, Sandbox, SandboxConfig};
+#[cfg(feature = "demo")]
+use c360::{
+    bench::{BenchPlan, Mode, Scenario},
+    demo::commands as demo,
+    sandbox::{LatencyProfile, SandboxConfig},
+};
 
 /// glibc's allocator took a fifth of the hub's CPU time in the cold `profile360`
 /// benchmark (perf, release build), and its per-thread arenas fragment under many
-/// short-lived requests; mimalloc is cheaper on both.
+/// short-lived requests; mimalloc is cheaper on both (tuned in [`c360::allocator`]).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// mimalloc keeps freed pages for later (purged after a delay, and arenas committed
-/// eagerly, which on Linux purges with `MADV_FREE`: the pages stay in the resident set
-/// until the kernel needs them). Under warm batch100 over a 20,000-customer pool the
-/// hub grew past 200 MB (216 MB after 40 s); with both set here, 193 MB, and the cold
-/// benchmark's CPU did not move (docs/performance.md). Eager commit is also off by the
-/// default compiled in (.cargo/config.toml), which reaches the arena mimalloc makes
-/// before `main`; setting it here covers a build whose `CFLAGS` replaced that one. An
-/// operator's `MIMALLOC_*` variables still win.
-///
-/// The purge delay is short rather than none: purging at every free returned pages one
-/// `madvise` at a time, each a TLB flush on every core, 9 % of the workers' time under
-/// warm batch100; 25 ms lets freed pages be reused first (batch100 warm +20 %, cold
-/// +15 %) for about 3 MB more at the peak (docs/performance.md).
-fn return_freed_memory() {
-    // Positions in mimalloc 3's `mi_option_e` (include/mimalloc.h of the bundled
-    // 3.3): libmimalloc-sys names only older options, so the linked version is checked.
-    const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
-    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-    // SAFETY: plain calls into the linked allocator, which reads options at any time.
-    let version = unsafe { libmimalloc_sys::mi_version() };
-    if !(30_000..40_000).contains(&version) {
-        return;
-    }
-    for (option, variable, value) in [
-        (ARENA_EAGER_COMMIT, "MIMALLOC_ARENA_EAGER_COMMIT", 0),
-        (PURGE_DELAY, "MIMALLOC_PURGE_DELAY", 25),
-    ] {
-        if std::env::var_os(variable).is_none() {
-            // SAFETY: as above; the option exists in this version.
-            unsafe { libmimalloc_sys::mi_option_set(option, value) };
-        }
-    }
-}
 
 #[derive(Parser)]
 #[command(name = "c360", version, about = "Customer-360 GraphQL hub for banks")]
@@ -60,6 +31,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    #[cfg(feature = "demo")]
     /// Sandbox of the four upstream systems and the hub in one process.
     Demo {
         #[arg(long, default_value_t = 4000)]
@@ -83,6 +55,7 @@ enum Command {
         #[arg(long)]
         port: Option<u16>,
     },
+    #[cfg(feature = "demo")]
     /// The four simulated upstream systems only.
     Sandbox {
         #[arg(long, default_value_t = 4100)]
@@ -98,14 +71,15 @@ enum Command {
     Schema,
     /// Applies the database migrations that have not run yet.
     Migrate,
+    #[cfg(feature = "demo")]
     /// Load scenarios over HTTP; reports req/s and latency percentiles.
     Bench {
         /// What to exercise: log-interaction, profile360, batch100 or search.
         #[arg(long, default_value = "log-interaction")]
-        scenario: c360::bench::Scenario,
+        scenario: Scenario,
         /// Cache tiers: cold, warm, warm-l1 or warm-redis (needs REDIS_URL).
         #[arg(long, default_value = "warm")]
-        mode: c360::bench::Mode,
+        mode: Mode,
         /// Every sandbox system answers after this many milliseconds (default: none).
         #[arg(long)]
         latency_ms: Option<u64>,
@@ -146,6 +120,7 @@ enum Command {
         #[arg(long)]
         reference: bool,
     },
+    #[cfg(feature = "demo")]
     /// The bench's reference: a bare async-graphql server answering the profile360
     /// query from memory (started by `c360 bench --reference`).
     #[command(hide = true)]
@@ -186,73 +161,20 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    return_freed_memory();
+    c360::allocator::return_freed_memory();
     let cli = Cli::parse();
     if let Command::Schema = cli.command {
         print!("{}", c360::graphql::sdl());
         return Ok(());
     }
-    let mut config = Config::load(cli.config.as_deref())?;
+    let config = Config::load(cli.config.as_deref())?;
     // Held to the end of `main`, after graceful shutdown, so that the spans of the
     // last requests are exported before the process exits.
     let telemetry = c360::telemetry::init(&config)?;
     match cli.command {
         Command::Schema => unreachable!("handled above"),
-        Command::Migrate => {
-            let store = c360::store::Store::connect(&config.database).await?;
-            let applied = store.migrate().await?;
-            println!(
-                "database ({}) is up to date: {applied} migration(s) applied",
-                store.backend().as_str()
-            );
-        }
-        Command::Bench {
-            scenario,
-            mode,
-            latency_ms,
-            concurrency,
-            duration,
-            json,
-            target,
-            customers,
-            token,
-            sandbox_customers,
-            sandbox_process,
-            reference,
-        } => {
-            if reference && scenario != c360::bench::Scenario::Profile360 {
-                anyhow::bail!("--reference compares profile360 only, not {scenario}");
-            }
-            let placement = if sandbox_process {
-                c360::bench::SandboxPlacement::OwnProcess
-            } else {
-                c360::bench::SandboxPlacement::WithHub
-            };
-            let plan = c360::bench::BenchPlan {
-                scenario,
-                target: target.unwrap_or_default(),
-                concurrency,
-                duration,
-                customers,
-                mode,
-                sandbox: None,
-                token,
-            };
-            let bank_size = sandbox_customers.unwrap_or(customers).max(customers);
-            let mut report = bench(config, plan.clone(), latency_ms, placement, bank_size).await?;
-            if reference {
-                report.compare_with(&c360::bench::run_reference(&plan).await?);
-            }
-            if json {
-                println!("{}", serde_json::to_string(&report)?);
-            } else {
-                println!("{report}");
-            }
-        }
-        Command::Check => {
-            c360::check(&config).await?;
-            println!("configuration, connector specs, keys, policies and allowlist are valid");
-        }
+        Command::Migrate => c360::commands::migrate(&config).await?,
+        Command::Check => c360::commands::check(&config).await?,
         Command::Token {
             role,
             staff,
@@ -269,54 +191,10 @@ async fn main() -> anyhow::Result<()> {
                 client,
                 ttl,
             };
-            println!("{}", c360::auth::dev_token(&config, &request)?);
+            c360::commands::token(&config, &request)?;
         }
-        Command::Serve { port } => {
-            if let Some(port) = port {
-                config.server.port = port;
-            }
-            let app = c360::App::build(config).await?;
-            println!("c360 hub: http://{}/graphql", app.local_addr());
-            app.run(c360::shutdown_signal()).await?;
-        }
-        Command::Sandbox {
-            port,
-            customers,
-            seed,
-            latency,
-        } => {
-            let sandbox = Sandbox::new(SandboxConfig {
-                customers,
-                seed,
-                latency,
-                as_of: None,
-            })?;
-            let listener = tokio::net::TcpListener::bind((config.server.host, port))
-                .await
-                .with_context(|| format!("cannot listen on port {port}"))?;
-            let addr = listener.local_addr()?;
-            println!("c360 sandbox: http://{addr}/{{core,cards,loans,channels}}/v1 ({customers} customers, seed {seed})");
-            c360::sandbox::serve(listener, sandbox, c360::shutdown_signal()).await?;
-        }
-        Command::BenchReference {
-            port,
-            customers,
-            seed,
-        } => {
-            let sandbox = Sandbox::new(SandboxConfig {
-                customers,
-                seed,
-                latency: LatencyProfile::None,
-                as_of: None,
-            })?;
-            let schema = c360::bench::reference::schema(sandbox.bank(), customers);
-            let listener = tokio::net::TcpListener::bind((config.server.host, port))
-                .await
-                .with_context(|| format!("cannot listen on port {port}"))?;
-            let addr = listener.local_addr()?;
-            println!("{} http://{addr}/graphql", c360::bench::REFERENCE_BANNER);
-            c360::bench::reference::serve(listener, schema, c360::shutdown_signal()).await?;
-        }
+        Command::Serve { port } => c360::commands::serve(config, port).await?,
+        #[cfg(feature = "demo")]
         Command::Demo {
             port,
             sandbox_port,
@@ -325,104 +203,74 @@ async fn main() -> anyhow::Result<()> {
             latency,
             data_dir,
         } => {
-            config.server.port = port;
-            if let Some(dir) = data_dir {
-                config.database.url = format!("sqlite://{}/c360.db", dir.display());
-            }
             let sandbox = SandboxConfig {
                 customers,
                 seed,
                 latency,
                 as_of: None,
             };
-            let demo = c360::demo::start(config, sandbox, sandbox_port).await?;
-            let hub = demo.app.local_addr();
-            println!("c360 demo");
-            println!("  GraphQL:  http://{hub}/graphql   (GraphiQL in a browser)");
-            println!("  Sandbox:  http://{}/{{core,cards,loans,channels}}/v1  ({customers} customers, seed {seed})", demo.sandbox_addr);
-            println!(
-                "  Tokens (development only, valid 12 h; send as Authorization: Bearer <token>):"
-            );
-            for (role, token) in &demo.tokens {
-                println!("    {role:<21} {token}");
-            }
-            println!(
-                "  Try:      curl -s http://{hub}/graphql -H 'content-type: application/json' \\"
-            );
-            println!(
-                "              -H \"authorization: Bearer $TOKEN\" -H 'x-c360-purpose: SERVICE' \\"
-            );
-            println!("              -d '{{\"query\":\"{{ customer(id: \\\"1000000001\\\") {{ id name accounts {{ number balance {{ amount currency }} }} }} }}\"}}'");
-            demo.app.run(c360::shutdown_signal()).await?;
+            demo::demo(config, port, sandbox_port, sandbox, data_dir).await?;
         }
+        #[cfg(feature = "demo")]
+        Command::Sandbox {
+            port,
+            customers,
+            seed,
+            latency,
+        } => {
+            let sandbox = SandboxConfig {
+                customers,
+                seed,
+                latency,
+                as_of: None,
+            };
+            demo::sandbox(&config, port, sandbox).await?;
+        }
+        #[cfg(feature = "demo")]
+        Command::Bench {
+            scenario,
+            mode,
+            latency_ms,
+            concurrency,
+            duration,
+            json,
+            target,
+            customers,
+            token,
+            sandbox_customers,
+            sandbox_process,
+            reference,
+        } => {
+            let plan = BenchPlan {
+                scenario,
+                target: target.unwrap_or_default(),
+                concurrency,
+                duration,
+                customers,
+                mode,
+                sandbox: None,
+                token,
+            };
+            let options = demo::BenchOptions {
+                latency_ms,
+                sandbox_process,
+                sandbox_customers,
+                reference,
+            };
+            let report = demo::bench(config, plan, options).await?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("{report}");
+            }
+        }
+        #[cfg(feature = "demo")]
+        Command::BenchReference {
+            port,
+            customers,
+            seed,
+        } => demo::bench_reference(&config, port, customers, seed).await?,
     }
     drop(telemetry);
     Ok(())
-}
-
-/// Runs a benchmark against `target`, or against a sandbox and hub that this command
-/// starts in a process of its own (`c360 demo` from this binary).
-async fn bench(
-    config: Config,
-    mut plan: c360::bench::BenchPlan,
-    latency_ms: Option<u64>,
-    placement: c360::bench::SandboxPlacement,
-    sandbox_customers: u64,
-) -> anyhow::Result<c360::bench::BenchReport> {
-    if !plan.target.is_empty() {
-        return Ok(c360::bench::run(&plan).await?);
-    }
-    if plan.token.is_none() {
-        let teller = c360::auth::Identity {
-            subject: "bench".into(),
-            role: "teller".into(),
-            // No staff number: the scenario logs contacts for many staff members.
-            staff_id: None,
-            branch: None,
-            customer: None,
-            client: Some("c360-bench".into()),
-        };
-        plan.token = Some(c360::auth::mint_dev_token(
-            &c360::auth::dev_secret(&config.auth)?,
-            &config.auth.issuer,
-            &config.auth.audience,
-            &teller,
-            std::time::Duration::from_secs(24 * 3600),
-        ));
-    }
-    let backend = if config.database.url.starts_with("sqlite:") {
-        "sqlite"
-    } else {
-        "postgres"
-    };
-    let hub = tokio::task::block_in_place(|| {
-        c360::bench::HubProcess::start(&config, plan.mode, sandbox_customers, placement)
-    })?;
-    plan.target = hub.hub.clone();
-    if let Some(latency) = latency_ms {
-        let client = reqwest::Client::new();
-        for system in c360::domain::System::ALL {
-            client
-                .post(format!("{}/_sandbox/faults", hub.sandbox))
-                .json(&serde_json::json!({"system": system.as_str(), "latency_ms": latency}))
-                .send()
-                .await?
-                .error_for_status()?;
-        }
-    }
-    plan.sandbox = Some(hub.sandbox.clone());
-    eprintln!(
-        "bench: hub process on {} ({backend}, mode {}), sandbox latency {}",
-        plan.target,
-        plan.mode,
-        latency_ms
-            .map(|l| format!("{l} ms"))
-            .unwrap_or_else(|| "none".into())
-    );
-    let mut report = c360::bench::run(&plan).await?;
-    report.hub_peak_rss_mb = hub.peak_rss_mb();
-    if let Some(sandbox) = hub.sandbox_peak_rss_mb() {
-        eprintln!("bench: sandbox process peak RSS {sandbox:.0} MB");
-    }
-    Ok(report)
 }

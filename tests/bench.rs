@@ -42,12 +42,12 @@ async fn the_reference_answers_profile360_with_the_same_keys_as_the_hub() {
         NaiveDate::from_ymd_opt(2026, 11, 27).expect("a valid date"),
     );
     let pool = 30;
-    let schema = c360::bench::reference::schema(&bank, pool);
+    let schema = c360::demo::reference::schema(&bank, pool);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a free port");
     let reference = format!("http://{}/graphql", listener.local_addr().expect("bound"));
-    tokio::spawn(c360::bench::reference::serve(
+    tokio::spawn(c360::demo::reference::serve(
         listener,
         schema,
         std::future::pending(),

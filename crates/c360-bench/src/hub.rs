@@ -10,7 +10,20 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use super::Mode;
-use crate::config::Config;
+
+/// The upstream systems, by the names their connectors and sandbox prefixes use.
+const SYSTEMS: [&str; 4] = ["core", "cards", "loans", "channels"];
+
+/// What the hub process takes over from the bench's own configuration.
+#[derive(Debug, Clone)]
+pub struct HubSettings {
+    /// `redis.key_prefix`; each run writes under a prefix of its own below it.
+    pub redis_key_prefix: String,
+    /// Whether `redis.url` is set (`warm-redis` needs it).
+    pub redis_configured: bool,
+    /// `database.url`: a scratch SQLite file is used unless it names PostgreSQL.
+    pub database_url: String,
+}
 
 /// How long the child may take to print its URLs.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
@@ -51,9 +64,9 @@ pub enum SandboxPlacement {
 impl HubProcess {
     /// Starts a hub (and the sandbox it reads) on free ports with the cache tiers
     /// `mode` asks for, rate limits off (one load generator is one subject), and a
-    /// scratch SQLite database unless `config` names a PostgreSQL one.
+    /// scratch SQLite database unless `settings` name a PostgreSQL one.
     pub fn start(
-        config: &Config,
+        settings: &HubSettings,
         mode: Mode,
         customers: u64,
         placement: SandboxPlacement,
@@ -63,7 +76,11 @@ impl HubProcess {
             ("C360_ACCESS__CLIENT_RATE".into(), "0".into()),
             (
                 "C360_REDIS__KEY_PREFIX".into(),
-                format!("{}bench:{}:", config.redis.key_prefix, uuid::Uuid::now_v7()),
+                format!(
+                    "{}bench:{}:",
+                    settings.redis_key_prefix,
+                    uuid::Uuid::now_v7()
+                ),
             ),
             ("RUST_LOG".into(), "warn".into()),
         ];
@@ -76,7 +93,7 @@ impl HubProcess {
             Mode::Warm => {}
             Mode::WarmL1 => set("C360_CACHE__RESPONSE_ENABLED", "false"),
             Mode::WarmRedis => {
-                if config.redis.url.is_none() {
+                if !settings.redis_configured {
                     return Err(HubProcessError::Mode(
                         "warm-redis needs Redis: set REDIS_URL".into(),
                     ));
@@ -86,7 +103,7 @@ impl HubProcess {
             }
         }
         let scratch = std::env::temp_dir().join(format!("c360-bench-{}", uuid::Uuid::now_v7()));
-        let sqlite = config.database.url.starts_with("sqlite:");
+        let sqlite = settings.database_url.starts_with("sqlite:");
         let customers = customers.to_string();
         match placement {
             SandboxPlacement::WithHub => {
@@ -115,12 +132,9 @@ impl HubProcess {
                     .env("RUST_LOG", "warn");
                 let (mut sandbox_child, urls) = start_child(&mut command, &["c360 sandbox:"])?;
                 let sandbox = sandbox_base(&urls[0]);
-                for system in crate::domain::System::ALL {
+                for system in SYSTEMS {
                     env.push((
-                        format!(
-                            "C360_CONNECTORS__{}__BASE_URL",
-                            system.as_str().to_ascii_uppercase()
-                        ),
+                        format!("C360_CONNECTORS__{}__BASE_URL", system.to_ascii_uppercase()),
                         format!("{sandbox}/{system}/v1"),
                     ));
                 }

@@ -17,9 +17,10 @@ use serde_json::{json, Value};
 
 mod client;
 mod hub;
-pub mod reference;
 
-pub use hub::{HubProcess, HubProcessError, ReferenceProcess, SandboxPlacement, REFERENCE_BANNER};
+pub use hub::{
+    HubProcess, HubProcessError, HubSettings, ReferenceProcess, SandboxPlacement, REFERENCE_BANNER,
+};
 
 /// What a benchmark run exercises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

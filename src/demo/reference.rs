@@ -26,7 +26,7 @@ use crate::domain::{
     AccountStatus, AccountType, CardKind, CardStatus, CustomerKind, CustomerStatus, DigitalChannel,
     IdDocument, IdType, LoanClass, LoanProduct, Money, OnlineUserStatus, System,
 };
-use crate::sandbox::bank::{self, Bank};
+use c360_sandbox::bank::{self, Bank};
 
 /// The bank works in Beijing time (UTC+8); the hub answers times in UTC.
 const BEIJING_OFFSET_SECONDS: i32 = 8 * 3600;
@@ -294,7 +294,7 @@ mod tests {
     #[tokio::test]
     async fn answers_the_profile360_query_for_a_customer_of_the_pool() {
         let schema = schema(&bank(), 10);
-        let request = async_graphql::Request::new(super::super::PROFILE_360).variables(
+        let request = async_graphql::Request::new(c360_bench::PROFILE_360).variables(
             async_graphql::Variables::from_json(serde_json::json!({"id": "1000000001"})),
         );
         let answer = schema
@@ -320,7 +320,7 @@ mod tests {
     #[tokio::test]
     async fn a_customer_outside_the_pool_is_null() {
         let schema = schema(&bank(), 10);
-        let request = async_graphql::Request::new(super::super::PROFILE_360).variables(
+        let request = async_graphql::Request::new(c360_bench::PROFILE_360).variables(
             async_graphql::Variables::from_json(serde_json::json!({"id": "1000000011"})),
         );
         let answer = schema

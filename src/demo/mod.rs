@@ -2,14 +2,17 @@
 //! embedded defaults. The hub still reaches the sandbox over HTTP on its own port, so
 //! the demo exercises exactly the code paths a bank's deployment does.
 
+pub mod commands;
+pub mod reference;
+
 use std::net::{IpAddr, SocketAddr};
 
 use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::domain::System;
-use crate::sandbox::{self, Sandbox, SandboxConfig};
 use crate::{App, StartError};
+use c360_sandbox::{Sandbox, SandboxConfig};
 
 /// A running sandbox and the hub configured against it.
 pub struct Demo {
@@ -44,7 +47,7 @@ pub async fn start(
     let book = showcase.and_then(|c| c.relationship_manager);
     let tokens = tokens(&config, branch, book)?;
     tokio::spawn(async move {
-        if let Err(e) = sandbox::serve(listener, bank, std::future::pending()).await {
+        if let Err(e) = c360_sandbox::serve(listener, bank, std::future::pending()).await {
             tracing::error!(error = %e, "sandbox stopped");
         }
     });
