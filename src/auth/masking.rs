@@ -1,6 +1,7 @@
-//! Masking rules for personal data, after common practice at Chinese banks (DOMAIN.md
-//! section 4.2). Each rule keeps enough to recognise a record in front of the customer
-//! and never enough to use it: the birth date inside an ID number is always hidden.
+//! Masking rules for personal data, after common practice at Chinese banks
+//! (docs/domain.md#masking). Each rule keeps enough to recognise a record in front of
+//! the customer and never enough to use it: the birth date inside an ID number is
+//! always hidden.
 
 /// `张三丰` → `张**`: the surname stays. Corporate names keep their first two
 /// characters.

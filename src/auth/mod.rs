@@ -135,8 +135,9 @@ impl FromIterator<Personal> for PersonalSet {
     }
 }
 
-/// Why a staff member reads a customer, from `X-C360-Purpose` (DOMAIN.md 4.4). Stating
-/// one is what lets a role's `unmask_with_purpose` classes show in clear.
+/// Why a staff member reads a customer, from `X-C360-Purpose`
+/// (docs/domain.md#purpose-and-audit). Stating one is what lets a role's
+/// `unmask_with_purpose` classes show in clear.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Purpose {
     Service,

@@ -144,7 +144,7 @@ pub struct SchemaField {
     pub nullable: bool,
 }
 
-/// The roles the issue and DOMAIN.md 4.3 require; a policy file without them is
+/// The roles the issue and docs/domain.md#roles require; a policy file without them is
 /// incomplete rather than a deliberate choice.
 pub const REQUIRED_ROLES: [&str; 8] = [
     "teller",

@@ -32,7 +32,7 @@ pub enum RelationshipKind {
 }
 
 impl RelationshipKind {
-    /// Members of one household: family and joint holders (DOMAIN.md 3.6 rule 7).
+    /// Members of one household: family and joint holders (docs/domain.md#households).
     pub fn is_household(self) -> bool {
         matches!(
             self,

@@ -1,4 +1,4 @@
-//! Churn risk: additive points per warning signal (DOMAIN.md 3.5), so that the score
+//! Churn risk: additive points per warning signal (docs/domain.md#churn), so that the score
 //! is the sum of the reasons a relationship manager sees.
 
 use rust_decimal::Decimal;

@@ -16,8 +16,8 @@ use crate::domain::{
 #[derive(Debug, Clone, PartialEq, Serialize, async_graphql::SimpleObject)]
 #[serde(rename_all = "camelCase")]
 pub struct Holdings {
-    /// Assets under management (DOMAIN.md 3.1): the 3-month average of monthly average
-    /// daily deposit balances, in CNY; loans excluded.
+    /// Assets under management (docs/domain.md#holdings): the 3-month average of monthly
+    /// average daily deposit balances, in CNY; loans excluded.
     pub aum: Money,
     /// Deposits held today, in CNY.
     pub deposits: Money,
@@ -36,9 +36,9 @@ pub struct Holdings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, async_graphql::SimpleObject)]
 #[serde(rename_all = "camelCase")]
 pub struct ProductLine {
-    /// DOMAIN.md's product families: DEPOSIT_CURRENT, DEPOSIT_SAVINGS, DEPOSIT_TIME,
-    /// DEBIT_CARD, CREDIT_CARD, MORTGAGE, CONSUMER_LOAN, BUSINESS_LOAN, AUTO_LOAN,
-    /// CREDIT_LINE, E_BANKING, PAYROLL.
+    /// The product lines of docs/domain.md#holdings: DEPOSIT_CURRENT, DEPOSIT_SAVINGS,
+    /// DEPOSIT_TIME, DEBIT_CARD, CREDIT_CARD, MORTGAGE, CONSUMER_LOAN, BUSINESS_LOAN,
+    /// AUTO_LOAN, CREDIT_LINE, E_BANKING, PAYROLL.
     pub line: String,
     pub count: i32,
 }

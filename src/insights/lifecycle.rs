@@ -1,5 +1,5 @@
-//! Where the customer is in the relationship's life (DOMAIN.md 3.4): the thesis's
-//! 考察期, 形成期, 稳定期 and 退化期, plus CHURNED.
+//! Where the customer is in the relationship's life (docs/domain.md#lifecycle): the
+//! thesis's 考察期, 形成期, 稳定期 and 退化期, plus CHURNED.
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -137,7 +137,8 @@ fn decline_signals(config: &InsightConfig, inputs: &Inputs) -> Vec<Reason> {
 
 /// Days since the last online-banking login of a customer who has logged in before
 /// and not closed online banking. The channel system reports only the last login, so
-/// "after monthly activity" (DOMAIN.md 3.4, 3.5) reads as "has used it at all".
+/// "after monthly activity" (docs/domain.md#lifecycle, docs/domain.md#churn) reads as
+/// "has used it at all".
 pub(crate) fn days_without_login(inputs: &Inputs) -> Option<i64> {
     let user = inputs
         .online
@@ -165,7 +166,7 @@ pub(crate) fn payroll_stopped(config: &InsightConfig, inputs: &Inputs, rule: &st
     )
 }
 
-/// The first matching row of DOMAIN.md 3.4 wins: CHURNED, DECLINE, EXPLORATION,
+/// The first matching row of docs/domain.md#lifecycle wins: CHURNED, DECLINE, EXPLORATION,
 /// STABILITY, else FORMATION.
 pub fn lifecycle_stage(
     config: &InsightConfig,

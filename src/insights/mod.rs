@@ -1,6 +1,6 @@
 //! Explainable CRM rules: tier, lifecycle stage, value (RFM, contribution, CLV),
 //! churn risk, satisfaction, next best offers and prospects, as plain functions over
-//! the domain types (DOMAIN.md section 3).
+//! the domain types (docs/domain.md, from #holdings to #satisfaction).
 //!
 //! Nothing here does I/O: the caller gathers one customer's (or one party's) records
 //! into [`Inputs`] and gets answers that carry their own [`Reason`]s, because a
@@ -58,7 +58,8 @@ pub struct Inputs<'a> {
     pub interactions: &'a [Interaction],
     pub consents: &'a [Consent],
     pub preferences: Option<&'a ContactPreferences>,
-    /// The best tier among the customer's household members (DOMAIN.md 3.6 rule 7).
+    /// The best tier among the customer's household members (rule 7 of
+    /// docs/domain.md#next-best-offers).
     pub household_best_tier: Option<Tier>,
 }
 

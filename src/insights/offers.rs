@@ -1,5 +1,5 @@
-//! Next best offers (DOMAIN.md 3.6): rules over holdings gaps and events, then hard
-//! gates that no score can outweigh.
+//! Next best offers (docs/domain.md#next-best-offers): rules over holdings gaps and
+//! events, then hard gates that no score can outweigh.
 
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use rust_decimal::Decimal;
@@ -39,7 +39,7 @@ struct Candidate {
     reason: Reason,
 }
 
-/// Candidates from rules 1, 2, 3, 4, 6 and 7 of DOMAIN.md 3.6.
+/// Candidates from rules 1, 2, 3, 4, 6 and 7 of docs/domain.md#next-best-offers.
 ///
 /// Rule 5 (three views of one product in 14 days without a purchase) needs session
 /// events per product, which the channel system does not deliver to the hub; it is

@@ -24,7 +24,7 @@ const SERVICE_LINES: [&str; 2] = ["E_BANKING", "PAYROLL"];
 /// A prospect is an open customer with at most `prospect.max_products` product lines
 /// (online banking and payroll not counted, so an online-banking-only user has 0)
 /// and high inflow or an idle balance. Customers with overdue loans are left out: no
-/// one may market to them (DOMAIN.md 3.6).
+/// one may market to them (docs/domain.md#next-best-offers).
 pub fn prospect(config: &InsightConfig, inputs: &Inputs) -> Option<Prospect> {
     let p = &config.prospect;
     if inputs.customer.status == CustomerStatus::Closed

@@ -1,4 +1,4 @@
-//! Satisfaction and complaints from the hub's contact log (DOMAIN.md 3.7).
+//! Satisfaction and complaints from the hub's contact log (docs/domain.md#satisfaction).
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;

@@ -1,4 +1,4 @@
-//! Customer tiers by AUM (DOMAIN.md 3.1).
+//! Customer tiers by AUM (docs/domain.md#tiers).
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -82,7 +82,7 @@ pub fn tier_for(config: &InsightConfig, aum_cny: Decimal) -> Tier {
 
 /// The tier the customer holds. Upgrades follow the 3-month average at once; a
 /// downgrade waits until each of the last 3 months was below the tier held over the
-/// 3 months before (DOMAIN.md 3.1), so that one bad month (a house deposit paid out
+/// 3 months before (docs/domain.md#tiers), so that one bad month (a house deposit paid out
 /// and refilled) does not cost a customer their privileges.
 pub fn tier(
     config: &InsightConfig,

@@ -1,5 +1,5 @@
-//! A customer's value: RFM scores and segment (DOMAIN.md 3.2), the annual contribution
-//! and the lifetime value it implies (3.3).
+//! A customer's value: RFM scores and segment (docs/domain.md#rfm), the annual
+//! contribution and the lifetime value it implies (docs/domain.md#contribution-and-clv).
 
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -30,7 +30,8 @@ pub struct Value {
 }
 
 /// Customer lifetime value of a yearly contribution `m` kept with probability
-/// `retention_pct` a year and discounted at `discount_pct` (DOMAIN.md 3.3, [18]).
+/// `retention_pct` a year and discounted at `discount_pct`
+/// (docs/domain.md#contribution-and-clv).
 pub fn clv(m: Decimal, retention_pct: Decimal, discount_pct: Decimal) -> Decimal {
     let r = retention_pct / Decimal::ONE_HUNDRED;
     let d = discount_pct / Decimal::ONE_HUNDRED;
@@ -66,7 +67,7 @@ fn monetary_score(config: &InsightConfig, tier: Tier, aum: Decimal) -> i32 {
     }
 }
 
-/// The segments of DOMAIN.md 3.2 [20]; their conditions do not overlap.
+/// The segments of docs/domain.md#rfm; their conditions do not overlap.
 fn segment(r: i32, f: i32, m: i32) -> Option<(&'static str, &'static str)> {
     if r >= 4 && f >= 4 && m >= 4 {
         Some(("HIGH_VALUE_LOYAL", "高价值忠诚"))
@@ -83,8 +84,8 @@ fn segment(r: i32, f: i32, m: i32) -> Option<(&'static str, &'static str)> {
     }
 }
 
-/// Wealth, fund and insurance fees are part of m in DOMAIN.md 3.3, but no upstream
-/// reports those holdings yet, so m counts deposits, loans and cards only.
+/// Wealth, fund and insurance fees are part of m (docs/domain.md#contribution-and-clv),
+/// but no upstream reports those holdings yet, so m counts deposits, loans and cards only.
 pub fn value(config: &InsightConfig, inputs: &Inputs, held: &Holdings, tier: Tier) -> Value {
     let mut reasons = Vec::new();
     let aum = held.aum.amount;

@@ -1,6 +1,6 @@
 //! The access audit: who read which customer, as what, and which personal data they
-//! saw in clear (DOMAIN.md section 4.4). Rows are only ever added: there is no update
-//! or delete here, and the migrations refuse both in the database.
+//! saw in clear (docs/domain.md#purpose-and-audit). Rows are only ever added: there is
+//! no update or delete here, and the migrations refuse both in the database.
 //!
 //! Rows arrive in batches from [`crate::auth::AuditWriter`], so a batch is written
 //! with multi-row `INSERT`s in one transaction: one commit (one fsync on SQLite) per

@@ -77,7 +77,7 @@ pub enum LatencyProfile {
     /// channels 10 ms.
     #[default]
     Default,
-    /// DOMAIN.md section 2's medians: core 300 ms, cards 150 ms, loans 200 ms,
+    /// The medians of docs/domain.md#upstream-systems: core 300 ms, cards 150 ms, loans 200 ms,
     /// channels 50 ms.
     Realistic,
     /// No added latency (tests).

@@ -36,7 +36,7 @@ const SALARY_BY_BAND: [(i64, i64); 8] = [
     (40_000, 100_000),
     (60_000, 200_000),
 ];
-/// Idle money: DOMAIN.md 3.6 rule 2 looks for 5万 in the current account.
+/// Idle money: rule 2 of docs/domain.md#next-best-offers looks for 5万 in the current account.
 const IDLE_CENTS: i64 = 5_000_000;
 
 /// How a customer's last months went; each scenario makes one CRM signal occur.

@@ -19,9 +19,9 @@ const CORPORATE_PER_MILLE: u64 = 80;
 const DORMANT_TINY_PER_MILLE: u64 = 500;
 
 /// Wealth bands: total deposits in yuan `[low, high)` and relative weights for
-/// individuals and corporates. The cut points are DOMAIN.md 3.1's tier thresholds
-/// (5万, 50万, 200万, 600万), so every tier is populated; most individuals hold under
-/// 5万 and about 1.5% are private-banking customers.
+/// individuals and corporates. The cut points are the tier thresholds of
+/// docs/domain.md#tiers (5万, 50万, 200万, 600万), so every tier is populated; most
+/// individuals hold under 5万 and about 1.5% are private-banking customers.
 const WEALTH_BANDS: [(i64, i64, u64, u64); 8] = [
     (0, 1_000, 150, 0),
     (1_000, 10_000, 250, 0),

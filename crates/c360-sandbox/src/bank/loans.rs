@@ -1,6 +1,7 @@
 //! Loans of every product. About 30% of customers borrow; some loans are overdue and
-//! the five-level class mostly follows the regulatory floors of DOMAIN.md 3.8, with a
-//! few deliberately classified better than the floor (which the hub must flag).
+//! the five-level class mostly follows the regulatory floors
+//! (docs/domain.md#loan-classification), with a few deliberately classified better than
+//! the floor (which the hub must flag).
 
 use chrono::{Datelike, Duration, Months, NaiveDate};
 use rust_decimal::Decimal;
@@ -24,7 +25,8 @@ fn cents(value: i64) -> Decimal {
     Decimal::new(value, 2)
 }
 
-/// The least severe class allowed for a loan this many days overdue (DOMAIN.md 3.8).
+/// The least severe class allowed for a loan this many days overdue
+/// (docs/domain.md#loan-classification).
 pub(crate) fn class_floor(overdue_days: u32) -> FiveLevelClass {
     match overdue_days {
         0 => FiveLevelClass::Normal,

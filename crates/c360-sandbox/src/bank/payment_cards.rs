@@ -1,6 +1,7 @@
 //! Debit and credit cards. Most individuals hold a debit card on their current
 //! account; about 40% hold a credit card with a limit, an outstanding balance, the last
-//! statement and, for a few, days past due across every DOMAIN.md 3.8 band.
+//! statement and, for a few, days past due across every band of
+//! docs/domain.md#loan-classification.
 
 use chrono::{Datelike, Duration, NaiveDate};
 use rust_decimal::Decimal;
@@ -107,7 +108,7 @@ impl Bank {
             let limit = draw.range_i64(lo, hi) * 100_000;
             let past_due = !closed && draw.chance(PAST_DUE_PER_MILLE);
             let days_past_due = if past_due {
-                // Spread over every credit-card class band (DOMAIN.md 3.8).
+                // Spread over every credit-card class band (docs/domain.md#loan-classification).
                 let bands = [(1, 30), (31, 90), (91, 120), (121, 180), (181, 400)];
                 let (a, b) = bands[draw.weighted(&[45, 25, 12, 9, 9])];
                 draw.range(a, b) as u32
