@@ -101,7 +101,7 @@ impl Bus {
             })?),
             None => None,
         };
-        let client = crate::cache::redis_client(url, ca.as_deref())?;
+        let client = crate::redis_client::client(url, ca.as_deref())?;
         let (outbox_tx, outbox_rx) = mpsc::channel(OUTBOX_CAPACITY);
         let (subscribed_tx, subscribed) = watch::channel(false);
         let bus = Bus {

@@ -37,6 +37,7 @@ pub mod graphql;
 pub mod http;
 pub mod insights;
 pub mod metrics;
+pub mod redis_client;
 pub mod store;
 pub mod telemetry;
 pub mod upstream;
@@ -121,6 +122,33 @@ pub struct Reloader {
     upstreams: Upstreams,
     policies: auth::LivePolicies,
     schema: graphql::AppSchemas,
+}
+
+/// Drops, on this instance, whatever any instance announces as invalidated
+/// (`{"tags": [...]}` on [`cache::INVALIDATE_CHANNEL`]): the in-process entity tier and the
+/// response tier, which Redis cannot reach. It is wired here, with the app, because
+/// the cache knows nothing of the bus.
+fn listen_for_invalidations(
+    bus: &Bus,
+    entities: Arc<cache::EntityCache>,
+    responses: Option<Arc<cache::ResponseCache<auth::AccessSummary>>>,
+) {
+    use futures::StreamExt;
+    let mut messages = Box::pin(bus.subscribe(cache::INVALIDATE_CHANNEL));
+    tokio::spawn(async move {
+        while let Some(message) = messages.next().await {
+            let tags: Vec<String> = message
+                .get("tags")
+                .and_then(|t| serde_json::from_value(t.clone()).ok())
+                .unwrap_or_default();
+            if tags.is_empty() {
+                continue;
+            }
+            let l1 = entities.invalidate_local(&tags);
+            let response = responses.as_ref().map(|r| r.invalidate(&tags)).unwrap_or(0);
+            tracing::debug!(tags = tags.len(), l1, response, "invalidation received");
+        }
+    });
 }
 
 /// Why a reload was refused; the running configuration stays.
@@ -240,6 +268,8 @@ impl App {
                 config.cache.response_max_bytes,
                 config.cache.response_max_entry_bytes,
                 config.cache.response_max_ttl,
+                // Each replayed read: a CIF and a set of classes.
+                |reads: &auth::AccessSummary| 64 * reads.reads.len(),
             ))
         });
         let upstreams = Upstreams::new(Connectors::from_specs(specs)?, entities);
@@ -253,7 +283,7 @@ impl App {
             );
         }
         let bus = Bus::connect(&config.redis).await?;
-        cache::listen_for_invalidations(&bus, upstreams.cache().clone(), responses.clone());
+        listen_for_invalidations(&bus, upstreams.cache().clone(), responses.clone());
         let schema = graphql::build_schema(
             upstreams.clone(),
             config.graphql.clone(),

@@ -15,12 +15,29 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::Instrument;
 
-use crate::cache::{short_hash, EntityCache, Fetched, RequestScope, TagFn};
+use crate::cache::{short_hash, EntityCache, FetchError, Fetched, RequestScope, TagFn};
 use crate::connectors::{Connector, ConnectorError, Connectors, ErrorKind, PageRequest, Params};
 use crate::domain::{
     Account, Activity, Card, Cif, Customer, Loan, LoginEvent, OnlineUser, Page, PartyMembers,
     Relationship, System, Transaction,
 };
+
+/// The entity cache is generic over its fetch error; the connectors' is the one it
+/// carries here.
+impl FetchError for ConnectorError {
+    fn abandoned(system: System, endpoint: &str) -> Self {
+        ConnectorError::new(
+            system,
+            endpoint,
+            ErrorKind::Unavailable,
+            "the upstream call was abandoned",
+        )
+    }
+
+    fn code(&self) -> &'static str {
+        self.kind.code()
+    }
+}
 
 /// Per customer: the items one system holds, or why they could not be read.
 pub type PerKey<T> = HashMap<Cif, Result<Fetched<Vec<T>>, ConnectorError>>;

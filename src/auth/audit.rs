@@ -63,7 +63,7 @@ impl Default for AuditSettings {
         AuditSettings {
             batch_size: 256,
             flush_interval: Duration::from_millis(200),
-            max_uncommitted_rows: 32_768,
+            max_uncommitted_rows: crate::config::DEFAULT_AUDIT_MAX_PENDING_ROWS,
             retry_initial: Duration::from_millis(100),
             retry_max: Duration::from_secs(5),
         }

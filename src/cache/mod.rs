@@ -33,11 +33,10 @@ use sha2::{Digest, Sha256};
 pub use apq::{sha256_hex, PersistedQueries, PersistedQueryError};
 pub use documents::ParsedDocuments;
 pub use local::{LocalCache, Tagged};
-pub use redis::{client as redis_client, RedisSettings, RedisTier};
+pub use redis::{RedisSettings, RedisTier};
 pub use response::{ResponseCache, ResponseKey};
 pub use scope::{RequestScope, StaleWarning};
 
-use crate::connectors::ConnectorError;
 use crate::domain::System;
 use crate::metrics::{CACHE_INVALIDATIONS, CACHE_LOOKUPS, STALE_SERVED};
 
@@ -60,6 +59,17 @@ impl CachePolicy {
         ttl: Duration::ZERO,
         stale: Duration::ZERO,
     };
+}
+
+/// What the entity cache needs of the error a fetch fails with. The cache passes
+/// errors through untouched; it only makes one of its own for keys whose upstream
+/// call was abandoned, and names the code of the failure when it serves a stale entry
+/// instead.
+pub trait FetchError: Clone + Send + Sync + 'static {
+    /// The error for a key whose flight ended without it (a panicked fetch).
+    fn abandoned(system: System, endpoint: &str) -> Self;
+    /// The code logged when a stale entry is served in place of this error.
+    fn code(&self) -> &'static str;
 }
 
 /// A value with where it came from: the upstream now, or a cache tier (and whether it
@@ -141,7 +151,7 @@ pub type TagFn<V> = Arc<dyn Fn(&str, &V) -> Vec<String> + Send + Sync>;
 type FlightResult = Arc<dyn Any + Send + Sync>;
 type Flight = Shared<BoxFuture<'static, FlightResult>>;
 /// Per key: what a flight produced.
-type PerKey<V> = HashMap<String, Result<Flown<V>, ConnectorError>>;
+type PerKey<V, E> = HashMap<String, Result<Flown<V>, E>>;
 
 /// A value a flight produced: fetched by this instance, or by another (found in
 /// Redis while waiting on its lock), with its serialized size for the byte budget.
@@ -237,7 +247,7 @@ impl EntityCache {
     /// Reads `keys` of one endpoint through the tiers; `fetch` is called (once, for
     /// every key no tier has fresh and no other request is already fetching) with the
     /// keys to read from the upstream. `tags` names the records a value contains.
-    pub async fn read<V, F, Fut>(
+    pub async fn read<V, E, F, Fut>(
         &self,
         system: System,
         endpoint: &str,
@@ -245,13 +255,12 @@ impl EntityCache {
         keys: &[String],
         tags: TagFn<V>,
         fetch: F,
-    ) -> HashMap<String, Result<Fetched<V>, ConnectorError>>
+    ) -> HashMap<String, Result<Fetched<V>, E>>
     where
         V: Serialize + DeserializeOwned + Send + Sync + 'static,
+        E: FetchError,
         F: FnOnce(Vec<String>) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<HashMap<String, Result<V, ConnectorError>>, ConnectorError>>
-            + Send
-            + 'static,
+        Fut: Future<Output = Result<HashMap<String, Result<V, E>>, E>> + Send + 'static,
     {
         let now = Utc::now();
         if !self.settings.enabled || policy.ttl.is_zero() {
@@ -334,7 +343,7 @@ impl EntityCache {
             wanted = still;
         }
 
-        let mut out: HashMap<String, Result<Fetched<V>, ConnectorError>> = found
+        let mut out: HashMap<String, Result<Fetched<V>, E>> = found
             .into_iter()
             .map(|(key, (value, meta))| (key, Ok(cached(value, &meta, now, false))))
             .collect();
@@ -362,7 +371,7 @@ impl EntityCache {
                         tracing::warn!(
                             system = label,
                             endpoint,
-                            code = error.kind.code(),
+                            code = error.code(),
                             "upstream failed; serving a stale cache entry"
                         );
                         Ok(cached(value, &meta, now, true))
@@ -376,7 +385,7 @@ impl EntityCache {
     }
 
     /// Joins or starts the upstream calls for `wanted`.
-    async fn fly<V, F, Fut>(
+    async fn fly<V, E, F, Fut>(
         &self,
         system: System,
         endpoint: &str,
@@ -384,13 +393,12 @@ impl EntityCache {
         wanted: Vec<String>,
         tags: TagFn<V>,
         fetch: F,
-    ) -> PerKey<V>
+    ) -> PerKey<V, E>
     where
         V: Serialize + DeserializeOwned + Send + Sync + 'static,
+        E: FetchError,
         F: FnOnce(Vec<String>) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<HashMap<String, Result<V, ConnectorError>>, ConnectorError>>
-            + Send
-            + 'static,
+        Fut: Future<Output = Result<HashMap<String, Result<V, E>>, E>> + Send + 'static,
     {
         let flight_key = |key: &str| format!("{system}:{endpoint}:{key}");
         let mut joined: Vec<Flight> = Vec::new();
@@ -421,6 +429,7 @@ impl EntityCache {
                     l2: self.l2.clone(),
                     lock_ttl: self.settings.lock_ttl,
                     tag_ttl: self.settings.tag_ttl,
+                    error: std::marker::PhantomData,
                 };
                 // Spawned, so that a client hanging up does not abandon the others
                 // waiting on this flight.
@@ -428,7 +437,7 @@ impl EntityCache {
                 let flight: Flight = async move {
                     match handle.await {
                         Ok(result) => result,
-                        Err(_) => Arc::new(PerKey::<V>::new()) as FlightResult,
+                        Err(_) => Arc::new(PerKey::<V, E>::new()) as FlightResult,
                     }
                 }
                 .boxed()
@@ -439,7 +448,7 @@ impl EntityCache {
                 Some(flight)
             }
         };
-        let mut results: PerKey<V> = HashMap::new();
+        let mut results: PerKey<V, E> = HashMap::new();
         if let Some(flight) = started {
             let result = flight.await;
             absorb(&result, &mut results);
@@ -450,14 +459,9 @@ impl EntityCache {
         }
         // A key whose flight ended without it (a panicked job) is an error, not a hole.
         for key in wanted {
-            results.entry(key).or_insert_with(|| {
-                Err(ConnectorError::new(
-                    system,
-                    endpoint,
-                    crate::connectors::ErrorKind::Unavailable,
-                    "the upstream call was abandoned",
-                ))
-            });
+            results
+                .entry(key)
+                .or_insert_with(|| Err(E::abandoned(system, endpoint)));
         }
         results
     }
@@ -512,8 +516,8 @@ impl EntityCache {
 
 /// Collects what a flight produced. The job already put its values in L1, before it
 /// left the flight map.
-fn absorb<V: Send + Sync + 'static>(result: &FlightResult, into: &mut PerKey<V>) {
-    if let Some(map) = result.downcast_ref::<PerKey<V>>() {
+fn absorb<V: Send + Sync + 'static, E: FetchError>(result: &FlightResult, into: &mut PerKey<V, E>) {
+    if let Some(map) = result.downcast_ref::<PerKey<V, E>>() {
         for (key, value) in map {
             into.entry(key.clone()).or_insert_with(|| value.clone());
         }
@@ -535,15 +539,16 @@ fn cached<V>(value: Arc<V>, meta: &Meta, now: DateTime<Utc>, stale: bool) -> Fet
     }
 }
 
-async fn fetch_uncached<V, F, Fut>(
+async fn fetch_uncached<V, E, F, Fut>(
     keys: &[String],
     tags: TagFn<V>,
     fetch: F,
     now: DateTime<Utc>,
-) -> HashMap<String, Result<Fetched<V>, ConnectorError>>
+) -> HashMap<String, Result<Fetched<V>, E>>
 where
+    E: Clone,
     F: FnOnce(Vec<String>) -> Fut,
-    Fut: Future<Output = Result<HashMap<String, Result<V, ConnectorError>>, ConnectorError>>,
+    Fut: Future<Output = Result<HashMap<String, Result<V, E>>, E>>,
 {
     match fetch(keys.to_vec()).await {
         Ok(mut answer) => keys
@@ -571,7 +576,7 @@ where
 }
 
 /// One upstream call for a set of keys, with the Redis lock dance and the writes.
-struct FlightJob<V> {
+struct FlightJob<V, E> {
     /// The flight map, from which the job removes its keys when done: whether or not
     /// the request that started it still waits, later requests must not join a
     /// finished flight.
@@ -586,16 +591,18 @@ struct FlightJob<V> {
     l2: Option<Arc<RedisTier>>,
     lock_ttl: Duration,
     tag_ttl: Duration,
+    error: std::marker::PhantomData<fn() -> E>,
 }
 
-impl<V> FlightJob<V>
+impl<V, E> FlightJob<V, E>
 where
     V: Serialize + DeserializeOwned + Send + Sync + 'static,
+    E: FetchError,
 {
     async fn run<F, Fut>(self, fetch: F) -> FlightResult
     where
         F: FnOnce(Vec<String>) -> Fut,
-        Fut: Future<Output = Result<HashMap<String, Result<V, ConnectorError>>, ConnectorError>>,
+        Fut: Future<Output = Result<HashMap<String, Result<V, E>>, E>>,
     {
         let results = self.fetch_all(fetch).await;
         // Into L1 before leaving the flight map, so that no request arriving in
@@ -622,12 +629,12 @@ where
         Arc::new(results)
     }
 
-    async fn fetch_all<F, Fut>(&self, fetch: F) -> PerKey<V>
+    async fn fetch_all<F, Fut>(&self, fetch: F) -> PerKey<V, E>
     where
         F: FnOnce(Vec<String>) -> Fut,
-        Fut: Future<Output = Result<HashMap<String, Result<V, ConnectorError>>, ConnectorError>>,
+        Fut: Future<Output = Result<HashMap<String, Result<V, E>>, E>>,
     {
-        let mut results: PerKey<V> = HashMap::new();
+        let mut results: PerKey<V, E> = HashMap::new();
         let mut to_fetch = self.keys.clone();
         let mut locks = Vec::new();
         if let Some(l2) = &self.l2 {
@@ -765,32 +772,6 @@ fn serialized_len<T: Serialize>(value: &T) -> usize {
 
 /// The bus channel on which invalidations reach every hub instance.
 pub const INVALIDATE_CHANNEL: &str = "cache.invalidate";
-
-/// Drops, on this instance, whatever any instance announces as invalidated
-/// (`{"tags": [...]}` on [`INVALIDATE_CHANNEL`]): the in-process entity tier and the
-/// response tier, which Redis cannot reach.
-pub fn listen_for_invalidations(
-    bus: &crate::bus::Bus,
-    entities: Arc<EntityCache>,
-    responses: Option<Arc<ResponseCache>>,
-) {
-    use futures::StreamExt;
-    let mut messages = Box::pin(bus.subscribe(INVALIDATE_CHANNEL));
-    tokio::spawn(async move {
-        while let Some(message) = messages.next().await {
-            let tags: Vec<String> = message
-                .get("tags")
-                .and_then(|t| serde_json::from_value(t.clone()).ok())
-                .unwrap_or_default();
-            if tags.is_empty() {
-                continue;
-            }
-            let l1 = entities.invalidate_local(&tags);
-            let response = responses.as_ref().map(|r| r.invalidate(&tags)).unwrap_or(0);
-            tracing::debug!(tags = tags.len(), l1, response, "invalidation received");
-        }
-    });
-}
 
 #[cfg(test)]
 mod tests {

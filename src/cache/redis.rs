@@ -79,21 +79,6 @@ pub struct RedisSettings {
     pub ca: Option<Vec<u8>>,
 }
 
-/// A client for `url`, trusting `ca` (PEM) for TLS when given: banks run Redis behind
-/// their own CA, which no public root store knows.
-pub fn client(url: &str, ca: Option<&[u8]>) -> redis::RedisResult<redis::Client> {
-    match ca {
-        Some(ca) => redis::Client::build_with_tls(
-            url,
-            redis::TlsCertificates {
-                client_tls: None,
-                root_cert: Some(ca.to_vec()),
-            },
-        ),
-        None => redis::Client::open(url),
-    }
-}
-
 pub struct RedisTier {
     settings: RedisSettings,
     sealer: Option<Sealer>,
@@ -177,8 +162,11 @@ impl RedisTier {
                 .map_err(|e| e.to_string())?;
             Ok(Connection::Cluster(connection))
         } else {
-            let client = client(self.settings.url.as_str(), self.settings.ca.as_deref())
-                .map_err(|e| e.to_string())?;
+            let client = crate::redis_client::client(
+                self.settings.url.as_str(),
+                self.settings.ca.as_deref(),
+            )
+            .map_err(|e| e.to_string())?;
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(timeout))
                 .set_response_timeout(Some(self.settings.timeout))

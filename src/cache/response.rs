@@ -35,10 +35,9 @@ impl ResponseKey {
     }
 }
 
-/// What a cached response read: each customer with the classes it showed in clear.
-/// Kept with the body because a hit must write the same access audit as the
-/// execution it replays.
-pub type Reads = Arc<crate::auth::AccessSummary>;
+/// Estimates the resident bytes of what a response read (see [`ResponseCache`]'s
+/// `R`), counted in its entry's weight.
+pub type WeighReads<R> = fn(&R) -> usize;
 
 /// Resident bytes of one tag of an entry: the entry's own `String` and the tag
 /// index's. Calibrated when the index held a key `String` and a set of response keys
@@ -50,15 +49,28 @@ pub type Reads = Arc<crate::auth::AccessSummary>;
 /// of resident memory per entry for 50 KB of body.
 const TAG_RESIDENT_BYTES: usize = 448;
 
-#[derive(Clone)]
-struct Entry {
+struct Entry<R> {
     body: Bytes,
-    reads: Reads,
+    reads: Arc<R>,
+    /// What `reads` weighs, from the cache's [`WeighReads`].
+    reads_bytes: usize,
     tags: Arc<Vec<String>>,
     expires: Instant,
 }
 
-impl Tagged for Entry {
+impl<R> Clone for Entry<R> {
+    fn clone(&self) -> Self {
+        Entry {
+            body: self.body.clone(),
+            reads: self.reads.clone(),
+            reads_bytes: self.reads_bytes,
+            tags: self.tags.clone(),
+            expires: self.expires,
+        }
+    }
+}
+
+impl<R: Send + Sync + 'static> Tagged for Entry<R> {
     fn tags(&self) -> &[String] {
         &self.tags
     }
@@ -67,25 +79,34 @@ impl Tagged for Entry {
         // The body as it is sent, each tag (see TAG_RESIDENT_BYTES), each replayed
         // read a CIF and a set of classes, the key and moka's bookkeeping. An answer
         // about many customers weighs mostly its tags.
-        let estimate = self.body.len()
-            + TAG_RESIDENT_BYTES * self.tags.len()
-            + 64 * self.reads.reads.len()
-            + 512;
+        let estimate =
+            self.body.len() + TAG_RESIDENT_BYTES * self.tags.len() + self.reads_bytes + 512;
         estimate.min(u32::MAX as usize) as u32
     }
 }
 
-pub struct ResponseCache {
-    entries: LocalCache<ResponseKey, Entry>,
+/// Whole answers, each kept with `R`: what it read (for the hub, each customer with
+/// the classes it showed in clear), because a hit must write the same access audit as
+/// the execution it replays. The tier does not look into `R`; the app that builds it
+/// says what one weighs.
+pub struct ResponseCache<R> {
+    entries: LocalCache<ResponseKey, Entry<R>>,
+    weigh_reads: WeighReads<R>,
     max_entry_bytes: u64,
     max_ttl: Duration,
 }
 
-impl ResponseCache {
+impl<R: Send + Sync + 'static> ResponseCache<R> {
     /// At most `max_bytes` in all, and no single answer weighing more than
     /// `max_entry_bytes` (0: the whole tier).
-    pub fn new(max_bytes: u64, max_entry_bytes: u64, max_ttl: Duration) -> ResponseCache {
+    pub fn new(
+        max_bytes: u64,
+        max_entry_bytes: u64,
+        max_ttl: Duration,
+        weigh_reads: WeighReads<R>,
+    ) -> ResponseCache<R> {
         ResponseCache {
+            weigh_reads,
             entries: LocalCache::new(max_bytes, max_ttl.max(Duration::from_secs(1))),
             max_entry_bytes: if max_entry_bytes == 0 {
                 max_bytes
@@ -100,7 +121,7 @@ impl ResponseCache {
         self.max_ttl
     }
 
-    pub fn get(&self, key: &ResponseKey) -> Option<(Bytes, Reads)> {
+    pub fn get(&self, key: &ResponseKey) -> Option<(Bytes, Arc<R>)> {
         match self.entries.get(key) {
             Some(entry) if entry.expires > Instant::now() => {
                 RESPONSE_CACHE.with_label_values(&["hit"]).inc();
@@ -122,12 +143,13 @@ impl ResponseCache {
         &self,
         key: ResponseKey,
         body: Bytes,
-        reads: Reads,
+        reads: Arc<R>,
         tags: Vec<String>,
         ttl: Duration,
     ) {
         let entry = Entry {
             body,
+            reads_bytes: (self.weigh_reads)(&reads),
             reads,
             tags: Arc::new(tags),
             expires: Instant::now() + ttl.min(self.max_ttl),
@@ -180,7 +202,8 @@ mod tests {
 
     #[test]
     fn an_answer_heavier_than_the_entry_limit_is_not_kept() {
-        let cache = ResponseCache::new(1 << 20, 16 * 1024, Duration::from_secs(60));
+        let cache: ResponseCache<()> =
+            ResponseCache::new(1 << 20, 16 * 1024, Duration::from_secs(60), |_| 0);
         let small = ResponseKey::new("small", None, "", "v");
         let large = ResponseKey::new("large", None, "", "v");
         let tags = |n: usize| (0..n).map(|i| format!("core:account:{i}")).collect();
@@ -205,7 +228,8 @@ mod tests {
 
     #[test]
     fn an_invalidated_tag_drops_only_its_responses_and_entries_expire() {
-        let cache = ResponseCache::new(1 << 20, 0, Duration::from_secs(60));
+        let cache: ResponseCache<()> =
+            ResponseCache::new(1 << 20, 0, Duration::from_secs(60), |_| 0);
         let one = ResponseKey::new("1", None, "", "v");
         let two = ResponseKey::new("2", None, "", "v");
         cache.insert(

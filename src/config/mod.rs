@@ -53,6 +53,11 @@ const DEFAULT_MAX_PAGE_SIZE: usize = 100;
 /// A whole GraphQL request must finish within this; upstream timeouts are shorter.
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// The embedded database: a SQLite file under `./data/`, created on first run.
+/// Access-audit rows recorded and not yet committed before a staff read waits for room:
+/// about half a kilobyte each, and enough to absorb a slow SQLite commit (a WAL
+/// checkpoint) at tens of thousands of audited reads a second without holding requests
+/// back (docs/performance.md). The audit writer's own default is this one.
+pub const DEFAULT_AUDIT_MAX_PENDING_ROWS: usize = 32_768;
 const DEFAULT_DATABASE_URL: &str = "sqlite://data/c360.db";
 /// Connections per hub process. Writes are short single statements, so a handful of
 /// connections serve hundreds of concurrent requests; PostgreSQL's default limit of
@@ -527,7 +532,7 @@ impl Default for AccessConfig {
             subject_burst: DEFAULT_SUBJECT_BURST,
             client_rate: DEFAULT_CLIENT_RATE,
             client_burst: DEFAULT_CLIENT_BURST,
-            audit_max_pending_rows: crate::auth::AuditSettings::default().max_uncommitted_rows,
+            audit_max_pending_rows: DEFAULT_AUDIT_MAX_PENDING_ROWS,
         }
     }
 }

@@ -88,7 +88,7 @@ pub struct Shared {
     pub schema: AppSchemas,
     pub upstreams: Upstreams,
     /// The response tier; `None` when turned off.
-    pub responses: Option<Arc<ResponseCache>>,
+    pub responses: Option<Arc<ResponseCache<AccessSummary>>>,
     pub persisted: Arc<PersistedQueries>,
     /// Documents parsed before, by their text.
     pub documents: Arc<ParsedDocuments>,
