@@ -16,7 +16,7 @@ use base64::Engine;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::customer::{CustomerNode, Selection};
+use super::node::{CustomerNode, Selection};
 use super::insights::Gathered;
 use super::loaders::Outcome;
 use super::{access, errors};

@@ -12,6 +12,7 @@ use async_graphql::{Context, Object, Result, ServerError, SimpleObject, ID};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::loaders::{self, Loaders, Outcome, PerCustomer};
+use super::node::{CustomerNode, Selection};
 use super::paging::{PageCursor, Window};
 use super::products::{AccountNode, CardNode, OnlineBankingNode};
 use super::{access, errors};
@@ -28,45 +29,6 @@ use crate::upstream::{CustomerSearch, Upstreams};
 const MAX_NAME_LEN: usize = 60;
 /// ID numbers: 18 for resident IDs and USCCs, passports shorter.
 const MAX_ID_NUMBER_LEN: usize = 32;
-
-/// Which of the per-customer systems a query selects below `Customer`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Selection {
-    accounts: bool,
-    cards: bool,
-    loans: bool,
-    online_banking: bool,
-}
-
-impl Selection {
-    fn of(customer: async_graphql::Lookahead<'_>) -> Selection {
-        Selection {
-            accounts: customer.field("accounts").exists(),
-            cards: customer.field("cards").exists(),
-            loans: customer.field("loans").exists(),
-            online_banking: customer.field("onlineBanking").exists(),
-        }
-    }
-
-    /// Starts the loads of every selected system for these customers, concurrently.
-    async fn prefetch(self, loaders: &Loaders, cifs: &[Cif]) {
-        tokio::join!(
-            maybe(self.accounts, loaders::many_now(&loaders.accounts, cifs)),
-            maybe(self.cards, loaders::many_now(&loaders.cards, cifs)),
-            maybe(self.loans, loaders::many_now(&loaders.loans, cifs)),
-            maybe(
-                self.online_banking,
-                loaders::many_now(&loaders.online_users, cifs)
-            ),
-        );
-    }
-}
-
-async fn maybe<F: std::future::Future>(run: bool, future: F) {
-    if run {
-        future.await;
-    }
-}
 
 #[derive(Default)]
 pub struct CustomerQuery;
@@ -280,31 +242,6 @@ fn parse_search(
         mobile: mobile.map(|m| m.strip_prefix("+86").map(str::to_owned).unwrap_or(m)),
         name,
     })
-}
-
-/// A customer as the graph shows it: the core record plus what the other systems hold.
-pub struct CustomerNode {
-    customer: Arc<Customer>,
-    fetched_at: DateTime<Utc>,
-    from_cache: bool,
-    stale: bool,
-    selection: Selection,
-}
-
-impl CustomerNode {
-    pub(super) fn new(
-        customer: Arc<Customer>,
-        outcome: &Outcome<Customer>,
-        selection: Selection,
-    ) -> CustomerNode {
-        CustomerNode {
-            customer,
-            fetched_at: outcome.fetched_at,
-            from_cache: outcome.from_cache,
-            stale: outcome.stale,
-            selection,
-        }
-    }
 }
 
 /// The items of an outcome, or the error that nulls the field.

@@ -14,6 +14,7 @@ mod errors;
 mod insights;
 mod interactions;
 mod loaders;
+mod node;
 mod paging;
 mod party;
 mod products;

@@ -11,7 +11,7 @@ use async_graphql::{Context, Object, Result, SimpleObject, ID};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use super::customer::{CustomerNode, Selection};
+use super::node::{CustomerNode, Selection};
 use super::insights::Gathered;
 use super::loaders::{self, Loaders};
 use super::{access, errors};
