@@ -26,6 +26,8 @@
 //! the test's own on a free port, so that killing it disturbs no other test; CI
 //! (`C360_TEST_REDIS_URL` set) requires it, elsewhere the Redis phase runs without one.
 
+// The integration tests' harness, compiled into this binary too.
+#[path = "api/common/mod.rs"]
 mod common;
 
 use std::collections::{BTreeMap, HashMap};

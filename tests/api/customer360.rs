@@ -1,8 +1,6 @@
 //! The full customer-360 query, lists of customers and unknown or malformed ids.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[tokio::test]

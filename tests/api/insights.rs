@@ -2,9 +2,7 @@
 //! explainable reasons, one person across duplicate CIFs, mirrored relationships and
 //! households rolled up within the caller's scope.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 

@@ -2,11 +2,9 @@
 //! than left hanging, in-flight requests past the deadline do not hold the process,
 //! and a read that can no longer be audited is not answered with data.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use futures::StreamExt;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;

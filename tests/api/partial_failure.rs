@@ -1,8 +1,6 @@
 //! A failing or slow upstream costs its own fields, never the whole query.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 async fn profile(app: &TestApp) -> Value {

@@ -3,12 +3,10 @@
 //! cannot push through. Each test runs the hub on a copy of the shipped connector
 //! files with its own `[resilience]` settings.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 /// A copy of `connectors/` with `resilience` appended to `system`'s file.

@@ -3,8 +3,6 @@
 //! server this test starts itself with initdb/pg_ctl on its own port, so other tests
 //! keep theirs).
 
-mod common;
-
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::Command;
@@ -12,15 +10,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::common::{interaction_input, spawn_on_url};
 use c360::config::DatabaseConfig;
 use c360::domain::Cif;
 use c360::store::{InteractionFilter, Store, TimelineCursor};
-use common::{interaction_input, spawn_on_url};
 use sqlx::Connection;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_timeline_query_uses_its_index_at_a_million_rows() {
-    let Some(db) = common::TestDb::postgres().await else {
+    let Some(db) = crate::common::TestDb::postgres().await else {
         return;
     };
     tokio::time::timeout(Duration::from_secs(120), async {

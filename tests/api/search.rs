@@ -1,8 +1,6 @@
 //! Finding customers by ID number, mobile or name, with Relay paging.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const SEARCH: &str = r#"query($idNumber: String, $mobile: String, $name: String, $first: Int, $after: String) {

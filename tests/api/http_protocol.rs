@@ -1,8 +1,6 @@
 //! GraphQL over HTTP: media types, status codes, methods and limits.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::header::{ACCEPT, ALLOW, CONTENT_TYPE};
 use serde_json::{json, Value};
 

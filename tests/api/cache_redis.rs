@@ -2,15 +2,13 @@
 //! instances sharing entities, sealed values, a Redis that dies and comes back, and
 //! single flight across instances. Each test uses its own key prefix.
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::common::redis_server::{free_port, listening, OwnRedis};
+use crate::common::*;
 use base64::Engine;
 use c360::config::Config;
-use common::redis_server::{free_port, listening, OwnRedis};
-use common::*;
 use serde_json::json;
 
 fn redis_url() -> Option<String> {

@@ -2,11 +2,9 @@
 //! change takes effect for the next request; a bad file is refused with its name and
 //! the problem, and the hub keeps running as it was.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 const PROFILE: &str = "query($id: ID!) { customer(id: $id) { id mobile cards { number } } }";

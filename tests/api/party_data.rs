@@ -3,12 +3,11 @@
 //! customers, cached afterwards, both sides of every relationship, every CIF of a
 //! person found by ID number and merged only when verified.
 
-mod common;
-
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::*;
 use c360::cache::{EntityCache, EntitySettings, RequestScope};
 use c360::config::Config;
 use c360::connectors::{load, Connectors, PageRequest};
@@ -16,7 +15,6 @@ use c360::domain::{Cif, RelationshipKind, System};
 use c360::graphql::Loaders;
 use c360::sandbox::Bank;
 use c360::upstream::{CustomerSearch, Upstreams};
-use common::*;
 
 /// The hub's upstream layer, built from the shipped specs, reading `sandbox`.
 fn upstreams(sandbox: &str) -> Upstreams {

@@ -2,8 +2,6 @@
 //! the profile360 query in the hub's shape, and the bench reports the comparison.
 //! Throughput is measured by the bench itself, never asserted here.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::process::Command;
 
@@ -11,7 +9,7 @@ use c360::sandbox::bank::Bank;
 use chrono::NaiveDate;
 use serde_json::{json, Value};
 
-use common::{spawn_app, token_for, CUSTOMERS};
+use crate::common::{spawn_app, token_for, CUSTOMERS};
 
 /// Every key path of `value` (`customer.accounts[].balance.amount`), whatever the
 /// values under them; array elements share one path.

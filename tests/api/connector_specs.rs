@@ -1,13 +1,11 @@
 //! Connector spec errors are found at start, naming file, key and problem; an upstream
 //! answer that does not fit the mapping fails its source with the path.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::common::*;
 use c360::config::Config;
-use common::*;
 use serde_json::json;
 
 fn shipped() -> PathBuf {

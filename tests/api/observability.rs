@@ -1,9 +1,7 @@
 //! What operators see on `/metrics`: requests per operation with latency, upstream
 //! calls per system and outcome, database pool use, open subscriptions.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[tokio::test]

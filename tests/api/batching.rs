@@ -1,8 +1,6 @@
 //! Lists of customers cost one batched call per system and entity, made concurrently.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[tokio::test]

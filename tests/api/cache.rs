@@ -1,11 +1,9 @@
 //! The cache tiers in one hub: responses, in-process entities, stale serving, single
 //! flight, invalidation events and persisted queries.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};

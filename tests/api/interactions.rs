@@ -2,12 +2,10 @@
 //! idempotency, concurrent load, updates with history, the timeline's keyset paging
 //! under concurrent inserts, cross-customer lists and statistics.
 
-mod common;
-
 use std::collections::{BTreeSet, HashSet};
 
+use crate::common::{errors_with_code, interaction_input, sample, spawn_on, with, TestApp, TestDb};
 use chrono::{Duration, SubsecRound, Utc};
-use common::{errors_with_code, interaction_input, sample, spawn_on, with, TestApp, TestDb};
 use futures::future::join_all;
 use serde_json::{json, Value};
 

@@ -4,11 +4,9 @@
 //! another process holding the write lock; on PostgreSQL the test database stops
 //! accepting connections and its sessions are terminated.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{interaction_input, spawn_on, Outage, TestApp, TestDb};
+use crate::common::{interaction_input, spawn_on, Outage, TestApp, TestDb};
 use serde_json::{json, Value};
 
 on_both_backends!(writes_fail_cleanly_while_the_database_is_away_and_recover_after);

@@ -2,10 +2,8 @@
 //! against the full customer query (visible, masked, forbidden), portal customers
 //! locked to their own CIF on every path, and the response tier keeping views apart.
 
-mod common;
-
+use crate::common::*;
 use c360::auth::{mask, Personal, Policies, Purpose, RolePolicy, ScopeRule};
-use common::*;
 use serde_json::{json, Value};
 
 const SHOWCASE: &str = "1000000001";

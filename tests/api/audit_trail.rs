@@ -3,9 +3,7 @@
 //! cache hits included; portal customers reading themselves do not; auditors read
 //! the trail through `accessAudit`; nothing recorded is lost in a graceful shutdown.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const AUDIT: &str = r#"query Trail($customer: ID, $actor: String) {

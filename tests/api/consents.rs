@@ -2,10 +2,8 @@
 //! with the latest record winning, idempotency, the may-contact answer, and marketing
 //! contacts refused where consent is withdrawn.
 
-mod common;
-
+use crate::common::{errors_with_code, interaction_input, spawn_on, with, TestApp, TestDb};
 use chrono::{TimeZone, Utc};
-use common::{errors_with_code, interaction_input, spawn_on, with, TestApp, TestDb};
 use serde_json::{json, Value};
 
 on_both_backends!(

@@ -2,11 +2,9 @@
 //! screen open on a customer sees a contact logged elsewhere within a second, on the
 //! same hub (in-process) and, with Redis, from another hub instance.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{
+use crate::common::{
     interaction_input, spawn_on, with, ws_next as next_message, ws_subscribe, Socket, TestApp,
     TestDb,
 };

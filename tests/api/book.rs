@@ -2,9 +2,7 @@
 //! calls, filters by segment, stays within the caller's scope; `segmentSummary` adds
 //! the book up by segment.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const BOOK: &str = r#"query($filter: BookFilter, $first: Int, $after: String) {
