@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use crate::common::{errors_with_code, spawn_on, Outage, TestDb};
+use crate::common::{errors_with_code, Outage, TestApp, TestDb};
 use c360::auth::{AuditClosed, AuditSettings, AuditWriter};
 use c360::config::DatabaseConfig;
 use c360::domain::Cif;
@@ -516,7 +516,7 @@ const ACCESS_AUDIT: &str = r#"query Audit($filter: AccessAuditFilter, $first: In
 }"#;
 
 async fn the_audit_is_forbidden_without_the_auditor_role(db: TestDb) {
-    let app = spawn_on(&db, |_| {}).await;
+    let app = TestApp::builder().database(&db).spawn().await;
     let store = store(&db).await;
     let writer = AuditWriter::start(store.clone(), AuditSettings::default());
     writer

@@ -57,7 +57,7 @@ fn bank() -> Bank {
 
 #[tokio::test]
 async fn relationships_of_100_customers_cost_one_core_call_and_come_from_both_sides() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let upstreams = upstreams(&app.sandbox);
     let scope = RequestScope::new();
     let hundred = cifs(1..=100);
@@ -116,7 +116,7 @@ async fn relationships_of_100_customers_cost_one_core_call_and_come_from_both_si
 
 #[tokio::test]
 async fn every_cif_of_a_person_is_found_by_id_number_and_merged_when_verified() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let upstreams = upstreams(&app.sandbox);
     let scope = RequestScope::new();
     let bank = bank();
@@ -161,7 +161,7 @@ async fn every_cif_of_a_person_is_found_by_id_number_and_merged_when_verified() 
 
 #[tokio::test]
 async fn loaders_batch_relationships_party_and_activity_per_request() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let upstreams = upstreams(&app.sandbox);
     let scope = Arc::new(RequestScope::new());
     let loaders = Loaders::new(&upstreams, &scope);
