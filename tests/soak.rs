@@ -26,6 +26,8 @@
 //! the test's own on a free port, so that killing it disturbs no other test; CI
 //! (`C360_TEST_REDIS_URL` set) requires it, elsewhere the Redis phase runs without one.
 
+// The integration tests' harness, compiled into this binary too.
+#[path = "api/common/mod.rs"]
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
@@ -92,9 +94,10 @@ const MARGIN: Duration = Duration::from_secs(1);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_in_turn_cost_only_the_faulty_sources_fields_and_lose_no_write() {
     let soak = soak_length();
-    let db = match TestDb::postgres().await {
-        Some(db) => db,
-        None => TestDb::sqlite(),
+    let db = if cfg!(c360_postgres) {
+        TestDb::postgres().await
+    } else {
+        TestDb::sqlite()
     };
     let redis_port = free_port();
     let mut redis = start_redis(redis_port);

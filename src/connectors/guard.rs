@@ -7,12 +7,15 @@
 //! a few calls, and trusted again when they succeed.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+// Tokio's clock (the system's monotonic clock outside tests), so that the breaker's
+// tests can pause it and step through `open_for` instead of sleeping it out.
+use tokio::time::Instant;
 
 /// Per-system settings (`[resilience]` in `connectors/<system>.toml`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -225,7 +228,7 @@ impl Guard {
     /// Waits (at most `max_wait`) for permission to call.
     pub async fn admit(&self) -> Result<Permit, Refused> {
         let probe = self.breaker_admits()?;
-        let deadline = tokio::time::Instant::now() + self.settings.max_wait;
+        let deadline = Instant::now() + self.settings.max_wait;
         let slot = match tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned()).await
         {
             Ok(Ok(slot)) => slot,
@@ -237,7 +240,7 @@ impl Guard {
         if let Some(rate) = &self.rate {
             if let Err(not_until) = rate.check() {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
-                if tokio::time::Instant::now() + wait > deadline {
+                if Instant::now() + wait > deadline {
                     self.release_probe(probe);
                     return Err(Refused::Saturated);
                 }
@@ -384,7 +387,7 @@ mod tests {
         Ok(())
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn the_breaker_opens_on_the_failure_ratio_probes_and_closes_again() {
         let guard = Guard::new(settings());
         call(&guard, false).await.unwrap();
@@ -399,13 +402,13 @@ mod tests {
         assert_eq!(guard.state(), BreakerState::Open, "2 of 4 failed");
         assert_eq!(call(&guard, false).await, Err(Refused::CircuitOpen));
 
-        tokio::time::sleep(Duration::from_millis(120)).await;
+        tokio::time::advance(Duration::from_millis(120)).await;
         assert_eq!(guard.state(), BreakerState::HalfOpen);
         // A failing probe opens it again.
         call(&guard, true).await.unwrap();
         assert_eq!(guard.state(), BreakerState::Open);
 
-        tokio::time::sleep(Duration::from_millis(120)).await;
+        tokio::time::advance(Duration::from_millis(120)).await;
         let first = guard.admit().await.unwrap();
         let second = guard.admit().await.unwrap();
         assert!(

@@ -3,9 +3,7 @@
 //! logging, failing upstreams and refused tokens, and its whole output is searched
 //! for the sandbox's names, ID numbers, mobiles, card and account numbers.
 
-mod common;
-
-use common::process::C360Process;
+use crate::common::process::C360Process;
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

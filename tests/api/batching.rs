@@ -1,13 +1,11 @@
 //! Lists of customers cost one batched call per system and entity, made concurrently.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[tokio::test]
 async fn fifty_customers_with_all_systems_make_five_upstream_calls() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let ids: Vec<String> = (1..=50)
         .map(|i| format!("{}", 1_000_000_000u64 + i * 7))
         .collect();
@@ -25,7 +23,7 @@ async fn fifty_customers_with_all_systems_make_five_upstream_calls() {
 
 #[tokio::test]
 async fn systems_are_called_concurrently() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     for system in ["core", "cards", "loans", "channels"] {
         app.set_fault(json!({"system": system, "latency_ms": 300}))
             .await;
@@ -48,7 +46,7 @@ async fn systems_are_called_concurrently() {
 
 #[tokio::test]
 async fn repeated_ids_are_asked_for_once_and_answered_at_each_place() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.reset_stats().await;
     let answer = app
         .graphql(

@@ -2,26 +2,14 @@
 //! instances sharing entities, sealed values, a Redis that dies and comes back, and
 //! single flight across instances. Each test uses its own key prefix.
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::common::redis_server::{free_port, listening, OwnRedis};
+use crate::common::*;
 use base64::Engine;
 use c360::config::Config;
-use common::redis_server::{free_port, listening, OwnRedis};
-use common::*;
 use serde_json::json;
-
-fn redis_url() -> Option<String> {
-    let url = std::env::var("C360_TEST_REDIS_URL")
-        .ok()
-        .filter(|u| !u.is_empty());
-    if url.is_none() {
-        eprintln!("C360_TEST_REDIS_URL is not set: Redis tests skipped (CI sets it)");
-    }
-    url
-}
 
 fn prefix() -> String {
     format!("c360test:{}:{}:", std::process::id(), fastrand::u64(..))
@@ -54,8 +42,9 @@ async fn keys(url: &str, prefix: &str) -> Vec<String> {
 }
 
 #[tokio::test]
+#[cfg_attr(not(c360_redis), ignore = "needs Redis: set C360_TEST_REDIS_URL")]
 async fn a_second_hub_serves_the_first_ones_customer_from_redis() {
-    let Some(url) = redis_url() else { return };
+    let url = redis_url();
     let prefix = prefix();
     let config = shared(&url, &prefix);
     second_hub_reads_what_the_first_cached(|c: &mut Config| config(c)).await;
@@ -64,13 +53,17 @@ async fn a_second_hub_serves_the_first_ones_customer_from_redis() {
 /// A hub reads a customer; a second hub configured alike (sharing its Redis) serves
 /// the same customer with zero upstream calls. Returns the first hub.
 async fn second_hub_reads_what_the_first_cached(config: impl Fn(&mut Config) + Copy) -> TestApp {
-    let app = spawn_with(config).await;
+    let app = TestApp::builder().config(config).spawn().await;
     let first = app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
     assert!(first.get("errors").is_none(), "{first}");
-    let second_hub = spawn_hub(&app.sandbox, config).await;
+    let second = TestApp::builder()
+        .sandbox(&app.sandbox)
+        .config(config)
+        .spawn()
+        .await;
     app.reset_stats().await;
     let second = app
-        .graphql_at(&second_hub, PROFILE_360, json!({"id": "1000000001"}))
+        .graphql_at(&second.hub, PROFILE_360, json!({"id": "1000000001"}))
         .await;
     assert_eq!(
         app.total_requests().await,
@@ -87,10 +80,11 @@ async fn second_hub_reads_what_the_first_cached(config: impl Fn(&mut Config) + C
 }
 
 #[tokio::test]
+#[cfg_attr(not(c360_redis), ignore = "needs Redis: set C360_TEST_REDIS_URL")]
 async fn sealed_values_show_no_personal_data_in_redis() {
-    let Some(url) = redis_url() else { return };
+    let url = redis_url();
     let raw_customer = {
-        let app = spawn_app().await;
+        let app = TestApp::builder().spawn().await;
         app.core_customer("1000000001").await
     };
     let name = raw_customer["CUST_NM"].as_str().unwrap().to_owned();
@@ -99,13 +93,15 @@ async fn sealed_values_show_no_personal_data_in_redis() {
     for sealed in [false, true] {
         let prefix = prefix();
         let key = base64::engine::general_purpose::STANDARD.encode([42u8; 32]);
-        let app = spawn_with(|config| {
-            shared(&url, &prefix)(config);
-            if sealed {
-                config.cache.encryption_key = Some(key.clone());
-            }
-        })
-        .await;
+        let app = TestApp::builder()
+            .config(|config| {
+                shared(&url, &prefix)(config);
+                if sealed {
+                    config.cache.encryption_key = Some(key.clone());
+                }
+            })
+            .spawn()
+            .await;
         app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
         let names = keys(&url, &prefix).await;
         assert!(names.len() >= 5, "entries written: {names:?}");
@@ -137,20 +133,23 @@ async fn sealed_values_show_no_personal_data_in_redis() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(c360_redis),
+    ignore = "needs Redis: set C360_TEST_REDIS_URL (and redis-server on PATH)"
+)]
 async fn redis_dying_and_returning_fails_no_request() {
-    let Some(_) = redis_url() else { return };
     let port = free_port();
-    let Some(own) = OwnRedis::start(port) else {
-        eprintln!("redis-server not available: test skipped");
-        return;
-    };
+    let own = OwnRedis::start(port)
+        .expect("redis-server (on PATH) listening: this test kills and restarts its own");
     let url = own.url();
     let prefix = prefix();
-    let app = spawn_with(|config| {
-        shared(&url, &prefix)(config);
-        config.cache.response_enabled = false;
-    })
-    .await;
+    let app = TestApp::builder()
+        .config(|config| {
+            shared(&url, &prefix)(config);
+            config.cache.response_enabled = false;
+        })
+        .spawn()
+        .await;
     let query = "query($id: ID!) { customer(id: $id) { id accounts { number } cards { number } } }";
     for i in 1..=5 {
         let answer = app
@@ -199,15 +198,20 @@ async fn redis_dying_and_returning_fails_no_request() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(c360_redis), ignore = "needs Redis: set C360_TEST_REDIS_URL")]
 async fn two_instances_cold_at_once_call_each_system_once() {
-    let Some(url) = redis_url() else { return };
+    let url = redis_url();
     let prefix = prefix();
     let no_responses = |config: &mut Config| {
         shared(&url, &prefix)(config);
         config.cache.response_enabled = false;
     };
-    let app = spawn_with(no_responses).await;
-    let second_hub = spawn_hub(&app.sandbox, no_responses).await;
+    let app = TestApp::builder().config(no_responses).spawn().await;
+    let second = TestApp::builder()
+        .sandbox(&app.sandbox)
+        .config(no_responses)
+        .spawn()
+        .await;
     // Slow upstreams, so that both instances are in flight together.
     for system in ["core", "cards", "loans", "channels"] {
         app.set_fault(json!({"system": system, "latency_ms": 150}))
@@ -217,7 +221,7 @@ async fn two_instances_cold_at_once_call_each_system_once() {
     let query = "query($id: ID!) { customer(id: $id) { id accounts { number } cards { number } loans { id } onlineBanking { userId } } }";
     let mut all = Vec::new();
     for i in 0..40 {
-        let hub: &str = if i % 2 == 0 { &app.hub } else { &second_hub };
+        let hub: &str = if i % 2 == 0 { &app.hub } else { &second.hub };
         all.push(app.graphql_at(hub, query, json!({"id": "1000000005"})));
     }
     for answer in futures::future::join_all(all).await {
@@ -305,12 +309,13 @@ impl Drop for OwnCluster {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(c360_redis),
+    ignore = "needs Redis: set C360_TEST_REDIS_URL (and redis-server, redis-cli on PATH)"
+)]
 async fn a_redis_cluster_shares_entities_across_slots() {
-    let Some(_) = redis_url() else { return };
-    let Some(cluster) = OwnCluster::start() else {
-        eprintln!("could not start a local Redis Cluster (redis-server/redis-cli): test skipped");
-        return;
-    };
+    let cluster = OwnCluster::start()
+        .expect("a Redis Cluster of the test's own: redis-server and redis-cli on PATH");
     let url = cluster.url();
     let on_cluster = |config: &mut Config| {
         config.redis.url = Some(url.clone());
@@ -318,17 +323,21 @@ async fn a_redis_cluster_shares_entities_across_slots() {
         config.redis.timeout = Duration::from_millis(500);
         config.cache.response_enabled = false;
     };
-    let app = spawn_with(on_cluster).await;
+    let app = TestApp::builder().config(on_cluster).spawn().await;
     let ids: Vec<String> = (1..=20).map(|i| format!("{}", 1_000_000_000 + i)).collect();
     let query =
         "query($ids: [ID!]!) { customers(ids: $ids) { id accounts { number } cards { number } } }";
     let first = app.graphql(query, json!({"ids": ids})).await;
     assert!(first.get("errors").is_none(), "{first}");
 
-    let second_hub = spawn_hub(&app.sandbox, on_cluster).await;
+    let second = TestApp::builder()
+        .sandbox(&app.sandbox)
+        .config(on_cluster)
+        .spawn()
+        .await;
     app.reset_stats().await;
     let second = app
-        .graphql_at(&second_hub, query, json!({"ids": ids}))
+        .graphql_at(&second.hub, query, json!({"ids": ids}))
         .await;
     assert_eq!(first["data"], second["data"]);
     assert_eq!(
@@ -340,21 +349,26 @@ async fn a_redis_cluster_shares_entities_across_slots() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(c360_redis), ignore = "needs Redis: set C360_TEST_REDIS_URL")]
 async fn an_event_sent_to_one_instance_evicts_on_both_and_tells_open_screens() {
-    let Some(url) = redis_url() else { return };
+    let url = redis_url();
     let prefix = prefix();
     let with_secret = |config: &mut Config| {
         shared(&url, &prefix)(config);
         config.events.secret = Some("s3cret".into());
     };
-    let app = spawn_with(with_secret).await;
-    let second_hub = spawn_hub(&app.sandbox, with_secret).await;
+    let app = TestApp::builder().config(with_secret).spawn().await;
+    let second = TestApp::builder()
+        .sandbox(&app.sandbox)
+        .config(with_secret)
+        .spawn()
+        .await;
     let query = "query($id: ID!) { customer(id: $id) { id status } }";
-    for hub in [&app.hub, &second_hub] {
+    for hub in [&app.hub, &second.hub] {
         app.graphql_at(hub, query, json!({"id": "1000000007"}))
             .await;
     }
-    let ws = format!("{}/graphql/ws", second_hub.replacen("http://", "ws://", 1));
+    let ws = format!("{}/graphql/ws", second.hub.replacen("http://", "ws://", 1));
     let mut screen = ws_subscribe(
         &ws,
         "subscription { customerChanged(id: \"1000000007\") { id system entity } }",
@@ -381,7 +395,7 @@ async fn an_event_sent_to_one_instance_evicts_on_both_and_tells_open_screens() {
     );
     // The second instance's own tiers dropped the customer: it reads core again.
     app.reset_stats().await;
-    app.graphql_at(&second_hub, query, json!({"id": "1000000007"}))
+    app.graphql_at(&second.hub, query, json!({"id": "1000000007"}))
         .await;
     assert_eq!(
         requests(&app.stats().await, "core"),
@@ -441,12 +455,13 @@ impl Drop for OwnTlsRedis {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(c360_redis),
+    ignore = "needs Redis: set C360_TEST_REDIS_URL (and redis-server on PATH)"
+)]
 async fn rediss_with_the_banks_own_ca_shares_the_cache() {
-    let Some(_) = redis_url() else { return };
-    let Some(own) = OwnTlsRedis::start() else {
-        eprintln!("redis-server with TLS not available: test skipped");
-        return;
-    };
+    let own = OwnTlsRedis::start()
+        .expect("a TLS redis-server of the test's own: redis-server built with TLS on PATH");
     let ca =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/redis-tls/ca.pem");
     let url = format!("rediss://127.0.0.1:{}", own.port);
@@ -459,17 +474,20 @@ async fn rediss_with_the_banks_own_ca_shares_the_cache() {
 
     // Without the CA the server's certificate is not trusted: Redis is degraded, and
     // every request is still answered.
-    let untrusting = spawn_hub(&app.sandbox, |config: &mut Config| {
-        shared(&url, &prefix)(config);
-    })
-    .await;
+    let untrusting = TestApp::builder()
+        .sandbox(&app.sandbox)
+        .config(|config: &mut Config| {
+            shared(&url, &prefix)(config);
+        })
+        .spawn()
+        .await;
     let answer = app
-        .graphql_at(&untrusting, PROFILE_360, json!({"id": "1000000002"}))
+        .graphql_at(&untrusting.hub, PROFILE_360, json!({"id": "1000000002"}))
         .await;
     assert!(answer.get("errors").is_none(), "{answer}");
     let ready: serde_json::Value = app
         .client
-        .get(format!("{untrusting}/readyz"))
+        .get(format!("{}/readyz", untrusting.hub))
         .send()
         .await
         .unwrap()

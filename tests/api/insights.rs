@@ -2,9 +2,7 @@
 //! explainable reasons, one person across duplicate CIFs, mirrored relationships and
 //! households rolled up within the caller's scope.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
@@ -47,7 +45,7 @@ fn decimal(value: &Value) -> Decimal {
 
 #[tokio::test]
 async fn holdings_and_insights_follow_core_figures_and_say_why() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let answer = app.graphql(INSIGHTS, json!({"id": "1000000001"})).await;
     assert!(answer.get("errors").is_none(), "{answer}");
     let customer = &answer["data"]["customer"];
@@ -107,7 +105,7 @@ const OFFERS: &str = r#"query($id: ID!) { customer(id: $id) { insights {
 
 #[tokio::test]
 async fn offers_wait_for_marketing_consent_and_respect_its_withdrawal() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     // A customer the rules would make an offer to, held back only by consent.
     let mut blocked = None;
     for i in 1..=200u64 {
@@ -157,7 +155,7 @@ async fn offers_wait_for_marketing_consent_and_respect_its_withdrawal() {
 
 #[tokio::test]
 async fn a_person_with_two_cifs_is_one_party() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let parties = core_batch(&app, "parties", 1_000_000_001u64..=1_000_000_100).await;
     let mut found = None;
     for start in (1_000_000_001u64..1_000_003_000).step_by(100) {
@@ -217,7 +215,7 @@ async fn a_person_with_two_cifs_is_one_party() {
 
 #[tokio::test]
 async fn relationships_are_mirrored_and_households_respect_scope() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let relationships = core_batch(&app, "relationships", 1_000_000_001u64..=1_000_000_100).await;
     let spouses = relationships["REL_LIST"]
         .as_array()
@@ -279,7 +277,7 @@ async fn relationships_are_mirrored_and_households_respect_scope() {
 
 #[tokio::test]
 async fn portal_customers_see_their_holdings_but_not_internal_scores() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let own = token_for("customer", None, None, Some("1000000001"));
     let (_, answer) = app
         .graphql_as(

@@ -1,11 +1,9 @@
 //! The cache tiers in one hub: responses, in-process entities, stale serving, single
 //! flight, invalidation events and persisted queries.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -38,7 +36,7 @@ async fn send_event(app: &TestApp, body: &Value) -> (u16, Value) {
 
 #[tokio::test]
 async fn a_second_identical_360_query_makes_no_upstream_call() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let first = app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
     app.reset_stats().await;
     let second = app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
@@ -54,7 +52,7 @@ async fn a_second_identical_360_query_makes_no_upstream_call() {
 #[tokio::test]
 async fn an_answer_about_a_hundred_customers_is_rebuilt_from_the_entity_tier() {
     // About a thousand records: far over `cache.response_max_entry_bytes` (128 KiB).
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let ids: Vec<String> = (1..=100)
         .map(|i| (1_000_000_000u64 + i).to_string())
         .collect();
@@ -89,7 +87,10 @@ async fn an_answer_about_a_hundred_customers_is_rebuilt_from_the_entity_tier() {
 
 #[tokio::test]
 async fn without_the_response_tier_entities_come_from_memory() {
-    let app = spawn_with(|c| c.cache.response_enabled = false).await;
+    let app = TestApp::builder()
+        .config(|c| c.cache.response_enabled = false)
+        .spawn()
+        .await;
     app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
     app.reset_stats().await;
     let answer = app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
@@ -110,12 +111,14 @@ async fn without_the_response_tier_entities_come_from_memory() {
 
 #[tokio::test]
 async fn a_failing_system_is_served_stale_and_says_so() {
-    let app = spawn_with(|c| {
-        c.cache.response_enabled = false;
-        c.connectors.cards.cache_ttl = Some(Duration::from_millis(100));
-        c.connectors.cards.retry_attempts = Some(1);
-    })
-    .await;
+    let app = TestApp::builder()
+        .config(|c| {
+            c.cache.response_enabled = false;
+            c.connectors.cards.cache_ttl = Some(Duration::from_millis(100));
+            c.connectors.cards.retry_attempts = Some(1);
+        })
+        .spawn()
+        .await;
     let fresh = app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
     tokio::time::sleep(Duration::from_millis(150)).await;
     app.set_fault(json!({"system": "cards", "status": 503}))
@@ -147,7 +150,7 @@ async fn a_failing_system_is_served_stale_and_says_so() {
 
 #[tokio::test]
 async fn a_failing_system_with_nothing_cached_is_an_error() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.set_fault(json!({"system": "cards", "status": 503}))
         .await;
     let answer = app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
@@ -165,7 +168,7 @@ async fn a_failing_system_with_nothing_cached_is_an_error() {
 
 #[tokio::test]
 async fn a_hundred_concurrent_cold_queries_make_one_call_per_system() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.reset_stats().await;
     let query = "query($id: ID!) { customer(id: $id) { id accounts { number } cards { number } loans { id } onlineBanking { userId } } }";
     let queries: Vec<_> = (0..100)
@@ -179,7 +182,7 @@ async fn a_hundred_concurrent_cold_queries_make_one_call_per_system() {
 
 #[tokio::test]
 async fn an_account_event_drops_the_responses_containing_it_and_no_other() {
-    let app = spawn_with(with_events).await;
+    let app = TestApp::builder().config(with_events).spawn().await;
     let query =
         "query($id: ID!) { customer(id: $id) { id accounts { number balance { amount } } } }";
     app.graphql(query, json!({"id": "1000000001"})).await;
@@ -230,7 +233,7 @@ async fn an_account_event_drops_the_responses_containing_it_and_no_other() {
 
 #[tokio::test]
 async fn events_must_be_authenticated_and_well_formed() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let event = json!({"system": "core", "entity": "customer", "keys": ["1000000001"]});
     let response = app
         .client
@@ -241,7 +244,7 @@ async fn events_must_be_authenticated_and_well_formed() {
         .unwrap();
     assert_eq!(response.status(), 503, "no secret configured: refused");
 
-    let app = spawn_with(with_events).await;
+    let app = TestApp::builder().config(with_events).spawn().await;
     for (headers, status) in [
         (vec![], 401),
         (vec![("x-c360-signature", "sha256=00ff")], 401),
@@ -277,7 +280,7 @@ async fn events_must_be_authenticated_and_well_formed() {
 
 #[tokio::test]
 async fn persisted_queries_follow_the_apollo_protocol() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let query = "{ customer(id: \"1000000003\") { id } }";
     let hash = hex::encode(Sha256::digest(query.as_bytes()));
     let extensions = json!({"persistedQuery": {"version": 1, "sha256Hash": hash}});
@@ -314,7 +317,10 @@ async fn persisted_queries_follow_the_apollo_protocol() {
 
 #[tokio::test]
 async fn metrics_count_cache_use_per_tier_and_system() {
-    let app = spawn_with(|c| c.cache.response_enabled = false).await;
+    let app = TestApp::builder()
+        .config(|c| c.cache.response_enabled = false)
+        .spawn()
+        .await;
     app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
     app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
     let text = app.metrics().await;

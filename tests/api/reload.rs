@@ -2,11 +2,9 @@
 //! change takes effect for the next request; a bad file is refused with its name and
 //! the problem, and the hub keeps running as it was.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 const PROFILE: &str = "query($id: ID!) { customer(id: $id) { id mobile cards { number } } }";
@@ -29,11 +27,15 @@ async fn policies_and_connectors_reload_when_valid_and_stay_when_not() {
     std::fs::copy(root.join("config/policies.toml"), &policies).unwrap();
     let connectors = dir.path().join("connectors");
     copy_dir(&root.join("connectors"), &connectors);
-    let mut config = test_config(dir.path());
-    config.access.policies = policies.clone();
-    config.connectors.dir = connectors.clone();
-    config.cache.response_enabled = false;
-    let (app, reloader) = spawn_config(config).await;
+    let app = TestApp::builder()
+        .config(|config| {
+            config.access.policies = policies.clone();
+            config.connectors.dir = connectors.clone();
+            config.cache.response_enabled = false;
+        })
+        .spawn()
+        .await;
+    let reloader = &app.reloader;
     let teller = token_for("teller", Some("T0001"), Some("110101"), None);
     let ask = || app.graphql_as(&teller, PROFILE, json!({"id": "1000000001"}), &[]);
 

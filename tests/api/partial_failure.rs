@@ -1,8 +1,6 @@
 //! A failing or slow upstream costs its own fields, never the whole query.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 async fn profile(app: &TestApp) -> Value {
@@ -20,7 +18,7 @@ fn source<'a>(answer: &'a Value, system: &str) -> &'a Value {
 
 #[tokio::test]
 async fn cards_down_nulls_cards_only() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.set_fault(json!({"system": "cards", "status": 503}))
         .await;
     let answer = profile(&app).await;
@@ -40,7 +38,7 @@ async fn cards_down_nulls_cards_only() {
 #[tokio::test]
 async fn each_system_failing_degrades_its_own_field() {
     for (system, field) in [("loans", "loans"), ("channels", "onlineBanking")] {
-        let app = spawn_app().await;
+        let app = TestApp::builder().spawn().await;
         app.set_fault(json!({"system": system, "status": 500}))
             .await;
         let answer = profile(&app).await;
@@ -56,7 +54,7 @@ async fn each_system_failing_degrades_its_own_field() {
 
 #[tokio::test]
 async fn core_down_nulls_the_customer_with_its_source() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.set_fault(json!({"system": "core", "status": 503}))
         .await;
     let answer = profile(&app).await;
@@ -67,11 +65,13 @@ async fn core_down_nulls_the_customer_with_its_source() {
 
 #[tokio::test]
 async fn a_slow_upstream_times_out_within_its_budget() {
-    let app = spawn_with(|config| {
-        config.connectors.loans.timeout = Some(std::time::Duration::from_millis(200));
-        config.connectors.loans.retry_attempts = Some(1);
-    })
-    .await;
+    let app = TestApp::builder()
+        .config(|config| {
+            config.connectors.loans.timeout = Some(std::time::Duration::from_millis(200));
+            config.connectors.loans.retry_attempts = Some(1);
+        })
+        .spawn()
+        .await;
     app.set_fault(json!({"system": "loans", "latency_ms": 2_000}))
         .await;
     let started = std::time::Instant::now();
@@ -90,7 +90,7 @@ async fn a_slow_upstream_times_out_within_its_budget() {
 
 #[tokio::test]
 async fn malformed_upstream_json_is_a_bad_response_for_that_source() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.set_fault(json!({"system": "channels", "malformed": true}))
         .await;
     let answer = profile(&app).await;
@@ -106,7 +106,7 @@ async fn malformed_upstream_json_is_a_bad_response_for_that_source() {
 
 #[tokio::test]
 async fn a_failing_system_is_called_once_per_request_and_retried_once() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.set_fault(json!({"system": "cards", "status": 503}))
         .await;
     app.reset_stats().await;

@@ -1,8 +1,6 @@
 //! GraphQL over HTTP: media types, status codes, methods and limits.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::header::{ACCEPT, ALLOW, CONTENT_TYPE};
 use serde_json::{json, Value};
 
@@ -37,7 +35,7 @@ async fn post(
 
 #[tokio::test]
 async fn the_answer_follows_the_accept_header() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let (status, media, body) = post(
         &app,
         Some("application/json"),
@@ -71,7 +69,7 @@ async fn the_answer_follows_the_accept_header() {
 
 #[tokio::test]
 async fn a_post_that_is_not_json_is_refused_before_execution() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.reset_stats().await;
     let body = r#"{"query":"{ customer(id: \"1000000001\") { id } }"}"#;
     for content_type in [
@@ -92,7 +90,7 @@ async fn a_post_that_is_not_json_is_refused_before_execution() {
 
 #[tokio::test]
 async fn request_errors_are_400_without_data_under_graphql_response_json() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let accept = Some("application/graphql-response+json");
     for body in [
         r#"{"query":"{ customer(id: "#,
@@ -116,7 +114,7 @@ async fn request_errors_are_400_without_data_under_graphql_response_json() {
 
 #[tokio::test]
 async fn validation_errors_are_200_under_legacy_json() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let (status, _, answer) = post(
         &app,
         Some("application/json"),
@@ -134,7 +132,7 @@ async fn validation_errors_are_200_under_legacy_json() {
 
 #[tokio::test]
 async fn get_runs_queries_and_refuses_mutations() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let response = app
         .client
         .get(format!("{}/graphql", app.hub))
@@ -163,7 +161,7 @@ async fn get_runs_queries_and_refuses_mutations() {
 
 #[tokio::test]
 async fn operation_name_selects_the_operation() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let body = json!({"query": "query A { __typename } query B { customer(id: \"1000000001\") { id } }", "operationName": "B"});
     let (status, _, answer) = post(&app, Some("application/json"), None, &body.to_string()).await;
     assert_eq!(status, 200);
@@ -172,7 +170,7 @@ async fn operation_name_selects_the_operation() {
 
 #[tokio::test]
 async fn oversized_bodies_are_refused_with_413() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let padding = "x".repeat(300 * 1024);
     let body = json!({"query": "{ __typename }", "extensions": {"padding": padding}}).to_string();
     let (status, _, answer) = post(&app, Some("application/json"), None, &body).await;
@@ -185,7 +183,7 @@ async fn oversized_bodies_are_refused_with_413() {
 
 #[tokio::test]
 async fn health_and_readiness_answer() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     for path in ["/healthz", "/readyz"] {
         let response = app
             .client

@@ -3,14 +3,12 @@
 //! rate limits answer 429 with Retry-After, introspection and the allowlist follow
 //! the profile and the manifest.
 
-mod common;
-
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::common::*;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::*;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 
@@ -52,12 +50,14 @@ fn rs256(claims: &Value) -> String {
 
 /// A production-profile hub that trusts the test RSA key only.
 async fn production_hub() -> TestApp {
-    spawn_with(|config| {
-        config.profile = "production".into();
-        config.auth.public_key_file = Some(fixture("rsa_public.pem"));
-        config.auth.dev_secret = None;
-    })
-    .await
+    TestApp::builder()
+        .config(|config| {
+            config.profile = "production".into();
+            config.auth.public_key_file = Some(fixture("rsa_public.pem"));
+            config.auth.dev_secret = None;
+        })
+        .spawn()
+        .await
 }
 
 async fn post(app: &TestApp, token: Option<&str>, body: Value) -> (u16, Value) {
@@ -137,7 +137,7 @@ async fn bad_tokens_are_401_with_a_graphql_error_and_no_data() {
 
 #[tokio::test]
 async fn the_websocket_endpoint_refuses_connections_without_a_valid_token() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     use tokio_tungstenite::tungstenite::http::HeaderValue;
     let mut request = app.ws_url().into_client_request().unwrap();
@@ -161,7 +161,7 @@ async fn the_websocket_endpoint_refuses_connections_without_a_valid_token() {
 
 #[tokio::test]
 async fn hostile_queries_are_refused_fast_while_the_hub_keeps_serving() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let token = admin_token();
     let deep = format!(
         "{{ __schema {{ types {}name{} }} }}",
@@ -276,11 +276,13 @@ async fn hostile_queries_are_refused_fast_while_the_hub_keeps_serving() {
 
 #[tokio::test]
 async fn a_caller_over_its_rate_is_told_to_retry_later_and_others_are_not() {
-    let app = spawn_with(|config| {
-        config.access.subject_rate = 1;
-        config.access.subject_burst = 3;
-    })
-    .await;
+    let app = TestApp::builder()
+        .config(|config| {
+            config.access.subject_rate = 1;
+            config.access.subject_burst = 3;
+        })
+        .spawn()
+        .await;
     let busy = token_for("teller", Some("T0001"), Some("110101"), None);
     let mut statuses = Vec::new();
     let mut retry_after = None;
@@ -354,11 +356,13 @@ async fn in_allowlist_mode_only_manifest_operations_run() {
         .to_string(),
     )
     .unwrap();
-    let app = spawn_with(|config| {
-        config.graphql.allowlist = Some(manifest.clone());
-        config.graphql.allowlist_roles = vec!["customer".into()];
-    })
-    .await;
+    let app = TestApp::builder()
+        .config(|config| {
+            config.graphql.allowlist = Some(manifest.clone());
+            config.graphql.allowlist_roles = vec!["customer".into()];
+        })
+        .spawn()
+        .await;
     let portal = token_for("customer", None, None, Some("1000000001"));
     let vars = json!({"id": "1000000001"});
     let (status, answer) = app.graphql_as(&portal, allowed, vars.clone(), &[]).await;

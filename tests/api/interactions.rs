@@ -2,12 +2,10 @@
 //! idempotency, concurrent load, updates with history, the timeline's keyset paging
 //! under concurrent inserts, cross-customer lists and statistics.
 
-mod common;
-
 use std::collections::{BTreeSet, HashSet};
 
+use crate::common::{errors_with_code, interaction_input, sample, with, TestApp, TestDb};
 use chrono::{Duration, SubsecRound, Utc};
-use common::{errors_with_code, interaction_input, sample, spawn_on, with, TestApp, TestDb};
 use futures::future::join_all;
 use serde_json::{json, Value};
 
@@ -49,7 +47,7 @@ fn field_error(answer: &Value) -> (&str, &str) {
 }
 
 async fn logging_checks_each_field_and_names_it(db: TestDb) {
-    let app = spawn_on(&db, |_| {}).await;
+    let app = TestApp::builder().database(&db).spawn().await;
     let base = interaction_input("1000000001", "Card replacement");
     let future = (Utc::now() + Duration::hours(1)).to_rfc3339();
     let cases = [
@@ -102,7 +100,7 @@ async fn logging_checks_each_field_and_names_it(db: TestDb) {
 }
 
 async fn a_logged_contact_is_on_the_customer_timeline(db: TestDb) {
-    let app = spawn_on(&db, |_| {}).await;
+    let app = TestApp::builder().database(&db).spawn().await;
     let occurred = (Utc::now() - Duration::minutes(30)).to_rfc3339();
     let stored = (chrono::DateTime::parse_from_rfc3339(&occurred).unwrap()).trunc_subsecs(6);
     let logged = app
@@ -153,7 +151,7 @@ async fn a_logged_contact_is_on_the_customer_timeline(db: TestDb) {
 }
 
 async fn a_retry_with_the_same_key_returns_the_first_result_and_writes_nothing(db: TestDb) {
-    let app = spawn_on(&db, |_| {}).await;
+    let app = TestApp::builder().database(&db).spawn().await;
     let input = with(
         interaction_input("1000000003", "Lost card"),
         json!({"occurredAt": (Utc::now() - Duration::minutes(5)).to_rfc3339()}),
@@ -186,7 +184,7 @@ async fn a_retry_with_the_same_key_returns_the_first_result_and_writes_nothing(d
 }
 
 async fn concurrent_duplicates_of_one_key_write_exactly_one_row(db: TestDb) {
-    let app = spawn_on(&db, |_| {}).await;
+    let app = TestApp::builder().database(&db).spawn().await;
     let input = with(
         interaction_input("1000000004", "Complaint about fees"),
         json!({"type": "COMPLAINT", "occurredAt": (Utc::now() - Duration::minutes(1)).to_rfc3339()}),
@@ -209,7 +207,7 @@ async fn concurrent_duplicates_of_one_key_write_exactly_one_row(db: TestDb) {
 }
 
 async fn a_thousand_concurrent_logs_are_all_stored_once(db: TestDb) {
-    let app = spawn_on(&db, |_| {}).await;
+    let app = TestApp::builder().database(&db).spawn().await;
     let statements = |text: &str| {
         let count = sample(text, "c360_interaction_rows_per_statement_count").unwrap();
         let rows = sample(text, "c360_interaction_rows_per_statement_sum").unwrap();
@@ -293,7 +291,7 @@ const UPDATE: &str = r#"mutation Update($id: ID!, $input: UpdateInteractionInput
 }"#;
 
 async fn updates_keep_who_changed_what(db: TestDb) {
-    let app = spawn_on(&db, |_| {}).await;
+    let app = TestApp::builder().database(&db).spawn().await;
     let follow_up = (Utc::now() + Duration::days(2)).to_rfc3339();
     let logged = app
         .log_ok(
@@ -383,7 +381,7 @@ async fn updates_keep_who_changed_what(db: TestDb) {
 }
 
 async fn timeline_paging_is_stable_under_concurrent_inserts(db: TestDb) {
-    let app = spawn_on(&db, |_| {}).await;
+    let app = TestApp::builder().database(&db).spawn().await;
     let cif = "1000000006";
     let now = Utc::now();
     let mut original = Vec::new();
@@ -479,7 +477,7 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 }
 
 async fn lists_across_customers_filter_by_branch_staff_period_and_follow_ups(db: TestDb) {
-    let app = spawn_on(&db, |_| {}).await;
+    let app = TestApp::builder().database(&db).spawn().await;
     let now = Utc::now();
     let rows = [
         (
@@ -593,7 +591,7 @@ async fn lists_across_customers_filter_by_branch_staff_period_and_follow_ups(db:
 }
 
 async fn stats_are_grouped_in_sql_with_beijing_days(db: TestDb) {
-    let app = spawn_on(&db, |_| {}).await;
+    let app = TestApp::builder().database(&db).spawn().await;
     // 2026-03-01 17:00 UTC is 2026-03-02 01:00 in Beijing.
     let late = "2026-03-01T17:00:00Z";
     let early = "2026-03-01T03:00:00Z";

@@ -26,7 +26,9 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// Sends no credentials: for tests of authentication itself.
     pub bare: reqwest::Client,
-    /// The temporary database folder of [`spawn_with`], removed with the app.
+    /// What SIGHUP runs, for tests of reloading.
+    pub reloader: c360::Reloader,
+    /// The hub's own temporary database folder, removed with the app.
     _data: Option<tempfile::TempDir>,
 }
 
@@ -55,28 +57,27 @@ impl TestDb {
     }
 
     /// A fresh database `c360_test_<random>` on the server `C360_TEST_DATABASE_URL`
-    /// names; `None` (with a note) when it is not set.
-    pub async fn postgres() -> Option<TestDb> {
-        let Ok(server) = std::env::var("C360_TEST_DATABASE_URL") else {
-            eprintln!("note: C360_TEST_DATABASE_URL is not set; PostgreSQL test skipped");
-            return None;
-        };
+    /// names. Only tests built with `cfg(c360_postgres)` run this (see `build.rs`), so
+    /// a server that is missing or unreachable fails the test.
+    pub async fn postgres() -> TestDb {
+        let server = std::env::var("C360_TEST_DATABASE_URL")
+            .expect("C360_TEST_DATABASE_URL names the PostgreSQL server for this test");
         let name = format!("c360_test_{}", uuid::Uuid::now_v7().simple());
         let mut admin = sqlx::PgConnection::connect(&server)
             .await
-            .expect("C360_TEST_DATABASE_URL reachable");
+            .unwrap_or_else(|e| panic!("PostgreSQL at C360_TEST_DATABASE_URL is unreachable: {e}"));
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
             .await
             .expect("CREATE DATABASE");
         let mut url = url::Url::parse(&server).expect("a database URL");
         url.set_path(&name);
-        Some(TestDb {
+        TestDb {
             url: url.to_string(),
             backend: "postgres",
             _dir: None,
             postgres: Some((server, name)),
-        })
+        }
     }
 }
 
@@ -112,15 +113,28 @@ impl Drop for TestDb {
     }
 }
 
+/// The URL of the Redis server `C360_TEST_REDIS_URL` names. Only tests built with
+/// `cfg(c360_redis)` run this (see `build.rs`); each uses a key prefix of its own.
+pub fn redis_url() -> String {
+    std::env::var("C360_TEST_REDIS_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+        .expect("C360_TEST_REDIS_URL names the Redis server for this test")
+}
+
 /// Declares each scenario `async fn name(db: TestDb)` as two tests, `sqlite::name`
-/// and `postgres::name` (skipped with a note without `C360_TEST_DATABASE_URL`), each
-/// bounded by [`TEST_DEADLINE`].
+/// and `postgres::name`, each bounded by [`TEST_DEADLINE`]. The PostgreSQL one is
+/// ignored unless the tests were built with `C360_TEST_DATABASE_URL` set.
+///
+/// A scenario that needs another service names its cfg and the reason to give when
+/// it is missing: `name if c360_redis "needs Redis: set C360_TEST_REDIS_URL"`.
 #[macro_export]
 macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
+    ($($name:ident $(if $needs:ident $why:literal)?),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                $(#[cfg_attr(not($needs), ignore = $why)])?
                 async fn $name() {
                     let db = $crate::common::TestDb::sqlite();
                     tokio::time::timeout($crate::common::TEST_DEADLINE, super::$name(db))
@@ -132,10 +146,13 @@ macro_rules! on_both_backends {
         mod postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(
+                    not(c360_postgres),
+                    ignore = "needs PostgreSQL: set C360_TEST_DATABASE_URL"
+                )]
+                $(#[cfg_attr(all(c360_postgres, not($needs)), ignore = $why)])?
                 async fn $name() {
-                    let Some(db) = $crate::common::TestDb::postgres().await else {
-                        return;
-                    };
+                    let db = $crate::common::TestDb::postgres().await;
                     tokio::time::timeout($crate::common::TEST_DEADLINE, super::$name(db))
                         .await
                         .expect("the test finished in time");
@@ -154,91 +171,126 @@ pub fn sandbox_config() -> SandboxConfig {
     }
 }
 
-/// A hub using the shipped `connectors/` files against a fresh sandbox.
-pub async fn spawn_app() -> TestApp {
-    spawn_with(|_| {}).await
+/// A change to a hub's configuration, which may borrow from the test.
+type Tweak<'a> = Box<dyn FnOnce(&mut Config) + 'a>;
+
+/// How a test wants its hub: by default a fresh sandbox, a temporary SQLite file of
+/// its own and the test configuration (port 0, the shipped `connectors/`, rate limits
+/// off); each method changes one of those.
+#[must_use = "a builder starts nothing until `spawn`"]
+pub struct TestAppBuilder<'a> {
+    tweaks: Vec<Tweak<'a>>,
+    database: Option<String>,
+    sandbox: Option<String>,
 }
 
-/// Another hub against an existing sandbox (a second instance of a deployment);
-/// returns its base URL.
-pub async fn spawn_hub(sandbox: &str, tweak: impl FnOnce(&mut Config)) -> String {
-    let mut config = Config::default();
-    config.server.port = 0;
-    config.connectors.dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("connectors");
-    // Its own database file, left in the temporary folder (a few kilobytes).
-    let db = std::env::temp_dir().join(format!(
-        "c360-hub-{}-{}.db",
-        std::process::id(),
-        fastrand::u64(..)
-    ));
-    config.database.url = format!("sqlite://{}", db.display());
-    for system in c360::domain::System::ALL {
-        config.connectors.override_mut(system).base_url = Some(format!("{sandbox}/{system}/v1"));
+impl TestApp {
+    /// `TestApp::builder().spawn().await` is a hub on the shipped connectors against
+    /// a fresh sandbox.
+    pub fn builder<'a>() -> TestAppBuilder<'a> {
+        TestAppBuilder {
+            tweaks: Vec::new(),
+            database: None,
+            sandbox: None,
+        }
     }
-    tweak(&mut config);
-    let app = c360::App::build(config).await.expect("hub starts");
-    let hub = format!("http://{}", app.local_addr());
-    tokio::spawn(app.run(std::future::pending()));
-    hub
 }
 
-/// A hub on a temporary SQLite file of its own, with `tweak` applied to its config.
-pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let url = format!("sqlite://{}/c360.db", dir.path().display());
-    let mut app = spawn_on_url(&url, tweak).await;
-    app._data = Some(dir);
-    app
-}
+impl<'a> TestAppBuilder<'a> {
+    /// Changes the configuration: applied over the test defaults (and the
+    /// database and sandbox URLs), in the order given.
+    pub fn config(mut self, tweak: impl FnOnce(&mut Config) + 'a) -> Self {
+        self.tweaks.push(Box::new(tweak));
+        self
+    }
 
-/// A hub on `db`.
-pub async fn spawn_on(db: &TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
-    spawn_on_url(&db.url, tweak).await
-}
+    /// Runs on `db`, which the test keeps (to read its rows, or to take it away).
+    pub fn database(self, db: &TestDb) -> Self {
+        self.database_url(&db.url)
+    }
 
-/// A hub on `db` that stops when the returned sender fires (or is dropped); the
-/// handle completes when it has finished in-flight requests and flushed its audit.
-pub async fn spawn_stoppable(
-    db: &TestDb,
-) -> (
-    TestApp,
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<std::io::Result<()>>,
-) {
-    spawn_stoppable_with(db, |_| {}).await
-}
+    /// Runs on the database at `url` (SQLite or PostgreSQL).
+    pub fn database_url(mut self, url: &str) -> Self {
+        self.database = Some(url.to_owned());
+        self
+    }
 
-/// [`spawn_stoppable`] with `tweak` applied to the config.
-pub async fn spawn_stoppable_with(
-    db: &TestDb,
-    tweak: impl FnOnce(&mut Config),
-) -> (
-    TestApp,
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<std::io::Result<()>>,
-) {
-    let mut config = Config::default();
-    config.server.port = 0;
-    config.connectors.dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("connectors");
-    config.database.url = db.url.clone();
-    config.access.subject_rate = 0;
-    config.access.client_rate = 0;
-    tweak(&mut config);
-    let demo = c360::demo::start(config, sandbox_config(), 0)
-        .await
-        .expect("sandbox and hub start");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = TestApp {
-        hub: format!("http://{}", demo.app.local_addr()),
-        sandbox: format!("http://{}", demo.sandbox_addr),
-        client: client_with(&admin_token()),
-        bare: reqwest::Client::new(),
-        _data: None,
-    };
-    let running = tokio::spawn(demo.app.run(async move {
-        let _ = stopped.await;
-    }));
-    (app, stop, running)
+    /// Reads from an existing sandbox instead of a fresh one: another instance of a
+    /// deployment, next to the hub that started `sandbox`.
+    pub fn sandbox(mut self, sandbox: &str) -> Self {
+        self.sandbox = Some(sandbox.to_owned());
+        self
+    }
+
+    /// Starts the hub; it runs until the test's runtime ends.
+    pub async fn spawn(self) -> TestApp {
+        let (app, run) = self.start().await;
+        tokio::spawn(run.run(std::future::pending()));
+        app
+    }
+
+    /// Starts a hub that stops when the returned sender fires (or is dropped); the
+    /// handle completes when it has finished in-flight requests and flushed its audit.
+    pub async fn spawn_stoppable(
+        self,
+    ) -> (
+        TestApp,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<std::io::Result<()>>,
+    ) {
+        let (app, run) = self.start().await;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(run.run(async move {
+            let _ = stopped.await;
+        }));
+        (app, stop, running)
+    }
+
+    async fn start(self) -> (TestApp, c360::App) {
+        let data = match self.database {
+            Some(_) => None,
+            None => Some(tempfile::tempdir().expect("a temporary folder")),
+        };
+        let mut config = Config::default();
+        config.server.port = 0;
+        config.connectors.dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("connectors");
+        config.database.url = match (&self.database, &data) {
+            (Some(url), _) => url.clone(),
+            (None, Some(dir)) => format!("sqlite://{}/c360.db", dir.path().display()),
+            (None, None) => unreachable!("a database URL or a folder for one"),
+        };
+        // Tests drive load from one admin token; the rate-limit tests turn limits on.
+        config.access.subject_rate = 0;
+        config.access.client_rate = 0;
+        if let Some(sandbox) = &self.sandbox {
+            for system in c360::domain::System::ALL {
+                config.connectors.override_mut(system).base_url =
+                    Some(format!("{sandbox}/{system}/v1"));
+            }
+        }
+        for tweak in self.tweaks {
+            tweak(&mut config);
+        }
+        let (app, sandbox) = match self.sandbox {
+            Some(sandbox) => (c360::App::build(config).await.expect("hub starts"), sandbox),
+            None => {
+                let demo = c360::demo::start(config, sandbox_config(), 0)
+                    .await
+                    .expect("sandbox and hub start");
+                let sandbox = format!("http://{}", demo.sandbox_addr);
+                (demo.app, sandbox)
+            }
+        };
+        let test_app = TestApp {
+            hub: format!("http://{}", app.local_addr()),
+            sandbox,
+            client: client_with(&admin_token()),
+            bare: reqwest::Client::new(),
+            reloader: app.reloader(),
+            _data: data,
+        };
+        (test_app, app)
+    }
 }
 
 /// Rows in `table` of the database at `db`, read directly (not through the hub).
@@ -251,50 +303,6 @@ pub async fn count_rows(db: &TestDb, table: &str) -> i64 {
         let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
         sqlx::query_scalar(&sql).fetch_one(&mut conn).await.unwrap()
     }
-}
-
-/// A hub on the database `url` (SQLite or PostgreSQL).
-pub async fn spawn_on_url(url: &str, tweak: impl FnOnce(&mut Config)) -> TestApp {
-    let mut config = Config::default();
-    config.server.port = 0;
-    config.connectors.dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("connectors");
-    config.database.url = url.to_owned();
-    // Tests drive load from one admin token; the rate-limit test turns limits on.
-    config.access.subject_rate = 0;
-    config.access.client_rate = 0;
-    tweak(&mut config);
-    spawn_config(config).await.0
-}
-
-/// A hub (with its sandbox) on `config` as given; also returns what SIGHUP runs.
-pub async fn spawn_config(config: Config) -> (TestApp, c360::Reloader) {
-    let demo = c360::demo::start(config, sandbox_config(), 0)
-        .await
-        .expect("sandbox and hub start");
-    let hub = format!("http://{}", demo.app.local_addr());
-    let sandbox = format!("http://{}", demo.sandbox_addr);
-    let reloader = demo.app.reloader();
-    tokio::spawn(demo.app.run(std::future::pending()));
-    let app = TestApp {
-        hub,
-        sandbox,
-        client: client_with(&admin_token()),
-        bare: reqwest::Client::new(),
-        _data: None,
-    };
-    (app, reloader)
-}
-
-/// A test configuration: port 0, the shipped connectors, a temporary SQLite file in
-/// `dir`, rate limits off.
-pub fn test_config(dir: &std::path::Path) -> Config {
-    let mut config = Config::default();
-    config.server.port = 0;
-    config.connectors.dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("connectors");
-    config.database.url = format!("sqlite://{}/c360.db", dir.display());
-    config.access.subject_rate = 0;
-    config.access.client_rate = 0;
-    config
 }
 
 /// A development token, as `c360 token` mints them.

@@ -1,13 +1,11 @@
 //! Connector spec errors are found at start, naming file, key and problem; an upstream
 //! answer that does not fit the mapping fails its source with the path.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::common::*;
 use c360::config::Config;
-use common::*;
 use serde_json::json;
 
 fn shipped() -> PathBuf {
@@ -129,7 +127,10 @@ async fn an_answer_that_does_not_fit_the_mapping_fails_that_source_with_the_path
         "overdue_days = { from = \"/overdue_days\", default = 0 }",
         "overdue_days = \"/loan_type\"",
     );
-    let app = spawn_with(|config| config.connectors.dir = dir.path().to_owned()).await;
+    let app = TestApp::builder()
+        .config(|config| config.connectors.dir = dir.path().to_owned())
+        .spawn()
+        .await;
     let answer = app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
     assert!(answer["data"]["customer"]["loans"].is_null(), "{answer}");
     assert!(answer["data"]["customer"]["cards"].is_array());

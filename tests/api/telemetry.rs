@@ -3,14 +3,12 @@
 //! and to what the upstreams received; log lines as JSON in production and readable in
 //! the demo, each request's carrying its trace id; no personal data in either.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::common::process::C360Process;
 use axum::body::Bytes;
 use axum::routing::post;
-use common::process::C360Process;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 

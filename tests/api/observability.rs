@@ -1,14 +1,15 @@
 //! What operators see on `/metrics`: requests per operation with latency, upstream
 //! calls per system and outcome, database pool use, open subscriptions.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[tokio::test]
 async fn metrics_show_operations_upstreams_the_pool_and_subscriptions() {
-    let app = spawn_with(|c| c.cache.enabled = false).await;
+    let app = TestApp::builder()
+        .config(|c| c.cache.enabled = false)
+        .spawn()
+        .await;
     for id in ["1000000001", "1000000002"] {
         let answer = app.graphql(PROFILE_360, json!({"id": id})).await;
         assert!(answer.get("errors").is_none(), "{answer}");
@@ -88,11 +89,13 @@ async fn metrics_show_operations_upstreams_the_pool_and_subscriptions() {
 
 #[tokio::test]
 async fn the_callers_trace_reaches_every_upstream_it_calls() {
-    let app = spawn_with(|c| {
-        c.cache.enabled = false;
-        c.cache.response_enabled = false;
-    })
-    .await;
+    let app = TestApp::builder()
+        .config(|c| {
+            c.cache.enabled = false;
+            c.cache.response_enabled = false;
+        })
+        .spawn()
+        .await;
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let (status, answer) = app
         .graphql_as(

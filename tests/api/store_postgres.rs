@@ -3,8 +3,6 @@
 //! server this test starts itself with initdb/pg_ctl on its own port, so other tests
 //! keep theirs).
 
-mod common;
-
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::Command;
@@ -12,17 +10,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::common::{interaction_input, TestApp};
 use c360::config::DatabaseConfig;
 use c360::domain::Cif;
 use c360::store::{InteractionFilter, Store, TimelineCursor};
-use common::{interaction_input, spawn_on_url};
 use sqlx::Connection;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(c360_postgres),
+    ignore = "needs PostgreSQL: set C360_TEST_DATABASE_URL"
+)]
 async fn the_timeline_query_uses_its_index_at_a_million_rows() {
-    let Some(db) = common::TestDb::postgres().await else {
-        return;
-    };
+    let db = crate::common::TestDb::postgres().await;
     tokio::time::timeout(Duration::from_secs(120), async {
         let store = Store::connect(&DatabaseConfig {
             url: db.url.clone(),
@@ -126,18 +126,19 @@ struct OwnPostgres {
 }
 
 impl OwnPostgres {
-    /// `None` (with a note) when the PostgreSQL server binaries are not installed.
-    fn init() -> Option<OwnPostgres> {
+    /// Fails the test when the PostgreSQL server binaries are not installed: it runs
+    /// only where `C360_TEST_DATABASE_URL` says PostgreSQL is available.
+    fn init() -> OwnPostgres {
         let bin = std::fs::read_dir("/usr/lib/postgresql")
             .into_iter()
             .flatten()
             .filter_map(|e| e.ok())
             .map(|e| e.path().join("bin"))
             .find(|p| p.join("initdb").exists() && p.join("pg_ctl").exists());
-        let Some(bin) = bin else {
-            eprintln!("note: initdb/pg_ctl not found under /usr/lib/postgresql; test skipped");
-            return None;
-        };
+        let bin = bin.expect(
+            "initdb and pg_ctl under /usr/lib/postgresql/*/bin: this test starts a \
+             PostgreSQL server of its own",
+        );
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -159,7 +160,7 @@ impl OwnPostgres {
             "initdb",
             &["-D", &data, "-U", "postgres", "-A", "trust", "-N"],
         );
-        Some(server)
+        server
     }
 
     fn as_root(&self) -> bool {
@@ -237,17 +238,22 @@ impl Drop for OwnPostgres {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(c360_postgres),
+    ignore = "needs PostgreSQL: set C360_TEST_DATABASE_URL (and initdb/pg_ctl installed)"
+)]
 async fn a_database_stopped_mid_load_loses_no_acknowledged_write() {
-    let Some(server) = OwnPostgres::init() else {
-        return;
-    };
+    let server = OwnPostgres::init();
     server.start();
     tokio::time::timeout(Duration::from_secs(120), async {
-        let app = spawn_on_url(&server.url(), |config| {
-            config.database.acquire_timeout = Duration::from_secs(1);
-            config.database.max_connections = 5;
-        })
-        .await;
+        let app = TestApp::builder()
+            .database_url(&server.url())
+            .config(|config| {
+                config.database.acquire_timeout = Duration::from_secs(1);
+                config.database.max_connections = 5;
+            })
+            .spawn()
+            .await;
         let app = Arc::new(app);
         let stop = Arc::new(AtomicBool::new(false));
         let acknowledged = Arc::new(Mutex::new(Vec::<(String, Instant)>::new()));

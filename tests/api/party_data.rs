@@ -3,12 +3,11 @@
 //! customers, cached afterwards, both sides of every relationship, every CIF of a
 //! person found by ID number and merged only when verified.
 
-mod common;
-
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::*;
 use c360::cache::{EntityCache, EntitySettings, RequestScope};
 use c360::config::Config;
 use c360::connectors::{load, Connectors, PageRequest};
@@ -16,7 +15,6 @@ use c360::domain::{Cif, RelationshipKind, System};
 use c360::graphql::Loaders;
 use c360::sandbox::Bank;
 use c360::upstream::{CustomerSearch, Upstreams};
-use common::*;
 
 /// The hub's upstream layer, built from the shipped specs, reading `sandbox`.
 fn upstreams(sandbox: &str) -> Upstreams {
@@ -59,7 +57,7 @@ fn bank() -> Bank {
 
 #[tokio::test]
 async fn relationships_of_100_customers_cost_one_core_call_and_come_from_both_sides() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let upstreams = upstreams(&app.sandbox);
     let scope = RequestScope::new();
     let hundred = cifs(1..=100);
@@ -118,7 +116,7 @@ async fn relationships_of_100_customers_cost_one_core_call_and_come_from_both_si
 
 #[tokio::test]
 async fn every_cif_of_a_person_is_found_by_id_number_and_merged_when_verified() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let upstreams = upstreams(&app.sandbox);
     let scope = RequestScope::new();
     let bank = bank();
@@ -163,7 +161,7 @@ async fn every_cif_of_a_person_is_found_by_id_number_and_merged_when_verified() 
 
 #[tokio::test]
 async fn loaders_batch_relationships_party_and_activity_per_request() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let upstreams = upstreams(&app.sandbox);
     let scope = Arc::new(RequestScope::new());
     let loaders = Loaders::new(&upstreams, &scope);

@@ -2,10 +2,8 @@
 //! with the latest record winning, idempotency, the may-contact answer, and marketing
 //! contacts refused where consent is withdrawn.
 
-mod common;
-
+use crate::common::{errors_with_code, interaction_input, with, TestApp, TestDb};
 use chrono::{TimeZone, Utc};
-use common::{errors_with_code, interaction_input, spawn_on, with, TestApp, TestDb};
 use serde_json::{json, Value};
 
 on_both_backends!(
@@ -52,7 +50,7 @@ async fn record(app: &TestApp, input: Value, key: Option<&str>) -> Value {
 }
 
 async fn consent_history_is_kept_and_the_latest_record_wins(db: TestDb) {
-    let app = spawn_on(&db, |_| {}).await;
+    let app = TestApp::builder().database(&db).spawn().await;
     let cif = "1000000101";
     record(&app, consent(cif, "MARKETING", "SMS", true), None).await;
     record(&app, consent(cif, "MARKETING", "EMAIL", true), None).await;
@@ -84,7 +82,7 @@ async fn consent_history_is_kept_and_the_latest_record_wins(db: TestDb) {
 }
 
 async fn consents_are_idempotent_and_checked(db: TestDb) {
-    let app = spawn_on(&db, |_| {}).await;
+    let app = TestApp::builder().database(&db).spawn().await;
     let cif = "1000000102";
     let first = record(
         &app,
@@ -164,7 +162,7 @@ async fn consents_are_idempotent_and_checked(db: TestDb) {
 }
 
 async fn marketing_is_refused_where_consent_is_withdrawn(db: TestDb) {
-    let app = spawn_on(&db, |_| {}).await;
+    let app = TestApp::builder().database(&db).spawn().await;
     let cif = "1000000103";
     let marketing = |channel: &str| {
         with(
@@ -227,7 +225,7 @@ async fn marketing_is_refused_where_consent_is_withdrawn(db: TestDb) {
 }
 
 async fn contact_preferences_and_the_may_contact_answer(db: TestDb) {
-    let app = spawn_on(&db, |_| {}).await;
+    let app = TestApp::builder().database(&db).spawn().await;
     let cif = "1000000104";
     let first = app
         .graphql(

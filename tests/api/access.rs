@@ -2,10 +2,8 @@
 //! against the full customer query (visible, masked, forbidden), portal customers
 //! locked to their own CIF on every path, and the response tier keeping views apart.
 
-mod common;
-
+use crate::common::*;
 use c360::auth::{mask, Personal, Policies, Purpose, RolePolicy, ScopeRule};
-use common::*;
 use serde_json::{json, Value};
 
 const SHOWCASE: &str = "1000000001";
@@ -138,7 +136,7 @@ fn token_reaching_showcase(role: &str, branch: &str, book: Option<&str>) -> Stri
 
 #[tokio::test]
 async fn every_role_sees_the_full_query_as_its_policy_says() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let policies = Policies::load(std::path::Path::new("config/policies.toml")).unwrap();
     let raw = app.core_customer(SHOWCASE).await;
     let branch = raw["BRCH_NO"].as_str().unwrap().to_owned();
@@ -250,7 +248,7 @@ async fn every_role_sees_the_full_query_as_its_policy_says() {
 
 #[tokio::test]
 async fn a_staff_member_outside_the_customers_branch_and_book_is_refused() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let raw = app.core_customer(SHOWCASE).await;
     let branch = raw["BRCH_NO"].as_str().unwrap();
     let elsewhere = if branch == "110101" {
@@ -286,7 +284,7 @@ const OTHER: &str = "1000000002";
 
 #[tokio::test]
 async fn a_portal_customer_cannot_reach_another_cif_by_any_path() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let other = app.core_customer(OTHER).await;
     let other_name = other["CUST_NM"].as_str().unwrap().to_owned();
     let logged = app
@@ -403,7 +401,7 @@ async fn a_portal_customer_cannot_reach_another_cif_by_any_path() {
 
 #[tokio::test]
 async fn cached_responses_are_never_served_to_another_view() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let raw = app.core_customer(SHOWCASE).await;
     let branch = raw["BRCH_NO"].as_str().unwrap();
     let mobile = raw["MOB_NO"].as_str().unwrap();
@@ -482,7 +480,7 @@ async fn the_policy_scope_rules_are_the_documented_ones() {
 
 #[tokio::test]
 async fn transfer_counterparties_are_masked_like_names() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let query = "query($id: ID!) { customer(id: $id) { accounts { transactions(first: 50) { edges { node { id counterparty } } } } } }";
     let counterparties = |answer: &Value| -> Vec<(String, String)> {
         answer["data"]["customer"]["accounts"]
@@ -531,7 +529,7 @@ async fn a_denied_field_is_refused_however_the_document_reaches_it() {
     // Documents that name no denied field run without the per-field policy check; one
     // that reaches a denied field through an alias inside an inline fragment inside a
     // named fragment must still be refused at that field, and only there.
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let teller = token_for("teller", Some("T0001"), Some("B001"), None);
     let hidden = r#"query Hidden($id: ID!) { customer(id: $id) { id ...More } }
         fragment More on Customer { status ... on Customer { view: insights { tier } } }"#;

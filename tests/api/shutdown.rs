@@ -2,11 +2,9 @@
 //! than left hanging, in-flight requests past the deadline do not hold the process,
 //! and a read that can no longer be audited is not answered with data.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use futures::StreamExt;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
@@ -14,7 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 #[tokio::test]
 async fn shutdown_closes_subscriptions_with_going_away_and_returns() {
     let db = TestDb::sqlite();
-    let (app, stop, running) = spawn_stoppable(&db).await;
+    let (app, stop, running) = TestApp::builder().database(&db).spawn_stoppable().await;
     let mut screen = ws_subscribe(
         &app.ws_url(),
         "subscription($id: ID!) { customerChanged(id: $id) { id } }",
@@ -46,11 +44,14 @@ async fn shutdown_closes_subscriptions_with_going_away_and_returns() {
 #[tokio::test]
 async fn a_request_past_the_shutdown_deadline_does_not_hold_the_process() {
     let db = TestDb::sqlite();
-    let (app, stop, running) = spawn_stoppable_with(&db, |config| {
-        config.server.shutdown_timeout = Duration::from_millis(300);
-        config.cache.enabled = false;
-    })
-    .await;
+    let (app, stop, running) = TestApp::builder()
+        .database(&db)
+        .config(|config| {
+            config.server.shutdown_timeout = Duration::from_millis(300);
+            config.cache.enabled = false;
+        })
+        .spawn_stoppable()
+        .await;
     app.set_fault(json!({"system": "core", "latency_ms": 4000}))
         .await;
     let slow = tokio::spawn({

@@ -3,12 +3,10 @@
 //! cannot push through. Each test runs the hub on a copy of the shipped connector
 //! files with its own `[resilience]` settings.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 /// A copy of `connectors/` with `resilience` appended to `system`'s file.
@@ -57,12 +55,14 @@ async fn a_failing_system_is_cut_off_then_probed_and_trusted_again() {
         "min_calls = 4\nfailure_ratio = 0.5\nwindow = \"10s\"\nopen_for = \"1s\"\nprobes = 1\n",
     );
     let dir: PathBuf = connectors.path().to_owned();
-    let app = spawn_with(move |config| {
-        config.connectors.dir = dir;
-        config.cache.enabled = false;
-        config.cache.response_enabled = false;
-    })
-    .await;
+    let app = TestApp::builder()
+        .config(move |config| {
+            config.connectors.dir = dir;
+            config.cache.enabled = false;
+            config.cache.response_enabled = false;
+        })
+        .spawn()
+        .await;
     app.set_fault(json!({"system": "cards", "status": 503, "error_rate": 1.0}))
         .await;
     for i in 1..=4 {
@@ -121,12 +121,14 @@ async fn a_failing_system_is_cut_off_then_probed_and_trusted_again() {
 async fn a_spike_at_the_hub_never_exceeds_the_rate_core_may_receive() {
     let connectors = connectors_with("core", "rate_per_second = 10\nmax_wait = \"300ms\"\n");
     let dir: PathBuf = connectors.path().to_owned();
-    let app = spawn_with(move |config| {
-        config.connectors.dir = dir;
-        config.cache.enabled = false;
-        config.cache.response_enabled = false;
-    })
-    .await;
+    let app = TestApp::builder()
+        .config(move |config| {
+            config.connectors.dir = dir;
+            config.cache.enabled = false;
+            config.cache.response_enabled = false;
+        })
+        .spawn()
+        .await;
     app.reset_stats().await;
     let started = Instant::now();
     let answers = futures::future::join_all((1..=60).map(|i| {

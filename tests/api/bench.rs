@@ -2,8 +2,6 @@
 //! the profile360 query in the hub's shape, and the bench reports the comparison.
 //! Throughput is measured by the bench itself, never asserted here.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::process::Command;
 
@@ -11,7 +9,7 @@ use c360::sandbox::bank::Bank;
 use chrono::NaiveDate;
 use serde_json::{json, Value};
 
-use common::{spawn_app, token_for, CUSTOMERS};
+use crate::common::{token_for, TestApp, CUSTOMERS};
 
 /// Every key path of `value` (`customer.accounts[].balance.amount`), whatever the
 /// values under them; array elements share one path.
@@ -35,7 +33,7 @@ fn key_paths(value: &Value, prefix: &str, paths: &mut BTreeSet<String>) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_reference_answers_profile360_with_the_same_keys_as_the_hub() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let bank = Bank::new(
         CUSTOMERS,
         42,

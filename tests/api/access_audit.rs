@@ -3,17 +3,15 @@
 //! under concurrency, across a database outage, or at close; and the audit is not
 //! readable over GraphQL without the auditor role.
 
-mod common;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
+use crate::common::{errors_with_code, Outage, TestApp, TestDb};
 use c360::auth::{AuditClosed, AuditSettings, AuditWriter};
 use c360::config::DatabaseConfig;
 use c360::domain::Cif;
 use c360::store::{AccessFilter, AccessRecord, Store, StoredAccess};
 use chrono::{DateTime, TimeDelta, Utc};
-use common::{errors_with_code, spawn_on, Outage, TestDb};
 use serde_json::json;
 use sqlx::Connection;
 
@@ -518,7 +516,7 @@ const ACCESS_AUDIT: &str = r#"query Audit($filter: AccessAuditFilter, $first: In
 }"#;
 
 async fn the_audit_is_forbidden_without_the_auditor_role(db: TestDb) {
-    let app = spawn_on(&db, |_| {}).await;
+    let app = TestApp::builder().database(&db).spawn().await;
     let store = store(&db).await;
     let writer = AuditWriter::start(store.clone(), AuditSettings::default());
     writer

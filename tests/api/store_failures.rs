@@ -4,11 +4,9 @@
 //! another process holding the write lock; on PostgreSQL the test database stops
 //! accepting connections and its sessions are terminated.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{interaction_input, spawn_on, Outage, TestApp, TestDb};
+use crate::common::{interaction_input, Outage, TestApp, TestDb};
 use serde_json::{json, Value};
 
 on_both_backends!(writes_fail_cleanly_while_the_database_is_away_and_recover_after);
@@ -21,11 +19,14 @@ const PROFILE: &str = r#"query($id: ID!) {
 }"#;
 
 async fn writes_fail_cleanly_while_the_database_is_away_and_recover_after(db: TestDb) {
-    let app: TestApp = spawn_on(&db, |config| {
-        config.database.acquire_timeout = Duration::from_secs(1);
-        config.database.busy_timeout = Duration::from_millis(300);
-    })
-    .await;
+    let app: TestApp = TestApp::builder()
+        .database(&db)
+        .config(|config| {
+            config.database.acquire_timeout = Duration::from_secs(1);
+            config.database.busy_timeout = Duration::from_millis(300);
+        })
+        .spawn()
+        .await;
     let cif = "1000000401";
     app.log_ok(interaction_input(cif, "before the outage"), None)
         .await;

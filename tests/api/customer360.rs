@@ -1,13 +1,11 @@
 //! The full customer-360 query, lists of customers and unknown or malformed ids.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[tokio::test]
 async fn the_360_query_answers_from_all_four_systems() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let answer = app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
     assert!(answer.get("errors").is_none(), "{answer}");
     let customer = &answer["data"]["customer"];
@@ -48,7 +46,7 @@ async fn the_360_query_answers_from_all_four_systems() {
 
 #[tokio::test]
 async fn personal_data_is_masked_for_callers_without_a_role() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let raw = app.core_customer("1000000001").await;
     let answer = app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
     let customer = &answer["data"]["customer"];
@@ -81,7 +79,7 @@ async fn personal_data_is_masked_for_callers_without_a_role() {
 
 #[tokio::test]
 async fn transactions_page_forward_without_gaps_or_overlap() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let query = r#"query($id: ID!, $after: String) { customer(id: $id) { accounts {
         transactions(first: 7, after: $after) { edges { cursor node { id postedAt } } pageInfo { hasNextPage hasPreviousPage endCursor } } } } }"#;
     let mut seen = Vec::new();
@@ -124,7 +122,7 @@ async fn transactions_page_forward_without_gaps_or_overlap() {
 
 #[tokio::test]
 async fn transactions_respect_the_period() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let query = r#"query($id: ID!, $from: DateTime, $to: DateTime) { customer(id: $id) { accounts {
         transactions(first: 100, from: $from, to: $to) { edges { node { postedAt } } } } } }"#;
     let answer = app
@@ -166,7 +164,7 @@ async fn transactions_respect_the_period() {
 
 #[tokio::test]
 async fn an_unknown_customer_is_null_with_not_found() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let answer = app.graphql(PROFILE_360, json!({"id": "1999999999"})).await;
     assert!(answer["data"]["customer"].is_null());
     let errors = errors_with_code(&answer, "NOT_FOUND");
@@ -176,7 +174,7 @@ async fn an_unknown_customer_is_null_with_not_found() {
 
 #[tokio::test]
 async fn a_malformed_id_is_refused_naming_the_argument() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let answer = app.graphql(PROFILE_360, json!({"id": "12ab"})).await;
     let errors = errors_with_code(&answer, "BAD_USER_INPUT");
     assert_eq!(errors.len(), 1, "{answer}");
@@ -191,7 +189,7 @@ async fn a_malformed_id_is_refused_naming_the_argument() {
 
 #[tokio::test]
 async fn customers_by_ids_keep_order_and_mark_unknown_ones() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let answer = app
         .graphql(
             "query($ids: [ID!]!) { customers(ids: $ids) { id } }",
@@ -209,7 +207,7 @@ async fn customers_by_ids_keep_order_and_mark_unknown_ones() {
 
 #[tokio::test]
 async fn more_than_a_hundred_ids_are_refused() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let ids: Vec<String> = (1..=101)
         .map(|i| format!("{}", 1_000_000_000u64 + i))
         .collect();

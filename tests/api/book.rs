@@ -2,9 +2,7 @@
 //! calls, filters by segment, stays within the caller's scope; `segmentSummary` adds
 //! the book up by segment.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const BOOK: &str = r#"query($filter: BookFilter, $first: Int, $after: String) {
@@ -23,11 +21,13 @@ fn ids(answer: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn the_book_pages_in_cif_order_with_batched_calls() {
-    let app = spawn_with(|c| {
-        c.cache.enabled = false;
-        c.cache.response_enabled = false;
-    })
-    .await;
+    let app = TestApp::builder()
+        .config(|c| {
+            c.cache.enabled = false;
+            c.cache.response_enabled = false;
+        })
+        .spawn()
+        .await;
     app.reset_stats().await;
     let first = app.graphql(BOOK, json!({"first": 100})).await;
     assert!(first.get("errors").is_none(), "{first}");
@@ -54,7 +54,7 @@ async fn the_book_pages_in_cif_order_with_batched_calls() {
 
 #[tokio::test]
 async fn filters_and_scope_narrow_the_book_and_segments_add_up() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let summary = app
         .graphql(
             "{ segmentSummary(groupBy: [TIER]) { key count aum { amount currency } } }",
@@ -123,7 +123,7 @@ async fn filters_and_scope_narrow_the_book_and_segments_add_up() {
 
 #[tokio::test]
 async fn prospects_name_a_product_and_the_signal_behind_it() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let answer = app
         .graphql(
             r#"{ prospects(first: 10) { edges { node { customer { id }

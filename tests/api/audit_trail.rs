@@ -3,9 +3,7 @@
 //! cache hits included; portal customers reading themselves do not; auditors read
 //! the trail through `accessAudit`; nothing recorded is lost in a graceful shutdown.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const AUDIT: &str = r#"query Trail($customer: ID, $actor: String) {
@@ -47,7 +45,7 @@ async fn wait_for_rows(app: &TestApp, actor: &str, n: usize) -> Vec<Value> {
 }
 
 async fn staff_reads_are_recorded_with_who_what_and_why(db: TestDb) {
-    let app = spawn_on(&db, |_| {}).await;
+    let app = TestApp::builder().database(&db).spawn().await;
     let raw = app.core_customer("1000000001").await;
     let branch = raw["BRCH_NO"].as_str().unwrap();
     let teller = token_for("teller", Some("T0042"), Some(branch), None);
@@ -131,7 +129,7 @@ async fn staff_reads_are_recorded_with_who_what_and_why(db: TestDb) {
 }
 
 async fn no_audit_row_is_lost_in_a_graceful_shutdown_under_load(db: TestDb) {
-    let (app, stop, running) = spawn_stoppable(&db).await;
+    let (app, stop, running) = TestApp::builder().database(&db).spawn_stoppable().await;
     let teller = token_for("teller", Some("T0007"), Some("110101"), None);
     let client = client_with(&teller);
     let url = format!("{}/graphql", app.hub);
@@ -176,13 +174,16 @@ async fn no_audit_row_is_lost_in_a_graceful_shutdown_under_load(db: TestDb) {
 /// staff read is refused at the request's deadline instead of hanging or being
 /// served unrecorded, and reads are served again once the rows are written.
 async fn reads_the_audit_cannot_hold_are_refused_at_the_deadline(db: TestDb) {
-    let app = spawn_on(&db, |config| {
-        config.access.audit_max_pending_rows = 2;
-        config.server.request_timeout = std::time::Duration::from_secs(1);
-        config.database.busy_timeout = std::time::Duration::from_millis(100);
-        config.database.acquire_timeout = std::time::Duration::from_millis(500);
-    })
-    .await;
+    let app = TestApp::builder()
+        .database(&db)
+        .config(|config| {
+            config.access.audit_max_pending_rows = 2;
+            config.server.request_timeout = std::time::Duration::from_secs(1);
+            config.database.busy_timeout = std::time::Duration::from_millis(100);
+            config.database.acquire_timeout = std::time::Duration::from_millis(500);
+        })
+        .spawn()
+        .await;
     let teller = token_for("teller", Some("T0099"), None, None);
     let read = |cif: &'static str| {
         let (app, teller) = (&app, &teller);

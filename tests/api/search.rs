@@ -1,8 +1,6 @@
 //! Finding customers by ID number, mobile or name, with Relay paging.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const SEARCH: &str = r#"query($idNumber: String, $mobile: String, $name: String, $first: Int, $after: String) {
@@ -20,7 +18,7 @@ fn ids(answer: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn exact_id_number_and_mobile_find_the_customer() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let raw = app.core_customer("1000000042").await;
     let by_id = app
         .graphql(SEARCH, json!({"idNumber": raw["CERT_NO"]}))
@@ -41,7 +39,7 @@ async fn exact_id_number_and_mobile_find_the_customer() {
 
 #[tokio::test]
 async fn a_surname_finds_everyone_who_has_it_across_pages() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let raw = app.core_customer("1000000001").await;
     let surname: String = raw["CUST_NM"].as_str().unwrap().chars().take(1).collect();
     let mut seen = Vec::new();
@@ -80,7 +78,7 @@ async fn a_surname_finds_everyone_who_has_it_across_pages() {
 
 #[tokio::test]
 async fn bad_search_input_names_the_argument() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     for (variables, field) in [
         (json!({}), "searchCustomers"),
         (json!({"mobile": "13x"}), "mobile"),
