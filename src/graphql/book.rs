@@ -16,9 +16,9 @@ use base64::Engine;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::node::{CustomerNode, Selection};
 use super::insights::Gathered;
 use super::loaders::Outcome;
+use super::node::{CustomerNode, Selection};
 use super::{access, errors};
 use crate::cache::RequestScope;
 use crate::config::GraphqlConfig;

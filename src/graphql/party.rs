@@ -11,9 +11,9 @@ use async_graphql::{Context, Object, Result, SimpleObject, ID};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use super::node::{CustomerNode, Selection};
 use super::insights::Gathered;
 use super::loaders::{self, Loaders};
+use super::node::{CustomerNode, Selection};
 use super::{access, errors};
 use crate::domain::{Cif, Customer, Relationship, RelationshipKind};
 use crate::insights::{Holdings, InsightConfig, Insights};
