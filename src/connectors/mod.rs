@@ -8,9 +8,9 @@
 //! into domain values.
 
 mod answer;
+mod compile;
 mod error;
 pub mod guard;
-mod load;
 mod mapping;
 mod rest;
 mod spec;
@@ -22,8 +22,8 @@ use async_trait::async_trait;
 use serde_json::Value;
 use tracing::Instrument;
 
+pub use compile::{embedded_specs, load, CompiledSpec, Endpoint, SpecError, SpecErrors};
 pub use error::{ConnectorError, ErrorKind};
-pub use load::{embedded_specs, load, CompiledSpec, Endpoint, SpecError, SpecErrors};
 pub use mapping::MapError;
 pub use rest::RestConnector;
 

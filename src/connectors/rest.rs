@@ -18,7 +18,7 @@ use serde_json::Value;
 use tracing::Instrument;
 
 use super::answer::{self, Answer, ItemsError};
-use super::load::{render, Auth, CompiledSpec, Endpoint};
+use super::compile::{render, Auth, CompiledSpec, Endpoint};
 use super::mapping::Pointer;
 use super::spec::MAX_BATCH_PAGES;
 use super::{BatchResult, Connector, ConnectorError, ErrorKind, PageRequest, Params};
@@ -706,7 +706,7 @@ mod tests {
 
     use super::*;
     use crate::config::ConnectorsConfig;
-    use crate::connectors::load::compile;
+    use crate::connectors::compile::compile;
 
     /// What the fake upstream saw and how it should answer.
     #[derive(Default)]
