@@ -1,7 +1,10 @@
-//! Loading connector specs: files (or the copies built into the binary), environment
-//! expansion, and every check that can be made before the first call.
+//! Compiling a connector spec: the parsed file checked against what the hub calls
+//! ([`super::CONTRACTS`]), its `${VAR}` references expanded, its credentials read and
+//! its mappings built, into the [`CompiledSpec`] that [`super::RestConnector`] runs.
+//! Every problem is collected with its file and key, so one pass over a file reports
+//! them all; [`super::load`] gathers them across the four files.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
@@ -13,25 +16,12 @@ use url::Url;
 
 use super::mapping::{Mapping, Pointer};
 use super::spec::{self, AuthSpec, ErrorSpec, PagingSpec, Spec};
+use super::template::{collect_body_templates, placeholders};
 use super::{EndpointContract, EndpointKind, CONTRACTS};
 use crate::cache::CachePolicy;
 use crate::config::{expand_env, ConnectorsConfig};
 use crate::domain::fields::Entity;
 use crate::domain::System;
-
-/// The specs shipped in `connectors/`, built into the binary so that `c360 demo` runs
-/// from anywhere.
-pub fn embedded_specs() -> [(System, &'static str); 4] {
-    [
-        (System::Core, include_str!("../../connectors/core.toml")),
-        (System::Cards, include_str!("../../connectors/cards.toml")),
-        (System::Loans, include_str!("../../connectors/loans.toml")),
-        (
-            System::Channels,
-            include_str!("../../connectors/channels.toml"),
-        ),
-    ]
-}
 
 /// One problem in one spec file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,22 +39,6 @@ impl fmt::Display for SpecError {
         } else {
             write!(f, "{}: {}: {}", self.file, self.key, self.problem)
         }
-    }
-}
-
-/// Every problem found, so an operator fixes them in one pass.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct SpecErrors(pub Vec<SpecError>);
-
-impl fmt::Display for SpecErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, error) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{error}")?;
-        }
-        Ok(())
     }
 }
 
@@ -132,97 +106,6 @@ pub struct Endpoint {
     pub idempotent: bool,
     pub mapping: Mapping,
     pub cache: CachePolicy,
-}
-
-/// Loads the four specs from `config.dir`, or the built-in ones when that folder does
-/// not exist and is the default. `lookup` resolves `${VAR}` references.
-pub fn load(
-    config: &ConnectorsConfig,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<Vec<CompiledSpec>, SpecErrors> {
-    let sources: Vec<(System, String, String)> = if config.dir.is_dir() {
-        read_dir(&config.dir)?
-    } else if config.dir == ConnectorsConfig::default().dir {
-        tracing::info!(dir = %config.dir.display(), "connector folder not found; using the built-in connector specs");
-        embedded_specs()
-            .into_iter()
-            .map(|(system, text)| (system, format!("<built-in>/{system}.toml"), text.to_owned()))
-            .collect()
-    } else {
-        return Err(SpecErrors(vec![SpecError {
-            file: config.dir.display().to_string(),
-            key: String::new(),
-            problem: "connector folder does not exist".into(),
-        }]));
-    };
-    let mut specs = Vec::new();
-    let mut errors = Vec::new();
-    for (system, file, text) in sources {
-        match compile(system, &file, &text, config, lookup) {
-            Ok(spec) => specs.push(spec),
-            Err(mut problems) => errors.append(&mut problems),
-        }
-    }
-    if errors.is_empty() {
-        Ok(specs)
-    } else {
-        Err(SpecErrors(errors))
-    }
-}
-
-fn read_dir(dir: &Path) -> Result<Vec<(System, String, String)>, SpecErrors> {
-    let mut errors = Vec::new();
-    let mut sources = Vec::new();
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        SpecErrors(vec![SpecError {
-            file: dir.display().to_string(),
-            key: String::new(),
-            problem: format!("cannot read the folder: {e}"),
-        }])
-    })?;
-    let mut seen = Vec::new();
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
-            continue;
-        }
-        let file = path.display().to_string();
-        let stem = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default();
-        match stem.parse::<System>() {
-            Ok(system) => match std::fs::read_to_string(&path) {
-                Ok(text) => {
-                    seen.push(system);
-                    sources.push((system, file, text));
-                }
-                Err(e) => errors.push(SpecError {
-                    file,
-                    key: String::new(),
-                    problem: format!("cannot read: {e}"),
-                }),
-            },
-            Err(e) => errors.push(SpecError {
-                file,
-                key: String::new(),
-                problem: format!("{e}: connector files are named after their system"),
-            }),
-        }
-    }
-    for system in System::ALL.into_iter().filter(|s| !seen.contains(s)) {
-        errors.push(SpecError {
-            file: dir.join(format!("{system}.toml")).display().to_string(),
-            key: String::new(),
-            problem: "missing: every system needs its connector file".into(),
-        });
-    }
-    sources.sort_by_key(|(system, _, _)| *system);
-    if errors.is_empty() {
-        Ok(sources)
-    } else {
-        Err(SpecErrors(errors))
-    }
 }
 
 /// Parses and checks one spec, collecting every problem.
@@ -619,100 +502,13 @@ fn compile_endpoint(
     })
 }
 
-fn collect_body_templates(value: &Value, key: &str, out: &mut Vec<(String, String)>) {
-    match value {
-        Value::String(s) => out.push((key.to_owned(), s.clone())),
-        Value::Object(map) => {
-            for (k, v) in map {
-                collect_body_templates(v, &format!("{key}.{k}"), out);
-            }
-        }
-        Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                collect_body_templates(v, &format!("{key}[{i}]"), out);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// The `{name}` placeholders of a template.
-pub fn placeholders(template: &str) -> Result<Vec<String>, String> {
-    let mut names = Vec::new();
-    let mut rest = template;
-    while let Some(start) = rest.find('{') {
-        let after = &rest[start + 1..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| format!("unclosed '{{' in '{template}'"))?;
-        let name = &after[..end];
-        if name.is_empty() {
-            return Err(format!("empty placeholder in '{template}'"));
-        }
-        names.push(name.to_owned());
-        rest = &after[end + 1..];
-    }
-    Ok(names)
-}
-
-/// Fills `{name}` placeholders; `None` when an optional (`{name?}`) one is absent,
-/// an error naming a required one that is absent.
-pub fn render(
-    template: &str,
-    values: &BTreeMap<String, String>,
-    encode: bool,
-) -> Result<Option<String>, String> {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(start) = rest.find('{') {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 1..];
-        let end = after.find('}').unwrap_or(after.len());
-        let raw = &after[..end];
-        let (name, optional) = match raw.strip_suffix('?') {
-            Some(name) => (name, true),
-            None => (raw, false),
-        };
-        match values.get(name) {
-            Some(value) if encode => {
-                out.extend(url::form_urlencoded::byte_serialize(value.as_bytes()))
-            }
-            Some(value) => out.push_str(value),
-            None if optional => return Ok(None),
-            None => return Err(format!("parameter '{name}' is required")),
-        }
-        rest = after.get(end + 1..).unwrap_or("");
-    }
-    out.push_str(rest);
-    Ok(Some(out))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connectors::embedded_specs;
 
     fn no_env(_: &str) -> Option<String> {
         None
-    }
-
-    #[test]
-    fn shipped_specs_compile_from_the_folder_and_built_in() {
-        let config = ConnectorsConfig {
-            dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("connectors"),
-            ..ConnectorsConfig::default()
-        };
-        let specs = load(&config, &no_env).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(specs.len(), 4);
-        for (system, text) in embedded_specs() {
-            compile(
-                system,
-                "built-in",
-                text,
-                &ConnectorsConfig::default(),
-                &no_env,
-            )
-            .unwrap_or_else(|e| panic!("{e:?}"));
-        }
     }
 
     #[test]
@@ -796,19 +592,5 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(errors[0].key, "endpoints.loans");
-    }
-
-    #[test]
-    fn templates_render_and_encode() {
-        let mut values = BTreeMap::new();
-        values.insert("account".to_owned(), "62 17/1".to_owned());
-        assert_eq!(
-            render("/accounts/{account}/t", &values, true)
-                .unwrap()
-                .unwrap(),
-            "/accounts/62+17%2F1/t"
-        );
-        assert_eq!(render("{from?}", &values, false).unwrap(), None);
-        assert!(render("{from}", &values, false).is_err());
     }
 }

@@ -18,9 +18,10 @@ use serde_json::Value;
 use tracing::Instrument;
 
 use super::answer::{self, Answer, ItemsError};
-use super::compile::{render, Auth, CompiledSpec, Endpoint};
+use super::compile::{Auth, CompiledSpec, Endpoint};
 use super::mapping::Pointer;
 use super::spec::MAX_BATCH_PAGES;
+use super::template::render;
 use super::{BatchResult, Connector, ConnectorError, ErrorKind, PageRequest, Params};
 use crate::domain::{Page, System};
 
