@@ -8,12 +8,14 @@
 //! into domain values.
 
 mod answer;
+mod compile;
 mod error;
 pub mod guard;
 mod load;
 mod mapping;
 mod rest;
 mod spec;
+mod template;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -22,8 +24,9 @@ use async_trait::async_trait;
 use serde_json::Value;
 use tracing::Instrument;
 
+pub use compile::{CompiledSpec, Endpoint, SpecError};
 pub use error::{ConnectorError, ErrorKind};
-pub use load::{embedded_specs, load, CompiledSpec, Endpoint, SpecError, SpecErrors};
+pub use load::{embedded_specs, load, SpecErrors};
 pub use mapping::MapError;
 pub use rest::RestConnector;
 

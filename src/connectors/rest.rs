@@ -18,9 +18,10 @@ use serde_json::Value;
 use tracing::Instrument;
 
 use super::answer::{self, Answer, ItemsError};
-use super::load::{render, Auth, CompiledSpec, Endpoint};
+use super::compile::{Auth, CompiledSpec, Endpoint};
 use super::mapping::Pointer;
 use super::spec::MAX_BATCH_PAGES;
+use super::template::render;
 use super::{BatchResult, Connector, ConnectorError, ErrorKind, PageRequest, Params};
 use crate::domain::{Page, System};
 
@@ -706,7 +707,7 @@ mod tests {
 
     use super::*;
     use crate::config::ConnectorsConfig;
-    use crate::connectors::load::compile;
+    use crate::connectors::compile::compile;
 
     /// What the fake upstream saw and how it should answer.
     #[derive(Default)]

@@ -2,7 +2,7 @@
 //!
 //! Parsing only checks shape (unknown keys are refused with their line); meaning —
 //! which endpoints the hub needs, whether each canonical field exists and takes that
-//! kind of value — is checked by [`super::validate`].
+//! kind of value — is checked by [`super::compile`].
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 
-use super::{request_error, AppState, MediaType};
+use super::protocol::{request_error, MediaType};
+use super::AppState;
 use crate::auth::{Identity, Purpose, Viewer};
 
 /// The header a staff member's front end states the purpose of a read in.

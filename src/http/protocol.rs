@@ -1,0 +1,380 @@
+//! GraphQL over HTTP, done to the specification: what `GET` and `POST /graphql` accept
+//! and how their answers are written.
+//!
+//! async-graphql's stock axum integration answers `application/graphql-response+json`
+//! even to `Accept: application/json`, returns 200 for parse and validation errors and
+//! executes POSTs without a JSON content type. These handlers instead:
+//! - negotiate the media type (`application/graphql-response+json` when accepted,
+//!   else `application/json`; 406 when neither is acceptable);
+//! - refuse a POST that is not `application/json` with 415 before anything runs (a
+//!   `text/plain` form post is the CSRF route into a GraphQL API);
+//! - refuse mutations over GET with 405;
+//! - with `application/graphql-response+json`, answer request errors (bad JSON,
+//!   invalid parameters, parse and validation failures) with 400 and no `data` entry;
+//! - bound the body size (and, in [`super::execute`], the time) of each request, with
+//!   a JSON error body.
+//!
+//! A well-formed request is authenticated by [`super::caller`] and run by
+//! [`super::execute`].
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql::parser::types::OperationType;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Extension;
+use serde_json::{json, Map, Value};
+
+use super::execute::execute;
+use super::{caller, trace, AppState};
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+const APPLICATION_JSON: &str = "application/json";
+
+/// The media type an answer is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum MediaType {
+    GraphqlResponse,
+    Json,
+}
+
+impl MediaType {
+    fn content_type(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            MediaType::GraphqlResponse => "application/graphql-response+json; charset=utf-8",
+            MediaType::Json => "application/json; charset=utf-8",
+        })
+    }
+
+    /// Picks the answer's media type from `Accept`: the client's most preferred of the
+    /// two, `application/json` when the header is absent (legacy clients), `None`
+    /// when neither is acceptable.
+    fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
+        let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+            return Some(MediaType::Json);
+        };
+        let mut best: Option<(f32, u8, MediaType)> = None;
+        for range in accept.split(',') {
+            let mut parts = range.split(';');
+            let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| {
+                    p.trim()
+                        .strip_prefix("q=")
+                        .and_then(|q| q.parse::<f32>().ok())
+                })
+                .next()
+                .unwrap_or(1.0);
+            let candidate = match essence.as_str() {
+                GRAPHQL_RESPONSE_JSON => Some((2, MediaType::GraphqlResponse)),
+                APPLICATION_JSON => Some((1, MediaType::Json)),
+                "*/*" | "application/*" => Some((0, MediaType::Json)),
+                _ => None,
+            };
+            if let Some((specificity, media)) = candidate {
+                if q > 0.0 && best.is_none_or(|(bq, bs, _)| q > bq || (q == bq && specificity > bs))
+                {
+                    best = Some((q, specificity, media));
+                }
+            }
+        }
+        best.map(|(_, _, media)| media)
+    }
+}
+
+/// A request error answered before execution: a status, a message and a stable code.
+pub(super) fn request_error(
+    status: StatusCode,
+    media: MediaType,
+    code: &str,
+    message: impl Into<String>,
+) -> Response {
+    let body = json!({"errors": [{"message": message.into(), "extensions": {"code": code}}]});
+    let mut response = (status, body.to_string()).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, media.content_type());
+    response
+}
+
+/// A request that is not a well-formed GraphQL-over-HTTP request: 400 whatever the
+/// media type (the specification's 200-for-everything applies only to well-formed
+/// requests under legacy `application/json`).
+pub(super) fn invalid_request(media: MediaType, message: impl Into<String>) -> Response {
+    request_error(StatusCode::BAD_REQUEST, media, "BAD_REQUEST", message)
+}
+
+fn not_acceptable() -> Response {
+    request_error(
+        StatusCode::NOT_ACCEPTABLE,
+        MediaType::Json,
+        "NOT_ACCEPTABLE",
+        "Accept must allow application/graphql-response+json or application/json",
+    )
+}
+
+/// `POST /graphql`: a JSON body, refused before it is read when it is not JSON.
+pub(super) async fn graphql_post(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    Extension(trace): Extension<trace::RequestTrace>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Some(media) = MediaType::negotiate(&headers) else {
+        return not_acceptable();
+    };
+    if let Err(problem) = json_content_type(&headers) {
+        return request_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            media,
+            "UNSUPPORTED_MEDIA_TYPE",
+            problem,
+        );
+    }
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let status = rejection.status();
+            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                format!("request body larger than {} bytes", state.body_limit)
+            } else {
+                "request body could not be read".to_owned()
+            };
+            let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "PAYLOAD_TOO_LARGE"
+            } else {
+                "BAD_REQUEST"
+            };
+            return request_error(status, media, code, message);
+        }
+    };
+    if body.is_empty() {
+        return invalid_request(media, "request body is empty; send {\"query\": \"…\"}");
+    }
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(value) => value,
+        Err(e) => return invalid_request(media, format!("request body is not valid JSON: {e}")),
+    };
+    let params = match Params::from_json(value) {
+        Ok(params) => params,
+        Err(problem) => return invalid_request(media, problem),
+    };
+    let caller =
+        match caller::authenticate(&state, &headers, Some(peer), media, trace.trace_id).await {
+            Ok(caller) => caller,
+            Err(refused) => return refused,
+        };
+    execute(&state, media, params, Method::Post, caller).await
+}
+
+/// `GET /graphql`: parameters in the query string; GraphiQL for a browser when it is
+/// on and no query is given.
+pub(super) async fn graphql_get(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    Extension(trace): Extension<trace::RequestTrace>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let raw = query.unwrap_or_default();
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(raw.as_bytes())
+        .into_owned()
+        .collect();
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if state.graphiql && wants_html && !pairs.iter().any(|(k, _)| k == "query") {
+        return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
+    }
+    let Some(media) = MediaType::negotiate(&headers) else {
+        return not_acceptable();
+    };
+    let params = match Params::from_query(pairs) {
+        Ok(params) => params,
+        Err(problem) => return invalid_request(media, problem),
+    };
+    let caller =
+        match caller::authenticate(&state, &headers, Some(peer), media, trace.trace_id).await {
+            Ok(caller) => caller,
+            Err(refused) => return refused,
+        };
+    execute(&state, media, params, Method::Get, caller).await
+}
+
+/// `Content-Type` must be `application/json`, in UTF-8 if a charset is given.
+fn json_content_type(headers: &HeaderMap) -> Result<(), String> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Err("Content-Type is missing; send application/json".into());
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| "Content-Type is not readable".to_owned())?;
+    let mut parts = value.split(';');
+    let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+    if essence != APPLICATION_JSON {
+        return Err(format!(
+            "Content-Type {essence} is not supported; send application/json"
+        ));
+    }
+    for param in parts {
+        if let Some((name, charset)) = param.split_once('=') {
+            if name.trim().eq_ignore_ascii_case("charset")
+                && !charset
+                    .trim()
+                    .trim_matches('"')
+                    .eq_ignore_ascii_case("utf-8")
+            {
+                return Err("only UTF-8 request bodies are supported".into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The parameters of a GraphQL-over-HTTP request, checked.
+pub(super) struct Params {
+    /// Absent when a persisted query's hash stands in for it.
+    pub(super) query: Option<String>,
+    pub(super) operation_name: Option<String>,
+    pub(super) variables: Option<Map<String, Value>>,
+    pub(super) extensions: Option<Map<String, Value>>,
+}
+
+impl Params {
+    fn from_json(value: Value) -> Result<Params, String> {
+        let Value::Object(mut body) = value else {
+            return Err("request body must be a JSON object with a `query`".into());
+        };
+        let query = match body.remove("query") {
+            Some(Value::String(query)) => Some(query),
+            None | Some(Value::Null) => None,
+            Some(_) => return Err("`query` must be a string".into()),
+        };
+        let operation_name = match body.remove("operationName") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(name)) => Some(name),
+            Some(_) => return Err("`operationName` must be a string or null".into()),
+        };
+        let variables = object_param(body.remove("variables"), "variables")?;
+        let extensions = object_param(body.remove("extensions"), "extensions")?;
+        Ok(Params {
+            query,
+            operation_name,
+            variables,
+            extensions,
+        })
+    }
+
+    fn from_query(pairs: Vec<(String, String)>) -> Result<Params, String> {
+        let mut query = None;
+        let mut operation_name = None;
+        let mut variables = None;
+        let mut extensions = None;
+        for (key, value) in pairs {
+            match key.as_str() {
+                "query" => query = Some(value),
+                "operationName" if !value.is_empty() => operation_name = Some(value),
+                "variables" if !value.is_empty() => {
+                    variables = Some(parse_json_param(&value, "variables")?)
+                }
+                "extensions" if !value.is_empty() => {
+                    extensions = Some(parse_json_param(&value, "extensions")?)
+                }
+                _ => {}
+            }
+        }
+        Ok(Params {
+            query,
+            operation_name,
+            variables: object_param(variables, "variables")?,
+            extensions: object_param(extensions, "extensions")?,
+        })
+    }
+}
+
+fn parse_json_param(raw: &str, name: &str) -> Result<Value, String> {
+    serde_json::from_str(raw).map_err(|_| format!("`{name}` must be a JSON object"))
+}
+
+fn object_param(value: Option<Value>, name: &str) -> Result<Option<Map<String, Value>>, String> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(map)) => Ok(Some(map)),
+        Some(_) => Err(format!("`{name}` must be a JSON object or null")),
+    }
+}
+
+/// The method a request came by: over GET only queries may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Method {
+    Get,
+    Post,
+}
+
+/// Checks made on the parsed document before execution: the operation may run over
+/// this method, and every required variable is given; `Some` is the refusal. A missing variable is a request
+/// error (no `data`), which async-graphql would otherwise report as a field error.
+pub(super) fn preflight(
+    document: &async_graphql::parser::types::ExecutableDocument,
+    operation_name: Option<&str>,
+    variables: Option<&Map<String, Value>>,
+    method: Method,
+    media: MediaType,
+) -> Option<Response> {
+    let operation = match operation_name {
+        Some(name) => document
+            .operations
+            .iter()
+            .find(|(n, _)| n.is_some_and(|n| n.as_str() == name))
+            .map(|(_, op)| op),
+        None => document.operations.iter().next().map(|(_, op)| op),
+    };
+    let operation = operation?;
+    if method == Method::Get && operation.node.ty != OperationType::Query {
+        let mut response = request_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            media,
+            "METHOD_NOT_ALLOWED",
+            "mutations and subscriptions are not allowed over GET; use POST",
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return Some(response);
+    }
+    for definition in &operation.node.variable_definitions {
+        let definition = &definition.node;
+        let name = definition.name.node.as_str();
+        let given = variables
+            .and_then(|v| v.get(name))
+            .is_some_and(|v| !v.is_null());
+        if !definition.var_type.node.nullable && definition.default_value.is_none() && !given {
+            let status = match media {
+                MediaType::GraphqlResponse => StatusCode::BAD_REQUEST,
+                MediaType::Json => StatusCode::OK,
+            };
+            return Some(request_error(
+                status,
+                media,
+                "BAD_USER_INPUT",
+                format!(
+                    "variable ${name} of type {} is required but was not given",
+                    definition.var_type.node
+                ),
+            ));
+        }
+    }
+    None
+}
+
+/// A GraphQL answer already written to text, in the negotiated media type.
+pub(super) fn graphql_body(status: StatusCode, media: MediaType, body: Bytes) -> Response {
+    let mut http = (status, body).into_response();
+    http.headers_mut()
+        .insert(header::CONTENT_TYPE, media.content_type());
+    http
+}
