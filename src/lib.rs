@@ -20,6 +20,8 @@
 //! - [`bench`]: `c360 bench`, load scenarios driven over HTTP.
 //! - [`sandbox`]: the four simulated upstream systems.
 //! - [`demo`]: sandbox and hub in one process, for `c360 demo`.
+//! - [`errors`]: the error catalogue (every `extensions.code` and its HTTP status) and
+//!   the one error type that renders as an HTTP response and as a GraphQL error.
 
 pub mod auth;
 pub mod bench;
@@ -29,6 +31,7 @@ pub mod config;
 pub mod connectors;
 pub mod demo;
 pub mod domain;
+pub mod errors;
 pub mod graphql;
 pub mod http;
 pub mod insights;

@@ -362,7 +362,7 @@ impl EntityCache {
                         tracing::warn!(
                             system = label,
                             endpoint,
-                            code = error.kind.code(),
+                            code = error.kind.code().as_str(),
                             "upstream failed; serving a stale cache entry"
                         );
                         Ok(cached(value, &meta, now, true))

@@ -48,6 +48,7 @@ use crate::auth::{
 use crate::cache::{
     ParsedDocuments, PersistedQueries, PersistedQueryError, RedisTier, ResponseCache, ResponseKey,
 };
+use crate::errors::{ApiError, ErrorCode};
 use crate::graphql::{AppSchema, AppSchemas, RequestData};
 use crate::store::Store;
 use crate::upstream::Upstreams;
@@ -143,7 +144,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
     let database = match state.store.ping().await {
         Ok(()) => json!({"status": "ok", "backend": state.store.backend().as_str()}),
         Err(e) => {
-            json!({"status": "unavailable", "backend": state.store.backend().as_str(), "code": e.code()})
+            json!({"status": "unavailable", "backend": state.store.backend().as_str(), "code": e.code().as_str()})
         }
     };
     let redis = match &state.redis {
@@ -537,19 +538,14 @@ impl AuditRefused {
 /// A read that could not be recorded is not answered.
 fn audit_unavailable(media: MediaType, refused: AuditRefused) -> Response {
     request_error(
-        StatusCode::SERVICE_UNAVAILABLE,
         media,
-        "AUDIT_UNAVAILABLE",
-        refused.message(),
+        ApiError::new(ErrorCode::AuditUnavailable, refused.message()),
     )
 }
 
 fn audit_unavailable_response(refused: AuditRefused) -> async_graphql::Response {
-    let mut error = async_graphql::ServerError::new(refused.message(), None);
-    let mut extensions = async_graphql::ErrorExtensionValues::default();
-    extensions.set("code", "AUDIT_UNAVAILABLE");
-    error.extensions = Some(extensions);
-    async_graphql::Response::from_errors(vec![error])
+    let error = ApiError::new(ErrorCode::AuditUnavailable, refused.message());
+    async_graphql::Response::from_errors(vec![error.into_server_error()])
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
@@ -620,14 +616,8 @@ impl MediaType {
 }
 
 /// A request error answered before execution: a status, a message and a stable code.
-fn request_error(
-    status: StatusCode,
-    media: MediaType,
-    code: &str,
-    message: impl Into<String>,
-) -> Response {
-    let body = json!({"errors": [{"message": message.into(), "extensions": {"code": code}}]});
-    let mut response = (status, body.to_string()).into_response();
+fn request_error(media: MediaType, error: ApiError) -> Response {
+    let mut response = error.into_response();
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, media.content_type());
@@ -638,15 +628,16 @@ fn request_error(
 /// media type (the specification's 200-for-everything applies only to well-formed
 /// requests under legacy `application/json`).
 fn invalid_request(media: MediaType, message: impl Into<String>) -> Response {
-    request_error(StatusCode::BAD_REQUEST, media, "BAD_REQUEST", message)
+    request_error(media, ApiError::new(ErrorCode::BadRequest, message))
 }
 
 fn not_acceptable() -> Response {
     request_error(
-        StatusCode::NOT_ACCEPTABLE,
         MediaType::Json,
-        "NOT_ACCEPTABLE",
-        "Accept must allow application/graphql-response+json or application/json",
+        ApiError::new(
+            ErrorCode::NotAcceptable,
+            "Accept must allow application/graphql-response+json or application/json",
+        ),
     )
 }
 
@@ -662,27 +653,24 @@ async fn graphql_post(
     };
     if let Err(problem) = json_content_type(&headers) {
         return request_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
             media,
-            "UNSUPPORTED_MEDIA_TYPE",
-            problem,
+            ApiError::new(ErrorCode::UnsupportedMediaType, problem),
         );
     }
     let body = match body {
         Ok(body) => body,
         Err(rejection) => {
             let status = rejection.status();
-            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                format!("request body larger than {} bytes", state.body_limit)
+            let error = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!("request body larger than {} bytes", state.body_limit),
+                )
             } else {
-                "request body could not be read".to_owned()
+                ApiError::new(ErrorCode::BadRequest, "request body could not be read")
+                    .with_status(status)
             };
-            let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                "PAYLOAD_TOO_LARGE"
-            } else {
-                "BAD_REQUEST"
-            };
-            return request_error(status, media, code, message);
+            return request_error(media, error);
         }
     };
     if body.is_empty() {
@@ -867,10 +855,11 @@ fn preflight(
     let operation = operation?;
     if method == Method::Get && operation.node.ty != OperationType::Query {
         let mut response = request_error(
-            StatusCode::METHOD_NOT_ALLOWED,
             media,
-            "METHOD_NOT_ALLOWED",
-            "mutations and subscriptions are not allowed over GET; use POST",
+            ApiError::new(
+                ErrorCode::MethodNotAllowed,
+                "mutations and subscriptions are not allowed over GET; use POST",
+            ),
         );
         response
             .headers_mut()
@@ -889,13 +878,15 @@ fn preflight(
                 MediaType::Json => StatusCode::OK,
             };
             return Some(request_error(
-                status,
                 media,
-                "BAD_USER_INPUT",
-                format!(
-                    "variable ${name} of type {} is required but was not given",
-                    definition.var_type.node
-                ),
+                ApiError::new(
+                    ErrorCode::BadUserInput,
+                    format!(
+                        "variable ${name} of type {} is required but was not given",
+                        definition.var_type.node
+                    ),
+                )
+                .with_status(status),
             ));
         }
     }
@@ -925,10 +916,11 @@ async fn document(
                     .with_label_values(&["not_allowlisted"])
                     .inc();
                 Err(request_error(
-                    StatusCode::FORBIDDEN,
                     media,
-                    "OPERATION_NOT_ALLOWED",
-                    "only the operations of the persisted-query manifest may run for this caller",
+                    ApiError::new(
+                        ErrorCode::OperationNotAllowed,
+                        "only the operations of the persisted-query manifest may run for this caller",
+                    ),
                 ))
             }
         };
@@ -952,10 +944,8 @@ async fn document(
         Ok(query) => Ok(query),
         // Apollo clients look for this exact message, then resend with the document.
         Err(PersistedQueryError::NotFound) => Err(request_error(
-            StatusCode::OK,
             media,
-            "PERSISTED_QUERY_NOT_FOUND",
-            "PersistedQueryNotFound",
+            ApiError::new(ErrorCode::PersistedQueryNotFound, "PersistedQueryNotFound"),
         )),
         Err(PersistedQueryError::HashMismatch) => Err(invalid_request(
             media,
@@ -992,7 +982,7 @@ fn reshaped(
                     if let Some(extensions) = extensions.as_object_mut() {
                         extensions
                             .entry("code")
-                            .or_insert_with(|| json!("GRAPHQL_VALIDATION_FAILED"));
+                            .or_insert_with(|| json!(ErrorCode::GraphqlValidationFailed.as_str()));
                     }
                 }
             }
@@ -1103,12 +1093,13 @@ async fn execute_inner(
                 .with_label_values(&["too_many_aliases"])
                 .inc();
             return request_error(
-                StatusCode::BAD_REQUEST,
                 media,
-                "TOO_MANY_ALIASES",
-                format!(
-                    "the document uses {aliases} aliases; at most {} are allowed",
-                    state.max_aliases
+                ApiError::new(
+                    ErrorCode::TooManyAliases,
+                    format!(
+                        "the document uses {aliases} aliases; at most {} are allowed",
+                        state.max_aliases
+                    ),
                 ),
             );
         }
@@ -1119,10 +1110,11 @@ async fn execute_inner(
                 .with_label_values(&["introspection"])
                 .inc();
             return request_error(
-                StatusCode::FORBIDDEN,
                 media,
-                "INTROSPECTION_DISABLED",
-                "schema introspection (__schema, __type) is off for this caller",
+                ApiError::new(
+                    ErrorCode::IntrospectionDisabled,
+                    "schema introspection (__schema, __type) is off for this caller",
+                ),
             );
         }
         if operation.is_none() {
@@ -1175,12 +1167,13 @@ async fn execute_inner(
         Ok(response) => response,
         Err(_) => {
             return request_error(
-                StatusCode::GATEWAY_TIMEOUT,
                 media,
-                "REQUEST_TIMEOUT",
-                format!(
-                    "the request did not finish within {:?}",
-                    state.request_timeout
+                ApiError::new(
+                    ErrorCode::RequestTimeout,
+                    format!(
+                        "the request did not finish within {:?}",
+                        state.request_timeout
+                    ),
                 ),
             )
         }
@@ -1206,10 +1199,8 @@ async fn execute_inner(
     };
     let Some(body) = body.map(Bytes::from) else {
         return request_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
             media,
-            "INTERNAL",
-            "response could not be serialized",
+            ApiError::new(ErrorCode::Internal, "response could not be serialized"),
         );
     };
     let summary = Arc::new(viewer.access().drain(operation));

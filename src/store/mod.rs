@@ -30,6 +30,7 @@ use sqlx::sqlite::{
 use uuid::Uuid;
 
 use crate::config::DatabaseConfig;
+use crate::errors::ErrorCode;
 
 pub use audit::{AccessCursor, AccessFilter, AccessPage, AccessRecord, StoredAccess};
 pub use interactions::{InteractionFilter, InteractionStat, Logged, TimelineCursor};
@@ -217,17 +218,19 @@ impl Store {
 }
 
 impl StoreError {
-    /// The stable GraphQL error code.
-    pub fn code(&self) -> &'static str {
+    /// Which entry of the error catalogue this failure is: the one mapping from store
+    /// failures to codes, shared by the GraphQL errors, `/readyz` and the audit
+    /// writer's metrics (which, in `auth`, cannot depend on `graphql`).
+    pub fn code(&self) -> ErrorCode {
         match self {
-            StoreError::Unavailable(_) => "STORE_UNAVAILABLE",
-            StoreError::Conflict { .. } => "CONFLICT",
-            StoreError::NotFound { .. } => "NOT_FOUND",
+            StoreError::Unavailable(_) => ErrorCode::StoreUnavailable,
+            StoreError::Conflict { .. } => ErrorCode::Conflict,
+            StoreError::NotFound { .. } => ErrorCode::NotFound,
             StoreError::Database(_)
             | StoreError::Corrupt(_)
             | StoreError::Url { .. }
             | StoreError::Migrate(_)
-            | StoreError::Folder { .. } => "INTERNAL",
+            | StoreError::Folder { .. } => ErrorCode::Internal,
         }
     }
 }
@@ -574,15 +577,18 @@ mod tests {
     fn pool_timeouts_and_io_are_unavailable_other_errors_are_not() {
         assert_eq!(
             classify(sqlx::Error::PoolTimedOut).code(),
-            "STORE_UNAVAILABLE"
+            ErrorCode::StoreUnavailable
         );
         assert_eq!(
             classify(sqlx::Error::Io(std::io::Error::from(
                 std::io::ErrorKind::ConnectionRefused
             )))
             .code(),
-            "STORE_UNAVAILABLE"
+            ErrorCode::StoreUnavailable
         );
-        assert_eq!(classify(sqlx::Error::RowNotFound).code(), "INTERNAL");
+        assert_eq!(
+            classify(sqlx::Error::RowNotFound).code(),
+            ErrorCode::Internal
+        );
     }
 }
