@@ -58,37 +58,40 @@ use crate::upstream::Upstreams;
 /// distinct documents, a few kilobytes of text each, so 16 MiB keeps them all.
 const PARSED_DOCUMENT_BYTES: u64 = 16 * 1024 * 1024;
 
-/// Why the hub could not start.
+/// Why the hub could not start. `main` prints it with its cause chain, so a variant
+/// that wraps an error says what failed and leaves the cause to `source()`; the spec
+/// problems, which the message must list (an operator fixes them from it), are the
+/// message itself.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
     Config(#[from] config::ConfigError),
-    #[error("connector specs are invalid:\n{0}")]
+    #[error(transparent)]
     Connectors(#[from] SpecErrors),
-    #[error("connector setup failed: {0}")]
+    #[error("connector setup failed")]
     Client(#[from] ConnectorError),
     #[error("sandbox: {0}")]
     Sandbox(String),
     #[error(transparent)]
     CacheKey(#[from] cache::crypto::CryptoError),
-    #[error("database: {0}")]
+    #[error("database")]
     Store(#[from] StoreError),
-    #[error("redis.ca_file {path}: {source}")]
+    #[error("redis.ca_file {path}")]
     RedisCa {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
-    #[error("redis: {0}")]
+    #[error("redis")]
     Redis(#[from] redis::RedisError),
-    #[error("policies: {0}")]
+    #[error("policies")]
     Policies(#[from] auth::PolicyError),
-    #[error("insight rules: {0}")]
+    #[error("insight rules")]
     Insights(#[from] insights::InsightConfigError),
-    #[error("authentication: {0}")]
+    #[error("authentication")]
     Auth(#[from] auth::AuthSetupError),
-    #[error("allowlist: {0}")]
+    #[error("allowlist")]
     Allowlist(#[from] auth::allowlist::AllowlistError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         addr: SocketAddr,
         source: std::io::Error,
@@ -118,14 +121,15 @@ pub struct Reloader {
     schema: graphql::AppSchemas,
 }
 
-/// Why a reload was refused; the running configuration stays.
+/// Why a reload was refused; the running configuration stays. Logged on its own
+/// (`%error`), so each variant is its cause, printed once.
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
-    #[error("connector specs are invalid:\n{0}")]
+    #[error(transparent)]
     Connectors(#[from] SpecErrors),
-    #[error("connector setup failed: {0}")]
+    #[error(transparent)]
     Client(#[from] ConnectorError),
-    #[error("policies: {0}")]
+    #[error(transparent)]
     Policies(#[from] auth::PolicyError),
 }
 

@@ -92,7 +92,8 @@ impl TokenError {
     }
 }
 
-/// Why the token verifier could not be built from the configuration.
+/// Why the token verifier could not be built from the configuration. Messages name
+/// their cause, so no variant returns it again from `source()`.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthSetupError {
     #[error(
@@ -115,18 +116,18 @@ pub enum AuthSetupError {
          tokens need auth.dev_secret (or auth.dev_secret_file) too"
     )]
     NoDevKey,
-    #[error("cannot read {key} {}: {source}", path.display())]
+    #[error("cannot read {key} {}: {error}", path.display())]
     ReadFile {
         key: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("auth.public_key_file {}: {reason}", path.display())]
     InvalidPem { path: PathBuf, reason: String },
     #[error("auth.jwks_url '{url}' is not an http(s) URL: {reason}")]
     InvalidJwksUrl { url: String, reason: String },
     #[error("HTTP client for auth.jwks_url: {0}")]
-    HttpClient(#[from] reqwest::Error),
+    HttpClient(reqwest::Error),
 }
 
 /// Why `c360 token` could not mint a development token.
@@ -140,7 +141,7 @@ pub enum DevTokenError {
     #[error("--role must not be empty")]
     EmptyRole,
     #[error("--customer {0}")]
-    Customer(#[from] IdError),
+    Customer(IdError),
     #[error(transparent)]
     Setup(#[from] AuthSetupError),
 }
@@ -225,7 +226,12 @@ pub fn dev_token(config: &Config, request: &DevTokenRequest) -> Result<String, D
     if role.is_empty() {
         return Err(DevTokenError::EmptyRole);
     }
-    let customer = request.customer.as_deref().map(Cif::parse).transpose()?;
+    let customer = request
+        .customer
+        .as_deref()
+        .map(Cif::parse)
+        .transpose()
+        .map_err(DevTokenError::Customer)?;
     let subject = request
         .staff_id
         .clone()
@@ -278,10 +284,10 @@ fn configured_dev_secret(config: &AuthConfig) -> Result<Option<String>, AuthSetu
 }
 
 fn read_file(key: &'static str, path: &Path) -> Result<String, AuthSetupError> {
-    std::fs::read_to_string(path).map_err(|source| AuthSetupError::ReadFile {
+    std::fs::read_to_string(path).map_err(|error| AuthSetupError::ReadFile {
         key,
         path: path.to_owned(),
-        source,
+        error,
     })
 }
 
@@ -779,7 +785,8 @@ impl JwksCache {
         }
         let http = reqwest::Client::builder()
             .timeout(JWKS_FETCH_TIMEOUT)
-            .build()?;
+            .build()
+            .map_err(AuthSetupError::HttpClient)?;
         Ok(JwksCache {
             url: url.to_owned(),
             http,
