@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use tokio::net::TcpListener;
 
-use crate::config::Config;
+use crate::config::{Config, Profile};
 use crate::domain::System;
 use crate::sandbox::{self, Sandbox, SandboxConfig};
 use crate::{App, StartError};
@@ -67,7 +67,7 @@ fn tokens(
     branch: Option<String>,
     book: Option<String>,
 ) -> Result<Vec<(String, String)>, StartError> {
-    if config.profile != "demo" {
+    if config.profile != Profile::Demo {
         // Outside the demo there is no development key; tokens come from the bank's
         // identity provider.
         return Ok(Vec::new());

@@ -171,7 +171,7 @@ impl App {
     /// migrations, connects the bus, builds the schema and binds the port the config
     /// names (0 picks a free one; [`App::local_addr`] says which).
     pub async fn build(config: Config) -> Result<App, StartError> {
-        let verifier = auth::Verifier::new(&config.auth, &config.profile)?;
+        let verifier = auth::Verifier::new(&config.auth, config.profile)?;
         let policies = auth::Policies::load(&config.access.policies)?;
         let insights = insights::InsightConfig::load(&config.insights.rules)?;
         let allowlist = match &config.graphql.allowlist {
@@ -297,7 +297,7 @@ impl App {
             policies: live_policies.clone(),
             limits,
             allowlist,
-            open_introspection: config.profile == "demo",
+            open_introspection: config.profile == config::Profile::Demo,
             max_aliases: config.graphql.max_aliases,
             audit: audit.clone(),
             shutting_down: shutdown_seen,
@@ -378,7 +378,7 @@ impl App {
 /// connector specs, the token keys, the policies against the schema, the allowlist.
 pub async fn check(config: &Config) -> Result<(), StartError> {
     connectors::load(&config.connectors, &config::process_env)?;
-    auth::Verifier::new(&config.auth, &config.profile)?;
+    auth::Verifier::new(&config.auth, config.profile)?;
     let policies = auth::Policies::load(&config.access.policies)?;
     policies.check_against(&graphql::schema_fields(&graphql::bare_schema()).await)?;
     insights::InsightConfig::load(&config.insights.rules)?;

@@ -53,7 +53,7 @@ fn rs256(claims: &Value) -> String {
 /// A production-profile hub that trusts the test RSA key only.
 async fn production_hub() -> TestApp {
     spawn_with(|config| {
-        config.profile = "production".into();
+        config.profile = c360::config::Profile::Production;
         config.auth.public_key_file = Some(fixture("rsa_public.pem"));
         config.auth.dev_secret = None;
     })

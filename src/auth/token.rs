@@ -21,16 +21,13 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use serde_json::{json, Map, Value};
 
 use super::Identity;
-use crate::config::{AuthConfig, Config};
+use crate::config::{AuthConfig, Config, Profile};
 use crate::domain::{Cif, IdError};
 
 /// The demo profile's development key when none is configured, so that `c360 demo`
 /// and `c360 token` work out of the box. It is public (it is in this source file), so
 /// [`Verifier::new`] accepts it in the demo profile only.
 const BUILT_IN_DEV_SECRET: &str = "c360-demo-development-key-public-never-use-outside-demo";
-
-/// The only profile in which development keys are accepted.
-const DEMO_PROFILE: &str = "demo";
 
 /// An identity provider that takes longer than this to serve its keys is treated as
 /// down; cached keys keep working meanwhile.
@@ -101,7 +98,7 @@ pub enum AuthSetupError {
          (the profile is '{profile}'): anyone holding a development key can mint any role. \
          Configure auth.jwks_url or auth.public_key_file instead"
     )]
-    DevSecretOutsideDemo { profile: String },
+    DevSecretOutsideDemo { profile: Profile },
     #[error("set one of auth.dev_secret and auth.dev_secret_file, not both")]
     TwoDevSecrets,
     #[error("{key} is empty")]
@@ -110,7 +107,7 @@ pub enum AuthSetupError {
         "no token signing key is configured for the '{profile}' profile: \
          set auth.jwks_url or auth.public_key_file"
     )]
-    NoKeySource { profile: String },
+    NoKeySource { profile: Profile },
     #[error(
         "no development key: auth.jwks_url or auth.public_key_file is set, so development \
          tokens need auth.dev_secret (or auth.dev_secret_file) too"
@@ -137,7 +134,7 @@ pub enum DevTokenError {
         "development tokens are for the demo profile only (the profile is '{profile}'); \
          tokens for other profiles come from the identity provider"
     )]
-    NotDemo { profile: String },
+    NotDemo { profile: Profile },
     #[error("--role must not be empty")]
     EmptyRole,
     #[error("--customer {0}")]
@@ -217,9 +214,9 @@ pub fn mint_dev_token(
 /// development key, refused outside the demo profile. The subject is the staff id,
 /// else the customer's CIF, else the role name.
 pub fn dev_token(config: &Config, request: &DevTokenRequest) -> Result<String, DevTokenError> {
-    if config.profile != DEMO_PROFILE {
+    if config.profile != Profile::Demo {
         return Err(DevTokenError::NotDemo {
-            profile: config.profile.clone(),
+            profile: config.profile,
         });
     }
     let role = request.role.trim();
@@ -366,13 +363,12 @@ impl Verifier {
     /// can verify no token is a misconfiguration, not a locked door). The JWKS is
     /// fetched on first use, so that an identity provider that is down does not stop
     /// the hub from starting.
-    pub fn new(config: &AuthConfig, profile: &str) -> Result<Verifier, AuthSetupError> {
-        let demo = profile == DEMO_PROFILE;
+    pub fn new(config: &AuthConfig, profile: Profile) -> Result<Verifier, AuthSetupError> {
+        // Development keys are accepted in the demo profile only.
+        let demo = profile == Profile::Demo;
         let has_dev_secret = config.dev_secret.is_some() || config.dev_secret_file.is_some();
         if has_dev_secret && !demo {
-            return Err(AuthSetupError::DevSecretOutsideDemo {
-                profile: profile.to_owned(),
-            });
+            return Err(AuthSetupError::DevSecretOutsideDemo { profile });
         }
         let public_key = config
             .public_key_file
@@ -406,9 +402,7 @@ impl Verifier {
             None
         };
         if public_key.is_none() && jwks.is_none() && dev_key.is_none() {
-            return Err(AuthSetupError::NoKeySource {
-                profile: profile.to_owned(),
-            });
+            return Err(AuthSetupError::NoKeySource { profile });
         }
         Ok(Verifier {
             inner: Arc::new(Inner {
