@@ -22,6 +22,8 @@
 //!   ([`sandbox`], crate `c360-sandbox`) and the load generator ([`bench`], crate
 //!   `c360-bench`) come with the same feature; a production build
 //!   (`--no-default-features`) has none of them.
+//! - [`errors`]: the error catalogue (every `extensions.code` and its HTTP status) and
+//!   the one error type that renders as an HTTP response and as a GraphQL error.
 
 pub mod allocator;
 pub mod auth;
@@ -33,6 +35,7 @@ pub mod connectors;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod domain;
+pub mod errors;
 pub mod graphql;
 pub mod http;
 pub mod insights;
@@ -64,37 +67,40 @@ use crate::upstream::Upstreams;
 /// distinct documents, a few kilobytes of text each, so 16 MiB keeps them all.
 const PARSED_DOCUMENT_BYTES: u64 = 16 * 1024 * 1024;
 
-/// Why the hub could not start.
+/// Why the hub could not start. `main` prints it with its cause chain, so a variant
+/// that wraps an error says what failed and leaves the cause to `source()`; the spec
+/// problems, which the message must list (an operator fixes them from it), are the
+/// message itself.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
     Config(#[from] config::ConfigError),
-    #[error("connector specs are invalid:\n{0}")]
+    #[error(transparent)]
     Connectors(#[from] SpecErrors),
-    #[error("connector setup failed: {0}")]
+    #[error("connector setup failed")]
     Client(#[from] ConnectorError),
     #[error("sandbox: {0}")]
     Sandbox(String),
     #[error(transparent)]
     CacheKey(#[from] cache::crypto::CryptoError),
-    #[error("database: {0}")]
+    #[error("database")]
     Store(#[from] StoreError),
-    #[error("redis.ca_file {path}: {source}")]
+    #[error("redis.ca_file {path}")]
     RedisCa {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
-    #[error("redis: {0}")]
+    #[error("redis")]
     Redis(#[from] redis::RedisError),
-    #[error("policies: {0}")]
+    #[error("policies")]
     Policies(#[from] auth::PolicyError),
-    #[error("insight rules: {0}")]
+    #[error("insight rules")]
     Insights(#[from] insights::InsightConfigError),
-    #[error("authentication: {0}")]
+    #[error("authentication")]
     Auth(#[from] auth::AuthSetupError),
-    #[error("allowlist: {0}")]
+    #[error("allowlist")]
     Allowlist(#[from] auth::allowlist::AllowlistError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         addr: SocketAddr,
         source: std::io::Error,
@@ -151,14 +157,15 @@ fn listen_for_invalidations(
     });
 }
 
-/// Why a reload was refused; the running configuration stays.
+/// Why a reload was refused; the running configuration stays. Logged on its own
+/// (`%error`), so each variant is its cause, printed once.
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
-    #[error("connector specs are invalid:\n{0}")]
+    #[error(transparent)]
     Connectors(#[from] SpecErrors),
-    #[error("connector setup failed: {0}")]
+    #[error(transparent)]
     Client(#[from] ConnectorError),
-    #[error("policies: {0}")]
+    #[error(transparent)]
     Policies(#[from] auth::PolicyError),
 }
 
@@ -200,7 +207,7 @@ impl App {
     /// migrations, connects the bus, builds the schema and binds the port the config
     /// names (0 picks a free one; [`App::local_addr`] says which).
     pub async fn build(config: Config) -> Result<App, StartError> {
-        let verifier = auth::Verifier::new(&config.auth, &config.profile)?;
+        let verifier = auth::Verifier::new(&config.auth, config.profile)?;
         let policies = auth::Policies::load(&config.access.policies)?;
         let insights = insights::InsightConfig::load(&config.insights.rules)?;
         let allowlist = match &config.graphql.allowlist {
@@ -328,7 +335,7 @@ impl App {
             policies: live_policies.clone(),
             limits,
             allowlist,
-            open_introspection: config.profile == "demo",
+            open_introspection: config.profile == config::Profile::Demo,
             max_aliases: config.graphql.max_aliases,
             audit: audit.clone(),
             shutting_down: shutdown_seen,
@@ -409,7 +416,7 @@ impl App {
 /// connector specs, the token keys, the policies against the schema, the allowlist.
 pub async fn check(config: &Config) -> Result<(), StartError> {
     connectors::load(&config.connectors, &config::process_env)?;
-    auth::Verifier::new(&config.auth, &config.profile)?;
+    auth::Verifier::new(&config.auth, config.profile)?;
     let policies = auth::Policies::load(&config.access.policies)?;
     policies.check_against(&graphql::schema_fields(&graphql::bare_schema()).await)?;
     insights::InsightConfig::load(&config.insights.rules)?;

@@ -11,6 +11,8 @@ use prometheus::{
     TextEncoder,
 };
 
+use crate::errors::ErrorCode;
+
 pub static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::new);
 
 fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -134,8 +136,8 @@ pub static AUDIT_WRITE_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
         &["code"],
     );
     // Exported at zero from the start, so that an alert on their rate has a series.
-    for code in ["STORE_UNAVAILABLE", "INTERNAL"] {
-        failures.with_label_values(&[code]);
+    for code in [ErrorCode::StoreUnavailable, ErrorCode::Internal] {
+        failures.with_label_values(&[code.as_str()]);
     }
     failures
 });

@@ -35,7 +35,7 @@ impl FetchError for ConnectorError {
     }
 
     fn code(&self) -> &'static str {
-        self.kind.code()
+        self.kind.code().as_str()
     }
 }
 

@@ -32,11 +32,9 @@ pub struct Allowlist {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AllowlistError {
-    #[error("{path}: cannot read the persisted-query manifest: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    /// The message names the cause, so it is not also returned from `source()`.
+    #[error("{path}: cannot read the persisted-query manifest: {error}")]
+    Read { path: String, error: std::io::Error },
     #[error("{path}: not a persisted-query manifest ({{\"operations\": [{{\"id\", \"body\"}}]}}): {message}")]
     Invalid { path: String, message: String },
 }
@@ -48,9 +46,9 @@ fn sha256_hex(text: &str) -> String {
 impl Allowlist {
     pub fn load(path: &Path, roles: &[String]) -> Result<Allowlist, AllowlistError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| AllowlistError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| AllowlistError::Read {
             path: shown.clone(),
-            source,
+            error,
         })?;
         Allowlist::parse(&text, &shown, roles)
     }

@@ -382,7 +382,7 @@ impl Task {
                 }
                 self.oldest.get_or_insert_with(Instant::now);
                 self.failures = self.failures.saturating_add(1);
-                let code = error.code();
+                let code = error.code().as_str();
                 AUDIT_WRITE_FAILURES.with_label_values(&[code]).inc();
                 let wait = self.backoff();
                 self.retry_at = Some(Instant::now() + wait);

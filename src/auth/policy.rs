@@ -124,10 +124,11 @@ impl LivePolicies {
 /// Why the policies cannot be used; the hub does not start with them.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
-    #[error("{path}: cannot read: {source}")]
+    /// The message names the cause, so it is not also returned from `source()`.
+    #[error("{path}: cannot read: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{source_name}: {message}")]
     Invalid {
@@ -163,9 +164,9 @@ impl Policies {
         if !path.exists() {
             return Policies::parse(EMBEDDED, "embedded config/policies.toml");
         }
-        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| PolicyError::Read {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         Policies::parse(&text, &path.display().to_string())
     }

@@ -21,16 +21,13 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use serde_json::{json, Map, Value};
 
 use super::Identity;
-use crate::config::{AuthConfig, Config};
+use crate::config::{AuthConfig, Config, Profile};
 use crate::domain::{Cif, IdError};
 
 /// The demo profile's development key when none is configured, so that `c360 demo`
 /// and `c360 token` work out of the box. It is public (it is in this source file), so
 /// [`Verifier::new`] accepts it in the demo profile only.
 const BUILT_IN_DEV_SECRET: &str = "c360-demo-development-key-public-never-use-outside-demo";
-
-/// The only profile in which development keys are accepted.
-const DEMO_PROFILE: &str = "demo";
 
 /// An identity provider that takes longer than this to serve its keys is treated as
 /// down; cached keys keep working meanwhile.
@@ -92,7 +89,8 @@ impl TokenError {
     }
 }
 
-/// Why the token verifier could not be built from the configuration.
+/// Why the token verifier could not be built from the configuration. Messages name
+/// their cause, so no variant returns it again from `source()`.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthSetupError {
     #[error(
@@ -100,7 +98,7 @@ pub enum AuthSetupError {
          (the profile is '{profile}'): anyone holding a development key can mint any role. \
          Configure auth.jwks_url or auth.public_key_file instead"
     )]
-    DevSecretOutsideDemo { profile: String },
+    DevSecretOutsideDemo { profile: Profile },
     #[error("set one of auth.dev_secret and auth.dev_secret_file, not both")]
     TwoDevSecrets,
     #[error("{key} is empty")]
@@ -109,24 +107,24 @@ pub enum AuthSetupError {
         "no token signing key is configured for the '{profile}' profile: \
          set auth.jwks_url or auth.public_key_file"
     )]
-    NoKeySource { profile: String },
+    NoKeySource { profile: Profile },
     #[error(
         "no development key: auth.jwks_url or auth.public_key_file is set, so development \
          tokens need auth.dev_secret (or auth.dev_secret_file) too"
     )]
     NoDevKey,
-    #[error("cannot read {key} {}: {source}", path.display())]
+    #[error("cannot read {key} {}: {error}", path.display())]
     ReadFile {
         key: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("auth.public_key_file {}: {reason}", path.display())]
     InvalidPem { path: PathBuf, reason: String },
     #[error("auth.jwks_url '{url}' is not an http(s) URL: {reason}")]
     InvalidJwksUrl { url: String, reason: String },
     #[error("HTTP client for auth.jwks_url: {0}")]
-    HttpClient(#[from] reqwest::Error),
+    HttpClient(reqwest::Error),
 }
 
 /// Why `c360 token` could not mint a development token.
@@ -136,11 +134,11 @@ pub enum DevTokenError {
         "development tokens are for the demo profile only (the profile is '{profile}'); \
          tokens for other profiles come from the identity provider"
     )]
-    NotDemo { profile: String },
+    NotDemo { profile: Profile },
     #[error("--role must not be empty")]
     EmptyRole,
     #[error("--customer {0}")]
-    Customer(#[from] IdError),
+    Customer(IdError),
     #[error(transparent)]
     Setup(#[from] AuthSetupError),
 }
@@ -216,16 +214,21 @@ pub fn mint_dev_token(
 /// development key, refused outside the demo profile. The subject is the staff id,
 /// else the customer's CIF, else the role name.
 pub fn dev_token(config: &Config, request: &DevTokenRequest) -> Result<String, DevTokenError> {
-    if config.profile != DEMO_PROFILE {
+    if config.profile != Profile::Demo {
         return Err(DevTokenError::NotDemo {
-            profile: config.profile.clone(),
+            profile: config.profile,
         });
     }
     let role = request.role.trim();
     if role.is_empty() {
         return Err(DevTokenError::EmptyRole);
     }
-    let customer = request.customer.as_deref().map(Cif::parse).transpose()?;
+    let customer = request
+        .customer
+        .as_deref()
+        .map(Cif::parse)
+        .transpose()
+        .map_err(DevTokenError::Customer)?;
     let subject = request
         .staff_id
         .clone()
@@ -278,10 +281,10 @@ fn configured_dev_secret(config: &AuthConfig) -> Result<Option<String>, AuthSetu
 }
 
 fn read_file(key: &'static str, path: &Path) -> Result<String, AuthSetupError> {
-    std::fs::read_to_string(path).map_err(|source| AuthSetupError::ReadFile {
+    std::fs::read_to_string(path).map_err(|error| AuthSetupError::ReadFile {
         key,
         path: path.to_owned(),
-        source,
+        error,
     })
 }
 
@@ -360,13 +363,12 @@ impl Verifier {
     /// can verify no token is a misconfiguration, not a locked door). The JWKS is
     /// fetched on first use, so that an identity provider that is down does not stop
     /// the hub from starting.
-    pub fn new(config: &AuthConfig, profile: &str) -> Result<Verifier, AuthSetupError> {
-        let demo = profile == DEMO_PROFILE;
+    pub fn new(config: &AuthConfig, profile: Profile) -> Result<Verifier, AuthSetupError> {
+        // Development keys are accepted in the demo profile only.
+        let demo = profile == Profile::Demo;
         let has_dev_secret = config.dev_secret.is_some() || config.dev_secret_file.is_some();
         if has_dev_secret && !demo {
-            return Err(AuthSetupError::DevSecretOutsideDemo {
-                profile: profile.to_owned(),
-            });
+            return Err(AuthSetupError::DevSecretOutsideDemo { profile });
         }
         let public_key = config
             .public_key_file
@@ -400,9 +402,7 @@ impl Verifier {
             None
         };
         if public_key.is_none() && jwks.is_none() && dev_key.is_none() {
-            return Err(AuthSetupError::NoKeySource {
-                profile: profile.to_owned(),
-            });
+            return Err(AuthSetupError::NoKeySource { profile });
         }
         Ok(Verifier {
             inner: Arc::new(Inner {
@@ -779,7 +779,8 @@ impl JwksCache {
         }
         let http = reqwest::Client::builder()
             .timeout(JWKS_FETCH_TIMEOUT)
-            .build()?;
+            .build()
+            .map_err(AuthSetupError::HttpClient)?;
         Ok(JwksCache {
             url: url.to_owned(),
             http,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::domain::System;
+use crate::errors::ErrorCode;
 
 /// A stale value served because its system failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -57,7 +58,7 @@ impl RequestScope {
         if stale {
             inner.uncacheable = true;
             let warning = StaleWarning {
-                code: "STALE_DATA",
+                code: ErrorCode::StaleData.as_str(),
                 source: system.as_str(),
                 message: format!("{system} is failing; some of its data is served from cache past its time to live"),
             };

@@ -73,11 +73,11 @@ const DEFAULT_DB_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// test runs) can share one Redis.
 const DEFAULT_REDIS_KEY_PREFIX: &str = "c360:";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// `demo` (development conveniences) or `production`.
-    pub profile: String,
+    pub profile: Profile,
     pub server: ServerConfig,
     pub graphql: GraphqlConfig,
     pub connectors: ConnectorsConfig,
@@ -389,23 +389,41 @@ pub struct LogConfig {
     pub filter: String,
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            profile: "demo".into(),
-            server: ServerConfig::default(),
-            graphql: GraphqlConfig::default(),
-            connectors: ConnectorsConfig::default(),
-            database: DatabaseConfig::default(),
-            cache: CacheConfig::default(),
-            redis: RedisConfig::default(),
-            events: EventsConfig::default(),
-            auth: AuthConfig::default(),
-            access: AccessConfig::default(),
-            insights: InsightsConfig::default(),
-            log: LogConfig::default(),
-            otlp: None,
+/// Which conveniences and guards apply: chosen by `C360_PROFILE` (which also adds
+/// `config/<profile>.toml` to the layers) or the `profile` key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// Development conveniences: development tokens (`c360 token`, the built-in
+    /// key), open introspection, readable log lines. The default, so that `c360 demo`
+    /// runs with no configuration at all.
+    #[default]
+    Demo,
+    /// A deployed hub: tokens from the identity provider only, JSON log lines.
+    Production,
+}
+
+impl Profile {
+    /// Every profile, in the order error messages list them.
+    pub const ALL: [Profile; 2] = [Profile::Demo, Profile::Production];
+
+    /// The name `C360_PROFILE` and the `profile` key use.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Profile::Demo => "demo",
+            Profile::Production => "production",
         }
+    }
+
+    /// The profile of that exact name, if there is one.
+    pub fn parse(name: &str) -> Option<Profile> {
+        Profile::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -587,9 +605,9 @@ pub enum LogFormat {
 
 impl LogFormat {
     /// `pretty` or `json`: what `auto` means in `profile`.
-    pub fn resolve(self, profile: &str) -> LogFormat {
+    pub fn resolve(self, profile: Profile) -> LogFormat {
         match self {
-            LogFormat::Auto if profile == "demo" => LogFormat::Pretty,
+            LogFormat::Auto if profile == Profile::Demo => LogFormat::Pretty,
             LogFormat::Auto => LogFormat::Json,
             explicit => explicit,
         }
@@ -613,6 +631,11 @@ pub enum ConfigError {
     Invalid(String),
     #[error("configuration file {path} does not exist")]
     MissingFile { path: PathBuf },
+    #[error(
+        "C360_PROFILE '{given}' is not a profile: expected {}",
+        Profile::ALL.map(Profile::as_str).join(" or ")
+    )]
+    UnknownProfile { given: String },
 }
 
 impl Config {
@@ -630,7 +653,17 @@ impl Config {
         let vars: BTreeMap<String, String> = vars.into_iter().collect();
         let mut figment = Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(config_dir.join("default.toml")));
-        if let Some(profile) = vars.get("C360_PROFILE") {
+        let profile = match vars.get("C360_PROFILE") {
+            None => None,
+            Some(name) => {
+                Some(
+                    Profile::parse(name).ok_or_else(|| ConfigError::UnknownProfile {
+                        given: name.clone(),
+                    })?,
+                )
+            }
+        };
+        if let Some(profile) = profile {
             figment = figment.merge(Toml::file(config_dir.join(format!("{profile}.toml"))));
         }
         if let Some(file) = file {
@@ -646,8 +679,8 @@ impl Config {
             .merge(env_layer(&vars))
             .extract()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        if let Some(profile) = vars.get("C360_PROFILE") {
-            config.profile = profile.clone();
+        if let Some(profile) = profile {
+            config.profile = profile;
         }
         config.otlp = OtlpConfig::from_vars(&vars)?;
         if config.access.audit_max_pending_rows == 0 {
@@ -811,10 +844,16 @@ mod tests {
 
     #[test]
     fn auto_log_format_is_readable_in_the_demo_and_json_elsewhere() {
-        assert_eq!(LogFormat::Auto.resolve("demo"), LogFormat::Pretty);
-        assert_eq!(LogFormat::Auto.resolve("production"), LogFormat::Json);
-        assert_eq!(LogFormat::Pretty.resolve("production"), LogFormat::Pretty);
-        assert_eq!(LogFormat::Json.resolve("demo"), LogFormat::Json);
+        assert_eq!(LogFormat::Auto.resolve(Profile::Demo), LogFormat::Pretty);
+        assert_eq!(
+            LogFormat::Auto.resolve(Profile::Production),
+            LogFormat::Json
+        );
+        assert_eq!(
+            LogFormat::Pretty.resolve(Profile::Production),
+            LogFormat::Pretty
+        );
+        assert_eq!(LogFormat::Json.resolve(Profile::Demo), LogFormat::Json);
         let refused = Config::load_from(
             Path::new("config"),
             None,
@@ -823,6 +862,25 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(refused.contains("xml"), "{refused}");
+    }
+
+    #[test]
+    fn an_unknown_profile_is_refused_naming_the_variable_and_the_profiles() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let refused = Config::load_from(&dir, None, vars(&[("C360_PROFILE", "staging")]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            refused,
+            "C360_PROFILE 'staging' is not a profile: expected demo or production"
+        );
+        let production =
+            Config::load_from(&dir, None, vars(&[("C360_PROFILE", "production")])).unwrap();
+        assert_eq!(production.profile, Profile::Production);
+        assert_eq!(
+            Config::load_from(&dir, None, vars(&[])).unwrap().profile,
+            Profile::Demo
+        );
     }
 
     #[test]

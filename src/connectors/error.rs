@@ -1,6 +1,7 @@
 //! What can go wrong when calling an upstream, in terms a client can act on.
 
 use crate::domain::System;
+use crate::errors::ErrorCode;
 
 /// How an upstream call failed. Each kind has a stable GraphQL error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,12 +17,12 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    pub fn code(self) -> &'static str {
+    pub fn code(self) -> ErrorCode {
         match self {
-            ErrorKind::Unavailable => "UPSTREAM_UNAVAILABLE",
-            ErrorKind::Timeout => "UPSTREAM_TIMEOUT",
-            ErrorKind::BadResponse => "UPSTREAM_BAD_RESPONSE",
-            ErrorKind::Rejected => "UPSTREAM_REJECTED",
+            ErrorKind::Unavailable => ErrorCode::UpstreamUnavailable,
+            ErrorKind::Timeout => ErrorCode::UpstreamTimeout,
+            ErrorKind::BadResponse => ErrorCode::UpstreamBadResponse,
+            ErrorKind::Rejected => ErrorCode::UpstreamRejected,
         }
     }
 

@@ -175,7 +175,7 @@ impl RestConnector {
                     };
                     // Failing fast is the point: no retry against a guard that refused.
                     let error = self.error(endpoint, ErrorKind::Unavailable, detail);
-                    record(error.kind.code());
+                    record(error.kind.code().as_str());
                     return Err(error);
                 }
             };
@@ -190,7 +190,7 @@ impl RestConnector {
                     tracing::warn!(
                         system = %self.spec.system,
                         endpoint = %endpoint.name,
-                        code = error.kind.code(),
+                        code = error.kind.code().as_str(),
                         status = error.status,
                         upstream_code = error.upstream_code.as_deref(),
                         attempt,
@@ -199,7 +199,7 @@ impl RestConnector {
                         "upstream call failed"
                     );
                     if attempt >= attempts || !error.kind.retryable() || !self.guard.may_retry() {
-                        record(error.kind.code());
+                        record(error.kind.code().as_str());
                         return Err(error);
                     }
                     let base = self.spec.backoff.saturating_mul(1 << (attempt - 1).min(6));
@@ -253,7 +253,7 @@ impl RestConnector {
                     span.record("http.response.status_code", status);
                 }
                 span.record("otel.status_code", "ERROR");
-                span.record("upstream.outcome", error.kind.code())
+                span.record("upstream.outcome", error.kind.code().as_str())
             }
         };
         result

@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use tokio::net::TcpListener;
 
-use crate::config::Config;
+use crate::config::{Config, Profile};
 use crate::domain::System;
 use crate::{App, StartError};
 use c360_sandbox::{Sandbox, SandboxConfig};
@@ -70,7 +70,7 @@ fn tokens(
     branch: Option<String>,
     book: Option<String>,
 ) -> Result<Vec<(String, String)>, StartError> {
-    if config.profile != "demo" {
+    if config.profile != Profile::Demo {
         // Outside the demo there is no development key; tokens come from the bank's
         // identity provider.
         return Ok(Vec::new());

@@ -188,6 +188,7 @@ impl AuditQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::errors::ErrorCode;
 
     fn code_and_field(error: async_graphql::Error) -> (String, String) {
         let ext = error.extensions.expect("extensions");
@@ -206,7 +207,10 @@ mod tests {
         };
         assert_eq!(
             code_and_field(bad_cif.into_filter().unwrap_err()),
-            ("BAD_USER_INPUT".into(), "filter.customerId".into())
+            (
+                ErrorCode::BadUserInput.as_str().into(),
+                "filter.customerId".into()
+            )
         );
         let reversed = AccessAuditFilter {
             from: Some("2026-11-27T00:00:00Z".parse().unwrap()),
@@ -215,7 +219,7 @@ mod tests {
         };
         assert_eq!(
             code_and_field(reversed.into_filter().unwrap_err()),
-            ("BAD_USER_INPUT".into(), "filter.to".into())
+            (ErrorCode::BadUserInput.as_str().into(), "filter.to".into())
         );
         for actor in ["  ", "a\nb", &"x".repeat(MAX_ACTOR_LEN + 1)] {
             let filter = AccessAuditFilter {
@@ -224,7 +228,10 @@ mod tests {
             };
             assert_eq!(
                 code_and_field(filter.into_filter().unwrap_err()),
-                ("BAD_USER_INPUT".into(), "filter.actor".into()),
+                (
+                    ErrorCode::BadUserInput.as_str().into(),
+                    "filter.actor".into()
+                ),
                 "{actor:?}"
             );
         }
@@ -251,7 +258,7 @@ mod tests {
         for first in [0, -1, config.max_page_size as i32 + 1] {
             assert_eq!(
                 code_and_field(paging::page_size(Some(first), &config).unwrap_err()),
-                ("BAD_USER_INPUT".into(), "first".into())
+                (ErrorCode::BadUserInput.as_str().into(), "first".into())
             );
         }
         assert_eq!(

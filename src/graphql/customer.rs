@@ -272,7 +272,7 @@ fn status<T>(system: System, outcome: &Outcome<T>) -> SourceStatus {
             .items
             .as_ref()
             .err()
-            .map(|e| e.kind.code().to_owned()),
+            .map(|e| e.kind.code().as_str().to_owned()),
     }
 }
 

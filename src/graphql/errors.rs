@@ -2,27 +2,26 @@
 //! `extensions.code` (and `extensions.source` for upstream failures). Upstream bodies
 //! never reach the client; the details were logged where the call failed.
 
-use async_graphql::{Context, Error, ErrorExtensions};
+use async_graphql::{Context, Error};
 
 use crate::connectors::ConnectorError;
+use crate::errors::{ApiError, ErrorCode};
 
 /// A failed upstream read, for the field it degrades.
 pub fn upstream(error: &ConnectorError) -> Error {
-    Error::new(error.client_message()).extend_with(|_, ext| {
-        ext.set("code", error.kind.code());
-        ext.set("source", error.system.as_str());
-        if let Some(path) = &error.path {
-            ext.set("path", path.as_str());
-        }
-    })
+    let mut api = ApiError::new(error.kind.code(), error.client_message())
+        .with("source", error.system.as_str());
+    if let Some(path) = &error.path {
+        api = api.with("path", path.as_str());
+    }
+    api.into()
 }
 
 /// Bad input from the client, naming the argument and the problem.
 pub fn bad_input(field: &str, problem: impl std::fmt::Display) -> Error {
-    Error::new(format!("{field}: {problem}")).extend_with(|_, ext| {
-        ext.set("code", "BAD_USER_INPUT");
-        ext.set("field", field);
-    })
+    ApiError::new(ErrorCode::BadUserInput, format!("{field}: {problem}"))
+        .with("field", field)
+        .into()
 }
 
 /// An input field that breaks a domain rule.
@@ -31,7 +30,7 @@ pub fn invalid(error: crate::domain::InvalidField) -> Error {
 }
 
 pub fn not_found(what: impl std::fmt::Display) -> Error {
-    Error::new(format!("{what} not found")).extend_with(|_, ext| ext.set("code", "NOT_FOUND"))
+    ApiError::new(ErrorCode::NotFound, format!("{what} not found")).into()
 }
 
 /// Degrades a nullable field: on error, records it at this field's path and answers
@@ -62,16 +61,14 @@ pub fn store(error: &crate::store::StoreError) -> Error {
             "internal error in the hub's database".to_owned()
         }
     };
-    let code = error.code();
-    Error::new(message).extend_with(|_, ext| ext.set("code", code))
+    ApiError::new(error.code(), message).into()
 }
 
 /// A referenced record that does not exist, naming the input field that referenced it.
 pub fn not_found_field(field: &str, what: impl std::fmt::Display) -> Error {
-    Error::new(format!("{field}: {what} not found")).extend_with(|_, ext| {
-        ext.set("code", "NOT_FOUND");
-        ext.set("field", field);
-    })
+    ApiError::new(ErrorCode::NotFound, format!("{field}: {what} not found"))
+        .with("field", field)
+        .into()
 }
 
 /// A marketing contact the customer has refused (`reason`: `CONSENT_WITHDRAWN` or
@@ -83,15 +80,12 @@ pub fn consent_withdrawn(reason: crate::domain::ContactReason, channel: &str) ->
         }
         _ => format!("the customer withdrew marketing consent on {channel}"),
     };
-    Error::new(message).extend_with(|_, ext| {
-        ext.set("code", "CONSENT_WITHDRAWN");
-        ext.set("reason", reason.as_str());
-    })
+    ApiError::new(ErrorCode::ConsentWithdrawn, message)
+        .with("reason", reason.as_str())
+        .into()
 }
 
-/// Outside what the caller's role and scope allow. Says what was refused, never
-/// whether the thing exists or what it holds.
+/// Outside what the caller's role and scope allow: [`ApiError::forbidden`].
 pub fn forbidden(what: impl std::fmt::Display) -> Error {
-    Error::new(format!("{what}: not allowed for this caller"))
-        .extend_with(|_, ext| ext.set("code", "FORBIDDEN"))
+    ApiError::forbidden(what).into()
 }

@@ -32,7 +32,6 @@ use crate::store::Store;
 use crate::upstream::Upstreams;
 
 pub use changes::{CustomerChange, CUSTOMER_CHANGED_CHANNEL};
-pub(crate) use errors::forbidden;
 pub use interactions::INTERACTIONS_CHANNEL;
 pub use loaders::Loaders;
 

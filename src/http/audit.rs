@@ -1,12 +1,12 @@
 //! The audit gate: a staff read is answered only once its access audit is recorded.
 //! HTTP requests, response-tier hits and every WebSocket answer pass it.
 
-use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::protocol::{request_error, MediaType};
 use super::AppState;
 use crate::auth::{AccessSummary, Viewer};
+use crate::errors::{ApiError, ErrorCode};
 
 /// Why a read was not answered: its access audit could not be recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,18 +78,13 @@ impl AuditRefused {
 /// A read that could not be recorded is not answered.
 pub(super) fn audit_unavailable(media: MediaType, refused: AuditRefused) -> Response {
     request_error(
-        StatusCode::SERVICE_UNAVAILABLE,
         media,
-        "AUDIT_UNAVAILABLE",
-        refused.message(),
+        ApiError::new(ErrorCode::AuditUnavailable, refused.message()),
     )
 }
 
 /// The same refusal as a GraphQL answer, for a WebSocket operation.
 pub(super) fn audit_unavailable_response(refused: AuditRefused) -> async_graphql::Response {
-    let mut error = async_graphql::ServerError::new(refused.message(), None);
-    let mut extensions = async_graphql::ErrorExtensionValues::default();
-    extensions.set("code", "AUDIT_UNAVAILABLE");
-    error.extensions = Some(extensions);
-    async_graphql::Response::from_errors(vec![error])
+    let error = ApiError::new(ErrorCode::AuditUnavailable, refused.message());
+    async_graphql::Response::from_errors(vec![error.into_server_error()])
 }

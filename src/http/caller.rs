@@ -10,6 +10,7 @@ use axum::response::Response;
 use super::protocol::{request_error, MediaType};
 use super::AppState;
 use crate::auth::{Identity, Purpose, Viewer};
+use crate::errors::{ApiError, ErrorCode};
 
 /// The header a staff member's front end states the purpose of a read in.
 pub const PURPOSE_HEADER: &str = "x-c360-purpose";
@@ -25,7 +26,7 @@ pub struct Caller {
 /// 401, with the GraphQL error body the issue asks for and the `WWW-Authenticate`
 /// challenge RFC 6750 asks for.
 pub fn unauthenticated(media: MediaType, message: impl Into<String>) -> Response {
-    let mut response = request_error(StatusCode::UNAUTHORIZED, media, "UNAUTHENTICATED", message);
+    let mut response = request_error(media, ApiError::new(ErrorCode::Unauthenticated, message));
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Bearer realm=\"c360\", error=\"invalid_token\""),
@@ -83,7 +84,10 @@ pub fn refused(media: MediaType, refusal: Refusal) -> Response {
     if refusal.status == StatusCode::UNAUTHORIZED {
         unauthenticated(media, refusal.message)
     } else {
-        request_error(refusal.status, media, "KEYS_UNAVAILABLE", refusal.message)
+        request_error(
+            media,
+            ApiError::new(ErrorCode::KeysUnavailable, refusal.message).with_status(refusal.status),
+        )
     }
 }
 
@@ -129,12 +133,13 @@ pub async fn authenticate(
         None => None,
         Some(raw) => Some(raw.to_str().ok().and_then(Purpose::parse).ok_or_else(|| {
             request_error(
-                StatusCode::BAD_REQUEST,
                 media,
-                "BAD_REQUEST",
-                format!(
-                    "X-C360-Purpose must be one of {}",
-                    Purpose::NAMES.join(", ")
+                ApiError::new(
+                    ErrorCode::BadRequest,
+                    format!(
+                        "X-C360-Purpose must be one of {}",
+                        Purpose::NAMES.join(", ")
+                    ),
                 ),
             )
         })?),
@@ -163,10 +168,11 @@ pub async fn authenticate(
             }])
             .inc();
         let mut response = request_error(
-            StatusCode::TOO_MANY_REQUESTS,
             media,
-            "RATE_LIMITED",
-            format!("too many requests from {which}; retry after {seconds} s"),
+            ApiError::new(
+                ErrorCode::RateLimited,
+                format!("too many requests from {which}; retry after {seconds} s"),
+            ),
         );
         response.headers_mut().insert(
             header::RETRY_AFTER,

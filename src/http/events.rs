@@ -21,6 +21,7 @@ use sha2::Sha256;
 use super::AppState;
 use crate::cache::INVALIDATE_CHANNEL;
 use crate::domain::{Cif, System};
+use crate::errors::{ApiError, ErrorCode};
 use crate::graphql::CUSTOMER_CHANGED_CHANNEL;
 
 /// Most keys one request may name; bulk changes come as several events.
@@ -55,14 +56,6 @@ struct ChangeEvent {
 enum Events {
     Many { events: Vec<ChangeEvent> },
     One(ChangeEvent),
-}
-
-fn refuse(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    (
-        status,
-        Json(json!({"errors": [{"message": message.into(), "extensions": {"code": code}}]})),
-    )
-        .into_response()
 }
 
 /// Whether the request carries a valid signature or bearer secret.
@@ -101,28 +94,28 @@ fn authentic(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
 
 pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let Some(secret) = state.events_secret.clone() else {
-        return refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "EVENTS_DISABLED",
+        return ApiError::new(
+            ErrorCode::EventsDisabled,
             "events are disabled: set events.secret (C360_EVENTS__SECRET)",
-        );
+        )
+        .into_response();
     };
     if !authentic(&secret, &headers, &body) {
-        return refuse(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHENTICATED",
+        return ApiError::new(
+            ErrorCode::Unauthenticated,
             "send X-C360-Signature: sha256=<HMAC-SHA256 of the body> or Authorization: Bearer <secret>",
-        );
+        )
+        .into_response();
     }
     let events = match serde_json::from_slice::<Events>(&body) {
         Ok(Events::Many { events }) => events,
         Ok(Events::One(event)) => vec![event],
         Err(e) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
+            return ApiError::new(
+                ErrorCode::BadRequest,
                 format!("expected {{system, entity, keys}} or {{events: […]}}: {e}"),
             )
+            .into_response()
         }
     };
     let mut tags = Vec::new();
@@ -131,44 +124,44 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         let system = match event.system.parse::<System>() {
             Ok(system) => system,
             Err(e) => {
-                return refuse(
-                    StatusCode::BAD_REQUEST,
-                    "BAD_REQUEST",
+                return ApiError::new(
+                    ErrorCode::BadRequest,
                     format!("events[{index}].system: {e}"),
                 )
+                .into_response()
             }
         };
         if !ENTITIES.contains(&event.entity.as_str()) {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
+            return ApiError::new(
+                ErrorCode::BadRequest,
                 format!(
                     "events[{index}].entity: '{}' is not one of {}",
                     event.entity,
                     ENTITIES.join(", ")
                 ),
-            );
+            )
+            .into_response();
         }
         if event.keys.is_empty() || event.keys.len() > MAX_KEYS {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
+            return ApiError::new(
+                ErrorCode::BadRequest,
                 format!("events[{index}].keys: give 1 to {MAX_KEYS} keys"),
-            );
+            )
+            .into_response();
         }
         if let Some(bad) = event
             .keys
             .iter()
             .find(|k| k.is_empty() || k.len() > 64 || k.contains(char::is_whitespace))
         {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
+            return ApiError::new(
+                ErrorCode::BadRequest,
                 format!(
                     "events[{index}].keys: '{}' is not a record key",
                     bad.chars().take(64).collect::<String>()
                 ),
-            );
+            )
+            .into_response();
         }
         tags.extend(
             event

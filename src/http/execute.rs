@@ -22,6 +22,7 @@ use super::protocol::{graphql_body, preflight, request_error, MediaType, Method,
 use super::AppState;
 use crate::auth::{AccessSummary, Capability, Viewer};
 use crate::cache::{RequestScope, ResponseKey, StaleWarning};
+use crate::errors::{ApiError, ErrorCode};
 use crate::graphql::RequestData;
 
 /// Runs a request and records it in the request metrics, per operation name.
@@ -109,10 +110,8 @@ async fn execute_inner(
     };
     let Some(answer) = Answer::write(&response, media, &scope.warnings(), is_query) else {
         return request_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
             media,
-            "INTERNAL",
-            "response could not be serialized",
+            ApiError::new(ErrorCode::Internal, "response could not be serialized"),
         );
     };
     let summary = Arc::new(run.viewer.access().drain(operation));
@@ -212,12 +211,13 @@ impl Run<'_> {
                 .with_label_values(&["too_many_aliases"])
                 .inc();
             return Some(request_error(
-                StatusCode::BAD_REQUEST,
                 self.media,
-                "TOO_MANY_ALIASES",
-                format!(
-                    "the document uses {aliases} aliases; at most {} are allowed",
-                    self.state.max_aliases
+                ApiError::new(
+                    ErrorCode::TooManyAliases,
+                    format!(
+                        "the document uses {aliases} aliases; at most {} are allowed",
+                        self.state.max_aliases
+                    ),
                 ),
             ));
         }
@@ -226,10 +226,11 @@ impl Run<'_> {
                 .with_label_values(&["introspection"])
                 .inc();
             return Some(request_error(
-                StatusCode::FORBIDDEN,
                 self.media,
-                "INTROSPECTION_DISABLED",
-                "schema introspection (__schema, __type) is off for this caller",
+                ApiError::new(
+                    ErrorCode::IntrospectionDisabled,
+                    "schema introspection (__schema, __type) is off for this caller",
+                ),
             ));
         }
         None
@@ -284,12 +285,13 @@ impl Run<'_> {
         match tokio::time::timeout_at(self.deadline, schema.execute(request)).await {
             Ok(response) => Ok((response, scope)),
             Err(_) => Err(request_error(
-                StatusCode::GATEWAY_TIMEOUT,
                 self.media,
-                "REQUEST_TIMEOUT",
-                format!(
-                    "the request did not finish within {:?}",
-                    self.state.request_timeout
+                ApiError::new(
+                    ErrorCode::RequestTimeout,
+                    format!(
+                        "the request did not finish within {:?}",
+                        self.state.request_timeout
+                    ),
                 ),
             )),
         }
@@ -400,7 +402,7 @@ fn reshaped(
                     if let Some(extensions) = extensions.as_object_mut() {
                         extensions
                             .entry("code")
-                            .or_insert_with(|| json!("GRAPHQL_VALIDATION_FAILED"));
+                            .or_insert_with(|| json!(ErrorCode::GraphqlValidationFailed.as_str()));
                     }
                 }
             }

@@ -22,7 +22,7 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
     let database = match state.store.ping().await {
         Ok(()) => json!({"status": "ok", "backend": state.store.backend().as_str()}),
         Err(e) => {
-            json!({"status": "unavailable", "backend": state.store.backend().as_str(), "code": e.code()})
+            json!({"status": "unavailable", "backend": state.store.backend().as_str(), "code": e.code().as_str()})
         }
     };
     let redis = match &state.redis {

@@ -2,13 +2,13 @@
 //! query's hash (Apollo's protocol) stands for, or, for a caller the allowlist
 //! covers, only one of the persisted-query manifest's.
 
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::Value;
 
 use super::protocol::{invalid_request, request_error, MediaType, Params};
 use super::AppState;
 use crate::cache::PersistedQueryError;
+use crate::errors::{ApiError, ErrorCode};
 
 /// The document of a request: sent, or found by its persisted-query hash.
 pub(super) async fn document(
@@ -32,12 +32,7 @@ pub(super) async fn document(
                 crate::metrics::REFUSED
                     .with_label_values(&["not_allowlisted"])
                     .inc();
-                Err(request_error(
-                    StatusCode::FORBIDDEN,
-                    media,
-                    "OPERATION_NOT_ALLOWED",
-                    "only the operations of the persisted-query manifest may run for this caller",
-                ))
+                Err(request_error(media, ApiError::new(ErrorCode::OperationNotAllowed, "only the operations of the persisted-query manifest may run for this caller")))
             }
         };
     }
@@ -60,10 +55,8 @@ pub(super) async fn document(
         Ok(query) => Ok(query),
         // Apollo clients look for this exact message, then resend with the document.
         Err(PersistedQueryError::NotFound) => Err(request_error(
-            StatusCode::OK,
             media,
-            "PERSISTED_QUERY_NOT_FOUND",
-            "PersistedQueryNotFound",
+            ApiError::new(ErrorCode::PersistedQueryNotFound, "PersistedQueryNotFound"),
         )),
         Err(PersistedQueryError::HashMismatch) => Err(invalid_request(
             media,

@@ -25,10 +25,11 @@ use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Extension;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::execute::execute;
 use super::{caller, trace, AppState};
+use crate::errors::{ApiError, ErrorCode};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const APPLICATION_JSON: &str = "application/json";
@@ -85,14 +86,8 @@ impl MediaType {
 }
 
 /// A request error answered before execution: a status, a message and a stable code.
-pub(super) fn request_error(
-    status: StatusCode,
-    media: MediaType,
-    code: &str,
-    message: impl Into<String>,
-) -> Response {
-    let body = json!({"errors": [{"message": message.into(), "extensions": {"code": code}}]});
-    let mut response = (status, body.to_string()).into_response();
+pub(super) fn request_error(media: MediaType, error: ApiError) -> Response {
+    let mut response = error.into_response();
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, media.content_type());
@@ -103,15 +98,16 @@ pub(super) fn request_error(
 /// media type (the specification's 200-for-everything applies only to well-formed
 /// requests under legacy `application/json`).
 pub(super) fn invalid_request(media: MediaType, message: impl Into<String>) -> Response {
-    request_error(StatusCode::BAD_REQUEST, media, "BAD_REQUEST", message)
+    request_error(media, ApiError::new(ErrorCode::BadRequest, message))
 }
 
 fn not_acceptable() -> Response {
     request_error(
-        StatusCode::NOT_ACCEPTABLE,
         MediaType::Json,
-        "NOT_ACCEPTABLE",
-        "Accept must allow application/graphql-response+json or application/json",
+        ApiError::new(
+            ErrorCode::NotAcceptable,
+            "Accept must allow application/graphql-response+json or application/json",
+        ),
     )
 }
 
@@ -128,27 +124,24 @@ pub(super) async fn graphql_post(
     };
     if let Err(problem) = json_content_type(&headers) {
         return request_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
             media,
-            "UNSUPPORTED_MEDIA_TYPE",
-            problem,
+            ApiError::new(ErrorCode::UnsupportedMediaType, problem),
         );
     }
     let body = match body {
         Ok(body) => body,
         Err(rejection) => {
             let status = rejection.status();
-            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                format!("request body larger than {} bytes", state.body_limit)
+            let error = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!("request body larger than {} bytes", state.body_limit),
+                )
             } else {
-                "request body could not be read".to_owned()
+                ApiError::new(ErrorCode::BadRequest, "request body could not be read")
+                    .with_status(status)
             };
-            let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                "PAYLOAD_TOO_LARGE"
-            } else {
-                "BAD_REQUEST"
-            };
-            return request_error(status, media, code, message);
+            return request_error(media, error);
         }
     };
     if body.is_empty() {
@@ -336,10 +329,11 @@ pub(super) fn preflight(
     let operation = operation?;
     if method == Method::Get && operation.node.ty != OperationType::Query {
         let mut response = request_error(
-            StatusCode::METHOD_NOT_ALLOWED,
             media,
-            "METHOD_NOT_ALLOWED",
-            "mutations and subscriptions are not allowed over GET; use POST",
+            ApiError::new(
+                ErrorCode::MethodNotAllowed,
+                "mutations and subscriptions are not allowed over GET; use POST",
+            ),
         );
         response
             .headers_mut()
@@ -358,13 +352,15 @@ pub(super) fn preflight(
                 MediaType::Json => StatusCode::OK,
             };
             return Some(request_error(
-                status,
                 media,
-                "BAD_USER_INPUT",
-                format!(
-                    "variable ${name} of type {} is required but was not given",
-                    definition.var_type.node
-                ),
+                ApiError::new(
+                    ErrorCode::BadUserInput,
+                    format!(
+                        "variable ${name} of type {} is required but was not given",
+                        definition.var_type.node
+                    ),
+                )
+                .with_status(status),
             ));
         }
     }

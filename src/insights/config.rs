@@ -200,10 +200,11 @@ impl std::fmt::Display for Problem {
 /// Why the rules cannot be used; the hub does not start with them.
 #[derive(Debug, thiserror::Error)]
 pub enum InsightConfigError {
-    #[error("{path}: cannot read: {source}")]
+    /// The message names the cause, so it is not also returned from `source()`.
+    #[error("{path}: cannot read: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{source_name}: {message}")]
     Parse {
@@ -235,9 +236,9 @@ impl InsightConfig {
         if !path.exists() {
             return InsightConfig::parse(EMBEDDED, "embedded config/insights.toml");
         }
-        let text = std::fs::read_to_string(path).map_err(|source| InsightConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| InsightConfigError::Read {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         InsightConfig::parse(&text, &path.display().to_string())
     }

@@ -167,7 +167,7 @@ async fn write_batch(target: &Target, batch: Vec<Pending>) {
         Err(error) => {
             tracing::warn!(
                 rows = batch.len(),
-                code = error.code(),
+                code = error.code().as_str(),
                 "a batch of interactions failed; writing its rows one by one"
             );
             join_all(batch.into_iter().map(|pending| async move {

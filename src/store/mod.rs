@@ -30,6 +30,7 @@ use sqlx::sqlite::{
 use uuid::Uuid;
 
 use crate::config::DatabaseConfig;
+use crate::errors::ErrorCode;
 
 pub use audit::{AccessCursor, AccessFilter, AccessPage, AccessRecord, StoredAccess};
 pub use interactions::{InteractionFilter, InteractionStat, Logged, TimelineCursor};
@@ -177,13 +178,14 @@ pub struct Store {
     interactions: group_commit::InteractionWriter,
 }
 
-/// Why a store operation failed.
+/// Why a store operation failed. Each message names its cause, so none of these returns
+/// it again from `source()`: the cause is printed once.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database is down, unreachable, locked past its timeout or full: nothing was
     /// written, and the caller may retry later.
     #[error("the database is unavailable: {0}")]
-    Unavailable(#[source] sqlx::Error),
+    Unavailable(sqlx::Error),
     /// An idempotency key came back with a different request.
     #[error("idempotency key '{key}' was already used for a different request")]
     Conflict { key: String },
@@ -191,19 +193,16 @@ pub enum StoreError {
     NotFound { what: String },
     /// A failure that retrying will not fix (a constraint, a bug).
     #[error("database error: {0}")]
-    Database(#[source] sqlx::Error),
+    Database(sqlx::Error),
     /// A stored value this build cannot read.
     #[error("stored record is unreadable: {0}")]
     Corrupt(String),
     #[error("database URL {url}: {problem}")]
     Url { url: String, problem: String },
     #[error("database migrations failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("cannot create the database folder {path}: {source}")]
-    Folder {
-        path: String,
-        source: std::io::Error,
-    },
+    Migrate(sqlx::migrate::MigrateError),
+    #[error("cannot create the database folder {path}: {error}")]
+    Folder { path: String, error: std::io::Error },
 }
 
 impl Store {
@@ -217,17 +216,19 @@ impl Store {
 }
 
 impl StoreError {
-    /// The stable GraphQL error code.
-    pub fn code(&self) -> &'static str {
+    /// Which entry of the error catalogue this failure is: the one mapping from store
+    /// failures to codes, shared by the GraphQL errors, `/readyz` and the audit
+    /// writer's metrics (which, in `auth`, cannot depend on `graphql`).
+    pub fn code(&self) -> ErrorCode {
         match self {
-            StoreError::Unavailable(_) => "STORE_UNAVAILABLE",
-            StoreError::Conflict { .. } => "CONFLICT",
-            StoreError::NotFound { .. } => "NOT_FOUND",
+            StoreError::Unavailable(_) => ErrorCode::StoreUnavailable,
+            StoreError::Conflict { .. } => ErrorCode::Conflict,
+            StoreError::NotFound { .. } => ErrorCode::NotFound,
             StoreError::Database(_)
             | StoreError::Corrupt(_)
             | StoreError::Url { .. }
             | StoreError::Migrate(_)
-            | StoreError::Folder { .. } => "INTERNAL",
+            | StoreError::Folder { .. } => ErrorCode::Internal,
         }
     }
 }
@@ -323,9 +324,9 @@ impl Store {
                 .foreign_keys(true);
             let file = options.get_filename();
             if let Some(folder) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(folder).map_err(|source| StoreError::Folder {
+                std::fs::create_dir_all(folder).map_err(|error| StoreError::Folder {
                     path: folder.display().to_string(),
-                    source,
+                    error,
                 })?;
             }
             let pool = SqlitePoolOptions::new()
@@ -367,13 +368,13 @@ impl Store {
             Pool::Sqlite(p) => {
                 let migrator = sqlx::migrate!("migrations/sqlite");
                 let before = sqlx::query_scalar::<_, i64>(count).fetch_one(p).await;
-                migrator.run(p).await?;
+                migrator.run(p).await.map_err(StoreError::Migrate)?;
                 (migrator.iter().count(), before.unwrap_or(0))
             }
             Pool::Postgres(p) => {
                 let migrator = sqlx::migrate!("migrations/postgres");
                 let before = sqlx::query_scalar::<_, i64>(count).fetch_one(p).await;
-                migrator.run(p).await?;
+                migrator.run(p).await.map_err(StoreError::Migrate)?;
                 (migrator.iter().count(), before.unwrap_or(0))
             }
         };
@@ -574,15 +575,18 @@ mod tests {
     fn pool_timeouts_and_io_are_unavailable_other_errors_are_not() {
         assert_eq!(
             classify(sqlx::Error::PoolTimedOut).code(),
-            "STORE_UNAVAILABLE"
+            ErrorCode::StoreUnavailable
         );
         assert_eq!(
             classify(sqlx::Error::Io(std::io::Error::from(
                 std::io::ErrorKind::ConnectionRefused
             )))
             .code(),
-            "STORE_UNAVAILABLE"
+            ErrorCode::StoreUnavailable
         );
-        assert_eq!(classify(sqlx::Error::RowNotFound).code(), "INTERNAL");
+        assert_eq!(
+            classify(sqlx::Error::RowNotFound).code(),
+            ErrorCode::Internal
+        );
     }
 }

@@ -74,7 +74,7 @@ pub fn init(config: &Config) -> Result<TelemetryGuard, TelemetryError> {
     // configuration documents.
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.filter));
-    let lines = match config.log.format.resolve(&config.profile) {
+    let lines = match config.log.format.resolve(config.profile) {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .with_writer(std::io::stderr)

@@ -52,7 +52,7 @@ fn rs256(claims: &Value) -> String {
 async fn production_hub() -> TestApp {
     TestApp::builder()
         .config(|config| {
-            config.profile = "production".into();
+            config.profile = c360::config::Profile::Production;
             config.auth.public_key_file = Some(fixture("rsa_public.pem"));
             config.auth.dev_secret = None;
         })

@@ -4,7 +4,7 @@
 use std::process::{Command, Output};
 
 use c360::auth::Verifier;
-use c360::config::{AuthConfig, Config};
+use c360::config::{AuthConfig, Config, Profile};
 
 fn c360_token(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_c360"))
@@ -37,7 +37,7 @@ async fn the_demo_accepts_the_printed_staff_token() {
     );
     let token = printed_token(&output);
     let config = Config::default();
-    let verifier = Verifier::new(&config.auth, &config.profile).unwrap();
+    let verifier = Verifier::new(&config.auth, config.profile).unwrap();
     let identity = verifier.verify(&token).await.unwrap();
     assert_eq!(identity.subject, "S001");
     assert_eq!(identity.role, "teller");
@@ -62,7 +62,7 @@ async fn customer_tokens_name_the_cif_and_use_the_configured_key() {
         &[("C360_AUTH__DEV_SECRET", "a-team-shared-dev-key")],
     );
     let token = printed_token(&output);
-    let built_in = Verifier::new(&AuthConfig::default(), "demo").unwrap();
+    let built_in = Verifier::new(&AuthConfig::default(), Profile::Demo).unwrap();
     assert!(
         built_in.verify(&token).await.is_err(),
         "signed with the configured key"
@@ -71,7 +71,7 @@ async fn customer_tokens_name_the_cif_and_use_the_configured_key() {
         dev_secret: Some("a-team-shared-dev-key".into()),
         ..AuthConfig::default()
     };
-    let identity = Verifier::new(&config, "demo")
+    let identity = Verifier::new(&config, Profile::Demo)
         .unwrap()
         .verify(&token)
         .await

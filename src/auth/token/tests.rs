@@ -80,7 +80,7 @@ fn rsa_pem_config() -> AuthConfig {
 }
 
 fn rsa_verifier() -> Verifier {
-    Verifier::new(&rsa_pem_config(), "production").unwrap()
+    Verifier::new(&rsa_pem_config(), Profile::Production).unwrap()
 }
 
 async fn rejected(verifier: &Verifier, token: &str) -> TokenError {
@@ -110,7 +110,7 @@ async fn an_es256_token_from_the_pem_key_is_accepted() {
         public_key_file: Some(fixture("ec_public.pem")),
         ..AuthConfig::default()
     };
-    let verifier = Verifier::new(&config, "production").unwrap();
+    let verifier = Verifier::new(&config, Profile::Production).unwrap();
     let claims = with(without(claims(), "azp"), "client_id", json!("mobile-app"));
     let token = sign(Algorithm::ES256, None, &claims, &ec_signer());
     let identity = verifier.verify(&token).await.unwrap();
@@ -161,7 +161,7 @@ async fn expired_tokens_are_refused_after_the_leeway() {
 async fn a_token_taken_on_its_text_is_still_refused_once_it_expires() {
     let mut config = rsa_pem_config();
     config.leeway = Duration::ZERO;
-    let verifier = Verifier::new(&config, "production").unwrap();
+    let verifier = Verifier::new(&config, Profile::Production).unwrap();
     let token = rs256(&with(claims(), "exp", json!(now() + 2)));
     let first = verifier
         .verify(&token)
@@ -200,7 +200,7 @@ async fn a_tampered_payload_fails_the_signature() {
 
 #[tokio::test]
 async fn a_token_signed_with_another_development_key_fails_the_signature() {
-    let verifier = Verifier::new(&AuthConfig::default(), "demo").unwrap();
+    let verifier = Verifier::new(&AuthConfig::default(), Profile::Demo).unwrap();
     let token = sign(
         Algorithm::HS256,
         None,
@@ -241,7 +241,7 @@ async fn unsigned_tokens_are_refused() {
     let payload = URL_SAFE_NO_PAD.encode(claims().to_string());
     let token = format!("{header}.{payload}.");
     // Even where a development key would accept HS256.
-    let demo = Verifier::new(&AuthConfig::default(), "demo").unwrap();
+    let demo = Verifier::new(&AuthConfig::default(), Profile::Demo).unwrap();
     assert_eq!(rejected(&demo, &token).await, TokenError::Unsigned);
     assert_eq!(
         rejected(&rsa_verifier(), &token).await,
@@ -262,7 +262,7 @@ async fn an_hs256_token_keyed_with_the_rsa_public_key_is_refused() {
         TokenError::AlgorithmNotAllowed(Algorithm::HS256)
     );
     // In the demo profile too, when a real key is configured and no development key.
-    let demo = Verifier::new(&rsa_pem_config(), "demo").unwrap();
+    let demo = Verifier::new(&rsa_pem_config(), Profile::Demo).unwrap();
     assert_eq!(
         rejected(&demo, &token).await,
         TokenError::AlgorithmNotAllowed(Algorithm::HS256)
@@ -356,7 +356,7 @@ fn development_keys_are_refused_outside_the_demo_profile() {
         dev_secret: Some("s3cret".into()),
         ..rsa_pem_config()
     };
-    let error = Verifier::new(&config, "production").unwrap_err();
+    let error = Verifier::new(&config, Profile::Production).unwrap_err();
     assert!(
         matches!(error, AuthSetupError::DevSecretOutsideDemo { .. }),
         "{error}"
@@ -367,7 +367,7 @@ fn development_keys_are_refused_outside_the_demo_profile() {
         ..AuthConfig::default()
     };
     assert!(matches!(
-        Verifier::new(&config, "staging"),
+        Verifier::new(&config, Profile::Production),
         Err(AuthSetupError::DevSecretOutsideDemo { .. })
     ));
 }
@@ -375,7 +375,7 @@ fn development_keys_are_refused_outside_the_demo_profile() {
 #[test]
 fn a_profile_other_than_demo_needs_a_real_key() {
     assert!(matches!(
-        Verifier::new(&AuthConfig::default(), "production"),
+        Verifier::new(&AuthConfig::default(), Profile::Production),
         Err(AuthSetupError::NoKeySource { .. })
     ));
 }
@@ -386,7 +386,7 @@ fn a_bad_pem_is_an_error_naming_the_file() {
         public_key_file: Some(fixture("README.md")),
         ..AuthConfig::default()
     };
-    let error = Verifier::new(&config, "production").unwrap_err();
+    let error = Verifier::new(&config, Profile::Production).unwrap_err();
     assert!(
         matches!(error, AuthSetupError::InvalidPem { .. }),
         "{error}"
@@ -397,14 +397,14 @@ fn a_bad_pem_is_an_error_naming_the_file() {
         public_key_file: Some(fixture("rsa_private.pem")),
         ..AuthConfig::default()
     };
-    let error = Verifier::new(&config, "production").unwrap_err();
+    let error = Verifier::new(&config, Profile::Production).unwrap_err();
     assert!(error.to_string().contains("private key"), "{error}");
 
     let config = AuthConfig {
         public_key_file: Some(fixture("missing.pem")),
         ..AuthConfig::default()
     };
-    let error = Verifier::new(&config, "production").unwrap_err();
+    let error = Verifier::new(&config, Profile::Production).unwrap_err();
     assert!(matches!(error, AuthSetupError::ReadFile { .. }), "{error}");
     assert!(error.to_string().contains("missing.pem"), "{error}");
 }
@@ -416,7 +416,7 @@ fn the_jwks_url_must_be_http() {
         ..AuthConfig::default()
     };
     assert!(matches!(
-        Verifier::new(&config, "production"),
+        Verifier::new(&config, Profile::Production),
         Err(AuthSetupError::InvalidJwksUrl { .. })
     ));
 }
@@ -467,14 +467,14 @@ fn printing_the_config_hides_the_development_key() {
     let printed = format!("{config:?}");
     assert!(!printed.contains("hunter2"), "{printed}");
     assert!(printed.contains("<redacted>"), "{printed}");
-    let verifier = Verifier::new(&config, "demo").unwrap();
+    let verifier = Verifier::new(&config, Profile::Demo).unwrap();
     assert!(!format!("{verifier:?}").contains("hunter2"));
 }
 
 #[tokio::test]
 async fn the_demo_accepts_its_own_development_tokens() {
     let config = Config::default();
-    let verifier = Verifier::new(&config.auth, &config.profile).unwrap();
+    let verifier = Verifier::new(&config.auth, config.profile).unwrap();
     let request = DevTokenRequest {
         role: "customer".into(),
         staff_id: None,
@@ -531,7 +531,7 @@ fn development_tokens_are_refused_outside_the_demo() {
         ttl: Duration::from_secs(3600),
     };
     let production = Config {
-        profile: "production".into(),
+        profile: Profile::Production,
         ..Config::default()
     };
     assert!(matches!(
@@ -597,7 +597,7 @@ impl IdentityProvider {
             jwks_refresh: refresh,
             ..AuthConfig::default()
         };
-        Verifier::new(&config, "production").unwrap()
+        Verifier::new(&config, Profile::Production).unwrap()
     }
 }
 
