@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use backon::{BackoffBuilder, ExponentialBuilder};
 use futures::future::join_all;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION};
 use reqwest::StatusCode;
@@ -30,11 +31,18 @@ const IDLE_CONNECTIONS_PER_HOST: usize = 64;
 /// Connecting must not eat the whole call timeout; a refused or black-holed host is
 /// reported quickly.
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The wait between retries stops doubling at this multiple of the spec's backoff (six
+/// doublings), so that a spec with many attempts never sleeps past any sane deadline.
+const MAX_BACKOFF_FACTOR: u32 = 64;
 
 pub struct RestConnector {
     spec: CompiledSpec,
     client: reqwest::Client,
     guard: super::guard::Guard,
+    /// The waits between the tries of one call: the spec's backoff, doubled per retry,
+    /// plus a random jitter of up to the wait again, so that the calls that failed
+    /// together do not all retry together.
+    backoff: ExponentialBuilder,
 }
 
 impl RestConnector {
@@ -92,10 +100,16 @@ impl RestConnector {
             .build()
             .map_err(|e| setup(format!("HTTP client: {e}")))?;
         let guard = super::guard::Guard::new(spec.resilience.clone());
+        let backoff = ExponentialBuilder::new()
+            .with_min_delay(spec.backoff)
+            .with_max_delay(spec.backoff.saturating_mul(MAX_BACKOFF_FACTOR))
+            .with_factor(2.0)
+            .with_jitter();
         Ok(RestConnector {
             spec,
             client,
             guard,
+            backoff,
         })
     }
 
@@ -139,6 +153,8 @@ impl RestConnector {
             1
         };
         let mut attempt = 1;
+        // Built at the first failure: most calls never need it.
+        let mut waits = None;
         self.guard.attempted();
         let system = self.spec.system.as_str();
         let first_started = Instant::now();
@@ -197,13 +213,29 @@ impl RestConnector {
                         detail = %error.detail,
                         "upstream call failed"
                     );
-                    if attempt >= attempts || !error.kind.retryable() || !self.guard.may_retry() {
-                        record(error.kind.code());
-                        return Err(error);
+                    // The schedule ends after `attempts - 1` waits; the budget is asked
+                    // last, so that only a retry about to be made is taken from it.
+                    let wait = if error.kind.retryable() {
+                        waits
+                            .get_or_insert_with(|| {
+                                self.backoff
+                                    .with_max_times(attempts.saturating_sub(1) as usize)
+                                    .build()
+                            })
+                            .next()
+                    } else {
+                        None
+                    };
+                    match wait {
+                        Some(wait) if self.guard.may_retry() => {
+                            tokio::time::sleep(wait).await;
+                            attempt += 1;
+                        }
+                        _ => {
+                            record(error.kind.code());
+                            return Err(error);
+                        }
                     }
-                    let base = self.spec.backoff.saturating_mul(1 << (attempt - 1).min(6));
-                    tokio::time::sleep(base.mul_f64(0.5 + fastrand::f64())).await;
-                    attempt += 1;
                 }
             }
         }
