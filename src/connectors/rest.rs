@@ -269,11 +269,11 @@ impl RestConnector {
             upstream.duration_ms = tracing::field::Empty,
             http.response.status_code = tracing::field::Empty,
         );
-        let traceparent =
-            crate::telemetry::outgoing(&span, trace.as_ref().map(|t| t.trace_id.as_str()));
+        let mut trace_headers = HeaderMap::new();
+        crate::telemetry::inject(&span, trace.as_ref(), &mut trace_headers);
         let started = Instant::now();
         let result = self
-            .exchange(endpoint, values, keys, paging, traceparent)
+            .exchange(endpoint, values, keys, paging, trace_headers)
             .instrument(span.clone())
             .await;
         span.record("upstream.duration_ms", started.elapsed().as_millis() as u64);
@@ -296,7 +296,7 @@ impl RestConnector {
         values: &BTreeMap<String, String>,
         keys: &[String],
         paging: &[(String, String)],
-        traceparent: String,
+        trace_headers: HeaderMap,
     ) -> Result<Option<Answer>, ConnectorError> {
         let bad_request = |detail: String| self.error(endpoint, ErrorKind::Rejected, detail);
         let path = render(&endpoint.path, values, true)
@@ -322,7 +322,7 @@ impl RestConnector {
         let mut request = self
             .client
             .request(endpoint.method.clone(), url)
-            .header("traceparent", traceparent);
+            .headers(trace_headers);
         if let Some(body) = &endpoint.body {
             request = request.json(&fill_body(body, values, keys).map_err(bad_request)?);
         }
@@ -748,6 +748,8 @@ mod tests {
         authorization: Mutex<Vec<String>>,
         batch_sizes: Mutex<Vec<usize>>,
         mode: Mutex<String>,
+        /// `traceparent` and `tracestate` of each call, empty when absent.
+        trace: Mutex<Vec<(String, String)>>,
     }
 
     async fn cards(
@@ -756,6 +758,16 @@ mod tests {
         Query(query): Query<HashMap<String, String>>,
     ) -> (StatusCode, Json<Value>) {
         fake.calls.fetch_add(1, Ordering::SeqCst);
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .map_or("", |v| v.to_str().unwrap())
+                .to_owned()
+        };
+        fake.trace
+            .lock()
+            .unwrap()
+            .push((header("traceparent"), header("tracestate")));
         if let Some(auth) = headers.get("authorization") {
             fake.authorization
                 .lock()
@@ -893,6 +905,44 @@ mod tests {
             .unwrap()
             .iter()
             .all(|a| a == "Bearer s3cret"));
+    }
+
+    #[tokio::test]
+    async fn the_callers_tracestate_reaches_the_upstream_call() {
+        let (connector, fake) = connector().await;
+        let mut request = HeaderMap::new();
+        request.insert(
+            "traceparent",
+            HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        );
+        request.insert(
+            "tracestate",
+            HeaderValue::from_static("bank=teller-desktop,vendor=opaque"),
+        );
+        let caller = crate::telemetry::extract(&request).unwrap();
+        let span = tracing::Span::none();
+        let trace = crate::telemetry::TraceContext {
+            trace_id: crate::telemetry::join(&span, Some(&caller)),
+            trace_state: caller.trace_state().clone(),
+            span,
+        };
+        let cif = keys(&["1000000001"]);
+        crate::connectors::with_trace(Some(trace), connector.batch("cards", &cif))
+            .await
+            .unwrap();
+        let seen = fake.trace.lock().unwrap().clone();
+        let [(traceparent, tracestate)] = seen.as_slice() else {
+            panic!("one call: {seen:?}");
+        };
+        assert!(
+            traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+            "{traceparent}"
+        );
+        assert!(
+            !traceparent.contains("00f067aa0ba902b7"),
+            "a span of its own"
+        );
+        assert_eq!(tracestate, "bank=teller-desktop,vendor=opaque");
     }
 
     #[tokio::test]

@@ -196,6 +196,8 @@ struct PerOperation {
     /// The upgrade request's trace: every operation of the connection belongs to it,
     /// and its access audit records it.
     trace_id: String,
+    /// The upgrade request's `tracestate`, passed on to the upstreams.
+    trace_state: opentelemetry::trace::TraceState,
 }
 
 /// Counts an operation streaming over WebSocket for as long as its stream lives.
@@ -254,6 +256,7 @@ impl PerOperation {
         let data = RequestData::new(&self.state.upstreams, viewer);
         data.scope.set_trace(crate::telemetry::TraceContext {
             trace_id: self.trace_id.clone(),
+            trace_state: self.trace_state.clone(),
             span: span.clone(),
         });
         (schema, data.attach(request))
@@ -402,6 +405,7 @@ async fn graphql_ws(
         identity,
         peer: Some(peer),
         trace_id: trace.trace_id,
+        trace_state: trace.trace_state,
     };
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
@@ -696,11 +700,10 @@ async fn graphql_post(
         Ok(params) => params,
         Err(problem) => return invalid_request(media, problem),
     };
-    let caller =
-        match caller::authenticate(&state, &headers, Some(peer), media, trace.trace_id).await {
-            Ok(caller) => caller,
-            Err(refused) => return refused,
-        };
+    let caller = match caller::authenticate(&state, &headers, Some(peer), media, trace).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
     execute(&state, media, params, Method::Post, caller).await
 }
 
@@ -729,11 +732,10 @@ async fn graphql_get(
         Ok(params) => params,
         Err(problem) => return invalid_request(media, problem),
     };
-    let caller =
-        match caller::authenticate(&state, &headers, Some(peer), media, trace.trace_id).await {
-            Ok(caller) => caller,
-            Err(refused) => return refused,
-        };
+    let caller = match caller::authenticate(&state, &headers, Some(peer), media, trace).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
     execute(&state, media, params, Method::Get, caller).await
 }
 
@@ -1164,6 +1166,7 @@ async fn execute_inner(
     let data = RequestData::new(&state.upstreams, viewer.clone());
     data.scope.set_trace(crate::telemetry::TraceContext {
         trace_id: caller.trace_id.clone(),
+        trace_state: caller.trace_state.clone(),
         span: tracing::Span::current(),
     });
     let scope = data.scope.clone();
