@@ -479,8 +479,8 @@ fn load_span(
         upstream.keys = keys,
     );
     let trace = trace.map(|t| crate::telemetry::TraceContext {
-        trace_id: t.trace_id,
         span: group.clone(),
+        ..t
     });
     (trace, group)
 }

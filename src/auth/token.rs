@@ -7,6 +7,10 @@
 //! defeats `alg: none` and the RSA/HMAC key confusion attack. Keys offered by the token
 //! itself (`jwk`, `jku`, `x5u` headers) are never used, for the same reason.
 //!
+//! The signature and the registered claims (`exp`, `nbf`, `iss`, `aud`, with the
+//! configured leeway) are checked by `jsonwebtoken`'s [`Validation`]; this module checks
+//! the header policy above and our own claims (`sub`, `role`, `cif`, `azp`...).
+//!
 //! Every rejection is a [`TokenError`] whose message is short enough for a 401 body and
 //! never repeats the token.
 
@@ -16,8 +20,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
+use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{json, Map, Value};
 
 use super::Identity;
@@ -298,7 +303,9 @@ pub struct Verifier {
 struct Inner {
     issuer: String,
     audience: String,
-    leeway: f64,
+    /// Issuer, audience, leeway and required claims; each token's algorithm is set on
+    /// a copy once the key it names has been found.
+    validation: Validation,
     public_key: Option<Arc<Key>>,
     dev_key: Option<Arc<Key>>,
     jwks: Option<Arc<JwksCache>>,
@@ -330,6 +337,9 @@ struct Validity {
 }
 
 impl Validity {
+    /// The time check for a token taken from the cache of verified tokens: those skip
+    /// `jsonwebtoken::decode`, and with it the [`Validation`] that checked their times
+    /// the first time, yet a token must stop working the moment it expires.
     fn check(self, now: f64, leeway: f64) -> Result<(), TokenError> {
         if now >= self.expires + leeway {
             return Err(TokenError::Expired);
@@ -404,11 +414,18 @@ impl Verifier {
         if public_key.is_none() && jwks.is_none() && dev_key.is_none() {
             return Err(AuthSetupError::NoKeySource { profile });
         }
+        // The algorithm is replaced per token, by the one its key fits.
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        validation.set_issuer(&[&config.issuer]);
+        validation.set_audience(&[&config.audience]);
+        validation.leeway = config.leeway.as_secs();
+        validation.validate_nbf = true;
         Ok(Verifier {
             inner: Arc::new(Inner {
                 issuer: config.issuer.clone(),
                 audience: config.audience.clone(),
-                leeway: config.leeway.as_secs_f64(),
+                validation,
                 public_key,
                 dev_key,
                 jwks,
@@ -426,7 +443,7 @@ impl Verifier {
     pub async fn verify(&self, token: &str) -> Result<Identity, TokenError> {
         let text = token.trim();
         if let Some(known) = self.inner.verified.get(text) {
-            known.times.check(unix_now(), self.inner.leeway)?;
+            known.times.check(unix_now(), self.leeway())?;
             return Ok(known.identity.clone());
         }
         let token = Compact::split(text)?;
@@ -455,13 +472,11 @@ impl Verifier {
         if !key.fits(alg) {
             return Err(TokenError::AlgorithmMismatch(alg));
         }
-        let valid =
-            jsonwebtoken::crypto::verify(token.signature, token.signed.as_bytes(), &key.key, alg)
-                .map_err(|_| TokenError::Malformed)?;
-        if !valid {
-            return Err(TokenError::BadSignature);
-        }
-        let claims = decode_object(token.payload)?;
+        let mut validation = self.inner.validation.clone();
+        validation.algorithms = vec![alg];
+        let claims = jsonwebtoken::decode::<Map<String, Value>>(text, &key.key, &validation)
+            .map_err(|error| rejection(error.kind(), alg, token.payload))?
+            .claims;
         let (identity, times) = self.identity(&claims)?;
         self.inner.verified.insert(
             text.to_owned(),
@@ -515,25 +530,24 @@ impl Verifier {
         }
     }
 
+    /// The leeway the [`Validation`] applies, for the same check on cached tokens.
+    fn leeway(&self) -> f64 {
+        self.inner.validation.leeway as f64
+    }
+
+    /// Our claims, from a token whose registered claims the [`Validation`] has passed.
     fn identity(&self, claims: &Map<String, Value>) -> Result<(Identity, Validity), TokenError> {
+        // Read again, for the check on each later use of the cached token; the types of
+        // `nbf` and `iat` are ours to check (`jsonwebtoken` ignores an `nbf` it cannot
+        // parse and never reads `iat`).
         let times = Validity {
             expires: numeric_date(claims, "exp")?.ok_or(TokenError::MissingExpiry)?,
             not_before: numeric_date(claims, "nbf")?,
         };
-        times.check(unix_now(), self.inner.leeway)?;
         numeric_date(claims, "iat")?;
-        match claims.get("iss") {
-            Some(Value::String(iss)) if *iss == self.inner.issuer => {}
-            _ => return Err(TokenError::WrongIssuer),
-        }
-        let audience = self.inner.audience.as_str();
-        let for_us = match claims.get("aud") {
-            Some(Value::String(aud)) => aud == audience,
-            Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(audience)),
-            _ => false,
-        };
-        if !for_us {
-            return Err(TokenError::WrongAudience);
+        // RFC 7519 4.1.1: one issuer. `set_issuer` would also take an array naming ours.
+        if !matches!(claims.get("iss"), Some(Value::String(_))) {
+            return Err(TokenError::WrongIssuer);
         }
         let subject = text_claim(claims, "sub")?.ok_or(TokenError::MissingSubject)?;
         let role = text_claim(claims, "role")?.ok_or(TokenError::MissingRole)?;
@@ -560,13 +574,33 @@ impl Verifier {
     }
 }
 
-/// The three parts of a compact JWS.
+/// Why `jsonwebtoken` refused a token, as one of ours. `payload` tells a missing `exp`
+/// from one of the wrong type, which the crate reports alike.
+fn rejection(kind: &ErrorKind, alg: Algorithm, payload: &str) -> TokenError {
+    match kind {
+        ErrorKind::InvalidSignature => TokenError::BadSignature,
+        ErrorKind::InvalidAlgorithm => TokenError::AlgorithmMismatch(alg),
+        ErrorKind::ExpiredSignature => TokenError::Expired,
+        ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+        ErrorKind::InvalidIssuer => TokenError::WrongIssuer,
+        ErrorKind::InvalidAudience => TokenError::WrongAudience,
+        ErrorKind::MissingRequiredClaim(claim) => match claim.as_str() {
+            "iss" => TokenError::WrongIssuer,
+            "aud" => TokenError::WrongAudience,
+            // `exp`, the one other required claim: absent, or not a NumericDate.
+            _ => match decode_object(payload).map(|claims| numeric_date(&claims, "exp")) {
+                Ok(Ok(None)) => TokenError::MissingExpiry,
+                _ => TokenError::InvalidClaim("exp"),
+            },
+        },
+        _ => TokenError::Malformed,
+    }
+}
+
+/// The parts of a compact JWS we read before `jsonwebtoken` does.
 struct Compact<'a> {
     header: &'a str,
     payload: &'a str,
-    signature: &'a str,
-    /// `header.payload`, the bytes the signature covers.
-    signed: &'a str,
 }
 
 impl<'a> Compact<'a> {
@@ -574,17 +608,12 @@ impl<'a> Compact<'a> {
         if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::Malformed);
         }
-        let (signed, signature) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
+        let (signed, _) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
         let (header, payload) = signed.split_once('.').ok_or(TokenError::Malformed)?;
         if payload.contains('.') {
             return Err(TokenError::Malformed);
         }
-        Ok(Compact {
-            header,
-            payload,
-            signature,
-            signed,
-        })
+        Ok(Compact { header, payload })
     }
 }
 

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use backon::{BackoffBuilder, ExponentialBuilder};
 use futures::future::join_all;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION};
 use reqwest::StatusCode;
@@ -31,11 +32,18 @@ const IDLE_CONNECTIONS_PER_HOST: usize = 64;
 /// Connecting must not eat the whole call timeout; a refused or black-holed host is
 /// reported quickly.
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The wait between retries stops doubling at this multiple of the spec's backoff (six
+/// doublings), so that a spec with many attempts never sleeps past any sane deadline.
+const MAX_BACKOFF_FACTOR: u32 = 64;
 
 pub struct RestConnector {
     spec: CompiledSpec,
     client: reqwest::Client,
     guard: super::guard::Guard,
+    /// The waits between the tries of one call: the spec's backoff, doubled per retry,
+    /// plus a random jitter of up to the wait again, so that the calls that failed
+    /// together do not all retry together.
+    backoff: ExponentialBuilder,
 }
 
 impl RestConnector {
@@ -93,10 +101,16 @@ impl RestConnector {
             .build()
             .map_err(|e| setup(format!("HTTP client: {e}")))?;
         let guard = super::guard::Guard::new(spec.resilience.clone());
+        let backoff = ExponentialBuilder::new()
+            .with_min_delay(spec.backoff)
+            .with_max_delay(spec.backoff.saturating_mul(MAX_BACKOFF_FACTOR))
+            .with_factor(2.0)
+            .with_jitter();
         Ok(RestConnector {
             spec,
             client,
             guard,
+            backoff,
         })
     }
 
@@ -140,6 +154,8 @@ impl RestConnector {
             1
         };
         let mut attempt = 1;
+        // Built at the first failure: most calls never need it.
+        let mut waits = None;
         self.guard.attempted();
         let system = self.spec.system.as_str();
         let first_started = Instant::now();
@@ -198,13 +214,29 @@ impl RestConnector {
                         detail = %error.detail,
                         "upstream call failed"
                     );
-                    if attempt >= attempts || !error.kind.retryable() || !self.guard.may_retry() {
-                        record(error.kind.code().as_str());
-                        return Err(error);
+                    // The schedule ends after `attempts - 1` waits; the budget is asked
+                    // last, so that only a retry about to be made is taken from it.
+                    let wait = if error.kind.retryable() {
+                        waits
+                            .get_or_insert_with(|| {
+                                self.backoff
+                                    .with_max_times(attempts.saturating_sub(1) as usize)
+                                    .build()
+                            })
+                            .next()
+                    } else {
+                        None
+                    };
+                    match wait {
+                        Some(wait) if self.guard.may_retry() => {
+                            tokio::time::sleep(wait).await;
+                            attempt += 1;
+                        }
+                        _ => {
+                            record(error.kind.code().as_str());
+                            return Err(error);
+                        }
                     }
-                    let base = self.spec.backoff.saturating_mul(1 << (attempt - 1).min(6));
-                    tokio::time::sleep(base.mul_f64(0.5 + fastrand::f64())).await;
-                    attempt += 1;
                 }
             }
         }
@@ -238,11 +270,11 @@ impl RestConnector {
             upstream.duration_ms = tracing::field::Empty,
             http.response.status_code = tracing::field::Empty,
         );
-        let traceparent =
-            crate::telemetry::outgoing(&span, trace.as_ref().map(|t| t.trace_id.as_str()));
+        let mut trace_headers = HeaderMap::new();
+        crate::telemetry::inject(&span, trace.as_ref(), &mut trace_headers);
         let started = Instant::now();
         let result = self
-            .exchange(endpoint, values, keys, paging, traceparent)
+            .exchange(endpoint, values, keys, paging, trace_headers)
             .instrument(span.clone())
             .await;
         span.record("upstream.duration_ms", started.elapsed().as_millis() as u64);
@@ -265,7 +297,7 @@ impl RestConnector {
         values: &BTreeMap<String, String>,
         keys: &[String],
         paging: &[(String, String)],
-        traceparent: String,
+        trace_headers: HeaderMap,
     ) -> Result<Option<Answer>, ConnectorError> {
         let bad_request = |detail: String| self.error(endpoint, ErrorKind::Rejected, detail);
         let path = render(&endpoint.path, values, true)
@@ -291,7 +323,7 @@ impl RestConnector {
         let mut request = self
             .client
             .request(endpoint.method.clone(), url)
-            .header("traceparent", traceparent);
+            .headers(trace_headers);
         if let Some(body) = &endpoint.body {
             request = request.json(&fill_body(body, values, keys).map_err(bad_request)?);
         }
@@ -717,6 +749,8 @@ mod tests {
         authorization: Mutex<Vec<String>>,
         batch_sizes: Mutex<Vec<usize>>,
         mode: Mutex<String>,
+        /// `traceparent` and `tracestate` of each call, empty when absent.
+        trace: Mutex<Vec<(String, String)>>,
     }
 
     async fn cards(
@@ -725,6 +759,16 @@ mod tests {
         Query(query): Query<HashMap<String, String>>,
     ) -> (StatusCode, Json<Value>) {
         fake.calls.fetch_add(1, Ordering::SeqCst);
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .map_or("", |v| v.to_str().unwrap())
+                .to_owned()
+        };
+        fake.trace
+            .lock()
+            .unwrap()
+            .push((header("traceparent"), header("tracestate")));
         if let Some(auth) = headers.get("authorization") {
             fake.authorization
                 .lock()
@@ -862,6 +906,44 @@ mod tests {
             .unwrap()
             .iter()
             .all(|a| a == "Bearer s3cret"));
+    }
+
+    #[tokio::test]
+    async fn the_callers_tracestate_reaches_the_upstream_call() {
+        let (connector, fake) = connector().await;
+        let mut request = HeaderMap::new();
+        request.insert(
+            "traceparent",
+            HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        );
+        request.insert(
+            "tracestate",
+            HeaderValue::from_static("bank=teller-desktop,vendor=opaque"),
+        );
+        let caller = crate::telemetry::extract(&request).unwrap();
+        let span = tracing::Span::none();
+        let trace = crate::telemetry::TraceContext {
+            trace_id: crate::telemetry::join(&span, Some(&caller)),
+            trace_state: caller.trace_state().clone(),
+            span,
+        };
+        let cif = keys(&["1000000001"]);
+        crate::connectors::with_trace(Some(trace), connector.batch("cards", &cif))
+            .await
+            .unwrap();
+        let seen = fake.trace.lock().unwrap().clone();
+        let [(traceparent, tracestate)] = seen.as_slice() else {
+            panic!("one call: {seen:?}");
+        };
+        assert!(
+            traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+            "{traceparent}"
+        );
+        assert!(
+            !traceparent.contains("00f067aa0ba902b7"),
+            "a span of its own"
+        );
+        assert_eq!(tracestate, "bank=teller-desktop,vendor=opaque");
     }
 
     #[tokio::test]

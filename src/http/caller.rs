@@ -21,6 +21,8 @@ pub struct Caller {
     /// The W3C trace id of the request (the caller's, else a new one), which the
     /// access audit records so that a read can be matched to logs and traces.
     pub trace_id: String,
+    /// The caller's `tracestate`, for the upstream calls made for the request.
+    pub trace_state: opentelemetry::trace::TraceState,
 }
 
 /// 401, with the GraphQL error body the issue asks for and the `WWW-Authenticate`
@@ -108,14 +110,14 @@ pub fn viewer_for(
     ))
 }
 
-/// Authenticates an HTTP request (of trace `trace_id`) and takes it from the rate
+/// Authenticates an HTTP request (of trace `trace`) and takes it from the rate
 /// limits.
 pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
     media: MediaType,
-    trace_id: String,
+    trace: super::trace::RequestTrace,
 ) -> Result<Caller, Response> {
     let token = bearer(headers).map_err(|m| {
         refused(
@@ -180,7 +182,11 @@ pub async fn authenticate(
         );
         return Err(response);
     }
-    Ok(Caller { viewer, trace_id })
+    Ok(Caller {
+        viewer,
+        trace_id: trace.trace_id,
+        trace_state: trace.trace_state,
+    })
 }
 
 #[cfg(test)]

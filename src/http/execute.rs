@@ -79,6 +79,7 @@ async fn execute_inner(
         deadline: tokio::time::Instant::now() + state.request_timeout,
         viewer: caller.viewer,
         trace_id: caller.trace_id,
+        trace_state: caller.trace_state,
     };
     let query = match document(state, media, &mut params, &run.viewer.identity().role).await {
         Ok(query) => query,
@@ -132,6 +133,8 @@ struct Run<'a> {
     deadline: tokio::time::Instant,
     viewer: Viewer,
     trace_id: String,
+    /// The caller's `tracestate`, passed on to the upstreams.
+    trace_state: opentelemetry::trace::TraceState,
 }
 
 impl Run<'_> {
@@ -274,6 +277,7 @@ impl Run<'_> {
         let data = RequestData::new(&self.state.upstreams, self.viewer.clone());
         data.scope.set_trace(crate::telemetry::TraceContext {
             trace_id: self.trace_id.clone(),
+            trace_state: self.trace_state.clone(),
             span: tracing::Span::current(),
         });
         let scope = data.scope.clone();

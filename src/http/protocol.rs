@@ -155,11 +155,10 @@ pub(super) async fn graphql_post(
         Ok(params) => params,
         Err(problem) => return invalid_request(media, problem),
     };
-    let caller =
-        match caller::authenticate(&state, &headers, Some(peer), media, trace.trace_id).await {
-            Ok(caller) => caller,
-            Err(refused) => return refused,
-        };
+    let caller = match caller::authenticate(&state, &headers, Some(peer), media, trace).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
     execute(&state, media, params, Method::Post, caller).await
 }
 
@@ -190,11 +189,10 @@ pub(super) async fn graphql_get(
         Ok(params) => params,
         Err(problem) => return invalid_request(media, problem),
     };
-    let caller =
-        match caller::authenticate(&state, &headers, Some(peer), media, trace.trace_id).await {
-            Ok(caller) => caller,
-            Err(refused) => return refused,
-        };
+    let caller = match caller::authenticate(&state, &headers, Some(peer), media, trace).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
     execute(&state, media, params, Method::Get, caller).await
 }
 

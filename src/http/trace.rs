@@ -1,21 +1,23 @@
 //! The span of each HTTP request: a child of the caller's span when the caller sent a
 //! W3C `traceparent`, the root of a new trace otherwise. Handlers find the request's
-//! trace id in the request's extensions (the access audit records it) and add the
-//! GraphQL operation name to the span once they know it.
+//! trace id (the access audit records it) and the caller's `tracestate` (passed on to
+//! the upstreams) in the request's extensions, and add the GraphQL operation name to
+//! the span once they know it.
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
+use opentelemetry::trace::TraceState;
 use tracing::field::Empty;
 use tracing::Instrument;
-
-use crate::telemetry::TraceParent;
 
 /// The trace a request belongs to, as the handlers see it.
 #[derive(Debug, Clone)]
 pub struct RequestTrace {
     /// 32 hex digits: the caller's trace id, or a new one.
     pub trace_id: String,
+    /// The caller's `tracestate`, empty when it sent none.
+    pub trace_state: TraceState,
 }
 
 /// Runs the request inside an `http.request` span carrying method, route (the
@@ -27,11 +29,7 @@ pub async fn request_span(mut request: Request, next: Next) -> Response {
         .map_or("unmatched", MatchedPath::as_str)
         .to_owned();
     let method = request.method().clone();
-    let caller = request
-        .headers()
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .and_then(TraceParent::parse);
+    let caller = crate::telemetry::extract(request.headers());
     let span = tracing::info_span!(
         "http.request",
         otel.kind = "server",
@@ -44,7 +42,11 @@ pub async fn request_span(mut request: Request, next: Next) -> Response {
     );
     let trace_id = crate::telemetry::join(&span, caller.as_ref());
     span.record("trace_id", trace_id.as_str());
-    request.extensions_mut().insert(RequestTrace { trace_id });
+    let trace_state = caller.map(|c| c.trace_state().clone()).unwrap_or_default();
+    request.extensions_mut().insert(RequestTrace {
+        trace_id,
+        trace_state,
+    });
     let response = next.run(request).instrument(span.clone()).await;
     let status = response.status();
     span.record("http.response.status_code", status.as_u16());

@@ -36,6 +36,8 @@ struct PerOperation {
     /// The upgrade request's trace: every operation of the connection belongs to it,
     /// and its access audit records it.
     trace_id: String,
+    /// The upgrade request's `tracestate`, passed on to the upstreams.
+    trace_state: opentelemetry::trace::TraceState,
 }
 
 /// Counts an operation streaming over WebSocket for as long as its stream lives.
@@ -94,6 +96,7 @@ impl PerOperation {
         let data = RequestData::new(&self.state.upstreams, viewer);
         data.scope.set_trace(crate::telemetry::TraceContext {
             trace_id: self.trace_id.clone(),
+            trace_state: self.trace_state.clone(),
             span: span.clone(),
         });
         (schema, data.attach(request))
@@ -242,6 +245,7 @@ pub(super) async fn graphql_ws(
         identity,
         peer: Some(peer),
         trace_id: trace.trace_id,
+        trace_state: trace.trace_state,
     };
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)

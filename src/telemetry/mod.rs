@@ -9,7 +9,7 @@
 //!   (all the customers, accounts, … that a loader gathered) that the in-process tier
 //!   could not answer at once;
 //! - `upstream.call`: one HTTP attempt toward a system, its `traceparent` carrying the
-//!   span's ids.
+//!   span's ids and its `tracestate` the caller's.
 //!
 //! No span field holds a query, variables, a URL or a key: only names, counts,
 //! statuses and durations, so that neither logs nor traces ever carry personal data.
@@ -25,7 +25,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-pub use traceparent::{join, outgoing, TraceContext, TraceParent};
+pub use traceparent::{extract, inject, join, TraceContext};
 
 use crate::config::{Config, LogFormat};
 

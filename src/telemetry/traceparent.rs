@@ -1,89 +1,50 @@
-//! W3C Trace Context: reading a caller's `traceparent`, joining its trace, and writing
-//! the `traceparent` of an upstream call so that the upstream's spans join it too.
+//! W3C Trace Context: reading a caller's `traceparent` and `tracestate`, joining its
+//! trace, and writing both headers on an upstream call so that the upstream's spans
+//! join it too. The headers are read and written by OpenTelemetry's
+//! [`TraceContextPropagator`]; this module decides which context it is given.
 //!
 //! With an OTLP exporter the ids are the OpenTelemetry span's, so what a collector
 //! receives from the hub and from the upstreams forms one tree. Without one the trace
-//! id is still carried (from the caller, or a new one) and each upstream call gets a
-//! fresh span id, which costs no more than formatting a header.
+//! id is still carried (from the caller, or a new one), with the caller's `tracestate`,
+//! and each upstream call gets a fresh span id, which costs no more than formatting a
+//! header.
 
+use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+use opentelemetry::Context;
+use opentelemetry_http::{HeaderExtractor, HeaderInjector};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-/// A parsed `traceparent` header.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TraceParent {
-    /// 32 lowercase hex digits, not all zero.
-    pub trace_id: String,
-    /// The caller's span: 16 lowercase hex digits, not all zero.
-    pub parent_id: String,
-    /// Whether the caller records this trace (flag bit 0).
-    pub sampled: bool,
-}
-
-impl TraceParent {
-    /// Reads `version-traceid-parentid-flags` as the W3C recommendation says: an
-    /// unknown future version is read for its first four fields, version `ff` and
-    /// all-zero ids are invalid, and anything invalid is ignored (a new trace starts).
-    pub fn parse(header: &str) -> Option<TraceParent> {
-        let header = header.trim();
-        let mut parts = header.split('-');
-        let version = parts.next()?;
-        let trace_id = parts.next()?;
-        let parent_id = parts.next()?;
-        let flags = parts.next()?;
-        let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
-        if !hex(version, 2) || version.eq_ignore_ascii_case("ff") {
-            return None;
-        }
-        if version == "00" && parts.next().is_some() {
-            return None;
-        }
-        let zero = |s: &str| s.bytes().all(|b| b == b'0');
-        if !hex(trace_id, 32) || zero(trace_id) || !hex(parent_id, 16) || zero(parent_id) {
-            return None;
-        }
-        let flags = u8::from_str_radix(flags, 16)
-            .ok()
-            .filter(|_| flags.len() == 2)?;
-        Some(TraceParent {
-            trace_id: trace_id.to_ascii_lowercase(),
-            parent_id: parent_id.to_ascii_lowercase(),
-            sampled: flags & 1 == 1,
-        })
-    }
-
-    fn span_context(&self) -> Option<SpanContext> {
-        let flags = if self.sampled {
-            TraceFlags::SAMPLED
-        } else {
-            TraceFlags::default()
-        };
-        Some(SpanContext::new(
-            TraceId::from_hex(&self.trace_id).ok()?,
-            SpanId::from_hex(&self.parent_id).ok()?,
-            flags,
-            true,
-            TraceState::default(),
-        ))
-    }
-}
-
-/// The trace an upstream call belongs to: the request's trace id and the span the call
-/// is made under (a resolver group's load).
+/// The trace an upstream call belongs to: the request's trace id, the caller's
+/// `tracestate`, and the span the call is made under (a resolver group's load).
 #[derive(Debug, Clone)]
 pub struct TraceContext {
     pub trace_id: String,
+    /// Passed on unchanged to the upstreams, as the W3C recommendation asks of a
+    /// participant that adds no entry of its own.
+    pub trace_state: TraceState,
     pub span: tracing::Span,
 }
 
+/// The caller's span from a request's `traceparent` (with its `tracestate`), when the
+/// header is valid: an invalid one is ignored and a new trace starts, as the W3C
+/// recommendation says.
+pub fn extract(headers: &http::HeaderMap) -> Option<SpanContext> {
+    let context = TraceContextPropagator::new()
+        .extract_with_context(&Context::new(), &HeaderExtractor(headers));
+    let caller = context.span().span_context().clone();
+    caller.is_valid().then_some(caller)
+}
+
 /// Makes `span` (a request's, not yet entered) a child of the caller's span when the
-/// caller sent a `traceparent`, and returns the request's trace id.
-pub fn join(span: &tracing::Span, caller: Option<&TraceParent>) -> String {
+/// caller sent a valid `traceparent`, and returns the request's trace id.
+pub fn join(span: &tracing::Span, caller: Option<&SpanContext>) -> String {
     if super::exporting() {
-        if let Some(parent) = caller.and_then(TraceParent::span_context) {
+        if let Some(parent) = caller {
             // Fails only when the span is disabled by the filter: then there is no
             // span to export and the caller's trace id is still used below.
-            let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(parent));
+            let _ = span.set_parent(Context::new().with_remote_span_context(parent.clone()));
         }
         let context = span.context();
         let exported = context.span().span_context().clone();
@@ -92,49 +53,86 @@ pub fn join(span: &tracing::Span, caller: Option<&TraceParent>) -> String {
         }
     }
     caller
-        .map(|c| c.trace_id.clone())
-        .unwrap_or_else(new_trace_id)
+        .map_or_else(new_trace_id, SpanContext::trace_id)
+        .to_string()
 }
 
-/// The `traceparent` of an upstream call made under `span`: the span's own ids when
-/// it is exported, else `trace_id` (the request's, or a new one) and a new span id.
-pub fn outgoing(span: &tracing::Span, trace_id: Option<&str>) -> String {
-    if super::exporting() {
-        let context = span.context();
-        let exported = context.span().span_context().clone();
-        if exported.is_valid() {
-            return format!(
-                "00-{}-{}-{:02x}",
-                exported.trace_id(),
-                exported.span_id(),
-                exported.trace_flags().to_u8()
-            );
-        }
+/// Writes the `traceparent` and `tracestate` of an upstream call made under `span`
+/// into `headers`: the span's own context when it is exported, else the request's
+/// trace id (or a new one), a new span id and the caller's `tracestate`.
+pub fn inject(span: &tracing::Span, trace: Option<&TraceContext>, headers: &mut http::HeaderMap) {
+    let exported = if super::exporting() {
+        Some(span.context()).filter(|context| context.span().span_context().is_valid())
+    } else {
+        None
+    };
+    let context = exported.unwrap_or_else(|| {
+        let trace_id = trace
+            .and_then(|t| TraceId::from_hex(&t.trace_id).ok())
+            .unwrap_or_else(new_trace_id);
+        let state = trace.map(|t| t.trace_state.clone()).unwrap_or_default();
+        let call = SpanContext::new(
+            trace_id,
+            SpanId::from(fastrand::u64(1..)),
+            TraceFlags::SAMPLED,
+            false,
+            state,
+        );
+        Context::new().with_remote_span_context(call)
+    });
+    TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(headers));
+    // The propagator writes `tracestate` even when it is empty; upstreams are spared
+    // a header that says nothing.
+    if headers
+        .get(TRACESTATE)
+        .is_some_and(|value| value.is_empty())
+    {
+        headers.remove(TRACESTATE);
     }
-    let trace_id = trace_id.map_or_else(new_trace_id, str::to_owned);
-    format!("00-{trace_id}-{:016x}-01", fastrand::u64(1..))
 }
 
-/// A random 128-bit trace id as 32 hex digits (UUID v7: time-ordered, so ids found in
-/// logs sort by when the request came).
-fn new_trace_id() -> String {
-    uuid::Uuid::now_v7().simple().to_string()
+const TRACESTATE: &str = "tracestate";
+
+/// A random 128-bit trace id (UUID v7: time-ordered, so ids found in logs sort by when
+/// the request came).
+fn new_trace_id() -> TraceId {
+    TraceId::from(uuid::Uuid::now_v7().as_u128())
 }
 
 #[cfg(test)]
 mod tests {
+    use http::{HeaderMap, HeaderValue};
+
     use super::*;
 
+    const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const CALLER_SPAN: &str = "00f067aa0ba902b7";
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    fn traceparent(flags: &str) -> String {
+        format!("00-{CALLER_TRACE}-{CALLER_SPAN}-{flags}")
+    }
+
     #[test]
-    fn a_well_formed_traceparent_is_read_and_lowercased() {
-        let parsed =
-            TraceParent::parse("00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01").unwrap();
-        assert_eq!(parsed.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
-        assert_eq!(parsed.parent_id, "00f067aa0ba902b7");
-        assert!(parsed.sampled);
-        let unsampled =
-            TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00").unwrap();
-        assert!(!unsampled.sampled);
+    fn a_well_formed_traceparent_is_read_with_its_tracestate() {
+        let caller = extract(&headers(&[
+            ("traceparent", &traceparent("01")),
+            ("tracestate", "vendor=opaque,other=1"),
+        ]))
+        .unwrap();
+        assert_eq!(caller.trace_id().to_string(), CALLER_TRACE);
+        assert_eq!(caller.span_id().to_string(), CALLER_SPAN);
+        assert!(caller.is_sampled());
+        assert_eq!(caller.trace_state().header(), "vendor=opaque,other=1");
+        let unsampled = extract(&headers(&[("traceparent", &traceparent("00"))])).unwrap();
+        assert!(!unsampled.is_sampled());
     }
 
     #[test]
@@ -146,35 +144,62 @@ mod tests {
             "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
             "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",
             "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01",
         ] {
-            assert_eq!(TraceParent::parse(bad), None, "{bad}");
+            assert_eq!(extract(&headers(&[("traceparent", bad)])), None, "{bad}");
         }
+        assert_eq!(extract(&HeaderMap::new()), None);
     }
 
     #[test]
     fn a_future_version_is_read_for_its_first_four_fields() {
-        let parsed =
-            TraceParent::parse("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-more")
-                .unwrap();
-        assert_eq!(parsed.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        let caller = extract(&headers(&[(
+            "traceparent",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-more",
+        )]))
+        .unwrap();
+        assert_eq!(caller.trace_id().to_string(), CALLER_TRACE);
+    }
+
+    fn call_headers(trace: Option<&TraceContext>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        inject(&tracing::Span::none(), trace, &mut headers);
+        headers
     }
 
     #[test]
-    fn without_an_exporter_the_caller_trace_id_is_kept_and_calls_get_new_span_ids() {
-        let caller =
-            TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+    fn without_an_exporter_the_caller_trace_is_kept_and_calls_get_new_span_ids() {
+        let caller = extract(&headers(&[
+            ("traceparent", &traceparent("01")),
+            ("tracestate", "vendor=opaque"),
+        ]))
+        .unwrap();
         let span = tracing::Span::none();
-        assert_eq!(join(&span, Some(&caller)), caller.trace_id);
+        let trace_id = join(&span, Some(&caller));
+        assert_eq!(trace_id, CALLER_TRACE);
         let fresh = join(&span, None);
         assert_eq!(fresh.len(), 32);
-        assert_ne!(fresh, caller.trace_id);
-        let first = TraceParent::parse(&outgoing(&span, Some(&caller.trace_id))).unwrap();
-        let second = TraceParent::parse(&outgoing(&span, Some(&caller.trace_id))).unwrap();
-        assert_eq!(first.trace_id, caller.trace_id);
-        assert_ne!(first.parent_id, second.parent_id);
+        assert_ne!(fresh, CALLER_TRACE);
+
+        let trace = TraceContext {
+            trace_id,
+            trace_state: caller.trace_state().clone(),
+            span,
+        };
+        let first = extract(&call_headers(Some(&trace))).unwrap();
+        let second = extract(&call_headers(Some(&trace))).unwrap();
+        assert_eq!(first.trace_id().to_string(), CALLER_TRACE);
+        assert_ne!(first.span_id(), second.span_id());
+        assert_ne!(first.span_id().to_string(), CALLER_SPAN);
+        assert_eq!(first.trace_state().header(), "vendor=opaque");
+    }
+
+    #[test]
+    fn a_call_outside_any_request_starts_a_trace_and_sends_no_empty_tracestate() {
+        let headers = call_headers(None);
+        let call = extract(&headers).unwrap();
+        assert!(call.is_sampled());
+        assert!(!headers.contains_key(TRACESTATE), "{headers:?}");
     }
 }

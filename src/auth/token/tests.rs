@@ -222,6 +222,11 @@ async fn issuer_and_audience_must_be_ours() {
         rejected(&verifier, &rs256(&without(claims(), "iss"))).await,
         TokenError::WrongIssuer
     );
+    let issuers = with(claims(), "iss", json!(["c360-dev", "https://other-idp"]));
+    assert_eq!(
+        rejected(&verifier, &rs256(&issuers)).await,
+        TokenError::WrongIssuer
+    );
     let elsewhere = with(claims(), "aud", json!("loan-origination"));
     assert_eq!(
         rejected(&verifier, &rs256(&elsewhere)).await,
