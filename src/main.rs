@@ -199,7 +199,9 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Schema => unreachable!("handled above"),
         Command::Migrate => {
-            let store = c360::store::Store::connect(&config.database).await?;
+            // Nothing serves `/metrics` here: the store counts into a registry of its own.
+            let metrics = c360::metrics::Metrics::new();
+            let store = c360::store::Store::connect(&config.database, &metrics).await?;
             let applied = store.migrate().await?;
             println!(
                 "database ({}) is up to date: {applied} migration(s) applied",

@@ -7,6 +7,7 @@
 //! are retried with jittered exponential backoff on unavailability and timeouts.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -23,6 +24,7 @@ use super::mapping::Pointer;
 use super::spec::MAX_BATCH_PAGES;
 use super::{BatchResult, Connector, ConnectorError, ErrorKind, PageRequest, Params};
 use crate::domain::{Page, System};
+use crate::metrics::Metrics;
 
 /// Connections kept open per upstream: a 2-core hub rarely has more calls in flight
 /// toward one system, and reusing connections saves a TLS handshake per call.
@@ -35,10 +37,12 @@ pub struct RestConnector {
     spec: CompiledSpec,
     client: reqwest::Client,
     guard: super::guard::Guard,
+    /// Where its calls, their latency and its circuit state are counted.
+    metrics: Arc<Metrics>,
 }
 
 impl RestConnector {
-    pub fn new(spec: CompiledSpec) -> Result<RestConnector, ConnectorError> {
+    pub fn new(spec: CompiledSpec, metrics: Arc<Metrics>) -> Result<RestConnector, ConnectorError> {
         let system = spec.system;
         let setup =
             |detail: String| ConnectorError::new(system, "setup", ErrorKind::Unavailable, detail);
@@ -96,11 +100,13 @@ impl RestConnector {
             spec,
             client,
             guard,
+            metrics,
         })
     }
 
     fn circuit_gauge(&self) {
-        crate::metrics::UPSTREAM_CIRCUIT
+        self.metrics
+            .upstream_circuit
             .with_label_values(&[self.spec.system.as_str()])
             .set(self.guard.state().as_gauge());
     }
@@ -143,10 +149,12 @@ impl RestConnector {
         let system = self.spec.system.as_str();
         let first_started = Instant::now();
         let record = |outcome: &str| {
-            crate::metrics::UPSTREAM_CALLS
+            self.metrics
+                .upstream_calls
                 .with_label_values(&[system, endpoint.name.as_str(), outcome])
                 .inc();
-            crate::metrics::UPSTREAM_LATENCY
+            self.metrics
+                .upstream_latency
                 .with_label_values(&[system, endpoint.name.as_str()])
                 .observe(first_started.elapsed().as_secs_f64());
         };
@@ -824,7 +832,7 @@ mod tests {
             &lookup,
         )
         .unwrap();
-        (RestConnector::new(spec).unwrap(), fake)
+        (RestConnector::new(spec, Arc::default()).unwrap(), fake)
     }
 
     fn keys(list: &[&str]) -> Vec<String> {

@@ -49,6 +49,7 @@ use crate::cache::{
     ParsedDocuments, PersistedQueries, PersistedQueryError, RedisTier, ResponseCache, ResponseKey,
 };
 use crate::graphql::{AppSchema, AppSchemas, RequestData};
+use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::upstream::Upstreams;
 
@@ -118,6 +119,8 @@ pub struct Shared {
     pub audit: AuditWriter,
     /// Turns true when the hub starts shutting down: open WebSockets close.
     pub shutting_down: tokio::sync::watch::Receiver<bool>,
+    /// This hub's metrics, which `GET /metrics` renders.
+    pub metrics: Arc<Metrics>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -199,18 +202,18 @@ struct PerOperation {
 }
 
 /// Counts an operation streaming over WebSocket for as long as its stream lives.
-struct OpenSubscription;
+struct OpenSubscription(prometheus::IntGauge);
 
 impl OpenSubscription {
-    fn new() -> OpenSubscription {
-        crate::metrics::SUBSCRIPTIONS_OPEN.inc();
-        OpenSubscription
+    fn new(metrics: &Metrics) -> OpenSubscription {
+        metrics.subscriptions_open.inc();
+        OpenSubscription(metrics.subscriptions_open.clone())
     }
 }
 
 impl Drop for OpenSubscription {
     fn drop(&mut self) {
-        crate::metrics::SUBSCRIPTIONS_OPEN.dec();
+        self.0.dec();
     }
 }
 
@@ -262,7 +265,7 @@ impl PerOperation {
 
 /// The span of one operation over WebSocket: a child of the connection's span (the
 /// current one while the connection is served), named as the metrics name it.
-fn ws_operation_span(name: Option<&str>) -> tracing::Span {
+fn ws_operation_span(metrics: &Metrics, name: Option<&str>) -> tracing::Span {
     let span = tracing::info_span!(
         "graphql.operation",
         graphql.operation.name = tracing::field::Empty,
@@ -270,7 +273,7 @@ fn ws_operation_span(name: Option<&str>) -> tracing::Span {
     );
     span.record(
         "graphql.operation.name",
-        crate::metrics::operation_label(name).as_str(),
+        metrics.operation_label(name).as_str(),
     );
     span
 }
@@ -288,7 +291,7 @@ impl Executor for PerOperation {
             return unauthenticated_response();
         };
         let name = request.operation_name.clone();
-        let span = ws_operation_span(name.as_deref());
+        let span = ws_operation_span(&self.state.metrics, name.as_deref());
         let (schema, request) = self.prepare(request, viewer.clone(), &span);
         async {
             let deadline = tokio::time::Instant::now() + self.state.request_timeout;
@@ -326,11 +329,11 @@ impl Executor for PerOperation {
             return futures::stream::once(async { unauthenticated_response() }).boxed();
         };
         let name = request.operation_name.clone();
-        let span = ws_operation_span(name.as_deref());
+        let span = ws_operation_span(&self.state.metrics, name.as_deref());
         let (schema, request) = self.prepare(request, viewer.clone(), &span);
         let state = self.state.clone();
         let trace = self.trace_id.clone();
-        let open = OpenSubscription::new();
+        let open = OpenSubscription::new(&self.state.metrics);
         // Each answer of the operation writes the audit of what it read since the
         // last one: a subscription's customer is recorded when it starts.
         let answers =
@@ -383,7 +386,7 @@ async fn graphql_ws(
     let identity = match caller::bearer(&headers) {
         Ok(token) => match caller::identify(&state, token).await {
             Ok(identity) => Some(identity),
-            Err(refusal) => return caller::refused(MediaType::Json, refusal),
+            Err(refusal) => return caller::refused(&state, MediaType::Json, refusal),
         },
         Err(_) => None,
     };
@@ -513,7 +516,7 @@ async fn audit(
         Ok(Ok(())) => Ok(()),
         Ok(Err(crate::auth::AuditClosed)) => Err(AuditRefused::Closed),
         Err(_) => {
-            crate::metrics::AUDIT_REFUSED_READS.inc();
+            state.metrics.audit_refused_reads.inc();
             tracing::warn!("read refused: the access audit had no room by the request's deadline");
             Err(AuditRefused::Behind)
         }
@@ -554,13 +557,17 @@ fn audit_unavailable_response(refused: AuditRefused) -> async_graphql::Response 
 
 async fn metrics(State(state): State<AppState>) -> Response {
     let (open, idle) = state.store.connections();
-    crate::metrics::DB_CONNECTIONS
+    state
+        .metrics
+        .db_connections
         .with_label_values(&["open"])
         .set(i64::from(open));
-    crate::metrics::DB_CONNECTIONS
+    state
+        .metrics
+        .db_connections
         .with_label_values(&["idle"])
         .set(idle as i64);
-    let mut response = crate::metrics::render().into_response();
+    let mut response = state.metrics.render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -921,7 +928,9 @@ async fn document(
         return match allowlist.find(id, params.query.as_deref()) {
             Some(document) => Ok(document),
             None => {
-                crate::metrics::REFUSED
+                state
+                    .metrics
+                    .refused
                     .with_label_values(&["not_allowlisted"])
                     .inc();
                 Err(request_error(
@@ -1025,7 +1034,7 @@ async fn execute(
     let response = execute_inner(state, media, params, method, caller, &mut operation)
         .instrument(span.clone())
         .await;
-    let operation = crate::metrics::operation_label(operation.as_deref());
+    let operation = state.metrics.operation_label(operation.as_deref());
     // The name as the metrics label has it: a plain GraphQL name or `other`, so a
     // crafted name cannot smuggle data into traces.
     span.record("graphql.operation.name", operation.as_str());
@@ -1035,10 +1044,14 @@ async fn execute(
         400..=499 => "refused",
         _ => "failed",
     };
-    crate::metrics::GRAPHQL_REQUESTS
+    state
+        .metrics
+        .graphql_requests
         .with_label_values(&[operation.as_str(), outcome])
         .inc();
-    crate::metrics::GRAPHQL_LATENCY
+    state
+        .metrics
+        .graphql_latency
         .with_label_values(&[operation.as_str()])
         .observe(started.elapsed().as_secs_f64());
     response
@@ -1099,7 +1112,9 @@ async fn execute_inner(
         }
         let aliases = count_aliases(document);
         if aliases > state.max_aliases {
-            crate::metrics::REFUSED
+            state
+                .metrics
+                .refused
                 .with_label_values(&["too_many_aliases"])
                 .inc();
             return request_error(
@@ -1115,7 +1130,9 @@ async fn execute_inner(
         if !(state.open_introspection || viewer.may(Capability::Introspect))
             && asks_for_schema(document)
         {
-            crate::metrics::REFUSED
+            state
+                .metrics
+                .refused
                 .with_label_values(&["introspection"])
                 .inc();
             return request_error(
@@ -1219,7 +1236,9 @@ async fn execute_inner(
     if let (true, Some(responses), Some(key)) = (cacheable, &state.responses, response_key) {
         match scope.cacheable(responses.max_ttl()) {
             Some((tags, ttl)) => responses.insert(key, body.clone(), summary, tags, ttl),
-            None => crate::metrics::RESPONSE_CACHE
+            None => state
+                .metrics
+                .response_cache
                 .with_label_values(&["uncacheable"])
                 .inc(),
         }
