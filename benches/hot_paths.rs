@@ -33,6 +33,7 @@ use c360::domain::{
 };
 use c360::graphql::{build_schema, AppSchemas, RequestData};
 use c360::insights::{self, Inputs, InsightConfig, Records};
+use c360::metrics::Metrics;
 use c360::sandbox::{LatencyProfile, Sandbox, SandboxConfig};
 use c360::store::Store;
 use c360::upstream::Upstreams;
@@ -312,7 +313,8 @@ impl World {
         let rest: HashMap<System, RestConnector> = specs
             .iter()
             .map(|spec| {
-                let connector = RestConnector::new(spec.clone()).expect("a connector");
+                let connector =
+                    RestConnector::new(spec.clone(), Arc::default()).expect("a connector");
                 (spec.system, connector)
             })
             .collect();
@@ -384,6 +386,7 @@ impl World {
         let policies = Policies::load(&AccessConfig::default().policies).expect("policies");
         let database = tempfile::tempdir().expect("a temporary folder");
         let cache = CacheConfig::default();
+        let metrics = Arc::new(Metrics::new());
         let entities = Arc::new(EntityCache::new(
             EntitySettings {
                 enabled: true,
@@ -393,15 +396,21 @@ impl World {
             },
             None,
             "bench:",
+            metrics.clone(),
         ));
-        let upstreams =
-            Upstreams::new(Connectors::from_specs(specs).expect("connectors"), entities);
+        let upstreams = Upstreams::new(
+            Connectors::from_specs(specs, &metrics).expect("connectors"),
+            entities,
+        );
         let database_url = format!("sqlite://{}/bench.db", database.path().display());
         let schema = runtime.block_on(async {
-            let store = Store::connect(&DatabaseConfig {
-                url: database_url,
-                ..DatabaseConfig::default()
-            })
+            let store = Store::connect(
+                &DatabaseConfig {
+                    url: database_url,
+                    ..DatabaseConfig::default()
+                },
+                &metrics,
+            )
             .await
             .expect("a SQLite store");
             store.migrate().await.expect("migrations");

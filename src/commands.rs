@@ -16,7 +16,9 @@ pub async fn serve(mut config: Config, port: Option<u16>) -> anyhow::Result<()> 
 
 /// `c360 migrate`: applies the migrations that have not run yet.
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
-    let store = crate::store::Store::connect(&config.database).await?;
+    // Nothing serves `/metrics` here: the store counts into a registry of its own.
+    let metrics = crate::metrics::Metrics::new();
+    let store = crate::store::Store::connect(&config.database, &metrics).await?;
     let applied = store.migrate().await?;
     println!(
         "database ({}) is up to date: {applied} migration(s) applied",

@@ -7,7 +7,7 @@
 //!   `connectors/*.toml`.
 //! - [`upstream`]: typed reads over the connectors (customers, accounts, cards, …).
 //! - [`cache`]: the response tier and the entity tiers (in-process and Redis).
-//! - [`metrics`]: the Prometheus registry behind `/metrics`.
+//! - [`metrics`]: each hub's Prometheus registry, behind its `/metrics`.
 //! - [`telemetry`]: log lines and spans (OTLP export when configured), W3C trace
 //!   context toward the upstreams.
 //! - [`store`]: the hub's own SQL database (SQLite or PostgreSQL): interactions,
@@ -60,6 +60,7 @@ use tokio::net::TcpListener;
 use crate::bus::Bus;
 use crate::config::Config;
 use crate::connectors::{ConnectorError, Connectors, SpecErrors};
+use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 use crate::upstream::Upstreams;
 
@@ -128,6 +129,8 @@ pub struct Reloader {
     upstreams: Upstreams,
     policies: auth::LivePolicies,
     schema: graphql::AppSchemas,
+    /// The hub's metrics, which new connectors count into.
+    metrics: Arc<Metrics>,
 }
 
 /// Drops, on this instance, whatever any instance announces as invalidated
@@ -172,7 +175,7 @@ pub enum ReloadError {
 impl Reloader {
     pub async fn reload(&self) -> Result<(), ReloadError> {
         let specs = connectors::load(&self.connectors, &config::process_env)?;
-        let connectors = Connectors::from_specs(specs)?;
+        let connectors = Connectors::from_specs(specs, &self.metrics)?;
         let policies = auth::Policies::load(&self.policies_path)?;
         policies.check_against(&graphql::schema_fields(self.schema.policed()).await)?;
         self.upstreams.replace_connectors(connectors);
@@ -205,8 +208,10 @@ impl Reloader {
 impl App {
     /// Loads and checks the connector specs, opens the database and applies its
     /// migrations, connects the bus, builds the schema and binds the port the config
-    /// names (0 picks a free one; [`App::local_addr`] says which).
+    /// names (0 picks a free one; [`App::local_addr`] says which). Every part of the
+    /// hub counts into one [`Metrics`] of its own, served on its `/metrics`.
     pub async fn build(config: Config) -> Result<App, StartError> {
+        let metrics = Arc::new(Metrics::new());
         let verifier = auth::Verifier::new(&config.auth, config.profile)?;
         let policies = auth::Policies::load(&config.access.policies)?;
         let insights = insights::InsightConfig::load(&config.insights.rules)?;
@@ -254,6 +259,7 @@ impl App {
                         },
                     },
                     sealer,
+                    metrics.clone(),
                 );
                 tier.connect_now().await;
                 Some(tier)
@@ -269,6 +275,7 @@ impl App {
             },
             redis.clone(),
             &config.redis.key_prefix,
+            metrics.clone(),
         ));
         let responses = config.cache.response_enabled.then(|| {
             Arc::new(cache::ResponseCache::new(
@@ -277,10 +284,11 @@ impl App {
                 config.cache.response_max_ttl,
                 // Each replayed read: a CIF and a set of classes.
                 |reads: &auth::AccessSummary| 64 * reads.reads.len(),
+                metrics.clone(),
             ))
         });
-        let upstreams = Upstreams::new(Connectors::from_specs(specs)?, entities);
-        let store = Store::connect(&config.database).await?;
+        let upstreams = Upstreams::new(Connectors::from_specs(specs, &metrics)?, entities);
+        let store = Store::connect(&config.database, &metrics).await?;
         let applied = store.migrate().await?;
         if applied > 0 {
             tracing::info!(
@@ -306,6 +314,7 @@ impl App {
             upstreams: upstreams.clone(),
             policies: live_policies.clone(),
             schema: schema.clone(),
+            metrics: metrics.clone(),
         };
         let audit = auth::AuditWriter::start(
             store.clone(),
@@ -313,6 +322,7 @@ impl App {
                 max_uncommitted_rows: config.access.audit_max_pending_rows,
                 ..auth::AuditSettings::default()
             },
+            metrics.clone(),
         );
         let (shutting_down, shutdown_seen) = tokio::sync::watch::channel(false);
         let limits = auth::limits::RateLimits::new(&config.access);
@@ -339,6 +349,7 @@ impl App {
             max_aliases: config.graphql.max_aliases,
             audit: audit.clone(),
             shutting_down: shutdown_seen,
+            metrics,
         });
         let addr = SocketAddr::new(config.server.host, config.server.port);
         let listener = TcpListener::bind(addr)

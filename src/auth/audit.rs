@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::metrics::{AUDIT_ROWS_PENDING, AUDIT_ROWS_WRITTEN, AUDIT_WRITE_FAILURES};
+use crate::metrics::Metrics;
 use crate::store::{AccessRecord, HeldConnection, Store, StoreError};
 
 /// Most rows committed in one transaction: after an outage the backlog drains in
@@ -99,11 +99,13 @@ struct Inner {
     room: Arc<Semaphore>,
     /// The most permits one call takes: the bound itself.
     bound: u32,
+    /// The hub's metrics: rows pending, written, and failed writes.
+    metrics: Arc<Metrics>,
 }
 
 impl AuditWriter {
-    /// Spawns the writer task on the current Tokio runtime.
-    pub fn start(store: Store, settings: AuditSettings) -> AuditWriter {
+    /// Spawns the writer task on the current Tokio runtime; it counts into `metrics`.
+    pub fn start(store: Store, settings: AuditSettings, metrics: Arc<Metrics>) -> AuditWriter {
         let (queue, inbox) = mpsc::unbounded_channel();
         let bound = settings
             .max_uncommitted_rows
@@ -127,10 +129,16 @@ impl AuditWriter {
             connection: None,
             failures: 0,
             retry_at: None,
+            metrics: metrics.clone(),
         };
         tokio::spawn(task.run());
         AuditWriter {
-            inner: Arc::new(Inner { queue, room, bound }),
+            inner: Arc::new(Inner {
+                queue,
+                room,
+                bound,
+                metrics,
+            }),
         }
     }
 
@@ -149,7 +157,7 @@ impl AuditWriter {
         if let Ok(room) = self.inner.room.acquire_many(permits).await {
             room.forget();
         }
-        AUDIT_ROWS_PENDING.add(rows);
+        self.inner.metrics.audit_rows_pending.add(rows);
         if self
             .inner
             .queue
@@ -157,7 +165,7 @@ impl AuditWriter {
             .is_err()
         {
             self.inner.room.add_permits(permits as usize);
-            AUDIT_ROWS_PENDING.sub(rows);
+            self.inner.metrics.audit_rows_pending.sub(rows);
             tracing::error!(rows, "access audit closed; rows refused");
             return Err(AuditClosed);
         }
@@ -232,6 +240,7 @@ struct Task {
     /// Consecutive failed writes.
     failures: u32,
     retry_at: Option<Instant>,
+    metrics: Arc<Metrics>,
 }
 
 impl Task {
@@ -368,8 +377,8 @@ impl Task {
                 let freed = self.held.min(count as u64);
                 self.held -= freed;
                 self.room.add_permits(freed as usize);
-                AUDIT_ROWS_WRITTEN.inc_by(count as u64);
-                AUDIT_ROWS_PENDING.sub(count as i64);
+                self.metrics.audit_rows_written.inc_by(count as u64);
+                self.metrics.audit_rows_pending.sub(count as i64);
                 self.failures = 0;
                 self.retry_at = None;
                 self.answer_waiters();
@@ -383,7 +392,10 @@ impl Task {
                 self.oldest.get_or_insert_with(Instant::now);
                 self.failures = self.failures.saturating_add(1);
                 let code = error.code().as_str();
-                AUDIT_WRITE_FAILURES.with_label_values(&[code]).inc();
+                self.metrics
+                    .audit_write_failures
+                    .with_label_values(&[code])
+                    .inc();
                 let wait = self.backoff();
                 self.retry_at = Some(Instant::now() + wait);
                 let sqlstate = database_code(&error);
@@ -451,7 +463,7 @@ impl Drop for Task {
             }
         }
         if lost > 0 {
-            AUDIT_ROWS_PENDING.sub(lost as i64);
+            self.metrics.audit_rows_pending.sub(lost as i64);
             tracing::error!(
                 rows = lost,
                 "access audit rows lost: the writer stopped before committing them"

@@ -21,6 +21,8 @@ use std::time::Duration;
 use moka::notification::RemovalCause;
 use moka::sync::Cache;
 
+use crate::metrics::Metrics;
+
 /// What an entry weighs against the byte budget, and its tags.
 pub trait Tagged {
     fn tags(&self) -> &[String];
@@ -94,12 +96,14 @@ where
 {
     /// At most `max_bytes` of entries (by weight); anything older than `max_age` goes,
     /// whatever its own expiry, so that the cache never keeps a value forever.
-    pub fn new(max_bytes: u64, max_age: Duration) -> Self {
+    /// Evictions count into `metrics` under tier `l1`.
+    pub fn new(max_bytes: u64, max_age: Duration, metrics: &Metrics) -> Self {
         let index: Arc<Mutex<TagIndex<K>>> = Arc::new(Mutex::new(TagIndex {
             hasher: RandomState::new(),
             keys: HashMap::new(),
         }));
         let listener_index = index.clone();
+        let evictions = metrics.cache_evictions.clone();
         let entries = Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|_key: &K, value: &V| value.weight())
@@ -111,9 +115,7 @@ where
                     return;
                 }
                 if cause.was_evicted() {
-                    crate::metrics::CACHE_EVICTIONS
-                        .with_label_values(&["l1"])
-                        .inc();
+                    evictions.with_label_values(&["l1"]).inc();
                 }
                 let mut index = listener_index.lock().expect("tag index lock");
                 for tag in value.tags() {
@@ -198,7 +200,7 @@ mod tests {
 
     #[test]
     fn invalidating_a_tag_drops_exactly_the_entries_carrying_it() {
-        let cache = LocalCache::new(1 << 20, Duration::from_secs(60));
+        let cache = LocalCache::new(1 << 20, Duration::from_secs(60), &Metrics::new());
         cache.insert("customer", item(&["core:customer:1"], 10));
         cache.insert("accounts", item(&["core:customer:1", "core:account:A"], 10));
         cache.insert("other", item(&["core:customer:2"], 10));
@@ -210,7 +212,7 @@ mod tests {
 
     #[test]
     fn replacing_an_entry_keeps_it_invalidatable() {
-        let cache = LocalCache::new(1 << 20, Duration::from_secs(60));
+        let cache = LocalCache::new(1 << 20, Duration::from_secs(60), &Metrics::new());
         cache.insert("accounts", item(&["core:account:A"], 10));
         cache.insert("accounts", item(&["core:account:A"], 10));
         cache.len();
@@ -220,7 +222,7 @@ mod tests {
 
     #[test]
     fn a_tag_many_entries_carry_drops_them_all_once_each() {
-        let cache = LocalCache::new(1 << 20, Duration::from_secs(60));
+        let cache = LocalCache::new(1 << 20, Duration::from_secs(60), &Metrics::new());
         for key in ["profile-a", "profile-b", "profile-c"] {
             cache.insert(key, item(&["core:customer:1", "core:account:A"], 10));
         }
@@ -236,7 +238,7 @@ mod tests {
 
     #[test]
     fn an_entry_removed_leaves_the_others_of_its_tag_invalidatable() {
-        let cache = LocalCache::new(1 << 20, Duration::from_secs(60));
+        let cache = LocalCache::new(1 << 20, Duration::from_secs(60), &Metrics::new());
         cache.insert("a", item(&["core:customer:1"], 10));
         cache.insert("b", item(&["core:customer:1"], 10));
         cache.remove(&"a");
@@ -251,7 +253,7 @@ mod tests {
 
     #[test]
     fn the_byte_budget_bounds_the_cache() {
-        let cache = LocalCache::new(1_000, Duration::from_secs(60));
+        let cache = LocalCache::new(1_000, Duration::from_secs(60), &Metrics::new());
         for i in 0..100 {
             cache.insert(i, item(&["t"], 100));
         }

@@ -38,7 +38,7 @@ pub use response::{ResponseCache, ResponseKey};
 pub use scope::{RequestScope, StaleWarning};
 
 use crate::domain::System;
-use crate::metrics::{CACHE_INVALIDATIONS, CACHE_LOOKUPS, STALE_SERVED};
+use crate::metrics::Metrics;
 
 /// A short, stable hash for key names: 128 bits of SHA-256, hex.
 pub fn short_hash(text: &str) -> String {
@@ -191,14 +191,23 @@ pub struct EntityCache {
     l2: Option<Arc<RedisTier>>,
     flights: Arc<Mutex<HashMap<String, Flight>>>,
     prefix: String,
+    metrics: Arc<Metrics>,
 }
 
 impl EntityCache {
-    pub fn new(settings: EntitySettings, l2: Option<Arc<RedisTier>>, prefix: &str) -> EntityCache {
+    /// The tiers `settings` turn on, counting lookups, stale answers, evictions and
+    /// invalidations into `metrics`.
+    pub fn new(
+        settings: EntitySettings,
+        l2: Option<Arc<RedisTier>>,
+        prefix: &str,
+        metrics: Arc<Metrics>,
+    ) -> EntityCache {
         let l1 = (settings.enabled && settings.l1_max_bytes > 0).then(|| {
             Arc::new(LocalCache::new(
                 settings.l1_max_bytes,
                 settings.tag_ttl.max(Duration::from_secs(60)),
+                &metrics,
             ))
         });
         EntityCache {
@@ -207,6 +216,7 @@ impl EntityCache {
             settings,
             flights: Arc::default(),
             prefix: prefix.to_owned(),
+            metrics,
         }
     }
 
@@ -238,7 +248,8 @@ impl EntityCache {
             return None;
         }
         let value = entry.value.downcast::<V>().ok()?;
-        CACHE_LOOKUPS
+        self.metrics
+            .cache_lookups
             .with_label_values(&["l1", system.as_str(), "hit"])
             .inc();
         Some(cached(value, &entry.meta, now, false))
@@ -279,18 +290,23 @@ impl EntityCache {
                 .and_then(|l1| l1.get(&self.key(system, endpoint, key)));
             match entry.and_then(|e| Some((e.value.downcast::<V>().ok()?, e.meta))) {
                 Some((value, meta)) if meta.fresh(now) => {
-                    CACHE_LOOKUPS.with_label_values(&["l1", label, "hit"]).inc();
+                    self.metrics
+                        .cache_lookups
+                        .with_label_values(&["l1", label, "hit"])
+                        .inc();
                     found.insert(key.clone(), (value, meta));
                 }
                 Some((value, meta)) if meta.usable(now) => {
-                    CACHE_LOOKUPS
+                    self.metrics
+                        .cache_lookups
                         .with_label_values(&["l1", label, "stale"])
                         .inc();
                     stale.insert(key.clone(), (value, meta));
                     wanted.push(key.clone());
                 }
                 _ => {
-                    CACHE_LOOKUPS
+                    self.metrics
+                        .cache_lookups
                         .with_label_values(&["l1", label, "miss"])
                         .inc();
                     wanted.push(key.clone());
@@ -311,7 +327,10 @@ impl EntityCache {
                     .and_then(|b| Some((serde_json::from_slice::<Stored<V>>(&b).ok()?, b.len())));
                 match stored {
                     Some((stored, size)) if stored.m.fresh(now) => {
-                        CACHE_LOOKUPS.with_label_values(&["l2", label, "hit"]).inc();
+                        self.metrics
+                            .cache_lookups
+                            .with_label_values(&["l2", label, "hit"])
+                            .inc();
                         let value = Arc::new(stored.v);
                         self.put_l1(
                             system,
@@ -324,7 +343,8 @@ impl EntityCache {
                         found.insert(key, (value, stored.m));
                     }
                     Some((stored, _)) if stored.m.usable(now) => {
-                        CACHE_LOOKUPS
+                        self.metrics
+                            .cache_lookups
                             .with_label_values(&["l2", label, "stale"])
                             .inc();
                         stale
@@ -333,7 +353,8 @@ impl EntityCache {
                         still.push(key);
                     }
                     _ => {
-                        CACHE_LOOKUPS
+                        self.metrics
+                            .cache_lookups
                             .with_label_values(&["l2", label, "miss"])
                             .inc();
                         still.push(key);
@@ -367,7 +388,7 @@ impl EntityCache {
                 }),
                 Err(error) => match stale.remove(&key) {
                     Some((value, meta)) => {
-                        STALE_SERVED.with_label_values(&[label]).inc();
+                        self.metrics.stale_served.with_label_values(&[label]).inc();
                         tracing::warn!(
                             system = label,
                             endpoint,
@@ -495,7 +516,8 @@ impl EntityCache {
             (Some(l2), true) => l2.invalidate_tags(tags).await,
             _ => 0,
         };
-        CACHE_INVALIDATIONS
+        self.metrics
+            .cache_invalidations
             .with_label_values(&["l2"])
             .inc_by(remote as u64);
         (local, remote)
@@ -507,7 +529,8 @@ impl EntityCache {
             .as_ref()
             .map(|l1| l1.invalidate_tags(tags))
             .unwrap_or(0);
-        CACHE_INVALIDATIONS
+        self.metrics
+            .cache_invalidations
             .with_label_values(&["l1"])
             .inc_by(dropped as u64);
         dropped

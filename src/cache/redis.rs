@@ -20,7 +20,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 
 use super::crypto::Sealer;
-use crate::metrics::{REDIS_ERRORS, REDIS_UP};
+use crate::metrics::Metrics;
 
 /// How often a hub retries a Redis it cannot reach.
 const RECONNECT_INTERVAL: Duration = Duration::from_secs(1);
@@ -84,17 +84,24 @@ pub struct RedisTier {
     sealer: Option<Sealer>,
     connection: RwLock<Option<Connection>>,
     healthy: AtomicBool,
+    metrics: Arc<Metrics>,
 }
 
 impl RedisTier {
     /// Creates the tier and starts connecting in the background; the first
-    /// operations are misses until the connection is made.
-    pub fn start(settings: RedisSettings, sealer: Option<Sealer>) -> Arc<RedisTier> {
+    /// operations are misses until the connection is made. Its health and failed
+    /// operations count into `metrics`.
+    pub fn start(
+        settings: RedisSettings,
+        sealer: Option<Sealer>,
+        metrics: Arc<Metrics>,
+    ) -> Arc<RedisTier> {
         let tier = Arc::new(RedisTier {
             settings,
             sealer,
             connection: RwLock::new(None),
             healthy: AtomicBool::new(false),
+            metrics,
         });
         tokio::spawn(keep_connected(Arc::downgrade(&tier)));
         tier
@@ -134,9 +141,9 @@ impl RedisTier {
 
     fn mark(&self, ok: bool, op: &str) {
         self.healthy.store(ok, Ordering::Relaxed);
-        REDIS_UP.set(i64::from(ok));
+        self.metrics.redis_up.set(i64::from(ok));
         if !ok {
-            REDIS_ERRORS.with_label_values(&[op]).inc();
+            self.metrics.redis_errors.with_label_values(&[op]).inc();
         }
     }
 
@@ -188,7 +195,7 @@ impl RedisTier {
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
         let Some(connection) = self.current() else {
-            REDIS_ERRORS.with_label_values(&[op]).inc();
+            self.metrics.redis_errors.with_label_values(&[op]).inc();
             return None;
         };
         match tokio::time::timeout(self.settings.timeout, f(connection)).await {

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use super::local::{LocalCache, Tagged};
-use crate::metrics::{CACHE_INVALIDATIONS, RESPONSE_CACHE};
+use crate::metrics::Metrics;
 
 /// What identifies a response.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -94,26 +94,30 @@ pub struct ResponseCache<R> {
     weigh_reads: WeighReads<R>,
     max_entry_bytes: u64,
     max_ttl: Duration,
+    metrics: Arc<Metrics>,
 }
 
 impl<R: Send + Sync + 'static> ResponseCache<R> {
     /// At most `max_bytes` in all, and no single answer weighing more than
-    /// `max_entry_bytes` (0: the whole tier).
+    /// `max_entry_bytes` (0: the whole tier); lookups, stores and invalidations count
+    /// into `metrics`.
     pub fn new(
         max_bytes: u64,
         max_entry_bytes: u64,
         max_ttl: Duration,
         weigh_reads: WeighReads<R>,
+        metrics: Arc<Metrics>,
     ) -> ResponseCache<R> {
         ResponseCache {
             weigh_reads,
-            entries: LocalCache::new(max_bytes, max_ttl.max(Duration::from_secs(1))),
+            entries: LocalCache::new(max_bytes, max_ttl.max(Duration::from_secs(1)), &metrics),
             max_entry_bytes: if max_entry_bytes == 0 {
                 max_bytes
             } else {
                 max_entry_bytes.min(max_bytes)
             },
             max_ttl,
+            metrics,
         }
     }
 
@@ -124,16 +128,25 @@ impl<R: Send + Sync + 'static> ResponseCache<R> {
     pub fn get(&self, key: &ResponseKey) -> Option<(Bytes, Arc<R>)> {
         match self.entries.get(key) {
             Some(entry) if entry.expires > Instant::now() => {
-                RESPONSE_CACHE.with_label_values(&["hit"]).inc();
+                self.metrics
+                    .response_cache
+                    .with_label_values(&["hit"])
+                    .inc();
                 Some((entry.body, entry.reads))
             }
             Some(_) => {
                 self.entries.remove(key);
-                RESPONSE_CACHE.with_label_values(&["miss"]).inc();
+                self.metrics
+                    .response_cache
+                    .with_label_values(&["miss"])
+                    .inc();
                 None
             }
             None => {
-                RESPONSE_CACHE.with_label_values(&["miss"]).inc();
+                self.metrics
+                    .response_cache
+                    .with_label_values(&["miss"])
+                    .inc();
                 None
             }
         }
@@ -159,17 +172,24 @@ impl<R: Send + Sync + 'static> ResponseCache<R> {
         // dropped by a change to any of its records, and would push out a hundred
         // screens' answers. The entity tier still serves what it was built from.
         if u64::from(entry.weight()) > self.max_entry_bytes {
-            RESPONSE_CACHE.with_label_values(&["too_large"]).inc();
+            self.metrics
+                .response_cache
+                .with_label_values(&["too_large"])
+                .inc();
             return;
         }
-        RESPONSE_CACHE.with_label_values(&["stored"]).inc();
+        self.metrics
+            .response_cache
+            .with_label_values(&["stored"])
+            .inc();
         self.entries.insert(key, entry);
     }
 
     /// Drops every response containing any of `tags`.
     pub fn invalidate(&self, tags: &[String]) -> usize {
         let dropped = self.entries.invalidate_tags(tags);
-        CACHE_INVALIDATIONS
+        self.metrics
+            .cache_invalidations
             .with_label_values(&["response"])
             .inc_by(dropped as u64);
         dropped
@@ -202,8 +222,13 @@ mod tests {
 
     #[test]
     fn an_answer_heavier_than_the_entry_limit_is_not_kept() {
-        let cache: ResponseCache<()> =
-            ResponseCache::new(1 << 20, 16 * 1024, Duration::from_secs(60), |_| 0);
+        let cache: ResponseCache<()> = ResponseCache::new(
+            1 << 20,
+            16 * 1024,
+            Duration::from_secs(60),
+            |_| 0,
+            Arc::default(),
+        );
         let small = ResponseKey::new("small", None, "", "v");
         let large = ResponseKey::new("large", None, "", "v");
         let tags = |n: usize| (0..n).map(|i| format!("core:account:{i}")).collect();
@@ -229,7 +254,7 @@ mod tests {
     #[test]
     fn an_invalidated_tag_drops_only_its_responses_and_entries_expire() {
         let cache: ResponseCache<()> =
-            ResponseCache::new(1 << 20, 0, Duration::from_secs(60), |_| 0);
+            ResponseCache::new(1 << 20, 0, Duration::from_secs(60), |_| 0, Arc::default());
         let one = ResponseKey::new("1", None, "", "v");
         let two = ResponseKey::new("2", None, "", "v");
         cache.insert(

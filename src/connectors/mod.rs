@@ -32,6 +32,7 @@ pub use rest::RestConnector;
 
 use crate::domain::fields::Entity;
 use crate::domain::{Page, System};
+use crate::metrics::Metrics;
 use crate::telemetry::TraceContext;
 
 /// An endpoint the hub calls. A spec must define each for its system, under this name,
@@ -237,11 +238,16 @@ impl Connectors {
         }
     }
 
-    /// Builds REST connectors from compiled specs.
-    pub fn from_specs(specs: Vec<CompiledSpec>) -> Result<Connectors, ConnectorError> {
+    /// Builds REST connectors from compiled specs, counting into `metrics`.
+    pub fn from_specs(
+        specs: Vec<CompiledSpec>,
+        metrics: &Arc<Metrics>,
+    ) -> Result<Connectors, ConnectorError> {
         let connectors = specs
             .into_iter()
-            .map(|spec| RestConnector::new(spec).map(|c| Arc::new(c) as Arc<dyn Connector>))
+            .map(|spec| {
+                RestConnector::new(spec, metrics.clone()).map(|c| Arc::new(c) as Arc<dyn Connector>)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Connectors::new(connectors))
     }

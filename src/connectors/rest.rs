@@ -7,6 +7,7 @@
 //! are retried with jittered exponential backoff on unavailability and timeouts.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -25,6 +26,7 @@ use super::spec::MAX_BATCH_PAGES;
 use super::template::render;
 use super::{BatchResult, Connector, ConnectorError, ErrorKind, PageRequest, Params};
 use crate::domain::{Page, System};
+use crate::metrics::Metrics;
 
 /// Connections kept open per upstream: a 2-core hub rarely has more calls in flight
 /// toward one system, and reusing connections saves a TLS handshake per call.
@@ -44,10 +46,12 @@ pub struct RestConnector {
     /// plus a random jitter of up to the wait again, so that the calls that failed
     /// together do not all retry together.
     backoff: ExponentialBuilder,
+    /// Where its calls, their latency and its circuit state are counted.
+    metrics: Arc<Metrics>,
 }
 
 impl RestConnector {
-    pub fn new(spec: CompiledSpec) -> Result<RestConnector, ConnectorError> {
+    pub fn new(spec: CompiledSpec, metrics: Arc<Metrics>) -> Result<RestConnector, ConnectorError> {
         let system = spec.system;
         let setup =
             |detail: String| ConnectorError::new(system, "setup", ErrorKind::Unavailable, detail);
@@ -111,11 +115,13 @@ impl RestConnector {
             client,
             guard,
             backoff,
+            metrics,
         })
     }
 
     fn circuit_gauge(&self) {
-        crate::metrics::UPSTREAM_CIRCUIT
+        self.metrics
+            .upstream_circuit
             .with_label_values(&[self.spec.system.as_str()])
             .set(self.guard.state().as_gauge());
     }
@@ -160,10 +166,12 @@ impl RestConnector {
         let system = self.spec.system.as_str();
         let first_started = Instant::now();
         let record = |outcome: &str| {
-            crate::metrics::UPSTREAM_CALLS
+            self.metrics
+                .upstream_calls
                 .with_label_values(&[system, endpoint.name.as_str(), outcome])
                 .inc();
-            crate::metrics::UPSTREAM_LATENCY
+            self.metrics
+                .upstream_latency
                 .with_label_values(&[system, endpoint.name.as_str()])
                 .observe(first_started.elapsed().as_secs_f64());
         };
@@ -869,7 +877,7 @@ mod tests {
             &lookup,
         )
         .unwrap();
-        (RestConnector::new(spec).unwrap(), fake)
+        (RestConnector::new(spec, Arc::default()).unwrap(), fake)
     }
 
     fn keys(list: &[&str]) -> Vec<String> {

@@ -54,7 +54,7 @@ pub(super) async fn audit(
         Ok(Ok(())) => Ok(()),
         Ok(Err(crate::auth::AuditClosed)) => Err(AuditRefused::Closed),
         Err(_) => {
-            crate::metrics::AUDIT_REFUSED_READS.inc();
+            state.metrics.audit_refused_reads.inc();
             tracing::warn!("read refused: the access audit had no room by the request's deadline");
             Err(AuditRefused::Behind)
         }

@@ -78,9 +78,11 @@ pub async fn identify(state: &AppState, token: &str) -> Result<Identity, Refusal
     Ok(identity)
 }
 
-/// The HTTP answer to a refused token.
-pub fn refused(media: MediaType, refusal: Refusal) -> Response {
-    crate::metrics::REFUSED
+/// The HTTP answer to a refused token, counted in the hub's metrics.
+pub fn refused(state: &AppState, media: MediaType, refusal: Refusal) -> Response {
+    state
+        .metrics
+        .refused
         .with_label_values(&["unauthenticated"])
         .inc();
     if refusal.status == StatusCode::UNAUTHORIZED {
@@ -121,6 +123,7 @@ pub async fn authenticate(
 ) -> Result<Caller, Response> {
     let token = bearer(headers).map_err(|m| {
         refused(
+            state,
             media,
             Refusal {
                 status: StatusCode::UNAUTHORIZED,
@@ -130,7 +133,7 @@ pub async fn authenticate(
     })?;
     let identity = identify(state, token)
         .await
-        .map_err(|r| refused(media, r))?;
+        .map_err(|r| refused(state, media, r))?;
     let purpose = match headers.get(PURPOSE_HEADER) {
         None => None,
         Some(raw) => Some(raw.to_str().ok().and_then(Purpose::parse).ok_or_else(|| {
@@ -149,6 +152,7 @@ pub async fn authenticate(
     let role = identity.role.clone();
     let viewer = viewer_for(state, identity, purpose, peer).ok_or_else(|| {
         refused(
+            state,
             media,
             Refusal {
                 status: StatusCode::UNAUTHORIZED,
@@ -163,7 +167,9 @@ pub async fn authenticate(
             crate::auth::limits::Limited::Client => "this client application",
         };
         let seconds = refused.wait.as_secs_f64().ceil().max(1.0) as u64;
-        crate::metrics::RATE_LIMITED
+        state
+            .metrics
+            .rate_limited
             .with_label_values(&[match refused.limit {
                 crate::auth::limits::Limited::Subject => "subject",
                 crate::auth::limits::Limited::Client => "client",

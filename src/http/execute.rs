@@ -43,7 +43,7 @@ pub(super) async fn execute(
     let response = execute_inner(state, media, params, method, caller, &mut operation)
         .instrument(span.clone())
         .await;
-    let operation = crate::metrics::operation_label(operation.as_deref());
+    let operation = state.metrics.operation_label(operation.as_deref());
     // The name as the metrics label has it: a plain GraphQL name or `other`, so a
     // crafted name cannot smuggle data into traces.
     span.record("graphql.operation.name", operation.as_str());
@@ -53,10 +53,14 @@ pub(super) async fn execute(
         400..=499 => "refused",
         _ => "failed",
     };
-    crate::metrics::GRAPHQL_REQUESTS
+    state
+        .metrics
+        .graphql_requests
         .with_label_values(&[operation.as_str(), outcome])
         .inc();
-    crate::metrics::GRAPHQL_LATENCY
+    state
+        .metrics
+        .graphql_latency
         .with_label_values(&[operation.as_str()])
         .observe(started.elapsed().as_secs_f64());
     response
@@ -210,7 +214,9 @@ impl Run<'_> {
         }
         let aliases = count_aliases(document);
         if aliases > self.state.max_aliases {
-            crate::metrics::REFUSED
+            self.state
+                .metrics
+                .refused
                 .with_label_values(&["too_many_aliases"])
                 .inc();
             return Some(request_error(
@@ -225,7 +231,9 @@ impl Run<'_> {
             ));
         }
         if !self.may_introspect() && asks_for_schema(document) {
-            crate::metrics::REFUSED
+            self.state
+                .metrics
+                .refused
                 .with_label_values(&["introspection"])
                 .inc();
             return Some(request_error(
@@ -313,7 +321,10 @@ impl Run<'_> {
         if let (Some(responses), Some(key)) = (&self.state.responses, key) {
             match scope.cacheable(responses.max_ttl()) {
                 Some((tags, ttl)) => responses.insert(key, body.clone(), summary, tags, ttl),
-                None => crate::metrics::RESPONSE_CACHE
+                None => self
+                    .state
+                    .metrics
+                    .response_cache
                     .with_label_values(&["uncacheable"])
                     .inc(),
             }

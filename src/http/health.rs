@@ -66,13 +66,17 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
 /// read at the moment of the scrape.
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {
     let (open, idle) = state.store.connections();
-    crate::metrics::DB_CONNECTIONS
+    state
+        .metrics
+        .db_connections
         .with_label_values(&["open"])
         .set(i64::from(open));
-    crate::metrics::DB_CONNECTIONS
+    state
+        .metrics
+        .db_connections
         .with_label_values(&["idle"])
         .set(idle as i64);
-    let mut response = crate::metrics::render().into_response();
+    let mut response = state.metrics.render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

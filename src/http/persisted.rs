@@ -29,7 +29,9 @@ pub(super) async fn document(
         return match allowlist.find(id, params.query.as_deref()) {
             Some(document) => Ok(document),
             None => {
-                crate::metrics::REFUSED
+                state
+                    .metrics
+                    .refused
                     .with_label_values(&["not_allowlisted"])
                     .inc();
                 Err(request_error(media, ApiError::new(ErrorCode::OperationNotAllowed, "only the operations of the persisted-query manifest may run for this caller")))

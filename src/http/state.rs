@@ -9,6 +9,7 @@ use crate::auth::limits::RateLimits;
 use crate::auth::{AccessSummary, AuditWriter, LivePolicies, Verifier};
 use crate::cache::{ParsedDocuments, PersistedQueries, RedisTier, ResponseCache};
 use crate::graphql::AppSchemas;
+use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::upstream::Upstreams;
 
@@ -36,6 +37,8 @@ impl std::ops::Deref for AppState {
 
 /// The parts of [`AppState`].
 pub struct Shared {
+    /// This hub's metrics, which `GET /metrics` renders.
+    pub metrics: Arc<Metrics>,
     pub schema: AppSchemas,
     pub upstreams: Upstreams,
     /// The response tier; `None` when turned off.

@@ -22,6 +22,7 @@ use super::protocol::MediaType;
 use super::{caller, trace, AppState};
 use crate::auth::{Capability, Identity, Viewer};
 use crate::graphql::{AppSchema, RequestData};
+use crate::metrics::Metrics;
 
 /// Runs each operation of a WebSocket connection with its own [`RequestData`], as the
 /// HTTP handler does for each request: loaders never outlive one operation, so
@@ -41,18 +42,18 @@ struct PerOperation {
 }
 
 /// Counts an operation streaming over WebSocket for as long as its stream lives.
-struct OpenSubscription;
+struct OpenSubscription(prometheus::IntGauge);
 
 impl OpenSubscription {
-    fn new() -> OpenSubscription {
-        crate::metrics::SUBSCRIPTIONS_OPEN.inc();
-        OpenSubscription
+    fn new(metrics: &Metrics) -> OpenSubscription {
+        metrics.subscriptions_open.inc();
+        OpenSubscription(metrics.subscriptions_open.clone())
     }
 }
 
 impl Drop for OpenSubscription {
     fn drop(&mut self) {
-        crate::metrics::SUBSCRIPTIONS_OPEN.dec();
+        self.0.dec();
     }
 }
 
@@ -105,7 +106,7 @@ impl PerOperation {
 
 /// The span of one operation over WebSocket: a child of the connection's span (the
 /// current one while the connection is served), named as the metrics name it.
-fn ws_operation_span(name: Option<&str>) -> tracing::Span {
+fn ws_operation_span(metrics: &Metrics, name: Option<&str>) -> tracing::Span {
     let span = tracing::info_span!(
         "graphql.operation",
         graphql.operation.name = tracing::field::Empty,
@@ -113,7 +114,7 @@ fn ws_operation_span(name: Option<&str>) -> tracing::Span {
     );
     span.record(
         "graphql.operation.name",
-        crate::metrics::operation_label(name).as_str(),
+        metrics.operation_label(name).as_str(),
     );
     span
 }
@@ -131,7 +132,7 @@ impl Executor for PerOperation {
             return unauthenticated_response();
         };
         let name = request.operation_name.clone();
-        let span = ws_operation_span(name.as_deref());
+        let span = ws_operation_span(&self.state.metrics, name.as_deref());
         let (schema, request) = self.prepare(request, viewer.clone(), &span);
         async {
             let deadline = tokio::time::Instant::now() + self.state.request_timeout;
@@ -169,11 +170,11 @@ impl Executor for PerOperation {
             return futures::stream::once(async { unauthenticated_response() }).boxed();
         };
         let name = request.operation_name.clone();
-        let span = ws_operation_span(name.as_deref());
+        let span = ws_operation_span(&self.state.metrics, name.as_deref());
         let (schema, request) = self.prepare(request, viewer.clone(), &span);
         let state = self.state.clone();
         let trace = self.trace_id.clone();
-        let open = OpenSubscription::new();
+        let open = OpenSubscription::new(&self.state.metrics);
         // Each answer of the operation writes the audit of what it read since the
         // last one: a subscription's customer is recorded when it starts.
         let answers =
@@ -226,7 +227,7 @@ pub(super) async fn graphql_ws(
     let identity = match caller::bearer(&headers) {
         Ok(token) => match caller::identify(&state, token).await {
             Ok(identity) => Some(identity),
-            Err(refusal) => return caller::refused(MediaType::Json, refusal),
+            Err(refusal) => return caller::refused(&state, MediaType::Json, refusal),
         },
         Err(_) => None,
     };

@@ -442,10 +442,13 @@ mod tests {
     #[tokio::test]
     async fn a_batch_sent_again_writes_only_the_rows_not_stored() {
         let folder = tempfile::tempdir().unwrap();
-        let store = Store::connect(&crate::config::DatabaseConfig {
-            url: format!("sqlite://{}/c360.db", folder.path().display()),
-            ..Default::default()
-        })
+        let store = Store::connect(
+            &crate::config::DatabaseConfig {
+                url: format!("sqlite://{}/c360.db", folder.path().display()),
+                ..Default::default()
+            },
+            &crate::metrics::Metrics::new(),
+        )
         .await
         .unwrap();
         store.migrate().await.unwrap();

@@ -21,12 +21,12 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use futures::future::join_all;
+use prometheus::Histogram;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use uuid::Uuid;
 
 use super::{classify, on_pool, values_sql, Backend, Pool, StoreError};
 use crate::domain::Interaction;
-use crate::metrics::INTERACTION_ROWS_PER_STATEMENT;
 
 /// Most rows in one statement (19 parameters each). Statements are cut to a power of
 /// two rows, so that each backend has seven statement texts, prepared once per
@@ -77,14 +77,22 @@ impl InteractionWriter {
     /// Starts the writer task on the current runtime. SQLite takes one statement at a
     /// time (it has one writer anyway; more would only wait on its lock); PostgreSQL
     /// gets a few, so that commits overlap and its own group commit joins their fsyncs,
-    /// while the pool keeps connections for reads.
-    pub(super) fn start(pool: Pool) -> InteractionWriter {
+    /// while the pool keeps connections for reads. `rows_per_statement` observes the
+    /// size of every statement that commits.
+    pub(super) fn start(pool: Pool, rows_per_statement: Histogram) -> InteractionWriter {
         let in_flight = match pool {
             Pool::Sqlite(_) => 1,
             Pool::Postgres(_) => 4,
         };
         let (queue, waiting) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run(Target { pool }, waiting, in_flight));
+        tokio::spawn(run(
+            Target {
+                pool,
+                rows_per_statement,
+            },
+            waiting,
+            in_flight,
+        ));
         InteractionWriter { queue }
     }
 
@@ -100,9 +108,11 @@ impl InteractionWriter {
     }
 }
 
-/// What the writer task holds: the pool, without the handle that keeps it running.
+/// What the writer task holds: the pool, without the handle that keeps it running,
+/// and the hub's histogram of rows per statement.
 struct Target {
     pool: Pool,
+    rows_per_statement: Histogram,
 }
 
 async fn run(target: Target, mut queue: mpsc::Receiver<Pending>, in_flight: usize) {
@@ -216,7 +226,7 @@ async fn insert(target: &Target, rows: &[&NewRow]) -> Result<HashSet<Uuid>, Stor
         query.fetch_all(p).await
     })
     .map_err(classify)?;
-    INTERACTION_ROWS_PER_STATEMENT.observe(rows.len() as f64);
+    target.rows_per_statement.observe(rows.len() as f64);
     Ok(ids.into_iter().collect())
 }
 

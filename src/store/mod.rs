@@ -31,6 +31,7 @@ use uuid::Uuid;
 
 use crate::config::DatabaseConfig;
 use crate::errors::ErrorCode;
+use crate::metrics::Metrics;
 
 pub use audit::{AccessCursor, AccessFilter, AccessPage, AccessRecord, StoredAccess};
 pub use interactions::{InteractionFilter, InteractionStat, Logged, TimelineCursor};
@@ -293,8 +294,9 @@ async fn ping_if_idle<C: sqlx::Connection>(
 
 impl Store {
     /// Opens the pool the URL names: SQLite (its file and folder created if missing,
-    /// WAL, `synchronous = FULL`) or PostgreSQL.
-    pub async fn connect(config: &DatabaseConfig) -> Result<Store, StoreError> {
+    /// WAL, `synchronous = FULL`) or PostgreSQL. Its interaction writer counts into
+    /// `metrics`.
+    pub async fn connect(config: &DatabaseConfig, metrics: &Metrics) -> Result<Store, StoreError> {
         let url = config.url.trim();
         let bad_url = |problem: String| StoreError::Url {
             url: redact(url),
@@ -311,7 +313,7 @@ impl Store {
                 .connect_with(options)
                 .await
                 .map_err(classify)?;
-            Ok(Store::over(Pool::Postgres(pool)))
+            Ok(Store::over(Pool::Postgres(pool), metrics))
         } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|e| bad_url(e.to_string()))?
@@ -338,7 +340,7 @@ impl Store {
                 .connect_with(options)
                 .await
                 .map_err(classify)?;
-            Ok(Store::over(Pool::Sqlite(pool)))
+            Ok(Store::over(Pool::Sqlite(pool), metrics))
         } else {
             Err(bad_url(
                 "expected sqlite://path/file.db or postgres://user@host/database".into(),
@@ -347,9 +349,12 @@ impl Store {
     }
 
     /// Starts the interaction writer on the current runtime.
-    fn over(pool: Pool) -> Store {
+    fn over(pool: Pool, metrics: &Metrics) -> Store {
         Store {
-            interactions: group_commit::InteractionWriter::start(pool.clone()),
+            interactions: group_commit::InteractionWriter::start(
+                pool.clone(),
+                metrics.interaction_rows_per_statement.clone(),
+            ),
             pool,
         }
     }

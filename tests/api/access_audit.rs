@@ -4,12 +4,14 @@
 //! readable over GraphQL without the auditor role.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::{errors_with_code, Outage, TestApp, TestDb};
 use c360::auth::{AuditClosed, AuditSettings, AuditWriter};
 use c360::config::DatabaseConfig;
 use c360::domain::Cif;
+use c360::metrics::Metrics;
 use c360::store::{AccessFilter, AccessRecord, Store, StoredAccess};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
@@ -52,10 +54,13 @@ async fn store(db: &TestDb) -> Store {
 }
 
 async fn store_with(db: &TestDb, config: DatabaseConfig) -> Store {
-    let store = Store::connect(&DatabaseConfig {
-        url: db.url.clone(),
-        ..config
-    })
+    let store = Store::connect(
+        &DatabaseConfig {
+            url: db.url.clone(),
+            ..config
+        },
+        &Metrics::new(),
+    )
     .await
     .expect("connect");
     store.migrate().await.expect("migrate");
@@ -313,6 +318,7 @@ async fn the_writer_commits_on_its_timer_and_on_flush(db: TestDb) {
             flush_interval: Duration::from_millis(50),
             ..AuditSettings::default()
         },
+        Arc::default(),
     );
     timed
         .record(vec![record("1000000001", "u-1", base(), "timer")])
@@ -335,6 +341,7 @@ async fn the_writer_commits_on_its_timer_and_on_flush(db: TestDb) {
             flush_interval: Duration::from_secs(3_600),
             ..AuditSettings::default()
         },
+        Arc::default(),
     );
     let clone = patient.clone();
     clone
@@ -361,7 +368,7 @@ async fn the_writer_commits_on_its_timer_and_on_flush(db: TestDb) {
 
 async fn ten_thousand_rows_from_fifty_tasks_are_all_there_after_close(db: TestDb) {
     let store = store(&db).await;
-    let writer = AuditWriter::start(store.clone(), AuditSettings::default());
+    let writer = AuditWriter::start(store.clone(), AuditSettings::default(), Arc::default());
     let tasks: Vec<_> = (0..50)
         .map(|task| {
             let writer = writer.clone();
@@ -398,11 +405,12 @@ async fn ten_thousand_rows_from_fifty_tasks_are_all_there_after_close(db: TestDb
     assert!(rows.iter().all(StoredAccess::is_intact));
 }
 
-fn failed_writes() -> u64 {
+fn failed_writes(metrics: &Metrics) -> u64 {
     ["STORE_UNAVAILABLE", "INTERNAL"]
         .iter()
         .map(|code| {
-            c360::metrics::AUDIT_WRITE_FAILURES
+            metrics
+                .audit_write_failures
                 .with_label_values(&[*code])
                 .get()
         })
@@ -411,14 +419,15 @@ fn failed_writes() -> u64 {
 
 async fn rows_recorded_during_an_outage_are_written_once_after_it(db: TestDb) {
     let store = impatient_store(&db).await;
-    let writer = AuditWriter::start(store.clone(), quick_retries(4));
+    let metrics = Arc::new(Metrics::new());
+    let writer = AuditWriter::start(store.clone(), quick_retries(4), metrics.clone());
     writer
         .record(vec![record("1000000001", "u-1", base(), "before")])
         .await
         .unwrap();
     writer.flush().await;
+    assert_eq!(failed_writes(&metrics), 0, "the first row went in at once");
 
-    let failures_before = failed_writes();
     let outage = Outage::start(&db).await;
     let during: Vec<AccessRecord> = (0..10)
         .map(|i| record("1000000001", "u-1", base(), &format!("during-{i}")))
@@ -437,9 +446,11 @@ async fn rows_recorded_during_an_outage_are_written_once_after_it(db: TestDb) {
             .is_err(),
         "a flush cannot complete while the database refuses writes"
     );
-    assert!(
-        failed_writes() > failures_before,
-        "failed attempts are counted"
+    assert!(failed_writes(&metrics) > 0, "failed attempts are counted");
+    assert_eq!(
+        metrics.audit_rows_pending.get(),
+        10,
+        "the backlog is visible"
     );
 
     outage.end().await;
@@ -453,6 +464,8 @@ async fn rows_recorded_during_an_outage_are_written_once_after_it(db: TestDb) {
     expected.push("before".into());
     expected.sort_unstable();
     assert_eq!(written, expected, "every row, each once");
+    assert_eq!(metrics.audit_rows_written.get(), 11);
+    assert_eq!(metrics.audit_rows_pending.get(), 0);
 }
 
 async fn recording_waits_while_uncommitted_rows_fill_the_bound(db: TestDb) {
@@ -463,6 +476,7 @@ async fn recording_waits_while_uncommitted_rows_fill_the_bound(db: TestDb) {
             max_uncommitted_rows: 4,
             ..quick_retries(2)
         },
+        Arc::default(),
     );
     let rows = |from: usize, count: usize| -> Vec<AccessRecord> {
         (from..from + count)
@@ -518,7 +532,7 @@ const ACCESS_AUDIT: &str = r#"query Audit($filter: AccessAuditFilter, $first: In
 async fn the_audit_is_forbidden_without_the_auditor_role(db: TestDb) {
     let app = TestApp::builder().database(&db).spawn().await;
     let store = store(&db).await;
-    let writer = AuditWriter::start(store.clone(), AuditSettings::default());
+    let writer = AuditWriter::start(store.clone(), AuditSettings::default(), Arc::default());
     writer
         .record(vec![record(
             "1000000001",

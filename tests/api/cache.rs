@@ -317,19 +317,52 @@ async fn persisted_queries_follow_the_apollo_protocol() {
 
 #[tokio::test]
 async fn metrics_count_cache_use_per_tier_and_system() {
-    let app = TestApp::builder()
-        .config(|c| c.cache.response_enabled = false)
+    let no_response_tier = |c: &mut c360::config::Config| c.cache.response_enabled = false;
+    let app = TestApp::builder().config(no_response_tier).spawn().await;
+    // A second hub in the same process, against the same sandbox, asked nothing.
+    let idle = TestApp::builder()
+        .sandbox(&app.sandbox)
+        .config(no_response_tier)
         .spawn()
         .await;
+    let l1 = |result: &str, system: &str| {
+        format!(r#"c360_cache_lookups_total{{result="{result}",system="{system}",tier="l1"}}"#)
+    };
+
     app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
+    let first = app.metrics().await;
     app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
-    let text = app.metrics().await;
+    let second = app.metrics().await;
+
+    for system in ["core", "cards", "loans", "channels"] {
+        let misses = sample(&first, &l1("miss", system)).unwrap_or(0.0);
+        assert!(misses >= 1.0, "{system}: the first read misses\n{first}");
+        assert_eq!(
+            sample(&second, &l1("miss", system)),
+            Some(misses),
+            "{system}: the second read misses nothing\n{second}"
+        );
+        let hits = |text: &str| sample(text, &l1("hit", system)).unwrap_or(0.0);
+        assert!(
+            hits(&second) > hits(&first),
+            "{system}: the second read hits L1\n{second}"
+        );
+    }
+    let idle = app
+        .client
+        .get(format!("{}/metrics", idle.hub))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
-        text.contains(r#"c360_cache_lookups_total{result="hit",system="cards",tier="l1"}"#),
-        "{text}"
+        !idle.contains("c360_cache_lookups_total{"),
+        "the idle hub counted no lookups\n{idle}"
     );
     assert!(
-        text.contains(r#"c360_cache_lookups_total{result="miss",system="core",tier="l1"}"#),
-        "{text}"
+        idle.contains("\nc360_subscriptions_open 0\n"),
+        "a metrics page: {idle}"
     );
 }

@@ -13,6 +13,7 @@ use c360::config::Config;
 use c360::connectors::{load, Connectors, PageRequest};
 use c360::domain::{Cif, RelationshipKind, System};
 use c360::graphql::Loaders;
+use c360::metrics::Metrics;
 use c360::sandbox::Bank;
 use c360::upstream::{CustomerSearch, Upstreams};
 
@@ -24,6 +25,7 @@ fn upstreams(sandbox: &str) -> Upstreams {
         config.connectors.override_mut(system).base_url = Some(format!("{sandbox}/{system}/v1"));
     }
     let specs = load(&config.connectors, &|_| None).expect("shipped specs load");
+    let metrics = Arc::new(Metrics::new());
     let cache = EntityCache::new(
         EntitySettings {
             enabled: true,
@@ -33,9 +35,10 @@ fn upstreams(sandbox: &str) -> Upstreams {
         },
         None,
         "test:",
+        metrics.clone(),
     );
     Upstreams::new(
-        Connectors::from_specs(specs).expect("connectors"),
+        Connectors::from_specs(specs, &metrics).expect("connectors"),
         Arc::new(cache),
     )
 }

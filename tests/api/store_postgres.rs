@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use crate::common::{interaction_input, TestApp};
 use c360::config::DatabaseConfig;
 use c360::domain::Cif;
+use c360::metrics::Metrics;
 use c360::store::{InteractionFilter, Store, TimelineCursor};
 use sqlx::Connection;
 
@@ -24,10 +25,13 @@ use sqlx::Connection;
 async fn the_timeline_query_uses_its_index_at_a_million_rows() {
     let db = crate::common::TestDb::postgres().await;
     tokio::time::timeout(Duration::from_secs(120), async {
-        let store = Store::connect(&DatabaseConfig {
-            url: db.url.clone(),
-            ..DatabaseConfig::default()
-        })
+        let store = Store::connect(
+            &DatabaseConfig {
+                url: db.url.clone(),
+                ..DatabaseConfig::default()
+            },
+            &Metrics::new(),
+        )
         .await
         .expect("connect");
         store.migrate().await.expect("migrate");
