@@ -15,12 +15,24 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::Instrument;
 
-use crate::cache::{short_hash, EntityCache, FetchError, Fetched, RequestScope, TagFn};
-use crate::connectors::{Connector, ConnectorError, Connectors, ErrorKind, PageRequest, Params};
+use crate::cache::{
+    short_hash, CachePolicy, EntityCache, FetchError, Fetched, RequestScope, TagFn,
+};
+use crate::connectors::{
+    Connector, ConnectorError, Connectors, ErrorKind, Freshness, PageRequest, Params,
+};
 use crate::domain::{
     Account, Activity, Card, Cif, Customer, Loan, LoginEvent, OnlineUser, Page, PartyMembers,
     Relationship, System, Transaction,
 };
+
+/// The cache's policy for what a connector's spec declares fresh.
+fn cache_policy(freshness: Freshness) -> CachePolicy {
+    CachePolicy {
+        ttl: freshness.ttl,
+        stale: freshness.stale,
+    }
+}
 
 /// The entity cache is generic over its fetch error; the connectors' is the one it
 /// carries here.
@@ -329,7 +341,7 @@ impl Upstreams {
     where
         T: Send + Sync + 'static,
     {
-        let policy = self.connector(system).cache_policy(endpoint);
+        let policy = cache_policy(self.connector(system).freshness(endpoint));
         let fetched =
             self.cache
                 .fresh_in_memory::<Vec<T>>(system, endpoint, policy, cif.as_str())?;
@@ -349,7 +361,7 @@ impl Upstreams {
         T: Serialize + DeserializeOwned + Send + Sync + 'static,
     {
         let connector: Arc<dyn Connector> = self.connector(system);
-        let policy = connector.cache_policy(endpoint);
+        let policy = cache_policy(connector.freshness(endpoint));
         let mut keys: Vec<String> = cifs.iter().map(|c| c.as_str().to_owned()).collect();
         keys.sort();
         keys.dedup();
@@ -408,7 +420,7 @@ impl Upstreams {
         T: Serialize + DeserializeOwned + Send + Sync + 'static,
     {
         let connector: Arc<dyn Connector> = self.connector(system);
-        let policy = connector.cache_policy(endpoint);
+        let policy = cache_policy(connector.freshness(endpoint));
         // Parameters may be personal (an ID number, an account): the key is a hash.
         let key = short_hash(&format!("{params:?}|{}|{:?}", page.limit, page.key));
         let (trace, group) = load_span(scope, system, endpoint, 1);

@@ -17,8 +17,8 @@ use url::Url;
 use super::mapping::{Mapping, Pointer};
 use super::spec::{self, AuthSpec, ErrorSpec, PagingSpec, Spec};
 use super::template::{collect_body_templates, placeholders};
+use super::Freshness;
 use super::{EndpointContract, EndpointKind, CONTRACTS};
-use crate::cache::CachePolicy;
 use crate::config::{expand_env, ConnectorsConfig};
 use crate::domain::fields::Entity;
 use crate::domain::System;
@@ -105,7 +105,7 @@ pub struct Endpoint {
     pub total: Option<Pointer>,
     pub idempotent: bool,
     pub mapping: Mapping,
-    pub cache: CachePolicy,
+    pub cache: Freshness,
 }
 
 /// Parses and checks one spec, collecting every problem.
@@ -261,7 +261,7 @@ pub fn compile(
                         ),
                     }
                 }
-                let policy = CachePolicy {
+                let policy = Freshness {
                     ttl: overrides
                         .cache_ttl
                         .or(endpoint
@@ -498,7 +498,7 @@ fn compile_endpoint(
             .map(Pointer::new),
         idempotent: spec.idempotent || spec.method.eq_ignore_ascii_case("GET"),
         mapping,
-        cache: CachePolicy::NONE,
+        cache: Freshness::NONE,
     })
 }
 

@@ -173,6 +173,23 @@ pub type BatchResult = HashMap<String, Result<Vec<Value>, ConnectorError>>;
 pub type Params = BTreeMap<String, String>;
 
 /// One upstream system, seen through its spec.
+/// How long what an endpoint answers stays fresh, and how long past that it may still
+/// be served when the system fails: what its spec declares (`cache = { ttl, stale }`).
+/// The connectors only carry it; `upstream` hands it to the cache as its policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Freshness {
+    pub ttl: std::time::Duration,
+    pub stale: std::time::Duration,
+}
+
+impl Freshness {
+    /// Not cached at all.
+    pub const NONE: Freshness = Freshness {
+        ttl: std::time::Duration::ZERO,
+        stale: std::time::Duration::ZERO,
+    };
+}
+
 #[async_trait]
 pub trait Connector: Send + Sync {
     fn system(&self) -> System;
@@ -183,7 +200,7 @@ pub trait Connector: Send + Sync {
     }
 
     /// How long the hub may cache what `endpoint` answers.
-    fn cache_policy(&self, endpoint: &str) -> crate::cache::CachePolicy;
+    fn freshness(&self, endpoint: &str) -> Freshness;
 
     /// Items of `endpoint` for each key, grouped by key. Keys the upstream does not know
     /// are absent from the map; a key whose items the hub cannot read has its own

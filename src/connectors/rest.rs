@@ -665,12 +665,12 @@ impl Connector for RestConnector {
         self.guard.state()
     }
 
-    fn cache_policy(&self, endpoint: &str) -> crate::cache::CachePolicy {
+    fn freshness(&self, endpoint: &str) -> super::Freshness {
         self.spec
             .endpoints
             .get(endpoint)
             .map(|e| e.cache)
-            .unwrap_or(crate::cache::CachePolicy::NONE)
+            .unwrap_or(super::Freshness::NONE)
     }
 
     async fn batch(&self, endpoint: &str, keys: &[String]) -> Result<BatchResult, ConnectorError> {

@@ -4,8 +4,9 @@
 //!
 //! # Layout
 //! - `state`: [`AppState`], what every handler shares.
-//! - `protocol`: GraphQL over HTTP: media negotiation, request parameters, the `GET`
-//!   and `POST /graphql` handlers, request errors.
+//! - `endpoint`: the `GET` and `POST /graphql` handlers.
+//! - `protocol`: GraphQL over HTTP: media negotiation, request parameters, request
+//!   errors, the checks made before a document runs.
 //! - `caller`: who is calling: token, role, purpose, rate limits.
 //! - `persisted`: the document a request runs: sent, persisted or allowlisted.
 //! - `execute`: one request's stages, from the response tier to the answer.
@@ -27,6 +28,7 @@ use axum::Router;
 
 mod audit;
 mod caller;
+mod endpoint;
 mod events;
 mod execute;
 mod health;
@@ -47,7 +49,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route(
             "/graphql",
-            get(protocol::graphql_get).post(protocol::graphql_post),
+            get(endpoint::graphql_get).post(endpoint::graphql_post),
         )
         .route("/graphql/ws", get(ws::graphql_ws))
         .route("/healthz", get(health::healthz))

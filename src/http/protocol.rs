@@ -14,25 +14,20 @@
 //! - bound the body size (and, in [`super::execute`], the time) of each request, with
 //!   a JSON error body.
 //!
-//! A well-formed request is authenticated by [`super::caller`] and run by
+//! The `GET` and `POST` handlers that use these are in [`super::endpoint`]; a
+//! well-formed request is authenticated by [`super::caller`] and run by
 //! [`super::execute`].
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
-use axum::Extension;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
-use super::execute::execute;
-use super::{caller, trace, AppState};
 use crate::errors::{ApiError, ErrorCode};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
-const APPLICATION_JSON: &str = "application/json";
+pub(super) const APPLICATION_JSON: &str = "application/json";
 
 /// The media type an answer is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +47,7 @@ impl MediaType {
     /// Picks the answer's media type from `Accept`: the client's most preferred of the
     /// two, `application/json` when the header is absent (legacy clients), `None`
     /// when neither is acceptable.
-    fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
+    pub(super) fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
         let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
             return Some(MediaType::Json);
         };
@@ -101,131 +96,6 @@ pub(super) fn invalid_request(media: MediaType, message: impl Into<String>) -> R
     request_error(media, ApiError::new(ErrorCode::BadRequest, message))
 }
 
-fn not_acceptable() -> Response {
-    request_error(
-        MediaType::Json,
-        ApiError::new(
-            ErrorCode::NotAcceptable,
-            "Accept must allow application/graphql-response+json or application/json",
-        ),
-    )
-}
-
-/// `POST /graphql`: a JSON body, refused before it is read when it is not JSON.
-pub(super) async fn graphql_post(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
-    Extension(trace): Extension<trace::RequestTrace>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let Some(media) = MediaType::negotiate(&headers) else {
-        return not_acceptable();
-    };
-    if let Err(problem) = json_content_type(&headers) {
-        return request_error(
-            media,
-            ApiError::new(ErrorCode::UnsupportedMediaType, problem),
-        );
-    }
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => {
-            let status = rejection.status();
-            let error = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    ErrorCode::PayloadTooLarge,
-                    format!("request body larger than {} bytes", state.body_limit),
-                )
-            } else {
-                ApiError::new(ErrorCode::BadRequest, "request body could not be read")
-                    .with_status(status)
-            };
-            return request_error(media, error);
-        }
-    };
-    if body.is_empty() {
-        return invalid_request(media, "request body is empty; send {\"query\": \"…\"}");
-    }
-    let value: Value = match serde_json::from_slice(&body) {
-        Ok(value) => value,
-        Err(e) => return invalid_request(media, format!("request body is not valid JSON: {e}")),
-    };
-    let params = match Params::from_json(value) {
-        Ok(params) => params,
-        Err(problem) => return invalid_request(media, problem),
-    };
-    let caller = match caller::authenticate(&state, &headers, Some(peer), media, trace).await {
-        Ok(caller) => caller,
-        Err(refused) => return refused,
-    };
-    execute(&state, media, params, Method::Post, caller).await
-}
-
-/// `GET /graphql`: parameters in the query string; GraphiQL for a browser when it is
-/// on and no query is given.
-pub(super) async fn graphql_get(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
-    Extension(trace): Extension<trace::RequestTrace>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let raw = query.unwrap_or_default();
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(raw.as_bytes())
-        .into_owned()
-        .collect();
-    let wants_html = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/html"));
-    if state.graphiql && wants_html && !pairs.iter().any(|(k, _)| k == "query") {
-        return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
-    }
-    let Some(media) = MediaType::negotiate(&headers) else {
-        return not_acceptable();
-    };
-    let params = match Params::from_query(pairs) {
-        Ok(params) => params,
-        Err(problem) => return invalid_request(media, problem),
-    };
-    let caller = match caller::authenticate(&state, &headers, Some(peer), media, trace).await {
-        Ok(caller) => caller,
-        Err(refused) => return refused,
-    };
-    execute(&state, media, params, Method::Get, caller).await
-}
-
-/// `Content-Type` must be `application/json`, in UTF-8 if a charset is given.
-fn json_content_type(headers: &HeaderMap) -> Result<(), String> {
-    let Some(value) = headers.get(header::CONTENT_TYPE) else {
-        return Err("Content-Type is missing; send application/json".into());
-    };
-    let value = value
-        .to_str()
-        .map_err(|_| "Content-Type is not readable".to_owned())?;
-    let mut parts = value.split(';');
-    let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
-    if essence != APPLICATION_JSON {
-        return Err(format!(
-            "Content-Type {essence} is not supported; send application/json"
-        ));
-    }
-    for param in parts {
-        if let Some((name, charset)) = param.split_once('=') {
-            if name.trim().eq_ignore_ascii_case("charset")
-                && !charset
-                    .trim()
-                    .trim_matches('"')
-                    .eq_ignore_ascii_case("utf-8")
-            {
-                return Err("only UTF-8 request bodies are supported".into());
-            }
-        }
-    }
-    Ok(())
-}
-
 /// The parameters of a GraphQL-over-HTTP request, checked.
 pub(super) struct Params {
     /// Absent when a persisted query's hash stands in for it.
@@ -236,7 +106,7 @@ pub(super) struct Params {
 }
 
 impl Params {
-    fn from_json(value: Value) -> Result<Params, String> {
+    pub(super) fn from_json(value: Value) -> Result<Params, String> {
         let Value::Object(mut body) = value else {
             return Err("request body must be a JSON object with a `query`".into());
         };
@@ -260,7 +130,7 @@ impl Params {
         })
     }
 
-    fn from_query(pairs: Vec<(String, String)>) -> Result<Params, String> {
+    pub(super) fn from_query(pairs: Vec<(String, String)>) -> Result<Params, String> {
         let mut query = None;
         let mut operation_name = None;
         let mut variables = None;
