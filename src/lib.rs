@@ -76,8 +76,10 @@ const PARSED_DOCUMENT_BYTES: u64 = 16 * 1024 * 1024;
 pub enum StartError {
     #[error(transparent)]
     Config(#[from] config::ConfigError),
-    #[error(transparent)]
-    Connectors(#[from] SpecErrors),
+    /// The problems, each naming its file and key, are listed under one heading; they
+    /// are the message, not a cause chained below it.
+    #[error("connector specs are invalid:\n{0}")]
+    Connectors(SpecErrors),
     #[error("connector setup failed")]
     Client(#[from] ConnectorError),
     #[error("sandbox: {0}")]
@@ -106,6 +108,12 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+}
+
+impl From<SpecErrors> for StartError {
+    fn from(errors: SpecErrors) -> Self {
+        StartError::Connectors(errors)
+    }
 }
 
 /// A hub, bound to its port and ready to serve.
@@ -164,12 +172,32 @@ fn listen_for_invalidations(
 /// (`%error`), so each variant is its cause, printed once.
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
-    #[error(transparent)]
-    Connectors(#[from] SpecErrors),
-    #[error(transparent)]
-    Client(#[from] ConnectorError),
-    #[error(transparent)]
-    Policies(#[from] auth::PolicyError),
+    #[error("connector specs are invalid:\n{0}")]
+    Connectors(SpecErrors),
+    #[error("connector setup failed: {0}")]
+    Client(ConnectorError),
+    #[error("policies: {0}")]
+    Policies(auth::PolicyError),
+}
+
+// By hand rather than `#[from]`, which would also make each cause the error's
+// `source()`: the reload log line prints the message, cause included, once.
+impl From<SpecErrors> for ReloadError {
+    fn from(errors: SpecErrors) -> Self {
+        ReloadError::Connectors(errors)
+    }
+}
+
+impl From<ConnectorError> for ReloadError {
+    fn from(error: ConnectorError) -> Self {
+        ReloadError::Client(error)
+    }
+}
+
+impl From<auth::PolicyError> for ReloadError {
+    fn from(error: auth::PolicyError) -> Self {
+        ReloadError::Policies(error)
+    }
 }
 
 impl Reloader {
