@@ -12,12 +12,13 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
-use crate::errors::ErrorCode;
 use prometheus::core::Collector;
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
+
+use crate::errors::ErrorCode;
 
 /// Distinct operation names that get their own label; past it they share `other`,
 /// so that clients inventing names cannot grow the registry without bound.
