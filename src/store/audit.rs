@@ -12,12 +12,14 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::chain::{ChainHead, ChainKeys, ChainReport, ChainedRow, Walk};
+pub(super) mod chain;
+
 use super::{
     bind_all_as, classify, new_id, on_connection, on_pool, values_sql, Arg, Backend, Conditions,
     HeldConnection, Store, StoreError,
 };
 use crate::domain::Cif;
+use chain::{ChainHead, ChainKeys, ChainReport, ChainedRow, Walk};
 
 /// Columns one row binds in the `INSERT`.
 const INSERT_COLUMNS: &str = "id, at, actor, role, branch, customer_id, operation, \

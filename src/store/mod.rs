@@ -14,7 +14,6 @@
 //! and the pool reconnects by itself when it returns.
 
 mod audit;
-mod chain;
 mod consents;
 mod group_commit;
 mod interactions;
@@ -34,12 +33,12 @@ use crate::config::DatabaseConfig;
 use crate::errors::ErrorCode;
 use crate::metrics::Metrics;
 
-pub use audit::{
-    AccessCursor, AccessFilter, AccessPage, AccessRecord, ChainBound, Link, StoredAccess,
-};
-pub use chain::{
+pub use audit::chain::{
     ChainBreak, ChainHead, ChainKeyError, ChainKeys, ChainReport, ChainedRow, Walk, DEMO_KEY_ID,
     GENESIS,
+};
+pub use audit::{
+    AccessCursor, AccessFilter, AccessPage, AccessRecord, ChainBound, Link, StoredAccess,
 };
 pub use interactions::{InteractionFilter, InteractionStat, Logged, TimelineCursor};
 

@@ -18,7 +18,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::audit::AccessRecord;
+use super::AccessRecord;
 use crate::config::{AccessConfig, Profile};
 
 /// The predecessor of the first chained row.
@@ -118,7 +118,7 @@ impl ChainKeys {
     }
 
     /// The seal of a row at `seq` after `prev_hash`, under the current key.
-    pub(super) fn seal(
+    pub(in crate::store) fn seal(
         &self,
         prev_hash: &str,
         seq: i64,
