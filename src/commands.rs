@@ -1,4 +1,4 @@
-//! The hub's own commands (`serve`, `migrate`, `check`, `token`, `schema`), called by
+//! The hub's own commands (`serve`, `migrate`, `check`, `token`, `schema`, `audit`), called by
 //! `main.rs` once it has parsed the command line and loaded the configuration.
 
 use crate::config::Config;
@@ -39,4 +39,43 @@ pub async fn check(config: &Config) -> anyhow::Result<()> {
 pub fn token(config: &Config, request: &crate::auth::DevTokenRequest) -> anyhow::Result<()> {
     println!("{}", crate::auth::dev_token(config, request)?);
     Ok(())
+}
+
+/// `c360 audit verify`: walks the access audit's chain; every break is printed, by
+/// position, and makes the command fail, so that a scheduled check alerts.
+pub async fn audit_verify(
+    config: &Config,
+    from: Option<crate::store::ChainBound>,
+    to: Option<crate::store::ChainBound>,
+) -> anyhow::Result<()> {
+    let keys = crate::store::ChainKeys::from_config(&config.access, config.profile)?;
+    let metrics = crate::metrics::Metrics::new();
+    let store = crate::store::Store::connect(&config.database, &metrics).await?;
+    let report = store.verify_access_chain(&keys, from, to).await?;
+    let range = match (report.first, report.last) {
+        (Some(first), Some(last)) => format!("positions {first}-{last}"),
+        _ => "no positions".to_owned(),
+    };
+    let ids: Vec<&str> = report.key_ids.iter().map(String::as_str).collect();
+    let ids = if ids.is_empty() {
+        "none".to_owned()
+    } else {
+        ids.join(", ")
+    };
+    for problem in &report.breaks {
+        println!("{problem}");
+    }
+    if report.breaks.is_empty() {
+        println!(
+            "access audit intact: {} rows checked, {range}, key ids: {ids}",
+            report.rows
+        );
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "access audit chain broken: {} problem(s) in {} rows checked ({range}, key ids: {ids})",
+            report.breaks.len(),
+            report.rows
+        )
+    }
 }

@@ -101,6 +101,8 @@ pub enum StartError {
     Insights(#[from] insights::InsightConfigError),
     #[error("authentication")]
     Auth(#[from] auth::AuthSetupError),
+    #[error("access audit")]
+    AuditKeys(#[from] store::ChainKeyError),
     #[error("allowlist")]
     Allowlist(#[from] auth::allowlist::AllowlistError),
     #[error("cannot listen on {addr}")]
@@ -241,6 +243,7 @@ impl App {
     pub async fn build(config: Config) -> Result<App, StartError> {
         let metrics = Arc::new(Metrics::new());
         let verifier = auth::Verifier::new(&config.auth, config.profile)?;
+        let audit_keys = store::ChainKeys::from_config(&config.access, config.profile)?;
         let policies = auth::Policies::load(&config.access.policies)?;
         let insights = insights::InsightConfig::load(&config.insights.rules)?;
         let allowlist = match &config.graphql.allowlist {
@@ -346,6 +349,7 @@ impl App {
         };
         let audit = auth::AuditWriter::start(
             store.clone(),
+            Arc::new(audit_keys),
             auth::AuditSettings {
                 max_uncommitted_rows: config.access.audit_max_pending_rows,
                 ..auth::AuditSettings::default()
@@ -456,6 +460,7 @@ impl App {
 pub async fn check(config: &Config) -> Result<(), StartError> {
     connectors::load(&config.connectors, &config::process_env)?;
     auth::Verifier::new(&config.auth, config.profile)?;
+    store::ChainKeys::from_config(&config.access, config.profile)?;
     let policies = auth::Policies::load(&config.access.policies)?;
     policies.check_against(&graphql::schema_fields(&graphql::bare_schema()).await)?;
     insights::InsightConfig::load(&config.insights.rules)?;

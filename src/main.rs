@@ -135,6 +135,11 @@ enum Command {
     },
     /// Validates the configuration and connector specs; prints every problem.
     Check,
+    /// The access audit.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Prints a development JWT signed with the configured development key (demo
     /// profile only).
     Token {
@@ -159,6 +164,20 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walks the audit's keyed hash chain with the configured keys and reports every
+    /// edited, deleted or inserted row by position; exits non-zero if there is any.
+    Verify {
+        /// First row: a position (e.g. 1) or a time of reading (RFC 3339).
+        #[arg(long)]
+        from: Option<c360::store::ChainBound>,
+        /// Last row: a position (inclusive) or a time (rows read before it).
+        #[arg(long)]
+        to: Option<c360::store::ChainBound>,
+    },
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     c360::allocator::return_freed_memory();
@@ -175,6 +194,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Schema => unreachable!("handled above"),
         Command::Migrate => c360::commands::migrate(&config).await?,
         Command::Check => c360::commands::check(&config).await?,
+        Command::Audit {
+            command: AuditCommand::Verify { from, to },
+        } => c360::commands::audit_verify(&config, from, to).await?,
         Command::Token {
             role,
             staff,

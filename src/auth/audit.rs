@@ -1,21 +1,22 @@
-//! Writing the access audit without slowing requests down, and without losing it.
+//! Writing the access audit before the answer leaves, without a commit per read.
 //!
-//! A request hands its audit rows to the [`AuditWriter`] and goes on; one task per
-//! writer commits them in batches (every `batch_size` rows, or `flush_interval` after
-//! the oldest waiting row arrived), so the audit costs a commit per batch instead of
-//! one per read. The task keeps taking rows while a commit is in flight: a slow commit
-//! (SQLite checkpointing its WAL, a PostgreSQL fsync stall) grows the next batch
-//! instead of holding requests back.
+//! A request hands its audit rows to the [`AuditWriter`] and waits until the
+//! transaction holding them has committed: an answered read is an audited read, even
+//! if the process is killed a moment later. One task per writer commits the rows
+//! that are waiting whenever no commit is in flight (group commit, as for
+//! interactions): there is no timer, one read alone gets a commit of its own at once,
+//! and under load the rows that arrive during a commit share the next one, so the
+//! audit costs a commit per batch, not per read.
 //!
-//! Nothing is dropped. The rows recorded and not yet committed are bounded (queued,
-//! waiting for their batch, or held while the database refuses them), and a request
-//! whose rows do not fit waits (backpressure) rather than being served unaudited. The
-//! bound counts rows, not requests: a search shows twenty customers and records twenty
-//! rows, so a bound on requests let a writer that fell behind hold 390,000 rows (some
-//! 120 MB) under the `search` benchmark. A batch the database refuses stays at the head
-//! of the line and is retried with backoff while new rows keep being collected, up to
-//! the bound. Retries write each row once: rows get their ids on arrival and the store
-//! skips ids it already has. Logs carry counts and error codes, never who read whom.
+//! Nothing is dropped. The rows recorded and not yet committed are bounded (waiting
+//! for their batch, or held while the database refuses them), and a request whose
+//! rows do not fit waits for room. A batch the database refuses stays at the head of
+//! the line and is retried with backoff; its requests keep waiting, and are refused
+//! at their deadline (`AUDIT_UNAVAILABLE`), while their rows are still written once
+//! the database is back: the audit may hold a read that was refused in the end,
+//! never an answered read it lacks. Retries write each row once: rows get their ids
+//! on arrival and a batch sent again skips ids already stored. Logs carry counts and
+//! error codes, never who read whom.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -28,7 +29,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::metrics::Metrics;
-use crate::store::{AccessRecord, HeldConnection, Store, StoreError};
+use crate::store::{AccessRecord, ChainKeys, HeldConnection, Store, StoreError};
 
 /// Most rows committed in one transaction: after an outage the backlog drains in
 /// large commits, while each stays short enough not to hold SQLite's write lock for
@@ -39,13 +40,9 @@ const MAX_WRITE_ROWS: usize = 4_096;
 /// back to the pool, which then applies its own lifetime and health checks to it.
 const MAX_HOLD: Duration = Duration::from_secs(30);
 
-/// How an [`AuditWriter`] batches and retries.
+/// How an [`AuditWriter`] bounds its backlog and retries.
 #[derive(Debug, Clone)]
 pub struct AuditSettings {
-    /// Rows that trigger a write at once.
-    pub batch_size: usize,
-    /// Longest a row waits for its batch to fill.
-    pub flush_interval: Duration,
     /// Rows recorded and not yet committed; past that, [`AuditWriter::record`] waits
     /// for room. About half a kilobyte of memory each. The default absorbs a slow
     /// SQLite commit (a WAL checkpoint) at tens of thousands of audited reads a second
@@ -61,8 +58,6 @@ pub struct AuditSettings {
 impl Default for AuditSettings {
     fn default() -> AuditSettings {
         AuditSettings {
-            batch_size: 256,
-            flush_interval: Duration::from_millis(200),
             max_uncommitted_rows: crate::config::DEFAULT_AUDIT_MAX_PENDING_ROWS,
             retry_initial: Duration::from_millis(100),
             retry_max: Duration::from_secs(5),
@@ -77,9 +72,10 @@ impl Default for AuditSettings {
 pub struct AuditClosed;
 
 enum Message {
-    /// Rows, and the room they took (fewer than the rows for a call larger than the
-    /// bound), which the task gives back as rows are committed.
-    Records(Vec<AccessRecord>, u32),
+    /// Rows, the room they took (fewer than the rows for a call larger than the
+    /// bound), which the task gives back as rows are committed, and who to tell once
+    /// they are.
+    Records(Vec<AccessRecord>, u32, oneshot::Sender<()>),
     /// Answered once every row queued before it is committed.
     Flush(oneshot::Sender<()>),
     /// Like `Flush`, and the writer stops taking rows.
@@ -104,8 +100,14 @@ struct Inner {
 }
 
 impl AuditWriter {
-    /// Spawns the writer task on the current Tokio runtime; it counts into `metrics`.
-    pub fn start(store: Store, settings: AuditSettings, metrics: Arc<Metrics>) -> AuditWriter {
+    /// Spawns the writer task on the current Tokio runtime; it seals rows with the
+    /// current key of `keys` and counts into `metrics`.
+    pub fn start(
+        store: Store,
+        keys: Arc<ChainKeys>,
+        settings: AuditSettings,
+        metrics: Arc<Metrics>,
+    ) -> AuditWriter {
         let (queue, inbox) = mpsc::unbounded_channel();
         let bound = settings
             .max_uncommitted_rows
@@ -113,14 +115,13 @@ impl AuditWriter {
         let room = Arc::new(Semaphore::new(bound as usize));
         let task = Task {
             store,
-            batch_size: settings.batch_size.max(1),
+            keys,
             room: room.clone(),
             held: 0,
             settings,
             inbox,
             inbox_done: false,
             pending: VecDeque::new(),
-            oldest: None,
             received: 0,
             written: 0,
             waiters: Vec::new(),
@@ -142,9 +143,9 @@ impl AuditWriter {
         }
     }
 
-    /// Queues rows for writing; waits only while the rows not yet committed fill the
-    /// bound. `Ok` means the rows will be committed before [`AuditWriter::flush`] or
-    /// [`AuditWriter::close`] returns, however long the database takes to accept them.
+    /// Writes rows and returns once they are committed; waits first for room while
+    /// the rows not yet committed fill the bound. A caller that stops waiting (its
+    /// deadline) leaves the rows to be committed all the same.
     pub async fn record(&self, records: Vec<AccessRecord>) -> Result<(), AuditClosed> {
         if records.is_empty() {
             return Ok(());
@@ -158,10 +159,11 @@ impl AuditWriter {
             room.forget();
         }
         self.inner.metrics.audit_rows_pending.add(rows);
+        let (done, committed) = oneshot::channel();
         if self
             .inner
             .queue
-            .send(Message::Records(records, permits))
+            .send(Message::Records(records, permits, done))
             .is_err()
         {
             self.inner.room.add_permits(permits as usize);
@@ -169,7 +171,9 @@ impl AuditWriter {
             tracing::error!(rows, "access audit closed; rows refused");
             return Err(AuditClosed);
         }
-        Ok(())
+        // Without an answer the task stopped before committing (the runtime is going
+        // away): the rows are not known to be written.
+        committed.await.map_err(|_| AuditClosed)
     }
 
     /// Returns once every row recorded before the call is committed (at once when the
@@ -213,8 +217,8 @@ struct Committed {
 
 struct Task {
     store: Store,
+    keys: Arc<ChainKeys>,
     settings: AuditSettings,
-    batch_size: usize,
     /// The writers' room, and how much of it the rows held here took.
     room: Arc<Semaphore>,
     held: u64,
@@ -224,10 +228,8 @@ struct Task {
     /// Received, not yet committed, oldest first, with the ids they will be stored
     /// under.
     pending: VecDeque<(Uuid, AccessRecord)>,
-    /// When the oldest pending row arrived.
-    oldest: Option<Instant>,
-    /// Rows received and rows committed since start: a flush waits until `written`
-    /// reaches what `received` was when it arrived.
+    /// Rows received and rows committed since start: a caller (or a flush) waits
+    /// until `written` reaches what `received` was once its rows were in.
     received: u64,
     written: u64,
     waiters: Vec<(u64, oneshot::Sender<()>)>,
@@ -268,14 +270,12 @@ impl Task {
 
     fn accept(&mut self, message: Message) {
         match message {
-            Message::Records(records, permits) => {
+            Message::Records(records, permits, done) => {
                 self.held += u64::from(permits);
-                if self.pending.is_empty() {
-                    self.oldest = Some(Instant::now());
-                }
                 self.received += records.len() as u64;
                 self.pending
                     .extend(records.into_iter().map(|r| (Uuid::now_v7(), r)));
+                self.waiters.push((self.received, done));
             }
             Message::Flush(done) => {
                 self.waiters.push((self.received, done));
@@ -291,25 +291,13 @@ impl Task {
         }
     }
 
-    /// When to write next: after the backoff when failing, at once when a batch is
-    /// full or someone waits, else when the oldest row has waited `flush_interval`.
+    /// When to write next: after the backoff when failing, else at once whenever
+    /// rows wait (every row has a caller waiting for it).
     fn next_write(&self) -> Option<Instant> {
         if self.pending.is_empty() {
             return None;
         }
-        if let Some(at) = self.retry_at {
-            return Some(at);
-        }
-        let urgent = self.pending.len() >= self.batch_size
-            || self.inbox_done
-            || self
-                .waiters
-                .iter()
-                .any(|(target, _)| *target > self.written);
-        if urgent {
-            return Some(Instant::now());
-        }
-        self.oldest.map(|t| t + self.settings.flush_interval)
+        Some(self.retry_at.unwrap_or_else(Instant::now))
     }
 
     /// Takes the oldest rows (at most [`MAX_WRITE_ROWS`]) off the line and starts
@@ -317,10 +305,10 @@ impl Task {
     fn start_write(&mut self) {
         let count = self.pending.len().min(MAX_WRITE_ROWS);
         let batch: Vec<(Uuid, AccessRecord)> = self.pending.drain(..count).collect();
-        if self.pending.is_empty() {
-            self.oldest = None;
-        }
         let store = self.store.clone();
+        let keys = self.keys.clone();
+        // After a failure the head of the line may have been committed unseen.
+        let sent_before = self.failures > 0;
         let held = self.connection.take();
         self.inflight_rows = count;
         self.inflight = Some(Box::pin(async move {
@@ -339,7 +327,9 @@ impl Task {
             };
             let rows: Vec<(Uuid, &AccessRecord)> =
                 batch.iter().map(|(id, record)| (*id, record)).collect();
-            let outcome = store.append_access_with_ids(&mut connection, &rows).await;
+            let outcome = store
+                .append_access_with_ids(&mut connection, &keys, &rows, sent_before)
+                .await;
             drop(rows);
             // A connection that failed goes back to the pool, which closes it if broken.
             let connection = outcome.is_ok().then_some((connection, since));
@@ -389,7 +379,6 @@ impl Task {
                 for row in batch.into_iter().rev() {
                     self.pending.push_front(row);
                 }
-                self.oldest.get_or_insert_with(Instant::now);
                 self.failures = self.failures.saturating_add(1);
                 let code = error.code().as_str();
                 self.metrics
@@ -458,7 +447,7 @@ impl Drop for Task {
     fn drop(&mut self) {
         let mut lost = self.pending.len() + self.inflight_rows;
         while let Ok(message) = self.inbox.try_recv() {
-            if let Message::Records(records, _) = message {
+            if let Message::Records(records, _, _) = message {
                 lost += records.len();
             }
         }

@@ -129,6 +129,31 @@ pub struct AccessConfig {
     /// (about half a kilobyte each); past that, staff reads wait for room, and are
     /// refused with 503 `AUDIT_UNAVAILABLE` at the request's deadline.
     pub audit_max_pending_rows: usize,
+    /// Id of the key that seals new access-audit rows
+    /// (`C360_ACCESS__AUDIT_CHAIN_KEY_ID`); rows name it, so keys can rotate.
+    pub audit_chain_key_id: String,
+    /// Access-audit chain keys by id, base64 of at least 32 bytes
+    /// (`C360_ACCESS__AUDIT_CHAIN_KEYS__<ID>`): the current one, and every earlier one
+    /// that sealed rows still kept, for `c360 audit verify`. Required outside the demo
+    /// profile. Never logged.
+    pub audit_chain_keys: KeysById,
+}
+
+/// Secrets by id, as configured; printed as their ids only.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct KeysById(pub BTreeMap<String, String>);
+
+impl KeysById {
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.0.iter()
+    }
+}
+
+impl std::fmt::Debug for KeysById {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
 }
 
 /// The cache tiers (entity L1 and L2, responses, persisted queries).
@@ -551,6 +576,8 @@ impl Default for AccessConfig {
             client_rate: DEFAULT_CLIENT_RATE,
             client_burst: DEFAULT_CLIENT_BURST,
             audit_max_pending_rows: DEFAULT_AUDIT_MAX_PENDING_ROWS,
+            audit_chain_key_id: "k1".into(),
+            audit_chain_keys: KeysById::default(),
         }
     }
 }

@@ -33,7 +33,13 @@ use crate::config::DatabaseConfig;
 use crate::errors::ErrorCode;
 use crate::metrics::Metrics;
 
-pub use audit::{AccessCursor, AccessFilter, AccessPage, AccessRecord, StoredAccess};
+pub use audit::chain::{
+    ChainBreak, ChainHead, ChainKeyError, ChainKeys, ChainReport, ChainedRow, Walk, DEMO_KEY_ID,
+    GENESIS,
+};
+pub use audit::{
+    AccessCursor, AccessFilter, AccessPage, AccessRecord, ChainBound, Link, StoredAccess,
+};
 pub use interactions::{InteractionFilter, InteractionStat, Logged, TimelineCursor};
 
 /// Longest idempotency key: a UUID is 36 characters; 128 leaves room for composite

@@ -1,7 +1,7 @@
 //! The access audit on both backends: rows read back as written (newest first,
-//! filtered, keyset-paged, intact, append-only); the batched writer loses nothing
-//! under concurrency, across a database outage, or at close; and the audit is not
-//! readable over GraphQL without the auditor role.
+//! filtered, keyset-paged, sealed, append-only); the writer answers only once rows
+//! are committed and loses nothing under concurrency, across a database outage, or at
+//! close; and the audit is not readable over GraphQL without the auditor role.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use c360::auth::{AuditClosed, AuditSettings, AuditWriter};
 use c360::config::DatabaseConfig;
 use c360::domain::Cif;
 use c360::metrics::Metrics;
-use c360::store::{AccessFilter, AccessRecord, Store, StoredAccess};
+use c360::store::{AccessFilter, AccessRecord, ChainKeys, Store, StoredAccess};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 use sqlx::Connection;
@@ -23,12 +23,25 @@ on_both_backends!(
     keyset_pages_cover_every_row_once,
     a_batch_larger_than_one_statement_is_written_whole,
     the_audit_refuses_updates_and_deletes,
-    the_writer_commits_on_its_timer_and_on_flush,
+    recording_returns_once_the_rows_are_committed,
     ten_thousand_rows_from_fifty_tasks_are_all_there_after_close,
     rows_recorded_during_an_outage_are_written_once_after_it,
     recording_waits_while_uncommitted_rows_fill_the_bound,
     the_audit_is_forbidden_without_the_auditor_role,
 );
+
+/// The chain key the tests seal with.
+fn keys() -> ChainKeys {
+    ChainKeys::new("t1", [("t1".to_owned(), vec![7; 32])].into())
+}
+
+fn writer(store: &Store, settings: AuditSettings, metrics: Arc<Metrics>) -> AuditWriter {
+    AuditWriter::start(store.clone(), Arc::new(keys()), settings, metrics)
+}
+
+fn intact(row: &StoredAccess) -> bool {
+    row.is_intact(&keys())
+}
 
 fn base() -> DateTime<Utc> {
     "2026-11-27T00:00:00Z".parse().unwrap()
@@ -81,11 +94,9 @@ async fn impatient_store(db: &TestDb) -> Store {
     .await
 }
 
-/// A writer that commits small batches and retries quickly.
-fn quick_retries(batch_size: usize) -> AuditSettings {
+/// A writer that retries quickly.
+fn quick_retries() -> AuditSettings {
     AuditSettings {
-        batch_size,
-        flush_interval: Duration::from_millis(20),
         retry_initial: Duration::from_millis(50),
         retry_max: Duration::from_millis(400),
         ..AuditSettings::default()
@@ -127,14 +138,17 @@ async fn rows_read_back_newest_first_as_written(db: TestDb) {
         "t-mid",
     );
     store
-        .append_access(&[masked.clone(), precise.clone(), middle.clone()])
+        .append_access(&keys(), &[masked.clone(), precise.clone(), middle.clone()])
         .await
         .expect("append");
-    store.append_access(&[]).await.expect("an empty batch");
+    store
+        .append_access(&keys(), &[])
+        .await
+        .expect("an empty batch");
 
     let rows = all(&store, &AccessFilter::default()).await;
     assert_eq!(traces(&rows), ["t-precise", "t-mid", "t-masked"]);
-    assert!(rows.iter().all(StoredAccess::is_intact));
+    assert!(rows.iter().all(intact));
     assert_eq!(rows[2].record, masked);
     assert_eq!(rows[1].record, middle);
     let mut stored_precise = precise.clone();
@@ -155,7 +169,7 @@ async fn filters_narrow_by_customer_actor_and_period(db: TestDb) {
             )
         })
         .collect();
-    store.append_access(&rows).await.unwrap();
+    store.append_access(&keys(), &rows).await.unwrap();
     let cif = |s: &str| Some(Cif::parse(s).unwrap());
 
     let customer = AccessFilter {
@@ -212,7 +226,7 @@ async fn keyset_pages_cover_every_row_once(db: TestDb) {
             )
         })
         .collect();
-    store.append_access(&rows).await.unwrap();
+    store.append_access(&keys(), &rows).await.unwrap();
     let filter = AccessFilter::default();
     let everything = all(&store, &filter).await;
 
@@ -226,12 +240,15 @@ async fn keyset_pages_cover_every_row_once(db: TestDb) {
         if pages == 1 {
             // A newer row written while the auditor pages does not shift later pages.
             store
-                .append_access(&[record(
-                    "1000000001",
-                    "u-1",
-                    base() + TimeDelta::hours(1),
-                    "late",
-                )])
+                .append_access(
+                    &keys(),
+                    &[record(
+                        "1000000001",
+                        "u-1",
+                        base() + TimeDelta::hours(1),
+                        "late",
+                    )],
+                )
                 .await
                 .unwrap();
         }
@@ -260,7 +277,10 @@ async fn a_batch_larger_than_one_statement_is_written_whole(db: TestDb) {
     let rows: Vec<AccessRecord> = (0..5_000)
         .map(|i| record("1000000001", "u-1", base(), &format!("t{i}")))
         .collect();
-    store.append_access(&rows).await.expect("a large batch");
+    store
+        .append_access(&keys(), &rows)
+        .await
+        .expect("a large batch");
     assert_eq!(all(&store, &AccessFilter::default()).await.len(), 5_000);
 
     if db.backend == "postgres" {
@@ -268,7 +288,7 @@ async fn a_batch_larger_than_one_statement_is_written_whole(db: TestDb) {
         // the first, since a batch is one transaction.
         let mut bad = rows.clone();
         bad[4_999].trace_id = "bad\0row".into();
-        assert!(store.append_access(&bad).await.is_err());
+        assert!(store.append_access(&keys(), &bad).await.is_err());
         assert_eq!(all(&store, &AccessFilter::default()).await.len(), 5_000);
     }
 }
@@ -276,7 +296,7 @@ async fn a_batch_larger_than_one_statement_is_written_whole(db: TestDb) {
 async fn the_audit_refuses_updates_and_deletes(db: TestDb) {
     let store = store(&db).await;
     store
-        .append_access(&[record("1000000001", "u-1", base(), "t")])
+        .append_access(&keys(), &[record("1000000001", "u-1", base(), "t")])
         .await
         .unwrap();
     let statements = [
@@ -309,52 +329,25 @@ async fn the_audit_refuses_updates_and_deletes(db: TestDb) {
     assert_eq!(rows[0].record.actor, "u-1");
 }
 
-async fn the_writer_commits_on_its_timer_and_on_flush(db: TestDb) {
+/// An answered read is an audited read: when `record` returns, its rows are in the
+/// database, not in a queue that a crash would lose.
+async fn recording_returns_once_the_rows_are_committed(db: TestDb) {
     let store = store(&db).await;
-    let timed = AuditWriter::start(
-        store.clone(),
-        AuditSettings {
-            batch_size: 1_000,
-            flush_interval: Duration::from_millis(50),
-            ..AuditSettings::default()
-        },
-        Arc::default(),
-    );
-    timed
-        .record(vec![record("1000000001", "u-1", base(), "timer")])
-        .await
-        .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while all(&store, &AccessFilter::default()).await.is_empty() {
+    let writer = writer(&store, AuditSettings::default(), Arc::default());
+    for i in 0..3 {
+        let trace = format!("read-{i}");
+        writer
+            .record(vec![record("1000000001", "u-1", base(), &trace)])
+            .await
+            .unwrap();
+        let rows = all(&store, &AccessFilter::default()).await;
         assert!(
-            tokio::time::Instant::now() < deadline,
-            "the timer never wrote the row"
+            traces(&rows).contains(&trace.as_str()),
+            "row {trace} is committed when record returns"
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    timed.close().await;
-
-    let patient = AuditWriter::start(
-        store.clone(),
-        AuditSettings {
-            batch_size: 1_000,
-            flush_interval: Duration::from_secs(3_600),
-            ..AuditSettings::default()
-        },
-        Arc::default(),
-    );
-    let clone = patient.clone();
-    clone
-        .record(vec![
-            record("1000000002", "u-2", base(), "flushed-1"),
-            record("1000000002", "u-2", base(), "flushed-2"),
-        ])
-        .await
-        .unwrap();
-    patient.flush().await;
-    assert_eq!(all(&store, &AccessFilter::default()).await.len(), 3);
-
-    patient.close().await;
+    let clone = writer.clone();
+    writer.close().await;
     assert_eq!(
         clone
             .record(vec![record("1000000002", "u-2", base(), "too late")])
@@ -362,13 +355,12 @@ async fn the_writer_commits_on_its_timer_and_on_flush(db: TestDb) {
         Err(AuditClosed),
         "a closed audit refuses rows instead of dropping them"
     );
-    clone.flush().await;
     assert_eq!(all(&store, &AccessFilter::default()).await.len(), 3);
 }
 
 async fn ten_thousand_rows_from_fifty_tasks_are_all_there_after_close(db: TestDb) {
     let store = store(&db).await;
-    let writer = AuditWriter::start(store.clone(), AuditSettings::default(), Arc::default());
+    let writer = writer(&store, AuditSettings::default(), Arc::default());
     let tasks: Vec<_> = (0..50)
         .map(|task| {
             let writer = writer.clone();
@@ -402,7 +394,7 @@ async fn ten_thousand_rows_from_fifty_tasks_are_all_there_after_close(db: TestDb
     assert_eq!(rows.len(), 10_000);
     let distinct: HashSet<&str> = traces(&rows).into_iter().collect();
     assert_eq!(distinct.len(), 10_000);
-    assert!(rows.iter().all(StoredAccess::is_intact));
+    assert!(rows.iter().all(intact));
 }
 
 fn failed_writes(metrics: &Metrics) -> u64 {
@@ -420,31 +412,29 @@ fn failed_writes(metrics: &Metrics) -> u64 {
 async fn rows_recorded_during_an_outage_are_written_once_after_it(db: TestDb) {
     let store = impatient_store(&db).await;
     let metrics = Arc::new(Metrics::new());
-    let writer = AuditWriter::start(store.clone(), quick_retries(4), metrics.clone());
+    let writer = writer(&store, quick_retries(), metrics.clone());
     writer
         .record(vec![record("1000000001", "u-1", base(), "before")])
         .await
         .unwrap();
-    writer.flush().await;
     assert_eq!(failed_writes(&metrics), 0, "the first row went in at once");
 
     let outage = Outage::start(&db).await;
     let during: Vec<AccessRecord> = (0..10)
         .map(|i| record("1000000001", "u-1", base(), &format!("during-{i}")))
         .collect();
-    // Recording does not wait for the database: the writer keeps collecting.
-    tokio::time::timeout(Duration::from_secs(1), async {
-        for row in &during {
-            writer.record(vec![row.clone()]).await.unwrap();
-        }
-    })
-    .await
-    .expect("recording goes on while the database is away");
+    // Each read waits for its row: none is answered while the database is away.
+    let waiting: Vec<_> = during
+        .iter()
+        .map(|row| {
+            let (writer, row) = (writer.clone(), row.clone());
+            tokio::spawn(async move { writer.record(vec![row]).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(
-        tokio::time::timeout(Duration::from_secs(3), writer.flush())
-            .await
-            .is_err(),
-        "a flush cannot complete while the database refuses writes"
+        waiting.iter().all(|task| !task.is_finished()),
+        "no record returns while the database refuses writes"
     );
     assert!(failed_writes(&metrics) > 0, "failed attempts are counted");
     assert_eq!(
@@ -454,9 +444,14 @@ async fn rows_recorded_during_an_outage_are_written_once_after_it(db: TestDb) {
     );
 
     outage.end().await;
-    tokio::time::timeout(Duration::from_secs(30), writer.close())
-        .await
-        .expect("the writer recovers by itself and drains at close");
+    for task in waiting {
+        tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .expect("the writer recovers by itself")
+            .unwrap()
+            .unwrap();
+    }
+    writer.close().await;
     let rows = all(&store, &AccessFilter::default()).await;
     let mut written: Vec<&str> = traces(&rows);
     written.sort_unstable();
@@ -470,13 +465,14 @@ async fn rows_recorded_during_an_outage_are_written_once_after_it(db: TestDb) {
 
 async fn recording_waits_while_uncommitted_rows_fill_the_bound(db: TestDb) {
     let store = impatient_store(&db).await;
-    let writer = AuditWriter::start(
-        store.clone(),
+    let metrics = Arc::new(Metrics::new());
+    let writer = writer(
+        &store,
         AuditSettings {
             max_uncommitted_rows: 4,
-            ..quick_retries(2)
+            ..quick_retries()
         },
-        Arc::default(),
+        metrics.clone(),
     );
     let rows = |from: usize, count: usize| -> Vec<AccessRecord> {
         (from..from + count)
@@ -485,26 +481,39 @@ async fn recording_waits_while_uncommitted_rows_fill_the_bound(db: TestDb) {
     };
 
     let outage = Outage::start(&db).await;
-    tokio::time::timeout(Duration::from_secs(1), writer.record(rows(0, 4)))
-        .await
-        .expect("rows within the bound are taken while the database is away")
-        .unwrap();
+    let first = tokio::spawn({
+        let writer = writer.clone();
+        async move { writer.record(rows(0, 4)).await }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        metrics.audit_rows_pending.get(),
+        4,
+        "rows within the bound are taken while the database is away"
+    );
     let fifth = tokio::spawn({
         let writer = writer.clone();
         async move { writer.record(rows(4, 1)).await }
     });
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(
-        !fifth.is_finished(),
-        "a row past the bound waits while the database refuses the others"
+        !fifth.is_finished() && !first.is_finished(),
+        "nothing is acknowledged while the database refuses the rows"
+    );
+    assert_eq!(
+        metrics.audit_rows_pending.get(),
+        4,
+        "a row past the bound waits for room instead of being held"
     );
 
     outage.end().await;
-    tokio::time::timeout(Duration::from_secs(30), fifth)
-        .await
-        .expect("room comes back as the held rows are committed")
-        .unwrap()
-        .unwrap();
+    for task in [first, fifth] {
+        tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .expect("room comes back as the held rows are committed")
+            .unwrap()
+            .unwrap();
+    }
     tokio::time::timeout(Duration::from_secs(30), writer.record(rows(5, 6)))
         .await
         .expect("a call larger than the bound still goes in, whole")
@@ -532,7 +541,7 @@ const ACCESS_AUDIT: &str = r#"query Audit($filter: AccessAuditFilter, $first: In
 async fn the_audit_is_forbidden_without_the_auditor_role(db: TestDb) {
     let app = TestApp::builder().database(&db).spawn().await;
     let store = store(&db).await;
-    let writer = AuditWriter::start(store.clone(), AuditSettings::default(), Arc::default());
+    let writer = writer(&store, AuditSettings::default(), Arc::default());
     writer
         .record(vec![record(
             "1000000001",

@@ -55,6 +55,10 @@ async fn production_hub() -> TestApp {
             config.profile = c360::config::Profile::Production;
             config.auth.public_key_file = Some(fixture("rsa_public.pem"));
             config.auth.dev_secret = None;
+            config.access.audit_chain_keys.0.insert(
+                "k1".into(),
+                "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into(),
+            );
         })
         .spawn()
         .await

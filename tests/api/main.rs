@@ -18,6 +18,7 @@ mod common;
 
 mod access;
 mod access_audit;
+mod audit_chain;
 mod audit_trail;
 mod auth;
 mod batching;
