@@ -105,7 +105,7 @@ catalogue! {
     ConsentWithdrawn = "CONSENT_WITHDRAWN", OK,
         "A marketing contact the customer refused (`extensions.reason`: `CONSENT_WITHDRAWN` or `DO_NOT_CONTACT`).";
     StoreUnavailable = "STORE_UNAVAILABLE", OK,
-        "The hub's database is down, locked or full: nothing was written, retry later; upstream data still answers.";
+        "The hub's database is down, locked or full: nothing was written, retry later; upstream data still answers unaudited reads.";
     UpstreamUnavailable = "UPSTREAM_UNAVAILABLE", OK,
         "An upstream system refused the connection, answered 5xx or 429, or its circuit is open (with `extensions.source`).";
     UpstreamTimeout = "UPSTREAM_TIMEOUT", OK,

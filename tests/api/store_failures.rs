@@ -1,12 +1,15 @@
-//! The database going away: writes fail with `STORE_UNAVAILABLE` (never a false
-//! success), reads of the four upstream systems keep working, and the hub recovers by
-//! itself when the database returns, without a restart. On SQLite the outage is
+//! The database going away: writes fail (never a false success), a staff read is
+//! refused rather than answered without its audit row, a customer's own read of the
+//! four upstream systems keeps working, and the hub recovers by itself when the
+//! database returns, without a restart. On SQLite the outage is
 //! another process holding the write lock; on PostgreSQL the test database stops
 //! accepting connections and its sessions are terminated.
 
 use std::time::{Duration, Instant};
 
-use crate::common::{interaction_input, Outage, TestApp, TestDb};
+use crate::common::{
+    admin_token, interaction_input, token_for, Outage, TestApp, TestDb, LOG_INTERACTION,
+};
 use serde_json::{json, Value};
 
 on_both_backends!(writes_fail_cleanly_while_the_database_is_away_and_recover_after);
@@ -24,6 +27,7 @@ async fn writes_fail_cleanly_while_the_database_is_away_and_recover_after(db: Te
         .config(|config| {
             config.database.acquire_timeout = Duration::from_secs(1);
             config.database.busy_timeout = Duration::from_millis(300);
+            config.server.request_timeout = Duration::from_secs(3);
         })
         .spawn()
         .await;
@@ -32,11 +36,26 @@ async fn writes_fail_cleanly_while_the_database_is_away_and_recover_after(db: Te
         .await;
 
     let outage = Outage::start(&db).await;
-    let answer = app
-        .log(interaction_input(cif, "during the outage"), None)
-        .await;
+    let admin = admin_token();
+    let log = |subject: &'static str| {
+        let admin = admin.clone();
+        let app = &app;
+        async move {
+            app.graphql_as(
+                &admin,
+                LOG_INTERACTION,
+                json!({"input": interaction_input(cif, subject), "key": null}),
+                &[],
+            )
+            .await
+        }
+    };
+    // The write fails, and the customer lookup it made cannot be audited: the whole
+    // answer is refused at the deadline, with no data that could pass for a success.
+    let (status, answer) = log("during the outage").await;
+    assert_eq!(status, 503, "{answer}");
     assert_eq!(
-        answer["errors"][0]["extensions"]["code"], "STORE_UNAVAILABLE",
+        answer["errors"][0]["extensions"]["code"], "AUDIT_UNAVAILABLE",
         "{answer}"
     );
     assert!(answer["data"].is_null(), "no false success: {answer}");
@@ -46,8 +65,21 @@ async fn writes_fail_cleanly_while_the_database_is_away_and_recover_after(db: Te
         "{message}"
     );
 
-    // The upstream systems still answer; only the hub's own records are missing.
-    let profile = app.graphql(PROFILE, json!({"id": cif})).await;
+    // A staff read is not answered without its audit row.
+    let (status, refused) = app
+        .graphql_as(&admin, PROFILE, json!({"id": cif}), &[])
+        .await;
+    assert_eq!(status, 503, "{refused}");
+    assert!(
+        refused.get("data").is_none() || refused["data"].is_null(),
+        "{refused}"
+    );
+
+    // The customer's own read is not audited: the upstream systems still answer, only
+    // the hub's own records are missing.
+    let own = token_for("customer", None, None, Some(cif));
+    let (status, profile) = app.graphql_as(&own, PROFILE, json!({"id": cif}), &[]).await;
+    assert_eq!(status, 200, "{profile}");
     let customer = &profile["data"]["customer"];
     assert!(customer["name"].is_string(), "{profile}");
     assert!(customer["accounts"].is_array(), "{profile}");
@@ -76,15 +108,14 @@ async fn writes_fail_cleanly_while_the_database_is_away_and_recover_after(db: Te
     outage.end().await;
     let deadline = Instant::now() + Duration::from_secs(15);
     let recovered = loop {
-        let answer = app
-            .log(interaction_input(cif, "after the outage"), None)
-            .await;
+        let (_, answer) = log("after the outage").await;
         if answer.get("errors").is_none() {
             break answer;
         }
-        assert_eq!(
-            answer["errors"][0]["extensions"]["code"],
-            "STORE_UNAVAILABLE"
+        let code = &answer["errors"][0]["extensions"]["code"];
+        assert!(
+            code == "STORE_UNAVAILABLE" || code == "AUDIT_UNAVAILABLE",
+            "{answer}"
         );
         assert!(
             Instant::now() < deadline,
