@@ -413,3 +413,32 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_reaches_max_age_both_ways_and_no_further() {
+        let now = Utc::now();
+        let window = Duration::from_secs(300);
+        let seconds = chrono::Duration::seconds;
+        assert!(within(window, now - seconds(300), now).is_ok());
+        assert!(within(window, now + seconds(300), now).is_ok());
+        let old = within(window, now - seconds(301), now).unwrap_err();
+        assert!(old.message().starts_with("timestamp:"), "{old:?}");
+        assert!(old.message().contains("in the past"), "{old:?}");
+        let ahead = within(window, now + seconds(301), now).unwrap_err();
+        assert!(ahead.message().contains("in the future"), "{ahead:?}");
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_with_an_offset_or_unix_seconds() {
+        let at = |v: serde_json::Value| event_time(Some(v)).map(|t| t.timestamp());
+        assert_eq!(at(json!("2026-11-26T16:00:00+08:00")), Ok(1_795_680_000));
+        assert_eq!(at(json!(1_795_680_000)), Ok(1_795_680_000));
+        assert!(at(json!("2026-11-26 08:00:00")).is_err(), "no offset");
+        assert!(at(json!(1.5e9)).is_err(), "not whole seconds");
+        assert!(event_time(None).is_err());
+    }
+}
