@@ -414,7 +414,7 @@ impl World {
             .await
             .expect("a SQLite store");
             store.migrate().await.expect("migrations");
-            let bus = Bus::connect(&RedisConfig::default())
+            let bus = Bus::connect(&RedisConfig::default(), None)
                 .await
                 .expect("an in-process bus");
             build_schema(

@@ -9,6 +9,11 @@
 //! subscribers. Each message carries its origin instance, so an instance ignores its
 //! own echo. Both Redis tasks reconnect by themselves; a Redis outage costs
 //! cross-instance delivery for its duration, never a publisher's call.
+//!
+//! Messages carry interaction notes and invalidations, so with a [`Seal`] (the cache's
+//! encryption key, when one is set) they cross Redis sealed for their channel, and a
+//! message from Redis that does not open (a clear one forged by whoever can publish
+//! there, or one replayed onto another channel) is dropped, never delivered.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -38,6 +43,16 @@ const FIRST_SUBSCRIBE_WAIT: Duration = Duration::from_secs(3);
 /// A PUBLISH that takes longer than this counts as a Redis failure.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Seals messages for the channel they are published on, and opens them. The app
+/// provides it, so that the bus holds no keys of its own.
+pub trait Seal: Send + Sync + 'static {
+    /// `message` sealed for `channel` (the full Redis channel name).
+    fn seal(&self, channel: &str, message: &[u8]) -> Vec<u8>;
+    /// The message sealed for `channel`, or `None` when it does not open there; the
+    /// implementation counts and logs what it refuses.
+    fn open(&self, channel: &str, message: &[u8]) -> Option<Vec<u8>>;
+}
+
 /// What travels through Redis: the payload and the instance that sent it.
 #[derive(Serialize, Deserialize)]
 struct Envelope {
@@ -56,8 +71,11 @@ struct Inner {
     origin: Uuid,
     prefix: String,
     channels: Mutex<HashMap<String, broadcast::Sender<Value>>>,
-    /// Messages for the Redis publisher task; `None` without Redis.
-    outbox: Option<mpsc::Sender<(String, Value)>>,
+    /// Messages for the Redis publisher task, as they go on the wire; `None` without
+    /// Redis.
+    outbox: Option<mpsc::Sender<(String, Vec<u8>)>>,
+    /// Seals what goes to Redis and opens what comes from it; `None`: clear JSON.
+    seal: Option<Arc<dyn Seal>>,
     /// Whether the Redis subscriber is currently subscribed.
     subscribed: watch::Receiver<bool>,
 }
@@ -72,15 +90,20 @@ impl Bus {
                 prefix: String::new(),
                 channels: Mutex::new(HashMap::new()),
                 outbox: None,
+                seal: None,
                 subscribed,
             }),
         }
     }
 
     /// A bus shared with other hub instances through Redis when `config.url` is set,
-    /// else [`Bus::in_process`]. Waits briefly for the first Redis subscription; if
-    /// Redis is not there, logs it and keeps trying in the background.
-    pub async fn connect(config: &RedisConfig) -> Result<Bus, redis::RedisError> {
+    /// else [`Bus::in_process`]; messages cross Redis sealed by `seal` when given.
+    /// Waits briefly for the first Redis subscription; if Redis is not there, logs it
+    /// and keeps trying in the background.
+    pub async fn connect(
+        config: &RedisConfig,
+        seal: Option<Arc<dyn Seal>>,
+    ) -> Result<Bus, redis::RedisError> {
         let Some(url) = config.url.as_deref() else {
             return Ok(Bus::in_process());
         };
@@ -110,6 +133,7 @@ impl Bus {
                 prefix: config.key_prefix.clone(),
                 channels: Mutex::new(HashMap::new()),
                 outbox: Some(outbox_tx),
+                seal,
                 subscribed,
             }),
         };
@@ -143,8 +167,12 @@ impl Bus {
                 origin: self.inner.origin,
                 payload,
             };
-            let message = serde_json::to_value(&envelope).expect("envelopes serialize");
+            let message = serde_json::to_vec(&envelope).expect("envelopes serialize");
             let name = format!("{}{channel}", self.inner.prefix);
+            let message = match &self.inner.seal {
+                Some(seal) => seal.seal(&name, &message),
+                None => message,
+            };
             if let Err(mpsc::error::TrySendError::Full(_)) = outbox.try_send((name, message)) {
                 tracing::warn!(
                     channel,
@@ -199,7 +227,7 @@ fn backoff(previous: Duration) -> Duration {
 
 /// Publishes queued messages to Redis, reconnecting as needed. Ends when the bus is
 /// dropped (the outbox closes).
-async fn publish_loop(client: redis::Client, mut outbox: mpsc::Receiver<(String, Value)>) {
+async fn publish_loop(client: redis::Client, mut outbox: mpsc::Receiver<(String, Vec<u8>)>) {
     let mut wait = MIN_BACKOFF;
     let mut connection: Option<redis::aio::MultiplexedConnection> = None;
     let mut dropped: u64 = 0;
@@ -232,12 +260,11 @@ async fn publish_loop(client: redis::Client, mut outbox: mpsc::Receiver<(String,
             wait = backoff(wait);
             continue;
         };
-        let text = message.to_string();
         let sent = tokio::time::timeout(
             PUBLISH_TIMEOUT,
             redis::cmd("PUBLISH")
                 .arg(&channel)
-                .arg(&text)
+                .arg(&message)
                 .query_async::<i64>(conn),
         )
         .await;
@@ -288,10 +315,17 @@ async fn subscribe_loop(
                     let Some(channel) = name.strip_prefix(inner.prefix.as_str()) else {
                         continue;
                     };
-                    let Ok(text) = message.get_payload::<String>() else {
+                    let Ok(bytes) = message.get_payload::<Vec<u8>>() else {
                         continue;
                     };
-                    match serde_json::from_str::<Envelope>(&text) {
+                    let bytes = match &inner.seal {
+                        Some(seal) => match seal.open(name, &bytes) {
+                            Some(opened) => opened,
+                            None => continue,
+                        },
+                        None => bytes,
+                    };
+                    match serde_json::from_slice::<Envelope>(&bytes) {
                         Ok(envelope) if envelope.origin == inner.origin => {}
                         Ok(envelope) => inner.deliver(channel, envelope.payload),
                         Err(e) => tracing::warn!(channel, error = %e, "unreadable bus message"),
@@ -339,7 +373,7 @@ mod tests {
             key_prefix: "c360-test:".into(),
             ..RedisConfig::default()
         };
-        let bus = tokio::time::timeout(Duration::from_secs(10), Bus::connect(&config))
+        let bus = tokio::time::timeout(Duration::from_secs(10), Bus::connect(&config, None))
             .await
             .expect("connect gives up waiting")
             .expect("a well-formed URL");

@@ -60,7 +60,7 @@ macro_rules! catalogue {
 catalogue! {
     // Request errors: the answer has no `data`, only this error.
     BadRequest = "BAD_REQUEST", BAD_REQUEST,
-        "A malformed request: an unreadable or empty body, invalid JSON or parameters, an unknown `X-C360-Purpose`, a change event `POST /events` cannot read.";
+        "A malformed request: an unreadable or empty body, invalid JSON or parameters, an unknown `X-C360-Purpose`, a change event `POST /events` cannot read or whose `timestamp` is further than `events.max_age` from the hub's clock (with `extensions.field`).";
     NotAcceptable = "NOT_ACCEPTABLE", NOT_ACCEPTABLE,
         "`Accept` allows neither `application/graphql-response+json` nor `application/json`.";
     UnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE", UNSUPPORTED_MEDIA_TYPE,
@@ -91,6 +91,8 @@ catalogue! {
         "A staff read the access audit could not record in time (its database is not taking writes, or the hub is stopping); nothing is answered.";
     EventsDisabled = "EVENTS_DISABLED", SERVICE_UNAVAILABLE,
         "`POST /events` while `events.secret` is not set.";
+    EventsUnavailable = "EVENTS_UNAVAILABLE", SERVICE_UNAVAILABLE,
+        "`POST /events` while Redis, which remembers the event ids every hub has received, does not answer: nothing was invalidated; send the same body again.";
     Internal = "INTERNAL", INTERNAL_SERVER_ERROR,
         "A fault in the hub (a response that cannot be written, a database failure retrying will not fix); as a field error, 200 beside `data`.";
     // Field errors: the field is null and the rest of the answer stands.
@@ -101,7 +103,7 @@ catalogue! {
     Forbidden = "FORBIDDEN", OK,
         "Outside what the caller's role and scope allow; says what was refused, never whether it exists.";
     Conflict = "CONFLICT", OK,
-        "An idempotency key already used for a different request.";
+        "An idempotency key already used for a different request; for `POST /events` (answered 409, with `extensions.field`: `id`), an event id already received within `events.max_age`.";
     ConsentWithdrawn = "CONSENT_WITHDRAWN", OK,
         "A marketing contact the customer refused (`extensions.reason`: `CONSENT_WITHDRAWN` or `DO_NOT_CONTACT`).";
     StoreUnavailable = "STORE_UNAVAILABLE", OK,

@@ -131,7 +131,11 @@ pub struct App {
 
 /// Reloads the connector files and the policies without a restart (SIGHUP): both are
 /// read and checked first, and put in place only if both are valid, so a bad edit
-/// leaves the hub running as it was.
+/// leaves the hub running as it was. A reload that takes effect drops this hub's
+/// response tier: its answers were shaped by the policies and mappings just replaced,
+/// and one of them replayed would show a field the new policies deny. Reloading is per
+/// process: each hub drops its own tier on its own SIGHUP (the entity tiers hold
+/// upstream data, which a reload does not change).
 #[derive(Clone)]
 pub struct Reloader {
     connectors: config::ConnectorsConfig,
@@ -141,6 +145,7 @@ pub struct Reloader {
     schema: graphql::AppSchemas,
     /// The hub's metrics, which new connectors count into.
     metrics: Arc<Metrics>,
+    responses: Option<Arc<cache::ResponseCache<auth::AccessSummary>>>,
 }
 
 /// Drops, on this instance, whatever any instance announces as invalidated
@@ -168,6 +173,40 @@ fn listen_for_invalidations(
             tracing::debug!(tags = tags.len(), l1, response, "invalidation received");
         }
     });
+}
+
+/// Bus messages sealed with the cache's key, for their channel. Wired here because
+/// the bus knows nothing of the cache's keys, nor of the metrics.
+struct BusSeal {
+    sealer: cache::crypto::Sealer,
+    metrics: Arc<Metrics>,
+    /// Whether a refused message has been logged: the first is, the rest are counted.
+    logged: std::sync::atomic::AtomicBool,
+}
+
+impl bus::Seal for BusSeal {
+    fn seal(&self, channel: &str, message: &[u8]) -> Vec<u8> {
+        self.sealer.seal(channel.as_bytes(), message)
+    }
+
+    fn open(&self, channel: &str, message: &[u8]) -> Option<Vec<u8>> {
+        match self.sealer.open(channel.as_bytes(), message) {
+            Ok(plain) => Some(plain),
+            Err(rejected) => {
+                self.metrics
+                    .bus_rejected
+                    .with_label_values(&[rejected.as_str()])
+                    .inc();
+                if !self.logged.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    tracing::warn!(
+                        reason = rejected.as_str(),
+                        "a bus message from Redis did not open and was dropped; later ones are only counted (c360_bus_messages_rejected_total)"
+                    );
+                }
+                None
+            }
+        }
+    }
 }
 
 /// Why a reload was refused; the running configuration stays. Logged on its own
@@ -210,6 +249,9 @@ impl Reloader {
         policies.check_against(&graphql::schema_fields(self.schema.policed()).await)?;
         self.upstreams.replace_connectors(connectors);
         self.policies.replace(policies);
+        if let Some(responses) = &self.responses {
+            responses.clear();
+        }
         Ok(())
     }
 
@@ -255,24 +297,24 @@ impl App {
         };
         let specs = connectors::load(&config.connectors, &config::process_env)?;
         let files = specs.iter().map(|s| s.file.clone()).collect();
+        let sealer = match &config.cache.encryption_key {
+            Some(key) => {
+                let previous = config
+                    .cache
+                    .previous_encryption_keys
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                Some(cache::crypto::Sealer::new(
+                    &config.cache.encryption_key_id,
+                    key,
+                    &previous,
+                )?)
+            }
+            None => None,
+        };
         let redis = match &config.redis.url {
             Some(url) => {
-                let sealer = match &config.cache.encryption_key {
-                    Some(key) => {
-                        let previous = config
-                            .cache
-                            .previous_encryption_keys
-                            .iter()
-                            .map(|(k, v)| (k.clone(), v.clone()))
-                            .collect();
-                        Some(cache::crypto::Sealer::new(
-                            &config.cache.encryption_key_id,
-                            key,
-                            &previous,
-                        )?)
-                    }
-                    None => None,
-                };
                 let tier = cache::RedisTier::start(
                     cache::RedisSettings {
                         url: url.clone(),
@@ -289,7 +331,7 @@ impl App {
                             None => None,
                         },
                     },
-                    sealer,
+                    sealer.clone(),
                     metrics.clone(),
                 );
                 tier.connect_now().await;
@@ -328,7 +370,14 @@ impl App {
                 "database migrated"
             );
         }
-        let bus = Bus::connect(&config.redis).await?;
+        let bus_seal = sealer.map(|sealer| {
+            Arc::new(BusSeal {
+                sealer,
+                metrics: metrics.clone(),
+                logged: std::sync::atomic::AtomicBool::new(false),
+            }) as Arc<dyn bus::Seal>
+        });
+        let bus = Bus::connect(&config.redis, bus_seal).await?;
         listen_for_invalidations(&bus, upstreams.cache().clone(), responses.clone());
         let schema = graphql::build_schema(
             upstreams.clone(),
@@ -346,6 +395,7 @@ impl App {
             policies: live_policies.clone(),
             schema: schema.clone(),
             metrics: metrics.clone(),
+            responses: responses.clone(),
         };
         let audit = auth::AuditWriter::start(
             store.clone(),
@@ -367,6 +417,7 @@ impl App {
             responses,
             persisted: Arc::new(cache::PersistedQueries::new(redis.clone())),
             documents: Arc::new(cache::ParsedDocuments::new(PARSED_DOCUMENT_BYTES)),
+            events_seen: Arc::new(http::SeenEvents::new(config.events.max_age, redis.clone())),
             redis,
             events_secret: config.events.secret.clone().map(Arc::from),
             body_limit: config.server.body_limit,

@@ -50,7 +50,9 @@ pub struct Metrics {
     /// Entries dropped by invalidation events, by tier.
     pub cache_invalidations: IntCounterVec,
     /// Response tier lookups (`hit`, `miss`) and stores (`stored`, `uncacheable`, and
-    /// `too_large` for answers over `cache.response_max_entry_bytes`).
+    /// `too_large` for answers over `cache.response_max_entry_bytes`); `cleared` for
+    /// each reload that dropped the tier, `superseded` for an answer begun before it
+    /// and therefore not kept.
     pub response_cache: IntCounterVec,
     /// Redis operations that failed or timed out, by operation.
     pub redis_errors: IntCounterVec,
@@ -91,6 +93,16 @@ pub struct Metrics {
     pub subscriptions_open: IntGauge,
     /// Database connections of this hub's pool: open, and idle among them.
     pub db_connections: IntGaugeVec,
+    /// Redis values that did not open, by reason (`format`, `key_id`,
+    /// `authentication`: moved from another key, or altered); each was a miss.
+    pub cache_seal_rejected: IntCounterVec,
+    /// Messages from other instances dropped because they did not open, by reason
+    /// (as [`Metrics::cache_seal_rejected`]); a clear message on a sealed bus is
+    /// `format`.
+    pub bus_rejected: IntCounterVec,
+    /// `POST /events` requests refused, by reason (`unauthenticated`, `bad_request`,
+    /// `window`, `replayed`, `unavailable`).
+    pub events_refused: IntCounterVec,
 }
 
 impl Metrics {
@@ -110,6 +122,22 @@ impl Metrics {
         ] {
             audit_write_failures.with_label_values(&[code]);
         }
+        let cache_seal_rejected = counter_vec(
+            r,
+            "c360_cache_seal_rejected_total",
+            "Sealed Redis values that did not open (read as misses), by reason",
+            &["reason"],
+        );
+        let bus_rejected = counter_vec(
+            r,
+            "c360_bus_messages_rejected_total",
+            "Bus messages from Redis dropped because they did not open, by reason",
+            &["reason"],
+        );
+        // A value moved between keys is what an alert watches for: its series exists
+        // from the start.
+        cache_seal_rejected.with_label_values(&["authentication"]);
+        bus_rejected.with_label_values(&["authentication"]);
         Metrics {
             cache_lookups: counter_vec(
                 r,
@@ -250,6 +278,14 @@ impl Metrics {
                     ),
                     &["state"],
                 ),
+            ),
+            cache_seal_rejected,
+            bus_rejected,
+            events_refused: counter_vec(
+                r,
+                "c360_events_refused_total",
+                "POST /events requests refused, by reason",
+                &["reason"],
             ),
             operation_labels: Mutex::default(),
             registry,

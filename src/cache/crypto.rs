@@ -1,18 +1,22 @@
-//! Sealing cached values with AES-256-GCM, so that a dump of a shared Redis shows no
-//! names or ID numbers.
+//! Sealing values that cross Redis with AES-256-GCM, so that a dump of a shared Redis
+//! shows no names or ID numbers, and a value is only ever read where it was written.
 //!
-//! A sealed value is `v1:<key id>:<nonce><ciphertext>` (binary after the prefix). The
-//! key id lets keys rotate: values written under the previous key stay readable
-//! until they expire, while new values use the current key.
+//! A sealed value is `v2:<key id>:<nonce><ciphertext>` (binary after the prefix). The
+//! key id lets keys rotate: values written under a previous key stay readable until
+//! they expire, while new values use the current key. Each value is sealed with its
+//! context (the full Redis key, or the bus channel) as associated data: anyone who
+//! can write to Redis can copy a sealed value, but a customer's profile copied under
+//! another customer's key no longer opens there. Values in the first format (`v1:`,
+//! sealed without a context) do not open either: they are misses and are rewritten.
 
 use std::collections::HashMap;
 
-use aes_gcm::aead::{Aead, KeyInit, OsRng};
+use aes_gcm::aead::{Aead, KeyInit, OsRng, Payload};
 use aes_gcm::{AeadCore, Aes256Gcm, Key, Nonce};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-const PREFIX: &[u8] = b"v1:";
+const PREFIX: &[u8] = b"v2:";
 const NONCE_LEN: usize = 12;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,7 +27,34 @@ pub enum CryptoError {
     BadKeyId(String),
 }
 
-/// The keys a hub seals and opens cache values with.
+/// Why a value did not open. Each is a miss for the reader and a label of the metric
+/// that counts them, so an operator can tell a key left behind by a rotation from
+/// values that were moved or altered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Rejected {
+    /// Not a sealed value of this format: clear text, or sealed in the `v1:` format.
+    #[error("not a sealed value of the current format")]
+    Format,
+    /// Sealed under a key id this hub does not hold (retired, or another deployment's).
+    #[error("sealed under a key this hub does not hold")]
+    KeyId,
+    /// Authentication failed: moved from another Redis key or channel, or altered.
+    #[error("sealed for another key, or altered")]
+    Authentication,
+}
+
+impl Rejected {
+    /// The `reason` label of the metrics counting rejected values.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rejected::Format => "format",
+            Rejected::KeyId => "key_id",
+            Rejected::Authentication => "authentication",
+        }
+    }
+}
+
+/// The keys a hub seals and opens values with.
 #[derive(Clone)]
 pub struct Sealer {
     current_id: String,
@@ -85,11 +116,19 @@ impl Sealer {
         })
     }
 
-    pub fn seal(&self, plain: &[u8]) -> Vec<u8> {
+    /// `plain` sealed for `context`: only [`Sealer::open`] with the same context opens
+    /// it.
+    pub fn seal(&self, context: &[u8], plain: &[u8]) -> Vec<u8> {
         let cipher = &self.ciphers[&self.current_id];
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let sealed = cipher
-            .encrypt(&nonce, plain)
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plain,
+                    aad: context,
+                },
+            )
             .expect("AES-GCM encryption of an in-memory buffer cannot fail");
         let mut out =
             Vec::with_capacity(PREFIX.len() + self.current_id.len() + 1 + NONCE_LEN + sealed.len());
@@ -101,20 +140,30 @@ impl Sealer {
         out
     }
 
-    /// The plain value, or `None` when it was sealed with an unknown key or tampered
-    /// with (a cache miss, never an error a client sees).
-    pub fn open(&self, sealed: &[u8]) -> Option<Vec<u8>> {
-        let rest = sealed.strip_prefix(PREFIX)?;
-        let colon = rest.iter().position(|b| *b == b':')?;
-        let id = std::str::from_utf8(&rest[..colon]).ok()?;
+    /// The plain value sealed for `context`, or why not (for the reader, a miss,
+    /// never an error a client sees).
+    pub fn open(&self, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, Rejected> {
+        let rest = sealed.strip_prefix(PREFIX).ok_or(Rejected::Format)?;
+        let colon = rest
+            .iter()
+            .take(17)
+            .position(|b| *b == b':')
+            .ok_or(Rejected::Format)?;
+        let id = std::str::from_utf8(&rest[..colon]).map_err(|_| Rejected::Format)?;
         let body = &rest[colon + 1..];
         if body.len() < NONCE_LEN {
-            return None;
+            return Err(Rejected::Format);
         }
-        let cipher = self.ciphers.get(id)?;
+        let cipher = self.ciphers.get(id).ok_or(Rejected::KeyId)?;
         cipher
-            .decrypt(Nonce::from_slice(&body[..NONCE_LEN]), &body[NONCE_LEN..])
-            .ok()
+            .decrypt(
+                Nonce::from_slice(&body[..NONCE_LEN]),
+                Payload {
+                    msg: &body[NONCE_LEN..],
+                    aad: context,
+                },
+            )
+            .map_err(|_| Rejected::Authentication)
     }
 }
 
@@ -126,28 +175,53 @@ mod tests {
         STANDARD.encode([byte; 32])
     }
 
+    const KEY_A: &[u8] = b"c360:core:customer:1000000001";
+    const KEY_B: &[u8] = b"c360:core:customer:1000000002";
+
     #[test]
     fn sealed_values_hide_the_plaintext_and_open_again() {
         let sealer = Sealer::new("k1", &key(7), &HashMap::new()).unwrap();
-        let sealed = sealer.seal("张三丰 110101199003071234".as_bytes());
+        let sealed = sealer.seal(KEY_A, "张三丰 110101199003071234".as_bytes());
         assert!(!String::from_utf8_lossy(&sealed).contains("110101199003071234"));
         assert_eq!(
-            sealer.open(&sealed).unwrap(),
+            sealer.open(KEY_A, &sealed).unwrap(),
             "张三丰 110101199003071234".as_bytes()
         );
     }
 
     #[test]
+    fn a_value_moved_to_another_key_does_not_open() {
+        let sealer = Sealer::new("k1", &key(7), &HashMap::new()).unwrap();
+        let sealed = sealer.seal(KEY_A, b"customer A's profile");
+        assert_eq!(sealer.open(KEY_B, &sealed), Err(Rejected::Authentication));
+        assert_eq!(sealer.open(b"", &sealed), Err(Rejected::Authentication));
+        assert!(sealer.open(KEY_A, &sealed).is_ok());
+    }
+
+    #[test]
+    fn first_format_and_clear_values_are_refused_as_format() {
+        let sealer = Sealer::new("k1", &key(7), &HashMap::new()).unwrap();
+        let mut old = b"v1:k1:".to_vec();
+        old.extend_from_slice(&[0u8; 40]);
+        assert_eq!(sealer.open(KEY_A, &old), Err(Rejected::Format));
+        assert_eq!(
+            sealer.open(KEY_A, br#"{"m":{},"v":{"name":"x"}}"#),
+            Err(Rejected::Format)
+        );
+        assert_eq!(sealer.open(KEY_A, b"v2:k1:short"), Err(Rejected::Format));
+    }
+
+    #[test]
     fn rotation_keeps_old_values_readable_and_seals_with_the_new_key() {
         let old = Sealer::new("k1", &key(1), &HashMap::new()).unwrap();
-        let sealed_old = old.seal(b"balance");
+        let sealed_old = old.seal(KEY_A, b"balance");
         let previous = HashMap::from([("k1".to_owned(), key(1))]);
         let new = Sealer::new("k2", &key(2), &previous).unwrap();
-        assert_eq!(new.open(&sealed_old).unwrap(), b"balance");
-        assert!(new.seal(b"x").starts_with(b"v1:k2:"));
+        assert_eq!(new.open(KEY_A, &sealed_old).unwrap(), b"balance");
+        assert!(new.seal(KEY_A, b"x").starts_with(b"v2:k2:"));
         assert_eq!(
-            old.open(&new.seal(b"x")),
-            None,
+            old.open(KEY_A, &new.seal(KEY_A, b"x")),
+            Err(Rejected::KeyId),
             "the old hub cannot read k2"
         );
     }
@@ -155,10 +229,10 @@ mod tests {
     #[test]
     fn tampering_and_bad_keys_are_refused() {
         let sealer = Sealer::new("k1", &key(3), &HashMap::new()).unwrap();
-        let mut sealed = sealer.seal(b"value");
+        let mut sealed = sealer.seal(KEY_A, b"value");
         let last = sealed.len() - 1;
         sealed[last] ^= 1;
-        assert_eq!(sealer.open(&sealed), None);
+        assert_eq!(sealer.open(KEY_A, &sealed), Err(Rejected::Authentication));
         assert!(Sealer::new("k1", "c2hvcnQ=", &HashMap::new()).is_err());
         assert!(Sealer::new("bad id!", &key(1), &HashMap::new()).is_err());
     }

@@ -161,6 +161,11 @@ where
         keys.len()
     }
 
+    /// Drops every entry: none inserted before is served again.
+    pub fn clear(&self) {
+        self.entries.invalidate_all();
+    }
+
     /// Entries currently held (after pending maintenance).
     pub fn len(&self) -> u64 {
         self.entries.run_pending_tasks();

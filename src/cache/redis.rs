@@ -8,9 +8,11 @@
 //!
 //! A batch of keys is one `MGET`; writes and their tag sets are one pipeline (on a
 //! cluster, concurrent commands routed per node, since a pipeline may not cross slots). Values
-//! are sealed with AES-256-GCM when a key is configured. Key names carry no personal
-//! data beyond the CIF: other identifiers (account numbers, search terms) are hashed
-//! by the caller.
+//! are sealed with AES-256-GCM when a key is configured, each bound to its own Redis
+//! key: a value that does not open where it is read (copied from another key, altered,
+//! or in an older format) is a miss, counted in `c360_cache_seal_rejected_total`. Key
+//! names carry no personal data beyond the CIF: other identifiers (account numbers,
+//! search terms) are hashed by the caller.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, Weak};
@@ -19,7 +21,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 
-use super::crypto::Sealer;
+use super::crypto::{Rejected, Sealer};
 use crate::metrics::Metrics;
 
 /// How often a hub retries a Redis it cannot reach.
@@ -84,6 +86,9 @@ pub struct RedisTier {
     sealer: Option<Sealer>,
     connection: RwLock<Option<Connection>>,
     healthy: AtomicBool,
+    /// Whether a value that did not open has been logged yet: the first is a warning,
+    /// the rest are counted, so that a flood of them does not flood the log.
+    rejection_logged: AtomicBool,
     metrics: Arc<Metrics>,
 }
 
@@ -101,6 +106,7 @@ impl RedisTier {
             sealer,
             connection: RwLock::new(None),
             healthy: AtomicBool::new(false),
+            rejection_logged: AtomicBool::new(false),
             metrics,
         });
         tokio::spawn(keep_connected(Arc::downgrade(&tier)));
@@ -234,22 +240,47 @@ impl RedisTier {
         match values {
             Some(values) => values
                 .into_iter()
-                .map(|v| v.and_then(|v| self.open(&v)))
+                .zip(keys)
+                .map(|(v, key)| v.and_then(|v| self.open(key, &v)))
                 .collect(),
             None => vec![None; keys.len()],
         }
     }
 
-    fn open(&self, value: &[u8]) -> Option<Vec<u8>> {
-        match &self.sealer {
-            Some(sealer) => sealer.open(value),
-            None => Some(value.to_vec()),
+    /// The value stored under `key`, opened; `None` (a miss) when it does not open
+    /// there.
+    fn open(&self, key: &str, value: &[u8]) -> Option<Vec<u8>> {
+        let Some(sealer) = &self.sealer else {
+            return Some(value.to_vec());
+        };
+        match sealer.open(key.as_bytes(), value) {
+            Ok(plain) => Some(plain),
+            Err(rejected) => {
+                self.rejected(rejected);
+                None
+            }
         }
     }
 
-    fn seal(&self, value: &[u8]) -> Vec<u8> {
+    /// Counts a value that did not open and logs the first. The key name is left
+    /// out: it carries a CIF.
+    fn rejected(&self, rejected: Rejected) {
+        self.metrics
+            .cache_seal_rejected
+            .with_label_values(&[rejected.as_str()])
+            .inc();
+        if !self.rejection_logged.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                reason = rejected.as_str(),
+                "a Redis value did not open and was read as a miss; later ones are only counted (c360_cache_seal_rejected_total)"
+            );
+        }
+    }
+
+    /// `value` sealed for `key`, where a key is configured.
+    fn seal(&self, key: &str, value: &[u8]) -> Vec<u8> {
         match &self.sealer {
-            Some(sealer) => sealer.seal(value),
+            Some(sealer) => sealer.seal(key.as_bytes(), value),
             None => value.to_vec(),
         }
     }
@@ -268,7 +299,7 @@ impl RedisTier {
         for (key, value, ttl, tags) in &items {
             let mut set = redis::cmd("SET");
             set.arg(key)
-                .arg(self.seal(value))
+                .arg(self.seal(key, value))
                 .arg("PX")
                 .arg(ttl.as_millis().max(1) as u64);
             commands.push(set);
@@ -360,11 +391,28 @@ impl RedisTier {
     pub async fn set(&self, key: &str, value: &[u8], ttl: Duration) {
         let mut cmd = redis::cmd("SET");
         cmd.arg(key)
-            .arg(self.seal(value))
+            .arg(self.seal(key, value))
             .arg("PX")
             .arg(ttl.as_millis().max(1) as u64);
         self.run("set", |mut c| async move { c.query::<()>(&cmd).await })
             .await;
+    }
+
+    /// Sets `key` only if it does not exist (`SET NX PX`), so that among every hub
+    /// sharing this Redis one claims it first: `Some(true)` for that one,
+    /// `Some(false)` when it was already there, `None` when Redis did not answer.
+    pub async fn claim(&self, key: &str, ttl: Duration) -> Option<bool> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key)
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl.as_millis().max(1) as u64);
+        self.run("claim", |mut c| async move {
+            c.query::<Option<String>>(&cmd).await
+        })
+        .await
+        .map(|answer| answer.is_some())
     }
 
     /// Answers `PING` within the budget, for `/readyz`.

@@ -5,7 +5,13 @@
 //! viewer's cache key (role, scope, masking profile), so no caller is ever served
 //! another view's answer. Each entry carries the tags of every entity it contains
 //! and lives as long as the shortest-lived of them.
+//!
+//! An answer is only as good as the policies and connector mappings that produced it,
+//! so a reload drops the whole tier ([`ResponseCache::clear`]). Keys carry the tier's
+//! generation: a request that was already running under the old configuration when it
+//! was dropped does not put its answer back.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,11 +21,16 @@ use sha2::{Digest, Sha256};
 use super::local::{LocalCache, Tagged};
 use crate::metrics::Metrics;
 
-/// What identifies a response.
+/// What identifies a response, within one generation of the tier.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ResponseKey([u8; 32]);
+pub struct ResponseKey {
+    hash: [u8; 32],
+    generation: u64,
+}
 
 impl ResponseKey {
+    /// The key in a tier's first generation; [`ResponseCache::key`] gives the key in
+    /// its current one.
     pub fn new(
         query: &str,
         operation_name: Option<&str>,
@@ -31,7 +42,10 @@ impl ResponseKey {
             hasher.update((part.len() as u64).to_le_bytes());
             hasher.update(part.as_bytes());
         }
-        ResponseKey(hasher.finalize().into())
+        ResponseKey {
+            hash: hasher.finalize().into(),
+            generation: 0,
+        }
     }
 }
 
@@ -94,6 +108,8 @@ pub struct ResponseCache<R> {
     weigh_reads: WeighReads<R>,
     max_entry_bytes: u64,
     max_ttl: Duration,
+    /// Bumped by [`ResponseCache::clear`]; keys made before it neither hit nor store.
+    generation: AtomicU64,
     metrics: Arc<Metrics>,
 }
 
@@ -117,8 +133,38 @@ impl<R: Send + Sync + 'static> ResponseCache<R> {
                 max_entry_bytes.min(max_bytes)
             },
             max_ttl,
+            generation: AtomicU64::new(0),
             metrics,
         }
+    }
+
+    /// The key of a request in the tier's current generation (see [`ResponseKey::new`]).
+    pub fn key(
+        &self,
+        query: &str,
+        operation_name: Option<&str>,
+        variables: &str,
+        view: &str,
+    ) -> ResponseKey {
+        ResponseKey {
+            generation: self.generation.load(Ordering::Acquire),
+            ..ResponseKey::new(query, operation_name, variables, view)
+        }
+    }
+
+    fn current(&self, key: &ResponseKey) -> bool {
+        key.generation == self.generation.load(Ordering::Acquire)
+    }
+
+    /// Drops every answer, and makes the keys of requests still running miss and
+    /// store nothing: what a reload of the policies or the connectors calls.
+    pub fn clear(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.entries.clear();
+        self.metrics
+            .response_cache
+            .with_label_values(&["cleared"])
+            .inc();
     }
 
     pub fn max_ttl(&self) -> Duration {
@@ -126,7 +172,12 @@ impl<R: Send + Sync + 'static> ResponseCache<R> {
     }
 
     pub fn get(&self, key: &ResponseKey) -> Option<(Bytes, Arc<R>)> {
-        match self.entries.get(key) {
+        let found = if self.current(key) {
+            self.entries.get(key)
+        } else {
+            None
+        };
+        match found {
             Some(entry) if entry.expires > Instant::now() => {
                 self.metrics
                     .response_cache
@@ -160,6 +211,13 @@ impl<R: Send + Sync + 'static> ResponseCache<R> {
         tags: Vec<String>,
         ttl: Duration,
     ) {
+        if !self.current(&key) {
+            self.metrics
+                .response_cache
+                .with_label_values(&["superseded"])
+                .inc();
+            return;
+        }
         let entry = Entry {
             body,
             reads_bytes: (self.weigh_reads)(&reads),

@@ -209,12 +209,30 @@ pub struct RedisConfig {
 }
 
 /// `POST /events`: upstream change notifications that invalidate cached data.
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EventsConfig {
     /// Shared secret: requests carry `X-C360-Signature: sha256=<HMAC-SHA256 of the body>`
     /// or `Authorization: Bearer <secret>`. Unset: the endpoint refuses everything.
     pub secret: Option<String>,
+    /// How far an event's `timestamp` may be from the hub's clock, in the past or the
+    /// future; its `id` is remembered for as long as the body could be accepted, so a
+    /// signed body captured once cannot be sent again.
+    #[serde(with = "humantime_serde")]
+    pub max_age: Duration,
+}
+
+/// Five minutes: wider than the clock skew of NTP-synchronised hosts and a sender's
+/// retries, narrow enough that remembering every event id of the window is cheap.
+pub const DEFAULT_EVENTS_MAX_AGE: Duration = Duration::from_secs(300);
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            secret: None,
+            max_age: DEFAULT_EVENTS_MAX_AGE,
+        }
+    }
 }
 
 /// Printed configurations (a log line, a panic) show that a secret is set, never it.
@@ -247,6 +265,7 @@ impl std::fmt::Debug for EventsConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventsConfig")
             .field("secret", &redacted(&self.secret))
+            .field("max_age", &self.max_age)
             .finish()
     }
 }

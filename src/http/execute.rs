@@ -145,13 +145,13 @@ impl Run<'_> {
     /// The request's key in the response tier, `None` when the tier is off. The
     /// viewer's cache key is part of it: no caller is answered with another's view.
     fn response_key(&self, query: &str, params: &Params) -> Option<ResponseKey> {
-        self.state.responses.as_ref().map(|_| {
+        self.state.responses.as_ref().map(|responses| {
             let variables = params
                 .variables
                 .as_ref()
                 .map(|v| serde_json::to_string(v).unwrap_or_default())
                 .unwrap_or_default();
-            ResponseKey::new(
+            responses.key(
                 query,
                 params.operation_name.as_deref(),
                 &variables,

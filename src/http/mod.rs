@@ -40,6 +40,7 @@ mod trace;
 mod ws;
 
 pub use caller::PURPOSE_HEADER;
+pub use events::SeenEvents;
 pub use state::{AppState, Shared};
 
 /// Every route of the hub, for [`crate::App`] to serve and for a test to call without

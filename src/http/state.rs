@@ -49,6 +49,8 @@ pub struct Shared {
     pub redis: Option<Arc<RedisTier>>,
     /// Shared secret of `POST /events`; `None` refuses every event.
     pub events_secret: Option<Arc<str>>,
+    /// The window of `POST /events` and the event ids received within it.
+    pub events_seen: Arc<super::SeenEvents>,
     /// The hub's database, for `/readyz`.
     pub store: Store,
     /// Carries invalidations and change notices to every instance.

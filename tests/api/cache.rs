@@ -14,8 +14,14 @@ fn with_events(config: &mut c360::config::Config) {
     config.events.secret = Some(SECRET.into());
 }
 
+/// Sends `body`, stamped with a fresh id and the time, signed.
 async fn send_event(app: &TestApp, body: &Value) -> (u16, Value) {
-    let raw = body.to_string();
+    send_signed(app, &stamped(body.clone()).to_string()).await
+}
+
+/// Sends `raw` as it is, signed.
+async fn send_signed(app: &TestApp, raw: &str) -> (u16, Value) {
+    let raw = raw.to_owned();
     let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
     mac.update(raw.as_bytes());
     let signature = hex::encode(mac.finalize().into_bytes());
@@ -234,7 +240,7 @@ async fn an_account_event_drops_the_responses_containing_it_and_no_other() {
 #[tokio::test]
 async fn events_must_be_authenticated_and_well_formed() {
     let app = TestApp::builder().spawn().await;
-    let event = json!({"system": "core", "entity": "customer", "keys": ["1000000001"]});
+    let event = stamped(json!({"system": "core", "entity": "customer", "keys": ["1000000001"]}));
     let response = app
         .client
         .post(format!("{}/events", app.hub))
@@ -274,6 +280,73 @@ async fn events_must_be_authenticated_and_well_formed() {
                 .unwrap()
                 .starts_with("events[0]."),
             "{answer}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_signed_event_is_accepted_once_and_only_near_the_hubs_clock() {
+    let app = TestApp::builder().config(with_events).spawn().await;
+    let change = json!({"system": "core", "entity": "customer", "keys": ["1000000001"]});
+    let at = |offset: chrono::Duration| {
+        let mut body = stamped(change.clone());
+        body["timestamp"] = json!((chrono::Utc::now() + offset).to_rfc3339());
+        body.to_string()
+    };
+    let refused = |answer: &Value, field: &str| {
+        let error = &answer["errors"][0];
+        assert_eq!(error["extensions"]["field"], field, "{answer}");
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{field}:")),
+            "{answer}"
+        );
+    };
+
+    let fresh = at(chrono::Duration::zero());
+    let (status, answer) = send_signed(&app, &fresh).await;
+    assert_eq!(status, 202, "a fresh event is accepted: {answer}");
+    let (status, answer) = send_signed(&app, &fresh).await;
+    assert_eq!(status, 409, "the same signed body again: {answer}");
+    assert_eq!(answer["errors"][0]["extensions"]["code"], "CONFLICT");
+    refused(&answer, "id");
+
+    for (offset, what) in [
+        (
+            chrono::Duration::minutes(-6),
+            "a body written 6 minutes ago",
+        ),
+        (chrono::Duration::minutes(6), "a body dated 6 minutes ahead"),
+    ] {
+        let (status, answer) = send_signed(&app, &at(offset)).await;
+        assert_eq!(status, 400, "{what}: {answer}");
+        refused(&answer, "timestamp");
+    }
+    let mut unix = stamped(change.clone());
+    unix["timestamp"] = json!(chrono::Utc::now().timestamp() - 60);
+    let (status, answer) = send_signed(&app, &unix.to_string()).await;
+    assert_eq!(status, 202, "unix seconds, a minute old: {answer}");
+
+    let (status, answer) = send_signed(&app, &change.to_string()).await;
+    assert_eq!(status, 400, "an unstamped body: {answer}");
+    refused(&answer, "id");
+    let mut no_time = stamped(change.clone());
+    no_time.as_object_mut().unwrap().remove("timestamp");
+    let (status, answer) = send_signed(&app, &no_time.to_string()).await;
+    assert_eq!(status, 400, "{answer}");
+    refused(&answer, "timestamp");
+
+    let metrics = app.metrics().await;
+    for (reason, count) in [("replayed", 1.0), ("window", 2.0)] {
+        assert_eq!(
+            sample(
+                &metrics,
+                &format!("c360_events_refused_total{{reason=\"{reason}\"}}")
+            ),
+            Some(count),
+            "{reason}"
         );
     }
 }

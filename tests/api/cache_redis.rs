@@ -380,7 +380,9 @@ async fn an_event_sent_to_one_instance_evicts_on_both_and_tells_open_screens() {
         .client
         .post(format!("{}/events", app.hub))
         .header("authorization", "Bearer s3cret")
-        .json(&json!({"system": "core", "entity": "customer", "keys": ["1000000007"]}))
+        .json(&stamped(
+            json!({"system": "core", "entity": "customer", "keys": ["1000000007"]}),
+        ))
         .send()
         .await
         .unwrap();
@@ -497,5 +499,241 @@ async fn rediss_with_the_banks_own_ca_shares_the_cache() {
     assert_eq!(
         ready["checks"]["cache"]["redis"]["status"], "degraded",
         "{ready}"
+    );
+}
+
+/// A hub with its own key prefix, sealing with `key`, whose reads go to Redis: no
+/// in-process entity tier and no response tier in front of it.
+fn sealed_l2_only(url: &str, prefix: &str, key: &str) -> impl Fn(&mut Config) {
+    let (url, prefix, key) = (url.to_owned(), prefix.to_owned(), key.to_owned());
+    move |config: &mut Config| {
+        shared(&url, &prefix)(config);
+        config.cache.encryption_key = Some(key.clone());
+        config.cache.l1_max_bytes = 0;
+        config.cache.response_enabled = false;
+    }
+}
+
+#[tokio::test]
+#[cfg_attr(not(c360_redis), ignore = "needs Redis: set C360_TEST_REDIS_URL")]
+async fn a_sealed_value_copied_to_another_customers_key_is_a_miss() {
+    let url = redis_url();
+    let prefix = prefix();
+    let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    let app = TestApp::builder()
+        .config(sealed_l2_only(&url, &prefix, &key))
+        .spawn()
+        .await;
+    let query = "query($id: ID!) { customer(id: $id) { id name idDocument { number } mobile } }";
+    let (a, b) = ("1000000001", "1000000002");
+    let a_answer = app.graphql(query, json!({"id": a})).await;
+    let b_answer = app.graphql(query, json!({"id": b})).await;
+    assert!(b_answer.get("errors").is_none(), "{b_answer}");
+    assert_ne!(a_answer["data"], b_answer["data"]);
+
+    // Someone who can write to Redis (but holds no key) puts A's sealed profile
+    // under B's key names.
+    let mut connection = redis(&url).await;
+    let a_keys: Vec<String> = keys(&url, &prefix)
+        .await
+        .into_iter()
+        .filter(|k| k.starts_with(&format!("{prefix}e:core:")) && k.ends_with(&format!(":{a}")))
+        .collect();
+    assert!(!a_keys.is_empty(), "A's core entries are in Redis");
+    for a_key in &a_keys {
+        let sealed: Vec<u8> = redis::cmd("GET")
+            .arg(a_key)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        let b_key = format!("{}{b}", a_key.strip_suffix(a).unwrap());
+        let _: () = redis::cmd("SET")
+            .arg(&b_key)
+            .arg(sealed)
+            .arg("PX")
+            .arg(60_000)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+    }
+
+    app.reset_stats().await;
+    let again = app.graphql(query, json!({"id": b})).await;
+    assert_eq!(
+        again["data"], b_answer["data"],
+        "B's own data, not the copy of A's"
+    );
+    assert!(
+        requests(&app.stats().await, "core") >= 1,
+        "the moved value was a miss: B read from core banking again"
+    );
+    let metrics = app.metrics().await;
+    let rejected = sample(
+        &metrics,
+        "c360_cache_seal_rejected_total{reason=\"authentication\"}",
+    )
+    .unwrap_or(0.0);
+    assert!(
+        rejected >= a_keys.len() as f64,
+        "each moved value counted: {rejected}"
+    );
+}
+
+/// Listens to every bus channel under `prefix` as any Redis client can.
+async fn eavesdrop(url: &str, prefix: &str) -> redis::aio::PubSub {
+    let mut pubsub = redis::Client::open(url)
+        .unwrap()
+        .get_async_pubsub()
+        .await
+        .unwrap();
+    pubsub.psubscribe(format!("{prefix}*")).await.unwrap();
+    pubsub
+}
+
+/// The next message on `channel` the eavesdropper hears within 2 s.
+async fn overheard(pubsub: &mut redis::aio::PubSub, channel: &str) -> Vec<u8> {
+    use futures::StreamExt;
+    let mut messages = pubsub.on_message();
+    tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            let message = messages.next().await.expect("subscribed");
+            if message.get_channel_name() == channel {
+                return message.get_payload::<Vec<u8>>().unwrap();
+            }
+        }
+    })
+    .await
+    .expect("a message on the channel within 2 s")
+}
+
+#[tokio::test]
+#[cfg_attr(not(c360_redis), ignore = "needs Redis: set C360_TEST_REDIS_URL")]
+async fn with_a_key_bus_messages_cross_redis_sealed_and_forged_ones_are_dropped() {
+    let url = redis_url();
+    let subscription =
+        "subscription($id: ID) { interactionLogged(customerId: $id) { id subject notes } }";
+    let channel = |prefix: &str| format!("{prefix}{}", c360::graphql::INTERACTIONS_CHANNEL);
+    let notes = "Customer mentioned a hospital stay; wants the card limit raised";
+
+    // What a message looks like in clear: a deployment without a key, overheard.
+    let clear_prefix = prefix();
+    let clear_hub = TestApp::builder()
+        .config(shared(&url, &clear_prefix))
+        .spawn()
+        .await;
+    let mut listener = eavesdrop(&url, &clear_prefix).await;
+    clear_hub
+        .log_ok(
+            with(
+                interaction_input("1000000401", "Clear"),
+                json!({"notes": notes}),
+            ),
+            None,
+        )
+        .await;
+    let clear = overheard(&mut listener, &channel(&clear_prefix)).await;
+    assert!(String::from_utf8_lossy(&clear).contains(notes));
+    let mut forged: serde_json::Value = serde_json::from_slice(&clear).unwrap();
+    forged["origin"] = json!(uuid::Uuid::now_v7());
+    forged["payload"]["subject"] = json!("Forged: call this number to unlock your card");
+
+    // A deployment with a key: two hubs, a screen open on the second.
+    let prefix = prefix();
+    let key = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
+    let sealed = |config: &mut Config| {
+        shared(&url, &prefix)(config);
+        config.cache.encryption_key = Some(key.clone());
+    };
+    let hub_a = TestApp::builder().config(sealed).spawn().await;
+    let hub_b = TestApp::builder()
+        .sandbox(&hub_a.sandbox)
+        .config(sealed)
+        .spawn()
+        .await;
+    let mut screen = ws_subscribe(&hub_b.ws_url(), subscription, json!({"id": "1000000401"})).await;
+    let mut listener = eavesdrop(&url, &prefix).await;
+    let logged = hub_a
+        .log_ok(
+            with(
+                interaction_input("1000000401", "Limit request"),
+                json!({"notes": notes}),
+            ),
+            None,
+        )
+        .await;
+    let on_the_wire = overheard(&mut listener, &channel(&prefix)).await;
+    let text = String::from_utf8_lossy(&on_the_wire);
+    assert!(
+        !text.contains("hospital")
+            && !text.contains("Limit request")
+            && !text.contains("1000000401"),
+        "nothing of the interaction in clear on Redis: {text}"
+    );
+    let delivered = ws_next(&mut screen, Duration::from_secs(2))
+        .await
+        .expect("the other hub opens and delivers it");
+    assert_eq!(
+        delivered["payload"]["data"]["interactionLogged"]["id"],
+        logged["id"]
+    );
+    assert_eq!(
+        delivered["payload"]["data"]["interactionLogged"]["notes"],
+        notes
+    );
+
+    // Whoever can publish on Redis sends a clear message in the hubs' format.
+    let mut connection = redis(&url).await;
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg(channel(&prefix))
+        .arg(forged.to_string())
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(
+        ws_next(&mut screen, Duration::from_millis(500))
+            .await
+            .is_none(),
+        "a forged clear message reaches no screen"
+    );
+    let metrics = hub_b.metrics().await;
+    assert_eq!(
+        sample(
+            &metrics,
+            "c360_bus_messages_rejected_total{reason=\"format\"}"
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+#[cfg_attr(not(c360_redis), ignore = "needs Redis: set C360_TEST_REDIS_URL")]
+async fn an_event_accepted_by_one_hub_is_refused_when_replayed_to_another() {
+    let url = redis_url();
+    let prefix = prefix();
+    let with_secret = |config: &mut Config| {
+        shared(&url, &prefix)(config);
+        config.events.secret = Some("s3cret".into());
+    };
+    let app = TestApp::builder().config(with_secret).spawn().await;
+    let second = TestApp::builder()
+        .sandbox(&app.sandbox)
+        .config(with_secret)
+        .spawn()
+        .await;
+    let body = stamped(json!({"system": "core", "entity": "customer", "keys": ["1000000008"]}));
+    let send = |hub: String| {
+        let request = app
+            .client
+            .post(format!("{hub}/events"))
+            .header("authorization", "Bearer s3cret")
+            .json(&body);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(send(app.hub.clone()).await, 202);
+    assert_eq!(
+        send(second.hub.clone()).await,
+        409,
+        "the id is remembered in Redis, for every hub"
     );
 }

@@ -89,3 +89,47 @@ async fn policies_and_connectors_reload_when_valid_and_stay_when_not() {
     let (_, reads) = ask().await;
     assert!(reads["data"]["customer"]["cards"].is_array(), "{reads}");
 }
+
+#[tokio::test]
+async fn a_reload_drops_answers_cached_under_the_old_policies() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let policies = dir.path().join("policies.toml");
+    std::fs::copy(root.join("config/policies.toml"), &policies).unwrap();
+    let app = TestApp::builder()
+        .config(|config| {
+            config.access.policies = policies.clone();
+            config.cache.response_enabled = true;
+        })
+        .spawn()
+        .await;
+    let teller = token_for("teller", Some("T0001"), Some("110101"), None);
+    let ask = || app.graphql_as(&teller, PROFILE, json!({"id": "1000000001"}), &[]);
+    let (_, first) = ask().await;
+    assert!(first["data"]["customer"]["mobile"].is_string(), "{first}");
+    let (_, cached) = ask().await;
+    assert_eq!(cached, first);
+    let hits =
+        |metrics: &str| sample(metrics, "c360_response_cache_total{result=\"hit\"}").unwrap_or(0.0);
+    assert!(
+        hits(&app.metrics().await) >= 1.0,
+        "the teller's answer is served from the response tier"
+    );
+
+    let text = std::fs::read_to_string(&policies).unwrap();
+    let denied = text.replacen(
+        "\"Query.interactionStats\",",
+        "\"Query.interactionStats\", \"Customer.mobile\",",
+        1,
+    );
+    assert_ne!(denied, text);
+    std::fs::write(&policies, &denied).unwrap();
+    app.reloader.reload().await.expect("a valid change reloads");
+
+    let (_, after) = ask().await;
+    assert!(
+        after["data"]["customer"]["mobile"].is_null(),
+        "not replayed from the tier: {after}"
+    );
+    assert_eq!(errors_with_code(&after, "FORBIDDEN").len(), 1, "{after}");
+}

@@ -710,3 +710,11 @@ impl Outage {
         }
     }
 }
+
+/// A change event for `POST /events` as a sender writes it: `body` with an id of its
+/// own and the time it was written.
+pub fn stamped(mut body: Value) -> Value {
+    body["id"] = json!(uuid::Uuid::now_v7().to_string());
+    body["timestamp"] = json!(chrono::Utc::now().to_rfc3339());
+    body
+}
