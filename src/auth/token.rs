@@ -349,6 +349,14 @@ impl Validity {
         }
         Ok(())
     }
+
+    /// The first moment [`Validity::check`] refuses the token as expired.
+    fn until(self, leeway: f64) -> SystemTime {
+        let seconds = (self.expires + leeway).max(0.0);
+        UNIX_EPOCH
+            .checked_add(Duration::from_secs_f64(seconds.min(u32::MAX as f64)))
+            .unwrap_or(UNIX_EPOCH)
+    }
 }
 
 /// Lists key sources, never key material.
@@ -441,10 +449,17 @@ impl Verifier {
     /// The identity a token names, once its signature, algorithm, times, issuer and
     /// audience have been checked.
     pub async fn verify(&self, token: &str) -> Result<Identity, TokenError> {
+        self.verify_until(token).await.map(|(identity, _)| identity)
+    }
+
+    /// [`Verifier::verify`], with the moment the token stops being accepted (`exp`
+    /// plus the leeway): a WebSocket session authenticated once by the token must end
+    /// then, as every HTTP request would start being refused.
+    pub async fn verify_until(&self, token: &str) -> Result<(Identity, SystemTime), TokenError> {
         let text = token.trim();
         if let Some(known) = self.inner.verified.get(text) {
             known.times.check(unix_now(), self.leeway())?;
-            return Ok(known.identity.clone());
+            return Ok((known.identity.clone(), known.times.until(self.leeway())));
         }
         let token = Compact::split(text)?;
         let header = decode_object(token.header)?;
@@ -485,7 +500,7 @@ impl Verifier {
                 times,
             }),
         );
-        Ok(identity)
+        Ok((identity, times.until(self.leeway())))
     }
 
     /// Whether any configured key source could ever accept `alg`. JWKS keys are not

@@ -10,6 +10,7 @@ mod book;
 mod changes;
 mod consents;
 mod customer;
+mod deadline;
 mod errors;
 mod insights;
 mod interactions;
@@ -32,6 +33,7 @@ use crate::store::Store;
 use crate::upstream::Upstreams;
 
 pub use changes::{CustomerChange, CUSTOMER_CHANGED_CHANNEL};
+pub use deadline::EventDeadline;
 pub use interactions::INTERACTIONS_CHANNEL;
 pub use loaders::Loaders;
 
@@ -65,6 +67,10 @@ pub type AppSchema = Schema<Query, Mutation, Subscription>;
 pub struct AppSchemas {
     policed: AppSchema,
     open: AppSchema,
+    /// The policed schema with a deadline on each subscription event
+    /// ([`EventDeadline`]): subscriptions are few, so they do not need the open
+    /// schema's economy.
+    streamed: AppSchema,
 }
 
 impl AppSchemas {
@@ -87,6 +93,12 @@ impl AppSchemas {
         }
     }
 
+    /// The schema a subscription runs in: every check of the policed one, and each
+    /// event resolved under the request's [`EventDeadline`].
+    pub fn for_subscription(&self) -> &AppSchema {
+        &self.streamed
+    }
+
     /// The schema with every check, for what no caller decides (the field list the
     /// policies are checked against).
     pub fn policed(&self) -> &AppSchema {
@@ -102,7 +114,7 @@ pub fn build_schema(
     bus: Bus,
     insights: Arc<crate::insights::InsightConfig>,
 ) -> AppSchemas {
-    let build = |policed: bool| {
+    let build = |policed: bool, streamed: bool| {
         let mut builder = Schema::build(
             Query::default(),
             Mutation::default(),
@@ -113,6 +125,9 @@ pub fn build_schema(
         if policed {
             builder = builder.extension(access::FieldPolicy);
         }
+        if streamed {
+            builder = builder.extension(deadline::EventDeadlines);
+        }
         builder
             .data(upstreams.clone())
             .data(config.clone())
@@ -122,8 +137,9 @@ pub fn build_schema(
             .finish()
     };
     AppSchemas {
-        policed: build(true),
-        open: build(false),
+        policed: build(true, false),
+        open: build(false, false),
+        streamed: build(true, true),
     }
 }
 

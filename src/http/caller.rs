@@ -1,8 +1,10 @@
 //! Who is calling: the bearer token verified, the role looked up, the stated purpose
-//! read, the rate limits taken. Runs before any GraphQL work, on every request, cache
-//! hit or not.
+//! read. Runs before any GraphQL work, on every HTTP request (cache hit or not) and
+//! on every WebSocket connection; what follows, rate limits included, is the
+//! pipeline's ([`super::pipeline`]), the same for both transports.
 
 use std::net::SocketAddr;
+use std::time::SystemTime;
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
@@ -15,9 +17,15 @@ use crate::errors::{ApiError, ErrorCode};
 /// The header a staff member's front end states the purpose of a read in.
 pub const PURPOSE_HEADER: &str = "x-c360-purpose";
 
-/// A caller that passed authentication and the rate limits.
-pub struct Caller {
-    pub viewer: Viewer,
+/// A caller whose token was verified: what every operation it sends starts from,
+/// over HTTP (one request) or WebSocket (a whole connection).
+#[derive(Clone)]
+pub struct Session {
+    pub identity: Identity,
+    /// When the token stops being accepted; a WebSocket connection ends then.
+    pub expires: SystemTime,
+    pub purpose: Option<Purpose>,
+    pub peer: Option<SocketAddr>,
     /// The W3C trace id of the request (the caller's, else a new one), which the
     /// access audit records so that a read can be matched to logs and traces.
     pub trace_id: String,
@@ -60,12 +68,17 @@ pub struct Refusal {
     pub message: String,
 }
 
-/// Verifies a token and finds its role: the identity, or why not.
-pub async fn identify(state: &AppState, token: &str) -> Result<Identity, Refusal> {
-    let identity = state.verifier.verify(token).await.map_err(|e| Refusal {
-        status: e.status(),
-        message: e.to_string(),
-    })?;
+/// Verifies a token and finds its role: the identity and when the token expires, or
+/// why not.
+pub async fn identify(state: &AppState, token: &str) -> Result<(Identity, SystemTime), Refusal> {
+    let (identity, expires) = state
+        .verifier
+        .verify_until(token)
+        .await
+        .map_err(|e| Refusal {
+            status: e.status(),
+            message: e.to_string(),
+        })?;
     if state.policies.current().role(&identity.role).is_none() {
         return Err(Refusal {
             status: StatusCode::UNAUTHORIZED,
@@ -75,7 +88,7 @@ pub async fn identify(state: &AppState, token: &str) -> Result<Identity, Refusal
             ),
         });
     }
-    Ok(identity)
+    Ok((identity, expires))
 }
 
 /// The HTTP answer to a refused token, counted in the hub's metrics.
@@ -112,15 +125,14 @@ pub fn viewer_for(
     ))
 }
 
-/// Authenticates an HTTP request (of trace `trace`) and takes it from the rate
-/// limits.
+/// Authenticates an HTTP request (of trace `trace`): its token and stated purpose.
 pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
     media: MediaType,
     trace: super::trace::RequestTrace,
-) -> Result<Caller, Response> {
+) -> Result<Session, Response> {
     let token = bearer(headers).map_err(|m| {
         refused(
             state,
@@ -131,7 +143,7 @@ pub async fn authenticate(
             },
         )
     })?;
-    let identity = identify(state, token)
+    let (identity, expires) = identify(state, token)
         .await
         .map_err(|r| refused(state, media, r))?;
     let purpose = match headers.get(PURPOSE_HEADER) {
@@ -149,47 +161,11 @@ pub async fn authenticate(
             )
         })?),
     };
-    let role = identity.role.clone();
-    let viewer = viewer_for(state, identity, purpose, peer).ok_or_else(|| {
-        refused(
-            state,
-            media,
-            Refusal {
-                status: StatusCode::UNAUTHORIZED,
-                message: format!("role '{role}' is not defined in the hub's policies"),
-            },
-        )
-    })?;
-    let client = viewer.client().unwrap_or("unknown").to_owned();
-    if let Err(refused) = state.limits.check(&viewer.identity().subject, &client) {
-        let which = match refused.limit {
-            crate::auth::limits::Limited::Subject => "this caller",
-            crate::auth::limits::Limited::Client => "this client application",
-        };
-        let seconds = refused.wait.as_secs_f64().ceil().max(1.0) as u64;
-        state
-            .metrics
-            .rate_limited
-            .with_label_values(&[match refused.limit {
-                crate::auth::limits::Limited::Subject => "subject",
-                crate::auth::limits::Limited::Client => "client",
-            }])
-            .inc();
-        let mut response = request_error(
-            media,
-            ApiError::new(
-                ErrorCode::RateLimited,
-                format!("too many requests from {which}; retry after {seconds} s"),
-            ),
-        );
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from_str(&seconds.to_string()).expect("digits are a header value"),
-        );
-        return Err(response);
-    }
-    Ok(Caller {
-        viewer,
+    Ok(Session {
+        identity,
+        expires,
+        purpose,
+        peer,
         trace_id: trace.trace_id,
         trace_state: trace.trace_state,
     })

@@ -72,11 +72,11 @@ pub(super) async fn graphql_post(
         Ok(params) => params,
         Err(problem) => return invalid_request(media, problem),
     };
-    let caller = match caller::authenticate(&state, &headers, Some(peer), media, trace).await {
-        Ok(caller) => caller,
+    let session = match caller::authenticate(&state, &headers, Some(peer), media, trace).await {
+        Ok(session) => session,
         Err(refused) => return refused,
     };
-    execute(&state, media, params, Method::Post, caller).await
+    execute(&state, media, params, Method::Post, session).await
 }
 
 /// `GET /graphql`: parameters in the query string; GraphiQL for a browser when it is
@@ -106,11 +106,11 @@ pub(super) async fn graphql_get(
         Ok(params) => params,
         Err(problem) => return invalid_request(media, problem),
     };
-    let caller = match caller::authenticate(&state, &headers, Some(peer), media, trace).await {
-        Ok(caller) => caller,
+    let session = match caller::authenticate(&state, &headers, Some(peer), media, trace).await {
+        Ok(session) => session,
         Err(refused) => return refused,
     };
-    execute(&state, media, params, Method::Get, caller).await
+    execute(&state, media, params, Method::Get, session).await
 }
 
 /// `Content-Type` must be `application/json`, in UTF-8 if a charset is given.

@@ -7,12 +7,16 @@
 //! - `endpoint`: the `GET` and `POST /graphql` handlers.
 //! - `protocol`: GraphQL over HTTP: media negotiation, request parameters, request
 //!   errors, the checks made before a document runs.
-//! - `caller`: who is calling: token, role, purpose, rate limits.
-//! - `persisted`: the document a request runs: sent, persisted or allowlisted.
-//! - `execute`: one request's stages, from the response tier to the answer.
+//! - `caller`: who is calling: token, role, purpose.
+//! - `pipeline`: the stages every operation takes, HTTP or WebSocket: admission
+//!   (token still valid, rate limits), document, response tier, document checks,
+//!   execution under the deadline, audit gate.
+//! - `persisted`: the document an operation runs: sent, persisted or allowlisted.
+//! - `execute`: the HTTP framing of the pipeline, and the request metrics.
 //! - `limits`: what a document may ask (aliases, introspection), read before it runs.
 //! - `audit`: the audit gate every staff read passes before it is answered.
-//! - `ws`: the WebSocket executor, the same stages per operation.
+//! - `ws`: the WebSocket framing of the pipeline: one session per connection, ended
+//!   with its token.
 //! - `health`: `/healthz`, `/readyz` and `/metrics`.
 //! - `events`: `POST /events`, upstream change notifications.
 //! - `trace`: the span of each HTTP request.
@@ -34,6 +38,7 @@ mod execute;
 mod health;
 mod limits;
 mod persisted;
+mod pipeline;
 mod protocol;
 mod state;
 mod trace;

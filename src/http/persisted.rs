@@ -1,11 +1,11 @@
 //! The document a request runs: the one it sent, the one an automatic persisted
 //! query's hash (Apollo's protocol) stands for, or, for a caller the allowlist
-//! covers, only one of the persisted-query manifest's.
+//! covers, only one of the persisted-query manifest's. The same rules for every
+//! transport: a WebSocket `subscribe` message carries the same parameters.
 
-use axum::response::Response;
 use serde_json::Value;
 
-use super::protocol::{invalid_request, request_error, MediaType, Params};
+use super::protocol::Params;
 use super::AppState;
 use crate::cache::PersistedQueryError;
 use crate::errors::{ApiError, ErrorCode};
@@ -13,10 +13,9 @@ use crate::errors::{ApiError, ErrorCode};
 /// The document of a request: sent, or found by its persisted-query hash.
 pub(super) async fn document(
     state: &AppState,
-    media: MediaType,
     params: &mut Params,
     role: &str,
-) -> Result<String, Response> {
+) -> Result<String, ApiError> {
     let persisted = params
         .extensions
         .as_ref()
@@ -34,7 +33,10 @@ pub(super) async fn document(
                     .refused
                     .with_label_values(&["not_allowlisted"])
                     .inc();
-                Err(request_error(media, ApiError::new(ErrorCode::OperationNotAllowed, "only the operations of the persisted-query manifest may run for this caller")))
+                Err(ApiError::new(
+                    ErrorCode::OperationNotAllowed,
+                    "only the operations of the persisted-query manifest may run for this caller",
+                ))
             }
         };
     }
@@ -42,7 +44,7 @@ pub(super) async fn document(
         return params
             .query
             .take()
-            .ok_or_else(|| invalid_request(media, "`query` is missing"));
+            .ok_or_else(|| ApiError::new(ErrorCode::BadRequest, "`query` is missing"));
     };
     let hash = persisted
         .get("sha256Hash")
@@ -56,14 +58,16 @@ pub(super) async fn document(
     {
         Ok(query) => Ok(query),
         // Apollo clients look for this exact message, then resend with the document.
-        Err(PersistedQueryError::NotFound) => Err(request_error(
-            media,
-            ApiError::new(ErrorCode::PersistedQueryNotFound, "PersistedQueryNotFound"),
+        Err(PersistedQueryError::NotFound) => Err(ApiError::new(
+            ErrorCode::PersistedQueryNotFound,
+            "PersistedQueryNotFound",
         )),
-        Err(PersistedQueryError::HashMismatch) => Err(invalid_request(
-            media,
+        Err(PersistedQueryError::HashMismatch) => Err(ApiError::new(
+            ErrorCode::BadRequest,
             "persistedQuery.sha256Hash does not match the query",
         )),
-        Err(PersistedQueryError::Invalid(problem)) => Err(invalid_request(media, problem)),
+        Err(PersistedQueryError::Invalid(problem)) => {
+            Err(ApiError::new(ErrorCode::BadRequest, problem))
+        }
     }
 }

@@ -15,8 +15,8 @@
 //!   a JSON error body.
 //!
 //! The `GET` and `POST` handlers that use these are in [`super::endpoint`]; a
-//! well-formed request is authenticated by [`super::caller`] and run by
-//! [`super::execute`].
+//! well-formed request is authenticated by [`super::caller`] and run through the
+//! stages of [`super::pipeline`], framed by [`super::execute`].
 
 use async_graphql::parser::types::OperationType;
 use axum::body::Bytes;
@@ -177,15 +177,16 @@ pub(super) enum Method {
 }
 
 /// Checks made on the parsed document before execution: the operation may run over
-/// this method, and every required variable is given; `Some` is the refusal. A missing variable is a request
-/// error (no `data`), which async-graphql would otherwise report as a field error.
+/// this method (`None`: a transport without methods), and every required variable is
+/// given; `Some` is the refusal. A missing variable is a request error (no `data`),
+/// which async-graphql would otherwise report as a field error.
 pub(super) fn preflight(
     document: &async_graphql::parser::types::ExecutableDocument,
     operation_name: Option<&str>,
     variables: Option<&Map<String, Value>>,
-    method: Method,
+    method: Option<Method>,
     media: MediaType,
-) -> Option<Response> {
+) -> Option<ApiError> {
     let operation = match operation_name {
         Some(name) => document
             .operations
@@ -195,18 +196,11 @@ pub(super) fn preflight(
         None => document.operations.iter().next().map(|(_, op)| op),
     };
     let operation = operation?;
-    if method == Method::Get && operation.node.ty != OperationType::Query {
-        let mut response = request_error(
-            media,
-            ApiError::new(
-                ErrorCode::MethodNotAllowed,
-                "mutations and subscriptions are not allowed over GET; use POST",
-            ),
-        );
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return Some(response);
+    if method == Some(Method::Get) && operation.node.ty != OperationType::Query {
+        return Some(ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            "mutations and subscriptions are not allowed over GET; use POST",
+        ));
     }
     for definition in &operation.node.variable_definitions {
         let definition = &definition.node;
@@ -219,8 +213,7 @@ pub(super) fn preflight(
                 MediaType::GraphqlResponse => StatusCode::BAD_REQUEST,
                 MediaType::Json => StatusCode::OK,
             };
-            return Some(request_error(
-                media,
+            return Some(
                 ApiError::new(
                     ErrorCode::BadUserInput,
                     format!(
@@ -229,7 +222,7 @@ pub(super) fn preflight(
                     ),
                 )
                 .with_status(status),
-            ));
+            );
         }
     }
     None

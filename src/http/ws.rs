@@ -1,14 +1,24 @@
 //! `GET /graphql/ws`: operations over WebSocket (`graphql-transport-ws`, and the older
-//! `graphql-ws`). The connection authenticates once; each operation then runs with
-//! its own request data, under its own span, and passes the audit gate with every
-//! answer, as an HTTP request does.
+//! `graphql-ws`). The connection authenticates once, from the upgrade request's
+//! `Authorization` header or `connection_init`'s payload; each operation then takes
+//! the stages of [`super::pipeline`] as an HTTP request does (admission with the rate
+//! limits, allowlist, document checks, deadline, field policy and masking, audit
+//! gate), with its own request data and span. This module only frames: a refusal is
+//! a `next` message carrying the same error and `extensions.code` as over HTTP.
+//!
+//! The connection itself is bounded as an HTTP request is: no message may be larger
+//! than the body limit (the socket closes with 1009), and the session ends when its
+//! token expires (the socket closes with 4403; operations sent before the close
+//! arrives are refused as `UNAUTHENTICATED`).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
-use async_graphql::{BatchRequest, BatchResponse, Data, Executor};
+use async_graphql::{Data, Executor};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
-use axum::extract::ws::WebSocketUpgrade;
+use axum::body::Bytes;
+use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -17,29 +27,32 @@ use futures::stream::BoxStream;
 use serde_json::Value;
 use tracing::Instrument;
 
-use super::audit::{audit, audit_unavailable_response};
-use super::protocol::MediaType;
+use super::audit::{audit_unavailable_response, AuditRefused};
+use super::caller::Session;
+use super::pipeline::{Framing, Operation, Refusal};
+use super::protocol::{MediaType, Method, Params};
 use super::{caller, trace, AppState};
-use crate::auth::{Capability, Identity, Viewer};
-use crate::graphql::{AppSchema, RequestData};
+use crate::cache::StaleWarning;
+use crate::errors::{ApiError, ErrorCode};
 use crate::metrics::Metrics;
 
-/// Runs each operation of a WebSocket connection with its own [`RequestData`], as the
-/// HTTP handler does for each request: loaders never outlive one operation, so
-/// nothing read for one is served to another.
+/// Runs each operation of a WebSocket connection through the pipeline, with its own
+/// request data: loaders never outlive one operation, so nothing read for one is
+/// served to another.
 #[derive(Clone)]
 struct PerOperation {
     state: AppState,
-    /// The identity the connection authenticated as (from the upgrade request's
-    /// header); otherwise the one `connection_init` carried, in the session data.
-    identity: Option<Identity>,
-    peer: Option<std::net::SocketAddr>,
-    /// The upgrade request's trace: every operation of the connection belongs to it,
-    /// and its access audit records it.
-    trace_id: String,
-    /// The upgrade request's `tracestate`, passed on to the upstreams.
-    trace_state: opentelemetry::trace::TraceState,
+    /// The session of the upgrade request's header; otherwise the one
+    /// `connection_init` established, in the session data.
+    session: Option<Session>,
 }
+
+/// The close code of a session whose token expired (`graphql-transport-ws`'s
+/// Forbidden): the client must authenticate again, on a new connection.
+const TOKEN_EXPIRED: u16 = 4403;
+
+/// The close code of a message over the size limit (RFC 6455's "message too big").
+const MESSAGE_TOO_BIG: u16 = 1009;
 
 /// Counts an operation streaming over WebSocket for as long as its stream lives.
 struct OpenSubscription(prometheus::IntGauge);
@@ -58,49 +71,115 @@ impl Drop for OpenSubscription {
 }
 
 /// What `connection_init` established for a WebSocket connection.
-struct WsSession {
-    identity: Identity,
-}
+struct WsSession(Session);
 
 impl PerOperation {
-    /// A new viewer per operation (its access log is the operation's), from the
-    /// connection's identity; `None` when the connection never authenticated.
-    fn viewer(&self, session: Option<&Data>) -> Option<Viewer> {
-        let identity = self.identity.clone().or_else(|| {
-            session
-                .and_then(|d| d.get(&std::any::TypeId::of::<WsSession>()))
+    /// The connection's session; `None` when it never authenticated.
+    fn session(&self, data: Option<&Data>) -> Option<Session> {
+        self.session.clone().or_else(|| {
+            data.and_then(|d| d.get(&std::any::TypeId::of::<WsSession>()))
                 .and_then(|b| b.downcast_ref::<WsSession>())
-                .map(|s| s.identity.clone())
-        })?;
-        caller::viewer_for(&self.state, identity, None, self.peer)
+                .map(|s| s.0.clone())
+        })
     }
 
-    /// `span` is the operation's: the upstream calls it makes are recorded under it.
-    /// Returns the request with its data, and the schema that enforces the viewer's
-    /// role on it.
-    fn prepare(
-        &self,
+    /// One operation of the connection, through the pipeline: its stream of answers
+    /// (one for a query or mutation, one per event for a subscription).
+    async fn operation(
+        self,
         request: async_graphql::Request,
-        viewer: Viewer,
-        span: &tracing::Span,
-    ) -> (&AppSchema, async_graphql::Request) {
-        let mut request = self.state.documents.prepare(request);
-        let schema = self
-            .state
-            .schema
-            .for_request(&viewer, request.parsed_query().ok());
-        let request = if self.state.open_introspection || viewer.may(Capability::Introspect) {
-            request
-        } else {
-            request.disable_introspection()
+        data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, async_graphql::Response> {
+        use futures::StreamExt;
+        let Some(session) = self.session(data.as_deref()) else {
+            return futures::stream::once(async { unauthenticated_response() }).boxed();
         };
-        let data = RequestData::new(&self.state.upstreams, viewer);
-        data.scope.set_trace(crate::telemetry::TraceContext {
-            trace_id: self.trace_id.clone(),
-            trace_state: self.trace_state.clone(),
-            span: span.clone(),
-        });
-        (schema, data.attach(request))
+        let span = ws_operation_span(&self.state.metrics, request.operation_name.as_deref());
+        let state = self.state.clone();
+        let answers = async move {
+            let params = match params_of(&request) {
+                Ok(params) => params,
+                Err(refused) => {
+                    return futures::stream::once(async { refused.into_response() }).boxed()
+                }
+            };
+            match Operation::admit(&state, &session) {
+                Ok(operation) => operation.stream(params, WebSocket, data).await,
+                Err(refused) => futures::stream::once(async { refused.into_response() }).boxed(),
+            }
+        }
+        .instrument(span.clone())
+        .await;
+        let open = OpenSubscription::new(&self.state.metrics);
+        in_span(
+            span,
+            answers.map(move |answer| {
+                let _open = &open;
+                answer
+            }),
+        )
+    }
+}
+
+/// The parameters of an operation sent over WebSocket, read by the same rules as a
+/// POST body's: `subscribe`'s payload has the same fields.
+fn params_of(request: &async_graphql::Request) -> Result<Params, Refusal> {
+    let mut value = serde_json::to_value(request)
+        .map_err(|_| ApiError::new(ErrorCode::BadRequest, "the operation could not be read"))?;
+    // async-graphql reads an absent `query` as an empty one; a persisted query's hash
+    // stands in for it then.
+    if value.get("query").and_then(Value::as_str) == Some("") {
+        if let Some(object) = value.as_object_mut() {
+            object.remove("query");
+        }
+    }
+    Params::from_json(value).map_err(|problem| ApiError::new(ErrorCode::BadRequest, problem).into())
+}
+
+/// `graphql-transport-ws` framing: every answer, refusals included, is a GraphQL
+/// response that async-graphql sends as a `next` message.
+struct WebSocket;
+
+impl Framing for WebSocket {
+    type Answer = async_graphql::Response;
+
+    fn method(&self) -> Option<Method> {
+        None
+    }
+
+    fn media(&self) -> MediaType {
+        MediaType::GraphqlResponse
+    }
+
+    fn refused(&self, refusal: Refusal) -> async_graphql::Response {
+        refusal.into_response()
+    }
+
+    fn unaudited(&self, refused: AuditRefused) -> async_graphql::Response {
+        audit_unavailable_response(refused)
+    }
+
+    fn replayed(&self, body: Bytes) -> Result<async_graphql::Response, Refusal> {
+        serde_json::from_slice(&body).map_err(|_| {
+            ApiError::new(ErrorCode::Internal, "a stored answer could not be read").into()
+        })
+    }
+
+    fn written(
+        &self,
+        response: async_graphql::Response,
+        _warnings: &[StaleWarning],
+        _request_failed: bool,
+        cacheable: bool,
+    ) -> Result<(async_graphql::Response, Option<Bytes>), Refusal> {
+        let text = if cacheable {
+            Some(Bytes::from(serde_json::to_vec(&response).map_err(
+                |_| ApiError::new(ErrorCode::Internal, "response could not be serialized"),
+            )?))
+        } else {
+            None
+        };
+        Ok((response, text))
     }
 }
 
@@ -120,44 +199,20 @@ fn ws_operation_span(metrics: &Metrics, name: Option<&str>) -> tracing::Span {
 }
 
 fn unauthenticated_response() -> async_graphql::Response {
-    async_graphql::Response::from_errors(vec![async_graphql::ServerError::new(
+    Refusal::from(ApiError::new(
+        ErrorCode::Unauthenticated,
         "not authenticated: send the bearer token in connection_init's payload",
-        None,
-    )])
+    ))
+    .into_response()
 }
 
 impl Executor for PerOperation {
+    /// async-graphql's WebSocket protocol runs every operation as a stream; this is
+    /// its first answer.
     async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
-        let Some(viewer) = self.viewer(None) else {
-            return unauthenticated_response();
-        };
-        let name = request.operation_name.clone();
-        let span = ws_operation_span(&self.state.metrics, name.as_deref());
-        let (schema, request) = self.prepare(request, viewer.clone(), &span);
-        async {
-            let deadline = tokio::time::Instant::now() + self.state.request_timeout;
-            let response = schema.execute(request).await;
-            let reads = viewer.access().drain(name);
-            match audit(&self.state, &viewer, &reads, &self.trace_id, deadline).await {
-                Ok(()) => response,
-                Err(refused) => audit_unavailable_response(refused),
-            }
-        }
-        .instrument(span)
-        .await
-    }
-
-    async fn execute_batch(&self, batch: BatchRequest) -> BatchResponse {
-        match batch {
-            BatchRequest::Single(request) => BatchResponse::Single(self.execute(request).await),
-            BatchRequest::Batch(requests) => {
-                let mut responses = Vec::with_capacity(requests.len());
-                for request in requests {
-                    responses.push(self.execute(request).await);
-                }
-                BatchResponse::Batch(responses)
-            }
-        }
+        use futures::StreamExt;
+        let mut answers = self.clone().operation(request, None).await;
+        answers.next().await.unwrap_or_default()
     }
 
     fn execute_stream(
@@ -166,32 +221,10 @@ impl Executor for PerOperation {
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, async_graphql::Response> {
         use futures::StreamExt;
-        let Some(viewer) = self.viewer(session_data.as_deref()) else {
-            return futures::stream::once(async { unauthenticated_response() }).boxed();
-        };
-        let name = request.operation_name.clone();
-        let span = ws_operation_span(&self.state.metrics, name.as_deref());
-        let (schema, request) = self.prepare(request, viewer.clone(), &span);
-        let state = self.state.clone();
-        let trace = self.trace_id.clone();
-        let open = OpenSubscription::new(&self.state.metrics);
-        // Each answer of the operation writes the audit of what it read since the
-        // last one: a subscription's customer is recorded when it starts.
-        let answers =
-            Executor::execute_stream(schema, request, session_data).then(move |response| {
-                let (state, viewer, name, trace) =
-                    (state.clone(), viewer.clone(), name.clone(), trace.clone());
-                let _open = &open;
-                async move {
-                    let deadline = tokio::time::Instant::now() + state.request_timeout;
-                    let reads = viewer.access().drain(name);
-                    match audit(&state, &viewer, &reads, &trace, deadline).await {
-                        Ok(()) => response,
-                        Err(refused) => audit_unavailable_response(refused),
-                    }
-                }
-            });
-        in_span(span, answers)
+        let this = self.clone();
+        futures::stream::once(this.operation(request, session_data))
+            .flatten()
+            .boxed()
     }
 }
 
@@ -215,7 +248,8 @@ where
 ///
 /// The bearer token comes in the upgrade request's `Authorization` header or, from
 /// browsers (which cannot set it), in `connection_init`'s payload as
-/// `{"Authorization": "Bearer <JWT>"}`; a connection without a valid one is closed.
+/// `{"Authorization": "Bearer <JWT>"}`; a connection without a valid one is closed,
+/// and so is one whose token expires.
 pub(super) async fn graphql_ws(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
@@ -224,16 +258,34 @@ pub(super) async fn graphql_ws(
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let identity = match caller::bearer(&headers) {
+    let session = match caller::bearer(&headers) {
         Ok(token) => match caller::identify(&state, token).await {
-            Ok(identity) => Some(identity),
+            Ok((identity, expires)) => Some(Session {
+                identity,
+                expires,
+                purpose: None,
+                peer: Some(peer),
+                trace_id: trace.trace_id.clone(),
+                trace_state: trace.trace_state.clone(),
+            }),
             Err(refusal) => return caller::refused(&state, MediaType::Json, refusal),
         },
         Err(_) => None,
     };
     let init_state = state.clone();
-    let mut shutting_down = state.shutting_down.clone();
-    let authenticated = identity.is_some();
+    let shutting_down = state.shutting_down.clone();
+    let limit = state.body_limit;
+    // When the session's token expires: known now from the header, or once
+    // `connection_init` has authenticated.
+    let (expiry_tx, expiry_rx) = tokio::sync::oneshot::channel::<SystemTime>();
+    let expiry_tx = match &session {
+        Some(session) => {
+            let _ = expiry_tx.send(session.expires);
+            None
+        }
+        None => Some(expiry_tx),
+    };
+    let authenticated = session.is_some();
     // Lives as long as the connection, under the upgrade request's span: each
     // operation's span is its child, in the trace the upgrade request carried.
     let connection = tracing::info_span!(
@@ -241,41 +293,69 @@ pub(super) async fn graphql_ws(
         otel.kind = "server",
         trace_id = %trace.trace_id,
     );
-    let executor = PerOperation {
-        state,
-        identity,
-        peer: Some(peer),
-        trace_id: trace.trace_id,
-        trace_state: trace.trace_state,
-    };
+    let executor = PerOperation { state, session };
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .max_message_size(limit)
+        .max_frame_size(limit)
         .on_upgrade(move |socket| {
             async move {
                 use futures::{SinkExt, StreamExt};
-                // The protocol runs over a channel so that, when the hub shuts down, this
-                // side still holds the socket to close it properly (1001, going away).
+                // The protocol runs over a channel so that this side still holds the
+                // socket to close it with a reason of its own: the hub shutting down
+                // (1001), the token expired, a message too big.
                 let (mut socket_tx, socket_rx) = socket.split();
-                let (tx, mut rx) =
-                    futures::channel::mpsc::channel::<axum::extract::ws::Message>(16);
-                let stop = async move {
-                    let _ = shutting_down.wait_for(|down| *down).await;
+                let (tx, mut rx) = futures::channel::mpsc::channel::<Message>(16);
+                let ending: Arc<Mutex<Option<CloseFrame>>> = Arc::default();
+                let end = {
+                    let ending = ending.clone();
+                    move |code: u16, reason: String| {
+                        let mut ending = ending.lock().unwrap_or_else(|e| e.into_inner());
+                        ending.get_or_insert(CloseFrame {
+                            code,
+                            reason: reason.into(),
+                        });
+                    }
                 };
-                let input = socket_rx.take_until(Box::pin(stop));
+                let stop = {
+                    let end = end.clone();
+                    let mut shutting_down = shutting_down;
+                    async move {
+                        tokio::select! {
+                            _ = shutting_down.wait_for(|down| *down) => {
+                                end(1001, "the hub is shutting down".into());
+                            }
+                            _ = until_expired(expiry_rx) => {
+                                end(TOKEN_EXPIRED, "Forbidden: the token expired; authenticate again".into());
+                            }
+                        }
+                    }
+                };
+                let input = socket_rx
+                    .inspect({
+                        let end = end.clone();
+                        move |message| {
+                            if let Err(error) = message {
+                                if is_too_big(error) {
+                                    end(
+                                        MESSAGE_TOO_BIG,
+                                        format!("PAYLOAD_TOO_LARGE: messages are limited to {limit} bytes"),
+                                    );
+                                }
+                            }
+                        }
+                    })
+                    .take_until(Box::pin(stop));
                 let forward = async move {
                     while let Some(message) = rx.next().await {
                         if socket_tx.send(message).await.is_err() {
                             return;
                         }
                     }
-                    let _ = socket_tx
-                        .send(axum::extract::ws::Message::Close(Some(
-                            axum::extract::ws::CloseFrame {
-                                code: 1001,
-                                reason: "the hub is shutting down".into(),
-                            },
-                        )))
-                        .await;
+                    let frame = ending.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    if let Some(frame) = frame {
+                        let _ = socket_tx.send(Message::Close(Some(frame))).await;
+                    }
                 };
                 let serve = GraphQLWebSocket::new_with_pair(tx, input, executor, protocol)
                     .on_connection_init(move |payload| async move {
@@ -299,10 +379,20 @@ pub(super) async fn graphql_ws(
                                     "send {\"Authorization\": \"Bearer <JWT>\"} in connection_init",
                                 )
                             })?;
-                        let identity = caller::identify(&init_state, &token)
+                        let (identity, expires) = caller::identify(&init_state, &token)
                             .await
                             .map_err(|r| async_graphql::Error::new(r.message))?;
-                        data.insert(WsSession { identity });
+                        if let Some(tx) = expiry_tx {
+                            let _ = tx.send(expires);
+                        }
+                        data.insert(WsSession(Session {
+                            identity,
+                            expires,
+                            purpose: None,
+                            peer: Some(peer),
+                            trace_id: trace.trace_id,
+                            trace_state: trace.trace_state,
+                        }));
                         Ok(data)
                     })
                     .serve();
@@ -310,4 +400,23 @@ pub(super) async fn graphql_ws(
             }
             .instrument(connection)
         })
+}
+
+/// Waits until the session's token expires; forever when the connection never
+/// authenticates (async-graphql closes it then).
+async fn until_expired(expiry: tokio::sync::oneshot::Receiver<SystemTime>) {
+    match expiry.await {
+        Ok(at) => {
+            let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+            tokio::time::sleep(left).await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}
+
+/// Whether a read failed because a message or frame was over the size limit.
+/// axum does not expose the WebSocket library's error type, so its message is read.
+fn is_too_big(error: &axum::Error) -> bool {
+    let text = error.to_string();
+    text.contains("Space limit exceeded")
 }

@@ -1,7 +1,9 @@
-//! Authentication and abuse limits over HTTP: bad tokens are 401s (never 500s),
-//! hostile queries are refused fast with a clear error while the hub keeps serving,
-//! rate limits answer 429 with Retry-After, introspection and the allowlist follow
-//! the profile and the manifest.
+//! Authentication and abuse limits: bad tokens are 401s (never 500s), hostile
+//! queries are refused fast with a clear error while the hub keeps serving, rate
+//! limits answer 429 with Retry-After, introspection and the allowlist follow the
+//! profile and the manifest. The hostile suite is one table run over both transports,
+//! HTTP and WebSocket, which must refuse each case with the same code; a WebSocket
+//! session ends when its token expires.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -163,6 +165,58 @@ async fn the_websocket_endpoint_refuses_connections_without_a_valid_token() {
     );
 }
 
+/// Sends `body` over HTTP (a POST) and over WebSocket (a `subscribe` message with the
+/// same payload) as `token`, and checks that each refuses it fast with `code`: over
+/// HTTP with `status` and no data, over WebSocket as an answer with that code and
+/// no data or, for what cannot be read at all, by closing the socket with the code
+/// in the reason.
+async fn refused_alike(
+    app: &TestApp,
+    token: &str,
+    case: &str,
+    body: Value,
+    status: u16,
+    code: &str,
+) {
+    let request = app
+        .bare
+        .post(format!("{}/graphql", app.hub))
+        .bearer_auth(token)
+        .json(&body);
+    let response = tokio::time::timeout(Duration::from_secs(10), request.send())
+        .await
+        .unwrap_or_else(|_| panic!("{case}: refused in time over HTTP"))
+        .unwrap();
+    assert_eq!(response.status().as_u16(), status, "{case} over HTTP");
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], code,
+        "{case} over HTTP: {answer}"
+    );
+    assert!(
+        answer["data"].is_null(),
+        "{case} over HTTP: no data: {answer}"
+    );
+
+    let mut socket = ws_connect(&app.ws_url(), token).await;
+    match ws_operation(&mut socket, "1", body, Duration::from_secs(10)).await {
+        WsOutcome::Answer(answer) => {
+            assert_eq!(
+                answer["errors"][0]["extensions"]["code"], code,
+                "{case} over WebSocket: {answer}"
+            );
+            assert!(
+                answer["data"].is_null(),
+                "{case} over WebSocket: no data: {answer}"
+            );
+        }
+        WsOutcome::Closed(close, reason) => assert!(
+            reason.starts_with(code),
+            "{case} over WebSocket: closed with {close} {reason}"
+        ),
+    }
+}
+
 #[tokio::test]
 async fn hostile_queries_are_refused_fast_while_the_hub_keeps_serving() {
     let app = TestApp::builder().spawn().await;
@@ -191,16 +245,16 @@ async fn hostile_queries_are_refused_fast_while_the_hub_keeps_serving() {
     let huge_variable = "x".repeat(300 * 1024);
     let cases: Vec<(&str, Value, u16, &str)> = vec![
         (
-            "deep nesting",
-            json!({"query": deep}),
-            200,
-            "GRAPHQL_VALIDATION_FAILED",
-        ),
-        (
             "alias flooding",
             json!({"query": aliases}),
             400,
             "TOO_MANY_ALIASES",
+        ),
+        (
+            "deep nesting",
+            json!({"query": deep}),
+            200,
+            "GRAPHQL_VALIDATION_FAILED",
         ),
         (
             "too complex",
@@ -228,22 +282,7 @@ async fn hostile_queries_are_refused_fast_while_the_hub_keeps_serving() {
         ),
     ];
     for (case, body, status, code) in cases {
-        let request = app
-            .client
-            .post(format!("{}/graphql", app.hub))
-            .bearer_auth(&token)
-            .json(&body);
-        let response = tokio::time::timeout(Duration::from_secs(10), request.send())
-            .await
-            .unwrap_or_else(|_| panic!("{case}: refused in time"))
-            .unwrap();
-        assert_eq!(response.status().as_u16(), status, "{case}");
-        let answer: Value = response.json().await.unwrap();
-        assert_eq!(
-            answer["errors"][0]["extensions"]["code"], code,
-            "{case}: {answer}"
-        );
-        assert!(answer["data"].is_null(), "{case}: no data: {answer}");
+        refused_alike(&app, &token, case, body, status, code).await;
         // Meanwhile a normal request is served.
         let normal = app.graphql(PROFILE, json!({"id": "1000000002"})).await;
         assert_eq!(normal["data"]["customer"]["id"], "1000000002", "{case}");
@@ -394,4 +433,204 @@ async fn in_allowlist_mode_only_manifest_operations_run() {
         .graphql("{ customer(id: \"1000000001\") { id name } }", json!({}))
         .await;
     assert_eq!(answer["data"]["customer"]["id"], "1000000001");
+}
+
+/// What the schema enforces, the same over both transports: a field the role is
+/// denied is null with `FORBIDDEN` at its path, personal data is masked for the role.
+async fn the_same_view_over_http_and_websocket(app: &TestApp) {
+    let teller = token_for("teller", Some("T0001"), Some("110101"), None);
+    let query = "query($id: ID!) { customer(id: $id) { id name mobile insights { tier } } }";
+    let vars = json!({"id": "1000000001"});
+    let (status, over_http) = app.graphql_as(&teller, query, vars.clone(), &[]).await;
+    assert_eq!(status, 200, "{over_http}");
+    let over_ws = ws_execute(app, &teller, query, vars).await;
+    for (transport, answer) in [("HTTP", &over_http), ("WebSocket", &over_ws)] {
+        let denied = errors_with_code(answer, "FORBIDDEN");
+        assert_eq!(denied.len(), 1, "{transport}: {answer}");
+        assert_eq!(
+            denied[0]["path"],
+            json!(["customer", "insights"]),
+            "{transport}"
+        );
+        let name = answer["data"]["customer"]["name"].as_str().unwrap();
+        assert!(
+            name.contains('*'),
+            "{transport}: the name is masked: {name}"
+        );
+    }
+    assert_eq!(over_http["data"], over_ws["data"], "the same view on both");
+}
+
+#[tokio::test]
+async fn allowlist_introspection_deadline_and_field_policy_hold_alike_over_http_and_websocket() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("manifest.json");
+    let allowed = "query Own($id: ID!) { customer(id: $id) { id } }";
+    std::fs::write(
+        &manifest,
+        json!({"format": "apollo-persisted-query-manifest", "version": 1,
+            "operations": [{"id": "own-v1", "name": "Own", "type": "query", "body": allowed}]})
+        .to_string(),
+    )
+    .unwrap();
+    let portal_hub = TestApp::builder()
+        .config(|config| {
+            config.graphql.allowlist = Some(manifest.clone());
+            config.graphql.allowlist_roles = vec!["customer".into()];
+        })
+        .spawn()
+        .await;
+    let portal = token_for("customer", None, None, Some("1000000001"));
+    let by_id = json!({"variables": {"id": "1000000001"},
+        "extensions": {"persistedQuery": {"version": 1, "sha256Hash": "own-v1"}}});
+    let mut socket = ws_connect(&portal_hub.ws_url(), &portal).await;
+    match ws_operation(&mut socket, "1", by_id, Duration::from_secs(10)).await {
+        WsOutcome::Answer(answer) => {
+            assert_eq!(answer["data"]["customer"]["id"], "1000000001", "{answer}")
+        }
+        closed => panic!("the manifest's operation runs over WebSocket: {closed:?}"),
+    }
+    refused_alike(
+        &portal_hub,
+        &portal,
+        "not in the manifest",
+        json!({"query": "{ customer(id: \"1000000001\") { id name } }"}),
+        403,
+        "OPERATION_NOT_ALLOWED",
+    )
+    .await;
+    refused_alike(
+        &portal_hub,
+        &admin_token(),
+        "unknown persisted query",
+        json!({"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "0".repeat(64)}}}),
+        200,
+        "PERSISTED_QUERY_NOT_FOUND",
+    )
+    .await;
+    // Roles the allowlist does not cover: the field policy and masking of their role.
+    the_same_view_over_http_and_websocket(&portal_hub).await;
+
+    let production = production_hub().await;
+    let teller = rs256(&claims(json!({})));
+    refused_alike(
+        &production,
+        &teller,
+        "introspection",
+        json!({"query": "{ __schema { queryType { name } } }"}),
+        403,
+        "INTROSPECTION_DISABLED",
+    )
+    .await;
+
+    let slow = TestApp::builder()
+        .config(|config| config.server.request_timeout = Duration::from_secs(1))
+        .spawn()
+        .await;
+    slow.set_fault(json!({"system": "core", "latency_ms": 2_500}))
+        .await;
+    refused_alike(
+        &slow,
+        &admin_token(),
+        "past the deadline",
+        json!({"query": PROFILE, "variables": {"id": "1000000001"}}),
+        504,
+        "REQUEST_TIMEOUT",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn rate_limits_count_websocket_operations_from_the_same_budget_as_http() {
+    let app = TestApp::builder()
+        .config(|config| {
+            config.access.subject_rate = 1;
+            config.access.subject_burst = 3;
+        })
+        .spawn()
+        .await;
+    let busy = token_for("teller", Some("T0001"), Some("110101"), None);
+    // One connection, six operations: the first three fit the burst.
+    let mut socket = ws_connect(&app.ws_url(), &busy).await;
+    let mut codes = Vec::new();
+    for id in 1..=6 {
+        match ws_operation(
+            &mut socket,
+            &id.to_string(),
+            json!({"query": "{ __typename }"}),
+            Duration::from_secs(5),
+        )
+        .await
+        {
+            WsOutcome::Answer(answer) => codes.push(
+                answer["errors"][0]["extensions"]["code"]
+                    .as_str()
+                    .unwrap_or("ok")
+                    .to_owned(),
+            ),
+            closed => panic!("operation {id}: {closed:?}"),
+        }
+    }
+    assert_eq!(&codes[..3], &["ok", "ok", "ok"], "{codes:?}");
+    assert!(codes[3..].iter().any(|c| c == "RATE_LIMITED"), "{codes:?}");
+
+    // A caller who spent its budget over HTTP finds it spent over WebSocket too.
+    let other = token_for("teller", Some("T0002"), Some("110101"), None);
+    for _ in 0..4 {
+        app.graphql_as(&other, "{ __typename }", json!({}), &[])
+            .await;
+    }
+    let answer = ws_execute(&app, &other, "{ __typename }", json!({})).await;
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "RATE_LIMITED",
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn a_websocket_session_ends_when_its_token_expires() {
+    let app = TestApp::builder()
+        .config(|config| config.auth.leeway = Duration::ZERO)
+        .spawn()
+        .await;
+    let short = token_for_ttl("admin", None, Some("B001"), None, Duration::from_secs(3));
+    let connected = std::time::Instant::now();
+    let mut socket = ws_connect(&app.ws_url(), &short).await;
+    match ws_operation(
+        &mut socket,
+        "1",
+        json!({"query": PROFILE, "variables": {"id": "1000000001"}}),
+        Duration::from_secs(5),
+    )
+    .await
+    {
+        WsOutcome::Answer(answer) => {
+            assert_eq!(answer["data"]["customer"]["id"], "1000000001", "{answer}")
+        }
+        closed => panic!("a valid token is served: {closed:?}"),
+    }
+    // A subscription open when the token expires does not keep the session alive.
+    ws_send(
+        &mut socket,
+        json!({"type": "subscribe", "id": "2", "payload": {
+            "query": "subscription { interactionLogged { id } }"}}),
+    )
+    .await;
+    let closed = loop {
+        use futures::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        match tokio::time::timeout(Duration::from_secs(10), socket.next()).await {
+            Ok(Some(Ok(Message::Close(frame)))) => break frame,
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("the hub closes the socket at expiry: {other:?}"),
+        }
+    };
+    let frame = closed.expect("a close frame with a code");
+    assert_eq!(u16::from(frame.code), 4403, "{frame:?}");
+    assert!(frame.reason.contains("expired"), "{frame:?}");
+    let lived = connected.elapsed();
+    assert!(
+        lived >= Duration::from_secs(1) && lived < Duration::from_secs(6),
+        "closed at the token's expiry, not before: {lived:?}"
+    );
 }

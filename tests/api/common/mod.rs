@@ -312,6 +312,17 @@ pub fn token_for(
     branch: Option<&str>,
     cif: Option<&str>,
 ) -> String {
+    token_for_ttl(role, staff, branch, cif, Duration::from_secs(3600))
+}
+
+/// [`token_for`], valid for `ttl` only (`c360 token --ttl`).
+pub fn token_for_ttl(
+    role: &str,
+    staff: Option<&str>,
+    branch: Option<&str>,
+    cif: Option<&str>,
+    ttl: Duration,
+) -> String {
     let config = Config::default();
     let identity = c360::auth::Identity {
         subject: staff.or(cif).unwrap_or(role).to_owned(),
@@ -326,7 +337,7 @@ pub fn token_for(
         &config.auth.issuer,
         &config.auth.audience,
         &identity,
-        Duration::from_secs(3600),
+        ttl,
     )
 }
 
@@ -590,6 +601,21 @@ pub async fn ws_subscribe(ws_url: &str, query: &str, variables: Value) -> Socket
 /// Opens a `graphql-transport-ws` connection with `token` in `connection_init` and
 /// starts `query`.
 pub async fn ws_subscribe_as(ws_url: &str, token: &str, query: &str, variables: Value) -> Socket {
+    let mut socket = ws_connect(ws_url, token).await;
+    ws_send(
+        &mut socket,
+        json!({"type": "subscribe", "id": "1", "payload": {"query": query, "variables": variables}}),
+    )
+    .await;
+    // The subscribe message has no acknowledgement in this protocol; give the hub a
+    // moment to register the stream before anything happens.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    socket
+}
+
+/// Opens a `graphql-transport-ws` connection to `ws_url` with `token` in
+/// `connection_init`, and waits for the hub's `connection_ack`.
+pub async fn ws_connect(ws_url: &str, token: &str) -> Socket {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     use tokio_tungstenite::tungstenite::http::HeaderValue;
     let mut request = ws_url.into_client_request().unwrap();
@@ -614,15 +640,73 @@ pub async fn ws_subscribe_as(ws_url: &str, token: &str, query: &str, variables: 
         ack.map(|m| m["type"].clone()),
         Some(json!("connection_ack"))
     );
-    ws_send(
-        &mut socket,
-        json!({"type": "subscribe", "id": "1", "payload": {"query": query, "variables": variables}}),
-    )
-    .await;
-    // The subscribe message has no acknowledgement in this protocol; give the hub a
-    // moment to register the stream before anything happens.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     socket
+}
+
+/// How a WebSocket operation ended: its first answer, or the hub closing the socket.
+#[derive(Debug)]
+pub enum WsOutcome {
+    /// The payload of the first `next` message: `{"data": …, "errors": […]}`.
+    Answer(Value),
+    /// The close frame's code and reason (1006 and "" when the socket just ended).
+    Closed(u16, String),
+}
+
+/// Sends one operation (a `subscribe` payload: `query`, `variables`, `operationName`,
+/// `extensions`) on `socket` under `id` and waits up to `wait` for how it ends.
+pub async fn ws_operation(
+    socket: &mut Socket,
+    id: &str,
+    payload: Value,
+    wait: std::time::Duration,
+) -> WsOutcome {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let message = json!({"type": "subscribe", "id": id, "payload": payload}).to_string();
+    if socket.send(Message::Text(message.into())).await.is_err() {
+        return WsOutcome::Closed(1006, String::new());
+    }
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, socket.next()).await {
+            Err(_) => panic!("no answer to operation {id} within {wait:?}"),
+            Ok(Some(Ok(Message::Text(text)))) => {
+                let value: Value = serde_json::from_str(&text).expect("JSON message");
+                match value["type"].as_str() {
+                    Some("ping") => ws_send(socket, json!({"type": "pong"})).await,
+                    Some("next") if value["id"] == id => {
+                        return WsOutcome::Answer(value["payload"].clone())
+                    }
+                    _ => {}
+                }
+            }
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                return match frame {
+                    Some(frame) => WsOutcome::Closed(frame.code.into(), frame.reason.to_string()),
+                    None => WsOutcome::Closed(1005, String::new()),
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(_)) | None) => return WsOutcome::Closed(1006, String::new()),
+        }
+    }
+}
+
+/// Runs one query or mutation over WebSocket with `token` and returns its answer
+/// (`{"data": …, "errors": […]}`), as [`TestApp::graphql_as`] does over HTTP.
+pub async fn ws_execute(app: &TestApp, token: &str, query: &str, variables: Value) -> Value {
+    let mut socket = ws_connect(&app.ws_url(), token).await;
+    match ws_operation(
+        &mut socket,
+        "1",
+        json!({"query": query, "variables": variables}),
+        std::time::Duration::from_secs(30),
+    )
+    .await
+    {
+        WsOutcome::Answer(answer) => answer,
+        WsOutcome::Closed(code, reason) => panic!("the hub closed the socket: {code} {reason}"),
+    }
 }
 
 pub async fn ws_send(socket: &mut Socket, message: Value) {
