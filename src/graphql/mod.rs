@@ -11,6 +11,7 @@ mod changes;
 mod consents;
 mod customer;
 mod errors;
+mod identity;
 mod insights;
 mod interactions;
 mod loaders;
