@@ -30,7 +30,13 @@ async fn subscribe(app: &TestApp, customer: Option<&str>) -> Socket {
 }
 
 async fn a_subscriber_sees_a_contact_logged_for_its_customer_within_a_second(db: TestDb) {
-    let app = TestApp::builder().database(&db).spawn().await;
+    // Following every customer is a capability no role has as shipped.
+    let (_policies, path) = policies_granting(&[("admin", "watch_all_interactions")]);
+    let app = TestApp::builder()
+        .database(&db)
+        .config(move |c| c.access.policies = path)
+        .spawn()
+        .await;
     let mut screen = subscribe(&app, Some("1000000201")).await;
     let mut all = subscribe(&app, None).await;
 
