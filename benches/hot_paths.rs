@@ -626,6 +626,7 @@ fn contact(
         products: Vec::new(),
         updated_at: at,
         revision: 0,
+        recorded_by: None,
     }
 }
 

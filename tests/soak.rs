@@ -40,7 +40,7 @@ use c360::config::Config;
 use c360::domain::System;
 use common::process::C360Process;
 use common::redis_server::{free_port, OwnRedis};
-use common::{admin_token, client_with, interaction_input, Outage, TestDb};
+use common::{admin_token, client_with, interaction_input, staff_token_for, Outage, TestDb};
 use serde_json::{json, Value};
 use sqlx::Connection as _;
 
@@ -133,9 +133,26 @@ async fn faults_in_turn_cost_only_the_faulty_sources_fields_and_lose_no_write() 
             fastrand::Rng::with_seed(run ^ i as u64),
         )));
     }
+    // Contacts are recorded as the token's staff member: the writers log as the one
+    // their input names.
+    let mut writer_headers = reqwest::header::HeaderMap::new();
+    writer_headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!(
+            "Bearer {}",
+            staff_token_for(&interaction_input("1000000001", "soak"))
+        )
+        .parse()
+        .unwrap(),
+    );
+    let writer = reqwest::Client::builder()
+        .timeout(bounds.latency + Duration::from_secs(5))
+        .default_headers(writer_headers)
+        .build()
+        .unwrap();
     for i in 0..WRITERS {
         workers.push(tokio::spawn(write_loop(
-            client.clone(),
+            writer.clone(),
             hub.hub(),
             shared.clone(),
             format!("soak-{run:x}-{i}"),

@@ -39,6 +39,12 @@ pub enum Capability {
     Introspect,
     /// The `accessAudit` query.
     ReadAudit,
+    /// `interactionLogged` without `customerId`: every contact logged in the bank, as
+    /// it happens (each still filtered by scope and field policy, and audited).
+    WatchAllInteractions,
+    /// Writes attributed to another staff member (`staffId`/`branchId` other than the
+    /// token's): back-office entry of a colleague's contacts, recorded with both names.
+    ActForStaff,
 }
 
 #[derive(Debug, Deserialize)]

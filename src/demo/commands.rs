@@ -133,9 +133,9 @@ async fn local_bench(
         let teller = crate::auth::Identity {
             subject: "bench".into(),
             role: "teller".into(),
-            // No staff number: the scenario logs contacts for many staff members.
-            staff_id: None,
-            branch: None,
+            // Contacts are recorded as the token's staff member and branch.
+            staff_id: Some("S0001".into()),
+            branch: Some("B001".into()),
             customer: None,
             client: Some("c360-bench".into()),
         };

@@ -173,6 +173,11 @@ pub struct Interaction {
     pub updated_at: DateTime<Utc>,
     /// 0 when logged, +1 per update that changed something.
     pub revision: i32,
+    /// The staff member who entered the record when it is attributed to someone else
+    /// (`staff_id`): the evidence of who did what must name both. `None` when staff
+    /// recorded their own contact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_by: Option<String>,
 }
 
 /// A client's request to log a contact, before checking.
@@ -214,6 +219,10 @@ pub struct NewInteraction {
     pub satisfaction: Option<u8>,
     pub follow_up_at: Option<DateTime<Utc>>,
     pub products: Vec<String>,
+    /// Who entered it for `staff_id`, when that is someone else. Left out of the
+    /// fingerprint when absent, so retries of ordinary contacts fingerprint as before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recorded_by: Option<String>,
 }
 
 /// An input field that breaks a rule: the GraphQL layer reports it as
@@ -328,6 +337,7 @@ impl NewInteraction {
             satisfaction,
             follow_up_at,
             products,
+            recorded_by: None,
         })
     }
 }
@@ -393,6 +403,8 @@ pub fn optional_notes(raw: Option<String>) -> Result<Option<String>, InvalidFiel
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct InteractionUpdate {
     pub staff_id: String,
+    /// Who made the change for `staff_id`, when that is someone else.
+    pub recorded_by: Option<String>,
     pub outcome: Option<InteractionOutcome>,
     pub notes: Option<Option<String>>,
     pub follow_up_at: Option<Option<DateTime<Utc>>>,
@@ -409,6 +421,8 @@ pub struct InteractionChange {
     pub new_value: Option<String>,
     pub changed_at: DateTime<Utc>,
     pub changed_by: String,
+    /// Who entered the change for `changed_by`, when that is someone else.
+    pub recorded_by: Option<String>,
 }
 
 impl InteractionUpdate {
@@ -565,9 +579,11 @@ mod tests {
             products: vec![],
             updated_at: now(),
             revision: 0,
+            recorded_by: None,
         };
         let update = InteractionUpdate {
             staff_id: "S002".into(),
+            recorded_by: None,
             outcome: Some(InteractionOutcome::Pending),
             notes: Some(Some("called back".into())),
             follow_up_at: Some(None),

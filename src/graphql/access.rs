@@ -38,28 +38,6 @@ pub(crate) fn reads_everyone(viewer: &Viewer) -> bool {
     viewer.policy().scope.contains(&ScopeRule::All)
 }
 
-/// Staff record contacts and consents as themselves: a token that names a staff
-/// member may not write under another's number (the log is evidence of who did what).
-pub(crate) fn acting_as(viewer: &Viewer, staff_id: Option<&str>, field: &str) -> Result<()> {
-    match (viewer.identity().staff_id.as_deref(), staff_id) {
-        (Some(own), Some(given)) if own != given => Err(errors::forbidden(format!(
-            "{field} {given} (this token is staff member {own})"
-        ))),
-        _ => Ok(()),
-    }
-}
-
-/// A write about `customer` by staff member `staff_id` (the input's `customerId` and
-/// `staffId`): the caller writes as themselves, about a customer in scope.
-pub(crate) async fn authorize_write(
-    ctx: &Context<'_>,
-    customer: &Cif,
-    staff_id: Option<&str>,
-) -> Result<()> {
-    acting_as(viewer(ctx), staff_id, "staffId")?;
-    authorize(ctx, customer, "customerId").await
-}
-
 /// Refuses a CIF the caller may not read when the CIF alone decides (a portal
 /// customer asking for someone else), before anything is loaded: the answer then
 /// does not even say whether the customer exists.

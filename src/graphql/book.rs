@@ -207,6 +207,7 @@ async fn scan<T: async_graphql::OutputType>(
     branch: Option<&str>,
     first: Option<i32>,
     after: Option<String>,
+    marketing: bool,
     pick: impl Fn(Arc<Customer>, Figures) -> Option<T>,
 ) -> Result<Connection<BookCursor, T, BookPage>> {
     let first = super::paging::page_size(first, ctx.data_unchecked::<GraphqlConfig>())?;
@@ -229,7 +230,10 @@ async fn scan<T: async_graphql::OutputType>(
             .map(|(i, c)| (i, c.clone()))
             .collect();
         let list: Vec<Arc<Customer>> = candidates.iter().map(|(_, c)| c.clone()).collect();
-        let figures = figures(ctx, &list).await?;
+        let mut figures = figures(ctx, &list).await?;
+        if marketing {
+            withhold_refused(ctx, &list, &mut figures).await?;
+        }
         let mut filled = false;
         for ((index, customer), figures) in candidates.into_iter().zip(figures) {
             let Some(item) = pick(customer.clone(), figures) else {
@@ -280,6 +284,36 @@ async fn scan<T: async_graphql::OutputType>(
     Ok(connection)
 }
 
+/// Drops the prospect of every customer of `customers` who asked not to be
+/// contacted or withdrew marketing consent: a prospect list is a campaign list, and
+/// the rules that refuse a MARKETING contact refuse a place on it. Read from the
+/// hub's own records at the time of the call, never from a cache.
+async fn withhold_refused(
+    ctx: &Context<'_>,
+    customers: &[Arc<Customer>],
+    figures: &mut [Figures],
+) -> Result<()> {
+    let candidates: Vec<_> = customers
+        .iter()
+        .zip(figures.iter())
+        .filter(|(_, f)| f.prospect.is_some())
+        .map(|(c, _)| c.id.clone())
+        .collect();
+    if candidates.is_empty() {
+        return Ok(());
+    }
+    let refused = super::own_records(ctx)
+        .marketing_refused_among(&candidates)
+        .await
+        .map_err(|e| errors::store(&e))?;
+    for (customer, figures) in customers.iter().zip(figures.iter_mut()) {
+        if refused.contains(&customer.id) {
+            figures.prospect = None;
+        }
+    }
+    Ok(())
+}
+
 #[derive(Default)]
 pub struct BookQuery;
 
@@ -298,21 +332,30 @@ impl BookQuery {
     ) -> Result<BookConnection> {
         let filter = filter.unwrap_or_default();
         let branch = filter.branch.clone();
-        scan(ctx, branch.as_deref(), first, after, |customer, figures| {
-            figures.matches(&filter).then(|| BookEntry {
-                customer: node(customer),
-                tier: figures.tier,
-                lifecycle_stage: figures.lifecycle_stage,
-                churn_level: figures.churn_level,
-                aum: cny(figures.aum),
-            })
-        })
+        scan(
+            ctx,
+            branch.as_deref(),
+            first,
+            after,
+            false,
+            |customer, figures| {
+                figures.matches(&filter).then(|| BookEntry {
+                    customer: node(customer),
+                    tier: figures.tier,
+                    lifecycle_stage: figures.lifecycle_stage,
+                    churn_level: figures.churn_level,
+                    aum: cny(figures.aum),
+                })
+            },
+        )
         .await
     }
 
     /// Potential customers for a product: online-banking users and single-product
     /// customers whose signals (high inflow, idle balances) suggest one, each with
-    /// the suggested product and why. Paged like `customerBook`.
+    /// the suggested product and why. Customers who asked not to be contacted, or
+    /// whose marketing consent is withdrawn on any channel, are left out. Paged like
+    /// `customerBook`.
     async fn prospects(
         &self,
         ctx: &Context<'_>,
@@ -321,12 +364,19 @@ impl BookQuery {
         after: Option<String>,
     ) -> Result<Connection<BookCursor, ProspectEntry, BookPage>> {
         let branch = filter.and_then(|f| f.branch);
-        scan(ctx, branch.as_deref(), first, after, |customer, figures| {
-            figures.prospect.map(|prospect| ProspectEntry {
-                customer: node(customer),
-                prospect,
-            })
-        })
+        scan(
+            ctx,
+            branch.as_deref(),
+            first,
+            after,
+            true,
+            |customer, figures| {
+                figures.prospect.map(|prospect| ProspectEntry {
+                    customer: node(customer),
+                    prospect,
+                })
+            },
+        )
         .await
     }
 

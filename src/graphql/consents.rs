@@ -112,7 +112,8 @@ pub struct RecordConsentInput {
     source: InteractionChannel,
     /// Reference to the evidence (at most 200 characters).
     evidence: Option<String>,
-    /// Who recorded it (until authentication exists).
+    /// Who recorded it: the token's `staff_id` (none for a customer's own token);
+    /// any other value is `FORBIDDEN`.
     staff_id: Option<String>,
 }
 
@@ -128,6 +129,7 @@ pub struct ContactPreferencesInput {
     #[graphql(default)]
     do_not_contact: bool,
     source: InteractionChannel,
+    /// As in `RecordConsentInput`: the token's `staff_id`, or `FORBIDDEN`.
     staff_id: Option<String>,
 }
 
@@ -158,6 +160,8 @@ impl ConsentMutation {
         idempotency_key: Option<String>,
     ) -> Result<ConsentNode> {
         let key = parse_key(idempotency_key)?;
+        let staff_id =
+            super::identity::consent_staff(super::access::viewer(ctx), input.staff_id.as_deref())?;
         let new = NewConsent::parse(
             &input.customer_id,
             input.purpose,
@@ -165,10 +169,10 @@ impl ConsentMutation {
             input.granted,
             input.source,
             input.evidence,
-            input.staff_id,
+            staff_id,
         )
         .map_err(errors::invalid)?;
-        super::access::authorize_write(ctx, &new.customer_id, new.staff_id.as_deref()).await?;
+        super::access::authorize(ctx, &new.customer_id, "customerId").await?;
         let store = super::own_records(ctx);
         let consent = store
             .record_consent(&new, key.as_ref())
@@ -186,6 +190,8 @@ impl ConsentMutation {
         idempotency_key: Option<String>,
     ) -> Result<ContactPreferencesNode> {
         let key = parse_key(idempotency_key)?;
+        let staff_id =
+            super::identity::consent_staff(super::access::viewer(ctx), input.staff_id.as_deref())?;
         let new = NewContactPreferences::parse(
             &input.customer_id,
             input.preferred_channel,
@@ -195,10 +201,10 @@ impl ConsentMutation {
             ),
             input.do_not_contact,
             input.source,
-            input.staff_id,
+            staff_id,
         )
         .map_err(errors::invalid)?;
-        super::access::authorize_write(ctx, &new.customer_id, new.staff_id.as_deref()).await?;
+        super::access::authorize(ctx, &new.customer_id, "customerId").await?;
         let store = super::own_records(ctx);
         let preferences = store
             .record_contact_preferences(&new, key.as_ref())

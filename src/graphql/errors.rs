@@ -89,3 +89,15 @@ pub fn consent_withdrawn(reason: crate::domain::ContactReason, channel: &str) ->
 pub fn forbidden(what: impl std::fmt::Display) -> Error {
     ApiError::forbidden(what).into()
 }
+
+/// [`forbidden`] about one input field, named in `extensions.field` as
+/// [`bad_input`] names it, so a client can point at what it must not send.
+pub fn forbidden_field(field: &str, what: impl std::fmt::Display) -> Error {
+    ApiError::forbidden(what).with("field", field).into()
+}
+
+/// [`forbidden`] because the token lacks a claim the operation needs, named in
+/// `extensions.claim`.
+pub fn forbidden_claim(claim: &str, what: impl std::fmt::Display) -> Error {
+    ApiError::forbidden(what).with("claim", claim).into()
+}

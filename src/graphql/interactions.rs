@@ -6,6 +6,8 @@
 //! [`Store`], and announced on the [`Bus`] channel [`INTERACTIONS_CHANNEL`] once its
 //! transaction has committed.
 
+use std::sync::Arc;
+
 use async_graphql::connection::{Connection, CursorType, Edge};
 use async_graphql::{
     Context, InputObject, MaybeUndefined, Object, Result, SimpleObject, Subscription, ID,
@@ -15,16 +17,18 @@ use futures::{Stream, StreamExt};
 use uuid::Uuid;
 
 use super::paging;
-use super::{access, errors};
-use crate::auth::ScopeRule;
+use super::{access, errors, identity};
+use crate::auth::{Capability, ScopeRule, Viewer};
 use crate::bus::Bus;
+use crate::cache::RequestScope;
 use crate::config::GraphqlConfig;
 use crate::domain::{
-    marketing_refusal, Cif, Interaction, InteractionChange, InteractionChannel,
-    InteractionDimension, InteractionDirection, InteractionOutcome, InteractionType,
-    InteractionUpdate, NewInteraction, RawInteraction,
+    Cif, Interaction, InteractionChange, InteractionChannel, InteractionDimension,
+    InteractionDirection, InteractionOutcome, InteractionType, InteractionUpdate, NewInteraction,
+    RawInteraction,
 };
-use crate::store::{IdempotencyKey, InteractionFilter, TimelineCursor};
+use crate::store::{IdempotencyKey, InteractionFilter, MarketingLog, TimelineCursor};
+use crate::upstream::Upstreams;
 
 /// The bus channel on which every newly logged interaction is published (as the JSON
 /// of [`Interaction`]).
@@ -88,8 +92,15 @@ impl InteractionNode {
         self.0.recorded_at
     }
 
+    /// The staff member the contact is attributed to.
     async fn staff_id(&self) -> Option<&str> {
         Some(&self.0.staff_id)
+    }
+
+    /// The staff member who entered it for `staffId`, when that was someone else
+    /// (the `act_for_staff` capability); null when staff logged their own contact.
+    async fn recorded_by(&self) -> Option<&str> {
+        self.0.recorded_by.as_deref()
     }
 
     async fn branch_id(&self) -> &str {
@@ -176,10 +187,17 @@ impl InteractionChangeNode {
     async fn changed_by(&self) -> &str {
         &self.0.changed_by
     }
+
+    /// Who entered the change for `changedBy`, when that was someone else.
+    async fn recorded_by(&self) -> Option<&str> {
+        self.0.recorded_by.as_deref()
+    }
 }
 
-/// A contact to record. Until authentication exists, `staffId` and `branchId` say who
-/// recorded it and where.
+/// A contact to record. It is recorded as the caller's token says (`staff_id`,
+/// `branch_id` claims); `staffId` and `branchId` may be omitted, or repeat the
+/// token's, or (with the `act_for_staff` capability) name the colleague it is entered
+/// for.
 #[derive(InputObject)]
 pub struct LogInteractionInput {
     /// CIF of the customer; core banking must know it.
@@ -191,8 +209,12 @@ pub struct LogInteractionInput {
     /// When the contact happened; now when omitted. At most a few minutes ahead of the
     /// hub's clock.
     occurred_at: Option<DateTime<Utc>>,
-    staff_id: String,
-    branch_id: String,
+    /// The token's `staff_id` when omitted; another is `FORBIDDEN` without
+    /// `act_for_staff`.
+    staff_id: Option<String>,
+    /// The token's `branch_id` when omitted; another is `FORBIDDEN` without
+    /// `act_for_staff`.
+    branch_id: Option<String>,
     /// One line, at most 200 characters.
     subject: String,
     /// At most 4,000 characters.
@@ -211,8 +233,9 @@ pub struct LogInteractionInput {
 /// stay; `null` clears notes or follow-up.
 #[derive(InputObject)]
 pub struct UpdateInteractionInput {
-    /// Who is changing it (until authentication exists).
-    staff_id: String,
+    /// Who is changing it: the token's `staff_id` when omitted; another is
+    /// `FORBIDDEN` without `act_for_staff`.
+    staff_id: Option<String>,
     outcome: Option<InteractionOutcome>,
     notes: MaybeUndefined<String>,
     follow_up_at: MaybeUndefined<DateTime<Utc>>,
@@ -467,15 +490,20 @@ impl InteractionMutation {
         idempotency_key: Option<String>,
     ) -> Result<InteractionNode> {
         let key = parse_key(idempotency_key)?;
-        let new = NewInteraction::parse(
+        let writer = identity::new_contact(
+            access::viewer(ctx),
+            input.staff_id.as_deref(),
+            input.branch_id.as_deref(),
+        )?;
+        let mut new = NewInteraction::parse(
             RawInteraction {
                 customer_id: input.customer_id.0,
                 channel: Some(input.channel),
                 kind: Some(input.kind),
                 direction: Some(input.direction),
                 occurred_at: input.occurred_at,
-                staff_id: input.staff_id,
-                branch_id: input.branch_id,
+                staff_id: writer.staff_id,
+                branch_id: writer.branch_id.unwrap_or_default(),
                 subject: input.subject,
                 notes: input.notes,
                 outcome: input.outcome,
@@ -486,37 +514,30 @@ impl InteractionMutation {
             Utc::now(),
         )
         .map_err(errors::invalid)?;
-        access::authorize_write(ctx, &new.customer_id, Some(&new.staff_id)).await?;
+        new.recorded_by = writer.recorded_by;
+        access::authorize(ctx, &new.customer_id, "customerId").await?;
         let store = super::own_records(ctx);
-        // A retry must get the first answer even where a check below would now refuse
-        // (consent withdrawn since), so it is looked up first; other contacts have no
-        // such check, and the insert itself settles a repeated key.
-        let may_be_refused = new.kind == InteractionType::Marketing;
-        if let Some(key) = key.as_ref().filter(|_| may_be_refused) {
-            if let Some(first) = store
-                .logged_with_key(&new, key)
+        // A MARKETING contact on a channel that reaches the customer is decided and
+        // stored in one transaction that consent changes cannot slip into.
+        let marketing = (new.kind == InteractionType::Marketing)
+            .then(|| new.channel.contact_channel())
+            .flatten();
+        let logged = match marketing {
+            Some(channel) => match store
+                .log_marketing(&new, channel, key.as_ref())
                 .await
                 .map_err(|e| errors::store(&e))?
             {
-                return Ok(InteractionNode(first));
-            }
-        }
-        if may_be_refused {
-            if let Some(channel) = new.channel.contact_channel() {
-                let (consents, preferences) = tokio::try_join!(
-                    store.consents(&new.customer_id),
-                    store.contact_preferences(&new.customer_id)
-                )
-                .map_err(|e| errors::store(&e))?;
-                if let Some(reason) = marketing_refusal(&consents, preferences.as_ref(), channel) {
-                    return Err(errors::consent_withdrawn(reason, channel.as_str()));
+                MarketingLog::Logged(logged) => *logged,
+                MarketingLog::Refused(reason) => {
+                    return Err(errors::consent_withdrawn(reason, channel.as_str()))
                 }
-            }
-        }
-        let logged = store
-            .log_interaction(&new, key.as_ref())
-            .await
-            .map_err(|e| errors::store(&e))?;
+            },
+            None => store
+                .log_interaction(&new, key.as_ref())
+                .await
+                .map_err(|e| errors::store(&e))?,
+        };
         if !logged.replayed {
             let bus = ctx.data_unchecked::<Bus>();
             bus.publish(
@@ -537,9 +558,9 @@ impl InteractionMutation {
         input: UpdateInteractionInput,
     ) -> Result<InteractionNode> {
         let id = interaction_id(&id)?;
+        let writer = identity::change(access::viewer(ctx), input.staff_id.as_deref())?;
         let staff_id =
-            crate::domain::parse_code("staffId", &input.staff_id).map_err(errors::invalid)?;
-        access::acting_as(access::viewer(ctx), Some(&staff_id), "staffId")?;
+            crate::domain::parse_code("staffId", &writer.staff_id).map_err(errors::invalid)?;
         let notes = match input.notes {
             MaybeUndefined::Undefined => None,
             MaybeUndefined::Null => Some(None),
@@ -554,6 +575,7 @@ impl InteractionMutation {
         };
         let update = InteractionUpdate {
             staff_id,
+            recorded_by: writer.recorded_by,
             outcome: input.outcome,
             notes,
             follow_up_at,
@@ -577,32 +599,106 @@ pub struct InteractionSubscription;
 #[Subscription]
 impl InteractionSubscription {
     /// Interactions as they are logged (on this hub instance or, with Redis, any
-    /// other), for one customer or, without `customerId`, for all.
+    /// other), for one customer or, without `customerId`, for every customer (the
+    /// `watch_all_interactions` capability). Each event is delivered only when the
+    /// subscriber may read its customer at that moment, with the fields its role
+    /// denies answered `FORBIDDEN`, and each delivery is written to the access audit
+    /// as a read of that customer.
     async fn interaction_logged(
         &self,
         ctx: &Context<'_>,
         customer_id: Option<ID>,
     ) -> Result<impl Stream<Item = InteractionNode>> {
+        let viewer = access::viewer(ctx);
+        // The contact history is one thing however it is reached: a role denied it
+        // in queries is denied its live feed too.
+        for (type_name, field) in [
+            ("Subscription", "interactionLogged"),
+            ("Customer", "interactions"),
+        ] {
+            if viewer.policy().denies(type_name, field) {
+                return Err(errors::forbidden(format!("{type_name}.{field}")));
+            }
+        }
         let customer = customer_id
             .map(|id| Cif::parse(&id).map_err(|e| errors::bad_input("customerId", e)))
             .transpose()?;
         match &customer {
             Some(cif) => access::authorize(ctx, cif, "customerId").await?,
-            None if !access::reads_everyone(access::viewer(ctx)) => {
-                return Err(errors::forbidden("interactionLogged without customerId"))
+            None if !viewer.may(Capability::WatchAllInteractions) => {
+                return Err(errors::forbidden_field(
+                    "customerId",
+                    "interactionLogged without customerId (every customer's contacts) \
+                     needs the watch_all_interactions capability",
+                ))
             }
             None => {}
         }
+        let gate = Arc::new(EventGate {
+            viewer: viewer.clone(),
+            upstreams: ctx.data_unchecked::<Upstreams>().clone(),
+            operation: ctx.data_opt::<Arc<RequestScope>>().cloned(),
+        });
         let bus = ctx.data_unchecked::<Bus>();
         Ok(bus
             .subscribe(INTERACTIONS_CHANNEL)
             .filter_map(move |payload| {
                 let wanted = serde_json::from_value::<Interaction>(payload)
                     .ok()
-                    .filter(|i| customer.as_ref().is_none_or(|c| *c == i.customer_id))
-                    .map(InteractionNode);
-                async move { wanted }
+                    .filter(|i| customer.as_ref().is_none_or(|c| *c == i.customer_id));
+                let gate = gate.clone();
+                async move {
+                    let interaction = wanted?;
+                    gate.admit(&interaction.customer_id)
+                        .await
+                        .then_some(InteractionNode(interaction))
+                }
             }))
+    }
+}
+
+/// Decides, event by event, whether a subscriber may see the customer an event is
+/// about, as a query would: by CIF where the scope says enough, else by the
+/// customer's record (branch, relationship manager) read through the cache tiers.
+/// An admitted customer is noted in the subscriber's access log, which the WebSocket
+/// transport writes to the access audit with the answer.
+struct EventGate {
+    viewer: Viewer,
+    upstreams: Upstreams,
+    /// The subscription's own scope, whose trace each event's reads join.
+    operation: Option<Arc<RequestScope>>,
+}
+
+impl EventGate {
+    /// Whether the event may go out; an event that cannot be decided (core banking
+    /// failing) is dropped rather than sent unchecked.
+    async fn admit(&self, cif: &Cif) -> bool {
+        let allowed = match self.viewer.may_read_cif(cif) {
+            Some(decided) => decided,
+            None => {
+                // A scope per event: a subscription lives for hours, and what one
+                // event read must not pile up in it.
+                let scope = RequestScope::new();
+                if let Some(trace) = self.operation.as_ref().and_then(|o| o.trace()) {
+                    scope.set_trace(trace);
+                }
+                let mut found = self
+                    .upstreams
+                    .customers(std::slice::from_ref(cif), &scope)
+                    .await;
+                match found.remove(cif) {
+                    Some(Ok(fetched)) => fetched
+                        .value
+                        .first()
+                        .is_some_and(|customer| self.viewer.may_read(customer)),
+                    _ => false,
+                }
+            }
+        };
+        if allowed {
+            self.viewer.record_read(cif);
+        }
+        allowed
     }
 }
 

@@ -12,6 +12,7 @@ mod consents;
 mod customer;
 mod deadline;
 mod errors;
+mod identity;
 mod insights;
 mod interactions;
 mod loaders;

@@ -178,6 +178,7 @@ pub fn interaction(
         products: Vec::new(),
         updated_at: noon(on),
         revision: 0,
+        recorded_by: None,
     }
 }
 

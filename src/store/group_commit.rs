@@ -28,7 +28,7 @@ use uuid::Uuid;
 use super::{classify, on_pool, values_sql, Backend, Pool, StoreError};
 use crate::domain::Interaction;
 
-/// Most rows in one statement (19 parameters each). Statements are cut to a power of
+/// Most rows in one statement (20 parameters each). Statements are cut to a power of
 /// two rows, so that each backend has seven statement texts, prepared once per
 /// connection and then taken from its statement cache.
 const MAX_ROWS: usize = 64;
@@ -39,8 +39,8 @@ const QUEUE_CAPACITY: usize = 4_096;
 /// The columns one row binds, in order.
 pub(super) const INSERT_COLUMNS: &str = "id, customer_id, channel, type, direction, occurred_at, \
     recorded_at, staff_id, branch_id, subject, notes, outcome, satisfaction, follow_up_at, \
-    products, updated_at, revision, idempotency_key, fingerprint";
-const INSERT_WIDTH: usize = 19;
+    products, updated_at, revision, idempotency_key, fingerprint, recorded_by";
+const INSERT_WIDTH: usize = 20;
 
 /// A new interaction as it is stored: the record, its retry key and the fingerprint of
 /// the request it came with.
@@ -195,33 +195,44 @@ async fn write_batch(target: &Target, batch: Vec<Pending>) {
     }
 }
 
+/// Binds one [`NewRow`] to a statement of [`insert_sql`], in [`INSERT_COLUMNS`] order;
+/// a macro so that the same text binds to either backend's query type.
+macro_rules! bind_row {
+    ($query:expr, $row:expr) => {{
+        let row: &NewRow = $row;
+        let i = &row.interaction;
+        $query
+            .bind(i.id)
+            .bind(i.customer_id.as_str())
+            .bind(i.channel.as_str())
+            .bind(i.kind.as_str())
+            .bind(i.direction.as_str())
+            .bind(i.occurred_at)
+            .bind(i.recorded_at)
+            .bind(i.staff_id.as_str())
+            .bind(i.branch_id.as_str())
+            .bind(i.subject.as_str())
+            .bind(i.notes.as_deref())
+            .bind(i.outcome.map(|o| o.as_str()))
+            .bind(i.satisfaction.map(i32::from))
+            .bind(i.follow_up_at)
+            .bind(row.products.as_str())
+            .bind(i.updated_at)
+            .bind(i.revision)
+            .bind(row.key.as_deref())
+            .bind(row.fingerprint.as_deref())
+            .bind(i.recorded_by.as_deref())
+    }};
+}
+pub(super) use bind_row;
+
 /// One statement for `rows`; returns the ids it stored.
 async fn insert(target: &Target, rows: &[&NewRow]) -> Result<HashSet<Uuid>, StoreError> {
     let sql = insert_sql(target.pool.backend(), rows.len());
     let ids: Vec<Uuid> = on_pool!(target, p => {
         let mut query = sqlx::query_scalar(&sql);
         for row in rows {
-            let i = &row.interaction;
-            query = query
-                .bind(i.id)
-                .bind(i.customer_id.as_str())
-                .bind(i.channel.as_str())
-                .bind(i.kind.as_str())
-                .bind(i.direction.as_str())
-                .bind(i.occurred_at)
-                .bind(i.recorded_at)
-                .bind(i.staff_id.as_str())
-                .bind(i.branch_id.as_str())
-                .bind(i.subject.as_str())
-                .bind(i.notes.as_deref())
-                .bind(i.outcome.map(|o| o.as_str()))
-                .bind(i.satisfaction.map(i32::from))
-                .bind(i.follow_up_at)
-                .bind(row.products.as_str())
-                .bind(i.updated_at)
-                .bind(i.revision)
-                .bind(row.key.as_deref())
-                .bind(row.fingerprint.as_deref());
+            query = bind_row!(query, row);
         }
         query.fetch_all(p).await
     })
@@ -234,7 +245,7 @@ async fn insert(target: &Target, rows: &[&NewRow]) -> Result<HashSet<Uuid>, Stor
 /// conflict may be on the idempotency key (a retry, or two requests with one key in
 /// one statement) or on the id (a row whose earlier statement committed although its
 /// answer was lost).
-fn insert_sql(backend: Backend, rows: usize) -> String {
+pub(super) fn insert_sql(backend: Backend, rows: usize) -> String {
     let values = values_sql(backend, rows, INSERT_WIDTH, |_, p| p);
     format!(
         "INSERT INTO interactions ({INSERT_COLUMNS}) VALUES {values} ON CONFLICT DO NOTHING RETURNING id"
@@ -258,9 +269,9 @@ mod tests {
     fn placeholders_are_numbered_per_row_on_postgres_and_anonymous_on_sqlite() {
         let pg = insert_sql(Backend::Postgres, 2);
         assert!(pg.contains("($1, $2,"), "{pg}");
-        assert!(pg.contains("$19), ($20,"), "{pg}");
+        assert!(pg.contains("$20), ($21,"), "{pg}");
         assert!(
-            pg.ends_with("$38) ON CONFLICT DO NOTHING RETURNING id"),
+            pg.ends_with("$40) ON CONFLICT DO NOTHING RETURNING id"),
             "{pg}"
         );
         let sqlite = insert_sql(Backend::Sqlite, 1);

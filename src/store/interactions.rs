@@ -5,14 +5,15 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::group_commit::{NewRow, Written};
+use super::group_commit::{bind_row, NewRow, Written};
 use super::{
     bind_all, bind_all_as, classify, decode, fingerprint, new_id, now, on_pool, Arg, Backend,
     Conditions, IdempotencyKey, Store, StoreError,
 };
 use crate::domain::{
-    Cif, Interaction, InteractionChange, InteractionChannel, InteractionDimension,
-    InteractionOutcome, InteractionType, InteractionUpdate, NewInteraction,
+    marketing_refusal, Cif, ContactChannel, ContactReason, Interaction, InteractionChange,
+    InteractionChannel, InteractionDimension, InteractionOutcome, InteractionType,
+    InteractionUpdate, NewInteraction,
 };
 
 /// Most groups `interactionStats` returns: STAFF × DAY over a year is already large;
@@ -21,7 +22,7 @@ pub const MAX_STAT_GROUPS: i64 = 10_000;
 
 const COLUMNS: &str = "id, customer_id, channel, type, direction, occurred_at, recorded_at, \
     staff_id, branch_id, subject, notes, outcome, satisfaction, follow_up_at, products, \
-    updated_at, revision";
+    updated_at, revision, recorded_by";
 
 /// A stored interaction as the database returns it.
 #[derive(sqlx::FromRow)]
@@ -44,6 +45,7 @@ struct Row {
     products: String,
     updated_at: DateTime<Utc>,
     revision: i32,
+    recorded_by: Option<String>,
 }
 
 impl Row {
@@ -68,6 +70,7 @@ impl Row {
                 .map_err(|e| StoreError::Corrupt(format!("products: {e}")))?,
             updated_at: self.updated_at,
             revision: self.revision,
+            recorded_by: self.recorded_by,
         })
     }
 }
@@ -87,6 +90,15 @@ struct ChangeRow {
     new_value: Option<String>,
     changed_at: DateTime<Utc>,
     changed_by: String,
+    recorded_by: Option<String>,
+}
+
+/// What became of a MARKETING contact: logged (or replayed), or refused with the
+/// reason the customer's choices give.
+#[derive(Debug, Clone)]
+pub enum MarketingLog {
+    Logged(Box<Logged>),
+    Refused(ContactReason),
 }
 
 /// What `logInteraction` did.
@@ -186,37 +198,22 @@ impl Store {
         new: &NewInteraction,
         key: Option<&IdempotencyKey>,
     ) -> Result<Logged, StoreError> {
-        let at = now();
-        let interaction = Interaction {
-            id: new_id(),
-            customer_id: new.customer_id.clone(),
-            channel: new.channel,
-            kind: new.kind,
-            direction: new.direction,
-            occurred_at: new.occurred_at.unwrap_or(at),
-            recorded_at: at,
-            staff_id: new.staff_id.clone(),
-            branch_id: new.branch_id.clone(),
-            subject: new.subject.clone(),
-            notes: new.notes.clone(),
-            outcome: new.outcome,
-            satisfaction: new.satisfaction,
-            follow_up_at: new.follow_up_at,
-            products: new.products.clone(),
-            updated_at: at,
-            revision: 0,
-        };
-        let print = key.map(|_| fingerprint(new));
-        let products = serde_json::to_string(&new.products).expect("codes serialize");
-        let written = self
-            .interactions
-            .write(NewRow {
-                interaction: interaction.clone(),
-                products,
-                key: key.map(|k| k.as_str().to_owned()),
-                fingerprint: print.clone(),
-            })
-            .await?;
+        let row = new_row(new, key, now());
+        let interaction = row.interaction.clone();
+        let written = self.interactions.write(row).await?;
+        self.settle(interaction, written, key, new).await
+    }
+
+    /// What became of `interaction` once its insert ran: stored, or skipped because
+    /// its key (a retry, or a different request reusing the key) or its id (a row
+    /// whose first answer was lost) was there already.
+    pub(super) async fn settle(
+        &self,
+        interaction: Interaction,
+        written: Written,
+        key: Option<&IdempotencyKey>,
+        new: &NewInteraction,
+    ) -> Result<Logged, StoreError> {
         if written == Written::Inserted {
             return Ok(Logged {
                 interaction,
@@ -243,7 +240,7 @@ impl Store {
             .fetch_one(p)
             .await)
         .map_err(classify)?;
-        if row.fingerprint != print {
+        if row.fingerprint.as_deref() != Some(fingerprint(new).as_str()) {
             return Err(StoreError::Conflict {
                 key: key.as_str().to_owned(),
             });
@@ -258,30 +255,71 @@ impl Store {
         })
     }
 
-    /// What an earlier request with `key` logged, if any: `Ok(Some)` when it was the
-    /// same request (a retry), [`StoreError::Conflict`] when it was not. Lets a retry
-    /// be answered before any other check, as it was the first time.
-    pub async fn logged_with_key(
+    /// Logs a MARKETING contact on `channel` unless the customer's consent or contact
+    /// preferences refuse it, deciding and inserting in one transaction that a
+    /// consent or preference change for the same customer cannot interleave with
+    /// (see [`super::consents`]: both take the customer's contact lock before they
+    /// read the clock). So the contact's `recorded_at` and the consent history agree:
+    /// no contact is stored after a withdrawal that had committed, and a withdrawal
+    /// that commits later is recorded later. A retry under `key` gets the first
+    /// answer, even where consent has been withdrawn since.
+    ///
+    /// These rows skip the group commit: its statement holds other callers' rows,
+    /// and the check must share a transaction with its own.
+    pub async fn log_marketing(
         &self,
         new: &NewInteraction,
-        key: &IdempotencyKey,
-    ) -> Result<Option<Interaction>, StoreError> {
-        let sql =
+        channel: ContactChannel,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<MarketingLog, StoreError> {
+        let backend = self.backend();
+        let by_key =
             format!("SELECT {COLUMNS}, fingerprint FROM interactions WHERE idempotency_key = $1");
-        let row: Option<KeyedRow> = on_pool!(self, p => sqlx::query_as(&sql)
-            .bind(key.as_str())
-            .fetch_optional(p)
-            .await)
-        .map_err(classify)?;
-        match row {
-            None => Ok(None),
-            Some(row) if row.fingerprint.as_deref() == Some(fingerprint(new).as_str()) => {
-                row.row.into_domain().map(Some)
+        let insert = super::group_commit::insert_sql(backend, 1);
+        let print = fingerprint(new);
+        let (row, written) = on_pool!(self, p => {
+            let mut tx = p.begin_with(backend.begin_write()).await.map_err(classify)?;
+            super::consents::contact_lock!(tx, backend, &new.customer_id);
+            if let Some(key) = key {
+                let earlier: Option<KeyedRow> = sqlx::query_as(&by_key)
+                    .bind(key.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+                if let Some(earlier) = earlier {
+                    tx.rollback().await.map_err(classify)?;
+                    if earlier.fingerprint.as_deref() != Some(print.as_str()) {
+                        return Err(StoreError::Conflict {
+                            key: key.as_str().to_owned(),
+                        });
+                    }
+                    return Ok(MarketingLog::Logged(Box::new(Logged {
+                        interaction: earlier.row.into_domain()?,
+                        replayed: true,
+                    })));
+                }
             }
-            Some(_) => Err(StoreError::Conflict {
-                key: key.as_str().to_owned(),
-            }),
-        }
+            let (consents, preferences) = super::consents::contact_state!(tx, &new.customer_id);
+            if let Some(reason) = marketing_refusal(&consents, preferences.as_ref(), channel) {
+                tx.rollback().await.map_err(classify)?;
+                return Ok(MarketingLog::Refused(reason));
+            }
+            let row = new_row(new, key, now());
+            let stored: Option<Uuid> = bind_row!(sqlx::query_scalar(&insert), &row)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(classify)?;
+            tx.commit().await.map_err(classify)?;
+            let written = if stored.is_some() {
+                Written::Inserted
+            } else {
+                Written::Skipped
+            };
+            (row, written)
+        });
+        self.settle(row.interaction, written, key, new)
+            .await
+            .map(|logged| MarketingLog::Logged(Box::new(logged)))
     }
 
     pub async fn interaction(&self, id: Uuid) -> Result<Option<Interaction>, StoreError> {
@@ -345,8 +383,8 @@ impl Store {
             for (field, old, new) in &changes {
                 sqlx::query(
                     "INSERT INTO interaction_changes (id, interaction_id, revision, field, \
-                     old_value, new_value, changed_at, changed_by) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                     old_value, new_value, changed_at, changed_by, recorded_by) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(new_id())
                 .bind(id)
@@ -356,6 +394,7 @@ impl Store {
                 .bind(new.as_deref())
                 .bind(at)
                 .bind(&update.staff_id)
+                .bind(update.recorded_by.as_deref())
                 .execute(&mut *tx)
                 .await
                 .map_err(classify)?;
@@ -370,7 +409,8 @@ impl Store {
         &self,
         id: Uuid,
     ) -> Result<Vec<InteractionChange>, StoreError> {
-        let sql = "SELECT revision, field, old_value, new_value, changed_at, changed_by \
+        let sql =
+            "SELECT revision, field, old_value, new_value, changed_at, changed_by, recorded_by \
                    FROM interaction_changes WHERE interaction_id = $1 ORDER BY revision, field";
         let rows: Vec<ChangeRow> =
             on_pool!(self, p => sqlx::query_as(sql).bind(id).fetch_all(p).await)
@@ -384,6 +424,7 @@ impl Store {
                 new_value: r.new_value,
                 changed_at: r.changed_at,
                 changed_by: r.changed_by,
+                recorded_by: r.recorded_by,
             })
             .collect())
     }
@@ -480,6 +521,39 @@ impl Store {
                 })
                 .collect()
         })
+    }
+}
+
+/// The row `new` is stored as, recorded at `at`.
+pub(super) fn new_row(
+    new: &NewInteraction,
+    key: Option<&IdempotencyKey>,
+    at: DateTime<Utc>,
+) -> NewRow {
+    NewRow {
+        interaction: Interaction {
+            id: new_id(),
+            customer_id: new.customer_id.clone(),
+            channel: new.channel,
+            kind: new.kind,
+            direction: new.direction,
+            occurred_at: new.occurred_at.unwrap_or(at),
+            recorded_at: at,
+            staff_id: new.staff_id.clone(),
+            branch_id: new.branch_id.clone(),
+            subject: new.subject.clone(),
+            notes: new.notes.clone(),
+            outcome: new.outcome,
+            satisfaction: new.satisfaction,
+            follow_up_at: new.follow_up_at,
+            products: new.products.clone(),
+            updated_at: at,
+            revision: 0,
+            recorded_by: new.recorded_by.clone(),
+        },
+        products: serde_json::to_string(&new.products).expect("codes serialize"),
+        key: key.map(|k| k.as_str().to_owned()),
+        fingerprint: key.map(|_| fingerprint(new)),
     }
 }
 

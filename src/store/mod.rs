@@ -40,7 +40,7 @@ pub use audit::chain::{
 pub use audit::{
     AccessCursor, AccessFilter, AccessPage, AccessRecord, ChainBound, Link, StoredAccess,
 };
-pub use interactions::{InteractionFilter, InteractionStat, Logged, TimelineCursor};
+pub use interactions::{InteractionFilter, InteractionStat, Logged, MarketingLog, TimelineCursor};
 
 /// Longest idempotency key: a UUID is 36 characters; 128 leaves room for composite
 /// keys (`terminal-42:20261127:0001`) without storing essays.
@@ -87,6 +87,17 @@ impl Backend {
         match self {
             Backend::Sqlite => placeholder.to_owned(),
             Backend::Postgres => format!("CAST({placeholder} AS jsonb)"),
+        }
+    }
+
+    /// The statement that opens a transaction which reads before it writes and must
+    /// not be overtaken in between: SQLite takes its write lock at once (a deferred
+    /// transaction that read would fail to upgrade when another wrote meanwhile);
+    /// PostgreSQL locks what it needs inside.
+    fn begin_write(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
         }
     }
 
@@ -519,7 +530,7 @@ where
 }
 
 /// Builds a `WHERE` clause with numbered placeholders.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct Conditions {
     clauses: Vec<String>,
     args: Vec<Arg>,

@@ -143,3 +143,51 @@ async fn prospects_name_a_product_and_the_signal_behind_it() {
         assert!(!prospect["reasons"].as_array().unwrap().is_empty());
     }
 }
+
+#[tokio::test]
+async fn prospects_leave_out_customers_who_refused_marketing() {
+    let app = TestApp::builder().spawn().await;
+    let query = r#"{ prospects(first: 20) { edges { node { customer { id } } } } }"#;
+    let prospects = |answer: &Value| -> Vec<String> {
+        answer["data"]["prospects"]["edges"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{answer}"))
+            .iter()
+            .map(|e| e["node"]["customer"]["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let before = prospects(&app.graphql(query, json!({})).await);
+    assert!(before.len() >= 3, "the sandbox has prospects: {before:?}");
+    let (quiet, withdrawn, kept) = (&before[0], &before[1], &before[2]);
+
+    let staff = token_for("admin", Some("S0001"), Some("B001"), None);
+    let (_, answer) = app
+        .graphql_as(
+            &staff,
+            "mutation($input: ContactPreferencesInput!) { recordContactPreferences(input: $input) { doNotContact } }",
+            json!({"input": {"customerId": quiet, "doNotContact": true, "source": "BRANCH"}}),
+            &[],
+        )
+        .await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    for (customer, granted) in [(withdrawn, true), (withdrawn, false), (kept, true)] {
+        let (_, answer) = app
+            .graphql_as(
+                &staff,
+                "mutation($input: RecordConsentInput!) { recordConsent(input: $input) { id } }",
+                json!({"input": {"customerId": customer, "purpose": "MARKETING", "channel": "WECHAT",
+                    "granted": granted, "source": "BRANCH"}}),
+                &[],
+            )
+            .await;
+        assert!(answer.get("errors").is_none(), "{answer}");
+    }
+
+    let after = prospects(&app.graphql(query, json!({})).await);
+    assert!(!after.contains(quiet), "do-not-contact: {after:?}");
+    assert!(!after.contains(withdrawn), "marketing withdrawn: {after:?}");
+    assert!(
+        after.contains(kept),
+        "a grant keeps the customer: {after:?}"
+    );
+}

@@ -2,7 +2,7 @@
 //! with the latest record winning, idempotency, the may-contact answer, and marketing
 //! contacts refused where consent is withdrawn.
 
-use crate::common::{errors_with_code, interaction_input, with, TestApp, TestDb};
+use crate::common::{errors_with_code, interaction_input, token_for, with, TestApp, TestDb};
 use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
 
@@ -11,6 +11,7 @@ on_both_backends!(
     consents_are_idempotent_and_checked,
     marketing_is_refused_where_consent_is_withdrawn,
     contact_preferences_and_the_may_contact_answer,
+    marketing_contacts_never_follow_a_committed_withdrawal,
 );
 
 const RECORD: &str = r#"mutation Record($input: RecordConsentInput!, $key: String) {
@@ -41,12 +42,20 @@ fn consent(cif: &str, purpose: &str, channel: &str, granted: bool) -> Value {
     })
 }
 
+/// Records a consent as the staff member its input names.
 async fn record(app: &TestApp, input: Value, key: Option<&str>) -> Value {
-    let answer = app
-        .graphql(RECORD, json!({"input": input, "key": key}))
-        .await;
+    let answer = record_answer(app, input, key).await;
     assert!(answer.get("errors").is_none(), "{answer}");
     answer["data"]["recordConsent"].clone()
+}
+
+async fn record_answer(app: &TestApp, input: Value, key: Option<&str>) -> Value {
+    let token = token_for("admin", input["staffId"].as_str(), Some("B001"), None);
+    let (status, answer) = app
+        .graphql_as(&token, RECORD, json!({"input": input, "key": key}), &[])
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    answer
 }
 
 async fn consent_history_is_kept_and_the_latest_record_wins(db: TestDb) {
@@ -97,12 +106,12 @@ async fn consents_are_idempotent_and_checked(db: TestDb) {
     )
     .await;
     assert_eq!(first, again);
-    let conflict = app
-        .graphql(
-            RECORD,
-            json!({"input": consent(cif, "PROFILING", "APP_PUSH", false), "key": "c-1"}),
-        )
-        .await;
+    let conflict = record_answer(
+        &app,
+        consent(cif, "PROFILING", "APP_PUSH", false),
+        Some("c-1"),
+    )
+    .await;
     assert_eq!(
         errors_with_code(&conflict, "CONFLICT").len(),
         1,
@@ -117,22 +126,20 @@ async fn consents_are_idempotent_and_checked(db: TestDb) {
         1
     );
 
-    let long = app
-        .graphql(
-            RECORD,
-            json!({"input": with(consent(cif, "MARKETING", "SMS", true), json!({"evidence": "e".repeat(201)}))}),
-        )
-        .await;
+    let long = record_answer(
+        &app,
+        with(
+            consent(cif, "MARKETING", "SMS", true),
+            json!({"evidence": "e".repeat(201)}),
+        ),
+        None,
+    )
+    .await;
     assert_eq!(
         long["errors"][0]["extensions"]["field"], "evidence",
         "{long}"
     );
-    let unknown = app
-        .graphql(
-            RECORD,
-            json!({"input": consent("1000009999", "MARKETING", "SMS", true)}),
-        )
-        .await;
+    let unknown = record_answer(&app, consent("1000009999", "MARKETING", "SMS", true), None).await;
     assert_eq!(
         unknown["errors"][0]["extensions"]["code"], "NOT_FOUND",
         "{unknown}"
@@ -281,4 +288,137 @@ async fn contact_preferences_and_the_may_contact_answer(db: TestDb) {
         ask(morning, "MARKETING", "PHONE").await["mayContact"],
         json!({"allowed": false, "reason": "CONSENT_WITHDRAWN"})
     );
+}
+
+/// Many MARKETING contacts by SMS race withdrawals and re-grants of the same consent.
+/// Whatever the interleaving, the records must tell one story: every contact that was
+/// acknowledged was recorded while consent stood (no withdrawal recorded before it
+/// without a grant in between), and every refused one met a withdrawal.
+async fn marketing_contacts_never_follow_a_committed_withdrawal(db: TestDb) {
+    let app = TestApp::builder().database(&db).spawn().await;
+    let cif = "1000000105";
+    record(&app, consent(cif, "MARKETING", "SMS", true), None).await;
+    let marketing = |n: usize| {
+        with(
+            interaction_input(cif, &format!("Offer {n}")),
+            json!({"type": "MARKETING", "direction": "OUTBOUND", "channel": "SMS"}),
+        )
+    };
+    let (mut accepted, mut refused) = (0, 0);
+    for round in 0..4 {
+        let logs =
+            futures::future::join_all((0..24).map(|n| app.log(marketing(round * 100 + n), None)));
+        let changes = futures::future::join_all((0..8).map(|n| {
+            let input = with(
+                consent(cif, "MARKETING", "SMS", n % 2 == 1),
+                json!({"evidence": format!("R{round}-{n}")}),
+            );
+            let app = &app;
+            async move { record(app, input, None).await }
+        }));
+        let (logs, _) = tokio::join!(logs, changes);
+        for answer in logs {
+            if answer.get("errors").is_none() {
+                accepted += 1;
+            } else {
+                assert_eq!(
+                    errors_with_code(&answer, "CONSENT_WITHDRAWN").len(),
+                    1,
+                    "{answer}"
+                );
+                refused += 1;
+            }
+        }
+        // Each round ends granted (the last change is a grant) for the next.
+        record(&app, consent(cif, "MARKETING", "SMS", true), None).await;
+    }
+    let answer = app
+        .graphql(
+            r#"query($id: ID!) { customer(id: $id) {
+                consentHistory { purpose channel granted recordedAt }
+                interactions(first: 100, filter: {types: [MARKETING]}) { edges { node { subject recordedAt } } }
+            } }"#,
+            json!({"id": cif}),
+        )
+        .await;
+    let customer = &answer["data"]["customer"];
+    let time = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap_or_else(|| panic!("{answer}")))
+            .unwrap()
+    };
+    let mut history: Vec<(chrono::DateTime<chrono::FixedOffset>, bool)> = customer
+        ["consentHistory"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["purpose"] == "MARKETING" && c["channel"] == "SMS")
+        .map(|c| (time(&c["recordedAt"]), c["granted"].as_bool().unwrap()))
+        .collect();
+    history.sort();
+    let contacts = customer["interactions"]["edges"].as_array().unwrap();
+    assert_eq!(
+        contacts.len(),
+        accepted,
+        "every acknowledged contact is stored"
+    );
+    for contact in contacts {
+        let at = time(&contact["node"]["recordedAt"]);
+        let standing = history.iter().rev().find(|(t, _)| *t < at);
+        assert!(
+            standing.is_none_or(|(_, granted)| *granted),
+            "{} was recorded at {at} after a withdrawal ({standing:?}) with no grant between",
+            contact["node"]["subject"]
+        );
+    }
+    assert!(
+        accepted > 0 && refused > 0,
+        "the race ran both ways: {accepted} accepted, {refused} refused"
+    );
+}
+
+#[tokio::test]
+async fn consents_are_recorded_as_the_token_says() {
+    let app = TestApp::builder().spawn().await;
+    let cif = "1000000106";
+    // A customer in the internet bank records their own choice, as nobody's staff.
+    let portal = token_for("customer", None, None, Some(cif));
+    let mut input = consent(cif, "MARKETING", "EMAIL", false);
+    input["source"] = json!("INTERNET_BANKING");
+    let (_, answer) = app
+        .graphql_as(&portal, RECORD, json!({"input": input}), &[])
+        .await;
+    let extensions = &answer["errors"][0]["extensions"];
+    assert_eq!(extensions["code"], "FORBIDDEN", "{answer}");
+    assert_eq!(extensions["field"], "staffId", "{answer}");
+    input.as_object_mut().unwrap().remove("staffId");
+    let (_, answer) = app
+        .graphql_as(&portal, RECORD, json!({"input": input}), &[])
+        .await;
+    assert_eq!(
+        answer["data"]["recordConsent"]["staffId"],
+        Value::Null,
+        "{answer}"
+    );
+    // Staff are recorded as themselves, and only as themselves.
+    let rm = token_for("admin", Some("R0005"), Some("B001"), None);
+    let (_, answer) = app
+        .graphql_as(&rm, RECORD, json!({"input": input}), &[])
+        .await;
+    assert_eq!(
+        answer["data"]["recordConsent"]["staffId"], "R0005",
+        "{answer}"
+    );
+    let (_, answer) = app
+        .graphql_as(
+            &rm,
+            RECORD,
+            json!({"input": with(input.clone(), json!({"staffId": "R0006"}))}),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{answer}"
+    );
+    assert_eq!(answer["errors"][0]["extensions"]["field"], "staffId");
 }

@@ -124,7 +124,7 @@ async fn offers_wait_for_marketing_consent_and_respect_its_withdrawal() {
     let cif = blocked.expect("some customer has an offer held back by consent");
     let consent = |channel: &str, granted: bool| {
         json!({"input": {"customerId": cif, "purpose": "MARKETING", "channel": channel,
-            "granted": granted, "source": "BRANCH", "staffId": "S0001"}})
+            "granted": granted, "source": "BRANCH"}})
     };
     let record = "mutation($input: RecordConsentInput!) { recordConsent(input: $input) { id } }";
     for channel in ["SMS", "PHONE", "EMAIL", "WECHAT", "APP_PUSH"] {

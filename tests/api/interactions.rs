@@ -4,7 +4,10 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use crate::common::{errors_with_code, interaction_input, sample, with, TestApp, TestDb};
+use crate::common::{
+    errors_with_code, interaction_input, policies_granting, sample, token_for, with, TestApp,
+    TestDb,
+};
 use chrono::{Duration, SubsecRound, Utc};
 use futures::future::join_all;
 use serde_json::{json, Value};
@@ -283,9 +286,22 @@ async fn a_thousand_concurrent_logs_are_all_stored_once(db: TestDb) {
 const UPDATE: &str = r#"mutation Update($id: ID!, $input: UpdateInteractionInput!) {
   updateInteraction(id: $id, input: $input) {
     id outcome notes followUpAt revision updatedAt
-    history { revision field oldValue newValue changedAt changedBy }
+    history { revision field oldValue newValue changedAt changedBy recordedBy }
   }
 }"#;
+
+/// Runs `updateInteraction` as the staff member its input names.
+async fn update(app: &TestApp, variables: Value) -> Value {
+    let token = token_for(
+        "admin",
+        variables["input"]["staffId"].as_str(),
+        Some("B001"),
+        None,
+    );
+    let (status, answer) = app.graphql_as(&token, UPDATE, variables, &[]).await;
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
 
 async fn updates_keep_who_changed_what(db: TestDb) {
     let app = TestApp::builder().database(&db).spawn().await;
@@ -301,10 +317,7 @@ async fn updates_keep_who_changed_what(db: TestDb) {
         .await;
     let id = logged["id"].as_str().unwrap();
 
-    let first = app
-        .graphql(
-            UPDATE,
-            json!({"id": id, "input": {"staffId": "S0002", "outcome": "RESOLVED", "notes": "Sent the rate sheet"}}),
+    let first = update(&app, json!({"id": id, "input": {"staffId": "S0002", "outcome": "RESOLVED", "notes": "Sent the rate sheet"}}),
         )
         .await;
     let updated = &first["data"]["updateInteraction"];
@@ -320,12 +333,11 @@ async fn updates_keep_who_changed_what(db: TestDb) {
     assert_eq!(notes["oldValue"], Value::Null);
 
     // Clearing the follow-up is a change too; repeating a value is not.
-    let second = app
-        .graphql(
-            UPDATE,
-            json!({"id": id, "input": {"staffId": "S0003", "followUpAt": null, "outcome": "RESOLVED"}}),
-        )
-        .await;
+    let second = update(
+        &app,
+        json!({"id": id, "input": {"staffId": "S0003", "followUpAt": null, "outcome": "RESOLVED"}}),
+    )
+    .await;
     let updated = &second["data"]["updateInteraction"];
     assert_eq!(updated["followUpAt"], Value::Null, "{second}");
     assert_eq!(updated["revision"], 2);
@@ -339,12 +351,11 @@ async fn updates_keep_who_changed_what(db: TestDb) {
     assert_eq!(history[2]["newValue"], Value::Null);
     assert_eq!(history[2]["changedBy"], "S0003");
 
-    let noop = app
-        .graphql(
-            UPDATE,
-            json!({"id": id, "input": {"staffId": "S0004", "outcome": "RESOLVED"}}),
-        )
-        .await;
+    let noop = update(
+        &app,
+        json!({"id": id, "input": {"staffId": "S0004", "outcome": "RESOLVED"}}),
+    )
+    .await;
     assert_eq!(noop["data"]["updateInteraction"]["revision"], 2, "{noop}");
     assert_eq!(
         noop["data"]["updateInteraction"]["history"]
@@ -354,10 +365,7 @@ async fn updates_keep_who_changed_what(db: TestDb) {
         3
     );
 
-    let missing = app
-        .graphql(
-            UPDATE,
-            json!({"id": uuid::Uuid::now_v7().to_string(), "input": {"staffId": "S1", "outcome": "RESOLVED"}}),
+    let missing = update(&app, json!({"id": uuid::Uuid::now_v7().to_string(), "input": {"staffId": "S1", "outcome": "RESOLVED"}}),
         )
         .await;
     assert_eq!(
@@ -365,9 +373,7 @@ async fn updates_keep_who_changed_what(db: TestDb) {
         1,
         "{missing}"
     );
-    let bad = app
-        .graphql(UPDATE, json!({"id": "nope", "input": {"staffId": "S1"}}))
-        .await;
+    let bad = update(&app, json!({"id": "nope", "input": {"staffId": "S1"}})).await;
     assert_eq!(field_error(&bad), ("BAD_USER_INPUT", "id"));
 
     let schema = c360::graphql::sdl();
@@ -643,4 +649,161 @@ async fn stats_are_grouped_in_sql_with_beijing_days(db: TestDb) {
     assert_eq!(twice["errors"][0]["extensions"]["field"], "groupBy");
     let none = app.graphql(query, json!({"groupBy": []})).await;
     assert_eq!(none["errors"][0]["extensions"]["field"], "groupBy");
+}
+
+/// `logInteraction` as `token`; returns the whole answer.
+async fn log_as(app: &TestApp, token: &str, input: Value) -> Value {
+    let (status, answer) = app
+        .graphql_as(
+            token,
+            crate::common::LOG_INTERACTION,
+            json!({"input": input}),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+/// The code of the first error and the extension `key` it carries.
+fn refused_with(answer: &Value, key: &str) -> (String, String) {
+    let extensions = &answer["errors"][0]["extensions"];
+    (
+        extensions["code"].as_str().unwrap_or_default().to_owned(),
+        extensions[key].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn writes_are_recorded_as_the_token_says() {
+    let app = TestApp::builder().spawn().await;
+    let cif = "1000000011";
+    let teller = token_for("teller", Some("T0007"), Some("B007"), None);
+    let mut input = interaction_input(cif, "Counter visit");
+    input.as_object_mut().unwrap().remove("staffId");
+    input.as_object_mut().unwrap().remove("branchId");
+
+    let logged = log_as(&app, &teller, input.clone()).await;
+    let logged = &logged["data"]["logInteraction"];
+    assert_eq!(logged["staffId"], "T0007", "{logged}");
+    assert_eq!(logged["branchId"], "B007");
+    let same = log_as(
+        &app,
+        &teller,
+        with(
+            input.clone(),
+            json!({"staffId": "T0007", "branchId": "B007"}),
+        ),
+    )
+    .await;
+    assert!(same.get("errors").is_none(), "{same}");
+
+    for (change, field) in [
+        (json!({"staffId": "T0008"}), "staffId"),
+        (json!({"branchId": "B008"}), "branchId"),
+    ] {
+        let answer = log_as(&app, &teller, with(input.clone(), change)).await;
+        assert_eq!(
+            refused_with(&answer, "field"),
+            ("FORBIDDEN".to_owned(), field.to_owned()),
+            "{answer}"
+        );
+    }
+    // A token without a staff number writes as nobody, whatever it claims.
+    let anonymous = log_as(
+        &app,
+        &crate::common::admin_token(),
+        with(
+            input.clone(),
+            json!({"staffId": "S0001", "branchId": "B001"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        refused_with(&anonymous, "claim"),
+        ("FORBIDDEN".to_owned(), "staff_id".to_owned()),
+        "{anonymous}"
+    );
+
+    // Updates: the change is the token's staff member's.
+    let id = logged["id"].as_str().unwrap();
+    let (_, answer) = app
+        .graphql_as(
+            &teller,
+            UPDATE,
+            json!({"id": id, "input": {"staffId": "T0008", "outcome": "ESCALATED"}}),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        refused_with(&answer, "field"),
+        ("FORBIDDEN".to_owned(), "staffId".to_owned()),
+        "{answer}"
+    );
+    let (_, answer) = app
+        .graphql_as(
+            &teller,
+            UPDATE,
+            json!({"id": id, "input": {"outcome": "ESCALATED"}}),
+            &[],
+        )
+        .await;
+    let history = &answer["data"]["updateInteraction"]["history"];
+    assert_eq!(history[0]["changedBy"], "T0007", "{answer}");
+    assert_eq!(history[0]["recordedBy"], Value::Null, "{answer}");
+
+    // Timelines show nothing recorded under anyone else's number.
+    let page = timeline_page(&app, cif, 10, None).await;
+    assert_eq!(page["edges"].as_array().unwrap().len(), 2, "{page}");
+}
+
+#[tokio::test]
+async fn acting_for_a_colleague_is_a_capability_and_keeps_both_names() {
+    let (_policies, path) = policies_granting(&[("admin", "act_for_staff")]);
+    let app = TestApp::builder()
+        .config(move |c| c.access.policies = path)
+        .spawn()
+        .await;
+    let cif = "1000000012";
+    let back_office = token_for("admin", Some("A0001"), Some("HQ01"), None);
+    let input = with(
+        interaction_input(cif, "Paper form keyed in"),
+        json!({"staffId": "T0002", "branchId": "B002"}),
+    );
+    let answer = log_as(&app, &back_office, input.clone()).await;
+    let id = answer["data"]["logInteraction"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{answer}"))
+        .to_owned();
+    let read = app
+        .graphql(
+            "query($id: ID!) { interaction(id: $id) { staffId branchId recordedBy } }",
+            json!({"id": id}),
+        )
+        .await;
+    assert_eq!(
+        read["data"]["interaction"],
+        json!({"staffId": "T0002", "branchId": "B002", "recordedBy": "A0001"}),
+        "{read}"
+    );
+    let (_, answer) = app
+        .graphql_as(
+            &back_office,
+            UPDATE,
+            json!({"id": id, "input": {"staffId": "T0002", "outcome": "PENDING"}}),
+            &[],
+        )
+        .await;
+    let change = &answer["data"]["updateInteraction"]["history"][0];
+    assert_eq!(change["changedBy"], "T0002", "{answer}");
+    assert_eq!(change["recordedBy"], "A0001", "{answer}");
+
+    // The same role without the capability (the shipped policies) may not.
+    let plain = TestApp::builder().spawn().await;
+    let refused = log_as(&plain, &back_office, input).await;
+    assert_eq!(
+        refused_with(&refused, "field"),
+        ("FORBIDDEN".to_owned(), "staffId".to_owned()),
+        "{refused}"
+    );
 }

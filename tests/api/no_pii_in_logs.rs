@@ -97,7 +97,7 @@ async fn logs_hold_no_names_id_numbers_mobiles_or_card_numbers() {
         token("teller"),
         "mutation($input: LogInteractionInput!) { logInteraction(input: $input) { id } }",
         json!({"input": {"customerId": "1000000001", "channel": "BRANCH", "type": "SERVICE",
-            "direction": "INBOUND", "staffId": "T0001", "branchId": "B001",
+            "direction": "INBOUND",
             "subject": format!("asked about {showcase_mobile}")}}),
     )
     .await;

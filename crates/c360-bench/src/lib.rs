@@ -412,8 +412,6 @@ fn request(plan: &BenchPlan) -> Value {
                         "channel": "CALL_CENTER",
                         "type": "SERVICE",
                         "direction": "INBOUND",
-                        "staffId": format!("S{:04}", fastrand::u32(1..200)),
-                        "branchId": format!("B{:03}", fastrand::u32(1..20)),
                         "subject": "Balance enquiry",
                         "notes": "Customer asked about the balance of the current account.",
                         "outcome": "RESOLVED",

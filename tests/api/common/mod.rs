@@ -341,8 +341,8 @@ pub fn token_for_ttl(
     )
 }
 
-/// The role most tests run as: every customer, personal data masked, and (with no
-/// staff number of its own) free to record contacts for any staff member.
+/// The role most tests run as: every customer, personal data masked. It has no staff
+/// number, so it records no contacts: [`TestApp::log`] logs as the input's staff.
 pub fn admin_token() -> String {
     token_for("admin", None, Some("B001"), None)
 }
@@ -571,11 +571,33 @@ pub fn with(mut input: Value, changes: Value) -> Value {
     input
 }
 
+/// The token of the staff member a contact's input names (`staffId` at `branchId`):
+/// writes are recorded as the token says, so a test logs as the colleague it means.
+/// An admin (every customer in scope); without `staffId`, a token without one.
+pub fn staff_token_for(input: &Value) -> String {
+    token_for(
+        "admin",
+        input["staffId"].as_str(),
+        input["branchId"].as_str(),
+        None,
+    )
+}
+
 impl TestApp {
-    /// Logs an interaction; returns the whole answer.
+    /// Logs an interaction as the staff member its input names; returns the whole
+    /// answer.
     pub async fn log(&self, input: Value, key: Option<&str>) -> Value {
-        self.graphql(LOG_INTERACTION, json!({"input": input, "key": key}))
-            .await
+        let token = staff_token_for(&input);
+        let (status, answer) = self
+            .graphql_as(
+                &token,
+                LOG_INTERACTION,
+                json!({"input": input, "key": key}),
+                &[],
+            )
+            .await;
+        assert_eq!(status, 200, "logInteraction status: {answer}");
+        answer
     }
 
     /// Logs an interaction that must succeed; returns it.
@@ -801,4 +823,47 @@ pub fn stamped(mut body: Value) -> Value {
     body["id"] = json!(uuid::Uuid::now_v7().to_string());
     body["timestamp"] = json!(chrono::Utc::now().to_rfc3339());
     body
+}
+
+/// The shipped `config/policies.toml` with capabilities added: `(role, capability)`
+/// pairs, for tests of capabilities no role has by default. Returns the folder that
+/// holds the file (keep it while the hub runs) and the file's path.
+pub fn policies_granting(grants: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+    let shipped = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/policies.toml");
+    let text = std::fs::read_to_string(shipped).expect("the shipped policies");
+    let mut role: Option<String> = None;
+    let mut out = String::new();
+    for line in text.lines() {
+        if let Some(name) = line
+            .strip_prefix("[roles.")
+            .and_then(|l| l.strip_suffix(']'))
+        {
+            role = Some(name.to_owned());
+        }
+        let extra: Vec<String> = grants
+            .iter()
+            .filter(|(r, _)| role.as_deref() == Some(*r))
+            .map(|(_, c)| format!("\"{c}\""))
+            .collect();
+        match line.strip_prefix("capabilities = [") {
+            Some(rest) if !extra.is_empty() => {
+                let mut all: Vec<String> = rest
+                    .trim_end_matches(']')
+                    .split(',')
+                    .map(|c| c.trim().to_owned())
+                    .filter(|c| !c.is_empty())
+                    .collect();
+                all.extend(extra);
+                out.push_str(&format!("capabilities = [{}]\n", all.join(", ")));
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let path = dir.path().join("policies.toml");
+    std::fs::write(&path, out).expect("policies written");
+    (dir, path)
 }
