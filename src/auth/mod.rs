@@ -170,6 +170,9 @@ impl Purpose {
 #[derive(Debug, Default)]
 pub struct AccessLog {
     reads: Mutex<BTreeMap<Cif, PersonalSet>>,
+    /// The colleague a write of this operation was recorded for (`act_for_staff`): the
+    /// audit names both, so acting for someone else never hides who did it.
+    acting_for: Mutex<Option<String>>,
 }
 
 impl AccessLog {
@@ -196,12 +199,23 @@ impl AccessLog {
         reads.iter().map(|(c, s)| (c.clone(), *s)).collect()
     }
 
+    /// Notes that this operation writes on behalf of staff member `staff`.
+    pub fn act_for(&self, staff: &str) {
+        *self.acting_for.lock().unwrap_or_else(|e| e.into_inner()) = Some(staff.to_owned());
+    }
+
     /// Takes what was read so far (a subscription audits each answer's new reads).
     pub fn drain(&self, operation: Option<String>) -> AccessSummary {
         let mut reads = self.reads.lock().unwrap_or_else(|e| e.into_inner());
+        let acting_for = self
+            .acting_for
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         AccessSummary {
             operation,
             reads: std::mem::take(&mut *reads).into_iter().collect(),
+            acting_for,
         }
     }
 }
@@ -212,6 +226,8 @@ pub struct AccessSummary {
     /// The GraphQL operation name, when the document gives one.
     pub operation: Option<String>,
     pub reads: Vec<(Cif, PersonalSet)>,
+    /// The staff member the operation wrote for, when it acted for a colleague.
+    pub acting_for: Option<String>,
 }
 
 /// The caller of one request: identity, role policy, purpose, and what it read.

@@ -58,6 +58,12 @@ impl AccessRecordNode {
         &self.0.record.actor
     }
 
+    /// The staff member a write in the operation was recorded for, when the actor
+    /// acted for a colleague (the `act_for_staff` capability).
+    async fn acting_for(&self) -> Option<&str> {
+        self.0.record.acting_for.as_deref()
+    }
+
     async fn role(&self) -> &str {
         &self.0.record.role
     }

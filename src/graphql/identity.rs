@@ -84,6 +84,9 @@ pub(super) fn new_contact(
             ))
         }
     };
+    if acting {
+        viewer.access().act_for(&staff_id);
+    }
     Ok(StaffWrite {
         staff_id,
         branch_id: Some(branch_id),
@@ -95,6 +98,9 @@ pub(super) fn new_contact(
 /// `act_for_staff`) the named colleague's.
 pub(super) fn change(viewer: &Viewer, staff_input: Option<&str>) -> Result<StaffWrite> {
     let (staff_id, acting) = staff(viewer, staff_input)?;
+    if acting {
+        viewer.access().act_for(&staff_id);
+    }
     Ok(StaffWrite {
         staff_id,
         branch_id: None,

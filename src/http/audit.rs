@@ -40,6 +40,7 @@ pub(super) async fn audit(
         .map(|(cif, revealed)| crate::store::AccessRecord {
             at,
             actor: identity.subject.clone(),
+            acting_for: summary.acting_for.clone(),
             role: identity.role.clone(),
             branch: identity.branch.clone(),
             customer_id: cif.clone(),

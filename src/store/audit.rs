@@ -23,8 +23,8 @@ use chain::{ChainHead, ChainKeys, ChainReport, ChainedRow, Walk};
 
 /// Columns one row binds in the `INSERT`.
 const INSERT_COLUMNS: &str = "id, at, actor, role, branch, customer_id, operation, \
-    fields_revealed, purpose, client, trace_id, hash, seq, key_id, prev_hash";
-const INSERT_WIDTH: usize = 15;
+    fields_revealed, purpose, client, trace_id, hash, seq, key_id, prev_hash, acting_for";
+const INSERT_WIDTH: usize = 16;
 /// The 1-based position of `fields_revealed` among them: JSON, typed by the backend.
 const FIELDS_COLUMN: usize = 8;
 
@@ -55,6 +55,9 @@ pub struct AccessRecord {
     pub at: DateTime<Utc>,
     /// The token subject.
     pub actor: String,
+    /// The staff member a write was recorded for, when the actor acted for a
+    /// colleague (`act_for_staff`).
+    pub acting_for: Option<String>,
     pub role: String,
     pub branch: Option<String>,
     pub customer_id: Cif,
@@ -188,6 +191,7 @@ struct Row {
     seq: Option<i64>,
     key_id: Option<String>,
     prev_hash: Option<String>,
+    acting_for: Option<String>,
 }
 
 impl Row {
@@ -207,6 +211,7 @@ impl Row {
             record: AccessRecord {
                 at: self.at,
                 actor: self.actor,
+                acting_for: self.acting_for,
                 role: self.role,
                 branch: self.branch,
                 customer_id: Cif::parse(&self.customer_id)
@@ -377,7 +382,8 @@ impl Store {
                         .bind(row.hash.as_str())
                         .bind(row.seq)
                         .bind(keys.current_id())
-                        .bind(row.prev_hash.as_str());
+                        .bind(row.prev_hash.as_str())
+                        .bind(r.acting_for.as_deref());
                 }
                 query.execute(&mut *tx).await.map_err(classify)?;
             }
@@ -430,7 +436,7 @@ impl Store {
         let backend = self.backend();
         let columns = format!(
             "id, at, actor, role, branch, customer_id, operation, {} AS fields_revealed, \
-             purpose, client, trace_id, hash, seq, key_id, prev_hash",
+             purpose, client, trace_id, hash, seq, key_id, prev_hash, acting_for",
             backend.json_text("fields_revealed")
         );
         on_pool!(self, p => {
@@ -555,6 +561,7 @@ impl AccessRecord {
         AccessRecord {
             at: DateTime::<Utc>::UNIX_EPOCH,
             actor: String::new(),
+            acting_for: None,
             role: String::new(),
             branch: None,
             customer_id: Cif::parse("0000000000").expect("ten digits"),
@@ -610,7 +617,7 @@ fn list_sql(
     let limit_at = conditions.arg(Arg::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
     let sql = format!(
         "SELECT id, at, actor, role, branch, customer_id, operation, {} AS fields_revealed, \
-         purpose, client, trace_id, hash, seq, key_id, prev_hash FROM access_audit {where_sql} \
+         purpose, client, trace_id, hash, seq, key_id, prev_hash, acting_for FROM access_audit {where_sql} \
          ORDER BY at DESC, id DESC LIMIT {limit_at}",
         backend.json_text("fields_revealed"),
     );
@@ -626,6 +633,7 @@ mod tests {
         AccessRecord {
             at: "2026-11-27T08:30:00.123456789Z".parse().unwrap(),
             actor: "u-1001".into(),
+            acting_for: None,
             role: "RM".into(),
             branch: Some("B001".into()),
             customer_id: Cif::parse("1000000001").unwrap(),
@@ -648,8 +656,18 @@ mod tests {
     fn the_seal_is_hmac_sha256_of_the_compact_json_array_of_the_link_and_the_row() {
         let id: Uuid = "0190c3c4-7d1e-7000-8000-000000000001".parse().unwrap();
         assert_eq!(
-            Prepared::new(&keys(), 1, GENESIS.into(), id, &record()).hash,
-            "fe27d872512c763ac93994c85e5a91f6637e0356b906634d2601118bfe10ef80"
+            Prepared::new(
+                &keys(),
+                1,
+                GENESIS.into(),
+                id,
+                &AccessRecord {
+                    acting_for: Some("S0002".into()),
+                    ..record()
+                }
+            )
+            .hash,
+            "adb8a8c719e5d21ac4e9bc0723f71e53d8fbbdb5b251349be06671dc8a7608fb"
         );
     }
 
@@ -693,8 +711,8 @@ mod tests {
     #[test]
     fn inserts_number_rows_consecutively_and_type_json_per_backend() {
         let sql = insert_sql(Backend::Postgres, 2);
-        assert!(sql.contains("CAST($8 AS jsonb)") && sql.contains("CAST($23 AS jsonb)"));
-        assert!(sql.ends_with("($16, $17, $18, $19, $20, $21, $22, CAST($23 AS jsonb), $24, $25, $26, $27, $28, $29, $30) ON CONFLICT (id) DO NOTHING"));
+        assert!(sql.contains("CAST($8 AS jsonb)") && sql.contains("CAST($24 AS jsonb)"));
+        assert!(sql.ends_with("($17, $18, $19, $20, $21, $22, $23, CAST($24 AS jsonb), $25, $26, $27, $28, $29, $30, $31, $32) ON CONFLICT (id) DO NOTHING"));
         let sqlite = insert_sql(Backend::Sqlite, 2);
         assert!(!sqlite.contains("CAST") && !sqlite.contains('$'));
         assert_eq!(sqlite.matches('?').count(), 2 * INSERT_WIDTH);

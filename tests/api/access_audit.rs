@@ -51,6 +51,7 @@ fn record(cif: &str, actor: &str, at: DateTime<Utc>, trace: &str) -> AccessRecor
     AccessRecord {
         at,
         actor: actor.to_owned(),
+        acting_for: None,
         role: "RM".to_owned(),
         branch: Some("B001".to_owned()),
         customer_id: Cif::parse(cif).unwrap(),

@@ -798,6 +798,35 @@ async fn acting_for_a_colleague_is_a_capability_and_keeps_both_names() {
     assert_eq!(change["changedBy"], "T0002", "{answer}");
     assert_eq!(change["recordedBy"], "A0001", "{answer}");
 
+    // The access audit names both: who typed it and whom it was recorded for.
+    let auditor = token_for("auditor", Some("AU01"), None, None);
+    let (_, trail) = app
+        .graphql_as(
+            &auditor,
+            "query($cif: ID!) { accessAudit(filter: {customerId: $cif}, first: 20) {
+               edges { node { actor actingFor } } } }",
+            json!({"cif": cif}),
+            &[],
+        )
+        .await;
+    let rows: Vec<&Value> = trail["data"]["accessAudit"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{trail}"))
+        .iter()
+        .map(|e| &e["node"])
+        .collect();
+    assert!(
+        rows.iter()
+            .filter(|r| r["actor"] == "A0001")
+            .all(|r| r["actingFor"] == "T0002"),
+        "{trail}"
+    );
+    assert_eq!(
+        rows.iter().filter(|r| r["actingFor"] == "T0002").count(),
+        2,
+        "the log and the update each leave a row acting for T0002: {trail}"
+    );
+
     // The same role without the capability (the shipped policies) may not.
     let plain = TestApp::builder().spawn().await;
     let refused = log_as(&plain, &back_office, input).await;

@@ -5,7 +5,7 @@
 //!
 //! A row's seal is `hex(HMAC-SHA256(key[key_id], json))`, where `json` is the compact
 //! JSON array `[prev_hash, seq, key_id, id, at, actor, role, branch, customer_id,
-//! operation, fields_revealed, purpose, client, trace_id]`: unambiguous, and
+//! operation, fields_revealed, purpose, client, trace_id, acting_for]`: unambiguous, and
 //! reproducible by an auditor's own tool with the key. Keys rotate by id: a new id
 //! becomes current, earlier ones stay configured so that the rows they sealed still
 //! verify.
@@ -193,6 +193,7 @@ fn mac_with(
         &r.purpose,
         &r.client,
         &r.trace_id,
+        &r.acting_for,
     );
     let bytes = serde_json::to_vec(&canonical).expect("audit rows serialize");
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
@@ -444,6 +445,7 @@ mod tests {
         AccessRecord {
             at: DateTime::<chrono::Utc>::UNIX_EPOCH + chrono::TimeDelta::seconds(i),
             actor: "u-1".into(),
+            acting_for: None,
             role: "teller".into(),
             branch: None,
             customer_id: Cif::parse("1000000001").unwrap(),
