@@ -96,7 +96,15 @@ async fn execute_inner(
     {
         return answer;
     }
-    let mut request = state.documents.prepare(async_graphql::Request::new(query));
+    let mut request = match state.documents.prepare(async_graphql::Request::new(query)) {
+        Ok(request) => request,
+        Err(too_deep) => {
+            return request_error(
+                media,
+                ApiError::new(ErrorCode::GraphqlValidationFailed, too_deep.to_string()),
+            )
+        }
+    };
     let mut operation = params.operation_name.clone();
     if let Ok(document) = request.parsed_query() {
         if let Some(refused) = run.check_document(document, &params, method) {

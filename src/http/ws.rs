@@ -21,6 +21,8 @@ use super::audit::{audit, audit_unavailable_response};
 use super::protocol::MediaType;
 use super::{caller, trace, AppState};
 use crate::auth::{Capability, Identity, Viewer};
+use crate::cache::TooDeep;
+use crate::errors::{ApiError, ErrorCode};
 use crate::graphql::{AppSchema, RequestData};
 use crate::metrics::Metrics;
 
@@ -77,14 +79,14 @@ impl PerOperation {
 
     /// `span` is the operation's: the upstream calls it makes are recorded under it.
     /// Returns the request with its data, and the schema that enforces the viewer's
-    /// role on it.
+    /// role on it; a document too deep to parse is refused.
     fn prepare(
         &self,
         request: async_graphql::Request,
         viewer: Viewer,
         span: &tracing::Span,
-    ) -> (&AppSchema, async_graphql::Request) {
-        let mut request = self.state.documents.prepare(request);
+    ) -> Result<(&AppSchema, async_graphql::Request), TooDeep> {
+        let mut request = self.state.documents.prepare(request)?;
         let schema = self
             .state
             .schema
@@ -100,7 +102,7 @@ impl PerOperation {
             trace_state: self.trace_state.clone(),
             span: span.clone(),
         });
-        (schema, data.attach(request))
+        Ok((schema, data.attach(request)))
     }
 }
 
@@ -119,6 +121,14 @@ fn ws_operation_span(metrics: &Metrics, name: Option<&str>) -> tracing::Span {
     span
 }
 
+fn too_deep_response(too_deep: TooDeep) -> async_graphql::Response {
+    async_graphql::Response::from_errors(vec![ApiError::new(
+        ErrorCode::GraphqlValidationFailed,
+        too_deep.to_string(),
+    )
+    .into_server_error()])
+}
+
 fn unauthenticated_response() -> async_graphql::Response {
     async_graphql::Response::from_errors(vec![async_graphql::ServerError::new(
         "not authenticated: send the bearer token in connection_init's payload",
@@ -133,7 +143,10 @@ impl Executor for PerOperation {
         };
         let name = request.operation_name.clone();
         let span = ws_operation_span(&self.state.metrics, name.as_deref());
-        let (schema, request) = self.prepare(request, viewer.clone(), &span);
+        let (schema, request) = match self.prepare(request, viewer.clone(), &span) {
+            Ok(prepared) => prepared,
+            Err(too_deep) => return too_deep_response(too_deep),
+        };
         async {
             let deadline = tokio::time::Instant::now() + self.state.request_timeout;
             let response = schema.execute(request).await;
@@ -171,7 +184,12 @@ impl Executor for PerOperation {
         };
         let name = request.operation_name.clone();
         let span = ws_operation_span(&self.state.metrics, name.as_deref());
-        let (schema, request) = self.prepare(request, viewer.clone(), &span);
+        let (schema, request) = match self.prepare(request, viewer.clone(), &span) {
+            Ok(prepared) => prepared,
+            Err(too_deep) => {
+                return futures::stream::once(async move { too_deep_response(too_deep) }).boxed()
+            }
+        };
         let state = self.state.clone();
         let trace = self.trace_id.clone();
         let open = OpenSubscription::new(&self.state.metrics);
