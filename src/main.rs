@@ -133,7 +133,9 @@ enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
-    /// Validates the configuration and connector specs; prints every problem.
+    /// Prints the profile and every relaxed setting, validates the configuration and
+    /// connector specs; prints every problem (in production, fails on what `serve`
+    /// refuses).
     Check,
     #[cfg(feature = "demo")]
     /// Prints a development JWT signed with the configured development key (demo
