@@ -27,15 +27,33 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `c360 check`: validates the configuration, connector specs, keys, policies and
-/// allowlist.
+/// `c360 check`: prints the effective profile and every relaxed setting, then
+/// validates the configuration, connector specs, keys, policies and allowlist. In the
+/// production profile, a relaxed setting production refuses fails the check, as it
+/// would fail `c360 serve`.
 pub async fn check(config: &Config) -> anyhow::Result<()> {
+    println!("profile: {}", config.profile);
+    let relaxed = config.relaxed();
+    if relaxed.is_empty() {
+        println!("relaxed settings: none");
+    } else {
+        println!("relaxed settings:");
+        for setting in &relaxed {
+            let verdict = if setting.refused_in_production {
+                "refused in production"
+            } else {
+                "allowed in production"
+            };
+            println!("  - {setting} [{verdict}]");
+        }
+    }
     crate::check(config).await?;
     println!("configuration, connector specs, keys, policies and allowlist are valid");
     Ok(())
 }
 
-/// `c360 token`: prints a development token.
+/// `c360 token`: prints a development token (demo profile only).
+#[cfg(feature = "demo")]
 pub fn token(config: &Config, request: &crate::auth::DevTokenRequest) -> anyhow::Result<()> {
     println!("{}", crate::auth::dev_token(config, request)?);
     Ok(())

@@ -76,6 +76,9 @@ const PARSED_DOCUMENT_BYTES: u64 = 16 * 1024 * 1024;
 pub enum StartError {
     #[error(transparent)]
     Config(#[from] config::ConfigError),
+    /// Every setting production refuses, listed in the message.
+    #[error(transparent)]
+    UnsafeForProduction(#[from] config::UnsafeForProduction),
     /// The problems, each naming its file and key, are listed under one heading; they
     /// are the message, not a cause chained below it.
     #[error("connector specs are invalid:\n{0}")]
@@ -282,7 +285,12 @@ impl App {
     /// migrations, connects the bus, builds the schema and binds the port the config
     /// names (0 picks a free one; [`App::local_addr`] says which). Every part of the
     /// hub counts into one [`Metrics`] of its own, served on its `/metrics`.
+    ///
+    /// In the production profile, a configuration with any relaxed setting production
+    /// refuses (no identity-provider key, a development key, GraphiQL, open
+    /// introspection) is refused before anything else, whoever starts the hub.
     pub async fn build(config: Config) -> Result<App, StartError> {
+        config.unsafe_for_production()?;
         let metrics = Arc::new(Metrics::new());
         let verifier = auth::Verifier::new(&config.auth, config.profile)?;
         let audit_keys = store::ChainKeys::from_config(&config.access, config.profile)?;
@@ -422,13 +430,13 @@ impl App {
             events_secret: config.events.secret.clone().map(Arc::from),
             body_limit: config.server.body_limit,
             request_timeout: config.server.request_timeout,
-            graphiql: config.graphql.graphiql,
+            graphiql: config.graphiql(),
             connector_files: Arc::new(files),
             verifier,
             policies: live_policies.clone(),
             limits,
             allowlist,
-            open_introspection: config.profile == config::Profile::Demo,
+            open_introspection: config.open_introspection(),
             max_aliases: config.graphql.max_aliases,
             audit: audit.clone(),
             shutting_down: shutdown_seen,
@@ -506,18 +514,25 @@ impl App {
     }
 }
 
-/// What `c360 check` validates without opening the database or binding a port:
-/// connector specs, the token keys, the policies against the schema, the allowlist.
+/// What `c360 check` validates without opening the database or binding a port: what
+/// production refuses, connector specs, the token keys, the policies against the
+/// schema, the allowlist.
 pub async fn check(config: &Config) -> Result<(), StartError> {
+    let posture = config.unsafe_for_production();
     connectors::load(&config.connectors, &config::process_env)?;
-    auth::Verifier::new(&config.auth, config.profile)?;
-    store::ChainKeys::from_config(&config.access, config.profile)?;
+    // A missing or development key is one of the problems the posture lists, with
+    // the others; the verifier and the audit keys would report only the first of them.
+    if posture.is_ok() {
+        auth::Verifier::new(&config.auth, config.profile)?;
+        store::ChainKeys::from_config(&config.access, config.profile)?;
+    }
     let policies = auth::Policies::load(&config.access.policies)?;
     policies.check_against(&graphql::schema_fields(&graphql::bare_schema()).await)?;
     insights::InsightConfig::load(&config.insights.rules)?;
     if let Some(path) = &config.graphql.allowlist {
         auth::allowlist::Allowlist::load(path, &config.graphql.allowlist_roles)?;
     }
+    posture?;
     Ok(())
 }
 

@@ -133,15 +133,18 @@ enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
-    /// Validates the configuration and connector specs; prints every problem.
+    /// Prints the profile and every relaxed setting, validates the configuration and
+    /// connector specs; prints every problem (in production, fails on what `serve`
+    /// refuses).
     Check,
     /// The access audit.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    #[cfg(feature = "demo")]
     /// Prints a development JWT signed with the configured development key (demo
-    /// profile only).
+    /// profile only: C360_PROFILE=demo).
     Token {
         /// Role the token grants.
         #[arg(long)]
@@ -178,6 +181,22 @@ enum AuditCommand {
     },
 }
 
+impl Command {
+    /// The commands that start the simulated bank (and a hub on it) run in the demo
+    /// profile whatever the environment says; every other command in the profile
+    /// configured, production unless told otherwise.
+    fn runs_the_demo(&self) -> bool {
+        match self {
+            #[cfg(feature = "demo")]
+            Command::Demo { .. }
+            | Command::Sandbox { .. }
+            | Command::Bench { .. }
+            | Command::BenchReference { .. } => true,
+            _ => false,
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     c360::allocator::return_freed_memory();
@@ -186,7 +205,11 @@ async fn main() -> anyhow::Result<()> {
         print!("{}", c360::graphql::sdl());
         return Ok(());
     }
-    let config = Config::load(cli.config.as_deref())?;
+    let config = if cli.command.runs_the_demo() {
+        Config::load_demo(cli.config.as_deref())?
+    } else {
+        Config::load(cli.config.as_deref())?
+    };
     // Held to the end of `main`, after graceful shutdown, so that the spans of the
     // last requests are exported before the process exits.
     let telemetry = c360::telemetry::init(&config)?;
@@ -197,6 +220,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Audit {
             command: AuditCommand::Verify { from, to },
         } => c360::commands::audit_verify(&config, from, to).await?,
+        #[cfg(feature = "demo")]
         Command::Token {
             role,
             staff,

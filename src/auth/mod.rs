@@ -25,10 +25,9 @@ pub use audit::{AuditClosed, AuditSettings, AuditWriter};
 pub use guard::require_audit_reader;
 pub use masking::{mask_address, mask_email, mask_id_number, mask_mobile, mask_name, mask_number};
 pub use policy::{Capability, LivePolicies, Policies, PolicyError, RolePolicy, ScopeRule};
-pub use token::{
-    dev_secret, dev_token, mint_dev_token, AuthSetupError, DevTokenError, DevTokenRequest,
-    TokenError, Verifier,
-};
+#[cfg(feature = "demo")]
+pub use token::{dev_secret, dev_token, mint_dev_token, DevTokenError, DevTokenRequest};
+pub use token::{AuthSetupError, TokenError, Verifier};
 
 use crate::domain::{Cif, Customer};
 

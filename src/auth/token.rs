@@ -22,16 +22,27 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde_json::{json, Map, Value};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::{Map, Value};
 
 use super::Identity;
-use crate::config::{AuthConfig, Config, Profile};
-use crate::domain::{Cif, IdError};
+use crate::config::{AuthConfig, Profile};
+use crate::domain::Cif;
+// Minting development tokens: the `demo` feature only.
+#[cfg(feature = "demo")]
+use crate::config::Config;
+#[cfg(feature = "demo")]
+use crate::domain::IdError;
+#[cfg(feature = "demo")]
+use jsonwebtoken::{EncodingKey, Header};
+#[cfg(feature = "demo")]
+use serde_json::json;
 
 /// The demo profile's development key when none is configured, so that `c360 demo`
 /// and `c360 token` work out of the box. It is public (it is in this source file), so
-/// [`Verifier::new`] accepts it in the demo profile only.
+/// [`Verifier::new`] accepts it in the demo profile only, and a production build
+/// (without the `demo` feature) does not contain it at all.
+#[cfg(feature = "demo")]
 const BUILT_IN_DEV_SECRET: &str = "c360-demo-development-key-public-never-use-outside-demo";
 
 /// An identity provider that takes longer than this to serve its keys is treated as
@@ -133,11 +144,13 @@ pub enum AuthSetupError {
 }
 
 /// Why `c360 token` could not mint a development token.
+#[cfg(feature = "demo")]
 #[derive(Debug, thiserror::Error)]
 pub enum DevTokenError {
     #[error(
-        "development tokens are for the demo profile only (the profile is '{profile}'); \
-         tokens for other profiles come from the identity provider"
+        "development tokens are for the demo profile only (the profile is '{profile}'; \
+         set C360_PROFILE=demo against a demo hub); tokens for other profiles come from \
+         the identity provider"
     )]
     NotDemo { profile: Profile },
     #[error("--role must not be empty")]
@@ -149,6 +162,7 @@ pub enum DevTokenError {
 }
 
 /// What `c360 token` is asked to put in a development token.
+#[cfg(feature = "demo")]
 #[derive(Debug, Clone)]
 pub struct DevTokenRequest {
     pub role: String,
@@ -164,6 +178,7 @@ pub struct DevTokenRequest {
 /// else, when no other key source is configured, the built-in demo key. Whether the
 /// profile allows development keys is the caller's check ([`Verifier::new`],
 /// [`dev_token`]).
+#[cfg(feature = "demo")]
 pub fn dev_secret(config: &AuthConfig) -> Result<String, AuthSetupError> {
     if let Some(secret) = configured_dev_secret(config)? {
         return Ok(secret);
@@ -177,6 +192,7 @@ pub fn dev_secret(config: &AuthConfig) -> Result<String, AuthSetupError> {
 
 /// An HS256 token for `identity`, valid for `ttl`, in the claims [`Verifier::verify`]
 /// reads. For development and tests: production tokens come from the identity provider.
+#[cfg(feature = "demo")]
 pub fn mint_dev_token(
     secret: &str,
     issuer: &str,
@@ -218,6 +234,7 @@ pub fn mint_dev_token(
 /// `c360 token`: a development token with the configured issuer, audience and
 /// development key, refused outside the demo profile. The subject is the staff id,
 /// else the customer's CIF, else the role name.
+#[cfg(feature = "demo")]
 pub fn dev_token(config: &Config, request: &DevTokenRequest) -> Result<String, DevTokenError> {
     if config.profile != Profile::Demo {
         return Err(DevTokenError::NotDemo {
@@ -283,6 +300,18 @@ fn configured_dev_secret(config: &AuthConfig) -> Result<Option<String>, AuthSetu
         (None, None) => return Ok(None),
     };
     Ok(Some(secret))
+}
+
+/// The built-in development key, which only a build with the `demo` feature has.
+#[cfg(feature = "demo")]
+fn built_in_dev_secret() -> Option<String> {
+    tracing::info!("auth: demo profile with the built-in development key");
+    Some(BUILT_IN_DEV_SECRET.to_owned())
+}
+
+#[cfg(not(feature = "demo"))]
+fn built_in_dev_secret() -> Option<String> {
+    None
 }
 
 fn read_file(key: &'static str, path: &Path) -> Result<String, AuthSetupError> {
@@ -402,10 +431,7 @@ impl Verifier {
         let dev_key = if demo {
             let secret = match configured_dev_secret(config)? {
                 Some(secret) => Some(secret),
-                None if public_key.is_none() && jwks.is_none() => {
-                    tracing::info!("auth: demo profile with the built-in development key");
-                    Some(BUILT_IN_DEV_SECRET.to_owned())
-                }
+                None if public_key.is_none() && jwks.is_none() => built_in_dev_secret(),
                 None => None,
             };
             secret.map(|secret| {

@@ -6,6 +6,12 @@
 //!
 //! Only documents that parsed are kept, so malformed ones always get their parse
 //! error; validation still runs on every request, against the schema it executes on.
+//!
+//! A document nested deeper than [`MAX_NESTING`] is refused before it is parsed:
+//! async-graphql's parser, validator and executor recurse once per level of a list or
+//! object value, with no limit of their own there, so `{ f(x: [[[[…]]]]) }` a few
+//! thousand levels deep (a 10 KB request) overflowed a worker thread's stack and
+//! aborted the whole hub (found by `tests/api/fuzz.rs`).
 
 use std::sync::Arc;
 
@@ -15,6 +21,17 @@ use moka::sync::Cache;
 /// Bytes a parsed document occupies per byte of its text (positions, vectors and
 /// names for every selection), for the byte budget.
 const RESIDENT_PER_TEXT_BYTE: usize = 16;
+
+/// Deepest nesting of braces, brackets and parentheses a document may have. Selection
+/// sets stop at `graphql.max_depth` (15) and async-graphql's own 64; list and object
+/// values of real documents nest a few levels. 128 leaves room for any real document
+/// and stays far from the thousands of levels that exhaust a 2 MiB stack.
+pub const MAX_NESTING: usize = 128;
+
+/// Why a document was not parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the document nests braces, brackets or parentheses more than {MAX_NESTING} levels deep")]
+pub struct TooDeep;
 
 /// A bounded cache of parsed documents.
 pub struct ParsedDocuments {
@@ -34,11 +51,18 @@ impl ParsedDocuments {
     }
 
     /// `request` with its document parsed, from the cache when this text was parsed
-    /// before; a document that does not parse is left for async-graphql to report.
-    pub fn prepare(&self, mut request: async_graphql::Request) -> async_graphql::Request {
+    /// before; a document that does not parse is left for async-graphql to report,
+    /// one nested too deep to parse safely is refused.
+    pub fn prepare(
+        &self,
+        mut request: async_graphql::Request,
+    ) -> Result<async_graphql::Request, TooDeep> {
         if let Some(document) = self.documents.get(request.query.as_str()) {
             request.set_parsed_query((*document).clone());
-            return request;
+            return Ok(request);
+        }
+        if nesting_exceeds(&request.query, MAX_NESTING) {
+            return Err(TooDeep);
         }
         let text: Arc<str> = Arc::from(request.query.as_str());
         if let Ok(document) = request.parsed_query() {
@@ -48,8 +72,53 @@ impl ParsedDocuments {
                 self.documents.insert(text, Arc::new(document.clone()));
             }
         }
-        request
+        Ok(request)
     }
+}
+
+/// Whether `text` opens more than `limit` braces, brackets or parentheses inside one
+/// another, outside strings, block strings and comments. One pass, no allocation: it
+/// runs on every document not parsed before, whatever its size.
+fn nesting_exceeds(text: &str, limit: usize) -> bool {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
+                    i += 1;
+                }
+            }
+            b'"' if bytes[i..].starts_with(b"\"\"\"") => {
+                i += 3;
+                while i < bytes.len() && !bytes[i..].starts_with(b"\"\"\"") {
+                    i += if bytes[i..].starts_with(b"\\\"\"\"") {
+                        4
+                    } else {
+                        1
+                    };
+                }
+                i += 2;
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'{' | b'[' | b'(' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    false
 }
 
 fn weight(text_len: usize) -> u32 {
@@ -67,28 +136,83 @@ mod tests {
     #[test]
     fn a_document_parsed_once_is_served_the_same_tree() {
         let documents = ParsedDocuments::new(1 << 20);
-        let mut first = documents.prepare(async_graphql::Request::new(PROFILE));
+        let mut first = documents
+            .prepare(async_graphql::Request::new(PROFILE))
+            .unwrap();
         let parsed = format!("{:?}", first.parsed_query().unwrap());
         documents.documents.run_pending_tasks();
         assert_eq!(documents.documents.entry_count(), 1);
-        let mut second = documents.prepare(async_graphql::Request::new(PROFILE));
+        let mut second = documents
+            .prepare(async_graphql::Request::new(PROFILE))
+            .unwrap();
         assert_eq!(format!("{:?}", second.parsed_query().unwrap()), parsed);
     }
 
     #[test]
     fn documents_that_do_not_parse_or_are_too_long_are_not_kept() {
         let documents = ParsedDocuments::new(64 * 16 * 200);
-        let mut broken = documents.prepare(async_graphql::Request::new("{ customer(id: "));
+        let mut broken = documents
+            .prepare(async_graphql::Request::new("{ customer(id: "))
+            .unwrap();
         assert!(
             broken.parsed_query().is_err(),
             "the parse error still comes"
         );
         let long = format!("{{ {} }}", "__typename ".repeat(40));
-        documents.prepare(async_graphql::Request::new(long));
+        documents
+            .prepare(async_graphql::Request::new(long))
+            .unwrap();
         documents.documents.run_pending_tasks();
         assert_eq!(documents.documents.entry_count(), 0);
-        documents.prepare(async_graphql::Request::new("{ __typename }"));
+        documents
+            .prepare(async_graphql::Request::new("{ __typename }"))
+            .unwrap();
         documents.documents.run_pending_tasks();
         assert_eq!(documents.documents.entry_count(), 1);
+    }
+
+    /// The fuzz's find: a list value a few thousand levels deep in a 10 KB document
+    /// overflowed the stack of the thread parsing it, aborting the hub. Run on a
+    /// thread with the stack of a tokio worker, so that a regression aborts the test.
+    #[test]
+    fn a_document_nested_thousands_deep_is_refused_before_it_is_parsed() {
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| {
+                let documents = ParsedDocuments::new(1 << 20);
+                let deep = format!("{{ f(x: {}1{}) }}", "[".repeat(5_000), "]".repeat(5_000));
+                assert_eq!(
+                    documents
+                        .prepare(async_graphql::Request::new(deep))
+                        .unwrap_err(),
+                    TooDeep
+                );
+                let selections = format!("{}{}", "{ a ".repeat(5_000), "}".repeat(5_000));
+                assert!(documents
+                    .prepare(async_graphql::Request::new(selections))
+                    .is_err());
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    #[test]
+    fn nesting_in_strings_and_comments_does_not_count() {
+        let limit = 3;
+        assert!(!nesting_exceeds("{ a { b { c } } }", limit));
+        assert!(nesting_exceeds("{ a { b { c { d } } } }", limit));
+        assert!(!nesting_exceeds(r#"{ a(x: "[[[[[[[[") }"#, limit));
+        assert!(!nesting_exceeds(r#"{ a(x: "\"[[[[[[") }"#, limit));
+        assert!(!nesting_exceeds(
+            "{ a(x: \"\"\"[[[[[[ \\\"\"\" [[[[\"\"\") }",
+            limit
+        ));
+        assert!(!nesting_exceeds("{ a # [[[[[[[\n }", limit));
+        assert!(nesting_exceeds("# [[[[\n{ a(x: [[[1]]]) }", limit));
+        assert!(
+            nesting_exceeds("{ a(x: \"open\n[[[[[[ ) }", limit),
+            "a string ends at the end of its line, as the parser ends it"
+        );
     }
 }

@@ -6,6 +6,7 @@
 
 mod env;
 mod otlp;
+mod posture;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use env::{expand_env, process_env, EnvError};
 pub use otlp::{OtlpConfig, OtlpProtocol, DEFAULT_SERVICE_NAME};
+pub use posture::{Relaxed, UnsafeForProduction};
 
 /// Largest request body the GraphQL endpoint reads. A 360 query with variables is a few
 /// kilobytes; 256 KiB leaves room for long persisted documents while refusing the
@@ -76,7 +78,7 @@ const DEFAULT_REDIS_KEY_PREFIX: &str = "c360:";
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// `demo` (development conveniences) or `production`.
+    /// `production` (the default) or `demo` (development conveniences).
     pub profile: Profile,
     pub server: ServerConfig,
     pub graphql: GraphqlConfig,
@@ -355,8 +357,13 @@ pub struct GraphqlConfig {
     pub max_ids: usize,
     pub default_page_size: usize,
     pub max_page_size: usize,
-    /// Serve the GraphiQL page on `GET /graphql` from browsers.
-    pub graphiql: bool,
+    /// Serve the GraphiQL page on `GET /graphql` from browsers. Unset: on in the demo
+    /// profile only; production refuses to start with it on ([`Config::graphiql`]).
+    pub graphiql: Option<bool>,
+    /// Schema introspection for every caller, whatever their role (roles with the
+    /// `introspect` capability may always). Unset: open in the demo profile only;
+    /// production refuses to start with it open ([`Config::open_introspection`]).
+    pub introspection: Option<bool>,
     /// Deepest selection nesting accepted; the 360 query is 7 deep.
     pub max_depth: usize,
     /// Most fields one operation may select (async-graphql's complexity, one per
@@ -439,11 +446,13 @@ pub struct LogConfig {
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
     /// Development conveniences: development tokens (`c360 token`, the built-in
-    /// key), open introspection, readable log lines. The default, so that `c360 demo`
-    /// runs with no configuration at all.
-    #[default]
+    /// key), GraphiQL, open introspection, readable log lines. `c360 demo` always runs
+    /// in it; anything else only when asked (`C360_PROFILE=demo`).
     Demo,
-    /// A deployed hub: tokens from the identity provider only, JSON log lines.
+    /// A deployed hub: tokens from the identity provider only, no GraphiQL, no open
+    /// introspection, JSON log lines. The default, so that a hub started without
+    /// thinking about it is closed rather than open ([`Config::unsafe_for_production`]).
+    #[default]
     Production,
 }
 
@@ -575,7 +584,8 @@ impl Default for GraphqlConfig {
             max_ids: DEFAULT_MAX_IDS,
             default_page_size: DEFAULT_PAGE_SIZE,
             max_page_size: DEFAULT_MAX_PAGE_SIZE,
-            graphiql: true,
+            graphiql: None,
+            introspection: None,
             max_depth: DEFAULT_MAX_DEPTH,
             max_complexity: DEFAULT_MAX_COMPLEXITY,
             max_aliases: DEFAULT_MAX_ALIASES,
@@ -690,18 +700,40 @@ impl Config {
         Self::load_from(Path::new("config"), file, std::env::vars())
     }
 
+    /// [`Config::load`] in the demo profile whatever `C360_PROFILE` or the files say:
+    /// for `c360 demo`, whose hub reads a simulated bank and signs its own tokens.
+    pub fn load_demo(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_as(
+            Path::new("config"),
+            file,
+            std::env::vars(),
+            Some(Profile::Demo),
+        )
+    }
+
     /// [`Config::load`] with the config folder and environment given, for tests.
     pub fn load_from(
         config_dir: &Path,
         file: Option<&Path>,
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
+        Self::load_as(config_dir, file, vars, None)
+    }
+
+    /// [`Config::load_from`], in `forced` when given (`C360_PROFILE` is then not read).
+    pub fn load_as(
+        config_dir: &Path,
+        file: Option<&Path>,
+        vars: impl IntoIterator<Item = (String, String)>,
+        forced: Option<Profile>,
+    ) -> Result<Config, ConfigError> {
         let vars: BTreeMap<String, String> = vars.into_iter().collect();
         let mut figment = Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(config_dir.join("default.toml")));
-        let profile = match vars.get("C360_PROFILE") {
-            None => None,
-            Some(name) => {
+        let profile = match (forced, vars.get("C360_PROFILE")) {
+            (Some(forced), _) => Some(forced),
+            (None, None) => None,
+            (None, Some(name)) => {
                 Some(
                     Profile::parse(name).ok_or_else(|| ConfigError::UnknownProfile {
                         given: name.clone(),
@@ -925,8 +957,18 @@ mod tests {
         assert_eq!(production.profile, Profile::Production);
         assert_eq!(
             Config::load_from(&dir, None, vars(&[])).unwrap().profile,
-            Profile::Demo
+            Profile::Production
         );
+    }
+
+    #[test]
+    fn the_demo_command_runs_in_the_demo_profile_whatever_the_environment_says() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        for env in [vars(&[]), vars(&[("C360_PROFILE", "production")])] {
+            let config = Config::load_as(&dir, None, env, Some(Profile::Demo)).unwrap();
+            assert_eq!(config.profile, Profile::Demo);
+            assert!(config.graphiql());
+        }
     }
 
     #[test]

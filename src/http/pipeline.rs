@@ -341,10 +341,19 @@ impl<'a> Operation<'a> {
         {
             return Decided::Answered(answer);
         }
-        let mut request = self
+        // Nesting too deep to parse safely is refused before the parser sees it.
+        let mut request = match self
             .state
             .documents
-            .prepare(async_graphql::Request::new(query));
+            .prepare(async_graphql::Request::new(query))
+        {
+            Ok(request) => request,
+            Err(too_deep) => {
+                return Decided::Answered(framing.refused(
+                    ApiError::new(ErrorCode::GraphqlValidationFailed, too_deep.to_string()).into(),
+                ))
+            }
+        };
         let mut operation = params.operation_name.clone();
         if let Ok(document) = request.parsed_query() {
             if let Some(refused) = self.check_document(document, &params, framing) {

@@ -61,7 +61,10 @@ async fn the_hub_refuses_to_start_with_a_broken_spec_and_says_where() {
         "kind = \"/cardType\"",
         "kind = { from = \"/cardType\", map = { D = \"DEBT\" } }",
     );
-    let mut config = Config::default();
+    let mut config = Config {
+        profile: c360::config::Profile::Demo,
+        ..Config::default()
+    };
     config.server.port = 0;
     config.connectors.dir = dir.path().to_owned();
     let error = match c360::App::build(config).await {
@@ -111,6 +114,7 @@ fn c360_check_prints_every_problem_with_file_and_key() {
     .unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_c360"))
         .args(["--config", config_ok.to_str().unwrap(), "check"])
+        .env("C360_PROFILE", "demo")
         .output()
         .unwrap();
     assert!(
@@ -149,7 +153,10 @@ fn core_relationships_party_and_activity_map_onto_the_domain_types() {
     use c360::domain::{Activity, PartyMembers, Relationship, RelationshipKind, System};
     use std::time::Duration;
 
-    let mut config = Config::default();
+    let mut config = Config {
+        profile: c360::config::Profile::Demo,
+        ..Config::default()
+    };
     config.connectors.dir = shipped();
     let specs = c360::connectors::load(&config.connectors, &|_| None).unwrap();
     let core = specs.iter().find(|s| s.system == System::Core).unwrap();
@@ -214,7 +221,10 @@ fn a_list_of_values_needs_json_pointers() {
         "members = { from = \"/MBR_LIST\", each = \"/CUST_NO\" }",
         "members = { from = \"/MBR_LIST\", each = \"CUST_NO\", fields = { id = \"/x\" } }",
     );
-    let mut config = Config::default();
+    let mut config = Config {
+        profile: c360::config::Profile::Demo,
+        ..Config::default()
+    };
     config.connectors.dir = dir.path().to_owned();
     let errors = c360::connectors::load(&config.connectors, &|_| None)
         .unwrap_err()

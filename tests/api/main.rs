@@ -29,6 +29,8 @@ mod cache_redis;
 mod connector_specs;
 mod consents;
 mod customer360;
+mod fail_closed;
+mod fuzz;
 mod http_protocol;
 mod insights;
 mod interactions;

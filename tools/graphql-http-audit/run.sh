@@ -20,5 +20,5 @@ for _ in $(seq 1 50); do
   sleep 0.2
 done
 [ -n "$url" ] || { echo "c360 demo did not start:"; cat "$log"; exit 1; }
-token=$("$bin" token --role admin --staff A0001)
+token=$(C360_PROFILE=demo "$bin" token --role admin --staff A0001)
 node audit.mjs "$url" "$token"

@@ -72,6 +72,9 @@ impl HubProcess {
         placement: SandboxPlacement,
     ) -> Result<HubProcess, HubProcessError> {
         let mut env: Vec<(String, String)> = vec![
+            // The hub verifies the development token the bench sends: only the demo
+            // profile has a development key (`c360 serve` runs production otherwise).
+            ("C360_PROFILE".into(), "demo".into()),
             ("C360_ACCESS__SUBJECT_RATE".into(), "0".into()),
             ("C360_ACCESS__CLIENT_RATE".into(), "0".into()),
             (

@@ -478,7 +478,10 @@ fn printing_the_config_hides_the_development_key() {
 
 #[tokio::test]
 async fn the_demo_accepts_its_own_development_tokens() {
-    let config = Config::default();
+    let config = Config {
+        profile: Profile::Demo,
+        ..Config::default()
+    };
     let verifier = Verifier::new(&config.auth, config.profile).unwrap();
     let request = DevTokenRequest {
         role: "customer".into(),
@@ -547,7 +550,11 @@ fn development_tokens_are_refused_outside_the_demo() {
         customer: Some("42".into()),
         ..request.clone()
     };
-    let error = dev_token(&Config::default(), &bad_customer).unwrap_err();
+    let demo = Config {
+        profile: Profile::Demo,
+        ..Config::default()
+    };
+    let error = dev_token(&demo, &bad_customer).unwrap_err();
     assert!(matches!(error, DevTokenError::Customer(_)), "{error}");
     assert!(
         error.to_string().starts_with("--customer must be"),
@@ -558,7 +565,7 @@ fn development_tokens_are_refused_outside_the_demo() {
         ..request
     };
     assert!(matches!(
-        dev_token(&Config::default(), &no_role),
+        dev_token(&demo, &no_role),
         Err(DevTokenError::EmptyRole)
     ));
 }

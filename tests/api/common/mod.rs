@@ -251,7 +251,12 @@ impl<'a> TestAppBuilder<'a> {
             Some(_) => None,
             None => Some(tempfile::tempdir().expect("a temporary folder")),
         };
-        let mut config = Config::default();
+        // The test hub signs and verifies development tokens: the demo profile, as
+        // `c360 demo` runs (tests of the production profile set it in a tweak).
+        let mut config = Config {
+            profile: c360::config::Profile::Demo,
+            ..Config::default()
+        };
         config.server.port = 0;
         config.connectors.dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("connectors");
         config.database.url = match (&self.database, &data) {
