@@ -101,6 +101,9 @@ pub enum StartError {
     Insights(#[from] insights::InsightConfigError),
     #[error("authentication")]
     Auth(#[from] auth::AuthSetupError),
+    /// Names the setting and its environment variable itself.
+    #[error(transparent)]
+    Deidentify(#[from] auth::DeidentifyError),
     #[error("allowlist")]
     Allowlist(#[from] auth::allowlist::AllowlistError),
     #[error("cannot listen on {addr}")]
@@ -242,6 +245,7 @@ impl App {
         let metrics = Arc::new(Metrics::new());
         let verifier = auth::Verifier::new(&config.auth, config.profile)?;
         let policies = auth::Policies::load(&config.access.policies)?;
+        let deidentify = Arc::new(auth::Deidentify::from_config(&config.bi, config.profile)?);
         let insights = insights::InsightConfig::load(&config.insights.rules)?;
         let allowlist = match &config.graphql.allowlist {
             Some(path) => Some(Arc::new(auth::allowlist::Allowlist::load(
@@ -371,6 +375,7 @@ impl App {
             connector_files: Arc::new(files),
             verifier,
             policies: live_policies.clone(),
+            deidentify,
             limits,
             allowlist,
             open_introspection: config.profile == config::Profile::Demo,
@@ -456,6 +461,7 @@ impl App {
 pub async fn check(config: &Config) -> Result<(), StartError> {
     connectors::load(&config.connectors, &config::process_env)?;
     auth::Verifier::new(&config.auth, config.profile)?;
+    auth::Deidentify::from_config(&config.bi, config.profile)?;
     let policies = auth::Policies::load(&config.access.policies)?;
     policies.check_against(&graphql::schema_fields(&graphql::bare_schema()).await)?;
     insights::InsightConfig::load(&config.insights.rules)?;

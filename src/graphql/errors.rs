@@ -89,3 +89,11 @@ pub fn consent_withdrawn(reason: crate::domain::ContactReason, channel: &str) ->
 pub fn forbidden(what: impl std::fmt::Display) -> Error {
     ApiError::forbidden(what).into()
 }
+
+/// What a de-identified (pseudonymous) role may not have, naming the field or
+/// argument and why: `FORBIDDEN`, like any other refusal by role.
+pub fn deidentified(field: &str, why: impl std::fmt::Display) -> Error {
+    ApiError::new(ErrorCode::Forbidden, format!("{field}: {why}"))
+        .with("field", field)
+        .into()
+}

@@ -62,8 +62,9 @@ impl InteractionNode {
     }
 
     /// The customer's CIF.
-    async fn customer_id(&self) -> ID {
-        ID(self.0.customer_id.to_string())
+    /// The CIF; for a pseudonymous role, the customer's pseudonym.
+    async fn customer_id(&self, ctx: &Context<'_>) -> ID {
+        ID(access::viewer(ctx).customer_id(&self.0.customer_id))
     }
 
     async fn channel(&self) -> InteractionChannel {
@@ -583,6 +584,9 @@ impl InteractionSubscription {
         ctx: &Context<'_>,
         customer_id: Option<ID>,
     ) -> Result<impl Stream<Item = InteractionNode>> {
+        if customer_id.is_some() {
+            access::no_lookup_by_cif(access::viewer(ctx), "customerId")?;
+        }
         let customer = customer_id
             .map(|id| Cif::parse(&id).map_err(|e| errors::bad_input("customerId", e)))
             .transpose()?;
@@ -611,6 +615,9 @@ impl InteractionSubscription {
 /// (branch scope) their own branch.
 async fn in_scope(ctx: &Context<'_>, filter: &InteractionFilter) -> Result<()> {
     let viewer = access::viewer(ctx);
+    if filter.customer_id.is_some() {
+        access::no_lookup_by_cif(viewer, "filter.customerId")?;
+    }
     if access::reads_everyone(viewer) {
         return Ok(());
     }

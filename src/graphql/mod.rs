@@ -14,6 +14,7 @@ mod errors;
 mod insights;
 mod interactions;
 mod loaders;
+mod money;
 mod node;
 mod paging;
 mod party;
