@@ -5,6 +5,7 @@
 use crate::common::*;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 /// Base64 of 32 bytes each: two keys, as a rotation would configure them.
 const KEY_A: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
@@ -19,6 +20,11 @@ const BANDS: [&str; 7] = [
     "500k-1m",
     "1m+",
 ];
+
+/// A hub that gives whole-book summaries time on a loaded test machine.
+fn patient<'a>() -> TestAppBuilder<'a> {
+    TestApp::builder().config(|c| c.server.request_timeout = Duration::from_secs(120))
+}
 
 fn analyst() -> String {
     token_for("bi_analyst", Some("A0042"), None, None)
@@ -60,7 +66,7 @@ fn book_ids(answer: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn an_analyst_never_sees_a_cif_anywhere_it_can_reach() {
-    let app = TestApp::builder().spawn().await;
+    let app = patient().spawn().await;
     let token = analyst();
     let queries = [
         r#"{ customerBook(first: 25) { edges { cursor node {
@@ -229,7 +235,7 @@ fn rows(answer: &Value) -> Vec<Value> {
 
 #[tokio::test]
 async fn an_analyst_sees_no_segment_smaller_than_k_and_is_told_what_was_folded() {
-    let app = TestApp::builder().spawn().await;
+    let app = patient().spawn().await;
     let dims = json!({"groupBy": ["BRANCH", "TIER", "CHURN_LEVEL"]});
     let staff = rows(&app.graphql(SEGMENTS, dims.clone()).await);
     let small: Vec<&Value> = staff
@@ -272,7 +278,7 @@ async fn an_analyst_sees_no_segment_smaller_than_k_and_is_told_what_was_folded()
 
 #[tokio::test]
 async fn an_analyst_may_not_page_through_a_group_smaller_than_k() {
-    let app = TestApp::builder().spawn().await;
+    let app = patient().spawn().await;
     let staff = rows(
         &app.graphql(SEGMENTS, json!({"groupBy": ["BRANCH", "TIER"]}))
             .await,
@@ -367,7 +373,7 @@ async fn the_audit_names_the_real_cif_of_what_an_analyst_read() {
         if recorded.len() >= 3 {
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let expected: BTreeSet<String> = ["1000000001", "1000000002", "1000000003"]
         .into_iter()
