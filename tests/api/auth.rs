@@ -55,6 +55,7 @@ async fn production_hub() -> TestApp {
             config.profile = c360::config::Profile::Production;
             config.auth.public_key_file = Some(fixture("rsa_public.pem"));
             config.auth.dev_secret = None;
+            config.bi.pseudonym_key = Some(PSEUDONYM_KEY.into());
         })
         .spawn()
         .await

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 /// Base64 of 32 bytes each: two keys, as a rotation would configure them.
-const KEY_A: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+const KEY_A: &str = PSEUDONYM_KEY;
 const KEY_B: &str = "CAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAg=";
 
 const BANDS: [&str; 7] = [

@@ -409,6 +409,10 @@ async fn production_logs_are_json_lines_that_carry_the_trace_id() {
     let mut env = vec![
         ("C360_PROFILE", "production".to_owned()),
         (
+            "C360_BI__PSEUDONYM_KEY",
+            crate::common::PSEUDONYM_KEY.to_owned(),
+        ),
+        (
             "C360_AUTH__PUBLIC_KEY_FILE",
             concat!(
                 env!("CARGO_MANIFEST_DIR"),
