@@ -61,8 +61,7 @@ impl InteractionNode {
         ID(self.0.id.to_string())
     }
 
-    /// The customer's CIF.
-    /// The CIF; for a pseudonymous role, the customer's pseudonym.
+    /// The customer's CIF; for a pseudonymous role, the customer's pseudonym.
     async fn customer_id(&self, ctx: &Context<'_>) -> ID {
         ID(access::viewer(ctx).customer_id(&self.0.customer_id))
     }
