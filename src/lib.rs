@@ -106,6 +106,9 @@ pub enum StartError {
     Auth(#[from] auth::AuthSetupError),
     #[error("access audit")]
     AuditKeys(#[from] store::ChainKeyError),
+    /// Names the setting and its environment variable itself.
+    #[error(transparent)]
+    Deidentify(#[from] auth::DeidentifyError),
     #[error("allowlist")]
     Allowlist(#[from] auth::allowlist::AllowlistError),
     #[error("cannot listen on {addr}")]
@@ -295,6 +298,7 @@ impl App {
         let verifier = auth::Verifier::new(&config.auth, config.profile)?;
         let audit_keys = store::ChainKeys::from_config(&config.access, config.profile)?;
         let policies = auth::Policies::load(&config.access.policies)?;
+        let deidentify = Arc::new(auth::Deidentify::from_config(&config.bi, config.profile)?);
         let insights = insights::InsightConfig::load(&config.insights.rules)?;
         let allowlist = match &config.graphql.allowlist {
             Some(path) => Some(Arc::new(auth::allowlist::Allowlist::load(
@@ -434,6 +438,7 @@ impl App {
             connector_files: Arc::new(files),
             verifier,
             policies: live_policies.clone(),
+            deidentify,
             limits,
             allowlist,
             open_introspection: config.open_introspection(),
@@ -521,10 +526,11 @@ pub async fn check(config: &Config) -> Result<(), StartError> {
     let posture = config.unsafe_for_production();
     connectors::load(&config.connectors, &config::process_env)?;
     // A missing or development key is one of the problems the posture lists, with
-    // the others; the verifier and the audit keys would report only the first of them.
+    // the others; the verifier and the other keys would report only the first of them.
     if posture.is_ok() {
         auth::Verifier::new(&config.auth, config.profile)?;
         store::ChainKeys::from_config(&config.access, config.profile)?;
+        auth::Deidentify::from_config(&config.bi, config.profile)?;
     }
     let policies = auth::Policies::load(&config.access.policies)?;
     policies.check_against(&graphql::schema_fields(&graphql::bare_schema()).await)?;

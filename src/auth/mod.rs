@@ -12,6 +12,7 @@
 
 pub mod allowlist;
 mod audit;
+mod deidentify;
 mod guard;
 pub mod limits;
 mod masking;
@@ -22,6 +23,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 pub use audit::{AuditClosed, AuditSettings, AuditWriter};
+pub use deidentify::{AmountBands, Deidentify, DeidentifyError, DEVELOPMENT_KEY_ID};
 pub use guard::require_audit_reader;
 pub use masking::{mask_address, mask_email, mask_id_number, mask_mobile, mask_name, mask_number};
 pub use policy::{Capability, LivePolicies, Policies, PolicyError, RolePolicy, ScopeRule};
@@ -240,6 +242,8 @@ pub struct Viewer {
     client: Option<Arc<str>>,
     view_key: Arc<str>,
     access: Arc<AccessLog>,
+    /// Pseudonyms and bands, for a role the policies mark `pseudonymous`.
+    deidentify: Option<Arc<Deidentify>>,
 }
 
 impl Viewer {
@@ -264,7 +268,55 @@ impl Viewer {
             client,
             view_key: Arc::from(view_key),
             access: Arc::new(AccessLog::default()),
+            deidentify: None,
         }
+    }
+
+    /// Gives the viewer the hub's pseudonym key and bands; they take effect only
+    /// when the role is `pseudonymous`.
+    pub fn with_deidentify(mut self, deidentify: Arc<Deidentify>) -> Viewer {
+        self.deidentify = Some(deidentify);
+        self
+    }
+
+    /// Whether the role sees pseudonyms, bands and groups of at least `k` only.
+    pub fn pseudonymous(&self) -> bool {
+        self.policy.pseudonymous
+    }
+
+    /// How the viewer is shown a customer's id: the CIF, or for a pseudonymous role
+    /// its pseudonym. A pseudonymous viewer built without the key (never by the
+    /// hub's own start-up) is shown a constant rather than the CIF.
+    pub fn customer_id(&self, cif: &Cif) -> String {
+        if !self.policy.pseudonymous {
+            return cif.to_string();
+        }
+        match &self.deidentify {
+            Some(deidentify) => deidentify.pseudonym(cif),
+            None => "WITHHELD".to_owned(),
+        }
+    }
+
+    /// The band an amount falls in, under the hub's bands.
+    pub fn amount_band(&self, amount: rust_decimal::Decimal) -> String {
+        match &self.deidentify {
+            Some(deidentify) => deidentify.bands().band(amount),
+            None => AmountBands::default().band(amount),
+        }
+    }
+
+    /// For a pseudonymous role, `k`: the fewest customers a figure it is shown may
+    /// be about; `None` for every other role.
+    pub fn min_group_size(&self) -> Option<usize> {
+        if !self.policy.pseudonymous {
+            return None;
+        }
+        Some(
+            self.deidentify
+                .as_ref()
+                .map(|d| d.min_group_size())
+                .unwrap_or(crate::config::BiConfig::default().min_group_size as usize),
+        )
     }
 
     pub fn identity(&self) -> &Identity {

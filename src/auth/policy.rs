@@ -60,6 +60,8 @@ struct RawRole {
     audited: bool,
     #[serde(default)]
     capabilities: Vec<Capability>,
+    #[serde(default)]
+    pseudonymous: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +82,9 @@ pub struct RolePolicy {
     /// Reads of customers are written to the access audit.
     pub audited: bool,
     pub capabilities: HashSet<Capability>,
+    /// Customers appear under keyed pseudonyms, amounts in bands, and no figure about
+    /// fewer than `k` customers is shown (docs/bi.md).
+    pub pseudonymous: bool,
 }
 
 impl RolePolicy {
@@ -220,6 +225,7 @@ impl Policies {
                     deny: role.deny.into_iter().collect(),
                     audited: role.audited,
                     capabilities: role.capabilities.into_iter().collect(),
+                    pseudonymous: role.pseudonymous,
                 }),
             );
         }

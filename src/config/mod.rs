@@ -89,6 +89,7 @@ pub struct Config {
     pub events: EventsConfig,
     pub auth: AuthConfig,
     pub access: AccessConfig,
+    pub bi: BiConfig,
     pub insights: InsightsConfig,
     pub log: LogConfig,
     /// Span export, from the standard `OTEL_*` variables; never from a file.
@@ -155,6 +156,54 @@ impl KeysById {
 impl std::fmt::Debug for KeysById {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list().entries(self.0.keys()).finish()
+    }
+}
+
+/// What roles with `pseudonymous = true` in the policies see instead of customers
+/// and amounts (docs/bi.md).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BiConfig {
+    /// Base64 of at least 32 bytes (`C360_BI__PSEUDONYM_KEY`): the HMAC-SHA256 key
+    /// pseudonyms are computed under. The production profile refuses to start without
+    /// it; the demo derives a fixed, public development key. Never logged.
+    pub pseudonym_key: Option<String>,
+    /// Names the key and starts every pseudonym made under it, so that a new key with
+    /// a new id changes every pseudonym visibly.
+    pub pseudonym_key_id: String,
+    /// Smallest group a pseudonymous role is shown figures for (k of k-anonymity).
+    pub min_group_size: u32,
+    /// Upper bounds of the amount bands, ascending decimal strings, in the amount's
+    /// own currency.
+    pub amount_bands: Vec<rust_decimal::Decimal>,
+}
+
+/// Ten is the group size banks' BI rules commonly ask for before a figure about
+/// customers may leave the analytics team.
+const DEFAULT_MIN_GROUP_SIZE: u32 = 10;
+
+impl Default for BiConfig {
+    fn default() -> Self {
+        BiConfig {
+            pseudonym_key: None,
+            pseudonym_key_id: "P1".into(),
+            min_group_size: DEFAULT_MIN_GROUP_SIZE,
+            amount_bands: [10_000, 50_000, 100_000, 500_000, 1_000_000]
+                .into_iter()
+                .map(rust_decimal::Decimal::from)
+                .collect(),
+        }
+    }
+}
+
+impl std::fmt::Debug for BiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BiConfig")
+            .field("pseudonym_key", &redacted(&self.pseudonym_key))
+            .field("pseudonym_key_id", &self.pseudonym_key_id)
+            .field("min_group_size", &self.min_group_size)
+            .field("amount_bands", &self.amount_bands)
+            .finish()
     }
 }
 

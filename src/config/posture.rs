@@ -71,6 +71,7 @@ const RULES: &[Rule] = &[
     graphiql,
     open_introspection,
     no_audit_chain_key,
+    no_pseudonym_key,
     cache_in_clear,
     no_subject_rate_limit,
     no_client_rate_limit,
@@ -139,6 +140,16 @@ fn no_audit_chain_key(config: &Config) -> Option<Relaxed> {
                (set it as access.audit_chain_keys.<id>, e.g. \
                C360_ACCESS__AUDIT_CHAIN_KEYS__K1): rows would be sealed with a public \
                development key, so whoever can write the table could rewrite its history",
+        refused_in_production: true,
+    })
+}
+
+fn no_pseudonym_key(config: &Config) -> Option<Relaxed> {
+    config.bi.pseudonym_key.is_none().then_some(Relaxed {
+        keys: &["bi.pseudonym_key"],
+        what: "no key for the pseudonyms de-identified roles see: they would be made \
+               with a public development key, so anyone could turn a CIF into its \
+               pseudonym and re-identify a BI extract",
         refused_in_production: true,
     })
 }
@@ -237,7 +248,8 @@ mod tests {
             [
                 "auth.jwks_url",
                 "auth.public_key_file",
-                "access.audit_chain_keys"
+                "access.audit_chain_keys",
+                "bi.pseudonym_key"
             ]
         );
         let message = refused.to_string();

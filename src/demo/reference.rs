@@ -148,6 +148,7 @@ fn profile(bank: &Bank, index: u64, fetched_at: DateTime<Utc>) -> Option<Profile
     let cny = |amount: Decimal| Money {
         amount,
         currency: "CNY".into(),
+        group_size: None,
     };
     let accounts = bank
         .accounts(index)
@@ -162,6 +163,7 @@ fn profile(bank: &Bank, index: u64, fetched_at: DateTime<Utc>) -> Option<Profile
             balance: Money {
                 amount: a.balance,
                 currency: a.currency.into(),
+                group_size: None,
             },
             available_balance: Some(cny(a.available_balance)),
             status: match a.status {

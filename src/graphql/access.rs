@@ -33,6 +33,20 @@ pub(crate) fn admit(viewer: &Viewer, customer: &Customer) -> Result<()> {
     }
 }
 
+/// Refuses a lookup by CIF (`argument` names the argument) from a pseudonymous role.
+/// Its answers carry pseudonyms, which the hub cannot turn back into CIFs (it keeps no
+/// table to), and a lookup by CIF would let the caller tie a pseudonym to a customer
+/// it already knows.
+pub(crate) fn no_lookup_by_cif(viewer: &Viewer, argument: &str) -> Result<()> {
+    if viewer.pseudonymous() {
+        return Err(errors::deidentified(
+            argument,
+            "this role sees customers under pseudonyms and may not look them up by CIF",
+        ));
+    }
+    Ok(())
+}
+
 /// Whether the role reads every customer (so cross-customer lists need no filter).
 pub(crate) fn reads_everyone(viewer: &Viewer) -> bool {
     viewer.policy().scope.contains(&ScopeRule::All)

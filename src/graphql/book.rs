@@ -57,7 +57,16 @@ pub struct SegmentStat {
     key: Vec<String>,
     count: i32,
     aum: Money,
+    /// This row holds the segments too small to show on their own to a pseudonymous
+    /// role (fewer than `bi.min_group_size` customers); its key is `OTHER` in every
+    /// dimension.
+    is_other: bool,
+    /// How many segments were folded into this row (0 for a segment of its own).
+    folded_groups: i32,
 }
+
+/// The key of the row segments too small to show are folded into.
+const OTHER: &str = "OTHER";
 
 /// A customer of the book with the figures its segment comes from.
 #[derive(SimpleObject)]
@@ -178,7 +187,81 @@ fn cny(amount: Decimal) -> Money {
     Money {
         amount: amount.round_dp(2),
         currency: "CNY".into(),
+        group_size: None,
     }
+}
+
+/// A segment's row: its AUM is a total over `count` customers.
+fn segment_row(key: Vec<String>, count: i32, aum: Decimal, folded_groups: i32) -> SegmentStat {
+    SegmentStat {
+        is_other: folded_groups > 0,
+        key,
+        count,
+        aum: Money {
+            group_size: u32::try_from(count).ok(),
+            ..cny(aum)
+        },
+        folded_groups,
+    }
+}
+
+/// The refusal of a question about fewer than `k` customers.
+fn too_few(k: usize) -> async_graphql::Error {
+    errors::deidentified(
+        "filter",
+        format!(
+            "selects fewer than {k} customers, and this role is shown no group that small \
+             (bi.min_group_size); widen the filter"
+        ),
+    )
+}
+
+/// Segments as a pseudonymous role may see them: every segment of fewer than `k`
+/// customers is folded into one `OTHER` row. Should that row itself hold fewer than
+/// `k`, the smallest segments that could stand alone join it too (otherwise the total
+/// less the rows shown would give it away); a book of fewer than `k` customers in all
+/// is refused.
+fn fold_small(
+    segments: BTreeMap<Vec<String>, (i32, Decimal)>,
+    dimensions: usize,
+    k: usize,
+) -> Result<Vec<SegmentStat>> {
+    let (mut kept, small): (Vec<_>, Vec<_>) = segments
+        .into_iter()
+        .partition(|(_, (count, _))| *count as usize >= k);
+    if small.is_empty() {
+        return Ok(kept
+            .into_iter()
+            .map(|(key, (count, aum))| segment_row(key, count, aum, 0))
+            .collect());
+    }
+    let mut folded = small.len() as i32;
+    let (mut count, mut aum) = small
+        .iter()
+        .fold((0, Decimal::ZERO), |(c, a), (_, (count, aum))| {
+            (c + count, a + aum)
+        });
+    kept.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then_with(|| a.0.cmp(&b.0)));
+    while (count as usize) < k {
+        let Some((_, (more, more_aum))) = kept.pop() else {
+            return Err(too_few(k));
+        };
+        count += more;
+        aum += more_aum;
+        folded += 1;
+    }
+    kept.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut rows: Vec<SegmentStat> = kept
+        .into_iter()
+        .map(|(key, (count, aum))| segment_row(key, count, aum, 0))
+        .collect();
+    rows.push(segment_row(
+        vec![OTHER.to_owned(); dimensions],
+        count,
+        aum,
+        folded,
+    ));
+    Ok(rows)
 }
 
 #[derive(InputObject, Default)]
@@ -199,6 +282,44 @@ fn node(customer: Arc<Customer>) -> CustomerNode {
     CustomerNode::new(customer, &fetched, Selection::default())
 }
 
+/// Refuses, for a pseudonymous role, a question whose answer is a group of fewer than
+/// `k` customers: pages through the book from its start until `k` customers match.
+/// A rare filter costs a scan of the book (bounded like `segmentSummary`'s); a common
+/// one, its first page.
+async fn at_least<T>(
+    ctx: &Context<'_>,
+    branch: Option<&str>,
+    k: usize,
+    pick: &impl Fn(Arc<Customer>, Figures) -> Option<T>,
+) -> Result<()> {
+    let limit = ctx.data_unchecked::<GraphqlConfig>().max_book_scan;
+    let viewer = access::viewer(ctx);
+    let mut key: Option<String> = None;
+    let mut scanned = 0usize;
+    let mut found = 0usize;
+    loop {
+        let (customers, next) = page(ctx, branch, key).await?;
+        scanned += customers.len();
+        let readable: Vec<Arc<Customer>> = customers
+            .into_iter()
+            .filter(|c| viewer.may_read(c))
+            .collect();
+        let figures = figures(ctx, &readable).await?;
+        for (customer, figures) in readable.into_iter().zip(figures) {
+            if pick(customer, figures).is_some() {
+                found += 1;
+                if found >= k {
+                    return Ok(());
+                }
+            }
+        }
+        match next {
+            Some(next) if scanned < limit => key = Some(next),
+            _ => return Err(too_few(k)),
+        }
+    }
+}
+
 /// Pages through the book from `after`, keeping what `pick` makes of each customer
 /// the caller may read, until `first` are kept or [`MAX_PAGES_PER_CALL`] pages were
 /// looked through. Kept customers are read (and audited); the others only counted.
@@ -217,6 +338,9 @@ async fn scan<T: async_graphql::OutputType>(
     };
     let started_after = cursor != BookCursor::default();
     let viewer = access::viewer(ctx);
+    if let Some(k) = viewer.min_group_size() {
+        at_least(ctx, branch, k, &pick).await?;
+    }
     let mut edges = Vec::new();
     let mut has_next = false;
     for _ in 0..MAX_PAGES_PER_CALL {
@@ -382,6 +506,8 @@ impl BookQuery {
 
     /// Customers and AUM per segment over the whole book the caller may read (one
     /// branch's with `filter.branch`). Answers aggregates only: no customer appears.
+    /// A pseudonymous role is shown no segment of fewer than `bi.min_group_size`
+    /// customers: those are folded into one row with `isOther` (docs/bi.md).
     async fn segment_summary(
         &self,
         ctx: &Context<'_>,
@@ -443,13 +569,12 @@ impl BookQuery {
                 None => break,
             }
         }
-        Ok(segments
-            .into_iter()
-            .map(|(key, (count, aum))| SegmentStat {
-                key,
-                count,
-                aum: cny(aum),
-            })
-            .collect())
+        match viewer.min_group_size() {
+            Some(k) => fold_small(segments, group_by.len(), k),
+            None => Ok(segments
+                .into_iter()
+                .map(|(key, (count, aum))| segment_row(key, count, aum, 0))
+                .collect()),
+        }
     }
 }

@@ -39,6 +39,7 @@ impl ChangeSubscription {
         ctx: &Context<'_>,
         id: ID,
     ) -> Result<impl Stream<Item = CustomerChange>> {
+        super::access::no_lookup_by_cif(super::access::viewer(ctx), "id")?;
         let cif = Cif::parse(&id).map_err(|e| errors::bad_input("id", e))?;
         super::access::authorize(ctx, &cif, "id").await?;
         let bus = ctx.data_unchecked::<Bus>();

@@ -21,8 +21,9 @@ impl ConsentNode {
         ID(self.0.id.to_string())
     }
 
-    async fn customer_id(&self) -> ID {
-        ID(self.0.customer_id.to_string())
+    /// The CIF; for a pseudonymous role, the customer's pseudonym.
+    async fn customer_id(&self, ctx: &Context<'_>) -> ID {
+        ID(super::access::viewer(ctx).customer_id(&self.0.customer_id))
     }
 
     async fn purpose(&self) -> ConsentPurpose {

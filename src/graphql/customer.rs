@@ -38,6 +38,7 @@ impl CustomerQuery {
     /// One customer by CIF, with whatever the query selects from the four systems.
     /// Null with a `NOT_FOUND` error when core banking does not know the CIF.
     async fn customer(&self, ctx: &Context<'_>, id: ID) -> Result<Option<CustomerNode>> {
+        access::no_lookup_by_cif(access::viewer(ctx), "id")?;
         let cif = Cif::parse(&id).map_err(|e| errors::bad_input("id", e))?;
         let viewer = access::viewer(ctx);
         access::precheck(viewer, &cif)?;
@@ -65,6 +66,7 @@ impl CustomerQuery {
         ctx: &Context<'_>,
         ids: Vec<ID>,
     ) -> Result<Vec<Option<CustomerNode>>> {
+        access::no_lookup_by_cif(access::viewer(ctx), "ids")?;
         let config = ctx.data_unchecked::<GraphqlConfig>();
         if ids.len() > config.max_ids {
             return Err(errors::bad_input(
@@ -278,9 +280,9 @@ fn status<T>(system: System, outcome: &Outcome<T>) -> SourceStatus {
 
 #[Object(name = "Customer")]
 impl CustomerNode {
-    /// The CIF.
-    async fn id(&self) -> ID {
-        ID(self.customer.id.to_string())
+    /// The CIF; for a pseudonymous role, the customer's pseudonym (docs/bi.md).
+    async fn id(&self, ctx: &Context<'_>) -> ID {
+        ID(access::viewer(ctx).customer_id(&self.customer.id))
     }
 
     async fn kind(&self) -> CustomerKind {

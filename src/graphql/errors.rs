@@ -101,3 +101,11 @@ pub fn forbidden_field(field: &str, what: impl std::fmt::Display) -> Error {
 pub fn forbidden_claim(claim: &str, what: impl std::fmt::Display) -> Error {
     ApiError::forbidden(what).with("claim", claim).into()
 }
+
+/// What a de-identified (pseudonymous) role may not have, naming the field or
+/// argument and why: `FORBIDDEN`, like any other refusal by role.
+pub fn deidentified(field: &str, why: impl std::fmt::Display) -> Error {
+    ApiError::new(ErrorCode::Forbidden, format!("{field}: {why}"))
+        .with("field", field)
+        .into()
+}

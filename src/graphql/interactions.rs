@@ -65,9 +65,9 @@ impl InteractionNode {
         ID(self.0.id.to_string())
     }
 
-    /// The customer's CIF.
-    async fn customer_id(&self) -> ID {
-        ID(self.0.customer_id.to_string())
+    /// The customer's CIF; for a pseudonymous role, the customer's pseudonym.
+    async fn customer_id(&self, ctx: &Context<'_>) -> ID {
+        ID(access::viewer(ctx).customer_id(&self.0.customer_id))
     }
 
     async fn channel(&self) -> InteractionChannel {
@@ -620,6 +620,9 @@ impl InteractionSubscription {
                 return Err(errors::forbidden(format!("{type_name}.{field}")));
             }
         }
+        if customer_id.is_some() {
+            access::no_lookup_by_cif(viewer, "customerId")?;
+        }
         let customer = customer_id
             .map(|id| Cif::parse(&id).map_err(|e| errors::bad_input("customerId", e)))
             .transpose()?;
@@ -707,6 +710,9 @@ impl EventGate {
 /// (branch scope) their own branch.
 async fn in_scope(ctx: &Context<'_>, filter: &InteractionFilter) -> Result<()> {
     let viewer = access::viewer(ctx);
+    if filter.customer_id.is_some() {
+        access::no_lookup_by_cif(viewer, "filter.customerId")?;
+    }
     if access::reads_everyone(viewer) {
         return Ok(());
     }

@@ -16,6 +16,7 @@ mod identity;
 mod insights;
 mod interactions;
 mod loaders;
+mod money;
 mod node;
 mod paging;
 mod party;

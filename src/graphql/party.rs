@@ -74,8 +74,9 @@ impl RelationshipNode {
         self.0.kind
     }
 
-    async fn related_id(&self) -> ID {
-        ID(self.0.related_id.to_string())
+    /// The related customer's CIF; for a pseudonymous role, its pseudonym.
+    async fn related_id(&self, ctx: &Context<'_>) -> ID {
+        ID(access::viewer(ctx).customer_id(&self.0.related_id))
     }
 
     /// The related customer; null with `FORBIDDEN` when outside the caller's scope.
@@ -191,10 +192,11 @@ pub struct PartyNode {
 #[Object(name = "Party")]
 impl PartyNode {
     /// A stable key for the person: `P` and the lowest CIF among the records. It
-    /// carries no personal data.
-    async fn id(&self) -> ID {
+    /// carries no personal data. For a pseudonymous role, `P` and the pseudonym of
+    /// that record, so that it reveals no CIF either.
+    async fn id(&self, ctx: &Context<'_>) -> ID {
         let lowest = self.members.iter().min().unwrap_or(&self.head.id);
-        ID(format!("P{lowest}"))
+        ID(format!("P{}", access::viewer(ctx).customer_id(lowest)))
     }
 
     /// The person's customer records (each null with `FORBIDDEN` when outside the

@@ -117,12 +117,10 @@ pub fn viewer_for(
     peer: Option<SocketAddr>,
 ) -> Option<Viewer> {
     let policy = state.policies.current().role(&identity.role).cloned()?;
-    Some(Viewer::new(
-        identity,
-        policy,
-        purpose,
-        peer.map(|p| p.ip().to_string()),
-    ))
+    Some(
+        Viewer::new(identity, policy, purpose, peer.map(|p| p.ip().to_string()))
+            .with_deidentify(state.deidentify.clone()),
+    )
 }
 
 /// Authenticates an HTTP request (of trace `trace`): its token and stated purpose.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::auth::allowlist::Allowlist;
 use crate::auth::limits::RateLimits;
-use crate::auth::{AccessSummary, AuditWriter, LivePolicies, Verifier};
+use crate::auth::{AccessSummary, AuditWriter, Deidentify, LivePolicies, Verifier};
 use crate::cache::{ParsedDocuments, PersistedQueries, RedisTier, ResponseCache};
 use crate::graphql::AppSchemas;
 use crate::metrics::Metrics;
@@ -63,6 +63,8 @@ pub struct Shared {
     /// Checks bearer tokens.
     pub verifier: Verifier,
     pub policies: LivePolicies,
+    /// Pseudonym key, amount bands and `k`, for roles the policies mark pseudonymous.
+    pub deidentify: Arc<Deidentify>,
     pub limits: Arc<RateLimits>,
     /// Allowlist mode: only these operations may run (for the roles it covers).
     pub allowlist: Option<Arc<Allowlist>>,

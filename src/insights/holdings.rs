@@ -232,6 +232,7 @@ pub fn holdings(config: &InsightConfig, inputs: &Inputs) -> (Holdings, Vec<Reaso
                 let m = |amount: Decimal| Money {
                     amount,
                     currency: currency.clone(),
+                    group_size: None,
                 };
                 CurrencyHoldings {
                     deposits: m(s.deposits),

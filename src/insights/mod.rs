@@ -226,6 +226,7 @@ pub(crate) fn cny(amount: Decimal) -> Money {
     Money {
         amount,
         currency: "CNY".to_owned(),
+        group_size: None,
     }
 }
 

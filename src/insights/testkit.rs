@@ -33,6 +33,7 @@ pub fn money(amount: &str, currency: &str) -> Money {
     Money {
         amount: d(amount),
         currency: currency.to_owned(),
+        group_size: None,
     }
 }
 

@@ -192,6 +192,14 @@ async fn every_role_sees_the_full_query_as_its_policy_says() {
                 .graphql_as(&token, FULL, json!({"id": SHOWCASE}), &headers)
                 .await;
             assert_eq!(status, 200, "{role}: {answer}");
+            if policy.pseudonymous {
+                // A de-identified role may not look a customer up by CIF (tests/api/bi.rs).
+                assert!(answer["data"]["customer"].is_null(), "{role}: {answer}");
+                let refused = errors_with_code(&answer, "FORBIDDEN");
+                assert_eq!(refused.len(), 1, "{role}: {answer}");
+                assert_eq!(refused[0]["extensions"]["field"], "id", "{role}: {answer}");
+                continue;
+            }
             if policy.scope.is_empty() {
                 assert!(answer["data"]["customer"].is_null(), "{role}: {answer}");
                 assert_eq!(

@@ -61,6 +61,7 @@ async fn production_hub() -> TestApp {
                 "k1".into(),
                 "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into(),
             );
+            config.bi.pseudonym_key = Some(PSEUDONYM_KEY.into());
         })
         .spawn()
         .await

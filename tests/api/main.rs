@@ -23,6 +23,7 @@ mod audit_trail;
 mod auth;
 mod batching;
 mod bench;
+mod bi;
 mod book;
 mod cache;
 mod cache_redis;

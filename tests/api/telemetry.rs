@@ -413,6 +413,10 @@ async fn production_logs_are_json_lines_that_carry_the_trace_id() {
             "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".to_owned(),
         ),
         (
+            "C360_BI__PSEUDONYM_KEY",
+            crate::common::PSEUDONYM_KEY.to_owned(),
+        ),
+        (
             "C360_AUTH__PUBLIC_KEY_FILE",
             concat!(
                 env!("CARGO_MANIFEST_DIR"),
