@@ -10,6 +10,7 @@ use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 
 use crate::common::process::C360Process;
+use crate::common::{AUDIT_KEY, PSEUDONYM_KEY};
 use c360::config::{Config, Profile};
 
 /// Longest a refused start may take; a hub that is still running by then has started.
@@ -210,6 +211,8 @@ async fn a_hub_started_with_only_a_pem_key_is_closed_to_development_tokens() {
     let data = tempfile::tempdir().unwrap();
     let env = [
         ("C360_AUTH__PUBLIC_KEY_FILE", fixture("rsa_public.pem")),
+        ("C360_ACCESS__AUDIT_CHAIN_KEYS__K1", AUDIT_KEY.to_owned()),
+        ("C360_BI__PSEUDONYM_KEY", PSEUDONYM_KEY.to_owned()),
         (
             "DATABASE_URL",
             format!("sqlite://{}/c360.db", data.path().display()),
@@ -284,6 +287,8 @@ fn check_prints_the_profile_and_every_relaxed_setting() {
         &["check"],
         &[
             ("C360_AUTH__PUBLIC_KEY_FILE", &pem),
+            ("C360_ACCESS__AUDIT_CHAIN_KEYS__K1", AUDIT_KEY),
+            ("C360_BI__PSEUDONYM_KEY", PSEUDONYM_KEY),
             ("C360_ACCESS__CLIENT_RATE", "0"),
         ],
     );

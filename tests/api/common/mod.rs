@@ -19,6 +19,10 @@ use sqlx::Connection as _;
 /// Customers in the test bank: enough for paging and batching, quick to scan.
 pub const CUSTOMERS: u64 = 3_000;
 
+/// The access-audit chain key (`k1`) for hubs started in the production profile,
+/// which refuses to start without one.
+pub const AUDIT_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
 /// A pseudonym key (base64 of 32 bytes) for hubs started in the production profile,
 /// which refuses to start without one.
 pub const PSEUDONYM_KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
