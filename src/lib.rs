@@ -204,7 +204,7 @@ impl Reloader {
     pub async fn reload(&self) -> Result<(), ReloadError> {
         let specs = connectors::load(&self.connectors, &config::process_env)?;
         let connectors = Connectors::from_specs(specs, &self.metrics)?;
-        let policies = auth::Policies::load(&self.policies_path)?;
+        let mut policies = auth::Policies::load(&self.policies_path)?;
         policies.check_against(&graphql::schema_fields(self.schema.policed()).await)?;
         self.upstreams.replace_connectors(connectors);
         self.policies.replace(policies);
@@ -241,7 +241,7 @@ impl App {
     pub async fn build(config: Config) -> Result<App, StartError> {
         let metrics = Arc::new(Metrics::new());
         let verifier = auth::Verifier::new(&config.auth, config.profile)?;
-        let policies = auth::Policies::load(&config.access.policies)?;
+        let mut policies = auth::Policies::load(&config.access.policies)?;
         let insights = insights::InsightConfig::load(&config.insights.rules)?;
         let allowlist = match &config.graphql.allowlist {
             Some(path) => Some(Arc::new(auth::allowlist::Allowlist::load(
@@ -456,7 +456,7 @@ impl App {
 pub async fn check(config: &Config) -> Result<(), StartError> {
     connectors::load(&config.connectors, &config::process_env)?;
     auth::Verifier::new(&config.auth, config.profile)?;
-    let policies = auth::Policies::load(&config.access.policies)?;
+    let mut policies = auth::Policies::load(&config.access.policies)?;
     policies.check_against(&graphql::schema_fields(&graphql::bare_schema()).await)?;
     insights::InsightConfig::load(&config.insights.rules)?;
     if let Some(path) = &config.graphql.allowlist {

@@ -28,6 +28,7 @@ mod cache_redis;
 mod connector_specs;
 mod consents;
 mod customer360;
+mod data_classes;
 mod http_protocol;
 mod insights;
 mod interactions;
