@@ -233,12 +233,16 @@ fn args_for(
     }
 }
 
-/// Every field of `type_name` down to the leaves. A type already on the way down (a
-/// related customer's customer) is not entered again: its id stands for it.
+/// Every field of `type_name` down to the leaves. A type with an id is entered once
+/// in the whole walk (the first path that meets it, the showcase customer's for
+/// `Customer`); elsewhere, and wherever it comes back on its own path, its id stands
+/// for it. Its fields' classes are the same on every path, so each `Type.field` is
+/// still walked, and the operations stay within the complexity limit.
 fn select(
     types: &HashMap<String, TypeDef>,
     type_name: &str,
     stack: &mut Vec<String>,
+    expanded: &mut std::collections::HashSet<String>,
     fx: &Fixture,
 ) -> Vec<Sel> {
     let mut out = Vec::new();
@@ -253,24 +257,31 @@ fn select(
             children: Vec::new(),
         };
         if types[&returns].kind == "OBJECT" {
-            if stack.contains(&returns) {
-                let id = types[&returns]
-                    .fields
-                    .iter()
-                    .find(|f| f.name == "id")
-                    .expect("a type met twice on one path has an id");
-                sel.children = vec![Sel {
-                    owner: returns.clone(),
-                    name: "id".into(),
-                    args: String::new(),
-                    returns: id.ty.named().to_owned(),
-                    list: false,
-                    children: Vec::new(),
-                }];
-            } else {
-                stack.push(returns.clone());
-                sel.children = select(types, &returns, stack, fx);
-                stack.pop();
+            let id = types[&returns].fields.iter().find(|f| f.name == "id");
+            let seen = stack.contains(&returns) || expanded.contains(&returns);
+            match id {
+                Some(id) if seen => {
+                    sel.children = vec![Sel {
+                        owner: returns.clone(),
+                        name: "id".into(),
+                        args: String::new(),
+                        returns: id.ty.named().to_owned(),
+                        list: false,
+                        children: Vec::new(),
+                    }];
+                }
+                _ => {
+                    assert!(
+                        !stack.contains(&returns),
+                        "{returns} contains itself without an id"
+                    );
+                    if id.is_some() {
+                        expanded.insert(returns.clone());
+                    }
+                    stack.push(returns.clone());
+                    sel.children = select(types, &returns, stack, expanded, fx);
+                    stack.pop();
+                }
             }
         }
         out.push(sel);
@@ -283,7 +294,8 @@ fn select(
 fn operations(types: &HashMap<String, TypeDef>, fx: &Fixture) -> Vec<(String, Sel)> {
     let mut ops = Vec::new();
     let mut stack = vec!["Query".to_owned()];
-    for root in select(types, "Query", &mut stack, fx) {
+    let mut expanded = std::collections::HashSet::new();
+    for root in select(types, "Query", &mut stack, &mut expanded, fx) {
         if root.name == "customer" {
             for child in &root.children {
                 let mut one = root.clone();
@@ -979,15 +991,15 @@ async fn account_numbers_in_insight_reasons_are_masked_and_audited_when_shown() 
     let (cif, numbers) = found.expect("a customer whose insight reasons name an account");
     let one = r#"query One($id: ID!) { customer(id: $id) {
         insights { nextBestOffers { reasons { detail inputs } } churnRisk { reasons { detail inputs } } } } }"#;
-    let rm = token_for("relationship_manager", Some("S0002"), Some("B001"), None);
-    for token in [
-        &rm,
-        &token_for("branch_manager", Some("M0001"), Some("B001"), None),
-    ] {
+    let raw = app.core_customer(&cif).await;
+    let branch = raw["BRCH_NO"].as_str().unwrap();
+    let rm = token("relationship_manager", branch, raw["RM_NO"].as_str(), &cif);
+    let bm = token("branch_manager", branch, None, &cif);
+    for token in [&rm, &bm] {
         let (_, answer) = app.graphql_as(token, one, json!({"id": cif}), &[]).await;
         let text = answer["data"]["customer"]["insights"].to_string();
         assert!(
-            answer["data"]["customer"]["insights"].is_object() || answer["errors"].is_array(),
+            answer["data"]["customer"]["insights"].is_object(),
             "{answer}"
         );
         for n in &numbers {
