@@ -251,7 +251,7 @@ impl Reloader {
     pub async fn reload(&self) -> Result<(), ReloadError> {
         let specs = connectors::load(&self.connectors, &config::process_env)?;
         let connectors = Connectors::from_specs(specs, &self.metrics)?;
-        let policies = auth::Policies::load(&self.policies_path)?;
+        let mut policies = auth::Policies::load(&self.policies_path)?;
         policies.check_against(&graphql::schema_fields(self.schema.policed()).await)?;
         self.upstreams.replace_connectors(connectors);
         self.policies.replace(policies);
@@ -297,7 +297,7 @@ impl App {
         let metrics = Arc::new(Metrics::new());
         let verifier = auth::Verifier::new(&config.auth, config.profile)?;
         let audit_keys = store::ChainKeys::from_config(&config.access, config.profile)?;
-        let policies = auth::Policies::load(&config.access.policies)?;
+        let mut policies = auth::Policies::load(&config.access.policies)?;
         let deidentify = Arc::new(auth::Deidentify::from_config(&config.bi, config.profile)?);
         let insights = insights::InsightConfig::load(&config.insights.rules)?;
         let allowlist = match &config.graphql.allowlist {
@@ -532,7 +532,7 @@ pub async fn check(config: &Config) -> Result<(), StartError> {
         store::ChainKeys::from_config(&config.access, config.profile)?;
         auth::Deidentify::from_config(&config.bi, config.profile)?;
     }
-    let policies = auth::Policies::load(&config.access.policies)?;
+    let mut policies = auth::Policies::load(&config.access.policies)?;
     policies.check_against(&graphql::schema_fields(&graphql::bare_schema()).await)?;
     insights::InsightConfig::load(&config.insights.rules)?;
     if let Some(path) = &config.graphql.allowlist {

@@ -59,6 +59,16 @@ pub fn mask_address(address: &str) -> String {
     }
 }
 
+/// `1990-03-07` → `1990-**-**`: the year stays, enough for an age band and for the
+/// customer at the counter to recognise, while month and day (which with the ID
+/// number's last four and the district rebuild the ID number) never show.
+pub fn mask_birth_date(date: &str) -> String {
+    keep_ends(date, 4, 0)
+        .char_indices()
+        .map(|(i, c)| if i == 4 || i == 7 { '-' } else { c })
+        .collect()
+}
+
 /// Keeps `head` and `tail` characters; values too short to hide at least four
 /// characters are masked whole.
 fn keep_ends(value: &str, head: usize, tail: usize) -> String {
@@ -97,6 +107,11 @@ mod tests {
         assert_eq!(mask_mobile("12345"), "*****");
         assert_eq!(mask_number("1234567"), "*******");
         assert_eq!(mask_name(""), "");
+    }
+
+    #[test]
+    fn a_masked_birth_date_keeps_the_year_only() {
+        assert_eq!(mask_birth_date("1990-03-07"), "1990-**-**");
     }
 
     #[test]

@@ -25,13 +25,15 @@ use std::sync::{Arc, Mutex};
 pub use audit::{AuditClosed, AuditSettings, AuditWriter};
 pub use deidentify::{AmountBands, Deidentify, DeidentifyError, DEVELOPMENT_KEY_ID};
 pub use guard::require_audit_reader;
-pub use masking::{mask_address, mask_email, mask_id_number, mask_mobile, mask_name, mask_number};
+pub use masking::{
+    mask_address, mask_birth_date, mask_email, mask_id_number, mask_mobile, mask_name, mask_number,
+};
 pub use policy::{Capability, LivePolicies, Policies, PolicyError, RolePolicy, ScopeRule};
 #[cfg(feature = "demo")]
 pub use token::{dev_secret, dev_token, mint_dev_token, DevTokenError, DevTokenRequest};
 pub use token::{AuthSetupError, TokenError, Verifier};
 
-use crate::domain::{Cif, Customer};
+use crate::domain::{Cif, Customer, DataClass};
 
 /// Who a verified bearer token says the caller is. Built by the token verifier;
 /// what the identity may see is decided by the role's policy.
@@ -61,26 +63,31 @@ pub enum Personal {
     Address,
     /// Card (PAN) and account numbers.
     AccountNumber,
+    /// With the ID number's last digits and the district it rebuilds the ID number,
+    /// so it is masked like the rest.
+    BirthDate,
 }
 
 impl Personal {
-    const ALL: [Personal; 6] = [
+    const ALL: [Personal; 7] = [
         Personal::Name,
         Personal::IdNumber,
         Personal::Mobile,
         Personal::Email,
         Personal::Address,
         Personal::AccountNumber,
+        Personal::BirthDate,
     ];
 
     /// The names used in `config/policies.toml` and in the access audit.
-    pub const NAMES: [&'static str; 6] = [
+    pub const NAMES: [&'static str; 7] = [
         "name",
         "id_number",
         "mobile",
         "email",
         "address",
         "account_number",
+        "birth_date",
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -92,6 +99,19 @@ impl Personal {
             .iter()
             .position(|n| *n == name)
             .map(|i| Personal::ALL[i])
+    }
+
+    /// The data class a policy denies this kind of personal data by.
+    pub fn class(self) -> DataClass {
+        match self {
+            Personal::Name => DataClass::Name,
+            Personal::IdNumber => DataClass::IdNumber,
+            Personal::Mobile => DataClass::Mobile,
+            Personal::Email => DataClass::Email,
+            Personal::Address => DataClass::Address,
+            Personal::AccountNumber => DataClass::AccountNumber,
+            Personal::BirthDate => DataClass::BirthDate,
+        }
     }
 }
 
@@ -427,6 +447,7 @@ pub fn mask(class: Personal, value: &str) -> String {
         Personal::Email => mask_email(value),
         Personal::Address => mask_address(value),
         Personal::AccountNumber => mask_number(value),
+        Personal::BirthDate => mask_birth_date(value),
     }
 }
 

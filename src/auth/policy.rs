@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::{Personal, PersonalSet};
+use crate::domain::{ClassSet, DataClass};
 
 /// The policies the binary carries, used when no `config/policies.toml` exists (a
 /// binary run outside its source tree).
@@ -57,6 +58,8 @@ struct RawRole {
     unmask_with_purpose: Vec<String>,
     #[serde(default)]
     deny: Vec<String>,
+    #[serde(default)]
+    deny_classes: Vec<String>,
     audited: bool,
     #[serde(default)]
     capabilities: Vec<Capability>,
@@ -77,8 +80,13 @@ pub struct RolePolicy {
     pub scope: Vec<ScopeRule>,
     pub unmasked: PersonalSet,
     pub unmask_with_purpose: PersonalSet,
-    /// `Type.field` entries the role may not resolve.
+    /// `Type.field` entries the role may not resolve: the file's `deny`, and, once
+    /// [`Policies::check_against`] has seen the schema, every field that carries a
+    /// class of `deny_classes`.
     pub deny: HashSet<String>,
+    /// Data classes the role may not see, wherever they show up or whatever is
+    /// computed from them. Holds `audit` too for a role without `read_audit`.
+    pub deny_classes: ClassSet,
     /// Reads of customers are written to the access audit.
     pub audited: bool,
     pub capabilities: HashSet<Capability>,
@@ -154,7 +162,14 @@ pub struct SchemaField {
     pub field: String,
     /// The field may be null, so denying it leaves its parent standing.
     pub nullable: bool,
+    /// The named type it returns, lists and non-null unwrapped.
+    pub returns: String,
+    /// The data classes its value carries (those of what it is computed from); empty
+    /// for a field no one classified, which the check refuses.
+    pub classes: ClassSet,
 }
+
+const ROOTS: [&str; 3] = ["Query", "Mutation", "Subscription"];
 
 /// The roles the issue and docs/domain.md#roles require; a policy file without them is
 /// incomplete rather than a deliberate choice.
@@ -203,6 +218,19 @@ impl Policies {
                 }
                 Ok(set)
             };
+            let mut deny_classes = ClassSet::default();
+            for class in &role.deny_classes {
+                let parsed = DataClass::parse(class).ok_or_else(|| {
+                    invalid(format!(
+                        "roles.{name}.deny_classes: unknown class '{class}' (expected one of {})",
+                        DataClass::NAMES.join(", ")
+                    ))
+                })?;
+                deny_classes.insert(parsed);
+            }
+            if !role.capabilities.contains(&Capability::ReadAudit) {
+                deny_classes.insert(DataClass::Audit);
+            }
             let unmasked = classes("unmasked", &role.unmasked)?;
             let unmask_with_purpose = classes("unmask_with_purpose", &role.unmask_with_purpose)?;
             for entry in &role.deny {
@@ -223,6 +251,7 @@ impl Policies {
                     unmasked,
                     unmask_with_purpose,
                     deny: role.deny.into_iter().collect(),
+                    deny_classes,
                     audited: role.audited,
                     capabilities: role.capabilities.into_iter().collect(),
                     pseudonymous: role.pseudonymous,
@@ -246,33 +275,93 @@ impl Policies {
         })
     }
 
-    /// Checks every `deny` entry against the schema: the field must exist, and a field
-    /// of an object type must be nullable, or denying it would null its parent too.
-    pub fn check_against(&self, fields: &[SchemaField]) -> Result<(), PolicyError> {
-        let roots = ["Query", "Mutation", "Subscription"];
+    /// Checks the policies against the schema and applies the class denials: every
+    /// field must carry a data class, every `deny` entry must name a field, and a
+    /// non-null field a role is denied (by name or by class) must not be reachable
+    /// for that role, or denying it would null its parent too. Then each role's
+    /// `deny` gains the fields that carry a class it denies, so that one check per
+    /// field enforces both.
+    pub fn check_against(&mut self, fields: &[SchemaField]) -> Result<(), PolicyError> {
         let mut problems = Vec::new();
-        let mut names: Vec<&String> = self.roles.keys().collect();
+        for f in fields {
+            if f.classes.is_empty() {
+                problems.push(format!(
+                    "{}.{} has no data class (classify it in the registry, docs/data-classes.md)",
+                    f.type_name, f.field
+                ));
+            }
+        }
+        let mut names: Vec<String> = self.roles.keys().cloned().collect();
         names.sort();
         for name in names {
-            let mut denied: Vec<&String> = self.roles[name].deny.iter().collect();
+            let role = &self.roles[&name];
+            let mut denied: Vec<&String> = role.deny.iter().collect();
             denied.sort();
             for entry in denied {
                 let (type_name, field) = entry.split_once('.').unwrap_or_default();
-                match fields
+                if !fields
                     .iter()
-                    .find(|f| f.type_name == type_name && f.field == field)
+                    .any(|f| f.type_name == type_name && f.field == field)
                 {
-                    None => problems.push(format!(
+                    problems.push(format!(
                         "roles.{name}.deny: {entry} is not a field of the schema"
-                    )),
-                    Some(f) if !f.nullable && !roots.contains(&type_name) => {
-                        problems.push(format!(
-                            "roles.{name}.deny: {entry} is non-null, so denying it would hide its whole parent"
-                        ))
-                    }
-                    Some(_) => {}
+                    ));
                 }
             }
+            let mut deny = role.deny.clone();
+            for f in fields {
+                if f.classes.intersects(role.deny_classes) {
+                    deny.insert(format!("{}.{}", f.type_name, f.field));
+                }
+            }
+            let is_denied =
+                |f: &SchemaField| deny.contains(&format!("{}.{}", f.type_name, f.field));
+            // The types a request of this role can reach through fields it may read.
+            let mut open: HashSet<&str> = ROOTS.into_iter().collect();
+            loop {
+                let before = open.len();
+                for f in fields {
+                    if open.contains(f.type_name.as_str()) && !is_denied(f) {
+                        open.insert(f.returns.as_str());
+                    }
+                }
+                if open.len() == before {
+                    break;
+                }
+            }
+            let mut hiding: Vec<String> = fields
+                .iter()
+                .filter(|f| {
+                    is_denied(f)
+                        && !f.nullable
+                        && !ROOTS.contains(&f.type_name.as_str())
+                        && open.contains(f.type_name.as_str())
+                })
+                .map(|f| {
+                    let key = format!("{}.{}", f.type_name, f.field);
+                    let why = if role.deny.contains(&key) {
+                        "deny".to_owned()
+                    } else {
+                        format!(
+                            "deny_classes ({})",
+                            f.classes
+                                .iter()
+                                .filter(|c| role.deny_classes.contains(*c))
+                                .map(DataClass::as_str)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    };
+                    format!(
+                        "roles.{name}.{why}: {key} is non-null, so denying it would hide its whole parent"
+                    )
+                })
+                .collect();
+            hiding.sort();
+            problems.extend(hiding);
+            let mut expanded = (**role).clone();
+            expanded.deny = deny;
+            self.roles.insert(name, Arc::new(expanded));
         }
         if problems.is_empty() {
             Ok(())
@@ -350,27 +439,97 @@ mod tests {
         assert!(Policies::parse(&text, "p.toml").is_err());
     }
 
-    #[test]
-    fn deny_entries_are_checked_against_the_schema() {
-        let text = with_role(
-            "[roles.extra]\nscope=[]\naudited=true\ndeny=[\"Customer.nmae\", \"Customer.id\", \"Query.customer\", \"Customer.email\"]\n",
-        );
-        let policies = Policies::parse(&text, "p.toml").unwrap();
-        let field = |t: &str, f: &str, nullable| SchemaField {
+    fn field(
+        t: &str,
+        f: &str,
+        nullable: bool,
+        returns: &str,
+        classes: &[DataClass],
+    ) -> SchemaField {
+        SchemaField {
             type_name: t.into(),
             field: f.into(),
             nullable,
-        };
+            returns: returns.into(),
+            classes: ClassSet::of(classes),
+        }
+    }
+
+    #[test]
+    fn deny_entries_are_checked_against_the_schema() {
+        use DataClass::*;
+        let text = with_role(
+            "[roles.extra]\nscope=[]\naudited=true\ndeny=[\"Customer.nmae\", \"Customer.id\", \"Query.customer\", \"Customer.email\"]\n",
+        );
+        let mut policies = Policies::parse(&text, "p.toml").unwrap();
         let schema = [
-            field("Customer", "name", true),
-            field("Customer", "id", false),
-            field("Customer", "email", true),
-            field("Query", "customer", false),
+            field("Customer", "name", true, "String", &[Name]),
+            field("Customer", "id", false, "ID", &[CustomerId]),
+            field("Customer", "email", true, "String", &[Email]),
+            field("Query", "customer", false, "Customer", &[CustomerId]),
+            field("Query", "customers", false, "Customer", &[CustomerId]),
         ];
         let error = policies.check_against(&schema).unwrap_err().to_string();
         assert!(error.contains("Customer.nmae is not a field"), "{error}");
         assert!(error.contains("Customer.id is non-null"), "{error}");
         assert!(!error.contains("Query.customer"), "{error}");
         assert!(!error.contains("Customer.email"), "{error}");
+    }
+
+    #[test]
+    fn a_denied_class_denies_every_field_computed_from_it() {
+        use DataClass::*;
+        let text = with_role(
+            "[roles.extra]\nscope=[\"all\"]\naudited=true\ndeny_classes=[\"deposits\"]\n",
+        );
+        let mut policies = Policies::parse(&text, "p.toml").unwrap();
+        let schema = [
+            field("Query", "customer", true, "Customer", &[CustomerId]),
+            field("Customer", "holdings", true, "Holdings", &[Meta]),
+            field("Customer", "loans", true, "Loan", &[Loans]),
+            field("Holdings", "aum", true, "Money", &[Deposits, Insights]),
+            field("Holdings", "loansOutstanding", false, "Money", &[Loans]),
+        ];
+        policies.check_against(&schema).unwrap();
+        let extra = policies.role("extra").unwrap();
+        assert!(extra.denies("Holdings", "aum"));
+        assert!(!extra.denies("Holdings", "loansOutstanding"));
+        assert!(!extra.denies("Customer", "loans"));
+    }
+
+    #[test]
+    fn a_reachable_non_null_field_may_not_be_denied_by_class_and_unclassified_fields_are_refused() {
+        use DataClass::*;
+        let text = with_role(
+            "[roles.extra]\nscope=[\"all\"]\naudited=true\ndeny_classes=[\"deposits\", \"insights\"]\n",
+        );
+        let mut policies = Policies::parse(&text, "p.toml").unwrap();
+        let schema = [
+            field("Query", "customer", true, "Customer", &[CustomerId]),
+            field("Customer", "holdings", true, "Holdings", &[Meta]),
+            field("Customer", "insights", true, "Insights", &[Insights]),
+            field("Holdings", "aum", false, "Money", &[Deposits]),
+            field("Insights", "tier", false, "Tier", &[Insights, Deposits]),
+            field("Holdings", "fxAsOf", false, "Date", &[]),
+        ];
+        let error = policies.check_against(&schema).unwrap_err().to_string();
+        assert!(
+            error.contains("roles.extra.deny_classes (deposits): Holdings.aum is non-null"),
+            "{error}"
+        );
+        // Only reachable through a field the role is denied anyway.
+        assert!(!error.contains("Insights.tier"), "{error}");
+        assert!(
+            error.contains("Holdings.fxAsOf has no data class"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_denied_class_is_named() {
+        let text = with_role("[roles.extra]\nscope=[]\naudited=true\ndeny_classes=[\"deposit\"]\n");
+        let error = Policies::parse(&text, "p.toml").unwrap_err().to_string();
+        assert!(error.contains("roles.extra.deny_classes"), "{error}");
+        assert!(error.contains("'deposit'"), "{error}");
     }
 }

@@ -11,6 +11,7 @@ mod account;
 mod activity;
 mod card;
 mod channel;
+mod classes;
 mod consent;
 mod customer;
 pub mod fields;
@@ -29,6 +30,7 @@ pub use card::{Card, CardKind, CardLevel, CardStatus, Statement};
 pub use channel::{
     AuthMethod, Device, DigitalChannel, LoginEvent, LoginResult, OnlineUser, OnlineUserStatus,
 };
+pub use classes::{ClassSet, DataClass};
 pub use consent::{
     bank_time_zone, consent_state, current_consents, marketing_refusal, may_contact, Consent,
     ConsentPurpose, ConsentState, ContactChannel, ContactDecision, ContactPreferences,

@@ -7,9 +7,11 @@
 use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextResolve, ResolveInfo,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextResolve,
+    ResolveInfo,
 };
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
+use async_graphql::Variables;
 use async_graphql::{Context, PathSegment, Response, Result, ServerError, ServerResult, Value};
 
 use super::errors;
@@ -100,6 +102,24 @@ const ROOTS: [&str; 3] = ["Query", "Mutation", "Subscription"];
 
 #[async_trait::async_trait]
 impl Extension for FieldPolicyExtension {
+    /// A subscription's root field resolves only when an event arrives, so a denied one
+    /// is refused here, before the subscription starts, rather than on each event.
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        if let Some(viewer) = ctx.data_opt::<Viewer>() {
+            if let Some(error) = denied_subscription(viewer, &document) {
+                return Err(error);
+            }
+        }
+        Ok(document)
+    }
+
     async fn execute(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -138,6 +158,46 @@ impl Extension for FieldPolicyExtension {
         }
         next.run(ctx, info).await
     }
+}
+
+/// The refusal of the first subscription root field in `document` the viewer's role
+/// denies.
+fn denied_subscription(viewer: &Viewer, document: &ExecutableDocument) -> Option<ServerError> {
+    let mut sets: Vec<&SelectionSet> = document
+        .operations
+        .iter()
+        .filter(|(_, op)| op.node.ty == OperationType::Subscription)
+        .map(|(_, op)| &op.node.selection_set.node)
+        .collect();
+    // Validation, which refuses fragment cycles, has not run yet.
+    let mut spread = std::collections::HashSet::new();
+    while let Some(set) = sets.pop() {
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(field) => {
+                    let name = field.node.name.node.as_str();
+                    if viewer.policy().denies("Subscription", name) {
+                        let mut error = errors::forbidden(format!("Subscription.{name}"))
+                            .into_server_error(field.pos);
+                        error.path = vec![PathSegment::Field(
+                            field.node.response_key().node.to_string(),
+                        )];
+                        return Some(error);
+                    }
+                }
+                Selection::InlineFragment(inline) => sets.push(&inline.node.selection_set.node),
+                Selection::FragmentSpread(fragment) => {
+                    let name = &fragment.node.fragment_name.node;
+                    if spread.insert(name.clone()) {
+                        if let Some(fragment) = document.fragments.get(name) {
+                            sets.push(&fragment.node.selection_set.node);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    None
 }
 
 /// Whether `document` selects, anywhere (every operation and every fragment, used or

@@ -326,8 +326,18 @@ impl CustomerNode {
             .map(|m| viewer.show(&self.customer.id, Personal::Email, m))
     }
 
-    async fn birth_date(&self) -> Option<NaiveDate> {
-        self.customer.birth_date
+    /// `YYYY-MM-DD`; masked to the year (`1990-**-**`) unless the caller may see birth
+    /// dates: with the ID number's last four and the district, the full date rebuilds
+    /// the ID number.
+    async fn birth_date(&self, ctx: &Context<'_>) -> Option<String> {
+        let viewer = ctx.data_unchecked::<Viewer>();
+        self.customer.birth_date.map(|d| {
+            viewer.show(
+                &self.customer.id,
+                Personal::BirthDate,
+                &d.format("%Y-%m-%d").to_string(),
+            )
+        })
     }
 
     async fn gender(&self) -> Option<Gender> {

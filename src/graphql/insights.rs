@@ -7,18 +7,19 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, Result};
+use async_graphql::{Context, Json, Result};
 use chrono::{Duration, Utc};
 
 use super::errors;
 use super::loaders::{self, Loaders, Outcome, PerCustomer};
 use std::collections::HashMap;
 
+use crate::auth::{Personal, Viewer};
 use crate::domain::{
     bank_time_zone, Account, Activity, Card, Cif, Consent, ContactPreferences, Customer,
     Interaction, Loan, OnlineUser,
 };
-use crate::insights::{Holdings, Inputs, InsightConfig, Insights, Tier};
+use crate::insights::{Holdings, Inputs, InsightConfig, Insights, Reason, Tier};
 use crate::store::InteractionFilter;
 use rust_decimal::Decimal;
 
@@ -263,4 +264,79 @@ pub(super) async fn insights(ctx: &Context<'_>, customer: &Arc<Customer>) -> Res
     let gathered = gather(ctx, customer).await?;
     let config = ctx.data_unchecked::<Arc<InsightConfig>>();
     Ok(crate::insights::insights(config, &gathered.inputs()))
+}
+
+/// A reason's `detail` and `inputs` as the viewer may see them: refused when they
+/// carry a class the role is denied, and every account number they name shown
+/// through [`Viewer::show`] (masked unless the role sees account numbers, audited
+/// when shown in clear). Resolved per field, so only what the query selects is
+/// revealed and recorded.
+#[async_graphql::ComplexObject]
+impl Reason {
+    /// A sentence with the numbers.
+    async fn detail(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        let viewer = refuse_denied(ctx, self, "detail")?;
+        let mut detail = self.detail.clone();
+        for (owner, number) in &self.accounts {
+            if detail.contains(number.as_str()) {
+                detail = detail.replace(
+                    number.as_str(),
+                    &viewer.show(owner, Personal::AccountNumber, number),
+                );
+            }
+        }
+        Ok(Some(detail))
+    }
+
+    /// The values the rule saw.
+    async fn inputs(&self, ctx: &Context<'_>) -> Result<Option<Json<serde_json::Value>>> {
+        let viewer = refuse_denied(ctx, self, "inputs")?;
+        let mut inputs = self.inputs.0.clone();
+        if !self.accounts.is_empty() {
+            shown_accounts(viewer, &self.accounts, &mut inputs);
+        }
+        Ok(Some(Json(inputs)))
+    }
+}
+
+fn refuse_denied<'a>(ctx: &Context<'a>, reason: &Reason, field: &str) -> Result<&'a Viewer> {
+    let viewer = super::access::viewer(ctx);
+    let denied = viewer.policy().deny_classes;
+    if reason.carries.intersects(denied) {
+        let classes: Vec<&str> = reason
+            .carries
+            .iter()
+            .filter(|c| denied.contains(*c))
+            .map(|c| c.as_str())
+            .collect();
+        return Err(errors::forbidden(format!(
+            "InsightReason.{field} of {} (carries {})",
+            reason.rule,
+            classes.join(", ")
+        )));
+    }
+    Ok(viewer)
+}
+
+fn shown_accounts(viewer: &Viewer, accounts: &[(Cif, String)], value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => {
+            for (owner, number) in accounts {
+                if text.contains(number.as_str()) {
+                    *text = text.replace(
+                        number.as_str(),
+                        &viewer.show(owner, Personal::AccountNumber, number),
+                    );
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|v| shown_accounts(viewer, accounts, v)),
+        Value::Object(map) => map
+            .values_mut()
+            .for_each(|v| shown_accounts(viewer, accounts, v)),
+        _ => {}
+    }
 }

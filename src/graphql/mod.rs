@@ -8,6 +8,7 @@ mod access;
 mod audit;
 mod book;
 mod changes;
+pub mod classes;
 mod consents;
 mod customer;
 mod deadline;
@@ -145,21 +146,35 @@ pub fn build_schema(
     }
 }
 
-/// Every field of the schema with its nullability, read by introspection, so the
-/// policies can be checked against what the schema really has.
+/// Every field of the schema with its nullability, the type it returns and its data
+/// classes ([`classes::REGISTRY`]), read by introspection, so the policies are checked
+/// against what the schema really has.
 pub async fn schema_fields(schema: &AppSchema) -> Vec<crate::auth::policy::SchemaField> {
     let response = schema
-        .execute("{ __schema { types { name fields { name type { kind } } } } }")
+        .execute(
+            "{ __schema { types { name fields(includeDeprecated: true) { name type { kind name \
+             ofType { kind name ofType { kind name ofType { kind name } } } } } } } }",
+        )
         .await;
     let data = response.data.into_json().unwrap_or_default();
     let mut fields = Vec::new();
     for ty in data["__schema"]["types"].as_array().into_iter().flatten() {
         let type_name = ty["name"].as_str().unwrap_or_default();
+        if type_name.starts_with("__") {
+            continue;
+        }
         for field in ty["fields"].as_array().into_iter().flatten() {
+            let name = field["name"].as_str().unwrap_or_default();
+            let mut returns = &field["type"];
+            while returns["name"].is_null() && !returns["ofType"].is_null() {
+                returns = &returns["ofType"];
+            }
             fields.push(crate::auth::policy::SchemaField {
                 type_name: type_name.to_owned(),
-                field: field["name"].as_str().unwrap_or_default().to_owned(),
+                field: name.to_owned(),
                 nullable: field["type"]["kind"] != "NON_NULL",
+                returns: returns["name"].as_str().unwrap_or_default().to_owned(),
+                classes: classes::classes_of(type_name, name),
             });
         }
     }

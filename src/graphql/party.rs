@@ -15,6 +15,7 @@ use super::insights::Gathered;
 use super::loaders::{self, Loaders};
 use super::node::{CustomerNode, Selection};
 use super::{access, errors};
+use crate::auth::Personal;
 use crate::domain::{Cif, Customer, Relationship, RelationshipKind};
 use crate::insights::{Holdings, InsightConfig, Insights};
 
@@ -84,9 +85,15 @@ impl RelationshipNode {
         errors::degrade(ctx, related_node(ctx, &self.0.related_id).await).flatten()
     }
 
-    /// The loan guaranteed or the account held jointly.
-    async fn reference(&self) -> Option<&str> {
-        self.0.reference.as_deref()
+    /// The loan guaranteed or the account held jointly: masked like an account
+    /// number (BIN and last 4) unless the caller may see account numbers, and
+    /// audited when shown.
+    async fn reference(&self, ctx: &Context<'_>) -> Option<String> {
+        let viewer = access::viewer(ctx);
+        self.0
+            .reference
+            .as_deref()
+            .map(|r| viewer.show(&self.0.customer_id, Personal::AccountNumber, r))
     }
 
     /// A shareholder's share, in percent.

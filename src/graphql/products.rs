@@ -145,8 +145,12 @@ pub struct TransactionNode {
 
 #[Object(name = "Transaction")]
 impl TransactionNode {
-    async fn id(&self) -> &str {
-        &self.txn.id
+    /// Core banking's id starts with the account number, so it is masked like one
+    /// (BIN and last 4 of the whole id) unless the caller may see account numbers;
+    /// null with `FORBIDDEN` for a role denied them.
+    async fn id(&self, ctx: &Context<'_>) -> Option<String> {
+        let viewer = ctx.data_unchecked::<Viewer>();
+        Some(viewer.show(&self.owner, Personal::AccountNumber, &self.txn.id))
     }
 
     async fn posted_at(&self) -> DateTime<Utc> {

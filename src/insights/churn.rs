@@ -137,7 +137,7 @@ pub fn churn_risk(config: &InsightConfig, inputs: &Inputs, aum: Decimal, tier: T
             })
             .collect();
         if !matured.is_empty() && out > Decimal::ZERO {
-            fired.push(signal(
+            let (points, reason) = signal(
                 "CHURN_MATURED_DEPOSIT_OUT",
                 c.matured_deposit_points,
                 format!(
@@ -151,7 +151,8 @@ pub fn churn_risk(config: &InsightConfig, inputs: &Inputs, aum: Decimal, tier: T
                     "maturityDates": matured.iter().map(|a| a.maturity_date.map(|d| d.to_string())).collect::<Vec<_>>(),
                     "outboundTransfers30d": dec(out),
                 }),
-            ));
+            );
+            fired.push((points, reason.naming(matured.iter().copied())));
         }
         let idle_cards: Vec<_> = inputs
             .cards

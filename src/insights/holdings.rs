@@ -13,24 +13,57 @@ use crate::domain::{
     OnlineUserStatus,
 };
 
+/// The totals of one customer (or a household, or a person). The figures that mix
+/// several systems, or come from deposits, are nullable in the schema: a role that may
+/// not see a class they are computed from gets null with `FORBIDDEN` for them and
+/// still sees the rest (docs/data-classes.md).
 #[derive(Debug, Clone, PartialEq, Serialize, async_graphql::SimpleObject)]
 #[serde(rename_all = "camelCase")]
+#[graphql(complex)]
 pub struct Holdings {
-    /// Assets under management (docs/domain.md#holdings): the 3-month average of monthly
-    /// average daily deposit balances, in CNY; loans excluded.
+    #[graphql(skip)]
     pub aum: Money,
-    /// Deposits held today, in CNY.
+    #[graphql(skip)]
     pub deposits: Money,
     pub loans_outstanding: Money,
     pub credit_limit: Money,
     pub credit_used: Money,
-    /// Product lines held (depth): a second current account does not deepen a
-    /// relationship the way a first credit card does.
+    #[graphql(skip)]
     pub product_count: i32,
+    #[graphql(skip)]
     pub products_by_line: Vec<ProductLine>,
+    #[graphql(skip)]
     pub by_currency: Vec<CurrencyHoldings>,
     /// The date of the exchange rates the CNY totals use.
     pub fx_as_of: NaiveDate,
+}
+
+#[async_graphql::ComplexObject]
+impl Holdings {
+    /// Assets under management (docs/domain.md#holdings): the 3-month average of monthly
+    /// average daily deposit balances, in CNY; loans excluded.
+    async fn aum(&self) -> Option<Money> {
+        Some(self.aum.clone())
+    }
+
+    /// Deposits held today, in CNY.
+    async fn deposits(&self) -> Option<Money> {
+        Some(self.deposits.clone())
+    }
+
+    /// Product lines held (depth): a second current account does not deepen a
+    /// relationship the way a first credit card does.
+    async fn product_count(&self) -> Option<i32> {
+        Some(self.product_count)
+    }
+
+    async fn products_by_line(&self) -> Option<Vec<ProductLine>> {
+        Some(self.products_by_line.clone())
+    }
+
+    async fn by_currency(&self) -> Option<Vec<CurrencyHoldings>> {
+        Some(self.by_currency.clone())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, async_graphql::SimpleObject)]

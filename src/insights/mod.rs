@@ -24,8 +24,8 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::domain::{
-    bank_time_zone, Account, Activity, Card, Consent, ContactPreferences, Customer, Interaction,
-    Loan, Money, OnlineUser,
+    bank_time_zone, Account, Activity, Card, Cif, ClassSet, Consent, ContactPreferences, Customer,
+    DataClass, Interaction, Loan, Money, OnlineUser,
 };
 
 pub use churn::{churn_level, churn_risk, ChurnLevel, ChurnRisk};
@@ -106,12 +106,25 @@ impl Records {
 /// binary float, and the hub's exact-decimal JSON numbers (serde_json's
 /// `arbitrary_precision`) would otherwise reach GraphQL as opaque objects.
 #[derive(Debug, Clone, PartialEq, Serialize, async_graphql::SimpleObject)]
-#[graphql(name = "InsightReason")]
+#[graphql(name = "InsightReason", complex)]
 pub struct Reason {
     /// A stable code such as `TIER_BY_AUM` or `CHURN_AUM_DROP_3M`.
     pub rule: String,
+    /// Served by the GraphQL layer, which masks or refuses what `carries` says.
+    #[graphql(skip)]
     pub detail: String,
+    #[graphql(skip)]
     pub inputs: async_graphql::Json<serde_json::Value>,
+    /// The personal data classes `detail` and `inputs` carry beyond what the rule's
+    /// field is classed by (docs/data-classes.md): a reason naming account numbers is
+    /// masked like one, a reason giving an age is refused where birth dates are.
+    #[graphql(skip)]
+    #[serde(skip)]
+    pub carries: ClassSet,
+    /// The account numbers `detail` and `inputs` name, with their owners.
+    #[graphql(skip)]
+    #[serde(skip)]
+    pub accounts: Vec<(Cif, String)>,
 }
 
 impl Reason {
@@ -120,7 +133,25 @@ impl Reason {
             rule: rule.to_owned(),
             detail: detail.into(),
             inputs: async_graphql::Json(numbers_as_strings(inputs)),
+            carries: ClassSet::EMPTY,
+            accounts: Vec::new(),
         }
+    }
+
+    /// Notes that the reason names these accounts' numbers.
+    pub fn naming<'a>(mut self, accounts: impl IntoIterator<Item = &'a Account>) -> Reason {
+        for account in accounts {
+            self.accounts
+                .push((account.customer_id.clone(), account.number.clone()));
+        }
+        self.carries.insert(DataClass::AccountNumber);
+        self
+    }
+
+    /// Notes that the reason carries a value of `class` (the age, from the birth date).
+    pub fn carrying(mut self, class: DataClass) -> Reason {
+        self.carries.insert(class);
+        self
     }
 }
 
@@ -342,8 +373,25 @@ mod tests {
             async_graphql::EmptyMutation,
             async_graphql::EmptySubscription,
         );
+        // A reason's detail and inputs are served as a viewer may see them.
+        let policies =
+            crate::auth::Policies::load(std::path::Path::new("config/policies.toml")).unwrap();
+        let viewer = crate::auth::Viewer::new(
+            crate::auth::Identity {
+                subject: "rm".into(),
+                role: "relationship_manager".into(),
+                staff_id: Some("S0001".into()),
+                branch: None,
+                customer: None,
+                client: None,
+            },
+            policies.role("relationship_manager").unwrap().clone(),
+            None,
+            None,
+        );
         let response = schema
             .execute(
+                async_graphql::Request::new(
                 "{ holdings { aum { amount currency } deposits { amount } loansOutstanding { amount } \
                    creditLimit { amount } creditUsed { amount } productCount fxAsOf } \
                    insights { tier lifecycleStage \
@@ -352,6 +400,8 @@ mod tests {
                      satisfaction { averageScore responses csat complaints12m openComplaints overdueComplaints } \
                      nextBestOffers { product channel score reasons { rule detail inputs } } \
                      reasons { rule detail inputs } } }",
+                )
+                .data(viewer),
             )
             .await;
         assert!(response.errors.is_empty(), "{:?}", response.errors);

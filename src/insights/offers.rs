@@ -89,7 +89,8 @@ fn candidates(
                     "balances": maturing.iter().map(|a| json!({"amount": dec(a.balance.amount), "currency": a.balance.currency})).collect::<Vec<_>>(),
                     "windowDays": n.maturity_window_days,
                 }),
-            ),
+            )
+            .naming(maturing.iter().copied()),
         });
     }
 
@@ -172,7 +173,8 @@ fn candidates(
                         "payrollMonths12m": a.payroll_months_12m,
                         "lastPayrollOn": a.last_payroll_on.map(|d| d.to_string()),
                     }),
-                ),
+                )
+                .carrying(crate::domain::DataClass::BirthDate),
             });
         }
     }

@@ -30,6 +30,7 @@ mod cache_redis;
 mod connector_specs;
 mod consents;
 mod customer360;
+mod data_classes;
 mod fail_closed;
 mod fuzz;
 mod http_protocol;

@@ -291,10 +291,10 @@ async fn each_delivery_to_a_customer_screen_is_audited_and_policed() {
     let cif = "1000000007";
     let teller = token_for("teller", Some("T0042"), Some("B001"), None);
     let mut screen = subscribe_as(&app, &teller, Some(cif), "subject").await;
-    // A role denied contact notes gets them as it would in a query: FORBIDDEN at the
-    // field, the rest of the event standing.
-    let analyst = token_for("bi_analyst", Some("A0042"), Some("B001"), None);
-    let mut analysis = subscribe_as(&app, &analyst, Some(cif), "channel notes").await;
+    // A role denied contact notes (the customer, in the portal) gets them as it would
+    // in a query: FORBIDDEN at the field, the rest of the event standing.
+    let own = token_for("customer", None, None, Some(cif));
+    let mut analysis = subscribe_as(&app, &own, Some(cif), "channel notes").await;
 
     for subject in ["First call", "Second call"] {
         app.log_ok(
