@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::errors;
 use crate::bus::Bus;
-use crate::domain::Cif;
+use crate::domain::{Cif, DataClass};
 
 /// The bus channel change notices travel on.
 pub const CUSTOMER_CHANGED_CHANNEL: &str = "customer.changed";
@@ -33,7 +33,9 @@ pub struct ChangeSubscription;
 #[Subscription]
 impl ChangeSubscription {
     /// Upstream changes to one customer's data. The cache has already dropped what
-    /// they invalidate, so a query made on receipt sees the new data.
+    /// they invalidate, so a query made on receipt sees the new data. A notice says
+    /// which kind of record moved, which is itself data of that kind ("the deposits
+    /// changed"): a role denied the class never gets the notice.
     async fn customer_changed(
         &self,
         ctx: &Context<'_>,
@@ -42,14 +44,44 @@ impl ChangeSubscription {
         super::access::no_lookup_by_cif(super::access::viewer(ctx), "id")?;
         let cif = Cif::parse(&id).map_err(|e| errors::bad_input("id", e))?;
         super::access::authorize(ctx, &cif, "id").await?;
+        let denied = super::access::viewer(ctx).policy().deny_classes;
         let bus = ctx.data_unchecked::<Bus>();
         Ok(bus
             .subscribe(CUSTOMER_CHANGED_CHANNEL)
             .filter_map(move |payload| {
                 let change = serde_json::from_value::<CustomerChange>(payload)
                     .ok()
-                    .filter(|c| c.id.as_str() == cif.as_str());
+                    .filter(|c| c.id.as_str() == cif.as_str())
+                    .filter(|c| match entity_class(&c.entity) {
+                        Some(class) => !denied.contains(class),
+                        // A kind of record this hub does not know: only a role
+                        // denied nothing may be told of it.
+                        None => denied.is_empty(),
+                    });
                 async move { change }
             }))
     }
+}
+
+/// The kinds of record a change notice may name, each with the data class it is
+/// about: `POST /events` accepts these names, and a subscriber denied the class is
+/// never told of the change.
+pub const CHANGE_ENTITIES: [(&str, DataClass); 8] = [
+    ("customer", DataClass::Profile),
+    ("account", DataClass::Deposits),
+    ("card", DataClass::Cards),
+    ("loan", DataClass::Loans),
+    ("online_user", DataClass::Channels),
+    ("relationship", DataClass::Relationships),
+    ("party", DataClass::Relationships),
+    // Activity is computed from the transactions of deposit accounts.
+    ("activity", DataClass::Deposits),
+];
+
+/// The data class of the records a change notice is about.
+fn entity_class(entity: &str) -> Option<DataClass> {
+    CHANGE_ENTITIES
+        .iter()
+        .find(|(name, _)| *name == entity)
+        .map(|(_, class)| *class)
 }

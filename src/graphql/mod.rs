@@ -35,7 +35,7 @@ use crate::config::GraphqlConfig;
 use crate::store::Store;
 use crate::upstream::Upstreams;
 
-pub use changes::{CustomerChange, CUSTOMER_CHANGED_CHANNEL};
+pub use changes::{CustomerChange, CHANGE_ENTITIES, CUSTOMER_CHANGED_CHANNEL};
 pub use deadline::EventDeadline;
 pub use interactions::INTERACTIONS_CHANNEL;
 pub use loaders::Loaders;

@@ -33,21 +33,10 @@ use super::AppState;
 use crate::cache::{short_hash, RedisTier, INVALIDATE_CHANNEL};
 use crate::domain::{Cif, System};
 use crate::errors::{ApiError, ErrorCode};
-use crate::graphql::CUSTOMER_CHANGED_CHANNEL;
+use crate::graphql::{CHANGE_ENTITIES, CUSTOMER_CHANGED_CHANNEL};
 
 /// Most keys one request may name; bulk changes come as several events.
 const MAX_KEYS: usize = 1_000;
-/// Entities an event may name, each a kind of upstream record the cache tags.
-const ENTITIES: &[&str] = &[
-    "customer",
-    "account",
-    "card",
-    "loan",
-    "online_user",
-    "relationship",
-    "party",
-    "activity",
-];
 
 /// One change: `{"system":"core","entity":"account","keys":["6217…"]}`.
 #[derive(Debug, Deserialize)]
@@ -304,7 +293,10 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
                 )
             }
         };
-        if !ENTITIES.contains(&event.entity.as_str()) {
+        if !CHANGE_ENTITIES
+            .iter()
+            .any(|(name, _)| *name == event.entity.as_str())
+        {
             return refuse(
                 &state,
                 "bad_request",
@@ -313,7 +305,11 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
                     format!(
                         "events[{index}].entity: '{}' is not one of {}",
                         event.entity,
-                        ENTITIES.join(", ")
+                        CHANGE_ENTITIES
+                            .iter()
+                            .map(|(name, _)| *name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 ),
             );

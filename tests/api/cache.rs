@@ -439,3 +439,48 @@ async fn metrics_count_cache_use_per_tier_and_system() {
         "a metrics page: {idle}"
     );
 }
+
+/// A change notice says which kind of record moved ("the deposits changed"), which is
+/// data of that kind: a role denied deposits learns of a card's change, never of an
+/// account's.
+#[tokio::test]
+async fn change_notices_are_withheld_from_roles_denied_their_kind_of_record() {
+    let app = TestApp::builder().config(with_events).spawn().await;
+    let cif = "1000000007";
+    let query = "subscription($id: ID!) { customerChanged(id: $id) { system entity } }";
+    let risk = token_for("risk_officer", Some("R0001"), Some("B001"), None);
+    let mut risk_screen = ws_subscribe_as(&app.ws_url(), &risk, query, json!({"id": cif})).await;
+    let mut admin_screen = ws_subscribe(&app.ws_url(), query, json!({"id": cif})).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    for (system, entity) in [("core", "account"), ("cards", "card")] {
+        let (status, answer) = send_event(
+            &app,
+            &json!({"system": system, "entity": entity, "keys": [cif], "customerId": cif}),
+        )
+        .await;
+        assert_eq!(status, 202, "{answer}");
+    }
+    let mut admin_saw = Vec::new();
+    while let Some(notice) = ws_next(&mut admin_screen, Duration::from_secs(2)).await {
+        admin_saw.push(notice["payload"]["data"]["customerChanged"]["entity"].clone());
+        if admin_saw.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(admin_saw, [json!("account"), json!("card")]);
+    let notice = ws_next(&mut risk_screen, Duration::from_secs(2))
+        .await
+        .expect("the card's change reaches the risk officer");
+    assert_eq!(
+        notice["payload"]["data"]["customerChanged"],
+        json!({"system": "cards", "entity": "card"}),
+        "the account's change is never sent: {notice}"
+    );
+    assert!(
+        ws_next(&mut risk_screen, Duration::from_millis(500))
+            .await
+            .is_none(),
+        "nothing else arrives"
+    );
+}
