@@ -388,25 +388,34 @@ async fn introspection_is_off_outside_the_demo_unless_the_role_allows_it() {
     assert_eq!(answer["data"]["__schema"]["queryType"]["name"], "Query");
 }
 
-#[tokio::test]
-async fn in_allowlist_mode_only_manifest_operations_run() {
+/// The one operation of the portal's manifest, persisted as `own-v1`.
+const OWN: &str = "query Own($id: ID!) { customer(id: $id) { id } }";
+
+/// A hub in allowlist mode for the `customer` role, whose manifest holds [`OWN`].
+async fn allowlisted_portal_hub() -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let manifest = dir.path().join("manifest.json");
-    let allowed = "query Own($id: ID!) { customer(id: $id) { id } }";
     std::fs::write(
         &manifest,
         json!({"format": "apollo-persisted-query-manifest", "version": 1,
-            "operations": [{"id": "own-v1", "name": "Own", "type": "query", "body": allowed}]})
+            "operations": [{"id": "own-v1", "name": "Own", "type": "query", "body": OWN}]})
         .to_string(),
     )
     .unwrap();
-    let app = TestApp::builder()
-        .config(|config| {
-            config.graphql.allowlist = Some(manifest.clone());
+    // The manifest is read at start; the folder may go once the hub runs.
+    TestApp::builder()
+        .config(move |config| {
+            config.graphql.allowlist = Some(manifest);
             config.graphql.allowlist_roles = vec!["customer".into()];
         })
         .spawn()
-        .await;
+        .await
+}
+
+#[tokio::test]
+async fn in_allowlist_mode_only_manifest_operations_run() {
+    let allowed = OWN;
+    let app = allowlisted_portal_hub().await;
     let portal = token_for("customer", None, None, Some("1000000001"));
     let vars = json!({"id": "1000000001"});
     let (status, answer) = app.graphql_as(&portal, allowed, vars.clone(), &[]).await;
@@ -464,23 +473,7 @@ async fn the_same_view_over_http_and_websocket(app: &TestApp) {
 
 #[tokio::test]
 async fn allowlist_introspection_deadline_and_field_policy_hold_alike_over_http_and_websocket() {
-    let dir = tempfile::tempdir().unwrap();
-    let manifest = dir.path().join("manifest.json");
-    let allowed = "query Own($id: ID!) { customer(id: $id) { id } }";
-    std::fs::write(
-        &manifest,
-        json!({"format": "apollo-persisted-query-manifest", "version": 1,
-            "operations": [{"id": "own-v1", "name": "Own", "type": "query", "body": allowed}]})
-        .to_string(),
-    )
-    .unwrap();
-    let portal_hub = TestApp::builder()
-        .config(|config| {
-            config.graphql.allowlist = Some(manifest.clone());
-            config.graphql.allowlist_roles = vec!["customer".into()];
-        })
-        .spawn()
-        .await;
+    let portal_hub = allowlisted_portal_hub().await;
     let portal = token_for("customer", None, None, Some("1000000001"));
     let by_id = json!({"variables": {"id": "1000000001"},
         "extensions": {"persistedQuery": {"version": 1, "sha256Hash": "own-v1"}}});
