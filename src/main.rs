@@ -77,7 +77,8 @@ enum Command {
         /// What to exercise: log-interaction, profile360, batch100 or search.
         #[arg(long, default_value = "log-interaction")]
         scenario: Scenario,
-        /// Cache tiers: cold, warm, warm-l1 or warm-redis (needs REDIS_URL).
+        /// Cache tiers: cold (every tier on, nothing read first), uncached (no tier),
+        /// warm, warm-l1 or warm-redis (needs REDIS_URL).
         #[arg(long, default_value = "warm")]
         mode: Mode,
         /// Every sandbox system answers after this many milliseconds (default: none).
@@ -119,6 +120,15 @@ enum Command {
         /// hub's throughput as a ratio of it (profile360 only; meant for warm-l1).
         #[arg(long)]
         reference: bool,
+        /// Asks for each customer of the pool at most once (profile360, batch100,
+        /// log-interaction): with `--mode cold` every request is a first read at any
+        /// rate. The run ends early if the pool runs out.
+        #[arg(long)]
+        unique: bool,
+        /// Starts the hub and the sandbox from this `c360` binary instead of this one,
+        /// e.g. to compare two builds under one load generator in the same minutes.
+        #[arg(long)]
+        hub_binary: Option<std::path::PathBuf>,
     },
     #[cfg(feature = "demo")]
     /// The bench's reference: a bare async-graphql server answering the profile360
@@ -286,6 +296,8 @@ async fn main() -> anyhow::Result<()> {
             sandbox_customers,
             sandbox_process,
             reference,
+            unique,
+            hub_binary,
         } => {
             let plan = BenchPlan {
                 scenario,
@@ -296,12 +308,16 @@ async fn main() -> anyhow::Result<()> {
                 mode,
                 sandbox: None,
                 token,
+                unique,
+                hub_pid: None,
+                sandbox_pid: None,
             };
             let options = demo::BenchOptions {
                 latency_ms,
                 sandbox_process,
                 sandbox_customers,
                 reference,
+                hub_binary,
             };
             let report = demo::bench(config, plan, options).await?;
             if json {

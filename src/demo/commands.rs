@@ -97,6 +97,8 @@ pub struct BenchOptions {
     pub sandbox_customers: Option<u64>,
     /// Also runs the load against the bare reference server.
     pub reference: bool,
+    /// The binary the hub and sandbox processes are started from (default: this one).
+    pub hub_binary: Option<PathBuf>,
 }
 
 /// `c360 bench`: runs `plan` against its target, or against a sandbox and hub that
@@ -111,6 +113,9 @@ pub async fn bench(
             "--reference compares profile360 only, not {}",
             plan.scenario
         );
+    }
+    if !plan.target.is_empty() && options.hub_binary.is_some() {
+        anyhow::bail!("--hub-binary starts a hub of that build; it cannot go with --target");
     }
     let mut report = if plan.target.is_empty() {
         local_bench(&config, &mut plan, &options).await?
@@ -156,6 +161,7 @@ async fn local_bench(
         redis_key_prefix: config.redis.key_prefix.clone(),
         redis_configured: config.redis.url.is_some(),
         database_url: config.database.url.clone(),
+        binary: options.hub_binary.clone(),
     };
     let backend = if config.database.url.starts_with("sqlite:") {
         "sqlite"
@@ -182,6 +188,8 @@ async fn local_bench(
         }
     }
     plan.sandbox = Some(hub.sandbox.clone());
+    plan.hub_pid = hub.hub_alone_pid();
+    plan.sandbox_pid = hub.sandbox_pid();
     eprintln!(
         "bench: hub process on {} ({backend}, mode {}), sandbox latency {}",
         plan.target,

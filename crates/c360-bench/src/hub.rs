@@ -5,7 +5,7 @@
 //! apart, and the bare reference server (`c360 bench-reference`).
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -23,6 +23,9 @@ pub struct HubSettings {
     pub redis_configured: bool,
     /// `database.url`: a scratch SQLite file is used unless it names PostgreSQL.
     pub database_url: String,
+    /// The `c360` binary to start the hub and the sandbox from (default: this one),
+    /// so that two builds can be compared by one load generator in the same minutes.
+    pub binary: Option<PathBuf>,
 }
 
 /// How long the child may take to print its URLs.
@@ -89,11 +92,11 @@ impl HubProcess {
         ];
         let mut set = |key: &str, value: &str| env.push((key.into(), value.into()));
         match mode {
-            Mode::Cold => {
+            Mode::Cold | Mode::Warm => {}
+            Mode::Uncached => {
                 set("C360_CACHE__ENABLED", "false");
                 set("C360_CACHE__RESPONSE_ENABLED", "false");
             }
-            Mode::Warm => {}
             Mode::WarmL1 => set("C360_CACHE__RESPONSE_ENABLED", "false"),
             Mode::WarmRedis => {
                 if !settings.redis_configured {
@@ -110,7 +113,7 @@ impl HubProcess {
         let customers = customers.to_string();
         match placement {
             SandboxPlacement::WithHub => {
-                let mut command = own_binary()?;
+                let mut command = own_binary(settings.binary.as_deref())?;
                 command
                     .args(["demo", "--port", "0", "--sandbox-port", "0"])
                     .args(["--latency", "none", "--customers", &customers]);
@@ -128,7 +131,7 @@ impl HubProcess {
                 })
             }
             SandboxPlacement::OwnProcess => {
-                let mut command = own_binary()?;
+                let mut command = own_binary(settings.binary.as_deref())?;
                 command
                     .args(["sandbox", "--port", "0", "--latency", "none"])
                     .args(["--customers", &customers])
@@ -148,7 +151,7 @@ impl HubProcess {
                         format!("sqlite://{}/c360.db", scratch.display()),
                     ));
                 }
-                let mut command = own_binary()?;
+                let mut command = own_binary(settings.binary.as_deref())?;
                 command.args(["serve", "--port", "0"]).envs(env);
                 let (child, urls) = match start_child(&mut command, &["c360 hub:"]) {
                     Ok(started) => started,
@@ -167,6 +170,17 @@ impl HubProcess {
                 })
             }
         }
+    }
+
+    /// The process whose CPU time is the hub's alone: `None` when the sandbox shares
+    /// it (`SandboxPlacement::WithHub`).
+    pub fn hub_alone_pid(&self) -> Option<u32> {
+        self.sandbox_child.as_ref().map(|_| self.child.id())
+    }
+
+    /// The sandbox's process, when it runs in one of its own.
+    pub fn sandbox_pid(&self) -> Option<u32> {
+        self.sandbox_child.as_ref().map(Child::id)
     }
 
     /// The hub process's peak resident memory so far (Linux `VmHWM`), in MiB.
@@ -191,7 +205,7 @@ pub struct ReferenceProcess {
 impl ReferenceProcess {
     /// Starts the reference on a free port with profiles of customers `1..=customers`.
     pub fn start(customers: u64) -> Result<ReferenceProcess, HubProcessError> {
-        let mut command = own_binary()?;
+        let mut command = own_binary(None)?;
         command
             .args(["bench-reference", "--port", "0"])
             .args(["--customers", &customers.to_string()])
@@ -214,10 +228,13 @@ impl Drop for ReferenceProcess {
 /// What `c360 bench-reference` prints before its URL.
 pub const REFERENCE_BANNER: &str = "c360 bench reference:";
 
-fn own_binary() -> Result<Command, HubProcessError> {
-    Ok(Command::new(
-        std::env::current_exe().map_err(HubProcessError::Spawn)?,
-    ))
+fn own_binary(binary: Option<&Path>) -> Result<Command, HubProcessError> {
+    match binary {
+        Some(binary) => Ok(Command::new(binary)),
+        None => Ok(Command::new(
+            std::env::current_exe().map_err(HubProcessError::Spawn)?,
+        )),
+    }
 }
 
 /// `http://host:port` out of the sandbox's `http://host:port/{core,cards,…}/v1`.

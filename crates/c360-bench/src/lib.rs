@@ -9,6 +9,8 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -16,6 +18,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 mod client;
+mod cpu;
 mod hub;
 
 pub use hub::{
@@ -41,11 +44,17 @@ impl Scenario {
         &["log-interaction", "profile360", "batch100", "search"];
 }
 
-/// Which cache tiers are on.
+/// Which cache tiers are on, and whether the pool is read once before measuring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// No cache at all: every request reads the upstreams.
+    /// Every tier on, as shipped, and nothing read before measuring: a customer's
+    /// first read pays for the upstream calls and for filling the tiers. With
+    /// `--unique` no customer is asked twice, so every request stays a first read
+    /// whatever the rate.
     Cold,
+    /// No cache at all: every request reads the upstreams (what `cold` meant before
+    /// the tiers were kept on for it).
+    Uncached,
     /// Every tier: responses, in-process entities, Redis when configured.
     Warm,
     /// Entity tiers only (no response tier): every request is executed.
@@ -55,10 +64,11 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub const NAMES: &'static [&'static str] = &["cold", "warm", "warm-l1", "warm-redis"];
+    pub const NAMES: &'static [&'static str] =
+        &["cold", "uncached", "warm", "warm-l1", "warm-redis"];
 
     fn warm(self) -> bool {
-        self != Mode::Cold
+        !matches!(self, Mode::Cold | Mode::Uncached)
     }
 }
 
@@ -67,6 +77,7 @@ impl FromStr for Mode {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "cold" => Ok(Mode::Cold),
+            "uncached" => Ok(Mode::Uncached),
             "warm" => Ok(Mode::Warm),
             "warm-l1" => Ok(Mode::WarmL1),
             "warm-redis" => Ok(Mode::WarmRedis),
@@ -82,6 +93,7 @@ impl fmt::Display for Mode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Mode::Cold => "cold",
+            Mode::Uncached => "uncached",
             Mode::Warm => "warm",
             Mode::WarmL1 => "warm-l1",
             Mode::WarmRedis => "warm-redis",
@@ -132,6 +144,13 @@ pub struct BenchPlan {
     pub sandbox: Option<String>,
     /// Bearer token sent with every request.
     pub token: Option<String>,
+    /// No customer is asked for twice in the run: the pool is dealt out in a shuffled
+    /// order and the run ends early if it runs out.
+    pub unique: bool,
+    /// The hub's process, when it runs alone in one: its CPU time is measured.
+    pub hub_pid: Option<u32>,
+    /// The sandbox's process, when it runs in one of its own.
+    pub sandbox_pid: Option<u32>,
 }
 
 /// What a run measured. Latencies are of successful and failed requests alike.
@@ -153,6 +172,17 @@ pub struct BenchReport {
     /// Peak resident memory of the hub process (`null` when it is not a child of
     /// this run, or not on Linux).
     pub hub_peak_rss_mb: Option<f64>,
+    /// CPU time of the hub process (user + system, all threads) during the measured
+    /// part of the run, per request; `null` unless the hub runs alone in a process
+    /// started by this run (`--sandbox-process`).
+    pub hub_cpu_us_per_request: Option<f64>,
+    /// The same for the sandbox, with `--sandbox-process`.
+    pub sandbox_cpu_us_per_request: Option<f64>,
+    /// Whether each customer was asked for at most once (`--unique`).
+    pub unique: bool,
+    /// With `--unique`: the pool ran out before the duration was over, and the run
+    /// stopped there.
+    pub pool_exhausted: bool,
     /// Requests per second of the bare reference server (`--reference`) under the
     /// same load, run after the hub; `null` without it.
     pub reference_requests_per_sec: Option<f64>,
@@ -191,6 +221,18 @@ impl fmt::Display for BenchReport {
             self.hub_peak_rss_mb
                 .map(|m| format!("{m:.0} MB"))
                 .unwrap_or_else(|| "unknown".into())
+        )?;
+        let us = |v: Option<f64>| v.map_or_else(|| "unknown".into(), |v| format!("{v:.0} µs"));
+        write!(
+            f,
+            "\n  CPU per request: hub {}   sandbox {}{}",
+            us(self.hub_cpu_us_per_request),
+            us(self.sandbox_cpu_us_per_request),
+            match (self.unique, self.pool_exhausted) {
+                (true, true) => "   (unique customers; the pool ran out: stopped early)",
+                (true, false) => "   (unique customers)",
+                _ => "",
+            }
         )?;
         if let (Some(reference), Some(ratio)) =
             (self.reference_requests_per_sec, self.ratio_to_reference)
@@ -260,18 +302,30 @@ pub async fn run(plan: &BenchPlan) -> Result<BenchReport, HubProcessError> {
     if matches!(plan.scenario, Scenario::Profile360 | Scenario::Batch100) && plan.mode.warm() {
         prewarm(&client, &url, plan).await;
     }
+    if plan.unique && plan.scenario == Scenario::Search {
+        return Err(HubProcessError::Mode(
+            "--unique deals out customers; search asks for surnames".into(),
+        ));
+    }
+    let customers = Arc::new(Customers::new(plan.customers, plan.unique));
     let calls_before = upstream_calls(&client, plan).await;
+    let hub_cpu = plan.hub_pid.map(cpu::CpuMeter::start);
+    let sandbox_cpu = plan.sandbox_pid.map(cpu::CpuMeter::start);
     let started = Instant::now();
     let deadline = started + plan.duration;
     let workers: Vec<_> = (0..plan.concurrency.max(1))
         .map(|_| {
             let mut sender = client::Sender::new(target.clone());
             let plan = plan.clone();
+            let customers = customers.clone();
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut errors = 0u64;
                 while Instant::now() < deadline {
-                    let body = Bytes::from(serde_json::to_vec(&request(&plan)).unwrap_or_default());
+                    let Some(request) = request(&plan, &customers) else {
+                        break;
+                    };
+                    let body = Bytes::from(serde_json::to_vec(&request).unwrap_or_default());
                     let sent = Instant::now();
                     let ok = match sender.post(body).await {
                         Some((status, answer)) if status.is_success() => {
@@ -298,6 +352,9 @@ pub async fn run(plan: &BenchPlan) -> Result<BenchReport, HubProcessError> {
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let requests = latencies.len() as u64;
+    let hub_cpu_us_per_request = hub_cpu.and_then(|meter| meter.per_request_us(requests));
+    let sandbox_cpu_us_per_request = sandbox_cpu.and_then(|meter| meter.per_request_us(requests));
     let calls_after = upstream_calls(&client, plan).await;
     latencies.sort_unstable();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
@@ -325,6 +382,10 @@ pub async fn run(plan: &BenchPlan) -> Result<BenchReport, HubProcessError> {
             .filter(|_| !latencies.is_empty())
             .map(|(before, after)| after.saturating_sub(before) as f64 / latencies.len() as f64),
         hub_peak_rss_mb: None,
+        hub_cpu_us_per_request,
+        sandbox_cpu_us_per_request,
+        unique: plan.unique,
+        pool_exhausted: customers.exhausted(),
         reference_requests_per_sec: None,
         ratio_to_reference: None,
     })
@@ -345,8 +406,10 @@ pub async fn run_reference(plan: &BenchPlan) -> Result<BenchReport, HubProcessEr
         target: reference.url.clone(),
         // The reference holds every profile from its start: there is nothing to warm
         // and no sandbox to count calls at.
-        mode: Mode::Cold,
+        mode: Mode::Uncached,
         sandbox: None,
+        hub_pid: None,
+        sandbox_pid: None,
         ..plan.clone()
     };
     run(&reference_plan).await
@@ -384,17 +447,17 @@ async fn upstream_calls(client: &reqwest::Client, plan: &BenchPlan) -> Option<u6
     )
 }
 
-/// One request of the scenario.
-fn request(plan: &BenchPlan) -> Value {
-    match plan.scenario {
+/// One request of the scenario; `None` when `--unique` has dealt out every customer.
+fn request(plan: &BenchPlan, customers: &Customers) -> Option<Value> {
+    let cif = |i: u64| (1_000_000_000 + i).to_string();
+    Some(match plan.scenario {
         Scenario::Profile360 => {
-            let customer = 1_000_000_000 + fastrand::u64(1..=plan.customers.max(1));
-            json!({"query": PROFILE_360, "variables": {"id": customer.to_string()}})
+            json!({"query": PROFILE_360, "variables": {"id": cif(customers.next()?)}})
         }
         Scenario::Batch100 => {
-            let ids: Vec<String> = (0..100)
-                .map(|_| (1_000_000_000 + fastrand::u64(1..=plan.customers.max(1))).to_string())
-                .collect();
+            let ids = (0..100)
+                .map(|_| customers.next().map(cif))
+                .collect::<Option<Vec<String>>>()?;
             json!({"query": BATCH_100, "variables": {"ids": ids}})
         }
         Scenario::Search => {
@@ -402,13 +465,13 @@ fn request(plan: &BenchPlan) -> Value {
             json!({"query": SEARCH, "variables": {"name": surname}})
         }
         Scenario::LogInteraction => {
-            let customer = 1_000_000_000 + fastrand::u64(1..=plan.customers.max(1));
+            let customer = cif(customers.next()?);
             json!({
                 "query": LOG_INTERACTION,
                 "variables": {
                     "key": uuid::Uuid::now_v7().to_string(),
                     "input": {
-                        "customerId": customer.to_string(),
+                        "customerId": customer,
                         "channel": "CALL_CENTER",
                         "type": "SERVICE",
                         "direction": "INBOUND",
@@ -420,6 +483,57 @@ fn request(plan: &BenchPlan) -> Value {
                 }
             })
         }
+    })
+}
+
+/// Which customer each request is about: one of the pool at random, or (`--unique`)
+/// each of the pool once, in an order that is not the CIFs' own.
+struct Customers {
+    pool: u64,
+    unique: Option<Dealer>,
+}
+
+struct Dealer {
+    dealt: AtomicU64,
+    /// A step coprime with the pool: `i * stride mod pool` visits every customer once.
+    stride: u64,
+    exhausted: AtomicBool,
+}
+
+impl Customers {
+    fn new(pool: u64, unique: bool) -> Customers {
+        let pool = pool.max(1);
+        let stride = [1_000_003, 104_729, 7_919, 1]
+            .into_iter()
+            .find(|p| pool % p != 0 || *p == 1)
+            .unwrap_or(1);
+        Customers {
+            pool,
+            unique: unique.then(|| Dealer {
+                dealt: AtomicU64::new(0),
+                stride,
+                exhausted: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// A customer number in `1..=pool`.
+    fn next(&self) -> Option<u64> {
+        let Some(dealer) = &self.unique else {
+            return Some(fastrand::u64(1..=self.pool));
+        };
+        let i = dealer.dealt.fetch_add(1, Ordering::Relaxed);
+        if i >= self.pool {
+            dealer.exhausted.store(true, Ordering::Relaxed);
+            return None;
+        }
+        Some((u128::from(i) * u128::from(dealer.stride) % u128::from(self.pool)) as u64 + 1)
+    }
+
+    fn exhausted(&self) -> bool {
+        self.unique
+            .as_ref()
+            .is_some_and(|d| d.exhausted.load(Ordering::Relaxed))
     }
 }
 
@@ -442,5 +556,23 @@ mod tests {
         assert_eq!("batch100".parse::<Scenario>().unwrap(), Scenario::Batch100);
         assert_eq!("search".parse::<Scenario>().unwrap(), Scenario::Search);
         assert!("tepid".parse::<Mode>().is_err());
+        assert_eq!("uncached".parse::<Mode>().unwrap(), Mode::Uncached);
+    }
+
+    #[test]
+    fn unique_customers_are_each_dealt_once_then_run_out() {
+        for pool in [1, 7, 7_919, 10_000, 104_729 * 2] {
+            let customers = Customers::new(pool, true);
+            let mut seen = std::collections::HashSet::new();
+            while let Some(c) = customers.next() {
+                assert!((1..=pool).contains(&c), "{c} outside 1..={pool}");
+                assert!(seen.insert(c), "{c} dealt twice from a pool of {pool}");
+            }
+            assert_eq!(seen.len() as u64, pool);
+            assert!(customers.exhausted());
+        }
+        let random = Customers::new(5, false);
+        assert!((0..100).all(|_| random.next().is_some()));
+        assert!(!random.exhausted());
     }
 }
