@@ -5,7 +5,13 @@
 //! of the tree, which is cheap: names in it are shared, not copied.
 //!
 //! Only documents that parsed are kept, so malformed ones always get their parse
-//! error; validation still runs on every request, against the schema it executes on.
+//! error. A kept document also remembers whether it has passed validation: the rules
+//! of GraphQL validation look at the document and the schema, not at the values of
+//! its variables, so a document that passed once passes again, and async-graphql's
+//! full validation (a ninth of the instructions of a cold profile360) runs only on its
+//! first execution. Later ones run the schema's fast mode, which still checks depth,
+//! complexity and fragment cycles; the values of variables are checked where they are
+//! used, as each argument is read.
 //!
 //! A document nested deeper than [`MAX_NESTING`] is refused before it is parsed:
 //! async-graphql's parser, validator and executor recurse once per level of a list or
@@ -13,6 +19,7 @@
 //! thousand levels deep (a 10 KB request) overflowed a worker thread's stack and
 //! aborted the whole hub (found by `tests/api/fuzz.rs`).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_graphql::parser::types::ExecutableDocument;
@@ -35,7 +42,27 @@ pub struct TooDeep;
 
 /// A bounded cache of parsed documents.
 pub struct ParsedDocuments {
-    documents: Cache<Arc<str>, Arc<ExecutableDocument>>,
+    documents: Cache<Arc<str>, Arc<KnownDocument>>,
+}
+
+/// A document parsed before, and whether an execution of it has passed validation.
+#[derive(Debug)]
+pub struct KnownDocument {
+    document: ExecutableDocument,
+    validated: AtomicBool,
+}
+
+impl KnownDocument {
+    /// Whether the full validation has passed on this document before: its later
+    /// executions need only the fast one.
+    pub fn validated(&self) -> bool {
+        self.validated.load(Ordering::Relaxed)
+    }
+
+    /// Records that an execution of the document passed the full validation.
+    pub fn mark_validated(&self) {
+        self.validated.store(true, Ordering::Relaxed);
+    }
 }
 
 impl ParsedDocuments {
@@ -51,28 +78,35 @@ impl ParsedDocuments {
     }
 
     /// `request` with its document parsed, from the cache when this text was parsed
-    /// before; a document that does not parse is left for async-graphql to report,
-    /// one nested too deep to parse safely is refused.
+    /// before, and the cache's entry for it (`None` for a document not kept); a
+    /// document that does not parse is left for async-graphql to report, one nested
+    /// too deep to parse safely is refused.
     pub fn prepare(
         &self,
         mut request: async_graphql::Request,
-    ) -> Result<async_graphql::Request, TooDeep> {
-        if let Some(document) = self.documents.get(request.query.as_str()) {
-            request.set_parsed_query((*document).clone());
-            return Ok(request);
+    ) -> Result<(async_graphql::Request, Option<Arc<KnownDocument>>), TooDeep> {
+        if let Some(known) = self.documents.get(request.query.as_str()) {
+            request.set_parsed_query(known.document.clone());
+            return Ok((request, Some(known)));
         }
         if nesting_exceeds(&request.query, MAX_NESTING) {
             return Err(TooDeep);
         }
         let text: Arc<str> = Arc::from(request.query.as_str());
+        let mut kept = None;
         if let Ok(document) = request.parsed_query() {
             if u64::from(weight(text.len()))
                 <= self.documents.policy().max_capacity().unwrap_or(0) / 64
             {
-                self.documents.insert(text, Arc::new(document.clone()));
+                let known = Arc::new(KnownDocument {
+                    document: document.clone(),
+                    validated: AtomicBool::new(false),
+                });
+                self.documents.insert(text, known.clone());
+                kept = Some(known);
             }
         }
-        Ok(request)
+        Ok((request, kept))
     }
 }
 
@@ -136,24 +170,32 @@ mod tests {
     #[test]
     fn a_document_parsed_once_is_served_the_same_tree() {
         let documents = ParsedDocuments::new(1 << 20);
-        let mut first = documents
+        let (mut first, known) = documents
             .prepare(async_graphql::Request::new(PROFILE))
             .unwrap();
         let parsed = format!("{:?}", first.parsed_query().unwrap());
+        let known = known.expect("kept");
+        assert!(
+            !known.validated(),
+            "not validated before its first execution"
+        );
+        known.mark_validated();
         documents.documents.run_pending_tasks();
         assert_eq!(documents.documents.entry_count(), 1);
-        let mut second = documents
+        let (mut second, again) = documents
             .prepare(async_graphql::Request::new(PROFILE))
             .unwrap();
         assert_eq!(format!("{:?}", second.parsed_query().unwrap()), parsed);
+        assert!(again.expect("kept").validated(), "the same entry");
     }
 
     #[test]
     fn documents_that_do_not_parse_or_are_too_long_are_not_kept() {
         let documents = ParsedDocuments::new(64 * 16 * 200);
-        let mut broken = documents
+        let (mut broken, kept) = documents
             .prepare(async_graphql::Request::new("{ customer(id: "))
             .unwrap();
+        assert!(kept.is_none());
         assert!(
             broken.parsed_query().is_err(),
             "the parse error still comes"

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use apq::{sha256_hex, PersistedQueries, PersistedQueryError};
-pub use documents::{ParsedDocuments, TooDeep};
+pub use documents::{KnownDocument, ParsedDocuments, TooDeep};
 pub use local::{LocalCache, Tagged};
 pub use redis::{RedisSettings, RedisTier};
 pub use response::{ResponseCache, ResponseKey};

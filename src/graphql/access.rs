@@ -4,6 +4,7 @@
 //! [`FieldPolicy`], so a denial in `config/policies.toml` reaches every path that
 //! exposes the field).
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{
@@ -200,44 +201,146 @@ fn denied_subscription(viewer: &Viewer, document: &ExecutableDocument) -> Option
     None
 }
 
-/// Whether `document` selects, anywhere (every operation and every fragment, used or
-/// not), a field whose name is the field of a `Type.field` entry in `denied`. When it
-/// does not, no field the role denies can be resolved, whatever the types: fields are
-/// resolved only where a document selects them, and by name, not alias.
-pub(crate) fn names_a_denied_field(
+/// The named type each field of the schema returns, and the object types that stand
+/// in for each interface and union: what [`selects_a_denied_field`] follows through a
+/// document. Read from the schema's own SDL once, when the schemas are built.
+pub(crate) struct FieldTypes {
+    /// Per type (object or interface), each field's named return type.
+    fields: HashMap<String, HashMap<String, String>>,
+    /// Per interface or union, the object types that may be behind it.
+    possible: HashMap<String, Vec<String>>,
+}
+
+impl FieldTypes {
+    pub(crate) fn from_sdl(sdl: &str) -> FieldTypes {
+        use async_graphql::parser::types::{BaseType, Type, TypeKind, TypeSystemDefinition};
+        fn named(ty: &Type) -> &str {
+            match &ty.base {
+                BaseType::Named(name) => name.as_str(),
+                BaseType::List(inner) => named(inner),
+            }
+        }
+        let mut types = FieldTypes {
+            fields: HashMap::new(),
+            possible: HashMap::new(),
+        };
+        // The SDL is the schema's own: it parses, or the schema could not be served.
+        let Ok(document) = async_graphql::parser::parse_schema(sdl) else {
+            return types;
+        };
+        for definition in &document.definitions {
+            let TypeSystemDefinition::Type(ty) = definition else {
+                continue;
+            };
+            let name = ty.node.name.node.to_string();
+            let (fields, implements) = match &ty.node.kind {
+                TypeKind::Object(object) => (&object.fields, &object.implements),
+                TypeKind::Interface(interface) => (&interface.fields, &interface.implements),
+                TypeKind::Union(union) => {
+                    let members = union.members.iter().map(|m| m.node.to_string());
+                    types.possible.entry(name).or_default().extend(members);
+                    continue;
+                }
+                _ => continue,
+            };
+            if matches!(ty.node.kind, TypeKind::Object(_)) {
+                for interface in implements {
+                    let possible = types.possible.entry(interface.node.to_string());
+                    possible.or_default().push(name.clone());
+                }
+            }
+            let fields = fields
+                .iter()
+                .map(|f| {
+                    (
+                        f.node.name.node.to_string(),
+                        named(&f.node.ty.node).to_owned(),
+                    )
+                })
+                .collect();
+            types.fields.insert(name, fields);
+        }
+        types
+    }
+}
+
+/// Whether `document` selects a field the role denies (`Type.field` entries of
+/// `denied`) on a type that has it: every operation from its root type, fragments
+/// under their type conditions, a field of an interface or union for every object
+/// type behind it. When it does not, no field the role denies can be resolved: a
+/// field is resolved only where a document selects it. A field the schema does not
+/// have (a document that will fail validation) counts as denied, so that such a
+/// document runs where every check is made.
+pub(crate) fn selects_a_denied_field(
     document: &ExecutableDocument,
+    types: &FieldTypes,
     denied: &std::collections::HashSet<String>,
 ) -> bool {
-    let names: Vec<&str> = denied
-        .iter()
-        .map(|entry| {
-            entry
-                .rsplit_once('.')
-                .map_or(entry.as_str(), |(_, field)| field)
-        })
-        .collect();
-    let mut sets: Vec<&SelectionSet> = document
+    let mut entry = String::new();
+    let mut denies = |ty: &str, field: &str| {
+        entry.clear();
+        entry.push_str(ty);
+        entry.push('.');
+        entry.push_str(field);
+        denied.contains(&entry)
+    };
+    let mut sets: Vec<(&SelectionSet, &str)> = document
         .operations
         .iter()
-        .map(|(_, op)| &op.node.selection_set.node)
-        .chain(
-            document
-                .fragments
-                .values()
-                .map(|fragment| &fragment.node.selection_set.node),
-        )
+        .map(|(_, op)| {
+            let root = match op.node.ty {
+                OperationType::Query => "Query",
+                OperationType::Mutation => "Mutation",
+                OperationType::Subscription => "Subscription",
+            };
+            (&op.node.selection_set.node, root)
+        })
         .collect();
-    while let Some(set) = sets.pop() {
+    let mut spread: Vec<&str> = Vec::new();
+    while let Some((set, parent)) = sets.pop() {
         for item in &set.items {
             match &item.node {
                 Selection::Field(field) => {
-                    if names.contains(&field.node.name.node.as_str()) {
+                    let name = field.node.name.node.as_str();
+                    if name.starts_with("__") {
+                        continue;
+                    }
+                    let Some(returns) = types.fields.get(parent).and_then(|f| f.get(name)) else {
+                        return true;
+                    };
+                    let behind = types.possible.get(parent).map(Vec::as_slice);
+                    if denies(parent, name)
+                        || behind
+                            .unwrap_or_default()
+                            .iter()
+                            .any(|object| denies(object, name))
+                    {
                         return true;
                     }
-                    sets.push(&field.node.selection_set.node);
+                    sets.push((&field.node.selection_set.node, returns.as_str()));
                 }
-                Selection::InlineFragment(inline) => sets.push(&inline.node.selection_set.node),
-                Selection::FragmentSpread(_) => {}
+                Selection::InlineFragment(inline) => {
+                    let on = inline
+                        .node
+                        .type_condition
+                        .as_ref()
+                        .map_or(parent, |c| c.node.on.node.as_str());
+                    sets.push((&inline.node.selection_set.node, on));
+                }
+                Selection::FragmentSpread(fragment) => {
+                    let name = fragment.node.fragment_name.node.as_str();
+                    if spread.contains(&name) {
+                        continue;
+                    }
+                    spread.push(name);
+                    let Some(definition) =
+                        document.fragments.get(&fragment.node.fragment_name.node)
+                    else {
+                        return true;
+                    };
+                    let on = definition.node.type_condition.node.on.node.as_str();
+                    sets.push((&definition.node.selection_set.node, on));
+                }
             }
         }
     }
@@ -261,54 +364,76 @@ fn path_of(info: &ResolveInfo<'_>) -> Vec<PathSegment> {
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
+    use std::sync::OnceLock;
 
     use async_graphql::parser::parse_query;
 
-    use super::names_a_denied_field;
+    use super::{selects_a_denied_field, FieldTypes};
 
-    fn names(query: &str, denied: &[&str]) -> bool {
+    fn selects(query: &str, denied: &[&str]) -> bool {
+        static TYPES: OnceLock<FieldTypes> = OnceLock::new();
+        let types = TYPES.get_or_init(|| FieldTypes::from_sdl(&super::super::sdl()));
         let denied: HashSet<String> = denied.iter().map(|d| d.to_string()).collect();
-        names_a_denied_field(&parse_query(query).expect("a valid document"), &denied)
+        selects_a_denied_field(
+            &parse_query(query).expect("a valid document"),
+            types,
+            &denied,
+        )
     }
 
     #[test]
-    fn a_document_without_the_denied_names_needs_no_check() {
-        let denied = ["Customer.insights", "Query.interactions"];
-        assert!(!names(
-            "{ customer(id: 1) { id name accounts { number } } }",
+    fn a_denied_field_of_another_type_with_the_same_name_needs_no_check() {
+        // A teller may not read offers (insights), but a loan's product is theirs.
+        let denied = ["Offer.product", "Query.interactions"];
+        assert!(!selects(
+            "{ customer(id: 1) { id name loans { product } accounts { number } } }",
             &denied
         ));
         // Aliases are response keys, not field names.
-        assert!(!names(
-            "{ insights: customer(id: 1) { interactions: id } }",
+        assert!(!selects(
+            "{ interactions: customer(id: 1) { product: id } }",
+            &denied
+        ));
+        assert!(selects(
+            "{ interactions(customerId: 1) { edges { node { id } } } }",
             &denied
         ));
     }
 
     #[test]
-    fn a_denied_name_is_found_wherever_the_document_selects_it() {
+    fn a_denied_field_is_found_wherever_the_document_selects_it() {
         let denied = ["Customer.insights"];
-        assert!(names(
+        assert!(selects(
             "{ customer(id: 1) { x: insights { tier } } }",
             &denied
         ));
-        assert!(names(
+        assert!(selects(
             "{ customer(id: 1) { ... on Customer { insights { tier } } } }",
             &denied
         ));
-        assert!(names(
+        assert!(selects(
             "{ customer(id: 1) { ...F } } fragment F on Customer { insights { tier } }",
             &denied
         ));
-        // A fragment no operation spreads is still looked at: the check only has to
-        // be safe, not exact.
-        assert!(names(
-            "{ customer(id: 1) { id } } fragment F on Customer { insights { tier } }",
+        assert!(selects(
+            "{ customers(ids: [1]) { ... { ...F } } } fragment F on Customer { insights { reasons { rule } } }",
             &denied
         ));
-        assert!(names(
-            "mutation { a { b { c { d { insights } } } } }",
+        assert!(!selects(
+            "{ customer(id: 1) { ...F } } fragment F on Customer { id }",
             &denied
+        ));
+    }
+
+    #[test]
+    fn a_field_the_schema_lacks_runs_where_every_check_is_made() {
+        assert!(selects(
+            "{ customer(id: 1) { noSuchField } }",
+            &["Customer.insights"]
+        ));
+        assert!(selects(
+            "{ customer(id: 1) { ...Missing } }",
+            &["Customer.insights"]
         ));
     }
 }

@@ -59,40 +59,51 @@ pub struct Subscription(
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
-/// The schema twice over, with the same types and data: with the field policy
+/// The schema several times over, with the same types and data: with the field policy
 /// ([`access::FieldPolicy`]) for requests that may reach a field the caller's role
-/// denies, and without it for the rest. async-graphql runs an extension's `resolve` hook
+/// denies, and without it for the rest; and each of those in async-graphql's fast
+/// validation mode, for documents that have passed the full validation before
+/// ([`crate::cache::KnownDocument`]). async-graphql runs an extension's `resolve` hook
 /// around every field of every request (its factory cannot see the request), and on a
 /// teller's profile360 answered from the entity tier that machinery was about 3 % of
-/// the hub's CPU (perf, self time) for nothing: the query names no field a teller is
+/// the hub's CPU (perf, self time) for nothing: the query selects no field a teller is
 /// denied.
 #[derive(Clone)]
 pub struct AppSchemas {
     policed: AppSchema,
     open: AppSchema,
+    policed_fast: AppSchema,
+    open_fast: AppSchema,
     /// The policed schema with a deadline on each subscription event
     /// ([`EventDeadline`]): subscriptions are few, so they do not need the open
     /// schema's economy.
     streamed: AppSchema,
+    /// What the field policy follows through a document to the types it selects.
+    types: Arc<access::FieldTypes>,
 }
 
 impl AppSchemas {
     /// The schema that enforces the viewer's role on `document`: the policed one unless
-    /// the role denies no field, or the document names none of the fields it denies
-    /// (a field is only ever resolved where a document selects it by name). A document
-    /// that did not parse gets the policed schema, which reports why.
+    /// the role denies no field, or the document selects none of the fields it denies
+    /// (a field is only ever resolved where a document selects it); in fast validation
+    /// mode when `validated` says the document has passed the full one before. A
+    /// document that did not parse gets the policed schema, which reports why.
     pub fn for_request(
         &self,
         viewer: &Viewer,
         document: Option<&ExecutableDocument>,
+        validated: bool,
     ) -> &AppSchema {
         let denied = &viewer.policy().deny;
         let policed = !denied.is_empty()
-            && document.is_none_or(|document| access::names_a_denied_field(document, denied));
-        if policed {
-            &self.policed
-        } else {
-            &self.open
+            && document.is_none_or(|document| {
+                access::selects_a_denied_field(document, &self.types, denied)
+            });
+        match (policed, validated && document.is_some()) {
+            (true, false) => &self.policed,
+            (true, true) => &self.policed_fast,
+            (false, false) => &self.open,
+            (false, true) => &self.open_fast,
         }
     }
 
@@ -117,7 +128,7 @@ pub fn build_schema(
     bus: Bus,
     insights: Arc<crate::insights::InsightConfig>,
 ) -> AppSchemas {
-    let build = |policed: bool, streamed: bool| {
+    let build = |policed: bool, streamed: bool, fast: bool| {
         let mut builder = Schema::build(
             Query::default(),
             Mutation::default(),
@@ -131,6 +142,9 @@ pub fn build_schema(
         if streamed {
             builder = builder.extension(deadline::EventDeadlines);
         }
+        if fast {
+            builder = builder.validation_mode(async_graphql::ValidationMode::Fast);
+        }
         builder
             .data(upstreams.clone())
             .data(config.clone())
@@ -139,10 +153,15 @@ pub fn build_schema(
             .data(insights.clone())
             .finish()
     };
+    let policed = build(true, false, false);
+    let types = Arc::new(access::FieldTypes::from_sdl(&policed.sdl()));
     AppSchemas {
-        policed: build(true, false),
-        open: build(false, false),
-        streamed: build(true, true),
+        policed,
+        open: build(false, false, false),
+        policed_fast: build(true, false, true),
+        open_fast: build(false, false, true),
+        streamed: build(true, true, false),
+        types,
     }
 }
 

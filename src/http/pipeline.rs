@@ -40,7 +40,7 @@ use super::persisted::document;
 use super::protocol::{preflight, MediaType, Method, Params};
 use super::AppState;
 use crate::auth::{AccessSummary, Capability, Viewer};
-use crate::cache::{RequestScope, ResponseKey, StaleWarning};
+use crate::cache::{KnownDocument, RequestScope, ResponseKey, StaleWarning};
 use crate::errors::{ApiError, ErrorCode};
 use crate::graphql::RequestData;
 
@@ -193,6 +193,8 @@ pub(super) struct Operation<'a> {
 /// An operation that passed stages 1 to 4 and is ready to execute.
 struct Prepared {
     request: async_graphql::Request,
+    /// The parsed-document cache's entry for the document, when it keeps it.
+    known: Option<Arc<KnownDocument>>,
     response_key: Option<ResponseKey>,
     /// The name the operation is recorded under (metrics, audit).
     name: Option<String>,
@@ -300,11 +302,15 @@ impl<'a> Operation<'a> {
     async fn answer_prepared<F: Framing>(self, prepared: Box<Prepared>, framing: &F) -> F::Answer {
         let mut request = prepared.request;
         let is_query = only_queries(&mut request);
-        let (mut response, scope) = match self.execute(request).await {
+        let validated = prepared.known.as_ref().is_some_and(|k| k.validated());
+        let (mut response, scope) = match self.execute(request, validated).await {
             Ok(executed) => executed,
             Err(timed_out) => return framing.refused(timed_out),
         };
         let request_failed = request_failed(&mut response);
+        if let (Some(known), false) = (&prepared.known, request_failed) {
+            known.mark_validated();
+        }
         let cacheable = !request_failed && is_query && response.errors.is_empty();
         let (answer, text) =
             match framing.written(response, &scope.warnings(), request_failed, cacheable) {
@@ -342,12 +348,12 @@ impl<'a> Operation<'a> {
             return Decided::Answered(answer);
         }
         // Nesting too deep to parse safely is refused before the parser sees it.
-        let mut request = match self
+        let (mut request, known) = match self
             .state
             .documents
             .prepare(async_graphql::Request::new(query))
         {
-            Ok(request) => request,
+            Ok(prepared) => prepared,
             Err(too_deep) => {
                 return Decided::Answered(framing.refused(
                     ApiError::new(ErrorCode::GraphqlValidationFailed, too_deep.to_string()).into(),
@@ -366,6 +372,7 @@ impl<'a> Operation<'a> {
         name.clone_from(&operation);
         Decided::Run(Box::new(Prepared {
             request: self.with_parameters(request, params),
+            known,
             response_key,
             name: operation,
         }))
@@ -523,13 +530,14 @@ impl<'a> Operation<'a> {
     async fn execute(
         &self,
         mut request: async_graphql::Request,
+        validated: bool,
     ) -> Result<(async_graphql::Response, Arc<RequestScope>), Refusal> {
         let data = self.request_data();
         let scope = data.scope.clone();
-        let schema = self
-            .state
-            .schema
-            .for_request(&self.viewer, request.parsed_query().ok());
+        let schema =
+            self.state
+                .schema
+                .for_request(&self.viewer, request.parsed_query().ok(), validated);
         let request = data.attach(request);
         match tokio::time::timeout_at(self.deadline, schema.execute(request)).await {
             Ok(response) => Ok((response, scope)),
