@@ -345,7 +345,7 @@ impl Upstreams {
         let fetched =
             self.cache
                 .fresh_in_memory::<Vec<T>>(system, endpoint, policy, cif.as_str())?;
-        scope.read(&fetched.tags, fetched.fresh_for, false, system);
+        scope.read(&fetched, system);
         Some(fetched)
     }
 
@@ -499,7 +499,7 @@ fn load_span(
 
 fn record<V>(scope: &RequestScope, system: System, result: &Result<Fetched<V>, ConnectorError>) {
     match result {
-        Ok(fetched) => scope.read(&fetched.tags, fetched.fresh_for, fetched.stale, system),
+        Ok(fetched) => scope.read(fetched, system),
         Err(_) => scope.uncacheable(),
     }
 }

@@ -34,8 +34,8 @@ pub use apq::{sha256_hex, PersistedQueries, PersistedQueryError};
 pub use documents::{KnownDocument, ParsedDocuments, TooDeep};
 pub use local::{LocalCache, Tagged};
 pub use redis::{RedisSettings, RedisTier};
-pub use response::{ResponseCache, ResponseKey};
-pub use scope::{RequestScope, StaleWarning};
+pub use response::{Replay, ResponseCache, ResponseKey};
+pub use scope::{Provenance, RequestScope, StaleWarning};
 
 use crate::domain::System;
 use crate::metrics::Metrics;

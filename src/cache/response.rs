@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::local::{LocalCache, Tagged};
@@ -70,6 +71,7 @@ struct Entry<R> {
     reads_bytes: usize,
     tags: Arc<Vec<String>>,
     expires: Instant,
+    fetched_at: DateTime<Utc>,
 }
 
 impl<R> Clone for Entry<R> {
@@ -80,8 +82,20 @@ impl<R> Clone for Entry<R> {
             reads_bytes: self.reads_bytes,
             tags: self.tags.clone(),
             expires: self.expires,
+            fetched_at: self.fetched_at,
         }
     }
+}
+
+/// A stored answer, as a hit hands it out.
+pub struct Replay<R> {
+    pub body: Bytes,
+    pub reads: Arc<R>,
+    /// When the oldest data in the answer was fetched from its system (the answer's
+    /// `Age` counts from it).
+    pub fetched_at: DateTime<Utc>,
+    /// How much longer the answer is kept.
+    pub fresh_for: Duration,
 }
 
 impl<R: Send + Sync + 'static> Tagged for Entry<R> {
@@ -171,19 +185,25 @@ impl<R: Send + Sync + 'static> ResponseCache<R> {
         self.max_ttl
     }
 
-    pub fn get(&self, key: &ResponseKey) -> Option<(Bytes, Arc<R>)> {
+    pub fn get(&self, key: &ResponseKey) -> Option<Replay<R>> {
         let found = if self.current(key) {
             self.entries.get(key)
         } else {
             None
         };
+        let now = Instant::now();
         match found {
-            Some(entry) if entry.expires > Instant::now() => {
+            Some(entry) if entry.expires > now => {
                 self.metrics
                     .response_cache
                     .with_label_values(&["hit"])
                     .inc();
-                Some((entry.body, entry.reads))
+                Some(Replay {
+                    fresh_for: entry.expires - now,
+                    body: entry.body,
+                    reads: entry.reads,
+                    fetched_at: entry.fetched_at,
+                })
             }
             Some(_) => {
                 self.entries.remove(key);
@@ -203,6 +223,8 @@ impl<R: Send + Sync + 'static> ResponseCache<R> {
         }
     }
 
+    /// Keeps an answer for `ttl` (at most the tier's `max_ttl`), its oldest data
+    /// fetched at `fetched_at`. Returns how long it is kept, or `None` when it is not.
     pub fn insert(
         &self,
         key: ResponseKey,
@@ -210,20 +232,23 @@ impl<R: Send + Sync + 'static> ResponseCache<R> {
         reads: Arc<R>,
         tags: Vec<String>,
         ttl: Duration,
-    ) {
+        fetched_at: DateTime<Utc>,
+    ) -> Option<Duration> {
         if !self.current(&key) {
             self.metrics
                 .response_cache
                 .with_label_values(&["superseded"])
                 .inc();
-            return;
+            return None;
         }
+        let ttl = ttl.min(self.max_ttl);
         let entry = Entry {
             body,
             reads_bytes: (self.weigh_reads)(&reads),
             reads,
             tags: Arc::new(tags),
-            expires: Instant::now() + ttl.min(self.max_ttl),
+            expires: Instant::now() + ttl,
+            fetched_at,
         };
         // An answer about many records (a hundred customers' products carry about a
         // thousand tags, 450 kB of weight) is rarely asked again word for word, is
@@ -234,13 +259,14 @@ impl<R: Send + Sync + 'static> ResponseCache<R> {
                 .response_cache
                 .with_label_values(&["too_large"])
                 .inc();
-            return;
+            return None;
         }
         self.metrics
             .response_cache
             .with_label_values(&["stored"])
             .inc();
         self.entries.insert(key, entry);
+        Some(ttl)
     }
 
     /// Drops every response containing any of `tags`.
@@ -279,6 +305,27 @@ mod tests {
     }
 
     #[test]
+    fn a_hit_says_when_its_data_was_fetched_and_how_long_it_is_kept() {
+        let cache: ResponseCache<()> =
+            ResponseCache::new(1 << 20, 0, Duration::from_secs(60), |_| 0, Arc::default());
+        let key = ResponseKey::new("q", None, "", "v");
+        let fetched_at = Utc::now() - chrono::Duration::seconds(20);
+        let kept = cache.insert(
+            key.clone(),
+            Bytes::from_static(b"{}"),
+            Arc::default(),
+            vec![],
+            Duration::from_secs(600),
+            fetched_at,
+        );
+        assert_eq!(kept, Some(Duration::from_secs(60)), "at most max_ttl");
+        let hit = cache.get(&key).unwrap();
+        assert_eq!(hit.fetched_at, fetched_at);
+        assert!(hit.fresh_for <= Duration::from_secs(60));
+        assert!(hit.fresh_for > Duration::from_secs(59));
+    }
+
+    #[test]
     fn an_answer_heavier_than_the_entry_limit_is_not_kept() {
         let cache: ResponseCache<()> = ResponseCache::new(
             1 << 20,
@@ -297,6 +344,7 @@ mod tests {
             Arc::default(),
             tags(10),
             Duration::from_secs(30),
+            Utc::now(),
         );
         cache.insert(
             large.clone(),
@@ -304,6 +352,7 @@ mod tests {
             Arc::default(),
             tags(100),
             Duration::from_secs(30),
+            Utc::now(),
         );
         assert!(cache.get(&small).is_some());
         assert!(cache.get(&large).is_none());
@@ -321,6 +370,7 @@ mod tests {
             Arc::default(),
             vec!["core:account:A".into()],
             Duration::from_secs(30),
+            Utc::now(),
         );
         cache.insert(
             two.clone(),
@@ -328,10 +378,11 @@ mod tests {
             Arc::default(),
             vec!["core:account:B".into()],
             Duration::from_secs(30),
+            Utc::now(),
         );
         assert_eq!(cache.invalidate(&["core:account:A".into()]), 1);
         assert!(cache.get(&one).is_none());
-        assert_eq!(cache.get(&two).unwrap().0, Bytes::from_static(b"two"));
+        assert_eq!(cache.get(&two).unwrap().body, Bytes::from_static(b"two"));
         let short = ResponseKey::new("3", None, "", "v");
         cache.insert(
             short.clone(),
@@ -339,6 +390,7 @@ mod tests {
             Arc::default(),
             vec![],
             Duration::ZERO,
+            Utc::now(),
         );
         assert!(
             cache.get(&short).is_none(),

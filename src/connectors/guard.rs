@@ -182,18 +182,49 @@ enum State {
 struct Breaker {
     state: State,
     window: Window,
+    /// Counts the times the breaker went half open, so that a probe outliving its
+    /// half-open spell (the breaker reopened and went half open again meanwhile) is
+    /// not taken for one of the new spell's probes.
+    spell: u64,
 }
 
 /// A permit to call: hold it for the duration of the call, then report the outcome.
+/// A permit dropped unreported (the call was cancelled: the request's deadline, a
+/// client gone) gives its probe back, so that a cancelled trial call cannot leave the
+/// breaker half open with no probe left and the system cut off until a restart.
 pub struct Permit {
     _slot: OwnedSemaphorePermit,
-    probe: bool,
+    probe: Option<Probe>,
+}
+
+/// One of the trial calls of a half-open spell, given back when dropped unsettled.
+/// Taken before `admit` waits for a slot, so that an `admit` dropped while it waits
+/// gives it back too.
+struct Probe {
+    breaker: Arc<Mutex<Breaker>>,
+    spell: u64,
+    settled: bool,
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        let mut breaker = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
+        if breaker.spell != self.spell {
+            return;
+        }
+        if let State::HalfOpen { in_flight, .. } = &mut breaker.state {
+            *in_flight = in_flight.saturating_sub(1);
+        }
+    }
 }
 
 /// One system's guard.
 pub struct Guard {
     settings: Resilience,
-    breaker: Mutex<Breaker>,
+    breaker: Arc<Mutex<Breaker>>,
     /// Calls (first attempts) and retries over the window: the retry budget.
     budget: Mutex<Window>,
     slots: Arc<Semaphore>,
@@ -205,10 +236,11 @@ impl Guard {
         let rate = std::num::NonZeroU32::new(settings.rate_per_second)
             .map(|r| RateLimiter::direct(Quota::per_second(r)));
         Guard {
-            breaker: Mutex::new(Breaker {
+            breaker: Arc::new(Mutex::new(Breaker {
                 state: State::Closed,
                 window: Window::new(settings.window, Instant::now()),
-            }),
+                spell: 0,
+            })),
             budget: Mutex::new(Window::new(settings.window, Instant::now())),
             slots: Arc::new(Semaphore::new(settings.max_concurrent)),
             rate,
@@ -227,28 +259,24 @@ impl Guard {
 
     /// Waits (at most `max_wait`) for permission to call.
     pub async fn admit(&self) -> Result<Permit, Refused> {
+        // Refused below, the probe (if any) is dropped and so given back.
         let probe = self.breaker_admits()?;
         let deadline = Instant::now() + self.settings.max_wait;
         let slot = match tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned()).await
         {
             Ok(Ok(slot)) => slot,
-            _ => {
-                self.release_probe(probe);
-                return Err(Refused::Saturated);
-            }
+            _ => return Err(Refused::Saturated),
         };
         if let Some(rate) = &self.rate {
             if let Err(not_until) = rate.check() {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
                 if Instant::now() + wait > deadline {
-                    self.release_probe(probe);
                     return Err(Refused::Saturated);
                 }
                 if tokio::time::timeout_at(deadline, rate.until_ready())
                     .await
                     .is_err()
                 {
-                    self.release_probe(probe);
                     return Err(Refused::Saturated);
                 }
             }
@@ -256,19 +284,19 @@ impl Guard {
         Ok(Permit { _slot: slot, probe })
     }
 
-    /// Whether the breaker lets a call through, and whether it is a probe.
-    fn breaker_admits(&self) -> Result<bool, Refused> {
+    /// Whether the breaker lets a call through, and the probe it takes if half open.
+    fn breaker_admits(&self) -> Result<Option<Probe>, Refused> {
         let mut breaker = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         match breaker.state {
-            State::Closed => Ok(false),
-            State::Open { until } if now < until => Err(Refused::CircuitOpen),
+            State::Closed => return Ok(None),
+            State::Open { until } if now < until => return Err(Refused::CircuitOpen),
             State::Open { .. } => {
+                breaker.spell += 1;
                 breaker.state = State::HalfOpen {
                     in_flight: 1,
                     succeeded: 0,
                 };
-                Ok(true)
             }
             State::HalfOpen {
                 ref mut in_flight,
@@ -276,25 +304,16 @@ impl Guard {
             } => {
                 if *in_flight + succeeded < self.settings.probes {
                     *in_flight += 1;
-                    Ok(true)
                 } else {
-                    Err(Refused::CircuitOpen)
+                    return Err(Refused::CircuitOpen);
                 }
             }
         }
-    }
-
-    fn release_probe(&self, probe: bool) {
-        if !probe {
-            return;
-        }
-        let mut breaker = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
-        if let State::HalfOpen {
-            ref mut in_flight, ..
-        } = breaker.state
-        {
-            *in_flight = in_flight.saturating_sub(1);
-        }
+        Ok(Some(Probe {
+            breaker: Arc::clone(&self.breaker),
+            spell: breaker.spell,
+            settled: false,
+        }))
     }
 
     /// Counts a first attempt toward the retry budget.
@@ -322,14 +341,18 @@ impl Guard {
 
     /// Reports how a permitted call ended. Only unavailability and timeouts count as
     /// failures: a "not found" or a rejected request is the system working.
-    pub fn finish(&self, permit: Permit, failed: bool) {
+    pub fn finish(&self, mut permit: Permit, failed: bool) {
+        let probe_spell = permit.probe.as_mut().map(|probe| {
+            probe.settled = true;
+            probe.spell
+        });
         let mut breaker = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         match breaker.state {
             State::HalfOpen {
                 in_flight,
                 succeeded,
-            } if permit.probe => {
+            } if probe_spell == Some(breaker.spell) => {
                 if failed {
                     breaker.state = State::Open {
                         until: now + self.settings.open_for,
@@ -356,7 +379,8 @@ impl Guard {
                     breaker.window.clear();
                 }
             }
-            // A call admitted before the breaker opened: its outcome changes nothing.
+            // A call admitted before the breaker opened, or a probe of an earlier
+            // half-open spell: its outcome changes nothing.
             _ => {}
         }
     }
@@ -422,6 +446,89 @@ mod tests {
         // Closed with a fresh window: one failure does not reopen it.
         call(&guard, true).await.unwrap();
         assert_eq!(guard.state(), BreakerState::Closed);
+    }
+
+    /// Fails calls until the breaker opens, then waits it out: the next call is a probe.
+    async fn half_open(guard: &Guard) {
+        for _ in 0..4 {
+            call(guard, true).await.unwrap();
+        }
+        assert_eq!(guard.state(), BreakerState::Open);
+        tokio::time::advance(Duration::from_millis(120)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_whose_call_is_cancelled_is_given_back() {
+        let guard = Guard::new(settings());
+        half_open(&guard).await;
+        let kept = guard.admit().await.unwrap();
+        // The other probe's upstream hangs and the request gives up on it: the future
+        // holding the permit is dropped before `finish`.
+        let cancelled = tokio::time::timeout(Duration::from_millis(10), async {
+            let permit = guard.admit().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            guard.finish(permit, false);
+        })
+        .await;
+        assert!(cancelled.is_err(), "the call was cut short");
+
+        let again = guard
+            .admit()
+            .await
+            .expect("the cancelled call's probe is free for another trial call");
+        assert!(
+            matches!(guard.admit().await, Err(Refused::CircuitOpen)),
+            "still only `probes` trial calls at once"
+        );
+        guard.finish(kept, false);
+        assert_eq!(
+            guard.state(),
+            BreakerState::HalfOpen,
+            "a cancelled probe is no success"
+        );
+        guard.finish(again, false);
+        assert_eq!(guard.state(), BreakerState::Closed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_whose_admission_is_cancelled_is_given_back() {
+        let guard = Guard::new(Resilience {
+            max_concurrent: 1,
+            ..settings()
+        });
+        half_open(&guard).await;
+        let first = guard.admit().await.unwrap();
+        // The second probe waits for the one slot, and is dropped while it waits.
+        let waiting = tokio::time::timeout(Duration::from_millis(10), guard.admit()).await;
+        assert!(waiting.is_err(), "still waiting for the slot");
+        guard.finish(first, false);
+        let second = guard
+            .admit()
+            .await
+            .expect("the probe taken by the dropped wait is free again");
+        guard.finish(second, false);
+        assert_eq!(guard.state(), BreakerState::Closed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_of_an_earlier_half_open_spell_frees_none_of_the_next() {
+        let guard = Guard::new(Resilience {
+            max_concurrent: 4,
+            ..settings()
+        });
+        half_open(&guard).await;
+        let stale = guard.admit().await.unwrap();
+        let failing = guard.admit().await.unwrap();
+        guard.finish(failing, true);
+        assert_eq!(guard.state(), BreakerState::Open, "a failed probe reopens");
+        tokio::time::advance(Duration::from_millis(120)).await;
+        let _a = guard.admit().await.unwrap();
+        let _b = guard.admit().await.unwrap();
+        drop(stale);
+        assert!(
+            matches!(guard.admit().await, Err(Refused::CircuitOpen)),
+            "both of this spell's probes are still out"
+        );
     }
 
     #[tokio::test]

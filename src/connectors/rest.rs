@@ -857,6 +857,10 @@ mod tests {
     "#;
 
     async fn connector() -> (RestConnector, Arc<Fake>) {
+        connector_with(SPEC).await
+    }
+
+    async fn connector_with(spec: &str) -> (RestConnector, Arc<Fake>) {
         let fake = Arc::new(Fake::default());
         let app = Router::new()
             .route("/v1/cards", get(cards))
@@ -872,7 +876,7 @@ mod tests {
         let spec = compile(
             System::Cards,
             "fake.toml",
-            SPEC,
+            spec,
             &ConnectorsConfig::default(),
             &lookup,
         )
@@ -1072,6 +1076,40 @@ mod tests {
             error.detail.contains("larger than 1024 bytes"),
             "{}",
             error.detail
+        );
+    }
+
+    #[tokio::test]
+    async fn a_trial_call_cut_short_leaves_the_system_reachable() {
+        // One trial call at a time: a probe that were never given back would cut the
+        // system off for good.
+        let spec = format!(
+            "{SPEC}\n[resilience]\nmin_calls = 2\nfailure_ratio = 0.5\nopen_for = \"50ms\"\nprobes = 1\n"
+        );
+        let (connector, fake) = connector_with(&spec).await;
+        let cif = keys(&["1000000001"]);
+        fake.failures_before_success.store(2, Ordering::SeqCst);
+        connector.batch("cards", &cif).await.unwrap_err();
+        assert_eq!(
+            connector.circuit(),
+            crate::connectors::guard::BreakerState::Open
+        );
+
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        *fake.mode.lock().unwrap() = "slow".into();
+        let cut_short =
+            tokio::time::timeout(Duration::from_millis(50), connector.batch("cards", &cif)).await;
+        assert!(cut_short.is_err(), "the caller gave up on the trial call");
+
+        *fake.mode.lock().unwrap() = String::new();
+        let answer = connector
+            .batch("cards", &cif)
+            .await
+            .expect("the next trial call is made");
+        assert_eq!(answer.len(), 1);
+        assert_eq!(
+            connector.circuit(),
+            crate::connectors::guard::BreakerState::Closed
         );
     }
 }

@@ -8,7 +8,9 @@
 use std::sync::Arc;
 
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::{Context, Object, Result, ServerError, SimpleObject, ID};
+use async_graphql::{
+    Context, Object, PathSegment, QueryPathNode, QueryPathSegment, Result, ServerError, ID,
+};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::loaders::{self, Loaders, Outcome, PerCustomer};
@@ -251,17 +253,63 @@ fn items<T: Clone>(outcome: &Outcome<T>) -> Result<Arc<Vec<T>>> {
     outcome.items.clone().map_err(|e| errors::upstream(&e))
 }
 
-/// How one system answered for this customer in this request.
-#[derive(SimpleObject)]
 pub struct SourceStatus {
-    /// `core`, `cards`, `loans` or `channels`.
     system: String,
     fetched_at: DateTime<Utc>,
     from_cache: bool,
-    /// Served from cache past its time to live because the system failed.
     stale: bool,
-    /// The error code when the system failed (e.g. `UPSTREAM_TIMEOUT`), else null.
     error: Option<String>,
+}
+
+/// How one system answered for this customer in this request.
+#[Object]
+impl SourceStatus {
+    /// `core`, `cards`, `loans` or `channels`.
+    async fn system(&self) -> &str {
+        &self.system
+    }
+
+    async fn fetched_at(&self) -> DateTime<Utc> {
+        self.fetched_at
+    }
+
+    /// Whether the data came from the hub's cache (an entity tier, or a whole answer
+    /// replayed from the response tier) rather than from the system for this
+    /// request.
+    async fn from_cache(&self, ctx: &Context<'_>) -> bool {
+        if !self.from_cache {
+            // A copy of this answer kept for replay will say `true` here.
+            if let (Some(scope), Some(node)) =
+                (ctx.data_opt::<Arc<RequestScope>>(), ctx.path_node.as_ref())
+            {
+                scope.fetched_field(response_path(node));
+            }
+        }
+        self.from_cache
+    }
+
+    /// Served from cache past its time to live because the system failed.
+    async fn stale(&self) -> bool {
+        self.stale
+    }
+
+    /// The error code when the system failed (e.g. `UPSTREAM_TIMEOUT`), else null.
+    async fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+}
+
+/// Where a field sits in the response's `data`, from its root field down.
+fn response_path(node: &QueryPathNode<'_>) -> Vec<PathSegment> {
+    let mut path: Vec<PathSegment> = std::iter::once(node)
+        .chain(node.parents())
+        .map(|node| match node.segment {
+            QueryPathSegment::Index(i) => PathSegment::Index(i),
+            QueryPathSegment::Name(name) => PathSegment::Field(name.to_owned()),
+        })
+        .collect();
+    path.reverse();
+    path
 }
 
 fn status<T>(system: System, outcome: &Outcome<T>) -> SourceStatus {

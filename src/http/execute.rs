@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use tracing::Instrument;
 
 use super::audit::{audit_unavailable, AuditRefused};
+use super::cache_status::CacheStatus;
 use super::caller::Session;
 use super::pipeline::{Framing, Operation, Refusal};
 use super::protocol::{graphql_body, request_error, MediaType, Method, Params};
@@ -108,6 +109,11 @@ impl Framing for Http {
 
     fn replayed(&self, body: Bytes) -> Result<Response, Refusal> {
         Ok(graphql_body(StatusCode::OK, self.media, body))
+    }
+
+    fn labelled(&self, mut answer: Response, status: &CacheStatus) -> Response {
+        status.write(answer.headers_mut());
+        answer
     }
 
     fn written(

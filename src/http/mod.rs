@@ -15,6 +15,7 @@
 //! - `execute`: the HTTP framing of the pipeline, and the request metrics.
 //! - `limits`: what a document may ask (aliases, introspection), read before it runs.
 //! - `audit`: the audit gate every staff read passes before it is answered.
+//! - `cache_status`: `Cache-Status` and `Age`, which cache served an answer.
 //! - `ws`: the WebSocket framing of the pipeline: one session per connection, ended
 //!   with its token.
 //! - `health`: `/healthz`, `/readyz` and `/metrics`.
@@ -31,6 +32,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 mod audit;
+mod cache_status;
 mod caller;
 mod endpoint;
 mod events;

@@ -25,15 +25,18 @@
 //! `graphql-transport-ws` messages carrying the same errors and codes.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
+use async_graphql::PathSegment;
 use axum::body::Bytes;
 use axum::http::{header, HeaderName, HeaderValue};
+use chrono::Utc;
 use futures::stream::BoxStream;
 use serde_json::Value;
 
 use super::audit::{audit, AuditRefused};
+use super::cache_status::CacheStatus;
 use super::caller::{viewer_for, Session};
 use super::limits::{asks_for_schema, count_aliases};
 use super::persisted::document;
@@ -115,6 +118,10 @@ pub(super) trait Framing {
 
     /// An answer from the response tier, already text.
     fn replayed(&self, body: Bytes) -> Result<Self::Answer, Refusal>;
+
+    /// The answer with what says which cache served it, where the transport has a
+    /// place for that.
+    fn labelled(&self, answer: Self::Answer, status: &CacheStatus) -> Self::Answer;
 
     /// The answer to an executed operation, and its text when `cacheable` (the tier
     /// keeps that text). `request_failed`: the operation did not run at all (it did
@@ -300,7 +307,11 @@ impl<'a> Operation<'a> {
 
     /// [`Operation::answer`] from stage 5 on, for an operation already prepared.
     async fn answer_prepared<F: Framing>(self, prepared: Box<Prepared>, framing: &F) -> F::Answer {
-        let mut request = prepared.request;
+        let Prepared {
+            mut request,
+            response_key,
+            name,
+        } = *prepared;
         let is_query = only_queries(&mut request);
         let validated = prepared.known.as_ref().is_some_and(|k| k.validated());
         let (mut response, scope) = match self.execute(request, validated).await {
@@ -312,19 +323,34 @@ impl<'a> Operation<'a> {
             known.mark_validated();
         }
         let cacheable = !request_failed && is_query && response.errors.is_empty();
-        let (answer, text) =
-            match framing.written(response, &scope.warnings(), request_failed, cacheable) {
-                Ok(written) => written,
-                Err(refused) => return framing.refused(refused),
-            };
-        let summary = Arc::new(self.viewer.access().drain(prepared.name));
+        // The text the response tier keeps, when it is not this answer's own: where
+        // this execution fetched from a system, a replay is served from the cache.
+        let replay = match (cacheable && self.state.responses.is_some())
+            .then(|| scope.take_fetched_fields())
+        {
+            Some(fields) if !fields.is_empty() => Some(as_replayed(&mut response, &fields)),
+            _ => None,
+        };
+        let (answer, text) = match framing.written(
+            response,
+            &scope.warnings(),
+            request_failed,
+            cacheable && replay.is_none(),
+        ) {
+            Ok(written) => written,
+            Err(refused) => return framing.refused(refused),
+        };
+        let summary = Arc::new(self.viewer.access().drain(name));
         if let Err(refused) = self.audited(&summary).await {
             return framing.unaudited(refused);
         }
-        if let Some(text) = text {
-            self.keep_in_response_tier(prepared.response_key, &scope, &text, summary);
-        }
-        answer
+        let stored = replay
+            .unwrap_or(text)
+            .and_then(|text| self.keep_in_response_tier(response_key, &scope, text, summary));
+        framing.labelled(
+            answer,
+            &CacheStatus::executed(&scope.provenance(), is_query && !request_failed, stored),
+        )
     }
 
     /// Stages 2 to 4: the document, the response tier, the checks on the parsed
@@ -409,17 +435,17 @@ impl<'a> Operation<'a> {
         let (Some(responses), Some(key)) = (&self.state.responses, key) else {
             return None;
         };
-        let (body, reads) = responses.get(key)?;
+        let hit = responses.get(key)?;
         tracing::Span::current().record("graphql.response_cache", "hit");
-        name.clone_from(&reads.operation);
-        if let Err(refused) = self.audited(&reads).await {
+        name.clone_from(&hit.reads.operation);
+        if let Err(refused) = self.audited(&hit.reads).await {
             return Some(framing.unaudited(refused));
         }
-        Some(
-            framing
-                .replayed(body)
-                .unwrap_or_else(|r| framing.refused(r)),
-        )
+        let status = CacheStatus::replayed(hit.fetched_at, hit.fresh_for);
+        Some(match framing.replayed(hit.body) {
+            Ok(answer) => framing.labelled(answer, &status),
+            Err(refused) => framing.refused(refused),
+        })
     }
 
     /// Whether the caller may see the schema itself (`__schema`, `__type`).
@@ -566,25 +592,72 @@ impl<'a> Operation<'a> {
     }
 
     /// Stores an answer that passed the audit gate in the response tier, when the
-    /// tier is on and everything the answer was made of may be cached.
+    /// tier is on and everything the answer was made of may be cached. Returns how
+    /// long the tier keeps it, if it does.
     fn keep_in_response_tier(
         &self,
         key: Option<ResponseKey>,
         scope: &RequestScope,
-        body: &Bytes,
+        body: Bytes,
         summary: Arc<AccessSummary>,
-    ) {
-        if let (Some(responses), Some(key)) = (&self.state.responses, key) {
-            match scope.cacheable(responses.max_ttl()) {
-                Some((tags, ttl)) => responses.insert(key, body.clone(), summary, tags, ttl),
-                None => self
-                    .state
+    ) -> Option<Duration> {
+        let (Some(responses), Some(key)) = (&self.state.responses, key) else {
+            return None;
+        };
+        match scope.cacheable(responses.max_ttl()) {
+            Some((tags, ttl)) => {
+                // An answer that read nothing is as old as itself.
+                let fetched_at = scope.provenance().oldest.unwrap_or_else(Utc::now);
+                responses.insert(key, body, summary, tags, ttl, fetched_at)
+            }
+            None => {
+                self.state
                     .metrics
                     .response_cache
                     .with_label_values(&["uncacheable"])
-                    .inc(),
+                    .inc();
+                None
             }
         }
+    }
+}
+
+/// The text of `response` as a later reader is answered with it: every `fromCache`
+/// at `fields` (where this execution fetched from a system) set to `true`. The flags
+/// are set back afterwards, so that this request's own answer stays true to its
+/// execution; `None` when the text cannot be written, and then nothing is kept.
+fn as_replayed(
+    response: &mut async_graphql::Response,
+    fields: &[Vec<PathSegment>],
+) -> Option<Bytes> {
+    for path in fields {
+        set_flag(&mut response.data, path, true);
+    }
+    let text = serde_json::to_vec(&*response).ok().map(Bytes::from);
+    for path in fields {
+        set_flag(&mut response.data, path, false);
+    }
+    text
+}
+
+/// Sets the boolean at `path` in `data`, if there is one there.
+fn set_flag(data: &mut async_graphql::Value, path: &[PathSegment], to: bool) {
+    let mut at = data;
+    for segment in path {
+        let next = match (segment, at) {
+            (PathSegment::Field(name), async_graphql::Value::Object(fields)) => {
+                fields.get_mut(name.as_str())
+            }
+            (PathSegment::Index(i), async_graphql::Value::List(items)) => items.get_mut(*i),
+            _ => None,
+        };
+        match next {
+            Some(value) => at = value,
+            None => return,
+        }
+    }
+    if let async_graphql::Value::Boolean(flag) = at {
+        *flag = to;
     }
 }
 

@@ -28,6 +28,7 @@ use serde_json::Value;
 use tracing::Instrument;
 
 use super::audit::{audit_unavailable_response, AuditRefused};
+use super::cache_status::CacheStatus;
 use super::caller::Session;
 use super::pipeline::{Framing, Operation, Refusal};
 use super::protocol::{MediaType, Method, Params};
@@ -163,6 +164,16 @@ impl Framing for WebSocket {
         serde_json::from_slice(&body).map_err(|_| {
             ApiError::new(ErrorCode::Internal, "a stored answer could not be read").into()
         })
+    }
+
+    /// A `graphql-transport-ws` message has no headers: over WebSocket, only
+    /// `sources` in the answer says where its data came from.
+    fn labelled(
+        &self,
+        answer: async_graphql::Response,
+        _status: &CacheStatus,
+    ) -> async_graphql::Response {
+        answer
     }
 
     fn written(

@@ -40,19 +40,137 @@ async fn send_signed(app: &TestApp, raw: &str) -> (u16, Value) {
     )
 }
 
+/// An answer with what its headers say about the cache: `Cache-Status`, and `Age`
+/// when there is one.
+struct Served {
+    answer: Value,
+    cache_status: String,
+    age: Option<u64>,
+}
+
+/// POSTs a query as [`TestApp::graphql`] does, keeping the cache headers.
+async fn served(app: &TestApp, query: &str, variables: Value) -> Served {
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.hub))
+        .json(&json!({"query": query, "variables": variables}))
+        .send()
+        .await
+        .expect("hub answers");
+    assert_eq!(response.status(), 200, "status for {query}");
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let cache_status = header("cache-status").expect("every answer says how it was served");
+    let age = header("age").map(|a| a.parse().expect("Age is whole seconds"));
+    Served {
+        answer: response.json().await.expect("JSON answer"),
+        cache_status,
+        age,
+    }
+}
+
+/// `fromCache` of each system in one customer's `sources`.
+fn from_cache(customer: &Value) -> Vec<bool> {
+    customer["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["fromCache"].as_bool().unwrap())
+        .collect()
+}
+
 #[tokio::test]
-async fn a_second_identical_360_query_makes_no_upstream_call() {
+async fn a_second_identical_360_query_is_replayed_and_says_so() {
     let app = TestApp::builder().spawn().await;
-    let first = app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
-    app.reset_stats().await;
-    let second = app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
-    assert_eq!(app.total_requests().await, 0);
-    assert_eq!(first, second, "the cached response is the response");
+    let first = served(&app, PROFILE_360, json!({"id": "1000000001"})).await;
     // What this request fetched is not reported as a cache hit, though the entity
     // tier holds it by the time the products are resolved.
-    for source in first["data"]["customer"]["sources"].as_array().unwrap() {
-        assert_eq!(source["fromCache"], false, "{source}");
+    let customer = &first.answer["data"]["customer"];
+    assert_eq!(from_cache(customer), vec![false; 4], "{customer}");
+    assert!(
+        first
+            .cache_status
+            .starts_with("c360; fwd=miss; stored; ttl="),
+        "{}",
+        first.cache_status
+    );
+    assert_eq!(first.age, None, "fetched for this answer");
+
+    app.reset_stats().await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let second = served(&app, PROFILE_360, json!({"id": "1000000001"})).await;
+    assert_eq!(app.total_requests().await, 0);
+    let customer = &second.answer["data"]["customer"];
+    assert_eq!(from_cache(customer), vec![true; 4], "{customer}");
+    assert!(
+        second.cache_status.starts_with("c360; hit; ttl=")
+            && second.cache_status.ends_with("; detail=response"),
+        "{}",
+        second.cache_status
+    );
+    let age = second.age.expect("a replay says how old it is");
+    assert!((1..5).contains(&age), "fetched over a second ago: {age}");
+
+    // Apart from where it came from, the replay is the answer.
+    let mut replayed = second.answer.clone();
+    for source in replayed["data"]["customer"]["sources"]
+        .as_array_mut()
+        .unwrap()
+    {
+        source["fromCache"] = json!(false);
     }
+    assert_eq!(first.answer, replayed);
+}
+
+#[tokio::test]
+async fn a_replay_says_from_cache_under_any_alias() {
+    let app = TestApp::builder().spawn().await;
+    let query = "query($id: ID!) { customer(id: $id) { cards { number } \
+                 sources { system cached: fromCache } also: sources { fromCache } } }";
+    let first = app.graphql(query, json!({"id": "1000000002"})).await;
+    assert_eq!(
+        first["data"]["customer"]["sources"][1],
+        json!({"system": "cards", "cached": false}),
+        "{first}"
+    );
+    let second = app.graphql(query, json!({"id": "1000000002"})).await;
+    let customer = &second["data"]["customer"];
+    assert_eq!(
+        customer["sources"],
+        json!([
+            {"system": "core", "cached": true},
+            {"system": "cards", "cached": true}
+        ]),
+        "{second}"
+    );
+    assert_eq!(
+        customer["also"],
+        json!([{"fromCache": true}, {"fromCache": true}])
+    );
+}
+
+#[tokio::test]
+async fn a_mutation_bypasses_the_caches() {
+    let db = TestDb::sqlite();
+    let app = TestApp::builder().database(&db).spawn().await;
+    let input = interaction_input("1000000001", "Cache status");
+    let response = app
+        .bare
+        .post(format!("{}/graphql", app.hub))
+        .bearer_auth(staff_token_for(&input))
+        .json(&json!({"query": LOG_INTERACTION, "variables": {"input": input}}))
+        .send()
+        .await
+        .expect("hub answers");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-status"], "c360; fwd=bypass");
+    assert!(response.headers().get("age").is_none());
+    let answer: Value = response.json().await.expect("JSON answer");
+    assert!(answer.get("errors").is_none(), "{answer}");
 }
 
 #[tokio::test]
@@ -97,14 +215,31 @@ async fn without_the_response_tier_entities_come_from_memory() {
         .config(|c| c.cache.response_enabled = false)
         .spawn()
         .await;
-    app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
+    let first = served(&app, PROFILE_360, json!({"id": "1000000001"})).await;
+    assert_eq!(
+        (first.cache_status.as_str(), first.age),
+        ("c360; fwd=miss", None),
+        "nothing stored, nothing from a cache"
+    );
     app.reset_stats().await;
-    let answer = app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
+    let second = served(&app, PROFILE_360, json!({"id": "1000000001"})).await;
     assert_eq!(app.total_requests().await, 0);
+    let answer = &second.answer;
     for source in answer["data"]["customer"]["sources"].as_array().unwrap() {
         assert_eq!(source["fromCache"], true, "{source}");
         assert_eq!(source["stale"], false, "{source}");
     }
+    assert!(
+        second.cache_status.starts_with("c360; hit; ttl=")
+            && second.cache_status.ends_with("; detail=entity"),
+        "{}",
+        second.cache_status
+    );
+    assert!(
+        second.age.is_some_and(|age| age < 5),
+        "as old as the entities: {:?}",
+        second.age
+    );
     // A different query over the same customer shares the entities.
     app.reset_stats().await;
     app.graphql(
@@ -129,7 +264,13 @@ async fn a_failing_system_is_served_stale_and_says_so() {
     tokio::time::sleep(Duration::from_millis(150)).await;
     app.set_fault(json!({"system": "cards", "status": 503}))
         .await;
-    let answer = app.graphql(PROFILE_360, json!({"id": "1000000001"})).await;
+    let stale = served(&app, PROFILE_360, json!({"id": "1000000001"})).await;
+    assert_eq!(
+        stale.cache_status, "c360; fwd=stale; detail=entity",
+        "stale data is never stored"
+    );
+    assert!(stale.age.is_some(), "the stale data's age");
+    let answer = stale.answer;
     assert!(answer.get("errors").is_none(), "{answer}");
     assert_eq!(
         answer["data"]["customer"]["cards"],
