@@ -470,7 +470,7 @@ impl World {
         let viewer = self.viewer("teller", None);
         let schema = self
             .schema
-            .for_request(&viewer, request.parsed_query().ok(), false)
+            .for_request(&viewer, request.parsed_query().ok(), None)
             .clone();
         let data = RequestData::new(&self.upstreams, viewer);
         schema.execute(data.attach(request)).await

@@ -347,6 +347,12 @@ impl Viewer {
         &self.policy
     }
 
+    /// The policy as the policies hold it: one allocation per role and load, so that
+    /// what is decided per policy can be remembered by it.
+    pub fn shared_policy(&self) -> &Arc<RolePolicy> {
+        &self.policy
+    }
+
     pub fn purpose(&self) -> Option<Purpose> {
         self.purpose
     }

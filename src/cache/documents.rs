@@ -20,10 +20,12 @@
 //! aborted the whole hub (found by `tests/api/fuzz.rs`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 use async_graphql::parser::types::ExecutableDocument;
 use moka::sync::Cache;
+
+use crate::auth::RolePolicy;
 
 /// Bytes a parsed document occupies per byte of its text (positions, vectors and
 /// names for every selection), for the byte budget.
@@ -45,11 +47,20 @@ pub struct ParsedDocuments {
     documents: Cache<Arc<str>, Arc<KnownDocument>>,
 }
 
-/// A document parsed before, and whether an execution of it has passed validation.
+/// Role policies a document's answer to [`KnownDocument::decided`] is remembered for;
+/// past it (many reloads of the policies), the answers start over.
+const DECISIONS_KEPT: usize = 16;
+
+/// A document parsed before, whether an execution of it has passed validation, and
+/// what was decided about it per role policy.
 #[derive(Debug)]
 pub struct KnownDocument {
     document: ExecutableDocument,
     validated: AtomicBool,
+    /// Per role policy (a weak pointer, so that a policy replaced by a reload is never
+    /// mistaken for a new one at the same address), a yes-or-no decided about the
+    /// document: whether it selects a field the role denies.
+    decisions: Mutex<Vec<(Weak<RolePolicy>, bool)>>,
 }
 
 impl KnownDocument {
@@ -62,6 +73,24 @@ impl KnownDocument {
     /// Records that an execution of the document passed the full validation.
     pub fn mark_validated(&self) {
         self.validated.store(true, Ordering::Relaxed);
+    }
+
+    /// What `decide` says of this document for `policy`, decided once per policy: it
+    /// depends on the document and the policy only, never on a request.
+    pub fn decided(&self, policy: &Arc<RolePolicy>, decide: impl FnOnce() -> bool) -> bool {
+        let mut decisions = self.decisions.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, decision)) = decisions
+            .iter()
+            .find(|(known, _)| std::ptr::eq(known.as_ptr(), Arc::as_ptr(policy)))
+        {
+            return *decision;
+        }
+        let decision = decide();
+        if decisions.len() >= DECISIONS_KEPT {
+            decisions.clear();
+        }
+        decisions.push((Arc::downgrade(policy), decision));
+        decision
     }
 }
 
@@ -101,6 +130,7 @@ impl ParsedDocuments {
                 let known = Arc::new(KnownDocument {
                     document: document.clone(),
                     validated: AtomicBool::new(false),
+                    decisions: Mutex::new(Vec::new()),
                 });
                 self.documents.insert(text, known.clone());
                 kept = Some(known);
@@ -165,6 +195,17 @@ fn weight(text_len: usize) -> u32 {
 mod tests {
     use super::*;
 
+    /// A role policy as a load (or a reload) of the policies makes it.
+    fn teller() -> Arc<RolePolicy> {
+        let policies = crate::auth::Policies::parse(
+            "[roles.teller]\nscope = [\"all\"]\nunmasked = []\nunmask_with_purpose = []\n\
+             deny = []\naudited = true\ncapabilities = []\n",
+            "test",
+        )
+        .expect("a policy");
+        policies.role("teller").expect("teller").clone()
+    }
+
     const PROFILE: &str = "query P($id: ID!) { customer(id: $id) { id name accounts { number } } }";
 
     #[test]
@@ -186,7 +227,19 @@ mod tests {
             .prepare(async_graphql::Request::new(PROFILE))
             .unwrap();
         assert_eq!(format!("{:?}", second.parsed_query().unwrap()), parsed);
-        assert!(again.expect("kept").validated(), "the same entry");
+        let again = again.expect("kept");
+        assert!(again.validated(), "the same entry");
+        let policy = teller();
+        assert!(again.decided(&policy, || true));
+        assert!(
+            again.decided(&policy, || unreachable!("decided once per policy")),
+            "remembered"
+        );
+        let reloaded = teller();
+        assert!(
+            !again.decided(&reloaded, || false),
+            "a new policy decides anew"
+        );
     }
 
     #[test]

@@ -30,7 +30,7 @@ use async_graphql::{MergedObject, MergedSubscription, Schema};
 
 use crate::auth::Viewer;
 use crate::bus::Bus;
-use crate::cache::RequestScope;
+use crate::cache::{KnownDocument, RequestScope};
 use crate::config::GraphqlConfig;
 use crate::store::Store;
 use crate::upstream::Upstreams;
@@ -86,19 +86,25 @@ impl AppSchemas {
     /// The schema that enforces the viewer's role on `document`: the policed one unless
     /// the role denies no field, or the document selects none of the fields it denies
     /// (a field is only ever resolved where a document selects it); in fast validation
-    /// mode when `validated` says the document has passed the full one before. A
+    /// mode when the parsed-document cache (`known`) says the document has passed the
+    /// full one before. Both depend on the document, not the request: what the policy
+    /// needs is decided once per document and role policy. A
     /// document that did not parse gets the policed schema, which reports why.
     pub fn for_request(
         &self,
         viewer: &Viewer,
         document: Option<&ExecutableDocument>,
-        validated: bool,
+        known: Option<&KnownDocument>,
     ) -> &AppSchema {
         let denied = &viewer.policy().deny;
+        let selects_denied =
+            |document| access::selects_a_denied_field(document, &self.types, denied);
         let policed = !denied.is_empty()
-            && document.is_none_or(|document| {
-                access::selects_a_denied_field(document, &self.types, denied)
+            && document.is_none_or(|document| match known {
+                Some(known) => known.decided(viewer.shared_policy(), || selects_denied(document)),
+                None => selects_denied(document),
             });
+        let validated = known.is_some_and(KnownDocument::validated);
         match (policed, validated && document.is_some()) {
             (true, false) => &self.policed,
             (true, true) => &self.policed_fast,

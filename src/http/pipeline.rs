@@ -309,17 +309,17 @@ impl<'a> Operation<'a> {
     async fn answer_prepared<F: Framing>(self, prepared: Box<Prepared>, framing: &F) -> F::Answer {
         let Prepared {
             mut request,
+            known,
             response_key,
             name,
         } = *prepared;
         let is_query = only_queries(&mut request);
-        let validated = prepared.known.as_ref().is_some_and(|k| k.validated());
-        let (mut response, scope) = match self.execute(request, validated).await {
+        let (mut response, scope) = match self.execute(request, known.as_deref()).await {
             Ok(executed) => executed,
             Err(timed_out) => return framing.refused(timed_out),
         };
         let request_failed = request_failed(&mut response);
-        if let (Some(known), false) = (&prepared.known, request_failed) {
+        if let (Some(known), false) = (&known, request_failed) {
             known.mark_validated();
         }
         let cacheable = !request_failed && is_query && response.errors.is_empty();
@@ -556,14 +556,14 @@ impl<'a> Operation<'a> {
     async fn execute(
         &self,
         mut request: async_graphql::Request,
-        validated: bool,
+        known: Option<&KnownDocument>,
     ) -> Result<(async_graphql::Response, Arc<RequestScope>), Refusal> {
         let data = self.request_data();
         let scope = data.scope.clone();
         let schema =
             self.state
                 .schema
-                .for_request(&self.viewer, request.parsed_query().ok(), validated);
+                .for_request(&self.viewer, request.parsed_query().ok(), known);
         let request = data.attach(request);
         match tokio::time::timeout_at(self.deadline, schema.execute(request)).await {
             Ok(response) => Ok((response, scope)),
