@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
-use super::local::{LocalCache, Tagged};
+use super::local::{LocalCache, Tagged, Usage};
 use crate::metrics::Metrics;
 
 /// What identifies a response, within one generation of the tier.
@@ -85,8 +85,8 @@ impl<R> Clone for Entry<R> {
 }
 
 impl<R: Send + Sync + 'static> Tagged for Entry<R> {
-    fn tags(&self) -> &[String] {
-        &self.tags
+    fn tags(&self) -> impl Iterator<Item = &str> {
+        self.tags.iter().map(String::as_str)
     }
 
     fn weight(&self) -> u32 {
@@ -126,7 +126,12 @@ impl<R: Send + Sync + 'static> ResponseCache<R> {
     ) -> ResponseCache<R> {
         ResponseCache {
             weigh_reads,
-            entries: LocalCache::new(max_bytes, max_ttl.max(Duration::from_secs(1)), &metrics),
+            entries: LocalCache::new(
+                max_bytes,
+                max_ttl.max(Duration::from_secs(1)),
+                &metrics,
+                "response",
+            ),
             max_entry_bytes: if max_entry_bytes == 0 {
                 max_bytes
             } else {
@@ -171,6 +176,11 @@ impl<R: Send + Sync + 'static> ResponseCache<R> {
         self.max_ttl
     }
 
+    /// What the tier holds.
+    pub fn usage(&self) -> Usage {
+        self.entries.usage()
+    }
+
     pub fn get(&self, key: &ResponseKey) -> Option<(Bytes, Arc<R>)> {
         let found = if self.current(key) {
             self.entries.get(key)
@@ -186,7 +196,7 @@ impl<R: Send + Sync + 'static> ResponseCache<R> {
                 Some((entry.body, entry.reads))
             }
             Some(_) => {
-                self.entries.remove(key);
+                self.entries.expire(key);
                 self.metrics
                     .response_cache
                     .with_label_values(&["miss"])

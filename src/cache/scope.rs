@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::Tags;
 use crate::domain::System;
 use crate::errors::ErrorCode;
 
@@ -51,9 +52,9 @@ impl RequestScope {
     }
 
     /// Records one value read: its tags and how long it stays fresh.
-    pub fn read(&self, tags: &[String], fresh_for: Duration, stale: bool, system: System) {
+    pub fn read(&self, tags: &Tags, fresh_for: Duration, stale: bool, system: System) {
         let mut inner = self.inner.lock().expect("scope lock");
-        inner.tags.extend(tags.iter().cloned());
+        inner.tags.extend(tags.iter().map(str::to_owned));
         inner.fresh_for = Some(inner.fresh_for.map_or(fresh_for, |f| f.min(fresh_for)));
         if stale {
             inner.uncacheable = true;
