@@ -45,8 +45,19 @@ pub struct Metrics {
     pub cache_lookups: IntCounterVec,
     /// Stale entries served because the upstream failed.
     pub stale_served: IntCounterVec,
-    /// Entries evicted for size, by tier.
+    /// Entries gone from an in-process tier before their time, by tier and cause:
+    /// `size` (no room: the tier is too small for what is read), `expiry` (past the
+    /// tier's longest keep, or the answer's own time), `invalidation` (a change event,
+    /// a reload). Series exist from the start for each tier the hub runs.
     pub cache_evictions: IntCounterVec,
+    /// What an in-process tier holds, by tier: its weight, the resident bytes it is
+    /// bounded by (`cache.l1_max_bytes`, `cache.response_max_bytes`). Read at each
+    /// scrape.
+    pub cache_bytes: IntGaugeVec,
+    /// Entries an in-process tier holds, by tier; read at each scrape. The entity tier
+    /// holds five per profile (customer, accounts, cards, loans, online banking), so
+    /// `c360_cache_bytes / c360_cache_entries * 5` is the bytes of a profile.
+    pub cache_entries: IntGaugeVec,
     /// Entries dropped by invalidation events, by tier.
     pub cache_invalidations: IntCounterVec,
     /// Response tier lookups (`hit`, `miss`) and stores (`stored`, `uncacheable`, and
@@ -154,8 +165,28 @@ impl Metrics {
             cache_evictions: counter_vec(
                 r,
                 "c360_cache_evictions_total",
-                "Cache entries evicted for size or age",
-                &["tier"],
+                "In-process cache entries gone before their time, by tier and cause (size, expiry, invalidation)",
+                &["tier", "cause"],
+            ),
+            cache_bytes: registered(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "c360_cache_bytes",
+                        "Weight (estimated resident bytes) an in-process cache tier holds",
+                    ),
+                    &["tier"],
+                ),
+            ),
+            cache_entries: registered(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "c360_cache_entries",
+                        "Entries an in-process cache tier holds",
+                    ),
+                    &["tier"],
+                ),
             ),
             cache_invalidations: counter_vec(
                 r,

@@ -339,7 +339,7 @@ impl Upstreams {
         scope: &RequestScope,
     ) -> Option<Fetched<Vec<T>>>
     where
-        T: Send + Sync + 'static,
+        T: DeserializeOwned + Send + Sync + 'static,
     {
         let policy = cache_policy(self.connector(system).freshness(endpoint));
         let fetched =

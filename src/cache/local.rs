@@ -9,10 +9,12 @@
 //! thousand. Keyed by the tag's text and holding a set per tag, it was the largest single
 //! allocation site of a warm batch100 run (heaptrack, system allocator: 37 MB of a
 //! 134 MB heap peak). It now holds a tag's 64-bit hash and, for the usual tag that
-//! one entry carries, that entry's key inline. Two tags with the same hash share a
-//! bucket: invalidating one then also drops the other's entries, a cache miss and
+//! one entry carries, that entry's key inline (for the entity tier an `Arc<str>`, so
+//! a reference count rather than a copy of the text). Two tags with the same hash share
+//! a bucket: invalidating one then also drops the other's entries, a cache miss and
 //! never a stale read.
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::{Arc, Mutex};
@@ -20,18 +22,41 @@ use std::time::Duration;
 
 use moka::notification::RemovalCause;
 use moka::sync::Cache;
+use prometheus::IntCounter;
 
 use crate::metrics::Metrics;
 
 /// What an entry weighs against the byte budget, and its tags.
 pub trait Tagged {
-    fn tags(&self) -> &[String];
+    fn tags(&self) -> impl Iterator<Item = &str>;
     fn weight(&self) -> u32;
 }
 
 pub struct LocalCache<K, V> {
     entries: Cache<K, V>,
     index: Arc<Mutex<TagIndex<K>>>,
+    evicted: Evictions,
+}
+
+/// Entries gone before their time, by why: `cache.l1_max_bytes` too small shows as
+/// `size`, a tier that outlives its entries as `expiry`, change events as
+/// `invalidation`. An entry replaced by a newer value of its key is none of these.
+#[derive(Clone)]
+struct Evictions {
+    size: IntCounter,
+    expiry: IntCounter,
+    invalidation: IntCounter,
+}
+
+impl Evictions {
+    fn new(metrics: &Metrics, tier: &str) -> Evictions {
+        let cause = |cause: &str| metrics.cache_evictions.with_label_values(&[tier, cause]);
+        Evictions {
+            size: cause("size"),
+            expiry: cause("expiry"),
+            invalidation: cause("invalidation"),
+        }
+    }
 }
 
 /// Entry keys by tag hash.
@@ -40,10 +65,16 @@ struct TagIndex<K> {
     keys: HashMap<u64, Keys<K>>,
 }
 
-/// The keys of the entries carrying one tag (or tags with one hash).
+/// The keys of the entries carrying one tag (or tags with one hash). The set is
+/// boxed: nearly every tag has one entry, and each slot of the index is as wide as
+/// this.
 enum Keys<K> {
     One(K),
-    Many(HashSet<K>),
+    #[allow(
+        clippy::box_collection,
+        reason = "unboxed, the set's 48 bytes would widen every slot of the index"
+    )]
+    Many(Box<HashSet<K>>),
 }
 
 impl<K: Hash + Eq + Clone> TagIndex<K> {
@@ -57,7 +88,7 @@ impl<K: Hash + Eq + Clone> TagIndex<K> {
             Keys::One(only) if only == key => {}
             Keys::One(only) => {
                 let both = HashSet::from([only.clone(), key.clone()]);
-                *keys = Keys::Many(both);
+                *keys = Keys::Many(Box::new(both));
             }
             Keys::Many(set) => {
                 set.insert(key.clone());
@@ -96,14 +127,15 @@ where
 {
     /// At most `max_bytes` of entries (by weight); anything older than `max_age` goes,
     /// whatever its own expiry, so that the cache never keeps a value forever.
-    /// Evictions count into `metrics` under tier `l1`.
-    pub fn new(max_bytes: u64, max_age: Duration, metrics: &Metrics) -> Self {
+    /// Evictions count into `metrics` under `tier`, by cause.
+    pub fn new(max_bytes: u64, max_age: Duration, metrics: &Metrics, tier: &str) -> Self {
         let index: Arc<Mutex<TagIndex<K>>> = Arc::new(Mutex::new(TagIndex {
             hasher: RandomState::new(),
             keys: HashMap::new(),
         }));
         let listener_index = index.clone();
-        let evictions = metrics.cache_evictions.clone();
+        let evicted = Evictions::new(metrics, tier);
+        let counted = evicted.clone();
         let entries = Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|_key: &K, value: &V| value.weight())
@@ -111,11 +143,12 @@ where
             .eviction_listener(move |key: Arc<K>, value: V, cause: RemovalCause| {
                 // A replaced entry's key was just indexed under the new value's tags;
                 // tags only the old value had stay as harmless extra pointers.
-                if cause == RemovalCause::Replaced {
-                    return;
-                }
-                if cause.was_evicted() {
-                    evictions.with_label_values(&["l1"]).inc();
+                match cause {
+                    RemovalCause::Replaced => return,
+                    RemovalCause::Size => counted.size.inc(),
+                    RemovalCause::Expired => counted.expiry.inc(),
+                    // Counted where they are made: a removal knows why.
+                    RemovalCause::Explicit => {}
                 }
                 let mut index = listener_index.lock().expect("tag index lock");
                 for tag in value.tags() {
@@ -123,10 +156,18 @@ where
                 }
             })
             .build();
-        LocalCache { entries, index }
+        LocalCache {
+            entries,
+            index,
+            evicted,
+        }
     }
 
-    pub fn get(&self, key: &K) -> Option<V> {
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.entries.get(key)
     }
 
@@ -140,8 +181,15 @@ where
         self.entries.insert(key, value);
     }
 
-    pub fn remove(&self, key: &K) {
-        self.entries.invalidate(key);
+    /// Drops an entry found past its own expiry (counted as `expiry`).
+    pub fn expire<Q>(&self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if self.entries.remove(key).is_some() {
+            self.evicted.expiry.inc();
+        }
     }
 
     /// Drops every entry carrying any of `tags`; returns how many were dropped.
@@ -155,26 +203,46 @@ where
         }
         // An entry carrying two of the tags (or tags sharing a hash) is listed twice.
         let keys: HashSet<K> = keys.into_iter().collect();
-        for key in &keys {
-            self.entries.invalidate(key);
-        }
-        keys.len()
+        let dropped = keys
+            .iter()
+            .filter(|key| self.entries.remove(*key).is_some())
+            .count();
+        self.evicted.invalidation.inc_by(dropped as u64);
+        dropped
     }
 
     /// Drops every entry: none inserted before is served again.
     pub fn clear(&self) {
+        self.entries.run_pending_tasks();
+        self.evicted.invalidation.inc_by(self.entries.entry_count());
         self.entries.invalidate_all();
     }
 
     /// Entries currently held (after pending maintenance).
     pub fn len(&self) -> u64 {
-        self.entries.run_pending_tasks();
-        self.entries.entry_count()
+        self.usage().entries
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Entries held and their summed weight, after pending maintenance (moka's counts
+    /// lag its inserts and evictions until then).
+    pub fn usage(&self) -> Usage {
+        self.entries.run_pending_tasks();
+        Usage {
+            entries: self.entries.entry_count(),
+            bytes: self.entries.weighted_size(),
+        }
+    }
+}
+
+/// What a tier holds: entries, and their weight (estimated resident bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub entries: u64,
+    pub bytes: u64,
 }
 
 #[cfg(test)]
@@ -188,8 +256,8 @@ mod tests {
     }
 
     impl Tagged for Item {
-        fn tags(&self) -> &[String] {
-            &self.tags
+        fn tags(&self) -> impl Iterator<Item = &str> {
+            self.tags.iter().map(String::as_str)
         }
         fn weight(&self) -> u32 {
             self.size
@@ -205,7 +273,7 @@ mod tests {
 
     #[test]
     fn invalidating_a_tag_drops_exactly_the_entries_carrying_it() {
-        let cache = LocalCache::new(1 << 20, Duration::from_secs(60), &Metrics::new());
+        let cache = LocalCache::new(1 << 20, Duration::from_secs(60), &Metrics::new(), "l1");
         cache.insert("customer", item(&["core:customer:1"], 10));
         cache.insert("accounts", item(&["core:customer:1", "core:account:A"], 10));
         cache.insert("other", item(&["core:customer:2"], 10));
@@ -217,7 +285,7 @@ mod tests {
 
     #[test]
     fn replacing_an_entry_keeps_it_invalidatable() {
-        let cache = LocalCache::new(1 << 20, Duration::from_secs(60), &Metrics::new());
+        let cache = LocalCache::new(1 << 20, Duration::from_secs(60), &Metrics::new(), "l1");
         cache.insert("accounts", item(&["core:account:A"], 10));
         cache.insert("accounts", item(&["core:account:A"], 10));
         cache.len();
@@ -227,7 +295,7 @@ mod tests {
 
     #[test]
     fn a_tag_many_entries_carry_drops_them_all_once_each() {
-        let cache = LocalCache::new(1 << 20, Duration::from_secs(60), &Metrics::new());
+        let cache = LocalCache::new(1 << 20, Duration::from_secs(60), &Metrics::new(), "l1");
         for key in ["profile-a", "profile-b", "profile-c"] {
             cache.insert(key, item(&["core:customer:1", "core:account:A"], 10));
         }
@@ -243,10 +311,10 @@ mod tests {
 
     #[test]
     fn an_entry_removed_leaves_the_others_of_its_tag_invalidatable() {
-        let cache = LocalCache::new(1 << 20, Duration::from_secs(60), &Metrics::new());
+        let cache = LocalCache::new(1 << 20, Duration::from_secs(60), &Metrics::new(), "l1");
         cache.insert("a", item(&["core:customer:1"], 10));
         cache.insert("b", item(&["core:customer:1"], 10));
-        cache.remove(&"a");
+        cache.expire(&"a");
         cache.len();
         assert_eq!(cache.invalidate_tags(&["core:customer:1".into()]), 1);
         assert!(cache.get(&"b").is_none());
@@ -258,7 +326,7 @@ mod tests {
 
     #[test]
     fn the_byte_budget_bounds_the_cache() {
-        let cache = LocalCache::new(1_000, Duration::from_secs(60), &Metrics::new());
+        let cache = LocalCache::new(1_000, Duration::from_secs(60), &Metrics::new(), "l1");
         for i in 0..100 {
             cache.insert(i, item(&["t"], 100));
         }
@@ -267,5 +335,44 @@ mod tests {
             "{} entries of 100 bytes in 1,000",
             cache.len()
         );
+    }
+
+    #[test]
+    fn evictions_are_counted_by_cause() {
+        let metrics = Metrics::new();
+        let count = |cause: &str| {
+            metrics
+                .cache_evictions
+                .with_label_values(&["l1", cause])
+                .get()
+        };
+
+        let small = LocalCache::new(1_000, Duration::from_secs(60), &metrics, "l1");
+        for i in 0..100 {
+            small.insert(i, item(&["t"], 100));
+        }
+        small.len();
+        assert!(count("size") >= 90, "{} for lack of room", count("size"));
+
+        let short = LocalCache::new(1 << 20, Duration::from_millis(50), &metrics, "l1");
+        short.insert(1, item(&["core:customer:1"], 10));
+        short.insert(2, item(&["core:customer:2"], 10));
+        std::thread::sleep(Duration::from_millis(120));
+        assert_eq!(short.len(), 0);
+        assert_eq!(count("expiry"), 2);
+
+        let sizes = count("size");
+        let cache = LocalCache::new(1 << 20, Duration::from_secs(60), &metrics, "l1");
+        cache.insert("accounts", item(&["core:account:A"], 10));
+        cache.insert("accounts", item(&["core:account:A"], 10));
+        cache.insert("cards", item(&["cards:card:C"], 10));
+        assert_eq!(cache.invalidate_tags(&["core:account:A".into()]), 1);
+        cache.len();
+        assert_eq!(count("invalidation"), 1, "a replaced value is not counted");
+        assert_eq!(count("size"), sizes);
+        assert_eq!(count("expiry"), 2);
+        assert!(metrics
+            .render()
+            .contains("\nc360_cache_evictions_total{cause=\"invalidation\",tier=\"l1\"} 1\n"));
     }
 }

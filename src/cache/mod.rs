@@ -13,6 +13,7 @@
 mod apq;
 pub mod crypto;
 mod documents;
+mod entry;
 mod local;
 mod redis;
 mod response;
@@ -32,7 +33,8 @@ use sha2::{Digest, Sha256};
 
 pub use apq::{sha256_hex, PersistedQueries, PersistedQueryError};
 pub use documents::{KnownDocument, ParsedDocuments, TooDeep};
-pub use local::{LocalCache, Tagged};
+pub use entry::{TagIter, Tags};
+pub use local::{LocalCache, Tagged, Usage};
 pub use redis::{RedisSettings, RedisTier};
 pub use response::{Replay, ResponseCache, ResponseKey};
 pub use scope::{Provenance, RequestScope, StaleWarning};
@@ -81,7 +83,7 @@ pub struct Fetched<V> {
     pub from_cache: bool,
     pub stale: bool,
     /// The upstream records it contains, for invalidating responses built from it.
-    pub tags: Arc<Vec<String>>,
+    pub tags: Tags,
     /// How long it stays fresh from now (zero when stale or uncached).
     pub fresh_for: Duration,
 }
@@ -112,36 +114,55 @@ struct Stored<V> {
     v: V,
 }
 
-/// Resident bytes per serialized byte of an L1 entry: typed values (a `String` per
-/// field, `Vec`s, `Arc`s), the key, the tags and the cache's own bookkeeping. Measured
-/// on `c360 bench --scenario profile360 --mode warm-l1 --sandbox-process` (release,
-/// 20,000 customers): weighing entries by their JSON size, a 16 MiB tier added 64 MB
-/// to the hub's peak RSS and a 64 MiB tier 225 MB. Weighing by resident size keeps
-/// `cache.l1_max_bytes` what an operator reads it as: memory.
-const L1_RESIDENT_PER_SERIALIZED_BYTE: usize = 4;
-
-fn l1_weight(serialized: usize) -> u32 {
-    serialized
-        .saturating_mul(L1_RESIDENT_PER_SERIALIZED_BYTE)
-        .clamp(256, u32::MAX as usize) as u32
-}
-
-#[derive(Clone)]
-struct L1Entry {
-    value: Arc<dyn Any + Send + Sync>,
-    meta: Meta,
-    weight: u32,
-}
+use entry::L1Entry;
 
 impl Tagged for L1Entry {
-    fn tags(&self) -> &[String] {
-        &self.meta.tags
+    fn tags(&self) -> impl Iterator<Item = &str> {
+        self.tag_iter()
     }
 
     fn weight(&self) -> u32 {
-        self.weight
+        L1Entry::weight(self)
     }
 }
+
+impl L1Entry {
+    fn fresh(&self, now: DateTime<Utc>) -> bool {
+        now < self.fresh_until
+    }
+
+    fn usable(&self, now: DateTime<Utc>) -> bool {
+        now < self.stale_until
+    }
+
+    /// The entry for `value` as fetched with `meta`, under `key`.
+    fn of<V: Serialize>(key: &str, value: &V, meta: &Meta) -> Option<L1Entry> {
+        L1Entry::new(
+            key.len(),
+            &meta.tags,
+            value,
+            meta.fetched_at,
+            meta.fresh_until,
+            meta.stale_until,
+        )
+    }
+
+    /// The entry's value as a `Fetched`, or `None` when it does not parse as a `V`.
+    fn fetched<V: DeserializeOwned>(&self, now: DateTime<Utc>, stale: bool) -> Option<Fetched<V>> {
+        Some(Fetched {
+            value: Arc::new(self.value::<V>()?),
+            fetched_at: self.fetched_at,
+            from_cache: true,
+            stale,
+            tags: self.tags(),
+            fresh_for: fresh_for(self.fresh_until, now, stale),
+        })
+    }
+}
+
+/// The in-process tier: entries by `system:endpoint:key` (the key Redis uses, without
+/// its prefix), shared with the tag index.
+type L1 = LocalCache<Arc<str>, L1Entry>;
 
 /// Names the records a cached value contains (`core:account:…`), from its key and
 /// value.
@@ -154,12 +175,12 @@ type Flight = Shared<BoxFuture<'static, FlightResult>>;
 type PerKey<V, E> = HashMap<String, Result<Flown<V>, E>>;
 
 /// A value a flight produced: fetched by this instance, or by another (found in
-/// Redis while waiting on its lock), with its serialized size for the byte budget.
+/// Redis while waiting on its lock), with the tags it went into L1 with.
 struct Flown<V> {
     value: Arc<V>,
     meta: Meta,
+    tags: Tags,
     from_cache: bool,
-    size: usize,
 }
 
 // By hand: deriving would require `V: Clone`, but only the `Arc` is cloned.
@@ -168,8 +189,8 @@ impl<V> Clone for Flown<V> {
         Flown {
             value: self.value.clone(),
             meta: self.meta.clone(),
+            tags: self.tags.clone(),
             from_cache: self.from_cache,
-            size: self.size,
         }
     }
 }
@@ -187,7 +208,7 @@ pub struct EntitySettings {
 
 pub struct EntityCache {
     settings: EntitySettings,
-    l1: Option<Arc<LocalCache<String, L1Entry>>>,
+    l1: Option<Arc<L1>>,
     l2: Option<Arc<RedisTier>>,
     flights: Arc<Mutex<HashMap<String, Flight>>>,
     prefix: String,
@@ -208,6 +229,7 @@ impl EntityCache {
                 settings.l1_max_bytes,
                 settings.tag_ttl.max(Duration::from_secs(60)),
                 &metrics,
+                "l1",
             ))
         });
         EntityCache {
@@ -220,8 +242,19 @@ impl EntityCache {
         }
     }
 
+    /// What the in-process tier holds; `None` without it.
+    pub fn l1_usage(&self) -> Option<Usage> {
+        self.l1.as_ref().map(|l1| l1.usage())
+    }
+
+    /// The Redis key of an entry.
     fn key(&self, system: System, endpoint: &str, key: &str) -> String {
-        format!("{}e:{system}:{endpoint}:{key}", self.prefix)
+        format!("{}{}", self.prefix_of(system, endpoint), key)
+    }
+
+    /// The Redis key of an entry of `endpoint` without the entry's own key.
+    fn prefix_of(&self, system: System, endpoint: &str) -> String {
+        format!("{}e:{}", self.prefix, l1_key(system, endpoint, ""))
     }
 
     /// The value of `key` when the in-process tier holds it fresh, without waiting
@@ -237,22 +270,22 @@ impl EntityCache {
         key: &str,
     ) -> Option<Fetched<V>>
     where
-        V: Send + Sync + 'static,
+        V: DeserializeOwned + Send + Sync + 'static,
     {
         if !self.settings.enabled || policy.ttl.is_zero() {
             return None;
         }
-        let entry = self.l1.as_ref()?.get(&self.key(system, endpoint, key))?;
+        let entry = self.l1.as_ref()?.get(&*l1_key(system, endpoint, key))?;
         let now = Utc::now();
-        if !entry.meta.fresh(now) {
+        if !entry.fresh(now) {
             return None;
         }
-        let value = entry.value.downcast::<V>().ok()?;
+        let fetched = entry.fetched(now, false)?;
         self.metrics
             .cache_lookups
             .with_label_values(&["l1", system.as_str(), "hit"])
             .inc();
-        Some(cached(value, &entry.meta, now, false))
+        Some(fetched)
     }
 
     /// Reads `keys` of one endpoint through the tiers; `fetch` is called (once, for
@@ -278,8 +311,9 @@ impl EntityCache {
             return fetch_uncached(keys, tags, fetch, now).await;
         }
         let label = system.as_str();
-        let mut found: HashMap<String, (Arc<V>, Meta)> = HashMap::new();
-        let mut stale: HashMap<String, (Arc<V>, Meta)> = HashMap::new();
+        let mut out: HashMap<String, Result<Fetched<V>, E>> = HashMap::new();
+        // Served if the upstream fails.
+        let mut stale: HashMap<String, Fetched<V>> = HashMap::new();
         let mut wanted: Vec<String> = Vec::new();
 
         // L1.
@@ -287,31 +321,35 @@ impl EntityCache {
             let entry = self
                 .l1
                 .as_ref()
-                .and_then(|l1| l1.get(&self.key(system, endpoint, key)));
-            match entry.and_then(|e| Some((e.value.downcast::<V>().ok()?, e.meta))) {
-                Some((value, meta)) if meta.fresh(now) => {
-                    self.metrics
-                        .cache_lookups
-                        .with_label_values(&["l1", label, "hit"])
-                        .inc();
-                    found.insert(key.clone(), (value, meta));
+                .and_then(|l1| l1.get(&*l1_key(system, endpoint, key)));
+            let found = entry.and_then(|entry| {
+                if entry.fresh(now) {
+                    Some((entry.fetched(now, false)?, false))
+                } else if entry.usable(now) {
+                    Some((entry.fetched(now, true)?, true))
+                } else {
+                    None
                 }
-                Some((value, meta)) if meta.usable(now) => {
-                    self.metrics
-                        .cache_lookups
-                        .with_label_values(&["l1", label, "stale"])
-                        .inc();
-                    stale.insert(key.clone(), (value, meta));
+            });
+            let result = match found {
+                Some((fetched, false)) => {
+                    out.insert(key.clone(), Ok(fetched));
+                    "hit"
+                }
+                Some((fetched, true)) => {
+                    stale.insert(key.clone(), fetched);
                     wanted.push(key.clone());
+                    "stale"
                 }
-                _ => {
-                    self.metrics
-                        .cache_lookups
-                        .with_label_values(&["l1", label, "miss"])
-                        .inc();
+                None => {
                     wanted.push(key.clone());
+                    "miss"
                 }
-            }
+            };
+            self.metrics
+                .cache_lookups
+                .with_label_values(&["l1", label, result])
+                .inc();
         }
 
         // L2, one MGET for everything L1 lacked.
@@ -323,33 +361,26 @@ impl EntityCache {
             let values = l2.mget(&names).await;
             let mut still = Vec::new();
             for (key, bytes) in wanted.into_iter().zip(values) {
-                let stored = bytes
-                    .and_then(|b| Some((serde_json::from_slice::<Stored<V>>(&b).ok()?, b.len())));
+                let stored = bytes.and_then(|b| serde_json::from_slice::<Stored<V>>(&b).ok());
                 match stored {
-                    Some((stored, size)) if stored.m.fresh(now) => {
+                    Some(stored) if stored.m.fresh(now) => {
                         self.metrics
                             .cache_lookups
                             .with_label_values(&["l2", label, "hit"])
                             .inc();
-                        let value = Arc::new(stored.v);
-                        self.put_l1(
-                            system,
-                            endpoint,
-                            &key,
-                            value.clone(),
-                            stored.m.clone(),
-                            size,
-                        );
-                        found.insert(key, (value, stored.m));
+                        let tags = self.put_l1(system, endpoint, &key, &stored.v, &stored.m);
+                        let fetched = cached(Arc::new(stored.v), &stored.m, tags, now, false);
+                        out.insert(key, Ok(fetched));
                     }
-                    Some((stored, _)) if stored.m.usable(now) => {
+                    Some(stored) if stored.m.usable(now) => {
                         self.metrics
                             .cache_lookups
                             .with_label_values(&["l2", label, "stale"])
                             .inc();
-                        stale
-                            .entry(key.clone())
-                            .or_insert((Arc::new(stored.v), stored.m));
+                        stale.entry(key.clone()).or_insert_with(|| {
+                            let tags = Tags::new(&stored.m.tags);
+                            cached(Arc::new(stored.v), &stored.m, tags, now, true)
+                        });
                         still.push(key);
                     }
                     _ => {
@@ -364,10 +395,6 @@ impl EntityCache {
             wanted = still;
         }
 
-        let mut out: HashMap<String, Result<Fetched<V>, E>> = found
-            .into_iter()
-            .map(|(key, (value, meta))| (key, Ok(cached(value, &meta, now, false))))
-            .collect();
         if wanted.is_empty() {
             return out;
         }
@@ -384,10 +411,10 @@ impl EntityCache {
                     fetched_at: flown.meta.fetched_at,
                     from_cache: flown.from_cache,
                     stale: false,
-                    tags: flown.meta.tags,
+                    tags: flown.tags,
                 }),
                 Err(error) => match stale.remove(&key) {
-                    Some((value, meta)) => {
+                    Some(fetched) => {
                         self.metrics.stale_served.with_label_values(&[label]).inc();
                         tracing::warn!(
                             system = label,
@@ -395,7 +422,7 @@ impl EntityCache {
                             code = error.code(),
                             "upstream failed; serving a stale cache entry"
                         );
-                        Ok(cached(value, &meta, now, true))
+                        Ok(fetched)
                     }
                     None => Err(error),
                 },
@@ -445,7 +472,8 @@ impl EntityCache {
                     policy,
                     keys: mine.clone(),
                     tags,
-                    l1_key: self.key(system, endpoint, ""),
+                    l1_key: l1_key(system, endpoint, ""),
+                    l2_key: self.prefix_of(system, endpoint),
                     l1: self.l1.clone(),
                     l2: self.l2.clone(),
                     lock_ttl: self.settings.lock_ttl,
@@ -487,25 +515,21 @@ impl EntityCache {
         results
     }
 
-    fn put_l1<V: Send + Sync + 'static>(
+    /// Puts `value` in L1 (when there is one); returns its tags, packed.
+    fn put_l1<V: Serialize>(
         &self,
         system: System,
         endpoint: &str,
         key: &str,
-        value: Arc<V>,
-        meta: Meta,
-        size: usize,
-    ) {
-        if let Some(l1) = &self.l1 {
-            l1.insert(
-                self.key(system, endpoint, key),
-                L1Entry {
-                    value,
-                    meta,
-                    weight: l1_weight(size),
-                },
-            );
-        }
+        value: &V,
+        meta: &Meta,
+    ) -> Tags {
+        hold(
+            self.l1.as_deref(),
+            &l1_key(system, endpoint, key),
+            value,
+            meta,
+        )
     }
 
     /// Drops every entry carrying any of `tags` from L1 and, when `shared`, from Redis
@@ -547,18 +571,48 @@ fn absorb<V: Send + Sync + 'static, E: FetchError>(result: &FlightResult, into: 
     }
 }
 
-fn cached<V>(value: Arc<V>, meta: &Meta, now: DateTime<Utc>, stale: bool) -> Fetched<V> {
+/// The key of an entry in L1.
+fn l1_key(system: System, endpoint: &str, key: &str) -> String {
+    format!("{system}:{endpoint}:{key}")
+}
+
+/// Puts `value` under `key` in `l1` (when there is one); returns its tags, packed (in
+/// the entry's own block when it went in).
+fn hold<V: Serialize>(l1: Option<&L1>, key: &str, value: &V, meta: &Meta) -> Tags {
+    match l1.and_then(|l1| Some((l1, L1Entry::of(key, value, meta)?))) {
+        Some((l1, entry)) => {
+            let tags = entry.tags();
+            l1.insert(Arc::from(key), entry);
+            tags
+        }
+        None => Tags::new(&meta.tags),
+    }
+}
+
+/// How long a value fresh until `fresh_until` stays fresh from `now` (zero when
+/// served stale).
+fn fresh_for(fresh_until: DateTime<Utc>, now: DateTime<Utc>, stale: bool) -> Duration {
+    if stale {
+        Duration::ZERO
+    } else {
+        (fresh_until - now).to_std().unwrap_or_default()
+    }
+}
+
+fn cached<V>(
+    value: Arc<V>,
+    meta: &Meta,
+    tags: Tags,
+    now: DateTime<Utc>,
+    stale: bool,
+) -> Fetched<V> {
     Fetched {
         value,
         fetched_at: meta.fetched_at,
         from_cache: true,
         stale,
-        tags: meta.tags.clone(),
-        fresh_for: if stale {
-            Duration::ZERO
-        } else {
-            (meta.fresh_until - now).to_std().unwrap_or_default()
-        },
+        tags,
+        fresh_for: fresh_for(meta.fresh_until, now, stale),
     }
 }
 
@@ -581,7 +635,7 @@ where
                 Some((
                     key.clone(),
                     result.map(|value| Fetched {
-                        tags: Arc::new(tags(key, &value)),
+                        tags: Tags::new(&tags(key, &value)),
                         value: Arc::new(value),
                         fetched_at: now,
                         from_cache: false,
@@ -608,9 +662,11 @@ struct FlightJob<V, E> {
     policy: CachePolicy,
     keys: Vec<String>,
     tags: TagFn<V>,
-    /// The entry key of `""`, to which a key is appended.
+    /// The L1 key of `""`, to which a key is appended.
     l1_key: String,
-    l1: Option<Arc<LocalCache<String, L1Entry>>>,
+    /// The Redis key of `""`, to which a key is appended.
+    l2_key: String,
+    l1: Option<Arc<L1>>,
     l2: Option<Arc<RedisTier>>,
     lock_ttl: Duration,
     tag_ttl: Duration,
@@ -627,29 +683,25 @@ where
         F: FnOnce(Vec<String>) -> Fut,
         Fut: Future<Output = Result<HashMap<String, Result<V, E>>, E>>,
     {
+        // Every value is in L1 by now, before the job leaves the flight map, so that
+        // no request arriving in between misses both and starts a second upstream call.
         let results = self.fetch_all(fetch).await;
-        // Into L1 before leaving the flight map, so that no request arriving in
-        // between misses both and starts a second upstream call.
-        if let Some(l1) = &self.l1 {
-            for (key, flown) in results
-                .iter()
-                .filter_map(|(k, r)| Some((k, r.as_ref().ok()?)))
-            {
-                l1.insert(
-                    format!("{}{key}", self.l1_key),
-                    L1Entry {
-                        value: flown.value.clone(),
-                        meta: flown.meta.clone(),
-                        weight: l1_weight(flown.size),
-                    },
-                );
-            }
-        }
         let mut flights = self.flights.lock().expect("flight lock");
         for key in &self.flight_keys {
             flights.remove(key);
         }
         Arc::new(results)
+    }
+
+    /// A value for `key` as a flight produced it, put in L1.
+    fn flown(&self, key: &str, value: V, meta: Meta, from_cache: bool) -> Flown<V> {
+        let l1_key = format!("{}{key}", self.l1_key);
+        Flown {
+            tags: hold(self.l1.as_deref(), &l1_key, &value, &meta),
+            value: Arc::new(value),
+            meta,
+            from_cache,
+        }
     }
 
     async fn fetch_all<F, Fut>(&self, fetch: F) -> PerKey<V, E>
@@ -664,7 +716,7 @@ where
             let lock_names: Vec<String> = self
                 .keys
                 .iter()
-                .map(|k| format!("{}{k}:lock", self.l1_key))
+                .map(|k| format!("{}{k}:lock", self.l2_key))
                 .collect();
             let taken = l2.try_locks(&lock_names, self.lock_ttl).await;
             let (mut mine, mut theirs) = (Vec::new(), Vec::new());
@@ -682,23 +734,16 @@ where
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 let names: Vec<String> = theirs
                     .iter()
-                    .map(|k| format!("{}{k}", self.l1_key))
+                    .map(|k| format!("{}{k}", self.l2_key))
                     .collect();
                 let values = l2.mget(&names).await;
                 let now = Utc::now();
                 let mut waiting = Vec::new();
                 for (key, bytes) in theirs.into_iter().zip(values) {
-                    let stored = bytes.and_then(|b| {
-                        Some((serde_json::from_slice::<Stored<V>>(&b).ok()?, b.len()))
-                    });
+                    let stored = bytes.and_then(|b| serde_json::from_slice::<Stored<V>>(&b).ok());
                     match stored {
-                        Some((stored, size)) if stored.m.fresh(now) => {
-                            let flown = Flown {
-                                value: Arc::new(stored.v),
-                                meta: stored.m,
-                                from_cache: true,
-                                size,
-                            };
+                        Some(stored) if stored.m.fresh(now) => {
+                            let flown = self.flown(&key, stored.v, stored.m, true);
                             results.insert(key, Ok(flown));
                         }
                         _ => waiting.push(key),
@@ -723,31 +768,21 @@ where
                     for key in to_fetch {
                         match answer.remove(&key) {
                             Some(Ok(value)) => {
-                                let meta = meta((self.tags)(&key, &value));
-                                let stored = Stored { m: meta, v: value };
-                                // Serialized for Redis, and measured for L1's byte
-                                // budget (only counted when there is no Redis).
-                                let (bytes, size) = if self.l2.is_some() {
-                                    let bytes = serde_json::to_vec(&stored).unwrap_or_default();
-                                    let size = bytes.len();
-                                    (bytes, size)
-                                } else {
-                                    (Vec::new(), serialized_len(&stored))
+                                let stored = Stored {
+                                    m: meta((self.tags)(&key, &value)),
+                                    v: value,
                                 };
-                                if self.l2.is_some() && size > 0 {
-                                    writes.push((
-                                        format!("{}{key}", self.l1_key),
-                                        bytes,
-                                        self.policy.ttl + self.policy.stale,
-                                        stored.m.tags.to_vec(),
-                                    ));
+                                if self.l2.is_some() {
+                                    if let Ok(bytes) = serde_json::to_vec(&stored) {
+                                        writes.push((
+                                            format!("{}{key}", self.l2_key),
+                                            bytes,
+                                            self.policy.ttl + self.policy.stale,
+                                            stored.m.tags.to_vec(),
+                                        ));
+                                    }
                                 }
-                                let flown = Flown {
-                                    value: Arc::new(stored.v),
-                                    meta: stored.m,
-                                    from_cache: false,
-                                    size,
-                                };
+                                let flown = self.flown(&key, stored.v, stored.m, false);
                                 results.insert(key, Ok(flown));
                             }
                             Some(Err(error)) => {
@@ -774,38 +809,5 @@ where
     }
 }
 
-/// The length of `value` as JSON, counted without writing it anywhere.
-fn serialized_len<T: Serialize>(value: &T) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut count = Count(0);
-    match serde_json::to_writer(&mut count, value) {
-        Ok(()) => count.0,
-        Err(_) => 0,
-    }
-}
-
 /// The bus channel on which invalidations reach every hub instance.
 pub const INVALIDATE_CHANNEL: &str = "cache.invalidate";
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_entry_weighs_the_same_counted_as_written() {
-        let value = serde_json::json!({"name": "王小明", "balance": "1234.50", "tags": ["a", "b"]});
-        assert_eq!(
-            serialized_len(&value),
-            serde_json::to_vec(&value).unwrap().len()
-        );
-    }
-}

@@ -19,7 +19,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use super::local::{LocalCache, Tagged};
+use super::local::{LocalCache, Tagged, Usage};
 use crate::metrics::Metrics;
 
 /// What identifies a response, within one generation of the tier.
@@ -99,8 +99,8 @@ pub struct Replay<R> {
 }
 
 impl<R: Send + Sync + 'static> Tagged for Entry<R> {
-    fn tags(&self) -> &[String] {
-        &self.tags
+    fn tags(&self) -> impl Iterator<Item = &str> {
+        self.tags.iter().map(String::as_str)
     }
 
     fn weight(&self) -> u32 {
@@ -140,7 +140,12 @@ impl<R: Send + Sync + 'static> ResponseCache<R> {
     ) -> ResponseCache<R> {
         ResponseCache {
             weigh_reads,
-            entries: LocalCache::new(max_bytes, max_ttl.max(Duration::from_secs(1)), &metrics),
+            entries: LocalCache::new(
+                max_bytes,
+                max_ttl.max(Duration::from_secs(1)),
+                &metrics,
+                "response",
+            ),
             max_entry_bytes: if max_entry_bytes == 0 {
                 max_bytes
             } else {
@@ -185,6 +190,11 @@ impl<R: Send + Sync + 'static> ResponseCache<R> {
         self.max_ttl
     }
 
+    /// What the tier holds.
+    pub fn usage(&self) -> Usage {
+        self.entries.usage()
+    }
+
     pub fn get(&self, key: &ResponseKey) -> Option<Replay<R>> {
         let found = if self.current(key) {
             self.entries.get(key)
@@ -206,7 +216,7 @@ impl<R: Send + Sync + 'static> ResponseCache<R> {
                 })
             }
             Some(_) => {
-                self.entries.remove(key);
+                self.entries.expire(key);
                 self.metrics
                     .response_cache
                     .with_label_values(&["miss"])

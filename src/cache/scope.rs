@@ -79,7 +79,7 @@ impl RequestScope {
     pub fn read<V>(&self, fetched: &Fetched<V>, system: System) {
         let fresh_for = fetched.fresh_for;
         let mut inner = self.inner.lock().expect("scope lock");
-        inner.tags.extend(fetched.tags.iter().cloned());
+        inner.tags.extend(fetched.tags.iter().map(str::to_owned));
         inner.fresh_for = Some(inner.fresh_for.map_or(fresh_for, |f| f.min(fresh_for)));
         inner.oldest = Some(
             inner

@@ -529,12 +529,14 @@ impl std::fmt::Display for Profile {
     }
 }
 
-/// 64 MiB of mapped entities, weighed as resident memory: about 6,000 customers' five
-/// profile entities (a 20,000-customer warm-l1 pool hits it 29% of the time).
-const DEFAULT_L1_BYTES: u64 = 64 * 1024 * 1024;
+/// 256 MiB of mapped entities, weighed as resident memory: a full profile (customer,
+/// accounts, cards, loans, online banking) weighs about 5.0 kB, so 50,000 customers'
+/// profiles take 250 MB (239 MiB) and fit with 7 % to spare. The tier only grows to
+/// what is read: a hub whose customers read fewer profiles holds, and costs, less.
+const DEFAULT_L1_BYTES: u64 = 256 * 1024 * 1024;
 /// 32 MiB of responses: about 5,000 profile360 answers (6 KB each, tags included),
-/// more than a branch network's screens open within the tier's one-minute life. With
-/// the entity tier's 64 MiB it keeps the hub under 200 MB (issue 7).
+/// more than a branch network's screens open within the tier's one-minute life. What
+/// the two tiers cost the hub under load: docs/performance.md, "Memory".
 const DEFAULT_RESPONSE_BYTES: u64 = 32 * 1024 * 1024;
 /// 128 KiB: a profile (about 6 KB) or a page of search results is kept; an answer
 /// about a hundred customers (`customers(ids:)`, a book page: about 450 kB, mostly the

@@ -45,7 +45,7 @@ impl<T> Outcome<T> {
 }
 
 /// An entity that is read per customer, in batches, from one system.
-pub trait PerCustomer: Clone + Send + Sync + 'static {
+pub trait PerCustomer: Clone + serde::de::DeserializeOwned + Send + Sync + 'static {
     const SYSTEM: System;
     /// The endpoint the entity is cached under.
     const ENDPOINT: &'static str;

@@ -62,8 +62,8 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
     (status, body).into_response()
 }
 
-/// Prometheus text of the hub's metrics, with the database pool's connections
-/// read at the moment of the scrape.
+/// Prometheus text of the hub's metrics, with the database pool's connections and
+/// what the in-process cache tiers hold read at the moment of the scrape.
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {
     let (open, idle) = state.store.connections();
     state
@@ -76,6 +76,20 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
         .db_connections
         .with_label_values(&["idle"])
         .set(idle as i64);
+    let tiers = [
+        ("l1", state.upstreams.cache().l1_usage()),
+        ("response", state.responses.as_ref().map(|r| r.usage())),
+    ];
+    for (tier, usage) in tiers {
+        if let Some(usage) = usage {
+            let gauge = |g: &prometheus::IntGaugeVec, v: u64| {
+                g.with_label_values(&[tier])
+                    .set(i64::try_from(v).unwrap_or(i64::MAX));
+            };
+            gauge(&state.metrics.cache_bytes, usage.bytes);
+            gauge(&state.metrics.cache_entries, usage.entries);
+        }
+    }
     let mut response = state.metrics.render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -250,6 +250,72 @@ async fn without_the_response_tier_entities_come_from_memory() {
     assert_eq!(app.total_requests().await, 0);
 }
 
+/// The in-process tier's default size holds 50,000 customers' full profiles. What a
+/// profile weighs is read from `/metrics` after reading real sandbox customers.
+#[tokio::test]
+async fn the_default_entity_tier_holds_fifty_thousand_profiles() {
+    let app = TestApp::builder()
+        .config(|c| {
+            with_events(c);
+            c.cache.response_enabled = false;
+        })
+        .spawn()
+        .await;
+    let default_bytes = c360::config::Config::default().cache.l1_max_bytes;
+    let query = "query($ids: [ID!]!) { customers(ids: $ids) { id name accounts { number } \
+                 cards { number } loans { id } onlineBanking { userId } } }";
+    let pool: Vec<String> = (1..=300)
+        .map(|i| (1_000_000_000u64 + i).to_string())
+        .collect();
+    for ids in pool.chunks(100) {
+        let answer = app.graphql(query, json!({"ids": ids})).await;
+        assert!(answer.get("errors").is_none(), "{answer}");
+    }
+    let metrics = app.metrics().await;
+    let l1 =
+        |series: &str| sample(&metrics, series).unwrap_or_else(|| panic!("{series}\n{metrics}"));
+    // Customer, accounts, cards, loans and online banking: five entries a profile.
+    assert_eq!(
+        l1(r#"c360_cache_entries{tier="l1"}"#),
+        5.0 * pool.len() as f64
+    );
+    let per_profile = l1(r#"c360_cache_bytes{tier="l1"}"#) / pool.len() as f64;
+    assert!(
+        per_profile * 50_000.0 <= default_bytes as f64,
+        "{per_profile:.0} bytes a profile: 50,000 take {:.0} MB, over the default {} MB",
+        per_profile * 50_000.0 / 1e6,
+        default_bytes / 1_000_000
+    );
+    assert_eq!(
+        l1(r#"c360_cache_evictions_total{cause="size",tier="l1"}"#),
+        0.0
+    );
+
+    app.reset_stats().await;
+    for ids in pool.chunks(100) {
+        app.graphql(query, json!({"ids": ids})).await;
+    }
+    assert_eq!(app.total_requests().await, 0, "every profile is still held");
+
+    // A change to one customer drops its entries, counted as invalidated.
+    let (status, answer) = send_event(
+        &app,
+        &json!({"system": "core", "entity": "customer", "keys": ["1000000001"]}),
+    )
+    .await;
+    assert_eq!(status, 202, "{answer}");
+    let metrics = app.metrics().await;
+    let invalidated = sample(
+        &metrics,
+        r#"c360_cache_evictions_total{cause="invalidation",tier="l1"}"#,
+    );
+    assert!(invalidated >= Some(2.0), "customer and accounts: {metrics}");
+    assert_eq!(
+        sample(&metrics, r#"c360_cache_entries{tier="l1"}"#),
+        Some(5.0 * pool.len() as f64 - invalidated.unwrap()),
+    );
+}
+
 #[tokio::test]
 async fn a_failing_system_is_served_stale_and_says_so() {
     let app = TestApp::builder()

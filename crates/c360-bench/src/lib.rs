@@ -188,6 +188,13 @@ pub struct BenchReport {
     pub reference_requests_per_sec: Option<f64>,
     /// `requests_per_sec / reference_requests_per_sec`; `null` without `--reference`.
     pub ratio_to_reference: Option<f64>,
+    /// What one customer's profile weighs in the hub's in-process entity tier at the
+    /// end of the run (see [`L1Figures`]); `null` for scenarios that read other
+    /// entities, without the hub's `/metrics`, or with the tier off or empty.
+    pub l1_bytes_per_profile: Option<f64>,
+    /// Entries the in-process entity tier evicted for lack of room from before the
+    /// warm-up to the end of the run; `null` without the hub's `/metrics`.
+    pub l1_evictions_size: Option<u64>,
 }
 
 impl BenchReport {
@@ -234,6 +241,18 @@ impl fmt::Display for BenchReport {
                 _ => "",
             }
         )?;
+        if let Some(bytes) = self.l1_bytes_per_profile {
+            write!(
+                f,
+                "\n  in-process entity tier: {bytes:.0} bytes per profile"
+            )?;
+        }
+        if let Some(evicted) = self.l1_evictions_size {
+            write!(
+                f,
+                "\n  in-process entity tier: {evicted} evictions for lack of room"
+            )?;
+        }
         if let (Some(reference), Some(ratio)) =
             (self.reference_requests_per_sec, self.ratio_to_reference)
         {
@@ -299,6 +318,7 @@ pub async fn run(plan: &BenchPlan) -> Result<BenchReport, HubProcessError> {
     let url = format!("{}/graphql", plan.target.trim_end_matches('/'));
     let target = client::Target::new(&plan.target, plan.token.as_deref(), client.clone())
         .map_err(HubProcessError::Target)?;
+    let l1_before = L1Figures::read(&client, &plan.target).await;
     if matches!(plan.scenario, Scenario::Profile360 | Scenario::Batch100) && plan.mode.warm() {
         prewarm(&client, &url, plan).await;
     }
@@ -356,6 +376,7 @@ pub async fn run(plan: &BenchPlan) -> Result<BenchReport, HubProcessError> {
     let hub_cpu_us_per_request = hub_cpu.and_then(|meter| meter.per_request_us(requests));
     let sandbox_cpu_us_per_request = sandbox_cpu.and_then(|meter| meter.per_request_us(requests));
     let calls_after = upstream_calls(&client, plan).await;
+    let l1_after = L1Figures::read(&client, &plan.target).await;
     latencies.sort_unstable();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let percentile = |p: f64| {
@@ -388,7 +409,73 @@ pub async fn run(plan: &BenchPlan) -> Result<BenchReport, HubProcessError> {
         pool_exhausted: customers.exhausted(),
         reference_requests_per_sec: None,
         ratio_to_reference: None,
+        l1_bytes_per_profile: l1_after
+            .as_ref()
+            .filter(|_| matches!(plan.scenario, Scenario::Profile360 | Scenario::Batch100))
+            .and_then(L1Figures::bytes_per_profile),
+        l1_evictions_size: l1_before.zip(l1_after).map(|(before, after)| {
+            after
+                .evicted_for_size
+                .saturating_sub(before.evicted_for_size)
+        }),
     })
+}
+
+/// The hub's in-process entity tier, as its `/metrics` shows it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct L1Figures {
+    /// `c360_cache_bytes{tier="l1"}`: the tier's weight, its estimate of the resident
+    /// bytes it holds.
+    pub bytes: f64,
+    /// `c360_cache_entries{tier="l1"}`.
+    pub entries: f64,
+    /// `c360_cache_evictions_total{cause="size",tier="l1"}`.
+    pub evicted_for_size: u64,
+}
+
+/// Entries of one customer's profile in the entity tier: customer, accounts, cards,
+/// loans and online banking, what profile360 and batch100 read per customer.
+const ENTRIES_PER_PROFILE: f64 = 5.0;
+
+impl L1Figures {
+    /// The figures of the hub at `target`; `None` when its `/metrics` cannot be read
+    /// or has no entity tier (turned off, or another server).
+    pub async fn read(client: &reqwest::Client, target: &str) -> Option<L1Figures> {
+        let response = client
+            .get(format!("{}/metrics", target.trim_end_matches('/')))
+            .send()
+            .await
+            .ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        L1Figures::parse(&response.text().await.ok()?)
+    }
+
+    /// The figures in a `/metrics` page.
+    pub fn parse(metrics: &str) -> Option<L1Figures> {
+        let sample = |series: &str| {
+            metrics.lines().find_map(|line| {
+                line.strip_prefix(series)?
+                    .strip_prefix(' ')?
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+            })
+        };
+        Some(L1Figures {
+            bytes: sample(r#"c360_cache_bytes{tier="l1"}"#)?,
+            entries: sample(r#"c360_cache_entries{tier="l1"}"#)?,
+            evicted_for_size: sample(r#"c360_cache_evictions_total{cause="size",tier="l1"}"#)?
+                as u64,
+        })
+    }
+
+    /// Bytes of one profile: the tier's bytes per entry, five entries a profile. The
+    /// tier holds only profiles' entities when the run read nothing else.
+    pub fn bytes_per_profile(&self) -> Option<f64> {
+        (self.entries > 0.0).then(|| self.bytes / self.entries * ENTRIES_PER_PROFILE)
+    }
 }
 
 /// Runs `plan`'s load against the bare reference server (`c360 bench-reference`, a
@@ -574,5 +661,27 @@ mod tests {
         let random = Customers::new(5, false);
         assert!((0..100).all(|_| random.next().is_some()));
         assert!(!random.exhausted());
+    }
+
+    #[test]
+    fn the_entity_tier_is_read_from_a_metrics_page() {
+        let page = "# TYPE c360_cache_bytes gauge\n\
+            c360_cache_bytes{tier=\"l1\"} 50000\n\
+            c360_cache_bytes{tier=\"response\"} 7\n\
+            c360_cache_entries{tier=\"l1\"} 50\n\
+            c360_cache_evictions_total{cause=\"size\",tier=\"l1\"} 3\n\
+            c360_cache_evictions_total{cause=\"size\",tier=\"response\"} 9\n";
+        let figures = L1Figures::parse(page).unwrap();
+        assert_eq!(figures.evicted_for_size, 3);
+        assert_eq!(figures.bytes_per_profile(), Some(5000.0));
+        assert_eq!(
+            L1Figures::parse("c360_cache_bytes{tier=\"response\"} 7\n"),
+            None
+        );
+        let empty = L1Figures {
+            entries: 0.0,
+            ..figures
+        };
+        assert_eq!(empty.bytes_per_profile(), None);
     }
 }
