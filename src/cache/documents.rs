@@ -26,6 +26,8 @@ use std::sync::{Arc, Mutex, Weak};
 use async_graphql::parser::types::ExecutableDocument;
 use moka::sync::Cache;
 
+use super::response::{DocumentDigest, ResponseKey};
+
 /// Bytes a parsed document occupies per byte of its text (positions, vectors and
 /// names for every selection), for the byte budget.
 const RESIDENT_PER_TEXT_BYTE: usize = 16;
@@ -55,6 +57,8 @@ const DECISIONS_KEPT: usize = 16;
 #[derive(Debug)]
 pub struct KnownDocument {
     document: ExecutableDocument,
+    /// The text's SHA-256, for the response tier's keys.
+    digest: DocumentDigest,
     validated: AtomicBool,
     /// Per role policy (a weak pointer, so that a policy replaced by a reload is never
     /// mistaken for a new one at the same address), a yes-or-no decided about the
@@ -67,6 +71,11 @@ impl KnownDocument {
     /// executions need only the fast one.
     pub fn validated(&self) -> bool {
         self.validated.load(Ordering::Relaxed)
+    }
+
+    /// SHA-256 of the document's text.
+    pub fn digest(&self) -> &DocumentDigest {
+        &self.digest
     }
 
     /// Records that an execution of the document passed the full validation.
@@ -135,6 +144,7 @@ impl ParsedDocuments {
             {
                 let known = Arc::new(KnownDocument {
                     document: document.clone(),
+                    digest: ResponseKey::document_digest(&text),
                     validated: AtomicBool::new(false),
                     decisions: Mutex::new(Vec::new()),
                 });

@@ -366,14 +366,8 @@ impl<'a> Operation<'a> {
             Ok(query) => query,
             Err(refused) => return Decided::Answered(framing.refused(refused.into())),
         };
-        let response_key = self.response_key(&query, &params);
-        if let Some(answer) = self
-            .answer_from_response_tier(response_key.as_ref(), framing, name)
-            .await
-        {
-            return Decided::Answered(answer);
-        }
-        // Nesting too deep to parse safely is refused before the parser sees it.
+        // Nesting too deep to parse safely is refused before the parser sees it. A
+        // document the tier answers was parsed before: this finds it, and its digest.
         let (mut request, known) = match self
             .state
             .documents
@@ -386,6 +380,13 @@ impl<'a> Operation<'a> {
                 ))
             }
         };
+        let response_key = self.response_key(&request.query, known.as_deref(), &params);
+        if let Some(answer) = self
+            .answer_from_response_tier(response_key.as_ref(), framing, name)
+            .await
+        {
+            return Decided::Answered(answer);
+        }
         let mut operation = params.operation_name.clone();
         if let Ok(document) = request.parsed_query() {
             if let Some(refused) = self.check_document(document, &params, framing) {
@@ -406,15 +407,22 @@ impl<'a> Operation<'a> {
 
     /// The operation's key in the response tier, `None` when the tier is off. The
     /// viewer's cache key is part of it: no caller is answered with another's view.
-    fn response_key(&self, query: &str, params: &Params) -> Option<ResponseKey> {
+    fn response_key(
+        &self,
+        query: &str,
+        known: Option<&KnownDocument>,
+        params: &Params,
+    ) -> Option<ResponseKey> {
         self.state.responses.as_ref().map(|responses| {
+            let document =
+                known.map_or_else(|| ResponseKey::document_digest(query), |k| *k.digest());
             let variables = params
                 .variables
                 .as_ref()
                 .map(|v| serde_json::to_string(v).unwrap_or_default())
                 .unwrap_or_default();
             responses.key(
-                query,
+                &document,
                 params.operation_name.as_deref(),
                 &variables,
                 self.viewer.cache_key(),

@@ -66,21 +66,27 @@ pub fn inject(span: &tracing::Span, trace: Option<&TraceContext>, headers: &mut 
     } else {
         None
     };
-    let context = exported.unwrap_or_else(|| {
+    if let Some(context) = exported {
+        TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(headers));
+    } else {
+        // Written directly: going through a `Context` and the propagator cost about
+        // 6,000 instructions per upstream call for one header of 55 characters.
         let trace_id = trace
             .and_then(|t| TraceId::from_hex(&t.trace_id).ok())
             .unwrap_or_else(new_trace_id);
-        let state = trace.map(|t| t.trace_state.clone()).unwrap_or_default();
-        let call = SpanContext::new(
-            trace_id,
-            SpanId::from(fastrand::u64(1..)),
-            TraceFlags::SAMPLED,
-            false,
-            state,
-        );
-        Context::new().with_remote_span_context(call)
-    });
-    TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(headers));
+        let span_id = SpanId::from(fastrand::u64(1..));
+        let flags = TraceFlags::SAMPLED.to_u8();
+        if let Ok(value) =
+            http::HeaderValue::try_from(format!("00-{trace_id}-{span_id}-{flags:02x}"))
+        {
+            headers.insert(TRACEPARENT, value);
+        }
+        if let Some(state) = trace.map(|t| t.trace_state.header()) {
+            if let Ok(value) = http::HeaderValue::try_from(state) {
+                headers.insert(TRACESTATE, value);
+            }
+        }
+    }
     // The propagator writes `tracestate` even when it is empty; upstreams are spared
     // a header that says nothing.
     if headers
@@ -91,6 +97,7 @@ pub fn inject(span: &tracing::Span, trace: Option<&TraceContext>, headers: &mut 
     }
 }
 
+const TRACEPARENT: &str = "traceparent";
 const TRACESTATE: &str = "tracestate";
 
 /// A random 128-bit trace id (UUID v7: time-ordered, so ids found in logs sort by when
@@ -200,6 +207,11 @@ mod tests {
         let headers = call_headers(None);
         let call = extract(&headers).unwrap();
         assert!(call.is_sampled());
+        let written = headers["traceparent"].to_str().unwrap();
+        assert!(
+            written.len() == 55 && written.starts_with("00-") && written.ends_with("-01"),
+            "{written}"
+        );
         assert!(!headers.contains_key(TRACESTATE), "{headers:?}");
     }
 }
