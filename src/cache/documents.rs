@@ -121,15 +121,22 @@ impl ParsedDocuments {
         }
     }
 
-    /// `request` with its document parsed, from the cache when this text was parsed
-    /// before, and the cache's entry for it (`None` for a document not kept); a
-    /// document that does not parse is left for async-graphql to report, one nested
-    /// too deep to parse safely is refused.
+    /// The entry for a document text parsed before, without copying its tree: what
+    /// the response tier's key needs, before anything is executed.
+    pub fn known(&self, text: &str) -> Option<Arc<KnownDocument>> {
+        self.documents.get(text)
+    }
+
+    /// `request` with its document parsed (from `known`, the entry [`Self::known`]
+    /// found for its text, when there is one), and the cache's entry for it (`None`
+    /// for a document not kept); a document that does not parse is left for
+    /// async-graphql to report, one nested too deep to parse safely is refused.
     pub fn prepare(
         &self,
         mut request: async_graphql::Request,
+        known: Option<Arc<KnownDocument>>,
     ) -> Result<(async_graphql::Request, Option<Arc<KnownDocument>>), TooDeep> {
-        if let Some(known) = self.documents.get(request.query.as_str()) {
+        if let Some(known) = known {
             request.set_parsed_query(known.document.clone());
             return Ok((request, Some(known)));
         }
@@ -222,7 +229,7 @@ mod tests {
     fn a_document_parsed_once_is_served_the_same_tree() {
         let documents = ParsedDocuments::new(1 << 20);
         let (mut first, known) = documents
-            .prepare(async_graphql::Request::new(PROFILE))
+            .prepare(async_graphql::Request::new(PROFILE), None)
             .unwrap();
         let parsed = format!("{:?}", first.parsed_query().unwrap());
         let known = known.expect("kept");
@@ -234,7 +241,10 @@ mod tests {
         documents.documents.run_pending_tasks();
         assert_eq!(documents.documents.entry_count(), 1);
         let (mut second, again) = documents
-            .prepare(async_graphql::Request::new(PROFILE))
+            .prepare(
+                async_graphql::Request::new(PROFILE),
+                documents.known(PROFILE),
+            )
             .unwrap();
         assert_eq!(format!("{:?}", second.parsed_query().unwrap()), parsed);
         let again = again.expect("kept");
@@ -256,7 +266,7 @@ mod tests {
     fn documents_that_do_not_parse_or_are_too_long_are_not_kept() {
         let documents = ParsedDocuments::new(64 * 16 * 200);
         let (mut broken, kept) = documents
-            .prepare(async_graphql::Request::new("{ customer(id: "))
+            .prepare(async_graphql::Request::new("{ customer(id: "), None)
             .unwrap();
         assert!(kept.is_none());
         assert!(
@@ -265,12 +275,12 @@ mod tests {
         );
         let long = format!("{{ {} }}", "__typename ".repeat(40));
         documents
-            .prepare(async_graphql::Request::new(long))
+            .prepare(async_graphql::Request::new(long), None)
             .unwrap();
         documents.documents.run_pending_tasks();
         assert_eq!(documents.documents.entry_count(), 0);
         documents
-            .prepare(async_graphql::Request::new("{ __typename }"))
+            .prepare(async_graphql::Request::new("{ __typename }"), None)
             .unwrap();
         documents.documents.run_pending_tasks();
         assert_eq!(documents.documents.entry_count(), 1);
@@ -288,13 +298,13 @@ mod tests {
                 let deep = format!("{{ f(x: {}1{}) }}", "[".repeat(5_000), "]".repeat(5_000));
                 assert_eq!(
                     documents
-                        .prepare(async_graphql::Request::new(deep))
+                        .prepare(async_graphql::Request::new(deep), None)
                         .unwrap_err(),
                     TooDeep
                 );
                 let selections = format!("{}{}", "{ a ".repeat(5_000), "}".repeat(5_000));
                 assert!(documents
-                    .prepare(async_graphql::Request::new(selections))
+                    .prepare(async_graphql::Request::new(selections), None)
                     .is_err());
             })
             .unwrap()

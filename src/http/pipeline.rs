@@ -366,12 +366,21 @@ impl<'a> Operation<'a> {
             Ok(query) => query,
             Err(refused) => return Decided::Answered(framing.refused(refused.into())),
         };
-        // Nesting too deep to parse safely is refused before the parser sees it. A
-        // document the tier answers was parsed before: this finds it, and its digest.
+        // A document the tier answers was parsed before: its entry has its digest, and
+        // its tree is copied only if it is to be executed.
+        let known = self.state.documents.known(&query);
+        let response_key = self.response_key(&query, known.as_deref(), &params);
+        if let Some(answer) = self
+            .answer_from_response_tier(response_key.as_ref(), framing, name)
+            .await
+        {
+            return Decided::Answered(answer);
+        }
+        // Nesting too deep to parse safely is refused before the parser sees it.
         let (mut request, known) = match self
             .state
             .documents
-            .prepare(async_graphql::Request::new(query))
+            .prepare(async_graphql::Request::new(query), known)
         {
             Ok(prepared) => prepared,
             Err(too_deep) => {
@@ -380,13 +389,6 @@ impl<'a> Operation<'a> {
                 ))
             }
         };
-        let response_key = self.response_key(&request.query, known.as_deref(), &params);
-        if let Some(answer) = self
-            .answer_from_response_tier(response_key.as_ref(), framing, name)
-            .await
-        {
-            return Decided::Answered(answer);
-        }
         let mut operation = params.operation_name.clone();
         if let Ok(document) = request.parsed_query() {
             if let Some(refused) = self.check_document(document, &params, framing) {
