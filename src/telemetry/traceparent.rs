@@ -66,9 +66,7 @@ pub fn inject(span: &tracing::Span, trace: Option<&TraceContext>, headers: &mut 
     } else {
         None
     };
-    if let Some(context) = exported {
-        TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(headers));
-    } else {
+    let Some(context) = exported else {
         // Written directly: going through a `Context` and the propagator cost about
         // 6,000 instructions per upstream call for one header of 55 characters.
         let trace_id = trace
@@ -81,14 +79,17 @@ pub fn inject(span: &tracing::Span, trace: Option<&TraceContext>, headers: &mut 
         {
             headers.insert(TRACEPARENT, value);
         }
-        if let Some(state) = trace.map(|t| t.trace_state.header()) {
-            if let Ok(value) = http::HeaderValue::try_from(state) {
-                headers.insert(TRACESTATE, value);
-            }
+        // Upstreams are spared a `tracestate` that says nothing.
+        let state = trace
+            .map(|t| t.trace_state.header())
+            .filter(|s| !s.is_empty());
+        if let Some(value) = state.and_then(|s| http::HeaderValue::try_from(s).ok()) {
+            headers.insert(TRACESTATE, value);
         }
-    }
-    // The propagator writes `tracestate` even when it is empty; upstreams are spared
-    // a header that says nothing.
+        return;
+    };
+    TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(headers));
+    // The propagator writes `tracestate` even when it is empty.
     if headers
         .get(TRACESTATE)
         .is_some_and(|value| value.is_empty())

@@ -590,9 +590,9 @@ struct Dealer {
 impl Customers {
     fn new(pool: u64, unique: bool) -> Customers {
         let pool = pool.max(1);
-        let stride = [1_000_003, 104_729, 7_919, 1]
+        let stride = [1_000_003, 104_729, 7_919]
             .into_iter()
-            .find(|p| pool % p != 0 || *p == 1)
+            .find(|p| pool % p != 0)
             .unwrap_or(1);
         Customers {
             pool,
