@@ -1,4 +1,5 @@
-//! The hub's own commands (`serve`, `migrate`, `check`, `token`, `schema`, `audit`), called by
+//! The hub's own commands (`serve`, `migrate`, `check`, `token`, `schema`, `audit`,
+//! `snapshot`), called by
 //! `main.rs` once it has parsed the command line and loaded the configuration.
 
 use crate::config::Config;
@@ -96,4 +97,187 @@ pub async fn audit_verify(
             report.rows
         )
     }
+}
+
+/// Where `c360 snapshot build` shows how far it is: a bar with rate and ETA on a
+/// terminal, a plain line every few seconds otherwise (a scheduler's log).
+struct SweepProgress {
+    bar: Option<indicatif::ProgressBar>,
+    started: std::time::Instant,
+    state: std::sync::Mutex<LineState>,
+}
+
+struct LineState {
+    total: Option<u64>,
+    done: u64,
+    failed: u64,
+    last_line: std::time::Instant,
+}
+
+/// How often the plain progress line is printed.
+const PROGRESS_LINE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl SweepProgress {
+    fn new() -> SweepProgress {
+        use std::io::IsTerminal;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} customers  {per_sec}  ETA {eta}  {msg}",
+            ) {
+                bar.set_style(style);
+            }
+            bar
+        });
+        SweepProgress {
+            bar,
+            started: std::time::Instant::now(),
+            state: std::sync::Mutex::new(LineState {
+                total: None,
+                done: 0,
+                failed: 0,
+                last_line: std::time::Instant::now(),
+            }),
+        }
+    }
+}
+
+impl crate::snapshot::Progress for SweepProgress {
+    fn start(&self, total: Option<u64>, done_before: u64) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.total = total.map(|t| t.saturating_sub(done_before));
+        if let Some(bar) = &self.bar {
+            bar.set_length(state.total.unwrap_or(0));
+        }
+        if done_before > 0 {
+            eprintln!("snapshot: resuming a sweep that had written {done_before} rows");
+        }
+    }
+
+    fn advance(&self, written: u64, failed: u64) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.done += written + failed;
+        state.failed += failed;
+        if let Some(bar) = &self.bar {
+            bar.inc(written + failed);
+            if state.failed > 0 {
+                bar.set_message(format!("{} in failed batches", state.failed));
+            }
+            return;
+        }
+        if state.last_line.elapsed() >= PROGRESS_LINE_EVERY {
+            state.last_line = std::time::Instant::now();
+            let seconds = self.started.elapsed().as_secs_f64().max(0.001);
+            let rate = state.done as f64 / seconds;
+            let eta = match state.total {
+                Some(total) if rate > 0.0 => {
+                    let left = total.saturating_sub(state.done) as f64 / rate;
+                    humantime::format_duration(std::time::Duration::from_secs(left as u64))
+                        .to_string()
+                }
+                _ => "unknown".to_owned(),
+            };
+            eprintln!(
+                "snapshot: {} customers done ({} in failed batches), {rate:.0}/s, ETA {eta}",
+                state.done, state.failed
+            );
+        }
+    }
+
+    fn finish(&self, _report: &crate::snapshot::SweepReport) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// `c360 snapshot build`: runs or resumes the sweep until the book ends or a
+/// shutdown signal (the sweep then resumes from its checkpoint next time).
+pub async fn snapshot_build(
+    config: &Config,
+    settings: crate::snapshot::SweepSettings,
+) -> anyhow::Result<()> {
+    let builder = crate::snapshot_builder(config).await?;
+    let progress = SweepProgress::new();
+    let report =
+        crate::snapshot::sweep(&builder, &settings, &progress, crate::shutdown_signal()).await?;
+    let Some(report) = report else {
+        anyhow::bail!(
+            "another sweep holds the snapshot's lease (a hub's schedule or another command); \
+             see `c360 snapshot status`"
+        );
+    };
+    let rate = report.written as f64 / report.elapsed.as_secs_f64().max(0.001);
+    let from = match &report.resumed_from {
+        Some(_) => "resumed from its checkpoint",
+        None => "from the start",
+    };
+    println!(
+        "snapshot sweep {} ({from}): {} rows written in {:.1}s ({rate:.0}/s), {} recovered from earlier failures, {}",
+        report.run,
+        report.written,
+        report.elapsed.as_secs_f64(),
+        report.recovered,
+        if report.complete { "the whole book is done" } else { "stopped before the end of the book; run it again to resume" },
+    );
+    if report.failed > 0 {
+        anyhow::bail!(
+            "{} customers are in batches that failed after their retries; they are recorded \
+             and the next sweep tries them first (`c360 snapshot status` lists them)",
+            report.failed
+        );
+    }
+    Ok(())
+}
+
+/// `c360 snapshot status`: what the snapshot holds and what failed.
+pub async fn snapshot_status(config: &Config) -> anyhow::Result<()> {
+    let metrics = crate::metrics::Metrics::new();
+    let store = crate::store::Store::connect(&config.database, &metrics).await?;
+    store.migrate().await?;
+    let status = store.snapshot_status().await?;
+    let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_else(|| "-".to_owned())
+    };
+    println!(
+        "rows: {} (oldest computed {}, newest {})",
+        status.rows,
+        time(status.oldest),
+        time(status.newest)
+    );
+    match &status.latest_run {
+        Some(run) => println!(
+            "latest sweep: {} started {}, {}, {} rows written, {} in failed batches",
+            run.id,
+            time(Some(run.started_at)),
+            match run.finished_at {
+                Some(at) => format!("finished {}", time(Some(at))),
+                None => "not finished (resumes from its checkpoint)".to_owned(),
+            },
+            run.done,
+            run.failed
+        ),
+        None => println!("latest sweep: none"),
+    }
+    match &status.last_complete {
+        Some(run) => println!(
+            "last complete sweep: {} finished {}",
+            run.id,
+            time(run.finished_at)
+        ),
+        None => println!("last complete sweep: none"),
+    }
+    println!("failed batches waiting: {}", status.open_failures.len());
+    for failure in &status.open_failures {
+        println!(
+            "  sweep {} at {}: {} customers from {}: {}",
+            failure.run_id,
+            time(Some(failure.failed_at)),
+            failure.cifs.len(),
+            failure.cifs.first().map(String::as_str).unwrap_or("-"),
+            failure.error
+        );
+    }
+    Ok(())
 }

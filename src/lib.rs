@@ -41,6 +41,7 @@ pub mod http;
 pub mod insights;
 pub mod metrics;
 pub mod redis_client;
+pub mod snapshot;
 pub mod store;
 pub mod telemetry;
 pub mod upstream;
@@ -517,6 +518,34 @@ impl App {
         tracing::info!("stopped; access audit written");
         served
     }
+}
+
+/// What `c360 snapshot build` and `status` work with: the connectors (each system's
+/// rate limit, bulkhead and breaker as in a hub) without cache tiers, so a sweep
+/// reads the systems themselves, and the migrated database.
+pub async fn snapshot_builder(config: &Config) -> Result<snapshot::SnapshotBuilder, StartError> {
+    let metrics = Arc::new(Metrics::new());
+    let insights = insights::InsightConfig::load(&config.insights.rules)?;
+    let specs = connectors::load(&config.connectors, &config::process_env)?;
+    let entities = Arc::new(cache::EntityCache::new(
+        cache::EntitySettings {
+            enabled: false,
+            l1_max_bytes: 0,
+            lock_ttl: config.cache.lock_ttl,
+            tag_ttl: config.cache.tag_ttl,
+        },
+        None,
+        &config.redis.key_prefix,
+        metrics.clone(),
+    ));
+    let upstreams = Upstreams::new(Connectors::from_specs(specs, &metrics)?, entities);
+    let store = Store::connect(&config.database, &metrics).await?;
+    store.migrate().await?;
+    Ok(snapshot::SnapshotBuilder::new(
+        upstreams,
+        store,
+        Arc::new(insights),
+    ))
 }
 
 /// What `c360 check` validates without opening the database or binding a port: what

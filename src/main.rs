@@ -147,6 +147,11 @@ enum Command {
     /// connector specs; prints every problem (in production, fails on what `serve`
     /// refuses).
     Check,
+    /// The BI snapshot: one row per customer, filled by a sweep through the systems.
+    Snapshot {
+        #[command(subcommand)]
+        command: SnapshotCommand,
+    },
     /// The access audit.
     Audit {
         #[command(subcommand)]
@@ -191,6 +196,29 @@ enum AuditCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum SnapshotCommand {
+    /// Walks core banking's customers in CIF order and writes each one's row, resuming
+    /// an unfinished sweep from its checkpoint; batches that fail after their retries
+    /// are recorded and make the command fail (retried by the next sweep).
+    Build {
+        /// Customers per page and per upstream call (the systems take up to 100).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=100))]
+        batch: u16,
+        /// Pages computed at once.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        concurrency: u16,
+        /// Further tries of a failed page before it is recorded.
+        #[arg(long, default_value_t = 2)]
+        retries: u32,
+        /// Stop after this many pages (the sweep resumes from there next time).
+        #[arg(long)]
+        max_pages: Option<usize>,
+    },
+    /// Rows, their age, the sweeps and the batches that failed.
+    Status,
+}
+
 impl Command {
     /// The commands that start the simulated bank (and a hub on it) run in the demo
     /// profile whatever the environment says; every other command in the profile
@@ -227,6 +255,27 @@ async fn main() -> anyhow::Result<()> {
         Command::Schema => unreachable!("handled above"),
         Command::Migrate => c360::commands::migrate(&config).await?,
         Command::Check => c360::commands::check(&config).await?,
+        Command::Snapshot {
+            command:
+                SnapshotCommand::Build {
+                    batch,
+                    concurrency,
+                    retries,
+                    max_pages,
+                },
+        } => {
+            let settings = c360::snapshot::SweepSettings {
+                batch: usize::from(batch),
+                concurrency: usize::from(concurrency),
+                retries,
+                max_pages,
+                ..c360::snapshot::SweepSettings::default()
+            };
+            c360::commands::snapshot_build(&config, settings).await?
+        }
+        Command::Snapshot {
+            command: SnapshotCommand::Status,
+        } => c360::commands::snapshot_status(&config).await?,
         Command::Audit {
             command: AuditCommand::Verify { from, to },
         } => c360::commands::audit_verify(&config, from, to).await?,

@@ -44,6 +44,6 @@ pub use interaction::{
     InteractionType, InteractionUpdate, InvalidField, NewInteraction, RawInteraction, UnknownCode,
 };
 pub use loan::{Loan, LoanClass, LoanProduct, LoanStatus, NextPayment};
-pub use money::Money;
+pub use money::{to_fen, Money};
 pub use page::Page;
 pub use relationship::{PartyMembers, Relationship, RelationshipKind};

@@ -185,7 +185,7 @@ async fn page(
 
 fn cny(amount: Decimal) -> Money {
     Money {
-        amount: amount.round_dp(2),
+        amount: crate::domain::to_fen(amount),
         currency: "CNY".into(),
         group_size: None,
     }

@@ -252,7 +252,7 @@ fn numbers_as_strings(value: serde_json::Value) -> serde_json::Value {
 
 /// Money in CNY, to the fen, always with two decimals as the bank prints it.
 pub(crate) fn cny(amount: Decimal) -> Money {
-    let mut amount = amount.round_dp(2);
+    let mut amount = crate::domain::to_fen(amount);
     amount.rescale(2);
     Money {
         amount,
@@ -263,12 +263,12 @@ pub(crate) fn cny(amount: Decimal) -> Money {
 
 /// An amount for a sentence: to the fen, without trailing zeros.
 pub(crate) fn show(amount: Decimal) -> String {
-    amount.round_dp(2).normalize().to_string()
+    crate::domain::to_fen(amount).normalize().to_string()
 }
 
 /// An amount for `Reason::inputs`: a string, to the fen.
 pub(crate) fn dec(amount: Decimal) -> serde_json::Value {
-    serde_json::Value::String(amount.round_dp(2).normalize().to_string())
+    serde_json::Value::String(crate::domain::to_fen(amount).normalize().to_string())
 }
 
 /// The bank's calendar day of an instant: a contact at 01:00 Beijing time on the 2nd

@@ -1,5 +1,5 @@
-//! The hub's own SQL database: interactions, consents, contact preferences and the
-//! access audit.
+//! The hub's own SQL database: interactions, consents, contact preferences, the
+//! access audit and the BI snapshot.
 //!
 //! One [`Store`] over SQLite (the embedded default: a file, WAL mode, created on first
 //! run) or PostgreSQL (when the URL says `postgres://`). The repository code is the
@@ -17,6 +17,7 @@ mod audit;
 mod consents;
 mod group_commit;
 mod interactions;
+mod snapshot;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -41,6 +42,10 @@ pub use audit::{
     AccessCursor, AccessFilter, AccessPage, AccessRecord, ChainBound, Link, StoredAccess,
 };
 pub use interactions::{InteractionFilter, InteractionStat, Logged, MarketingLog, TimelineCursor};
+pub use snapshot::{
+    SegmentTotal, SnapshotDimension, SnapshotFailure, SnapshotFilter, SnapshotRow, SnapshotRun,
+    SnapshotScope, SnapshotStatus,
+};
 
 /// Longest idempotency key: a UUID is 36 characters; 128 leaves room for composite
 /// keys (`terminal-42:20261127:0001`) without storing essays.
@@ -511,6 +516,29 @@ fn bind_all_as<'q, DB, O>(
     mut query: sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments<'q>>,
     args: &'q [Arg],
 ) -> sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Uuid: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    for arg in args {
+        query = match arg {
+            Arg::Text(s) => query.bind(s.as_str()),
+            Arg::Time(t) => query.bind(*t),
+            Arg::Id(id) => query.bind(*id),
+            Arg::Int(n) => query.bind(*n),
+        };
+    }
+    query
+}
+
+/// [`bind_all`] for `query_scalar`.
+fn bind_all_scalar<'q, DB, O>(
+    mut query: sqlx::query::QueryScalar<'q, DB, O, <DB as sqlx::Database>::Arguments<'q>>,
+    args: &'q [Arg],
+) -> sqlx::query::QueryScalar<'q, DB, O, <DB as sqlx::Database>::Arguments<'q>>
 where
     DB: sqlx::Database,
     &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,

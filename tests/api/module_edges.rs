@@ -39,6 +39,19 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("bus", &["config", "redis_client"]),
     (
+        "snapshot",
+        &[
+            "cache",
+            "config",
+            "connectors",
+            "domain",
+            "errors",
+            "insights",
+            "store",
+            "upstream",
+        ],
+    ),
+    (
         "upstream",
         &[
             "cache",

@@ -1,0 +1,68 @@
+-- The BI snapshot (the same tables as migrations/sqlite): one row per customer with
+-- what BI and the book read, each part with when it was computed and from which
+-- source versions (docs/bi.md). Amounts are CNY in fen (integers), so that sums are
+-- exact in both engines. Rows are replaced whole by
+-- the sweep or by a change event; `revision` counts the replacements.
+CREATE TABLE customer_snapshot (
+    cif                  TEXT PRIMARY KEY,
+    party_id             TEXT,
+    branch               TEXT,
+    relationship_manager TEXT,
+    tier                 TEXT NOT NULL,
+    lifecycle_stage      TEXT NOT NULL,
+    churn_level          TEXT NOT NULL,
+    churn_score          INTEGER NOT NULL,
+    aum_fen              BIGINT NOT NULL,
+    deposits_fen         BIGINT NOT NULL,
+    loans_fen            BIGINT NOT NULL,
+    credit_limit_fen     BIGINT NOT NULL,
+    credit_used_fen      BIGINT NOT NULL,
+    deposit_products     INTEGER NOT NULL,
+    card_products        INTEGER NOT NULL,
+    loan_products        INTEGER NOT NULL,
+    e_banking            BOOLEAN NOT NULL,
+    payroll              BOOLEAN NOT NULL,
+    rfm_recency          INTEGER NOT NULL,
+    rfm_frequency        INTEGER NOT NULL,
+    rfm_monetary         INTEGER NOT NULL,
+    rfm_segment          TEXT,
+    marketing_refused    BOOLEAN NOT NULL,
+    do_not_contact       BOOLEAN NOT NULL,
+    products_at          TIMESTAMPTZ NOT NULL,
+    insights_at          TIMESTAMPTZ NOT NULL,
+    consents_at          TIMESTAMPTZ NOT NULL,
+    source_versions      TEXT NOT NULL,
+    computed_at          TIMESTAMPTZ NOT NULL,
+    computed_by          TEXT NOT NULL,
+    revision             INTEGER NOT NULL DEFAULT 1
+);
+
+CREATE INDEX customer_snapshot_segments ON customer_snapshot (tier, branch, lifecycle_stage, churn_level);
+CREATE INDEX customer_snapshot_branch ON customer_snapshot (branch, cif);
+CREATE INDEX customer_snapshot_manager ON customer_snapshot (relationship_manager, cif);
+
+-- Sweeps: one row each. The one not finished is resumed from its checkpoint (the core
+-- page key after the last page whose rows are written). The lease lets one hub or
+-- command at a time run it when several share the database.
+CREATE TABLE snapshot_runs (
+    id           BIGSERIAL PRIMARY KEY,
+    started_at   TIMESTAMPTZ NOT NULL,
+    finished_at  TIMESTAMPTZ,
+    checkpoint   TEXT,
+    done         BIGINT NOT NULL DEFAULT 0,
+    failed       BIGINT NOT NULL DEFAULT 0,
+    lease_owner  TEXT,
+    lease_until  TIMESTAMPTZ
+);
+
+-- Batches that failed after their retries: recorded, reported, and tried again by the
+-- next sweep before it walks on.
+CREATE TABLE snapshot_failures (
+    id         BIGSERIAL PRIMARY KEY,
+    run_id     BIGINT NOT NULL REFERENCES snapshot_runs (id),
+    cifs       TEXT NOT NULL,
+    error      TEXT NOT NULL,
+    failed_at  TIMESTAMPTZ NOT NULL,
+    resolved   BOOLEAN NOT NULL DEFAULT FALSE
+);
+CREATE INDEX snapshot_failures_open ON snapshot_failures (resolved, run_id);
