@@ -396,6 +396,23 @@ impl Viewer {
         }
     }
 
+    /// The customers the role may read, as conditions on the BI snapshot's rows (the
+    /// same rules as [`Viewer::may_read`], for a question about the whole book).
+    pub fn snapshot_scope(&self) -> crate::store::SnapshotScope {
+        let mut scope = crate::store::SnapshotScope::default();
+        for rule in &self.policy.scope {
+            match rule {
+                ScopeRule::All => scope.all = true,
+                ScopeRule::SelfOnly => {
+                    scope.customer = self.identity.customer.as_ref().map(|c| c.as_str().to_owned())
+                }
+                ScopeRule::Branch => scope.branch = self.identity.branch.clone(),
+                ScopeRule::Book => scope.relationship_manager = self.identity.staff_id.clone(),
+            }
+        }
+        scope
+    }
+
     /// Whether the role may read this customer.
     pub fn may_read(&self, customer: &Customer) -> bool {
         if let Some(decided) = self.may_read_cif(&customer.id) {

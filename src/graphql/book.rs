@@ -13,6 +13,7 @@ use async_graphql::connection::{Connection, CursorType, Edge};
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -23,7 +24,10 @@ use super::{access, errors};
 use crate::cache::RequestScope;
 use crate::config::GraphqlConfig;
 use crate::connectors::PageRequest;
-use crate::domain::{Customer, Money};
+use std::collections::HashMap;
+
+use crate::domain::{Cif, Customer, Money};
+use crate::store::{SnapshotDimension, SnapshotFilter};
 use crate::insights::{ChurnLevel, InsightConfig, LifecycleStage, Prospect, Tier};
 use crate::upstream::Upstreams;
 
@@ -63,6 +67,9 @@ pub struct SegmentStat {
     is_other: bool,
     /// How many segments were folded into this row (0 for a segment of its own).
     folded_groups: i32,
+    /// The figures are as of this time or later: the oldest snapshot row counted
+    /// (the time of the call for customers read live).
+    as_of: DateTime<Utc>,
 }
 
 /// The key of the row segments too small to show are folded into.
@@ -77,15 +84,24 @@ pub struct BookEntry {
     churn_level: ChurnLevel,
     /// Assets under management, CNY.
     aum: Money,
+    /// When these figures were computed: the snapshot row's time, or the call's for a
+    /// book read live.
+    as_of: DateTime<Utc>,
 }
 
-/// Where in the book an entry is: the core page it came from and its place in it.
+/// Where in the book an entry is: the core page it came from and its place in it,
+/// or, for a book read from the snapshot, the last CIF passed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BookCursor {
     /// Core's page key (absent for the first page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     k: Option<String>,
     /// Customers of that page already passed.
+    #[serde(default)]
     s: usize,
+    /// The snapshot's last CIF passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    c: Option<String>,
 }
 
 impl CursorType for BookCursor {
@@ -191,8 +207,12 @@ fn cny(amount: Decimal) -> Money {
     }
 }
 
+/// Count, AUM (CNY) and the oldest time of a segment's figures.
+type Totals = (i32, Decimal, DateTime<Utc>);
+
 /// A segment's row: its AUM is a total over `count` customers.
-fn segment_row(key: Vec<String>, count: i32, aum: Decimal, folded_groups: i32) -> SegmentStat {
+fn segment_row(key: Vec<String>, totals: Totals, folded_groups: i32) -> SegmentStat {
+    let (count, aum, as_of) = totals;
     SegmentStat {
         is_other: folded_groups > 0,
         key,
@@ -202,6 +222,7 @@ fn segment_row(key: Vec<String>, count: i32, aum: Decimal, folded_groups: i32) -
             ..cny(aum)
         },
         folded_groups,
+        as_of,
     }
 }
 
@@ -222,43 +243,43 @@ fn too_few(k: usize) -> async_graphql::Error {
 /// less the rows shown would give it away); a book of fewer than `k` customers in all
 /// is refused.
 fn fold_small(
-    segments: BTreeMap<Vec<String>, (i32, Decimal)>,
+    segments: BTreeMap<Vec<String>, Totals>,
     dimensions: usize,
     k: usize,
 ) -> Result<Vec<SegmentStat>> {
     let (mut kept, small): (Vec<_>, Vec<_>) = segments
         .into_iter()
-        .partition(|(_, (count, _))| *count as usize >= k);
+        .partition(|(_, (count, _, _))| *count as usize >= k);
     if small.is_empty() {
         return Ok(kept
             .into_iter()
-            .map(|(key, (count, aum))| segment_row(key, count, aum, 0))
+            .map(|(key, totals)| segment_row(key, totals, 0))
             .collect());
     }
     let mut folded = small.len() as i32;
-    let (mut count, mut aum) = small
-        .iter()
-        .fold((0, Decimal::ZERO), |(c, a), (_, (count, aum))| {
-            (c + count, a + aum)
-        });
+    let now = Utc::now();
+    let (mut count, mut aum, mut as_of) = small.iter().fold(
+        (0, Decimal::ZERO, now),
+        |(c, a, t), (_, (count, aum, as_of))| (c + count, a + aum, t.min(*as_of)),
+    );
     kept.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then_with(|| a.0.cmp(&b.0)));
     while (count as usize) < k {
-        let Some((_, (more, more_aum))) = kept.pop() else {
+        let Some((_, (more, more_aum, more_as_of))) = kept.pop() else {
             return Err(too_few(k));
         };
         count += more;
         aum += more_aum;
+        as_of = as_of.min(more_as_of);
         folded += 1;
     }
     kept.sort_by(|a, b| a.0.cmp(&b.0));
     let mut rows: Vec<SegmentStat> = kept
         .into_iter()
-        .map(|(key, (count, aum))| segment_row(key, count, aum, 0))
+        .map(|(key, totals)| segment_row(key, totals, 0))
         .collect();
     rows.push(segment_row(
         vec![OTHER.to_owned(); dimensions],
-        count,
-        aum,
+        (count, aum, as_of),
         folded,
     ));
     Ok(rows)
@@ -367,6 +388,7 @@ async fn scan<T: async_graphql::OutputType>(
             let position = BookCursor {
                 k: cursor.k.clone(),
                 s: index + 1,
+                c: None,
             };
             edges.push(Edge::new(position.clone(), item));
             cursor = position;
@@ -384,6 +406,7 @@ async fn scan<T: async_graphql::OutputType>(
                 cursor = BookCursor {
                     k: Some(next),
                     s: 0,
+                    c: None,
                 };
                 has_next = true;
             }
@@ -391,6 +414,7 @@ async fn scan<T: async_graphql::OutputType>(
                 cursor = BookCursor {
                     k: cursor.k.clone(),
                     s: customers.len(),
+                    c: None,
                 };
                 has_next = false;
                 break;
@@ -444,9 +468,10 @@ pub struct BookQuery;
 #[Object]
 impl BookQuery {
     /// Every customer the caller may read, in CIF order, with tier, lifecycle stage,
-    /// churn level and AUM; filtered by any of them and by branch. Relay paging; a
-    /// call looks through at most 2,000 customers and says in `resumeAfter` where it
-    /// stopped.
+    /// churn level and AUM; filtered by any of them and by branch. Relay paging. Read
+    /// from the BI snapshot once a sweep has gone through the whole book (keyset
+    /// paging, any depth); before that, from the systems, a call looking through at
+    /// most 2,000 customers and saying in `resumeAfter` where it stopped.
     async fn customer_book(
         &self,
         ctx: &Context<'_>,
@@ -455,7 +480,11 @@ impl BookQuery {
         after: Option<String>,
     ) -> Result<BookConnection> {
         let filter = filter.unwrap_or_default();
+        if coverage(ctx).await?.complete {
+            return snapshot_book(ctx, &filter, first, after).await;
+        }
         let branch = filter.branch.clone();
+        let now = Utc::now();
         scan(
             ctx,
             branch.as_deref(),
@@ -469,6 +498,7 @@ impl BookQuery {
                     lifecycle_stage: figures.lifecycle_stage,
                     churn_level: figures.churn_level,
                     aum: cny(figures.aum),
+                    as_of: now,
                 })
             },
         )
@@ -505,8 +535,11 @@ impl BookQuery {
     }
 
     /// Customers and AUM per segment over the whole book the caller may read (one
-    /// branch's with `filter.branch`). Answers aggregates only: no customer appears.
-    /// A pseudonymous role is shown no segment of fewer than `bi.min_group_size`
+    /// branch's with `filter.branch`), grouped by up to four dimensions at once.
+    /// Answers aggregates only: no customer appears. Read from the BI snapshot; the
+    /// customers it does not hold yet (a first sweep still under way) are read live
+    /// from the systems. `asOf` says how old the oldest figure counted is. A
+    /// pseudonymous role is shown no segment of fewer than `bi.min_group_size`
     /// customers: those are folded into one row with `isOther` (docs/bi.md).
     async fn segment_summary(
         &self,
@@ -518,63 +551,247 @@ impl BookQuery {
             return Err(errors::bad_input("groupBy", "give 1 to 4 dimensions"));
         }
         let filter = filter.unwrap_or_default();
-        let limit = ctx.data_unchecked::<GraphqlConfig>().max_book_scan;
         let viewer = access::viewer(ctx);
-        let mut segments: BTreeMap<Vec<String>, (i32, Decimal)> = BTreeMap::new();
-        let mut key: Option<String> = None;
-        let mut scanned = 0usize;
-        loop {
-            let (customers, next) = page(ctx, filter.branch.as_deref(), key.clone()).await?;
-            scanned += customers.len();
-            if scanned > limit {
-                return Err(errors::bad_input(
-                    "filter",
-                    format!("the book holds more than {limit} customers; narrow it with filter.branch (graphql.max_book_scan)"),
-                ));
-            }
-            let readable: Vec<Arc<Customer>> = customers
-                .into_iter()
-                .filter(|c| viewer.may_read(c))
-                .collect();
-            let figures = figures(ctx, &readable).await?;
-            for (customer, figures) in readable.iter().zip(figures) {
-                if !figures.matches(&filter) {
-                    continue;
-                }
-                let key: Vec<String> = group_by
-                    .iter()
-                    .map(|d| match d {
-                        SegmentDimension::Tier => figures.tier.as_str().to_owned(),
-                        SegmentDimension::LifecycleStage => {
-                            serde_json::to_value(figures.lifecycle_stage)
-                                .ok()
-                                .and_then(|v| v.as_str().map(str::to_owned))
-                                .unwrap_or_default()
-                        }
-                        SegmentDimension::Branch => {
-                            customer.branch.clone().unwrap_or_else(|| "NONE".into())
-                        }
-                        SegmentDimension::ChurnLevel => serde_json::to_value(figures.churn_level)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
-                            .unwrap_or_default(),
-                    })
-                    .collect();
-                let entry = segments.entry(key).or_insert((0, Decimal::ZERO));
-                entry.0 += 1;
-                entry.1 += figures.aum;
-            }
-            match next {
-                Some(next) => key = Some(next),
-                None => break,
-            }
+        let store = super::own_records(ctx);
+        let dimensions: Vec<SnapshotDimension> = group_by.iter().map(|d| d.stored()).collect();
+        let mut segments: BTreeMap<Vec<String>, Totals> = BTreeMap::new();
+        for total in store
+            .snapshot_segments(
+                &viewer.snapshot_scope(),
+                &filter.stored(),
+                &dimensions,
+                None,
+            )
+            .await
+            .map_err(|e| errors::store(&e))?
+        {
+            let count = i32::try_from(total.count).unwrap_or(i32::MAX);
+            segments.insert(total.key, (count, Decimal::new(total.aum_fen, 2), total.as_of));
+        }
+        let coverage = coverage(ctx).await?;
+        if !coverage.complete {
+            live_segments(ctx, &group_by, &filter, coverage.live_from, &mut segments).await?;
         }
         match viewer.min_group_size() {
             Some(k) => fold_small(segments, group_by.len(), k),
             None => Ok(segments
                 .into_iter()
-                .map(|(key, (count, aum))| segment_row(key, count, aum, 0))
+                .map(|(key, totals)| segment_row(key, totals, 0))
                 .collect()),
+        }
+    }
+}
+
+impl SegmentDimension {
+    fn stored(self) -> SnapshotDimension {
+        match self {
+            SegmentDimension::Tier => SnapshotDimension::Tier,
+            SegmentDimension::LifecycleStage => SnapshotDimension::LifecycleStage,
+            SegmentDimension::Branch => SnapshotDimension::Branch,
+            SegmentDimension::ChurnLevel => SnapshotDimension::ChurnLevel,
+        }
+    }
+}
+
+impl BookFilter {
+    fn stored(&self) -> SnapshotFilter {
+        SnapshotFilter {
+            branch: self.branch.clone(),
+            tier: self.tier.map(|t| t.as_str().to_owned()),
+            lifecycle_stage: self.lifecycle_stage.map(|s| s.as_str().to_owned()),
+            churn_level: self.churn_level.map(|c| c.as_str().to_owned()),
+        }
+    }
+}
+
+/// How much of the book the snapshot holds.
+struct Coverage {
+    /// A sweep went through the whole book: read the snapshot only.
+    complete: bool,
+    /// Otherwise, where the first sweep got to: customers from there on are read
+    /// live (all of them when no sweep has started).
+    live_from: Option<String>,
+}
+
+async fn coverage(ctx: &Context<'_>) -> Result<Coverage> {
+    let store = super::own_records(ctx);
+    if store
+        .last_complete_snapshot_run()
+        .await
+        .map_err(|e| errors::store(&e))?
+        .is_some()
+    {
+        return Ok(Coverage {
+            complete: true,
+            live_from: None,
+        });
+    }
+    let open = store
+        .open_snapshot_run()
+        .await
+        .map_err(|e| errors::store(&e))?;
+    Ok(Coverage {
+        complete: false,
+        live_from: open.and_then(|run| run.checkpoint),
+    })
+}
+
+/// A stored code read back into its GraphQL enum.
+fn code<T: serde::de::DeserializeOwned>(field: &str, raw: &str) -> Result<T> {
+    serde_json::from_value(serde_json::Value::String(raw.to_owned())).map_err(|_| {
+        async_graphql::Error::new(format!(
+            "the BI snapshot holds an unknown {field} '{raw}'; rebuild it with `c360 snapshot build`"
+        ))
+    })
+}
+
+/// The book read from the snapshot: keyset paging over the rows the caller may read.
+async fn snapshot_book(
+    ctx: &Context<'_>,
+    filter: &BookFilter,
+    first: Option<i32>,
+    after: Option<String>,
+) -> Result<BookConnection> {
+    let first = super::paging::page_size(first, ctx.data_unchecked::<GraphqlConfig>())?;
+    let cursor = match after {
+        Some(raw) => BookCursor::decode_cursor(&raw).map_err(|e| errors::bad_input("after", e))?,
+        None => BookCursor::default(),
+    };
+    let started_after = cursor.c.is_some();
+    let viewer = access::viewer(ctx);
+    let store = super::own_records(ctx);
+    let scope = viewer.snapshot_scope();
+    let stored = filter.stored();
+    if let Some(k) = viewer.min_group_size() {
+        let count = store
+            .snapshot_count(&scope, &stored)
+            .await
+            .map_err(|e| errors::store(&e))?;
+        if (count as usize) < k {
+            return Err(too_few(k));
+        }
+    }
+    let mut rows = store
+        .snapshot_page(&scope, &stored, cursor.c.as_deref(), first + 1)
+        .await
+        .map_err(|e| errors::store(&e))?;
+    let has_next = rows.len() > first;
+    rows.truncate(first);
+    let cifs: Vec<Cif> = rows.iter().filter_map(|r| Cif::parse(&r.cif).ok()).collect();
+    let upstreams = ctx.data_unchecked::<Upstreams>();
+    let request = ctx.data_unchecked::<Arc<RequestScope>>();
+    let mut customers: HashMap<Cif, Arc<Customer>> = HashMap::new();
+    for (cif, read) in upstreams.customers(&cifs, request).await {
+        let fetched = read.map_err(|e| errors::upstream(&e))?;
+        if let Some(customer) = fetched.value.first() {
+            customers.insert(cif, Arc::new(customer.clone()));
+        }
+    }
+    let mut edges = Vec::new();
+    let mut last = None;
+    for row in rows {
+        last = Some(row.cif.clone());
+        // A customer core no longer knows is left out, as the live book would.
+        let Some(customer) = Cif::parse(&row.cif).ok().and_then(|c| customers.get(&c)) else {
+            continue;
+        };
+        access::admit(viewer, customer)?;
+        let entry = BookEntry {
+            customer: node(customer.clone()),
+            tier: code("tier", &row.tier)?,
+            lifecycle_stage: code("lifecycle stage", &row.lifecycle_stage)?,
+            churn_level: code("churn level", &row.churn_level)?,
+            aum: cny(Decimal::new(row.aum_fen, 2)),
+            as_of: row.computed_at,
+        };
+        let position = BookCursor {
+            c: Some(row.cif),
+            ..BookCursor::default()
+        };
+        edges.push(Edge::new(position, entry));
+    }
+    let mut connection = Connection::with_additional_fields(
+        started_after,
+        has_next,
+        BookPage {
+            resume_after: has_next
+                .then(|| {
+                    last.map(|c| {
+                        BookCursor {
+                            c: Some(c),
+                            ..BookCursor::default()
+                        }
+                        .encode_cursor()
+                    })
+                })
+                .flatten(),
+        },
+    );
+    connection.edges.extend(edges);
+    Ok(connection)
+}
+
+/// Adds to `segments` the customers the snapshot does not hold yet, read live from
+/// core's page `from` on (bounded by `graphql.max_book_scan`, as before the snapshot).
+async fn live_segments(
+    ctx: &Context<'_>,
+    group_by: &[SegmentDimension],
+    filter: &BookFilter,
+    from: Option<String>,
+    segments: &mut BTreeMap<Vec<String>, Totals>,
+) -> Result<()> {
+    let limit = ctx.data_unchecked::<GraphqlConfig>().max_book_scan;
+    let viewer = access::viewer(ctx);
+    let store = super::own_records(ctx);
+    let now = Utc::now();
+    let mut key = from;
+    let mut scanned = 0usize;
+    loop {
+        let (customers, next) = page(ctx, filter.branch.as_deref(), key.clone()).await?;
+        let cifs: Vec<String> = customers.iter().map(|c| c.id.as_str().to_owned()).collect();
+        let held = store
+            .snapshot_holds(&cifs)
+            .await
+            .map_err(|e| errors::store(&e))?;
+        let readable: Vec<Arc<Customer>> = customers
+            .into_iter()
+            .filter(|c| !held.contains(c.id.as_str()) && viewer.may_read(c))
+            .collect();
+        scanned += readable.len();
+        if scanned > limit {
+            return Err(errors::bad_input(
+                "filter",
+                format!(
+                    "the BI snapshot does not hold this book yet and it holds more than {limit} \
+                     customers to read live; run `c360 snapshot build`, or narrow it with \
+                     filter.branch (graphql.max_book_scan)"
+                ),
+            ));
+        }
+        let figures = figures(ctx, &readable).await?;
+        for (customer, figures) in readable.iter().zip(figures) {
+            if !figures.matches(filter) {
+                continue;
+            }
+            let key: Vec<String> = group_by
+                .iter()
+                .map(|d| match d {
+                    SegmentDimension::Tier => figures.tier.as_str().to_owned(),
+                    SegmentDimension::LifecycleStage => figures.lifecycle_stage.as_str().to_owned(),
+                    SegmentDimension::Branch => {
+                        customer.branch.clone().unwrap_or_else(|| "NONE".into())
+                    }
+                    SegmentDimension::ChurnLevel => figures.churn_level.as_str().to_owned(),
+                })
+                .collect();
+            let entry = segments.entry(key).or_insert((0, Decimal::ZERO, now));
+            entry.0 += 1;
+            entry.1 += crate::domain::to_fen(figures.aum);
+            entry.2 = entry.2.min(now);
+        }
+        match next {
+            Some(next) => key = Some(next),
+            None => return Ok(()),
         }
     }
 }

@@ -37,6 +37,9 @@ pub enum SnapshotError {
     /// Another sweep took the lease over (this one stalled past it).
     #[error("the sweep's lease was taken over by another owner; stopping")]
     LeaseLost,
+    /// A batch's task ended without an answer (it panicked).
+    #[error("a snapshot batch was abandoned")]
+    Abandoned,
     /// An amount too large to hold in fen as a 64-bit integer.
     #[error("customer {cif}: {what} does not fit the snapshot's amounts")]
     Amount { cif: String, what: &'static str },

@@ -104,10 +104,35 @@ where
     }
 }
 
-/// Computes and writes one page; a page that keeps failing is recorded.
+/// A page's task, aborted when the sweep stops without waiting for it (its rows,
+/// if written, are written again after the resume: the checkpoint is not past it).
+struct PageTask(tokio::task::JoinHandle<Result<PageDone, SnapshotError>>);
+
+impl Future for PageTask {
+    type Output = Result<PageDone, SnapshotError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|joined| joined.unwrap_or(Err(SnapshotError::Abandoned)))
+    }
+}
+
+impl Drop for PageTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Computes and writes one page; a page that keeps failing is recorded. A task of
+/// its own: it holds the database's write lock while it writes, and must get on
+/// with it whatever the walk is waiting for.
 async fn page(
-    builder: &SnapshotBuilder,
-    settings: &SweepSettings,
+    builder: SnapshotBuilder,
+    settings: SweepSettings,
     run: i64,
     customers: Vec<Customer>,
     next: Option<String>,
@@ -259,7 +284,13 @@ async fn walk(
             key = next.clone();
             pages += 1;
             let customers = listed.items.clone();
-            in_flight.push_back(page(builder, settings, run.id, customers, next));
+            in_flight.push_back(PageTask(tokio::spawn(page(
+                builder.clone(),
+                settings.clone(),
+                run.id,
+                customers,
+                next,
+            ))));
             continue;
         }
         // Wait for the oldest page, then move the checkpoint past it.

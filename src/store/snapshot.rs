@@ -332,8 +332,12 @@ impl Store {
             return Ok(0);
         }
         let sql = upsert_sql();
+        let backend = self.backend();
         on_pool!(self, p => {
-            let mut tx = p.begin().await.map_err(classify)?;
+            // On SQLite the write lock is taken at once: concurrent batches whose
+            // deferred transactions each began by reading deadlocked on the upgrade
+            // until the busy timeout.
+            let mut tx = p.begin_with(backend.begin_write()).await.map_err(classify)?;
             let mut written = 0;
             for row in rows {
                 written += bind_row!(sqlx::query(&sql), row)
@@ -444,6 +448,28 @@ impl Store {
             .fetch_all(p)
             .await)
         .map_err(classify)
+    }
+
+    /// Which of `cifs` have a row.
+    pub async fn snapshot_holds(
+        &self,
+        cifs: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        if cifs.is_empty() {
+            return Ok(Default::default());
+        }
+        let mut c = Conditions::default();
+        let placeholders: Vec<String> = cifs.iter().map(|cif| c.arg(Arg::Text(cif.clone()))).collect();
+        let sql = format!(
+            "SELECT cif FROM customer_snapshot WHERE cif IN ({})",
+            placeholders.join(", ")
+        );
+        let args = &c.args;
+        let held: Vec<String> = on_pool!(self, p => super::bind_all_scalar(sqlx::query_scalar::<_, String>(&sql), args)
+            .fetch_all(p)
+            .await)
+        .map_err(classify)?;
+        Ok(held.into_iter().collect())
     }
 
     /// Rows `scope` and `filter` admit.
