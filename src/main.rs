@@ -214,6 +214,14 @@ enum SnapshotCommand {
         /// Stop after this many pages (the sweep resumes from there next time).
         #[arg(long)]
         max_pages: Option<usize>,
+        /// How long the sweep's lease lasts between checkpoints: a sweep that was
+        /// killed keeps others out this long.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        lease: std::time::Duration,
+        /// How long to wait for a lease another owner holds (a killed sweep's runs
+        /// out by itself) before giving up.
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        wait: std::time::Duration,
     },
     /// Rows, their age, the sweeps and the batches that failed.
     Status,
@@ -262,6 +270,8 @@ async fn main() -> anyhow::Result<()> {
                     concurrency,
                     retries,
                     max_pages,
+                    lease,
+                    wait,
                 },
         } => {
             let settings = c360::snapshot::SweepSettings {
@@ -269,6 +279,8 @@ async fn main() -> anyhow::Result<()> {
                 concurrency: usize::from(concurrency),
                 retries,
                 max_pages,
+                lease,
+                wait_for_lease: wait,
                 ..c360::snapshot::SweepSettings::default()
             };
             c360::commands::snapshot_build(&config, settings).await?

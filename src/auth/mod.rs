@@ -404,7 +404,11 @@ impl Viewer {
             match rule {
                 ScopeRule::All => scope.all = true,
                 ScopeRule::SelfOnly => {
-                    scope.customer = self.identity.customer.as_ref().map(|c| c.as_str().to_owned())
+                    scope.customer = self
+                        .identity
+                        .customer
+                        .as_ref()
+                        .map(|c| c.as_str().to_owned())
                 }
                 ScopeRule::Branch => scope.branch = self.identity.branch.clone(),
                 ScopeRule::Book => scope.relationship_manager = self.identity.staff_id.clone(),

@@ -27,8 +27,8 @@ use crate::connectors::PageRequest;
 use std::collections::HashMap;
 
 use crate::domain::{Cif, Customer, Money};
-use crate::store::{SnapshotDimension, SnapshotFilter};
 use crate::insights::{ChurnLevel, InsightConfig, LifecycleStage, Prospect, Tier};
+use crate::store::{SnapshotDimension, SnapshotFilter};
 use crate::upstream::Upstreams;
 
 /// Customers read from core per call.
@@ -566,7 +566,10 @@ impl BookQuery {
             .map_err(|e| errors::store(&e))?
         {
             let count = i32::try_from(total.count).unwrap_or(i32::MAX);
-            segments.insert(total.key, (count, Decimal::new(total.aum_fen, 2), total.as_of));
+            segments.insert(
+                total.key,
+                (count, Decimal::new(total.aum_fen, 2), total.as_of),
+            );
         }
         let coverage = coverage(ctx).await?;
         if !coverage.complete {
@@ -677,7 +680,10 @@ async fn snapshot_book(
         .map_err(|e| errors::store(&e))?;
     let has_next = rows.len() > first;
     rows.truncate(first);
-    let cifs: Vec<Cif> = rows.iter().filter_map(|r| Cif::parse(&r.cif).ok()).collect();
+    let cifs: Vec<Cif> = rows
+        .iter()
+        .filter_map(|r| Cif::parse(&r.cif).ok())
+        .collect();
     let upstreams = ctx.data_unchecked::<Upstreams>();
     let request = ctx.data_unchecked::<Arc<RequestScope>>();
     let mut customers: HashMap<Cif, Arc<Customer>> = HashMap::new();

@@ -28,8 +28,12 @@ pub struct SweepSettings {
     pub concurrency: usize,
     /// Further tries of a failed page before it is recorded.
     pub retries: u32,
-    /// How long the lease lasts without a checkpoint; renewed with each one.
+    /// How long the lease lasts without a checkpoint; renewed with each one. A sweep
+    /// killed without giving it up holds the snapshot this long.
     pub lease: Duration,
+    /// How long to wait for another owner's lease to end before giving up (a killed
+    /// sweep's lease runs out by itself; a live one is renewed and outlasts this).
+    pub wait_for_lease: Duration,
     /// Who holds the lease: a hub instance or a command, for `snapshot status`.
     pub owner: String,
     /// Stop after this many pages (tests; `None` walks the whole book).
@@ -42,7 +46,8 @@ impl Default for SweepSettings {
             batch: 100,
             concurrency: 4,
             retries: 2,
-            lease: Duration::from_secs(120),
+            lease: Duration::from_secs(30),
+            wait_for_lease: Duration::ZERO,
             owner: format!("pid-{}", std::process::id()),
             max_pages: None,
         }
@@ -207,11 +212,18 @@ pub async fn sweep(
 ) -> Result<Option<SweepReport>, SnapshotError> {
     let started = Instant::now();
     let store = builder.store();
-    let Some(run) = store
-        .take_snapshot_run(&settings.owner, settings.lease)
-        .await?
-    else {
-        return Ok(None);
+    let give_up = Instant::now() + settings.wait_for_lease;
+    let run = loop {
+        if let Some(run) = store
+            .take_snapshot_run(&settings.owner, settings.lease)
+            .await?
+        {
+            break run;
+        }
+        if Instant::now() >= give_up {
+            return Ok(None);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     };
     let mut report = SweepReport {
         run: run.id,

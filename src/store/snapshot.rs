@@ -459,16 +459,20 @@ impl Store {
             return Ok(Default::default());
         }
         let mut c = Conditions::default();
-        let placeholders: Vec<String> = cifs.iter().map(|cif| c.arg(Arg::Text(cif.clone()))).collect();
+        let placeholders: Vec<String> = cifs
+            .iter()
+            .map(|cif| c.arg(Arg::Text(cif.clone())))
+            .collect();
         let sql = format!(
             "SELECT cif FROM customer_snapshot WHERE cif IN ({})",
             placeholders.join(", ")
         );
         let args = &c.args;
-        let held: Vec<String> = on_pool!(self, p => super::bind_all_scalar(sqlx::query_scalar::<_, String>(&sql), args)
+        let held: Vec<String> =
+            on_pool!(self, p => super::bind_all_scalar(sqlx::query_scalar::<_, String>(&sql), args)
             .fetch_all(p)
             .await)
-        .map_err(classify)?;
+            .map_err(classify)?;
         Ok(held.into_iter().collect())
     }
 

@@ -48,6 +48,7 @@ mod sandbox_determinism;
 mod schema_snapshot;
 mod search;
 mod shutdown;
+mod snapshot;
 mod store_failures;
 mod store_postgres;
 mod subscriptions;
