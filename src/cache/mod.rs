@@ -171,6 +171,18 @@ pub type TagFn<V> = Arc<dyn Fn(&str, &V) -> Vec<String> + Send + Sync>;
 /// What a flight (one upstream call for a set of keys) produced, per key.
 type FlightResult = Arc<dyn Any + Send + Sync>;
 type Flight = Shared<BoxFuture<'static, FlightResult>>;
+
+/// The flights under way by key, and the invalidation generation: a count of the
+/// invalidations so far, kept under the same lock. A flight started before an
+/// invalidation must not put what it read into the tiers afterwards (it may have read
+/// the record just before it changed), and a request that arrives after the
+/// invalidation must not join it.
+#[derive(Default)]
+struct Flights {
+    generation: u64,
+    /// Each flight with the generation it started in.
+    by_key: HashMap<String, (u64, Flight)>,
+}
 /// Per key: what a flight produced.
 type PerKey<V, E> = HashMap<String, Result<Flown<V>, E>>;
 
@@ -210,7 +222,7 @@ pub struct EntityCache {
     settings: EntitySettings,
     l1: Option<Arc<L1>>,
     l2: Option<Arc<RedisTier>>,
-    flights: Arc<Mutex<HashMap<String, Flight>>>,
+    flights: Arc<Mutex<Flights>>,
     prefix: String,
     metrics: Arc<Metrics>,
 }
@@ -453,9 +465,10 @@ impl EntityCache {
         let mut mine: Vec<String> = Vec::new();
         let started = {
             let mut flights = self.flights.lock().expect("flight lock");
+            let generation = flights.generation;
             for key in &wanted {
-                match flights.get(&flight_key(key)) {
-                    Some(flight) => {
+                match flights.by_key.get(&flight_key(key)) {
+                    Some((_, flight)) => {
                         if !joined.iter().any(|f| f.ptr_eq(flight)) {
                             joined.push(flight.clone());
                         }
@@ -468,6 +481,7 @@ impl EntityCache {
             } else {
                 let job = FlightJob {
                     flights: self.flights.clone(),
+                    generation,
                     flight_keys: mine.iter().map(|k| flight_key(k)).collect(),
                     policy,
                     keys: mine.clone(),
@@ -492,7 +506,9 @@ impl EntityCache {
                 .boxed()
                 .shared();
                 for key in &mine {
-                    flights.insert(flight_key(key), flight.clone());
+                    flights
+                        .by_key
+                        .insert(flight_key(key), (generation, flight.clone()));
                 }
                 Some(flight)
             }
@@ -548,6 +564,13 @@ impl EntityCache {
     }
 
     pub fn invalidate_local(&self, tags: &[String]) -> usize {
+        {
+            // First, so that no flight under way puts what it read before the change
+            // into L1 after the entries below are gone, and no later request joins it.
+            let mut flights = self.flights.lock().expect("flight lock");
+            flights.generation += 1;
+            flights.by_key.clear();
+        }
         let dropped = self
             .l1
             .as_ref()
@@ -657,7 +680,9 @@ struct FlightJob<V, E> {
     /// The flight map, from which the job removes its keys when done: whether or not
     /// the request that started it still waits, later requests must not join a
     /// finished flight.
-    flights: Arc<Mutex<HashMap<String, Flight>>>,
+    flights: Arc<Mutex<Flights>>,
+    /// The invalidation generation the flight started in.
+    generation: u64,
     flight_keys: Vec<String>,
     policy: CachePolicy,
     keys: Vec<String>,
@@ -688,16 +713,39 @@ where
         let results = self.fetch_all(fetch).await;
         let mut flights = self.flights.lock().expect("flight lock");
         for key in &self.flight_keys {
-            flights.remove(key);
+            // A flight started after an invalidation may hold the key by now.
+            if flights
+                .by_key
+                .get(key)
+                .is_some_and(|(generation, _)| *generation == self.generation)
+            {
+                flights.by_key.remove(key);
+            }
         }
         Arc::new(results)
     }
 
-    /// A value for `key` as a flight produced it, put in L1.
+    /// Whether no invalidation happened since the flight started.
+    fn still_current(&self) -> bool {
+        self.flights.lock().expect("flight lock").generation == self.generation
+    }
+
+    /// A value for `key` as a flight produced it, put in L1 unless an invalidation
+    /// came while it was read (it is still the answer of the requests that asked
+    /// before the change).
     fn flown(&self, key: &str, value: V, meta: Meta, from_cache: bool) -> Flown<V> {
         let l1_key = format!("{}{key}", self.l1_key);
+        let tags = {
+            // The check and the insert under the lock an invalidation takes first.
+            let flights = self.flights.lock().expect("flight lock");
+            if flights.generation == self.generation {
+                hold(self.l1.as_deref(), &l1_key, &value, &meta)
+            } else {
+                Tags::new(&meta.tags)
+            }
+        };
         Flown {
-            tags: hold(self.l1.as_deref(), &l1_key, &value, &meta),
+            tags,
             value: Arc::new(value),
             meta,
             from_cache,
@@ -798,7 +846,7 @@ where
                     }
                 }
             }
-            if let Some(l2) = &self.l2 {
+            if let (Some(l2), true) = (&self.l2, self.still_current()) {
                 l2.set_many(writes, self.tag_ttl).await;
             }
         }
@@ -811,3 +859,105 @@ where
 
 /// The bus channel on which invalidations reach every hub instance.
 pub const INVALIDATE_CHANNEL: &str = "cache.invalidate";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+    #[derive(Debug, Clone)]
+    struct Failed;
+
+    impl FetchError for Failed {
+        fn abandoned(_: System, _: &str) -> Self {
+            Failed
+        }
+
+        fn code(&self) -> &'static str {
+            "UPSTREAM_UNAVAILABLE"
+        }
+    }
+
+    const POLICY: CachePolicy = CachePolicy {
+        ttl: Duration::from_secs(60),
+        stale: Duration::ZERO,
+    };
+
+    fn tags() -> TagFn<String> {
+        Arc::new(|key: &str, _: &String| vec![format!("core:customer:{key}")])
+    }
+
+    /// Reads key `1`, answering `value` after `hold` completes; counts the calls.
+    async fn read(
+        cache: &EntityCache,
+        calls: &Arc<AtomicUsize>,
+        value: &'static str,
+        hold: impl Future<Output = ()> + Send + 'static,
+    ) -> Fetched<String> {
+        let calls = calls.clone();
+        let mut answer = cache
+            .read(
+                System::Core,
+                "customers",
+                POLICY,
+                &["1".to_owned()],
+                tags(),
+                move |keys| async move {
+                    calls.fetch_add(1, SeqCst);
+                    hold.await;
+                    Ok::<_, Failed>(
+                        keys.into_iter()
+                            .map(|k| (k, Ok(value.to_owned())))
+                            .collect(),
+                    )
+                },
+            )
+            .await;
+        answer.remove("1").expect("key 1").expect("read")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_fetch_in_flight_across_an_invalidation_does_not_undo_it() {
+        let cache = Arc::new(EntityCache::new(
+            EntitySettings {
+                enabled: true,
+                l1_max_bytes: 1 << 20,
+                lock_ttl: Duration::from_secs(1),
+                tag_ttl: Duration::from_secs(60),
+            },
+            None,
+            "t:",
+            Arc::new(Metrics::new()),
+        ));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (release, held) = tokio::sync::oneshot::channel::<()>();
+        let before = {
+            let (cache, calls) = (cache.clone(), calls.clone());
+            tokio::spawn(async move {
+                read(&cache, &calls, "before", async {
+                    let _ = held.await;
+                })
+                .await
+            })
+        };
+        while calls.load(SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // The record changes while the first read is still on the wire.
+        cache
+            .invalidate(&["core:customer:1".to_owned()], true)
+            .await;
+        // A request after the change does not join the flight that started before it.
+        let after = read(&cache, &calls, "after", async {}).await;
+        assert_eq!(*after.value, "after");
+        assert_eq!(calls.load(SeqCst), 2);
+        // The first request gets what it read; the tier keeps the newer value.
+        release.send(()).expect("the first read waits");
+        let before = before.await.expect("the first read ends");
+        assert_eq!(*before.value, "before");
+        let again = read(&cache, &calls, "never read", async {}).await;
+        assert_eq!(*again.value, "after", "the late flight overwrote the tier");
+        assert!(again.from_cache);
+        assert_eq!(calls.load(SeqCst), 2);
+    }
+}
