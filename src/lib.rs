@@ -112,6 +112,11 @@ pub enum StartError {
     Deidentify(#[from] auth::DeidentifyError),
     #[error("allowlist")]
     Allowlist(#[from] auth::allowlist::AllowlistError),
+    #[error("{setting}: {problem}")]
+    Setting {
+        setting: &'static str,
+        problem: String,
+    },
     #[error("cannot listen on {addr}")]
     Bind {
         addr: SocketAddr,
@@ -300,7 +305,7 @@ impl App {
         let audit_keys = store::ChainKeys::from_config(&config.access, config.profile)?;
         let mut policies = auth::Policies::load(&config.access.policies)?;
         let deidentify = Arc::new(auth::Deidentify::from_config(&config.bi, config.profile)?);
-        let insights = insights::InsightConfig::load(&config.insights.rules)?;
+        let insights = Arc::new(insights::InsightConfig::load(&config.insights.rules)?);
         let allowlist = match &config.graphql.allowlist {
             Some(path) => Some(Arc::new(auth::allowlist::Allowlist::load(
                 path,
@@ -397,7 +402,7 @@ impl App {
             config.graphql.clone(),
             store.clone(),
             bus.clone(),
-            Arc::new(insights),
+            insights.clone(),
         );
         policies.check_against(&graphql::schema_fields(schema.policed()).await)?;
         let live_policies = auth::LivePolicies::new(policies);
@@ -420,6 +425,26 @@ impl App {
             metrics.clone(),
         );
         let (shutting_down, shutdown_seen) = tokio::sync::watch::channel(false);
+        if let Some(every) = config.snapshot.schedule {
+            let settings = snapshot_settings(&config.snapshot)?;
+            let uncached = upstreams.with_cache(Arc::new(cache::EntityCache::new(
+                cache::EntitySettings {
+                    enabled: false,
+                    l1_max_bytes: 0,
+                    lock_ttl: config.cache.lock_ttl,
+                    tag_ttl: config.cache.tag_ttl,
+                },
+                None,
+                &config.redis.key_prefix,
+                metrics.clone(),
+            )));
+            snapshot::schedule(
+                snapshot::SnapshotBuilder::new(uncached, store.clone(), insights.clone()),
+                every,
+                settings,
+                shutdown_seen.clone(),
+            );
+        }
         let limits = auth::limits::RateLimits::new(&config.access);
         limits.spawn_janitor();
         let state = http::AppState::new(http::Shared {
@@ -518,6 +543,43 @@ impl App {
         tracing::info!("stopped; access audit written");
         served
     }
+}
+
+/// `[snapshot]`'s batch and concurrency, checked, for a sweep under `serve`.
+fn snapshot_settings(
+    config: &config::SnapshotConfig,
+) -> Result<snapshot::SweepSettings, StartError> {
+    if !(1..=100).contains(&config.batch) {
+        return Err(StartError::Setting {
+            setting: "snapshot.batch",
+            problem: format!(
+                "{} is not 1 to 100 (customers per upstream call)",
+                config.batch
+            ),
+        });
+    }
+    if !(1..=64).contains(&config.concurrency) {
+        return Err(StartError::Setting {
+            setting: "snapshot.concurrency",
+            problem: format!(
+                "{} is not 1 to 64 (pages computed at once)",
+                config.concurrency
+            ),
+        });
+    }
+    Ok(snapshot::SweepSettings {
+        batch: config.batch,
+        concurrency: config.concurrency,
+        // Unique per hub, even for two hubs in one process (tests), so that the lease
+        // tells them apart.
+        owner: format!(
+            "hub-{}-{}-{}",
+            std::env::var("HOSTNAME").unwrap_or_else(|_| "local".to_owned()),
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ),
+        ..snapshot::SweepSettings::default()
+    })
 }
 
 /// What `c360 snapshot build` and `status` work with: the connectors (each system's

@@ -151,6 +151,16 @@ impl Upstreams {
         }
     }
 
+    /// The same connectors (their rate limits, bulkheads and breakers, and later
+    /// reloads) read through another cache: the snapshot's sweep reads the systems
+    /// themselves rather than evict the front office's hot set.
+    pub fn with_cache(&self, cache: Arc<EntityCache>) -> Upstreams {
+        Upstreams {
+            connectors: self.connectors.clone(),
+            cache,
+        }
+    }
+
     /// Puts reloaded connectors in place for every call that starts from now on.
     pub fn replace_connectors(&self, connectors: Connectors) {
         *self.connectors.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(connectors);

@@ -90,6 +90,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub access: AccessConfig,
     pub bi: BiConfig,
+    pub snapshot: SnapshotConfig,
     pub insights: InsightsConfig,
     pub log: LogConfig,
     /// Span export, from the standard `OTEL_*` variables; never from a file.
@@ -271,6 +272,31 @@ pub struct EventsConfig {
     /// signed body captured once cannot be sent again.
     #[serde(with = "humantime_serde")]
     pub max_age: Duration,
+}
+
+/// `[snapshot]`: the BI snapshot's sweep when `serve` runs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SnapshotConfig {
+    /// How often `serve` sweeps the book: a sweep starts when the last complete one
+    /// is older than this (or none exists). Unset: never (run `c360 snapshot build`
+    /// from the bank's scheduler instead). Hubs sharing a database sweep one at a time.
+    #[serde(with = "humantime_serde")]
+    pub schedule: Option<Duration>,
+    /// Customers per page and per upstream batch call (1 to 100).
+    pub batch: usize,
+    /// Pages computed at once.
+    pub concurrency: usize,
+}
+
+impl Default for SnapshotConfig {
+    fn default() -> Self {
+        SnapshotConfig {
+            schedule: None,
+            batch: 100,
+            concurrency: 4,
+        }
+    }
 }
 
 /// Five minutes: wider than the clock skew of NTP-synchronised hosts and a sender's

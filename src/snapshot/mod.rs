@@ -7,6 +7,7 @@
 //! the live book. A batch fails whole when a system fails: a row without the loan
 //! system would carry a wrong AUM, and the sweep records the batch instead.
 
+mod schedule;
 mod sweep;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -22,6 +23,7 @@ use crate::insights::{InsightConfig, Records};
 use crate::store::{InteractionFilter, SnapshotRow, Store, StoreError};
 use crate::upstream::{PerKey, Upstreams};
 
+pub use schedule::schedule;
 pub use sweep::{sweep, Progress, SweepReport, SweepSettings};
 
 /// Most contacts read per customer for the rules (the last twelve months).

@@ -48,7 +48,11 @@ impl Default for SweepSettings {
             retries: 2,
             lease: Duration::from_secs(30),
             wait_for_lease: Duration::ZERO,
-            owner: format!("pid-{}", std::process::id()),
+            owner: format!(
+                "pid-{}-{}",
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            ),
             max_pages: None,
         }
     }

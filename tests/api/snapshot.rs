@@ -15,6 +15,7 @@ on_both_backends!(
     the_snapshot_answers_as_the_live_book_did,
     a_failed_batch_is_recorded_reported_and_recovered,
     a_killed_sweep_resumes_from_its_checkpoint,
+    hubs_sweep_on_their_schedule_one_at_a_time,
 );
 
 struct Quiet;
@@ -251,4 +252,50 @@ async fn a_killed_sweep_resumes_from_its_checkpoint(db: TestDb) {
     // Resumed, not started again: the rows counted across both runs are the book,
     // once (a page in flight at the kill was not counted, and was written again).
     assert_eq!(run.done, CUSTOMERS as i64);
+}
+
+async fn hubs_sweep_on_their_schedule_one_at_a_time(db: TestDb) {
+    let scheduled = |c: &mut Config| c.snapshot.schedule = Some(Duration::from_secs(3600));
+    let first = TestApp::builder()
+        .database(&db)
+        .config(scheduled)
+        .spawn()
+        .await;
+    let _second = TestApp::builder()
+        .database(&db)
+        .sandbox(&first.sandbox)
+        .config(scheduled)
+        .spawn()
+        .await;
+    let store = c360::snapshot_builder(&config_for(&db, &first.sandbox))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let status = loop {
+        let status = store.store().snapshot_status().await.unwrap();
+        if status.last_complete.is_some() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no hub swept the book: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(status.rows, CUSTOMERS as i64);
+    let run = status.latest_run.expect("a sweep");
+    assert_eq!(run.id, status.last_complete.unwrap().id);
+    assert_eq!(
+        run.done, CUSTOMERS as i64,
+        "one sweep, written once: {run:?}"
+    );
+    // BI now reads the snapshot the hubs filled, without calling the systems.
+    first.reset_stats().await;
+    let answer = first.graphql(SUMMARY, json!({})).await;
+    let counted: i64 = segments(&answer)
+        .iter()
+        .map(|r| r.1.as_i64().unwrap())
+        .sum();
+    assert_eq!(counted, CUSTOMERS as i64);
+    assert_eq!(first.total_requests().await, 0);
 }
