@@ -130,6 +130,16 @@ pub fn redis_url() -> String {
         .expect("C360_TEST_REDIS_URL names the Redis server for this test")
 }
 
+/// The RabbitMQ broker `C360_TEST_AMQP_URL` names. Only tests built with
+/// `cfg(c360_amqp)` run this (see `build.rs`); each uses queues and exchanges of its
+/// own.
+pub fn amqp_url() -> String {
+    std::env::var("C360_TEST_AMQP_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+        .expect("C360_TEST_AMQP_URL names the RabbitMQ broker for this test")
+}
+
 /// Declares each scenario `async fn name(db: TestDb)` as two tests, `sqlite::name`
 /// and `postgres::name`, each bounded by [`TEST_DEADLINE`]. The PostgreSQL one is
 /// ignored unless the tests were built with `C360_TEST_DATABASE_URL` set.
@@ -190,6 +200,8 @@ pub struct TestAppBuilder<'a> {
     tweaks: Vec<Tweak<'a>>,
     database: Option<String>,
     sandbox: Option<String>,
+    /// The broker URL and exchange the fresh sandbox publishes its changes to.
+    broker: Option<(String, String)>,
 }
 
 impl TestApp {
@@ -200,6 +212,7 @@ impl TestApp {
             tweaks: Vec::new(),
             database: None,
             sandbox: None,
+            broker: None,
         }
     }
 }
@@ -227,6 +240,13 @@ impl<'a> TestAppBuilder<'a> {
     /// deployment, next to the hub that started `sandbox`.
     pub fn sandbox(mut self, sandbox: &str) -> Self {
         self.sandbox = Some(sandbox.to_owned());
+        self
+    }
+
+    /// The fresh sandbox publishes each change made through `/_sandbox/changes` to
+    /// `exchange` on the broker at `url`.
+    pub fn broker(mut self, url: &str, exchange: &str) -> Self {
+        self.broker = Some((url.to_owned(), exchange.to_owned()));
         self
     }
 
@@ -287,7 +307,11 @@ impl<'a> TestAppBuilder<'a> {
         let (app, sandbox) = match self.sandbox {
             Some(sandbox) => (c360::App::build(config).await.expect("hub starts"), sandbox),
             None => {
-                let demo = c360::demo::start(config, sandbox_config(), 0)
+                let bank = c360::sandbox::Sandbox::new(sandbox_config()).expect("a sandbox");
+                if let Some((url, exchange)) = &self.broker {
+                    bank.publish_to(url, exchange).expect("a broker URL");
+                }
+                let demo = c360::demo::start_with(config, bank, 0)
                     .await
                     .expect("sandbox and hub start");
                 let sandbox = format!("http://{}", demo.sandbox_addr);
