@@ -937,7 +937,10 @@ mod tests {
                 ("C360_AUTH__DEV_SECRET", "team-dev-key"),
                 ("C360_AUTH__LEEWAY", "1m"),
                 ("C360_EVENTS__SECRET", "events-shared-secret"),
-                ("C360_FEED__URL", "amqp://c360:broker-password@mq.bank.local/%2f"),
+                (
+                    "C360_FEED__URL",
+                    "amqp://c360:broker-password@mq.bank.local/%2f",
+                ),
                 (
                     "C360_CACHE__ENCRYPTION_KEY",
                     "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",

@@ -424,10 +424,7 @@ impl RabbitFeed {
             reason = %why,
             "change event dead-lettered"
         );
-        if let Err(error) = delivery
-            .reject(BasicRejectOptions { requeue: false })
-            .await
-        {
+        if let Err(error) = delivery.reject(BasicRejectOptions { requeue: false }).await {
             tracing::warn!(delivery_tag = delivery.delivery_tag, %error, "rejection not sent");
         }
     }
@@ -555,7 +552,10 @@ async fn sample_lag(
         }
         if forgotten.is_none_or(|at| at.elapsed() >= FORGET_EVERY) {
             forgotten = Some(tokio::time::Instant::now());
-            match store.forget_events(crate::store::before(Utc::now(), retain)).await {
+            match store
+                .forget_events(crate::store::before(Utc::now(), retain))
+                .await
+            {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(forgotten = n, "old change event ids forgotten"),
                 Err(error) => tracing::warn!(%error, "old change event ids not forgotten"),
@@ -586,7 +586,10 @@ mod tests {
         );
         assert_eq!(on(|c| c.prefetch = 0), Some("feed.prefetch".into()));
         assert_eq!(on(|c| c.bindings.clear()), Some("feed.bindings".into()));
-        assert_eq!(on(|c| c.url = Some("http://mq".into())), Some("feed.url".into()));
+        assert_eq!(
+            on(|c| c.url = Some("http://mq".into())),
+            Some("feed.url".into())
+        );
         let refused = check(&FeedConfig {
             url: Some("amqp://c360:s3cret@[::1".into()),
             ..FeedConfig::default()

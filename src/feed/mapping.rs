@@ -261,7 +261,10 @@ impl Mapping {
                 }
                 let mut names = Vec::new();
                 for (theirs, ours) in &binding.entities {
-                    names.push((theirs.clone(), known(ours, at(&format!("entities.{theirs}")))?));
+                    names.push((
+                        theirs.clone(),
+                        known(ours, at(&format!("entities.{theirs}")))?,
+                    ));
                 }
                 EntitySource::Field {
                     at: Locator::compile(at("fields.entity"), field)?,
@@ -274,12 +277,10 @@ impl Mapping {
                     "give either entity or fields.entity, not both",
                 ))
             }
-            (None, None) => {
-                return Err(FeedSetupError::new(
-                    at("entity"),
-                    "required: the kind of record (account, card, …), or fields.entity with entities",
-                ))
-            }
+            (None, None) => return Err(FeedSetupError::new(
+                at("entity"),
+                "required: the kind of record (account, card, …), or fields.entity with entities",
+            )),
         };
         Ok(Mapping {
             exchange: binding.exchange.trim().to_owned(),
@@ -332,7 +333,10 @@ impl Mapping {
         let invalid = |part: &str, at: &Locator, expected: &str| {
             Unmapped::new(
                 "invalid",
-                format!("{part}: the value at {} is not {expected} (fields.{part})", at.0),
+                format!(
+                    "{part}: the value at {} is not {expected} (fields.{part})",
+                    at.0
+                ),
             )
         };
         let raw_id = self.id.find(&body).ok_or_else(|| missing("id", &self.id))?;
@@ -355,7 +359,10 @@ impl Mapping {
             .time
             .read(raw_time)
             .ok_or_else(|| invalid("timestamp", &self.timestamp, self.time.describe()))?;
-        let raw_keys = self.keys.find(&body).ok_or_else(|| missing("keys", &self.keys))?;
+        let raw_keys = self
+            .keys
+            .find(&body)
+            .ok_or_else(|| missing("keys", &self.keys))?;
         let keys = match raw_keys {
             Value::Array(items) => items.iter().map(text).collect::<Option<Vec<_>>>(),
             single => text(single).map(|k| vec![k]),
@@ -455,7 +462,11 @@ mod tests {
             .map(br#"{"EVT_ID":"E1","EVT_TM":"20261203160000","EVT_TYP":"ACCT_BAL_CHG","CUST_NO":"1000000001","ACCT_NO":"6013547120548116162","TXN_AMT":"100.00"}"#)
             .expect("maps");
         assert_eq!(event.id, "E1");
-        assert_eq!(event.at.to_rfc3339(), "2026-12-03T08:00:00+00:00", "Beijing is UTC+8");
+        assert_eq!(
+            event.at.to_rfc3339(),
+            "2026-12-03T08:00:00+00:00",
+            "Beijing is UTC+8"
+        );
         assert_eq!(event.change.system, System::Core);
         assert_eq!(event.change.entity, "account");
         assert_eq!(event.change.keys, vec!["6013547120548116162"]);
@@ -473,7 +484,10 @@ mod tests {
             .unwrap()
             .map(br#"{"eventId":"c-1","eventTime":"2026-12-03T16:00:00+08:00","customerId":"1000000002","cardId":"CD1","status":"CLOSED"}"#)
             .unwrap();
-        assert_eq!((card.change.system, card.change.entity), (System::Cards, "card"));
+        assert_eq!(
+            (card.change.system, card.change.entity),
+            (System::Cards, "card")
+        );
         assert_eq!(card.at.timestamp(), 1_796_284_800);
         let loan = bindings
             .find("bank.changes", "loans.loan.repayment")
@@ -482,15 +496,25 @@ mod tests {
             .unwrap();
         assert_eq!(loan.change.keys, vec!["LN1"]);
         assert_eq!(loan.at.timestamp(), 1_796_284_800);
-        assert_eq!(loan.change.customer.unwrap().as_str(), "1000000003", "a number is read as its digits");
-        assert!(bindings.find("bank.changes", "channels.user.locked").is_none());
-        assert!(bindings.find("other.exchange", "core.account.balance").is_none());
+        assert_eq!(
+            loan.change.customer.unwrap().as_str(),
+            "1000000003",
+            "a number is read as its digits"
+        );
+        assert!(bindings
+            .find("bank.changes", "channels.user.locked")
+            .is_none());
+        assert!(bindings
+            .find("other.exchange", "core.account.balance")
+            .is_none());
     }
 
     #[test]
     fn a_body_that_does_not_map_names_the_part_and_never_quotes_the_body() {
         let bindings = shipped();
-        let core = bindings.find("bank.changes", "core.account.balance").unwrap();
+        let core = bindings
+            .find("bank.changes", "core.account.balance")
+            .unwrap();
         let refused = |body: &str| core.map(body.as_bytes()).unwrap_err();
         assert_eq!(refused("not json").reason, "not_json");
         assert_eq!(refused("[1]").reason, "not_json");
@@ -499,12 +523,18 @@ mod tests {
         assert!(missing.message.starts_with("id:"), "{missing}");
         let late = refused(r#"{"EVT_ID":"E1","EVT_TM":"2026-12-03","ACCT_NO":"1"}"#);
         assert!(late.message.starts_with("timestamp:"), "{late}");
-        assert!(!late.message.contains("2026-12-03"), "no value quoted: {late}");
+        assert!(
+            !late.message.contains("2026-12-03"),
+            "no value quoted: {late}"
+        );
         let customer = refused(
             r#"{"EVT_ID":"E1","EVT_TM":"20261203160000","ACCT_NO":"1","CUST_NO":"张三 13912345678"}"#,
         );
         assert!(customer.message.starts_with("customer:"), "{customer}");
-        assert!(!customer.message.contains("1391"), "no value quoted: {customer}");
+        assert!(
+            !customer.message.contains("1391"),
+            "no value quoted: {customer}"
+        );
         let keys = refused(r#"{"EVT_ID":"E1","EVT_TM":"20261203160000","ACCT_NO":{"n":1}}"#);
         assert!(keys.message.starts_with("keys:"), "{keys}");
     }

@@ -152,7 +152,10 @@ impl ChangeEvent {
     /// The customers whose screens and snapshot rows it concerns.
     pub fn customers(&self) -> Vec<Cif> {
         if self.entity == "customer" {
-            self.keys.iter().filter_map(|k| Cif::parse(k).ok()).collect()
+            self.keys
+                .iter()
+                .filter_map(|k| Cif::parse(k).ok())
+                .collect()
         } else {
             self.customer.iter().cloned().collect()
         }

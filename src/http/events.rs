@@ -289,10 +289,7 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
                 return refuse(
                     &state,
                     "bad_request",
-                    ApiError::new(
-                        ErrorCode::BadRequest,
-                        format!("events[{index}].{invalid}"),
-                    ),
+                    ApiError::new(ErrorCode::BadRequest, format!("events[{index}].{invalid}")),
                 )
             }
         }

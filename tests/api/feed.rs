@@ -293,8 +293,7 @@ async fn a_change_on_the_broker_changes_the_answer_of_two_hubs_within_a_second()
         move_balance(&first, "1.00").await;
     }
     let all_applied = eventually(Duration::from_secs(10), || async {
-        feed_events(&first, "core", "applied").await
-            + feed_events(&second, "core", "applied").await
+        feed_events(&first, "core", "applied").await + feed_events(&second, "core", "applied").await
             == 6
     })
     .await;
@@ -324,14 +323,14 @@ async fn a_change_on_the_broker_changes_the_answer_of_two_hubs_within_a_second()
         ) >= 1,
         "event ages observed"
     );
-    assert!(metrics.contains("\nc360_feed_lag_messages "), "lag exported");
+    assert!(
+        metrics.contains("\nc360_feed_lag_messages "),
+        "lag exported"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(c360_amqp),
-    ignore = "needs RabbitMQ: set C360_TEST_AMQP_URL"
-)]
+#[cfg_attr(not(c360_amqp), ignore = "needs RabbitMQ: set C360_TEST_AMQP_URL")]
 async fn a_duplicated_event_is_applied_once() {
     let _turn = BROKER.lock().await;
     let topology = Topology::new();
@@ -363,7 +362,9 @@ async fn a_duplicated_event_is_applied_once() {
     assert!(both, "both deliveries consumed");
     assert!(
         eventually(Duration::from_secs(5), || async {
-            feed_events(&app, "core", "applied").await + feed_events(&app, "core", "duplicate").await == 2
+            feed_events(&app, "core", "applied").await
+                + feed_events(&app, "core", "duplicate").await
+                == 2
         })
         .await,
         "both settled"
@@ -374,10 +375,7 @@ async fn a_duplicated_event_is_applied_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(c360_amqp),
-    ignore = "needs RabbitMQ: set C360_TEST_AMQP_URL"
-)]
+#[cfg_attr(not(c360_amqp), ignore = "needs RabbitMQ: set C360_TEST_AMQP_URL")]
 async fn a_body_that_cannot_be_read_is_dead_lettered_and_counted() {
     let _turn = BROKER.lock().await;
     let topology = Topology::new();
@@ -402,11 +400,19 @@ async fn a_body_that_cannot_be_read_is_dead_lettered_and_counted() {
     );
     let metrics = app.metrics().await;
     assert_eq!(
-        labelled(&metrics, "c360_feed_dead_lettered_total{", &[("reason", "not_json")]),
+        labelled(
+            &metrics,
+            "c360_feed_dead_lettered_total{",
+            &[("reason", "not_json")]
+        ),
         1
     );
     assert_eq!(
-        labelled(&metrics, "c360_feed_dead_lettered_total{", &[("reason", "missing")]),
+        labelled(
+            &metrics,
+            "c360_feed_dead_lettered_total{",
+            &[("reason", "missing")]
+        ),
         1
     );
     assert_eq!(feed_events(&app, "core", "applied").await, 0);
@@ -526,7 +532,10 @@ async fn the_broker_restarted_mid_stream_loses_no_event() {
         total_balance(&app, &app.hub).await == expected
     })
     .await;
-    assert!(caught_up, "every change before, during and after the restart shows");
+    assert!(
+        caught_up,
+        "every change before, during and after the restart shows"
+    );
     assert_eq!(
         feed_events(&app, "core", "applied").await,
         6,

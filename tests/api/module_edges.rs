@@ -73,15 +73,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "feed",
         &[
-            "auth",
-            "bus",
-            "cache",
-            "config",
-            "domain",
-            "graphql",
-            "metrics",
-            "store",
-            "upstream",
+            "auth", "bus", "cache", "config", "domain", "graphql", "metrics", "store", "upstream",
         ],
     ),
     (

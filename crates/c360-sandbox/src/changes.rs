@@ -184,7 +184,11 @@ fn amount(body: &Value, field: &str) -> Result<Decimal, String> {
     let text = match body.get(field) {
         Some(Value::String(s)) => s.trim().to_owned(),
         Some(Value::Number(n)) => n.to_string(),
-        _ => return Err(format!("field `{field}` is required: a decimal amount such as \"100.00\"")),
+        _ => {
+            return Err(format!(
+                "field `{field}` is required: a decimal amount such as \"100.00\""
+            ))
+        }
     };
     match Decimal::from_str(&text) {
         Ok(value) if value.scale() <= 2 && !value.is_zero() => Ok(value),
@@ -213,7 +217,9 @@ fn parse_change(body: &[u8]) -> Result<(String, Change), String> {
         "cif", "kind", "account", "delta", "card", "status", "loan", "amount",
     ];
     if let Some(unknown) = fields.keys().find(|k| !known.contains(&k.as_str())) {
-        return Err(format!("field `{unknown}` is unknown: expected {CHANGE_FIELDS}"));
+        return Err(format!(
+            "field `{unknown}` is unknown: expected {CHANGE_FIELDS}"
+        ));
     }
     let cif = match body.get("cif") {
         Some(Value::String(s)) => s.trim().to_owned(),
@@ -231,22 +237,14 @@ fn parse_change(body: &[u8]) -> Result<(String, Change), String> {
                 Some("FROZEN") => CardStatus::Frozen,
                 Some("LOST") => CardStatus::Lost,
                 Some("CLOSED") => CardStatus::Closed,
-                _ => {
-                    return Err(
-                        "field `status` must be ACTIVE, FROZEN, LOST or CLOSED".into(),
-                    )
-                }
+                _ => return Err("field `status` must be ACTIVE, FROZEN, LOST or CLOSED".into()),
             },
         },
         Some("loan_repayment") => Change::LoanRepayment {
             loan: optional_text(&body, "loan")?,
             amount: amount(&body, "amount")?,
         },
-        _ => {
-            return Err(
-                "field `kind` must be balance, card_status or loan_repayment".into(),
-            )
-        }
+        _ => return Err("field `kind` must be balance, card_status or loan_repayment".into()),
     };
     if let Change::LoanRepayment { amount, .. } = &change {
         if amount.is_sign_negative() {
@@ -440,9 +438,10 @@ mod tests {
                 delta: Decimal::new(10000, 2)
             }
         );
-        let (_, change) =
-            parse_change(br#"{"cif":"1000000001","kind":"card_status","card":"C1","status":"CLOSED"}"#)
-                .unwrap();
+        let (_, change) = parse_change(
+            br#"{"cif":"1000000001","kind":"card_status","card":"C1","status":"CLOSED"}"#,
+        )
+        .unwrap();
         assert_eq!(
             change,
             Change::CardStatus {
@@ -454,11 +453,26 @@ mod tests {
             (r#"{"kind":"balance","delta":"1"}"#, "cif"),
             (r#"{"cif":"1000000001","kind":"deposit"}"#, "kind"),
             (r#"{"cif":"1000000001","kind":"balance"}"#, "delta"),
-            (r#"{"cif":"1000000001","kind":"balance","delta":"0.001"}"#, "delta"),
-            (r#"{"cif":"1000000001","kind":"balance","delta":"0"}"#, "delta"),
-            (r#"{"cif":"1000000001","kind":"card_status","status":"GONE"}"#, "status"),
-            (r#"{"cif":"1000000001","kind":"loan_repayment","amount":"-5"}"#, "amount"),
-            (r#"{"cif":"1000000001","kind":"balance","delta":"1","acount":"x"}"#, "acount"),
+            (
+                r#"{"cif":"1000000001","kind":"balance","delta":"0.001"}"#,
+                "delta",
+            ),
+            (
+                r#"{"cif":"1000000001","kind":"balance","delta":"0"}"#,
+                "delta",
+            ),
+            (
+                r#"{"cif":"1000000001","kind":"card_status","status":"GONE"}"#,
+                "status",
+            ),
+            (
+                r#"{"cif":"1000000001","kind":"loan_repayment","amount":"-5"}"#,
+                "amount",
+            ),
+            (
+                r#"{"cif":"1000000001","kind":"balance","delta":"1","acount":"x"}"#,
+                "acount",
+            ),
         ] {
             let message = parse_change(body.as_bytes()).expect_err(body);
             assert!(message.contains(&format!("`{field}`")), "{body}: {message}");
@@ -476,7 +490,9 @@ mod router_tests {
     #[tokio::test]
     async fn a_change_shows_in_the_owning_systems_reads_and_names_its_event() {
         let router = sandbox().router();
-        let before = get(&router, "/core/v1/customers/1000000001/accounts").await.json();
+        let before = get(&router, "/core/v1/customers/1000000001/accounts")
+            .await
+            .json();
         let first = before["body"]["ACCT_LIST"][0].clone();
         let balance = Decimal::from_str(first["BAL"].as_str().unwrap()).unwrap();
         let changed = call(
@@ -493,7 +509,9 @@ mod router_tests {
         assert_eq!(answer["event"]["ACCT_NO"], first["ACCT_NO"]);
         assert_eq!(answer["event"]["CUST_NO"], "1000000001");
         assert_eq!(answer["event"]["EVT_TM"].as_str().map(str::len), Some(14));
-        let after = get(&router, "/core/v1/customers/1000000001/accounts").await.json();
+        let after = get(&router, "/core/v1/customers/1000000001/accounts")
+            .await
+            .json();
         assert_eq!(
             after["body"]["ACCT_LIST"][0]["BAL"],
             (balance + Decimal::new(10050, 2)).to_string()
@@ -508,7 +526,9 @@ mod router_tests {
         .await
         .json();
         let card = closed["event"]["cardId"].as_str().unwrap().to_owned();
-        let read = get(&router, &format!("/cards/v1/cards/{card}")).await.json();
+        let read = get(&router, &format!("/cards/v1/cards/{card}"))
+            .await
+            .json();
         assert_eq!(read["Data"]["Card"][0]["status"], "CLOSED");
 
         let unknown = call(

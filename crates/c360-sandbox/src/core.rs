@@ -227,11 +227,7 @@ async fn customer_accounts(
     }
     match state.bank.index_of_cif(&cif) {
         Some(index) => {
-            let list: Vec<Value> = state
-                .accounts(index)
-                .iter()
-                .map(account_record)
-                .collect();
+            let list: Vec<Value> = state.accounts(index).iter().map(account_record).collect();
             success(json!({ "ACCT_LIST": list }))
         }
         None => business_error(CUSTOMER_NOT_FOUND, &format!("客户不存在: {cif}")),

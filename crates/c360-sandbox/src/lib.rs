@@ -260,8 +260,7 @@ impl Sandbox {
             )
             .nest(
                 "/_sandbox",
-                faults::admin_routes()
-                    .route("/changes", axum::routing::post(changes::post_change)),
+                faults::admin_routes().route("/changes", axum::routing::post(changes::post_change)),
             )
             .with_state(state)
     }
