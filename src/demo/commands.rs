@@ -43,8 +43,15 @@ pub async fn demo(
     let bank = Sandbox::new(sandbox)?;
     if let Some(broker) = &broker {
         bank.publish_to(&broker.url, &broker.exchange)?;
+        // The hub consumes what the sandbox publishes, unless told otherwise: the
+        // shipped bindings read the sandbox's exchange, wherever it was moved.
         if config.feed.url.is_none() {
             config.feed.url = Some(broker.url.clone());
+            for binding in &mut config.feed.bindings {
+                if binding.exchange == crate::config::DEFAULT_EXCHANGE {
+                    binding.exchange = broker.exchange.clone();
+                }
+            }
         }
     }
     let demo = super::start_with(config, bank, sandbox_port).await?;

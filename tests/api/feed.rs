@@ -19,6 +19,7 @@ use lapin::{BasicProperties, Connection, ConnectionProperties, ExchangeKind};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
+use crate::common::process::C360Process;
 use crate::common::*;
 
 /// One feed test at a time: one of them stops the broker, which the others would
@@ -549,4 +550,148 @@ async fn the_broker_restarted_mid_stream_loses_no_event() {
         6,
         "each event applied once"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(c360_amqp), ignore = "needs RabbitMQ: set C360_TEST_AMQP_URL")]
+async fn the_demo_with_a_broker_shows_a_change_and_logs_no_event_body() {
+    let _turn = BROKER.lock().await;
+    let topology = Topology::new();
+    let data = tempfile::tempdir().unwrap();
+    let demo = C360Process::demo(
+        &[
+            "--customers",
+            "200",
+            "--data-dir",
+            data.path().to_str().unwrap(),
+            "--broker",
+            &amqp_url(),
+            "--broker-exchange",
+            &topology.exchange,
+        ],
+        &[
+            ("RUST_LOG", "debug".into()),
+            ("C360_FEED__QUEUE", topology.queue.clone()),
+            (
+                "C360_FEED__DEAD_LETTER_EXCHANGE",
+                topology.dead_letters.clone(),
+            ),
+            (
+                "C360_FEED__DEAD_LETTER_QUEUE",
+                topology.dead_letter_queue.clone(),
+            ),
+        ],
+    );
+    assert!(demo.banner.contains("/_sandbox/changes"), "{}", demo.banner);
+    let (hub, sandbox, token) = (demo.hub(), demo.sandbox(), demo.token("admin"));
+    let client = client_with(&token);
+    let metrics = || async {
+        client
+            .get(format!("{hub}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    assert!(
+        eventually(Duration::from_secs(15), || async {
+            sample(&metrics().await, "c360_feed_connected") == Some(1.0)
+        })
+        .await,
+        "the demo's hub consumes what its sandbox publishes"
+    );
+    let cif = "1000000003";
+    let raw: Value = client
+        .get(format!("{sandbox}/core/v1/customers/{cif}/accounts"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let account = raw["body"]["ACCT_LIST"][0]["ACCT_NO"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let person: Value = client
+        .get(format!("{sandbox}/core/v1/customers/{cif}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (name, mobile) = (
+        person["body"]["CUST_NM"].as_str().unwrap().to_owned(),
+        person["body"]["MOB_NO"].as_str().unwrap().to_owned(),
+    );
+    let query = json!({"query": "query($id: ID!) { customer(id: $id) { accounts { balance { amount } } } }", "variables": {"id": cif}});
+    let total = || async {
+        let answer: Value = client
+            .post(format!("{hub}/graphql"))
+            .json(&query)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["data"]["customer"]["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| Decimal::from_str(a["balance"]["amount"].as_str().unwrap()).unwrap())
+            .sum::<Decimal>()
+    };
+    let before = total().await;
+    let changed: Value = client
+        .post(format!("{sandbox}/_sandbox/changes"))
+        .json(&json!({"cif": cif, "kind": "balance", "account": account, "delta": "-20.00"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(changed["published"], true, "{changed}");
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            total().await == before - Decimal::new(2_000, 2)
+        })
+        .await,
+        "the hub answers the debited balance"
+    );
+    // A body the binding cannot read, full of personal data.
+    let unreadable = json!({"CUST_NO": cif, "CUST_NM": name, "MOB_NO": mobile, "ACCT_NO": account});
+    publish(
+        &topology.exchange,
+        "core.account.balance",
+        unreadable.to_string().as_bytes(),
+    )
+    .await;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            labelled(
+                &metrics().await,
+                "c360_feed_events_total{",
+                &[("system", "core"), ("outcome", "dead_lettered")],
+            ) == 1
+        })
+        .await,
+        "dead-lettered"
+    );
+    let output = demo.stop();
+    assert!(output.contains("change event dead-lettered"), "{output}");
+    assert!(
+        output.contains("change feed stopped"),
+        "a clean stop: {output}"
+    );
+    for secret in [&name, &mobile, &account] {
+        assert!(
+            !output.contains(secret.as_str()),
+            "the log holds {secret}:\n{output}"
+        );
+    }
 }
