@@ -695,3 +695,55 @@ async fn the_demo_with_a_broker_shows_a_change_and_logs_no_event_body() {
         );
     }
 }
+
+on_both_backends!(an_event_is_claimed_once_and_an_abandoned_claim_lapses);
+
+/// The claims behind "applied once", on each database: a second claim of an event
+/// being applied waits, an applied one is a duplicate, a failed one can be claimed
+/// again, and one whose hub died is taken over after the lease.
+async fn an_event_is_claimed_once_and_an_abandoned_claim_lapses(db: TestDb) {
+    use c360::store::EventClaim::{Applied, Claimed, InProgress};
+    let store = c360::store::Store::connect(
+        &c360::config::DatabaseConfig {
+            url: db.url.clone(),
+            ..c360::config::DatabaseConfig::default()
+        },
+        &c360::metrics::Metrics::new(),
+    )
+    .await
+    .expect("connect");
+    store.migrate().await.expect("migrate");
+    let lease = Duration::from_secs(3600);
+    let claim = |key: &'static str, lease: Duration| {
+        let store = store.clone();
+        async move { store.claim_event(key, "core", lease).await.unwrap() }
+    };
+    assert_eq!(claim("core:E1", lease).await, Claimed);
+    assert_eq!(claim("core:E1", lease).await, InProgress, "being applied");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        claim("core:E1", Duration::from_millis(10)).await,
+        Claimed,
+        "its hub died: taken over after the lease"
+    );
+    store.event_applied("core:E1").await.unwrap();
+    assert_eq!(claim("core:E1", Duration::from_millis(10)).await, Applied);
+    store.release_event("core:E1").await.unwrap();
+    assert_eq!(
+        claim("core:E1", lease).await,
+        Applied,
+        "an applied event stays"
+    );
+
+    assert_eq!(claim("core:E2", lease).await, Claimed);
+    store.release_event("core:E2").await.unwrap();
+    assert_eq!(claim("core:E2", lease).await, Claimed, "a failed one again");
+    assert_eq!(count_rows(&db, "feed_events").await, 2);
+    let later = chrono::Utc::now() + chrono::Duration::seconds(1);
+    assert_eq!(store.forget_events(later).await.unwrap(), 2);
+    assert_eq!(
+        claim("core:E1", lease).await,
+        Claimed,
+        "forgotten after retain"
+    );
+}
