@@ -747,3 +747,71 @@ async fn an_event_is_claimed_once_and_an_abandoned_claim_lapses(db: TestDb) {
         "forgotten after retain"
     );
 }
+
+/// A snapshot that cannot refresh for its first `failures` calls, as a database that
+/// is briefly away; it records whom it was asked about.
+struct FlakySnapshot {
+    failures: std::sync::atomic::AtomicUsize,
+    asked: std::sync::Mutex<Vec<String>>,
+}
+
+impl c360::feed::SnapshotRefresh for FlakySnapshot {
+    fn refresh<'a>(
+        &'a self,
+        customers: &'a [c360::domain::Cif],
+    ) -> futures::future::BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            self.asked
+                .lock()
+                .unwrap()
+                .extend(customers.iter().map(|c| c.as_str().to_owned()));
+            let left = self.failures.load(std::sync::atomic::Ordering::SeqCst);
+            if left > 0 {
+                self.failures
+                    .store(left - 1, std::sync::atomic::Ordering::SeqCst);
+                return Err("the snapshot table is unavailable".into());
+            }
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(c360_amqp), ignore = "needs RabbitMQ: set C360_TEST_AMQP_URL")]
+async fn an_event_whose_snapshot_refresh_fails_comes_back_until_it_succeeds() {
+    let _turn = BROKER.lock().await;
+    let topology = Topology::new();
+    let db = TestDb::sqlite();
+    let snapshot = std::sync::Arc::new(FlakySnapshot {
+        failures: std::sync::atomic::AtomicUsize::new(2),
+        asked: std::sync::Mutex::default(),
+    });
+    let app = TestApp::builder()
+        .database(&db)
+        .broker(&amqp_url(), &topology.exchange)
+        .config(topology.feed())
+        .snapshot_refresh(snapshot.clone())
+        .spawn()
+        .await;
+    consuming(&app).await;
+    move_balance(&app, "3.00").await;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            feed_events(&app, "core", "applied").await == 1
+        })
+        .await,
+        "applied once the snapshot refreshed"
+    );
+    assert_eq!(feed_events(&app, "core", "retried").await, 2);
+    assert_eq!(
+        feed_events(&app, "core", "consumed").await,
+        3,
+        "delivered three times"
+    );
+    assert_eq!(
+        *snapshot.asked.lock().unwrap(),
+        vec![CIF.to_owned(); 3],
+        "the account's customer, each time"
+    );
+    assert_eq!(count_rows(&db, "feed_events").await, 1);
+}

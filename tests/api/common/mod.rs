@@ -202,6 +202,8 @@ pub struct TestAppBuilder<'a> {
     sandbox: Option<String>,
     /// The broker URL and exchange the fresh sandbox publishes its changes to.
     broker: Option<(String, String)>,
+    /// What recomputes snapshot rows when changes arrive.
+    snapshot_refresh: Option<std::sync::Arc<dyn c360::feed::SnapshotRefresh>>,
 }
 
 impl TestApp {
@@ -213,6 +215,7 @@ impl TestApp {
             database: None,
             sandbox: None,
             broker: None,
+            snapshot_refresh: None,
         }
     }
 }
@@ -247,6 +250,15 @@ impl<'a> TestAppBuilder<'a> {
     /// `exchange` on the broker at `url`.
     pub fn broker(mut self, url: &str, exchange: &str) -> Self {
         self.broker = Some((url.to_owned(), exchange.to_owned()));
+        self
+    }
+
+    /// Plugs `refresh` in as the snapshot's refresher of change events.
+    pub fn snapshot_refresh(
+        mut self,
+        refresh: std::sync::Arc<dyn c360::feed::SnapshotRefresh>,
+    ) -> Self {
+        self.snapshot_refresh = Some(refresh);
         self
     }
 
@@ -318,6 +330,9 @@ impl<'a> TestAppBuilder<'a> {
                 (demo.app, sandbox)
             }
         };
+        if let Some(refresh) = self.snapshot_refresh {
+            app.changes().set_snapshot_refresh(refresh);
+        }
         let test_app = TestApp {
             hub: format!("http://{}", app.local_addr()),
             sandbox,
