@@ -581,7 +581,7 @@ fn contact_log(cif: &Cif, i: usize) -> Vec<Interaction> {
             None,
         ),
     ];
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         log.push(contact(
             cif,
             20,
@@ -645,7 +645,7 @@ fn consents(cif: &Cif, i: usize) -> Vec<Consent> {
     };
     vec![
         consent(ContactChannel::AppPush, true),
-        consent(ContactChannel::Sms, i % 2 == 0),
+        consent(ContactChannel::Sms, i.is_multiple_of(2)),
     ]
 }
 

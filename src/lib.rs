@@ -13,6 +13,8 @@
 //! - [`store`]: the hub's own SQL database (SQLite or PostgreSQL): interactions,
 //!   consents, contact preferences, the access audit; embedded migrations.
 //! - [`bus`]: publish/subscribe, in-process or across instances through Redis.
+//! - [`feed`]: change events (the bank's broker, `POST /events`) and the one path
+//!   that applies them: every tier of every hub invalidated, the snapshot refreshed.
 //! - [`graphql`]: the schema, per-request loaders, errors as GraphQL errors.
 //! - [`auth`]: the viewer of a request, masking of personal data, and the batched
 //!   writer of the access audit.
@@ -36,6 +38,7 @@ pub mod connectors;
 pub mod demo;
 pub mod domain;
 pub mod errors;
+pub mod feed;
 pub mod graphql;
 pub mod http;
 pub mod insights;
@@ -117,6 +120,9 @@ pub enum StartError {
         setting: &'static str,
         problem: String,
     },
+    /// Names the `[feed]` setting at fault itself.
+    #[error(transparent)]
+    Feed(#[from] feed::FeedSetupError),
     #[error("cannot listen on {addr}")]
     Bind {
         addr: SocketAddr,
@@ -139,7 +145,14 @@ pub struct App {
     shutting_down: tokio::sync::watch::Sender<bool>,
     shutdown_timeout: std::time::Duration,
     reloader: Reloader,
+    /// Applies change events, whichever source they come from.
+    changes: Arc<feed::Changes>,
+    /// The broker feed, started with the hub (`feed.url`).
+    feed: Option<Box<dyn feed::ChangeFeed>>,
 }
+
+/// How long a stopping hub waits for its change feed to hand back what it holds.
+const FEED_STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Reloads the connector files and the policies without a restart (SIGHUP): both are
 /// read and checked first, and put in place only if both are valid, so a bad edit
@@ -397,6 +410,37 @@ impl App {
         });
         let bus = Bus::connect(&config.redis, bus_seal).await?;
         listen_for_invalidations(&bus, upstreams.cache().clone(), responses.clone());
+        // The snapshot's rows are computed from the systems themselves, not the cache
+        // tiers: a sweep must not evict the front office's hot set, and a change event's
+        // recomputation must read the record as it is now.
+        let uncached = upstreams.with_cache(Arc::new(cache::EntityCache::new(
+            cache::EntitySettings {
+                enabled: false,
+                l1_max_bytes: 0,
+                lock_ttl: config.cache.lock_ttl,
+                tag_ttl: config.cache.tag_ttl,
+            },
+            None,
+            &config.redis.key_prefix,
+            metrics.clone(),
+        )));
+        let snapshot_rows =
+            snapshot::SnapshotBuilder::new(uncached, store.clone(), insights.clone());
+        let snapshot_refresh: Option<Arc<dyn feed::SnapshotRefresh>> =
+            Some(Arc::new(SnapshotRows(snapshot_rows.clone())));
+        let changes = Arc::new(feed::Changes::new(
+            upstreams.clone(),
+            responses.clone(),
+            bus.clone(),
+            snapshot_refresh,
+        ));
+        let change_feed = feed::RabbitFeed::from_config(
+            &config.feed,
+            store.clone(),
+            changes.clone(),
+            metrics.clone(),
+        )?
+        .map(|feed| Box::new(feed) as Box<dyn feed::ChangeFeed>);
         let schema = graphql::build_schema(
             upstreams.clone(),
             config.graphql.clone(),
@@ -426,22 +470,10 @@ impl App {
         );
         let (shutting_down, shutdown_seen) = tokio::sync::watch::channel(false);
         if let Some(every) = config.snapshot.schedule {
-            let settings = snapshot_settings(&config.snapshot)?;
-            let uncached = upstreams.with_cache(Arc::new(cache::EntityCache::new(
-                cache::EntitySettings {
-                    enabled: false,
-                    l1_max_bytes: 0,
-                    lock_ttl: config.cache.lock_ttl,
-                    tag_ttl: config.cache.tag_ttl,
-                },
-                None,
-                &config.redis.key_prefix,
-                metrics.clone(),
-            )));
             snapshot::schedule(
-                snapshot::SnapshotBuilder::new(uncached, store.clone(), insights.clone()),
+                snapshot_rows.clone(),
                 every,
-                settings,
+                snapshot_settings(&config.snapshot)?,
                 shutdown_seen.clone(),
             );
         }
@@ -456,6 +488,7 @@ impl App {
             persisted: Arc::new(cache::PersistedQueries::new(redis.clone())),
             documents: Arc::new(cache::ParsedDocuments::new(PARSED_DOCUMENT_BYTES)),
             events_seen: Arc::new(http::SeenEvents::new(config.events.max_age, redis.clone())),
+            changes: changes.clone(),
             redis,
             events_secret: config.events.secret.clone().map(Arc::from),
             body_limit: config.server.body_limit,
@@ -488,7 +521,15 @@ impl App {
             shutting_down,
             shutdown_timeout: config.server.shutdown_timeout,
             reloader,
+            changes,
+            feed: change_feed,
         })
+    }
+
+    /// Where change events are applied: to plug the snapshot's refresher in
+    /// ([`feed::Changes::set_snapshot_refresh`]) or to apply changes from elsewhere.
+    pub fn changes(&self) -> Arc<feed::Changes> {
+        self.changes.clone()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -510,6 +551,10 @@ impl App {
         self.reloader.clone().listen_for_hangups();
         let shutting_down = self.shutting_down;
         let mut stopping = shutting_down.subscribe();
+        // The feed stops with the hub: it hands back what it has not acknowledged.
+        let feed = self
+            .feed
+            .map(|feed| tokio::spawn(feed.run(shutting_down.subscribe())));
         let signal = async move {
             shutdown.await;
             // New connections stop here; open WebSockets close themselves on this.
@@ -539,9 +584,33 @@ impl App {
                 Ok(())
             }
         };
+        if let Some(feed) = feed {
+            if tokio::time::timeout(FEED_STOP_TIMEOUT, feed).await.is_err() {
+                tracing::warn!("the change feed did not stop in time; its unacknowledged events are redelivered");
+            }
+        }
         self.audit.close().await;
         tracing::info!("stopped; access audit written");
         served
+    }
+}
+
+/// A change event recomputes its customers' snapshot rows (the feed does not know the
+/// snapshot; this adapter joins them).
+struct SnapshotRows(snapshot::SnapshotBuilder);
+
+impl feed::SnapshotRefresh for SnapshotRows {
+    fn refresh<'a>(
+        &'a self,
+        customers: &'a [domain::Cif],
+    ) -> futures::future::BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            self.0
+                .refresh(customers)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.summary())
+        })
     }
 }
 
@@ -612,7 +681,7 @@ pub async fn snapshot_builder(config: &Config) -> Result<snapshot::SnapshotBuild
 
 /// What `c360 check` validates without opening the database or binding a port: what
 /// production refuses, connector specs, the token keys, the policies against the
-/// schema, the allowlist.
+/// schema, the `[feed]` settings, the allowlist.
 pub async fn check(config: &Config) -> Result<(), StartError> {
     let posture = config.unsafe_for_production();
     connectors::load(&config.connectors, &config::process_env)?;
@@ -626,6 +695,7 @@ pub async fn check(config: &Config) -> Result<(), StartError> {
     let mut policies = auth::Policies::load(&config.access.policies)?;
     policies.check_against(&graphql::schema_fields(&graphql::bare_schema()).await)?;
     insights::InsightConfig::load(&config.insights.rules)?;
+    feed::amqp::check(&config.feed)?;
     if let Some(path) = &config.graphql.allowlist {
         auth::allowlist::Allowlist::load(path, &config.graphql.allowlist_roles)?;
     }

@@ -49,6 +49,13 @@ enum Command {
         /// `database.url` and DATABASE_URL.
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// An AMQP broker (amqp://guest:guest@127.0.0.1:5672/%2f): the sandbox publishes
+        /// its changes there and the hub consumes them (unless feed.url says otherwise).
+        #[arg(long)]
+        broker: Option<String>,
+        /// The topic exchange the sandbox publishes its changes to.
+        #[arg(long, default_value = c360::config::DEFAULT_EXCHANGE)]
+        broker_exchange: String,
     },
     /// The hub only; upstream base URLs from connectors/ and the environment.
     Serve {
@@ -66,6 +73,13 @@ enum Command {
         seed: u64,
         #[arg(long, default_value = "default")]
         latency: LatencyProfile,
+        /// An AMQP broker (amqp://guest:guest@127.0.0.1:5672/%2f) to publish each change
+        /// made through POST /_sandbox/changes to.
+        #[arg(long)]
+        broker: Option<String>,
+        /// The topic exchange changes are published to.
+        #[arg(long, default_value = c360::config::DEFAULT_EXCHANGE)]
+        broker_exchange: String,
     },
     /// Prints the GraphQL schema (SDL).
     Schema,
@@ -319,6 +333,8 @@ async fn main() -> anyhow::Result<()> {
             seed,
             latency,
             data_dir,
+            broker,
+            broker_exchange,
         } => {
             let sandbox = SandboxConfig {
                 customers,
@@ -326,7 +342,11 @@ async fn main() -> anyhow::Result<()> {
                 latency,
                 as_of: None,
             };
-            demo::demo(config, port, sandbox_port, sandbox, data_dir).await?;
+            let broker = broker.map(|url| demo::Broker {
+                url,
+                exchange: broker_exchange,
+            });
+            demo::demo(config, port, sandbox_port, sandbox, data_dir, broker).await?;
         }
         #[cfg(feature = "demo")]
         Command::Sandbox {
@@ -334,6 +354,8 @@ async fn main() -> anyhow::Result<()> {
             customers,
             seed,
             latency,
+            broker,
+            broker_exchange,
         } => {
             let sandbox = SandboxConfig {
                 customers,
@@ -341,7 +363,11 @@ async fn main() -> anyhow::Result<()> {
                 latency,
                 as_of: None,
             };
-            demo::sandbox(&config, port, sandbox).await?;
+            let broker = broker.map(|url| demo::Broker {
+                url,
+                exchange: broker_exchange,
+            });
+            demo::sandbox(&config, port, sandbox, broker).await?;
         }
         #[cfg(feature = "demo")]
         Command::Bench {

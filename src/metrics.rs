@@ -30,6 +30,12 @@ const LATENCY_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0,
 ];
 
+/// Event age buckets, from a change applied while its sender's transaction is still
+/// warm to one that waited out a broker outage.
+const EVENT_AGE_BUCKETS: [f64; 14] = [
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0,
+];
+
 /// Buckets of rows per interaction `INSERT`: powers of two up to the writer's bound.
 const ROWS_PER_STATEMENT_BUCKETS: [f64; 7] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
 
@@ -114,6 +120,21 @@ pub struct Metrics {
     /// `POST /events` requests refused, by reason (`unauthenticated`, `bad_request`,
     /// `window`, `replayed`, `unavailable`).
     pub events_refused: IntCounterVec,
+    /// Change events from the broker by system and outcome: `consumed` (each
+    /// delivery a binding took), then one of `applied`, `duplicate` (applied before:
+    /// acknowledged, nothing done), `dead_lettered`, or `retried` (handed back to the
+    /// broker after a transient failure, and consumed again later). Deliveries no
+    /// binding takes count under system `unknown`.
+    pub feed_events: IntCounterVec,
+    /// Deliveries rejected to the dead-letter exchange, by reason (`not_json`,
+    /// `missing`, `invalid`, `no_binding`).
+    pub feed_dead_lettered: IntCounterVec,
+    /// Messages waiting in the feed's queue, sampled every `feed.lag_interval`.
+    pub feed_lag: IntGauge,
+    /// 1 while this hub consumes from the broker, 0 while it is reconnecting.
+    pub feed_connected: IntGauge,
+    /// Time from the event's own timestamp to its application, by system.
+    pub feed_event_age: HistogramVec,
 }
 
 impl Metrics {
@@ -317,6 +338,39 @@ impl Metrics {
                 "c360_events_refused_total",
                 "POST /events requests refused, by reason",
                 &["reason"],
+            ),
+            feed_events: counter_vec(
+                r,
+                "c360_feed_events_total",
+                "Change events from the broker by system and outcome (consumed, applied, duplicate, dead_lettered, retried)",
+                &["system", "outcome"],
+            ),
+            feed_dead_lettered: counter_vec(
+                r,
+                "c360_feed_dead_lettered_total",
+                "Broker deliveries rejected to the dead-letter exchange, by reason",
+                &["reason"],
+            ),
+            feed_lag: registered(
+                r,
+                IntGauge::new(
+                    "c360_feed_lag_messages",
+                    "Messages waiting in the change feed's queue (sampled)",
+                ),
+            ),
+            feed_connected: registered(
+                r,
+                IntGauge::new(
+                    "c360_feed_connected",
+                    "Whether this hub is consuming from the broker",
+                ),
+            ),
+            feed_event_age: histogram_vec(
+                r,
+                "c360_feed_event_age_seconds",
+                "Time from a change event's timestamp to its application, by system",
+                &["system"],
+                &EVENT_AGE_BUCKETS,
             ),
             operation_labels: Mutex::default(),
             registry,

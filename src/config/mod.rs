@@ -5,6 +5,7 @@
 //! connector files are expanded by [`expand_env`].
 
 mod env;
+mod feed;
 mod otlp;
 mod posture;
 
@@ -18,6 +19,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 pub use env::{expand_env, process_env, EnvError};
+pub use feed::{redact_url, FeedBinding, FeedConfig, FeedFields, QueueType, DEFAULT_EXCHANGE};
 pub use otlp::{OtlpConfig, OtlpProtocol, DEFAULT_SERVICE_NAME};
 pub use posture::{Relaxed, UnsafeForProduction};
 
@@ -87,6 +89,8 @@ pub struct Config {
     pub cache: CacheConfig,
     pub redis: RedisConfig,
     pub events: EventsConfig,
+    /// Change events from the bank's broker.
+    pub feed: FeedConfig,
     pub auth: AuthConfig,
     pub access: AccessConfig,
     pub bi: BiConfig,
@@ -960,6 +964,10 @@ mod tests {
                 ("C360_AUTH__LEEWAY", "1m"),
                 ("C360_EVENTS__SECRET", "events-shared-secret"),
                 (
+                    "C360_FEED__URL",
+                    "amqp://c360:broker-password@mq.bank.local/%2f",
+                ),
+                (
                     "C360_CACHE__ENCRYPTION_KEY",
                     "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
                 ),
@@ -972,6 +980,7 @@ mod tests {
         for secret in [
             "team-dev-key",
             "events-shared-secret",
+            "broker-password",
             "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
         ] {
             assert!(!printed.contains(secret), "{secret} printed");

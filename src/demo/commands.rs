@@ -18,20 +18,43 @@ use crate::domain::System;
 /// How long the teller token a local bench mints stays valid: longer than any run.
 const BENCH_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
 
-/// `c360 demo`: the sandbox and the hub in one process, until a shutdown signal.
+/// Where the sandbox publishes its changes (`--broker`, `--broker-exchange`).
+pub struct Broker {
+    pub url: String,
+    pub exchange: String,
+}
+
+/// `c360 demo`: the sandbox and the hub in one process, until a shutdown signal. With
+/// a broker, the sandbox publishes its changes there and the hub consumes them (its
+/// own `feed.url` wins when set), so a change shows on the next read.
 pub async fn demo(
     mut config: Config,
     port: u16,
     sandbox_port: u16,
     sandbox: SandboxConfig,
     data_dir: Option<PathBuf>,
+    broker: Option<Broker>,
 ) -> anyhow::Result<()> {
     config.server.port = port;
     if let Some(dir) = data_dir {
         config.database.url = format!("sqlite://{}/c360.db", dir.display());
     }
     let (customers, seed) = (sandbox.customers, sandbox.seed);
-    let demo = super::start(config, sandbox, sandbox_port).await?;
+    let bank = Sandbox::new(sandbox)?;
+    if let Some(broker) = &broker {
+        bank.publish_to(&broker.url, &broker.exchange)?;
+        // The hub consumes what the sandbox publishes, unless told otherwise: the
+        // shipped bindings read the sandbox's exchange, wherever it was moved.
+        if config.feed.url.is_none() {
+            config.feed.url = Some(broker.url.clone());
+            for binding in &mut config.feed.bindings {
+                if binding.exchange == crate::config::DEFAULT_EXCHANGE {
+                    binding.exchange = broker.exchange.clone();
+                }
+            }
+        }
+    }
+    let demo = super::start_with(config, bank, sandbox_port).await?;
     let hub = demo.app.local_addr();
     println!("c360 demo");
     println!("  GraphQL:  http://{hub}/graphql   (GraphiQL in a browser)");
@@ -39,6 +62,14 @@ pub async fn demo(
         "  Sandbox:  http://{}/{{core,cards,loans,channels}}/v1  ({customers} customers, seed {seed})",
         demo.sandbox_addr
     );
+    if let Some(broker) = &broker {
+        println!(
+            "  Changes:  POST http://{}/_sandbox/changes, published to {} on {} (docs/sandbox.md)",
+            demo.sandbox_addr,
+            broker.exchange,
+            crate::config::redact_url(&broker.url)
+        );
+    }
     println!("  Tokens (development only, valid 12 h; send as Authorization: Bearer <token>):");
     for (role, token) in &demo.tokens {
         println!("    {role:<21} {token}");
@@ -50,15 +81,31 @@ pub async fn demo(
     Ok(())
 }
 
-/// `c360 sandbox`: the four simulated systems only, until a shutdown signal.
-pub async fn sandbox(config: &Config, port: u16, sandbox: SandboxConfig) -> anyhow::Result<()> {
+/// `c360 sandbox`: the four simulated systems only, until a shutdown signal; with a
+/// broker, each change made through `POST /_sandbox/changes` is published there.
+pub async fn sandbox(
+    config: &Config,
+    port: u16,
+    sandbox: SandboxConfig,
+    broker: Option<Broker>,
+) -> anyhow::Result<()> {
     let (customers, seed) = (sandbox.customers, sandbox.seed);
     let sandbox = Sandbox::new(sandbox)?;
+    if let Some(broker) = &broker {
+        sandbox.publish_to(&broker.url, &broker.exchange)?;
+    }
     let listener = tokio::net::TcpListener::bind((config.server.host, port))
         .await
         .with_context(|| format!("cannot listen on port {port}"))?;
     let addr = listener.local_addr()?;
     println!("c360 sandbox: http://{addr}/{{core,cards,loans,channels}}/v1 ({customers} customers, seed {seed})");
+    if let Some(broker) = &broker {
+        println!(
+            "  changes (POST http://{addr}/_sandbox/changes) are published to {} on {}",
+            broker.exchange,
+            crate::config::redact_url(&broker.url)
+        );
+    }
     c360_sandbox::serve(listener, sandbox, crate::shutdown_signal()).await?;
     Ok(())
 }

@@ -29,8 +29,19 @@ const DEMO_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(12 * 
 /// Starts the sandbox on `sandbox_port` (0: any free port) and builds a hub whose
 /// connectors point at it.
 pub async fn start(
-    mut config: Config,
+    config: Config,
     sandbox_config: SandboxConfig,
+    sandbox_port: u16,
+) -> Result<Demo, StartError> {
+    let bank = Sandbox::new(sandbox_config).map_err(|e| StartError::Sandbox(e.to_string()))?;
+    start_with(config, bank, sandbox_port).await
+}
+
+/// [`start`] with a sandbox built by the caller (one that publishes its changes to a
+/// broker, [`Sandbox::publish_to`]).
+pub async fn start_with(
+    mut config: Config,
+    bank: Sandbox,
     sandbox_port: u16,
 ) -> Result<Demo, StartError> {
     let host: IpAddr = config.server.host;
@@ -41,7 +52,6 @@ pub async fn start(
     let sandbox_addr = listener
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })?;
-    let bank = Sandbox::new(sandbox_config).map_err(|e| StartError::Sandbox(e.to_string()))?;
     let showcase = bank.bank().customer(1);
     let branch = showcase.as_ref().map(|c| c.branch.clone());
     let book = showcase.and_then(|c| c.relationship_manager);

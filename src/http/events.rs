@@ -14,6 +14,10 @@
 //! way, and an id it has already accepted within that window. The ids live in Redis
 //! when it is configured, claimed with `SET NX`, so a body replayed to another hub
 //! is refused too; otherwise in this process.
+//!
+//! This module is the framing only: authentication, the window, the body's shape.
+//! What a change does (every tier of every hub, open screens, the snapshot) is
+//! [`crate::feed::Changes::apply`], shared with the broker feed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,18 +34,15 @@ use serde_json::json;
 use sha2::Sha256;
 
 use super::AppState;
-use crate::cache::{short_hash, RedisTier, INVALIDATE_CHANNEL};
-use crate::domain::{Cif, System};
+use crate::cache::{short_hash, RedisTier};
+use crate::domain::Cif;
 use crate::errors::{ApiError, ErrorCode};
-use crate::graphql::{CHANGE_ENTITIES, CUSTOMER_CHANGED_CHANNEL};
-
-/// Most keys one request may name; bulk changes come as several events.
-const MAX_KEYS: usize = 1_000;
+use crate::feed::{ChangeEvent, MAX_ID_LEN};
 
 /// One change: `{"system":"core","entity":"account","keys":["6217…"]}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ChangeEvent {
+struct WireEvent {
     system: String,
     entity: String,
     keys: Vec<String>,
@@ -54,12 +55,10 @@ struct ChangeEvent {
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 enum Events {
-    Many { events: Vec<ChangeEvent> },
-    One(ChangeEvent),
+    Many { events: Vec<WireEvent> },
+    One(WireEvent),
 }
 
-/// Longest event id: a UUID, a ULID or a sender's own sequence fits.
-const MAX_ID_LEN: usize = 128;
 /// Event ids one hub remembers without Redis. Past it the oldest go first, and could
 /// be replayed within their window: more than three thousand events a second for the
 /// default five minutes, a rate for which a bank runs Redis.
@@ -277,85 +276,22 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
             )
         }
     };
-    let mut tags = Vec::new();
-    let mut changes = Vec::new();
-    for (index, event) in events.iter().enumerate() {
-        let system = match event.system.parse::<System>() {
-            Ok(system) => system,
-            Err(e) => {
+    let mut changes = Vec::with_capacity(events.len());
+    for (index, event) in events.into_iter().enumerate() {
+        // A customer that is not a CIF names nobody: the change still invalidates.
+        let customer = event
+            .customer_id
+            .as_deref()
+            .and_then(|c| Cif::parse(c).ok());
+        match ChangeEvent::new(&event.system, &event.entity, event.keys, customer) {
+            Ok(change) => changes.push(change),
+            Err(invalid) => {
                 return refuse(
                     &state,
                     "bad_request",
-                    ApiError::new(
-                        ErrorCode::BadRequest,
-                        format!("events[{index}].system: {e}"),
-                    ),
+                    ApiError::new(ErrorCode::BadRequest, format!("events[{index}].{invalid}")),
                 )
             }
-        };
-        if !CHANGE_ENTITIES
-            .iter()
-            .any(|(name, _)| *name == event.entity.as_str())
-        {
-            return refuse(
-                &state,
-                "bad_request",
-                ApiError::new(
-                    ErrorCode::BadRequest,
-                    format!(
-                        "events[{index}].entity: '{}' is not one of {}",
-                        event.entity,
-                        CHANGE_ENTITIES
-                            .iter()
-                            .map(|(name, _)| *name)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ),
-            );
-        }
-        if event.keys.is_empty() || event.keys.len() > MAX_KEYS {
-            return refuse(
-                &state,
-                "bad_request",
-                ApiError::new(
-                    ErrorCode::BadRequest,
-                    format!("events[{index}].keys: give 1 to {MAX_KEYS} keys"),
-                ),
-            );
-        }
-        if let Some(bad) = event
-            .keys
-            .iter()
-            .find(|k| k.is_empty() || k.len() > 64 || k.contains(char::is_whitespace))
-        {
-            return refuse(
-                &state,
-                "bad_request",
-                ApiError::new(
-                    ErrorCode::BadRequest,
-                    format!(
-                        "events[{index}].keys: '{}' is not a record key",
-                        bad.chars().take(64).collect::<String>()
-                    ),
-                ),
-            );
-        }
-        tags.extend(
-            event
-                .keys
-                .iter()
-                .map(|key| format!("{system}:{}:{key}", event.entity)),
-        );
-        // Which customers' open screens to tell: the keys themselves for a customer
-        // event, else the customer the event names.
-        let customers: Vec<&String> = if event.entity == "customer" {
-            event.keys.iter().collect()
-        } else {
-            event.customer_id.iter().collect()
-        };
-        for cif in customers.into_iter().filter(|c| Cif::parse(c).is_ok()) {
-            changes.push(json!({"id": cif, "system": system.as_str(), "entity": event.entity, "at": Utc::now()}));
         }
     }
     // Claimed last, so that a body refused for another reason can be corrected and
@@ -385,29 +321,23 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
             )
         }
     }
-    // Redis first (shared), then this instance, then every other instance.
-    let (l1, l2) = state.upstreams.cache().invalidate(&tags, true).await;
-    let responses = state
-        .responses
-        .as_ref()
-        .map(|r| r.invalidate(&tags))
-        .unwrap_or(0);
-    state.bus.publish(INVALIDATE_CHANNEL, json!({"tags": tags}));
-    for change in changes {
-        state.bus.publish(CUSTOMER_CHANGED_CHANNEL, change);
+    match state.changes.apply(&changes).await {
+        Ok(applied) => (
+            StatusCode::ACCEPTED,
+            Json(json!({"invalidated": {"l1": applied.l1, "l2": applied.l2, "response": applied.responses}})),
+        )
+            .into_response(),
+        // The tiers were invalidated and cannot be asked again under this id; the
+        // snapshot rows catch up with the next change or sweep.
+        Err(error) => {
+            tracing::warn!(%error, "change events applied without their snapshot refresh");
+            (
+                StatusCode::ACCEPTED,
+                Json(json!({"invalidated": true, "snapshot": error.to_string()})),
+            )
+                .into_response()
+        }
     }
-    tracing::info!(
-        events = events.len(),
-        l1,
-        l2,
-        responses,
-        "cache invalidated by change events"
-    );
-    (
-        StatusCode::ACCEPTED,
-        Json(json!({"invalidated": {"l1": l1, "l2": l2, "response": responses}})),
-    )
-        .into_response()
 }
 
 #[cfg(test)]

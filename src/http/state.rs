@@ -51,6 +51,8 @@ pub struct Shared {
     pub events_secret: Option<Arc<str>>,
     /// The window of `POST /events` and the event ids received within it.
     pub events_seen: Arc<super::SeenEvents>,
+    /// Applies validated change events (as the broker feed does).
+    pub changes: Arc<crate::feed::Changes>,
     /// The hub's database, for `/readyz`.
     pub store: Store,
     /// Carries invalidations and change notices to every instance.

@@ -1,5 +1,5 @@
 //! The hub's own SQL database: interactions, consents, contact preferences, the
-//! access audit and the BI snapshot.
+//! access audit, the BI snapshot and the change events taken on from the broker.
 //!
 //! One [`Store`] over SQLite (the embedded default: a file, WAL mode, created on first
 //! run) or PostgreSQL (when the URL says `postgres://`). The repository code is the
@@ -15,6 +15,7 @@
 
 mod audit;
 mod consents;
+mod feed_events;
 mod group_commit;
 mod interactions;
 mod snapshot;
@@ -41,6 +42,7 @@ pub use audit::chain::{
 pub use audit::{
     AccessCursor, AccessFilter, AccessPage, AccessRecord, ChainBound, Link, StoredAccess,
 };
+pub use feed_events::{before, EventClaim};
 pub use interactions::{InteractionFilter, InteractionStat, Logged, MarketingLog, TimelineCursor};
 pub use snapshot::{
     SegmentTotal, SnapshotDimension, SnapshotFailure, SnapshotFilter, SnapshotRow, SnapshotRun,

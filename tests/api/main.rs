@@ -6,9 +6,9 @@
 //! one process: a test keeps its state in its own hub, database and key prefix, and
 //! sets no environment variable.
 //!
-//! Tests that need PostgreSQL or Redis are ignored (and say so) unless
-//! `C360_TEST_DATABASE_URL` / `C360_TEST_REDIS_URL` were set when the tests were
-//! built; see `build.rs`. With the variable set, a missing service fails the test.
+//! Tests that need PostgreSQL, Redis or RabbitMQ are ignored (and say so) unless
+//! `C360_TEST_DATABASE_URL` / `C360_TEST_REDIS_URL` / `C360_TEST_AMQP_URL` were set
+//! when the tests were built; see `build.rs`. With the variable set, a missing service fails the test.
 //!
 //! `tests/soak.rs` stays a binary of its own (`cargo test --test soak`): it drives a
 //! `c360 demo` process through half a minute of faults or more, and is run alone.
@@ -32,6 +32,7 @@ mod consents;
 mod customer360;
 mod data_classes;
 mod fail_closed;
+mod feed;
 mod fuzz;
 mod http_protocol;
 mod insights;

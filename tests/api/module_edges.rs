@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 
 /// Each top-level module and the modules it may use. The layers, top down:
 /// the binary's commands and the app wiring (`lib.rs`) use anything; `http` →
-/// `graphql` → `upstream` → `connectors` and `cache` → `domain`; `auth`, `store`,
+/// `graphql` → `upstream` → `connectors` and `cache` → `domain` (`feed`, the other
+/// way in, beside `http`, which uses it); `auth`, `store`,
 /// `config`, `telemetry`, `metrics` and `errors` have no upward edges.
 const ALLOWED: &[(&str, &[&str])] = &[
     ("errors", &[]),
@@ -79,6 +80,15 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "upstream",
         ],
     ),
+    // Change events: a transport into the hub, like `http`, that invalidates the
+    // tiers (`cache`, through `upstream`), tells other hubs and screens (`bus`, the
+    // channel names in `graphql`) and records what it applied (`store`).
+    (
+        "feed",
+        &[
+            "auth", "bus", "cache", "config", "domain", "graphql", "metrics", "store", "upstream",
+        ],
+    ),
     (
         "http",
         &[
@@ -88,6 +98,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "config",
             "domain",
             "errors",
+            "feed",
             "graphql",
             "metrics",
             "store",

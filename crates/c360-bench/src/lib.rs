@@ -592,7 +592,7 @@ impl Customers {
         let pool = pool.max(1);
         let stride = [1_000_003, 104_729, 7_919]
             .into_iter()
-            .find(|p| pool % p != 0)
+            .find(|p| !pool.is_multiple_of(*p))
             .unwrap_or(1);
         Customers {
             pool,

@@ -107,7 +107,7 @@ async fn cards_of_customers(
     let cards = customers
         .iter()
         .filter_map(|cif| state.bank.index_of_cif(cif))
-        .flat_map(|index| state.bank.cards(index))
+        .flat_map(|index| state.cards(index))
         .map(|c| card_record(&c))
         .collect();
     envelope(cards, &uri)
@@ -120,7 +120,7 @@ async fn card(
 ) -> Response {
     // An id that is not valid UTF-8 cannot exist.
     let card_id = card_id.map(|Path(value)| value).unwrap_or_default();
-    match state.bank.card(&card_id) {
+    match state.card(&card_id) {
         Some(card) => envelope(vec![card_record(&card)], &uri),
         None => error_with(
             StatusCode::NOT_FOUND,

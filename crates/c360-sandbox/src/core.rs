@@ -227,12 +227,7 @@ async fn customer_accounts(
     }
     match state.bank.index_of_cif(&cif) {
         Some(index) => {
-            let list: Vec<Value> = state
-                .bank
-                .accounts(index)
-                .iter()
-                .map(account_record)
-                .collect();
+            let list: Vec<Value> = state.accounts(index).iter().map(account_record).collect();
             success(json!({ "ACCT_LIST": list }))
         }
         None => business_error(CUSTOMER_NOT_FOUND, &format!("客户不存在: {cif}")),
@@ -248,7 +243,7 @@ async fn accounts(State(state): State<SharedState>, RawQuery(query): RawQuery) -
     let list: Vec<Value> = cifs
         .iter()
         .filter_map(|cif| state.bank.index_of_cif(cif))
-        .flat_map(|index| state.bank.accounts(index))
+        .flat_map(|index| state.accounts(index))
         .map(|a| account_record(&a))
         .collect();
     success(json!({ "ACCT_LIST": list }))
@@ -275,7 +270,7 @@ async fn transactions(
         Ok(query) => query,
         Err(error) => return bad_request(error),
     };
-    let Some(account) = state.bank.account(&number) else {
+    let Some(account) = state.account(&number) else {
         return business_error(ACCOUNT_NOT_FOUND, &format!("账户不存在: {number}"));
     };
     let page = state.bank.transactions(&account, &query);

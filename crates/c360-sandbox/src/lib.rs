@@ -9,11 +9,14 @@
 //!   the records and its errors in that system's own dialect.
 //! - `faults`: per-system request counters, latency and injected failures, and the
 //!   `/_sandbox` admin endpoints.
+//! - `changes`: `POST /_sandbox/changes`, the overlay of changed balances, cards and
+//!   loans over the generated bank, and the broker publisher that announces them.
 //! - `openapi`: the OpenAPI 3.0 document each system serves.
 //! - `params`: query-parameter parsing shared by the systems.
 
 pub mod bank;
 mod cards;
+mod changes;
 mod channels;
 mod core;
 mod faults;
@@ -125,6 +128,8 @@ pub enum SandboxError {
     AsOf { given: NaiveDate },
     #[error("unknown latency profile `{given}`: expected `default`, `realistic` or `none`")]
     UnknownLatencyProfile { given: String },
+    #[error("--broker: {problem}")]
+    Broker { problem: String },
 }
 
 /// The four simulated systems, each under its own URL prefix.
@@ -154,12 +159,55 @@ impl System {
     }
 }
 
-/// What every handler shares: the bank, the latency profile and the fault board.
+/// What every handler shares: the bank, the latency profile, the fault board, and
+/// the changes made since start with the broker they are announced on.
 #[derive(Debug)]
 pub(crate) struct SandboxState {
     pub(crate) bank: Bank,
     pub(crate) latency: LatencyProfile,
     pub(crate) faults: faults::FaultBoard,
+    pub(crate) overlay: changes::Overlay,
+    pub(crate) publisher: std::sync::OnceLock<changes::Publisher>,
+}
+
+/// The bank's records as the systems serve them: generated, with the changes made
+/// through `/_sandbox/changes` laid over.
+impl SandboxState {
+    pub(crate) fn accounts(&self, index: u64) -> Vec<bank::Account> {
+        self.bank
+            .accounts(index)
+            .into_iter()
+            .map(|a| self.overlay.account(a))
+            .collect()
+    }
+
+    pub(crate) fn account(&self, number: &str) -> Option<bank::Account> {
+        self.bank.account(number).map(|a| self.overlay.account(a))
+    }
+
+    pub(crate) fn cards(&self, index: u64) -> Vec<bank::Card> {
+        self.bank
+            .cards(index)
+            .into_iter()
+            .map(|c| self.overlay.card(c))
+            .collect()
+    }
+
+    pub(crate) fn card(&self, id: &str) -> Option<bank::Card> {
+        self.bank.card(id).map(|c| self.overlay.card(c))
+    }
+
+    pub(crate) fn loans(&self, index: u64) -> Vec<bank::Loan> {
+        self.bank
+            .loans(index)
+            .into_iter()
+            .map(|l| self.overlay.loan(l))
+            .collect()
+    }
+
+    pub(crate) fn loan_by_id(&self, id: &str) -> Option<bank::Loan> {
+        self.bank.loan_by_id(id).map(|l| self.overlay.loan(l))
+    }
 }
 
 pub(crate) type SharedState = Arc<SandboxState>;
@@ -186,6 +234,8 @@ impl Sandbox {
                 bank: Bank::new(config.customers, config.seed, as_of),
                 latency: config.latency,
                 faults: faults::FaultBoard::default(),
+                overlay: changes::Overlay::default(),
+                publisher: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -208,8 +258,34 @@ impl Sandbox {
                 "/channels",
                 faults::gated(channels::routes(), System::Channels, &state),
             )
-            .nest("/_sandbox", faults::admin_routes())
+            .nest(
+                "/_sandbox",
+                faults::admin_routes().route("/changes", axum::routing::post(changes::post_change)),
+            )
             .with_state(state)
+    }
+
+    /// Publishes each change made through `POST /_sandbox/changes` to the topic
+    /// `exchange` of the AMQP broker at `url` (`amqp://user:password@host:5672/%2f`),
+    /// in the dialect of the system that owns the record. Connects on the first
+    /// change; set once.
+    pub fn publish_to(&self, url: &str, exchange: &str) -> Result<(), SandboxError> {
+        url.parse::<lapin::uri::AMQPUri>()
+            .map_err(|problem| SandboxError::Broker { problem })?;
+        if exchange.trim().is_empty() {
+            return Err(SandboxError::Broker {
+                problem: "the exchange name is empty".into(),
+            });
+        }
+        self.state
+            .publisher
+            .set(changes::Publisher::new(
+                url.to_owned(),
+                exchange.trim().to_owned(),
+            ))
+            .map_err(|_| SandboxError::Broker {
+                problem: "the sandbox already publishes to a broker".into(),
+            })
     }
 
     /// The generator behind the systems.

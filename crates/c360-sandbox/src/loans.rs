@@ -110,7 +110,7 @@ async fn loans_of_customers(
     let all: Vec<Loan> = customers
         .iter()
         .filter_map(|cif| state.bank.index_of_cif(cif))
-        .flat_map(|index| state.bank.loans(index))
+        .flat_map(|index| state.loans(index))
         .collect();
     let total = all.len() as u64;
     let data: Vec<Value> = all
@@ -137,7 +137,7 @@ async fn batch_get(
     let mut loans = Vec::with_capacity(ids.len());
     let mut missing = Vec::new();
     for id in &ids {
-        match state.bank.loan_by_id(id) {
+        match state.loan_by_id(id) {
             Some(loan) => loans.push(loan_record(&loan)),
             None => missing.push(id.clone()),
         }
@@ -184,7 +184,7 @@ async fn loan(
 ) -> Response {
     // An id that is not valid UTF-8 cannot exist.
     let loan_id = loan_id.map(|Path(value)| value).unwrap_or_default();
-    match state.bank.loan_by_id(&loan_id) {
+    match state.loan_by_id(&loan_id) {
         Some(loan) => Json(loan_record(&loan)).into_response(),
         None => problem_with(
             StatusCode::NOT_FOUND,

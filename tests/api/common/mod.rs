@@ -130,6 +130,16 @@ pub fn redis_url() -> String {
         .expect("C360_TEST_REDIS_URL names the Redis server for this test")
 }
 
+/// The RabbitMQ broker `C360_TEST_AMQP_URL` names. Only tests built with
+/// `cfg(c360_amqp)` run this (see `build.rs`); each uses queues and exchanges of its
+/// own.
+pub fn amqp_url() -> String {
+    std::env::var("C360_TEST_AMQP_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+        .expect("C360_TEST_AMQP_URL names the RabbitMQ broker for this test")
+}
+
 /// Declares each scenario `async fn name(db: TestDb)` as two tests, `sqlite::name`
 /// and `postgres::name`, each bounded by [`TEST_DEADLINE`]. The PostgreSQL one is
 /// ignored unless the tests were built with `C360_TEST_DATABASE_URL` set.
@@ -190,6 +200,10 @@ pub struct TestAppBuilder<'a> {
     tweaks: Vec<Tweak<'a>>,
     database: Option<String>,
     sandbox: Option<String>,
+    /// The broker URL and exchange the fresh sandbox publishes its changes to.
+    broker: Option<(String, String)>,
+    /// What recomputes snapshot rows when changes arrive.
+    snapshot_refresh: Option<std::sync::Arc<dyn c360::feed::SnapshotRefresh>>,
 }
 
 impl TestApp {
@@ -200,6 +214,8 @@ impl TestApp {
             tweaks: Vec::new(),
             database: None,
             sandbox: None,
+            broker: None,
+            snapshot_refresh: None,
         }
     }
 }
@@ -227,6 +243,22 @@ impl<'a> TestAppBuilder<'a> {
     /// deployment, next to the hub that started `sandbox`.
     pub fn sandbox(mut self, sandbox: &str) -> Self {
         self.sandbox = Some(sandbox.to_owned());
+        self
+    }
+
+    /// The fresh sandbox publishes each change made through `/_sandbox/changes` to
+    /// `exchange` on the broker at `url`.
+    pub fn broker(mut self, url: &str, exchange: &str) -> Self {
+        self.broker = Some((url.to_owned(), exchange.to_owned()));
+        self
+    }
+
+    /// Plugs `refresh` in as the snapshot's refresher of change events.
+    pub fn snapshot_refresh(
+        mut self,
+        refresh: std::sync::Arc<dyn c360::feed::SnapshotRefresh>,
+    ) -> Self {
+        self.snapshot_refresh = Some(refresh);
         self
     }
 
@@ -287,13 +319,20 @@ impl<'a> TestAppBuilder<'a> {
         let (app, sandbox) = match self.sandbox {
             Some(sandbox) => (c360::App::build(config).await.expect("hub starts"), sandbox),
             None => {
-                let demo = c360::demo::start(config, sandbox_config(), 0)
+                let bank = c360::sandbox::Sandbox::new(sandbox_config()).expect("a sandbox");
+                if let Some((url, exchange)) = &self.broker {
+                    bank.publish_to(url, exchange).expect("a broker URL");
+                }
+                let demo = c360::demo::start_with(config, bank, 0)
                     .await
                     .expect("sandbox and hub start");
                 let sandbox = format!("http://{}", demo.sandbox_addr);
                 (demo.app, sandbox)
             }
         };
+        if let Some(refresh) = self.snapshot_refresh {
+            app.changes().set_snapshot_refresh(refresh);
+        }
         let test_app = TestApp {
             hub: format!("http://{}", app.local_addr()),
             sandbox,
