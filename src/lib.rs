@@ -36,6 +36,7 @@ pub mod connectors;
 pub mod demo;
 pub mod domain;
 pub mod errors;
+pub mod export;
 pub mod graphql;
 pub mod http;
 pub mod insights;

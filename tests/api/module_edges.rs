@@ -38,6 +38,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("bus", &["config", "redis_client"]),
+    ("export", &["auth", "domain", "errors", "insights", "store"]),
     (
         "snapshot",
         &[
@@ -88,6 +89,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "config",
             "domain",
             "errors",
+            "export",
             "graphql",
             "metrics",
             "store",
