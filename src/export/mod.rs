@@ -516,10 +516,10 @@ impl Export {
         })
     }
 
-    /// The operation the audit records: `export <format> rows=<n>` and the filter, in
-    /// the sealed `operation` column, so the count is covered by the audit's chain.
+    /// The operation the audit records: `export <format>` and the filter
+    /// (`export csv branch=0101 tier=GOLD`); the row count goes in `row_count`.
     pub fn operation(&self) -> String {
-        let mut operation = format!("export {} rows={}", self.format.extension(), self.rows);
+        let mut operation = format!("export {}", self.format.extension());
         let f = &self.filter;
         for (name, value) in [
             ("branch", &f.branch),
@@ -552,6 +552,7 @@ impl Export {
             purpose: viewer.purpose().map(|p| p.as_str().to_owned()),
             client: viewer.client().map(str::to_owned),
             trace_id: trace_id.to_owned(),
+            row_count: Some(self.rows as i64),
         })
     }
 
@@ -564,6 +565,7 @@ impl Export {
                 PersonalSet::default(),
             )],
             acting_for: None,
+            row_count: Some(self.rows as i64),
         }
     }
 
