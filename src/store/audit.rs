@@ -734,8 +734,8 @@ mod tests {
     #[test]
     fn inserts_number_rows_consecutively_and_type_json_per_backend() {
         let sql = insert_sql(Backend::Postgres, 2);
-        assert!(sql.contains("CAST($8 AS jsonb)") && sql.contains("CAST($24 AS jsonb)"));
-        assert!(sql.ends_with("($17, $18, $19, $20, $21, $22, $23, CAST($24 AS jsonb), $25, $26, $27, $28, $29, $30, $31, $32) ON CONFLICT (id) DO NOTHING"));
+        assert!(sql.contains("CAST($8 AS jsonb)") && sql.contains("CAST($25 AS jsonb)"));
+        assert!(sql.ends_with("($18, $19, $20, $21, $22, $23, $24, CAST($25 AS jsonb), $26, $27, $28, $29, $30, $31, $32, $33, $34) ON CONFLICT (id) DO NOTHING"));
         let sqlite = insert_sql(Backend::Sqlite, 2);
         assert!(!sqlite.contains("CAST") && !sqlite.contains('$'));
         assert_eq!(sqlite.matches('?').count(), 2 * INSERT_WIDTH);
