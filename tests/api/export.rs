@@ -221,15 +221,32 @@ async fn an_admin_export_adds_up_to_the_segment_summary_and_is_audited_once(db: 
         rows.iter().map(|r| r[at("customer_id")].as_str()).collect();
     assert_eq!(ids.len() as u64, CUSTOMERS, "each customer once");
 
+    // A branch manager exports their branch only: the scope of their token.
+    let branch = rows[0][at("branch")].clone();
+    let in_branch = rows.iter().filter(|r| r[at("branch")] == branch).count();
+    let manager = token_for("branch_manager", Some("M0001"), Some(&branch), None);
+    let (status, _, body) = export(&app, &manager, "format=csv").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let (_, scoped) = csv_rows(&body);
+    assert_eq!(scoped.len(), in_branch);
+    assert!(scoped.iter().all(|r| r[at("branch")] == branch));
+
     // One audit row for the whole export, with its row count.
     let audits = export_audits(&db).await;
     assert_eq!(
         audits,
-        vec![(
-            "admin".to_owned(),
-            "export csv".to_owned(),
-            Some(CUSTOMERS as i64)
-        )]
+        vec![
+            (
+                "admin".to_owned(),
+                "export csv".to_owned(),
+                Some(CUSTOMERS as i64)
+            ),
+            (
+                "branch_manager".to_owned(),
+                "export csv".to_owned(),
+                Some(in_branch as i64)
+            ),
+        ]
     );
 
     // Parquet over HTTP: one file, DECIMAL(20,2) and UTC microsecond timestamps.
@@ -286,8 +303,8 @@ async fn an_admin_export_adds_up_to_the_segment_summary_and_is_audited_once(db: 
     );
 
     let audits = export_audits(&db).await;
-    assert_eq!(audits.len(), 3, "{audits:?}");
-    for audit in &audits[1..] {
+    assert_eq!(audits.len(), 4, "{audits:?}");
+    for audit in &audits[2..] {
         assert_eq!(audit.1, "export parquet");
         assert_eq!(audit.2, Some(CUSTOMERS as i64));
     }
@@ -320,7 +337,7 @@ async fn an_admin_export_adds_up_to_the_segment_summary_and_is_audited_once(db: 
     assert_eq!(error["errors"][0]["extensions"]["field"], "tier", "{error}");
     let (status, _, _) = export(&app, "not-a-token", "format=csv").await;
     assert_eq!(status, 401);
-    assert_eq!(export_audits(&db).await.len(), 3);
+    assert_eq!(export_audits(&db).await.len(), 4);
 }
 
 async fn a_bi_analyst_export_is_deidentified_and_refused_below_k(db: TestDb) {
