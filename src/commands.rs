@@ -1,5 +1,5 @@
 //! The hub's own commands (`serve`, `migrate`, `check`, `token`, `schema`, `audit`,
-//! `snapshot`), called by
+//! `snapshot`, `export`), called by
 //! `main.rs` once it has parsed the command line and loaded the configuration.
 
 use crate::config::Config;
@@ -279,5 +279,138 @@ pub async fn snapshot_status(config: &Config) -> anyhow::Result<()> {
             failure.error
         );
     }
+    Ok(())
+}
+
+/// What `c360 export` was asked for.
+pub struct ExportRequest {
+    pub format: String,
+    /// `name=value` conditions.
+    pub filter: Vec<String>,
+    pub role: String,
+    pub branch: Option<String>,
+    pub staff: Option<String>,
+    pub out: std::path::PathBuf,
+}
+
+/// Where `c360 export` shows how far it is: a bar on a terminal, a plain line every
+/// few seconds otherwise.
+struct ExportProgress {
+    bar: Option<indicatif::ProgressBar>,
+    total: u64,
+    last_line: std::sync::Mutex<std::time::Instant>,
+}
+
+impl ExportProgress {
+    fn new(total: u64) -> ExportProgress {
+        use std::io::IsTerminal;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} rows  {per_sec}  ETA {eta}",
+            ) {
+                bar.set_style(style);
+            }
+            bar
+        });
+        ExportProgress {
+            bar,
+            total,
+            last_line: std::sync::Mutex::new(std::time::Instant::now()),
+        }
+    }
+
+    fn written(&self, rows: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(rows);
+            return;
+        }
+        let mut last = self.last_line.lock().unwrap_or_else(|e| e.into_inner());
+        if last.elapsed() >= PROGRESS_LINE_EVERY || rows == self.total {
+            *last = std::time::Instant::now();
+            eprintln!("export: {rows}/{} rows written", self.total);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// `c360 export`: the snapshot as `--role` may see it, written to `--out`, and one
+/// access-audit row for the whole export (committed before the first row is
+/// written), naming the operator (`$USER`) as the actor.
+pub async fn export(config: &Config, request: &ExportRequest) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let format = crate::export::Format::parse(&request.format)?;
+    let mut pairs = Vec::new();
+    for condition in &request.filter {
+        let (name, value) = condition.split_once('=').with_context(|| {
+            format!("--filter '{condition}': write name=value (e.g. branch=0101,tier=GOLD)")
+        })?;
+        pairs.push((name.trim(), value.trim()));
+    }
+    let filter = crate::export::parse_filter(pairs)?;
+    let mut policies = crate::auth::Policies::load(&config.access.policies)?;
+    policies.check_against(&crate::graphql::schema_fields(&crate::graphql::bare_schema()).await)?;
+    let policy = policies.role(&request.role).cloned().with_context(|| {
+        format!(
+            "--role '{}' is not defined in {}; roles: {}",
+            request.role,
+            config.access.policies.display(),
+            policies.role_names().join(", ")
+        )
+    })?;
+    let deidentify = std::sync::Arc::new(crate::auth::Deidentify::from_config(
+        &config.bi,
+        config.profile,
+    )?);
+    let keys = crate::store::ChainKeys::from_config(&config.access, config.profile)?;
+    let operator = std::env::var("USER").unwrap_or_else(|_| "operator".to_owned());
+    let identity = crate::auth::Identity {
+        subject: format!("cli:{operator}"),
+        role: request.role.clone(),
+        staff_id: request.staff.clone(),
+        branch: request.branch.clone(),
+        customer: None,
+        client: Some("c360 export".to_owned()),
+    };
+    let viewer = crate::auth::Viewer::new(identity, policy, None, None).with_deidentify(deidentify);
+    let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
+    let store = crate::store::Store::connect(&config.database, &metrics).await?;
+    store.migrate().await?;
+    let export = crate::export::Export::prepare(&store, &viewer, format, filter).await?;
+    if let Some(record) = export.audit_record(&viewer, &uuid::Uuid::now_v7().simple().to_string()) {
+        let audit = crate::auth::AuditWriter::start(
+            store.clone(),
+            std::sync::Arc::new(keys),
+            crate::auth::AuditSettings::default(),
+            metrics.clone(),
+        );
+        audit
+            .record(vec![record])
+            .await
+            .context("the access audit could not record the export, so nothing was written")?;
+        audit.close().await;
+    }
+    let progress = ExportProgress::new(export.rows);
+    let files = export
+        .write_to(&store, &request.out, &|rows| progress.written(rows))
+        .await?;
+    progress.finish();
+    println!(
+        "exported {} rows as {} ({}) to {} file(s) under {}",
+        export.rows,
+        format.extension(),
+        if viewer.pseudonymous() {
+            "pseudonyms and amount bands"
+        } else {
+            "identified"
+        },
+        files.len(),
+        request.out.display()
+    );
     Ok(())
 }

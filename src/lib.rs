@@ -38,6 +38,7 @@ pub mod connectors;
 pub mod demo;
 pub mod domain;
 pub mod errors;
+pub mod export;
 pub mod feed;
 pub mod graphql;
 pub mod http;

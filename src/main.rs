@@ -166,6 +166,31 @@ enum Command {
         #[command(subcommand)]
         command: SnapshotCommand,
     },
+    /// Writes the BI snapshot as CSV (one file) or Parquet (a directory partitioned by
+    /// branch, `branch=0101/part-0.parquet`), de-identified as `--role` sees the book
+    /// in GraphQL, and records it in the access audit as one bulk read.
+    Export {
+        /// csv or parquet.
+        #[arg(long)]
+        format: String,
+        /// Conditions as name=value, comma-separated: branch, tier, lifecycleStage,
+        /// churnLevel (e.g. branch=0101,tier=GOLD).
+        #[arg(long, value_delimiter = ',')]
+        filter: Vec<String>,
+        /// The role (config/policies.toml) whose scope, columns and de-identification
+        /// apply: the operator exports what that role may see, never more.
+        #[arg(long)]
+        role: String,
+        /// Branch number, for a role whose scope is its branch.
+        #[arg(long)]
+        branch: Option<String>,
+        /// Staff number, for a role whose scope is its book.
+        #[arg(long)]
+        staff: Option<String>,
+        /// The CSV file, or the directory Parquet partitions go into.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
     /// The access audit.
     Audit {
         #[command(subcommand)]
@@ -302,6 +327,24 @@ async fn main() -> anyhow::Result<()> {
         Command::Snapshot {
             command: SnapshotCommand::Status,
         } => c360::commands::snapshot_status(&config).await?,
+        Command::Export {
+            format,
+            filter,
+            role,
+            branch,
+            staff,
+            out,
+        } => {
+            let request = c360::commands::ExportRequest {
+                format,
+                filter,
+                role,
+                branch,
+                staff,
+                out,
+            };
+            c360::commands::export(&config, &request).await?
+        }
         Command::Audit {
             command: AuditCommand::Verify { from, to },
         } => c360::commands::audit_verify(&config, from, to).await?,

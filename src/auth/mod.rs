@@ -237,6 +237,7 @@ impl AccessLog {
             operation,
             reads: std::mem::take(&mut *reads).into_iter().collect(),
             acting_for,
+            row_count: None,
         }
     }
 }
@@ -249,6 +250,9 @@ pub struct AccessSummary {
     pub reads: Vec<(Cif, PersonalSet)>,
     /// The staff member the operation wrote for, when it acted for a colleague.
     pub acting_for: Option<String>,
+    /// A bulk read (an export): how many customers' rows it answered, recorded as one
+    /// audit row rather than one per customer.
+    pub row_count: Option<i64>,
 }
 
 /// The caller of one request: identity, role policy, purpose, and what it read.

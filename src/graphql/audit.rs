@@ -64,6 +64,12 @@ impl AccessRecordNode {
         self.0.record.acting_for.as_deref()
     }
 
+    /// For a bulk read (an export of the BI snapshot, whose `customerId` is
+    /// `0000000000`): how many customers' rows it answered.
+    async fn row_count(&self) -> Option<i64> {
+        self.0.record.row_count
+    }
+
     async fn role(&self) -> &str {
         &self.0.record.role
     }

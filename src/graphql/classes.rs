@@ -357,6 +357,7 @@ pub const REGISTRY: &[(&str, &[DataClass])] = &[
     ("AccessRecord.at", &[Audit]),
     ("AccessRecord.actor", &[Audit, Staff]),
     ("AccessRecord.actingFor", &[Audit, Staff]),
+    ("AccessRecord.rowCount", &[Audit]),
     ("AccessRecord.role", &[Audit]),
     ("AccessRecord.branch", &[Audit]),
     ("AccessRecord.customerId", &[Audit, CustomerId]),

@@ -49,6 +49,7 @@ pub(super) async fn audit(
             purpose: viewer.purpose().map(|p| p.as_str().to_owned()),
             client: viewer.client().map(str::to_owned),
             trace_id: trace_id.to_owned(),
+            row_count: summary.row_count,
         })
         .collect();
     match tokio::time::timeout_at(deadline, state.audit.record(records)).await {

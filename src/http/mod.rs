@@ -1,6 +1,6 @@
 //! The hub's HTTP surface: `/graphql` (GraphQL over HTTP, done to the specification),
 //! `/graphql/ws` (subscriptions over WebSocket, `graphql-transport-ws`), `/healthz`,
-//! `/readyz`, `/metrics` and `POST /events`.
+//! `/readyz`, `/metrics`, `POST /events` and `GET /export`.
 //!
 //! # Layout
 //! - `state`: [`AppState`], what every handler shares.
@@ -20,6 +20,7 @@
 //!   with its token.
 //! - `health`: `/healthz`, `/readyz` and `/metrics`.
 //! - `events`: `POST /events`, upstream change notifications.
+//! - `export`: `GET /export`, the BI snapshot as CSV or Parquet, streamed.
 //! - `trace`: the span of each HTTP request.
 //!
 //! In front of execution sits the response tier: an identical operation from the same
@@ -37,6 +38,7 @@ mod caller;
 mod endpoint;
 mod events;
 mod execute;
+mod export;
 mod health;
 mod limits;
 mod persisted;
@@ -64,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/events", post(events::receive))
+        .route("/export", get(export::export))
         // A route layer, so that the span knows the matched route pattern.
         .route_layer(axum::middleware::from_fn(trace::request_span))
         .layer(DefaultBodyLimit::max(limit))

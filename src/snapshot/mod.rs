@@ -76,10 +76,11 @@ fn fen(cif: &Cif, what: &'static str, amount: Decimal) -> Result<i64, SnapshotEr
     })
 }
 
+/// Each customer's items, with when the system answered.
+type Items<T> = HashMap<Cif, (Vec<T>, DateTime<Utc>)>;
+
 /// Every customer's items, or the first system failure among them.
-fn all<T: Clone>(
-    per_key: PerKey<T>,
-) -> Result<HashMap<Cif, (Vec<T>, DateTime<Utc>)>, SnapshotError> {
+fn all<T: Clone>(per_key: PerKey<T>) -> Result<Items<T>, SnapshotError> {
     per_key
         .into_iter()
         .map(|(cif, result)| match result {

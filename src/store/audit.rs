@@ -23,8 +23,9 @@ use chain::{ChainHead, ChainKeys, ChainReport, ChainedRow, Walk};
 
 /// Columns one row binds in the `INSERT`.
 const INSERT_COLUMNS: &str = "id, at, actor, role, branch, customer_id, operation, \
-    fields_revealed, purpose, client, trace_id, hash, seq, key_id, prev_hash, acting_for";
-const INSERT_WIDTH: usize = 16;
+    fields_revealed, purpose, client, trace_id, hash, seq, key_id, prev_hash, acting_for, \
+    row_count";
+const INSERT_WIDTH: usize = 17;
 /// The 1-based position of `fields_revealed` among them: JSON, typed by the backend.
 const FIELDS_COLUMN: usize = 8;
 
@@ -72,6 +73,9 @@ pub struct AccessRecord {
     pub client: Option<String>,
     /// Ties the row to the request's logs and traces.
     pub trace_id: String,
+    /// A bulk read (an export of the BI snapshot): how many customers' rows it
+    /// answered. `None` for a read of the one customer `customer_id` names.
+    pub row_count: Option<i64>,
 }
 
 /// An audit row as stored.
@@ -192,6 +196,7 @@ struct Row {
     key_id: Option<String>,
     prev_hash: Option<String>,
     acting_for: Option<String>,
+    row_count: Option<i64>,
 }
 
 impl Row {
@@ -222,6 +227,7 @@ impl Row {
                 purpose: self.purpose,
                 client: self.client,
                 trace_id: self.trace_id,
+                row_count: self.row_count,
             },
         })
     }
@@ -383,7 +389,8 @@ impl Store {
                         .bind(row.seq)
                         .bind(keys.current_id())
                         .bind(row.prev_hash.as_str())
-                        .bind(r.acting_for.as_deref());
+                        .bind(r.acting_for.as_deref())
+                        .bind(r.row_count);
                 }
                 query.execute(&mut *tx).await.map_err(classify)?;
             }
@@ -436,7 +443,7 @@ impl Store {
         let backend = self.backend();
         let columns = format!(
             "id, at, actor, role, branch, customer_id, operation, {} AS fields_revealed, \
-             purpose, client, trace_id, hash, seq, key_id, prev_hash, acting_for",
+             purpose, client, trace_id, hash, seq, key_id, prev_hash, acting_for, row_count",
             backend.json_text("fields_revealed")
         );
         on_pool!(self, p => {
@@ -570,6 +577,7 @@ impl AccessRecord {
             purpose: None,
             client: None,
             trace_id: String::new(),
+            row_count: None,
         }
     }
 }
@@ -617,7 +625,7 @@ fn list_sql(
     let limit_at = conditions.arg(Arg::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
     let sql = format!(
         "SELECT id, at, actor, role, branch, customer_id, operation, {} AS fields_revealed, \
-         purpose, client, trace_id, hash, seq, key_id, prev_hash, acting_for FROM access_audit {where_sql} \
+         purpose, client, trace_id, hash, seq, key_id, prev_hash, acting_for, row_count FROM access_audit {where_sql} \
          ORDER BY at DESC, id DESC LIMIT {limit_at}",
         backend.json_text("fields_revealed"),
     );
@@ -642,6 +650,7 @@ mod tests {
             purpose: Some("SERVICE".into()),
             client: None,
             trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+            row_count: None,
         }
     }
 
@@ -669,6 +678,20 @@ mod tests {
             .hash,
             "adb8a8c719e5d21ac4e9bc0723f71e53d8fbbdb5b251349be06671dc8a7608fb"
         );
+    }
+
+    #[test]
+    fn the_seal_covers_the_row_count_of_a_bulk_read() {
+        let id: Uuid = "0190c3c4-7d1e-7000-8000-000000000001".parse().unwrap();
+        let one = Prepared::new(&keys(), 1, GENESIS.into(), id, &record()).hash;
+        let bulk = |rows| AccessRecord {
+            row_count: Some(rows),
+            ..record()
+        };
+        let many = Prepared::new(&keys(), 1, GENESIS.into(), id, &bulk(3_000)).hash;
+        let more = Prepared::new(&keys(), 1, GENESIS.into(), id, &bulk(3_001)).hash;
+        assert_ne!(one, many);
+        assert_ne!(many, more);
     }
 
     #[test]
@@ -711,8 +734,8 @@ mod tests {
     #[test]
     fn inserts_number_rows_consecutively_and_type_json_per_backend() {
         let sql = insert_sql(Backend::Postgres, 2);
-        assert!(sql.contains("CAST($8 AS jsonb)") && sql.contains("CAST($24 AS jsonb)"));
-        assert!(sql.ends_with("($17, $18, $19, $20, $21, $22, $23, CAST($24 AS jsonb), $25, $26, $27, $28, $29, $30, $31, $32) ON CONFLICT (id) DO NOTHING"));
+        assert!(sql.contains("CAST($8 AS jsonb)") && sql.contains("CAST($25 AS jsonb)"));
+        assert!(sql.ends_with("($18, $19, $20, $21, $22, $23, $24, CAST($25 AS jsonb), $26, $27, $28, $29, $30, $31, $32, $33, $34) ON CONFLICT (id) DO NOTHING"));
         let sqlite = insert_sql(Backend::Sqlite, 2);
         assert!(!sqlite.contains("CAST") && !sqlite.contains('$'));
         assert_eq!(sqlite.matches('?').count(), 2 * INSERT_WIDTH);
@@ -750,6 +773,7 @@ mod tests {
         let records: Vec<AccessRecord> = (0..3)
             .map(|i| AccessRecord {
                 trace_id: format!("trace-{i}"),
+                row_count: None,
                 ..record()
             })
             .collect();

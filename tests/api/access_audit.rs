@@ -60,6 +60,7 @@ fn record(cif: &str, actor: &str, at: DateTime<Utc>, trace: &str) -> AccessRecor
         purpose: Some("SERVICE".to_owned()),
         client: Some("teller-desktop".to_owned()),
         trace_id: trace.to_owned(),
+        row_count: None,
     }
 }
 

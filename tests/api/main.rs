@@ -31,6 +31,7 @@ mod connector_specs;
 mod consents;
 mod customer360;
 mod data_classes;
+mod export;
 mod fail_closed;
 mod feed;
 mod fuzz;

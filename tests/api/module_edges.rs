@@ -39,6 +39,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("bus", &["config", "redis_client"]),
+    ("export", &["auth", "domain", "errors", "insights", "store"]),
     (
         "snapshot",
         &[
@@ -98,6 +99,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "config",
             "domain",
             "errors",
+            "export",
             "feed",
             "graphql",
             "metrics",

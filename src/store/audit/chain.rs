@@ -5,8 +5,10 @@
 //!
 //! A row's seal is `hex(HMAC-SHA256(key[key_id], json))`, where `json` is the compact
 //! JSON array `[prev_hash, seq, key_id, id, at, actor, role, branch, customer_id,
-//! operation, fields_revealed, purpose, client, trace_id, acting_for]`: unambiguous, and
-//! reproducible by an auditor's own tool with the key. Keys rotate by id: a new id
+//! operation, fields_revealed, purpose, client, trace_id, acting_for]`, with `row_count`
+//! appended for a bulk read (an export) only, so that every row sealed before the
+//! column existed keeps its seal: unambiguous, and reproducible by an auditor's own
+//! tool with the key. Keys rotate by id: a new id
 //! becomes current, earlier ones stay configured so that the rows they sealed still
 //! verify.
 
@@ -195,7 +197,14 @@ fn mac_with(
         &r.trace_id,
         &r.acting_for,
     );
-    let bytes = serde_json::to_vec(&canonical).expect("audit rows serialize");
+    let bytes = match r.row_count {
+        None => serde_json::to_vec(&canonical),
+        Some(rows) => {
+            let (a, b, c, d, e, f, g, h, i, j, k, l, m, n, o) = canonical;
+            serde_json::to_vec(&(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, rows))
+        }
+    }
+    .expect("audit rows serialize");
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(&bytes);
     mac
@@ -454,6 +463,7 @@ mod tests {
             purpose: None,
             client: None,
             trace_id: format!("trace-{i}"),
+            row_count: None,
         }
     }
 
