@@ -414,17 +414,7 @@ impl App {
         // The snapshot's rows are computed from the systems themselves, not the cache
         // tiers: a sweep must not evict the front office's hot set, and a change event's
         // recomputation must read the record as it is now.
-        let uncached = upstreams.with_cache(Arc::new(cache::EntityCache::new(
-            cache::EntitySettings {
-                enabled: false,
-                l1_max_bytes: 0,
-                lock_ttl: config.cache.lock_ttl,
-                tag_ttl: config.cache.tag_ttl,
-            },
-            None,
-            &config.redis.key_prefix,
-            metrics.clone(),
-        )));
+        let uncached = upstreams.with_cache(no_cache(&config, &metrics));
         let snapshot_rows =
             snapshot::SnapshotBuilder::new(uncached, store.clone(), insights.clone());
         let snapshot_refresh: Option<Arc<dyn feed::SnapshotRefresh>> =
@@ -652,14 +642,9 @@ fn snapshot_settings(
     })
 }
 
-/// What `c360 snapshot build` and `status` work with: the connectors (each system's
-/// rate limit, bulkhead and breaker as in a hub) without cache tiers, so a sweep
-/// reads the systems themselves, and the migrated database.
-pub async fn snapshot_builder(config: &Config) -> Result<snapshot::SnapshotBuilder, StartError> {
-    let metrics = Arc::new(Metrics::new());
-    let insights = insights::InsightConfig::load(&config.insights.rules)?;
-    let specs = connectors::load(&config.connectors, &config::process_env)?;
-    let entities = Arc::new(cache::EntityCache::new(
+/// An entity cache with every tier off: reads go to the systems themselves.
+fn no_cache(config: &Config, metrics: &Arc<Metrics>) -> Arc<cache::EntityCache> {
+    Arc::new(cache::EntityCache::new(
         cache::EntitySettings {
             enabled: false,
             l1_max_bytes: 0,
@@ -669,8 +654,20 @@ pub async fn snapshot_builder(config: &Config) -> Result<snapshot::SnapshotBuild
         None,
         &config.redis.key_prefix,
         metrics.clone(),
-    ));
-    let upstreams = Upstreams::new(Connectors::from_specs(specs, &metrics)?, entities);
+    ))
+}
+
+/// What `c360 snapshot build` and `status` work with: the connectors (each system's
+/// rate limit, bulkhead and breaker as in a hub) without cache tiers, so a sweep
+/// reads the systems themselves, and the migrated database.
+pub async fn snapshot_builder(config: &Config) -> Result<snapshot::SnapshotBuilder, StartError> {
+    let metrics = Arc::new(Metrics::new());
+    let insights = insights::InsightConfig::load(&config.insights.rules)?;
+    let specs = connectors::load(&config.connectors, &config::process_env)?;
+    let upstreams = Upstreams::new(
+        Connectors::from_specs(specs, &metrics)?,
+        no_cache(config, &metrics),
+    );
     let store = Store::connect(&config.database, &metrics).await?;
     store.migrate().await?;
     Ok(snapshot::SnapshotBuilder::new(

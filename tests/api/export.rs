@@ -3,7 +3,7 @@
 //! pseudonymous role's export holds pseudonyms and amount bands only, every export is
 //! one audit row with its row count, and a bad request names its parameter.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
@@ -11,35 +11,13 @@ use serde_json::{json, Value};
 
 use crate::common::*;
 use c360::config::Config;
-use c360::snapshot::{Progress, SweepReport, SweepSettings};
+use c360::snapshot::SweepSettings;
 use c360::store::{AccessFilter, Store};
 
 on_both_backends!(
     an_admin_export_adds_up_to_the_segment_summary_and_is_audited_once,
     a_bi_analyst_export_is_deidentified_and_refused_below_k,
 );
-
-struct Quiet;
-
-impl Progress for Quiet {
-    fn start(&self, _total: Option<u64>, _done_before: u64) {}
-    fn advance(&self, _written: u64, _failed: u64) {}
-    fn finish(&self, _report: &SweepReport) {}
-}
-
-/// What `c360 snapshot build` and `c360 export` read: the test's database and sandbox.
-fn config_for(db: &TestDb, sandbox: &str) -> Config {
-    let mut config = Config {
-        profile: c360::config::Profile::Demo,
-        ..Config::default()
-    };
-    config.connectors.dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("connectors");
-    config.database.url = db.url.clone();
-    for system in c360::domain::System::ALL {
-        config.connectors.override_mut(system).base_url = Some(format!("{sandbox}/{system}/v1"));
-    }
-    config
-}
 
 /// A hub over a snapshot of the whole book.
 async fn swept(db: &TestDb) -> TestApp {
@@ -48,7 +26,7 @@ async fn swept(db: &TestDb) -> TestApp {
         .config(|c| c.server.request_timeout = Duration::from_secs(120))
         .spawn()
         .await;
-    let builder = c360::snapshot_builder(&config_for(db, &app.sandbox))
+    let builder = c360::snapshot_builder(&snapshot_config(db, &app.sandbox))
         .await
         .expect("the snapshot's builder starts");
     let report = c360::snapshot::sweep(
@@ -275,7 +253,7 @@ async fn an_admin_export_adds_up_to_the_segment_summary_and_is_audited_once(db: 
         staff: None,
         out: out.clone(),
     };
-    c360::commands::export(&config_for(&db, &app.sandbox), &request)
+    c360::commands::export(&snapshot_config(&db, &app.sandbox), &request)
         .await
         .expect("c360 export runs");
     let partitions: Vec<String> = std::fs::read_dir(&out)

@@ -2,14 +2,13 @@
 //! answers the live book gave), a failed batch is recorded and recovered, and a sweep
 //! killed half-way resumes from its checkpoint.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use crate::common::*;
 use c360::config::Config;
-use c360::snapshot::{Progress, SweepReport, SweepSettings};
+use c360::snapshot::{SweepReport, SweepSettings};
 
 on_both_backends!(
     the_snapshot_answers_as_the_live_book_did,
@@ -18,30 +17,8 @@ on_both_backends!(
     hubs_sweep_on_their_schedule_one_at_a_time,
 );
 
-struct Quiet;
-
-impl Progress for Quiet {
-    fn start(&self, _total: Option<u64>, _done_before: u64) {}
-    fn advance(&self, _written: u64, _failed: u64) {}
-    fn finish(&self, _report: &SweepReport) {}
-}
-
-/// What `c360 snapshot build` reads: the test's database and sandbox.
-fn config_for(db: &TestDb, sandbox: &str) -> Config {
-    let mut config = Config {
-        profile: c360::config::Profile::Demo,
-        ..Config::default()
-    };
-    config.connectors.dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("connectors");
-    config.database.url = db.url.clone();
-    for system in c360::domain::System::ALL {
-        config.connectors.override_mut(system).base_url = Some(format!("{sandbox}/{system}/v1"));
-    }
-    config
-}
-
 async fn sweep(db: &TestDb, sandbox: &str, settings: SweepSettings) -> SweepReport {
-    let builder = c360::snapshot_builder(&config_for(db, sandbox))
+    let builder = c360::snapshot_builder(&snapshot_config(db, sandbox))
         .await
         .expect("the snapshot's builder starts");
     c360::snapshot::sweep(&builder, &settings, &Quiet, std::future::pending())
@@ -137,7 +114,7 @@ async fn the_snapshot_answers_as_the_live_book_did(db: TestDb) {
     assert_eq!(first["pageInfo"]["hasNextPage"], json!(true));
     assert!(first["edges"][0]["node"]["asOf"].is_string());
 
-    let status = c360::snapshot_builder(&config_for(&db, &app.sandbox))
+    let status = c360::snapshot_builder(&snapshot_config(&db, &app.sandbox))
         .await
         .unwrap()
         .store()
@@ -167,7 +144,7 @@ async fn a_failed_batch_is_recorded_reported_and_recovered(db: TestDb) {
     assert_eq!(failing.failed, 200, "both pages are reported as failed");
     assert!(!failing.complete);
 
-    let builder = c360::snapshot_builder(&config_for(&db, &app.sandbox))
+    let builder = c360::snapshot_builder(&snapshot_config(&db, &app.sandbox))
         .await
         .unwrap();
     let status = builder.store().snapshot_status().await.unwrap();
@@ -213,7 +190,7 @@ async fn a_killed_sweep_resumes_from_its_checkpoint(db: TestDb) {
         }
         command
     };
-    let builder = c360::snapshot_builder(&config_for(&db, &app.sandbox))
+    let builder = c360::snapshot_builder(&snapshot_config(&db, &app.sandbox))
         .await
         .unwrap();
     let mut first = command().spawn().expect("c360 snapshot build starts");
@@ -267,7 +244,7 @@ async fn hubs_sweep_on_their_schedule_one_at_a_time(db: TestDb) {
         .config(scheduled)
         .spawn()
         .await;
-    let store = c360::snapshot_builder(&config_for(&db, &first.sandbox))
+    let store = c360::snapshot_builder(&snapshot_config(&db, &first.sandbox))
         .await
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(90);

@@ -919,3 +919,26 @@ pub fn policies_granting(grants: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf
     std::fs::write(&path, out).expect("policies written");
     (dir, path)
 }
+
+/// A sweep's progress, not shown.
+pub struct Quiet;
+
+impl c360::snapshot::Progress for Quiet {
+    fn start(&self, _total: Option<u64>, _done_before: u64) {}
+    fn advance(&self, _written: u64, _failed: u64) {}
+    fn finish(&self, _report: &c360::snapshot::SweepReport) {}
+}
+
+/// What `c360 snapshot build` and `c360 export` read: the test's database and sandbox.
+pub fn snapshot_config(db: &TestDb, sandbox: &str) -> Config {
+    let mut config = Config {
+        profile: c360::config::Profile::Demo,
+        ..Config::default()
+    };
+    config.connectors.dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("connectors");
+    config.database.url = db.url.clone();
+    for system in c360::domain::System::ALL {
+        config.connectors.override_mut(system).base_url = Some(format!("{sandbox}/{system}/v1"));
+    }
+    config
+}
