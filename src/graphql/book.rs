@@ -642,9 +642,9 @@ async fn coverage(ctx: &Context<'_>) -> Result<Coverage> {
 /// A stored code read back into its GraphQL enum.
 fn code<T: serde::de::DeserializeOwned>(field: &str, raw: &str) -> Result<T> {
     serde_json::from_value(serde_json::Value::String(raw.to_owned())).map_err(|_| {
-        async_graphql::Error::new(format!(
+        errors::store(&crate::store::StoreError::Corrupt(format!(
             "the BI snapshot holds an unknown {field} '{raw}'; rebuild it with `c360 snapshot build`"
-        ))
+        )))
     })
 }
 
