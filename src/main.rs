@@ -88,7 +88,8 @@ enum Command {
     #[cfg(feature = "demo")]
     /// Load scenarios over HTTP; reports req/s and latency percentiles.
     Bench {
-        /// What to exercise: log-interaction, profile360, batch100 or search.
+        /// What to exercise: log-interaction, profile360, batch100, search, or the BI
+        /// snapshot's segments and book-page (as bi_analyst).
         #[arg(long, default_value = "log-interaction")]
         scenario: Scenario,
         /// Cache tiers: cold (every tier on, nothing read first), uncached (no tier),

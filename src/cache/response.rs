@@ -12,9 +12,17 @@
 //! so a reload drops the whole tier ([`ResponseCache::clear`]). Keys carry the tier's
 //! generation: a request that was already running under the old configuration when it
 //! was dropped does not put its answer back.
+//!
+//! A change event drops the answers carrying its tags, but a request that read the
+//! old record before the event and finishes after it would store that old answer
+//! again, to be served for up to a minute. Keys therefore also carry the tier's
+//! invalidation count when the request began, and the tier remembers which tags were
+//! invalidated at which count ([`Invalidated`]): an answer carrying a tag invalidated
+//! since its request began is not stored.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -25,10 +33,28 @@ use super::local::{LocalCache, Tagged, Usage};
 use crate::metrics::Metrics;
 
 /// What identifies a response, within one generation of the tier.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone)]
 pub struct ResponseKey {
     hash: [u8; 32],
     generation: u64,
+    /// The tier's invalidation count when the request began; not part of the
+    /// identity (two requests for the same answer share an entry).
+    began: u64,
+}
+
+impl PartialEq for ResponseKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.generation == other.generation
+    }
+}
+
+impl Eq for ResponseKey {}
+
+impl std::hash::Hash for ResponseKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.hash.hash(state);
+        self.generation.hash(state);
+    }
 }
 
 /// SHA-256 of a document's text.
@@ -72,6 +98,7 @@ impl ResponseKey {
         ResponseKey {
             hash: hasher.finalize().into(),
             generation: 0,
+            began: 0,
         }
     }
 }
@@ -150,7 +177,53 @@ pub struct ResponseCache<R> {
     max_ttl: Duration,
     /// Bumped by [`ResponseCache::clear`]; keys made before it neither hit nor store.
     generation: AtomicU64,
+    invalidated: Mutex<Invalidated>,
+    /// [`Invalidated::count`], readable without the lock when a key is made.
+    invalidations: AtomicU64,
     metrics: Arc<Metrics>,
+}
+
+/// Tags remembered at most: past it the tier forgets them all and refuses answers
+/// from every request that began before (see [`Invalidated::floor`]). A bank's feed
+/// at a thousand events a second, three tags each, forgets every twenty seconds or
+/// so, and then only the answers of requests running at that instant go unstored.
+const REMEMBERED_TAGS: usize = 65_536;
+
+/// Which tags were invalidated when, counted in invalidations.
+#[derive(Default)]
+struct Invalidated {
+    count: u64,
+    /// The count at each tag's latest invalidation.
+    tags: HashMap<String, u64>,
+    /// Requests that began before this count store nothing: the tags invalidated
+    /// before it were forgotten.
+    floor: u64,
+}
+
+impl Invalidated {
+    /// Whether an answer carrying `tags`, from a request that began at `began`, may
+    /// be stored: none of its tags was invalidated since.
+    fn admits(&self, began: u64, tags: &[String]) -> bool {
+        if began == self.count {
+            return true;
+        }
+        began >= self.floor
+            && tags
+                .iter()
+                .all(|tag| self.tags.get(tag).is_none_or(|at| *at <= began))
+    }
+
+    fn record(&mut self, tags: &[String]) -> u64 {
+        self.count += 1;
+        if self.tags.len() + tags.len() > REMEMBERED_TAGS {
+            self.tags.clear();
+            self.floor = self.count;
+        }
+        for tag in tags {
+            self.tags.insert(tag.clone(), self.count);
+        }
+        self.count
+    }
 }
 
 impl<R: Send + Sync + 'static> ResponseCache<R> {
@@ -179,6 +252,8 @@ impl<R: Send + Sync + 'static> ResponseCache<R> {
             },
             max_ttl,
             generation: AtomicU64::new(0),
+            invalidated: Mutex::default(),
+            invalidations: AtomicU64::new(0),
             metrics,
         }
     }
@@ -193,6 +268,7 @@ impl<R: Send + Sync + 'static> ResponseCache<R> {
     ) -> ResponseKey {
         ResponseKey {
             generation: self.generation.load(Ordering::Acquire),
+            began: self.invalidations.load(Ordering::Acquire),
             ..ResponseKey::of_document(document, operation_name, variables, view)
         }
     }
@@ -297,16 +373,35 @@ impl<R: Send + Sync + 'static> ResponseCache<R> {
                 .inc();
             return None;
         }
+        {
+            // Held across the check and the insert: an invalidation either is seen
+            // here or comes after the entry is in, and drops it.
+            let invalidated = self.invalidated.lock().expect("invalidation lock");
+            if !invalidated.admits(key.began, &entry.tags) {
+                drop(invalidated);
+                self.metrics
+                    .response_cache
+                    .with_label_values(&["superseded"])
+                    .inc();
+                return None;
+            }
+            self.entries.insert(key, entry);
+        }
         self.metrics
             .response_cache
             .with_label_values(&["stored"])
             .inc();
-        self.entries.insert(key, entry);
         Some(ttl)
     }
 
-    /// Drops every response containing any of `tags`.
+    /// Drops every response containing any of `tags`, and keeps requests already
+    /// running from storing an answer that carries one of them.
     pub fn invalidate(&self, tags: &[String]) -> usize {
+        {
+            let mut invalidated = self.invalidated.lock().expect("invalidation lock");
+            let count = invalidated.record(tags);
+            self.invalidations.store(count, Ordering::Release);
+        }
         let dropped = self.entries.invalidate_tags(tags);
         self.metrics
             .cache_invalidations
@@ -446,5 +541,58 @@ mod tests {
             cache.get(&short).is_none(),
             "a zero time to live is never served"
         );
+    }
+
+    #[test]
+    fn an_answer_read_before_an_invalidation_of_its_records_is_not_stored() {
+        let cache: ResponseCache<()> =
+            ResponseCache::new(1 << 20, 0, Duration::from_secs(60), |_| 0, Arc::default());
+        let store = |key: &ResponseKey, tag: &str| {
+            cache.insert(
+                key.clone(),
+                Bytes::from_static(b"old"),
+                Arc::default(),
+                vec![tag.to_owned()],
+                Duration::from_secs(30),
+                Utc::now(),
+            )
+        };
+        let digest = ResponseKey::document_digest("q");
+        let running = cache.key(&digest, None, "", "v");
+        let other = cache.key(&digest, None, "", "w");
+        cache.invalidate(&["core:account:A".into()]);
+        assert_eq!(
+            store(&running, "core:account:A"),
+            None,
+            "read before the event"
+        );
+        assert!(cache.get(&cache.key(&digest, None, "", "v")).is_none());
+        assert!(
+            store(&other, "core:account:B").is_some(),
+            "an answer about other records is kept"
+        );
+        let after = cache.key(&digest, None, "", "v");
+        assert!(store(&after, "core:account:A").is_some(), "read after it");
+        assert!(cache.get(&after).is_some());
+    }
+
+    #[test]
+    fn forgetting_tags_refuses_every_answer_begun_before() {
+        let cache: ResponseCache<()> =
+            ResponseCache::new(1 << 30, 0, Duration::from_secs(60), |_| 0, Arc::default());
+        let digest = ResponseKey::document_digest("q");
+        let running = cache.key(&digest, None, "", "v");
+        cache.invalidate(&["core:account:A".into()]);
+        let many: Vec<String> = (0..REMEMBERED_TAGS).map(|i| format!("t:{i}")).collect();
+        cache.invalidate(&many);
+        let stored = cache.insert(
+            running,
+            Bytes::from_static(b"old"),
+            Arc::default(),
+            vec!["core:account:Z".into()],
+            Duration::from_secs(30),
+            Utc::now(),
+        );
+        assert_eq!(stored, None, "its tags may have been among those forgotten");
     }
 }

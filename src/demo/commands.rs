@@ -15,7 +15,7 @@ use c360_sandbox::{LatencyProfile, Sandbox, SandboxConfig};
 use crate::config::Config;
 use crate::domain::System;
 
-/// How long the teller token a local bench mints stays valid: longer than any run.
+/// How long the token a local bench mints stays valid: longer than any run.
 const BENCH_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// Where the sandbox publishes its changes (`--broker`, `--broker-exchange`).
@@ -182,12 +182,14 @@ async fn local_bench(
     options: &BenchOptions,
 ) -> anyhow::Result<BenchReport> {
     if plan.token.is_none() {
+        // A teller, or for the book's scenarios the BI analyst who reads the book.
+        let bi = plan.scenario.reads_book();
         let teller = crate::auth::Identity {
             subject: "bench".into(),
-            role: "teller".into(),
+            role: if bi { "bi_analyst" } else { "teller" }.into(),
             // Contacts are recorded as the token's staff member and branch.
-            staff_id: Some("S0001".into()),
-            branch: Some("B001".into()),
+            staff_id: Some(if bi { "A0001" } else { "S0001" }.into()),
+            branch: (!bi).then(|| "B001".into()),
             customer: None,
             client: Some("c360-bench".into()),
         };

@@ -12,8 +12,6 @@
 
 mod encode;
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, SecondsFormat, Utc};
 use rust_decimal::Decimal;
 
@@ -569,10 +567,12 @@ impl Export {
         }
     }
 
-    /// Reads the next page after `after`, at most what is left of [`Export::rows`].
-    pub async fn page(
+    /// Reads the next page after `after` of the rows `filter` admits (within the
+    /// caller's scope), at most what is left of [`Export::rows`].
+    async fn page_of(
         &self,
         store: &Store,
+        filter: &SnapshotFilter,
         after: Option<&str>,
         written: u64,
     ) -> Result<Vec<SnapshotRow>, ExportError> {
@@ -581,8 +581,18 @@ impl Export {
             return Ok(Vec::new());
         }
         Ok(store
-            .snapshot_page(&self.scope, &self.filter, after, left)
+            .snapshot_page(&self.scope, filter, after, left)
             .await?)
+    }
+
+    /// Reads the next page of the export after `after`.
+    pub async fn page(
+        &self,
+        store: &Store,
+        after: Option<&str>,
+        written: u64,
+    ) -> Result<Vec<SnapshotRow>, ExportError> {
+        self.page_of(store, &self.filter, after, written).await
     }
 
     /// The body of `GET /export`: one file, written a page at a time.
@@ -636,7 +646,10 @@ impl Export {
 
     /// Writes the export to `out` for `c360 export`: one CSV file, or for Parquet a
     /// directory partitioned by branch (`branch=0101/part-0.parquet`, Hive style).
-    /// `progress` is told the rows written after each page. Returns the files written.
+    /// A partitioned export walks the book one branch at a time, each partition
+    /// written whole before the next begins, so it holds one page and one row group
+    /// in memory whatever the number of branches. `progress` is told the rows
+    /// written after each page. Returns the files written.
     pub async fn write_to(
         &self,
         store: &Store,
@@ -645,74 +658,95 @@ impl Export {
     ) -> Result<Vec<std::path::PathBuf>, ExportError> {
         let io = |e: std::io::Error| ExportError::Write(format!("{}: {e}", out.display()));
         let partitioned = self.format == Format::Parquet && self.plan.has_branch();
-        let mut files: HashMap<String, (std::fs::File, Encoder, std::path::PathBuf)> =
-            HashMap::new();
-        let branch_at = self.plan.columns().iter().position(|c| c.name == "branch");
-        let mut after: Option<String> = None;
-        let mut written = 0u64;
         if self.format == Format::Parquet {
             std::fs::create_dir_all(out).map_err(io)?;
         }
-        loop {
-            let rows = self.page(store, after.as_deref(), written).await?;
-            if rows.is_empty() {
-                break;
-            }
-            written += rows.len() as u64;
-            after = rows.last().map(|r| r.cif.clone());
-            let mut groups: HashMap<String, Vec<Vec<Cell>>> = HashMap::new();
-            for row in &rows {
-                let mut cells = self.plan.cells(row);
-                let key = match (partitioned, branch_at) {
-                    (true, Some(at)) => match cells.remove(at) {
-                        Cell::Text(Some(branch)) => branch,
-                        _ => NO_BRANCH_PARTITION.to_owned(),
-                    },
-                    _ => String::new(),
+        let mut parts: Vec<(std::path::PathBuf, SnapshotFilter)> = Vec::new();
+        if partitioned {
+            for branch in store.snapshot_branches(&self.scope, &self.filter).await? {
+                let dir = branch
+                    .as_deref()
+                    .map_or_else(|| NO_BRANCH_PARTITION.to_owned(), partition_value);
+                let filter = SnapshotFilter {
+                    no_branch: branch.is_none(),
+                    branch,
+                    ..self.filter.clone()
                 };
-                groups.entry(key).or_default().push(cells);
+                parts.push((
+                    out.join(format!("branch={dir}")).join("part-0.parquet"),
+                    filter,
+                ));
             }
-            for (key, cells) in groups {
-                if !files.contains_key(&key) {
-                    let path = match self.format {
-                        Format::Csv => out.to_path_buf(),
-                        Format::Parquet if partitioned => {
-                            out.join(format!("branch={key}")).join("part-0.parquet")
-                        }
-                        Format::Parquet => out.join("part-0.parquet"),
-                    };
-                    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                        std::fs::create_dir_all(parent).map_err(io)?;
-                    }
-                    let file = std::fs::File::create(&path).map_err(io)?;
-                    let encoder = Encoder::new(self.format, &self.plan, partitioned)?;
-                    files.insert(key.clone(), (file, encoder, path));
-                }
-                let (file, encoder, _) = files.get_mut(&key).expect("inserted above");
-                let chunk = encoder.write(&cells)?;
-                std::io::Write::write_all(file, &chunk).map_err(io)?;
-            }
-            progress(written);
         }
-        if files.is_empty() {
+        if parts.is_empty() {
             let path = match self.format {
                 Format::Csv => out.to_path_buf(),
                 Format::Parquet => out.join("part-0.parquet"),
             };
-            let file = std::fs::File::create(&path).map_err(io)?;
-            let encoder = Encoder::new(self.format, &self.plan, false)?;
-            files.insert(String::new(), (file, encoder, path));
+            parts.push((path, self.filter.clone()));
         }
+        // The partition is in the directory's name, not in its files.
+        let branch_at = self
+            .plan
+            .columns()
+            .iter()
+            .position(|c| c.name == "branch")
+            .filter(|_| partitioned);
+        let mut written = 0u64;
         let mut paths = Vec::new();
-        for (_, (mut file, encoder, path)) in files {
+        for (path, filter) in parts {
+            let io = |e: std::io::Error| ExportError::Write(format!("{}: {e}", path.display()));
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(io)?;
+            }
+            let mut file = std::fs::File::create(&path).map_err(io)?;
+            let mut encoder = Encoder::new(self.format, &self.plan, partitioned)?;
+            let mut after: Option<String> = None;
+            loop {
+                let rows = self
+                    .page_of(store, &filter, after.as_deref(), written)
+                    .await?;
+                if rows.is_empty() {
+                    break;
+                }
+                written += rows.len() as u64;
+                after = rows.last().map(|r| r.cif.clone());
+                let cells: Vec<Vec<Cell>> = rows
+                    .iter()
+                    .map(|row| {
+                        let mut cells = self.plan.cells(row);
+                        if let Some(at) = branch_at {
+                            cells.remove(at);
+                        }
+                        cells
+                    })
+                    .collect();
+                let chunk = encoder.write(&cells)?;
+                std::io::Write::write_all(&mut file, &chunk).map_err(io)?;
+                progress(written);
+            }
             let chunk = encoder.finish()?;
             std::io::Write::write_all(&mut file, &chunk).map_err(io)?;
             file.sync_all().map_err(io)?;
             paths.push(path);
         }
-        paths.sort();
         Ok(paths)
     }
+}
+
+/// A branch as a Hive partition directory's value: letters, digits, `-` and `_` as
+/// they are, any other byte as `%XX` (Hive's escaping), so that no branch code can
+/// name a path outside the export's directory.
+fn partition_value(branch: &str) -> String {
+    let mut value = String::with_capacity(branch.len());
+    for byte in branch.bytes() {
+        if byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_' {
+            value.push(char::from(byte));
+        } else {
+            value.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    value
 }
 
 /// A time as the CSV writes it: RFC 3339, microseconds, UTC.
@@ -741,6 +775,14 @@ mod tests {
         let unknown = parse_filter([("region", "north")]).unwrap_err();
         assert!(unknown.to_string().starts_with("region:"), "{unknown}");
         assert!(parse_filter([("branch", "01;--")]).is_err());
+    }
+
+    #[test]
+    fn a_partition_value_never_leaves_the_directory() {
+        assert_eq!(partition_value("0101"), "0101");
+        assert_eq!(partition_value("B-7_x"), "B-7_x");
+        assert_eq!(partition_value("../etc"), "%2E%2E%2Fetc");
+        assert_eq!(partition_value("a=b c"), "a%3Db%20c");
     }
 
     #[test]

@@ -55,12 +55,15 @@ pub enum SegmentDimension {
 }
 
 /// One segment: its key (one value per `groupBy` dimension, in order), how many
-/// customers, and their AUM in CNY.
+/// customers, and their AUM and deposits in CNY.
 #[derive(SimpleObject)]
 pub struct SegmentStat {
     key: Vec<String>,
     count: i32,
     aum: Money,
+    /// Deposits held today, in CNY: moves with each change event, where AUM, a
+    /// three-month average, moves with the month's figures.
+    deposits: Money,
     /// This row holds the segments too small to show on their own to a pseudonymous
     /// role (fewer than `bi.min_group_size` customers); its key is `OTHER` in every
     /// dimension.
@@ -134,6 +137,7 @@ struct Figures {
     lifecycle_stage: LifecycleStage,
     churn_level: ChurnLevel,
     aum: Decimal,
+    deposits: Decimal,
     prospect: Option<Prospect>,
 }
 
@@ -169,6 +173,7 @@ async fn figures(ctx: &Context<'_>, customers: &[Arc<Customer>]) -> Result<Vec<F
                 lifecycle_stage: insights.lifecycle_stage,
                 churn_level: insights.churn_risk.level,
                 aum: holdings.aum.amount,
+                deposits: holdings.deposits.amount,
                 prospect: crate::insights::prospect(config, &inputs),
             })
         })
@@ -207,22 +212,48 @@ fn cny(amount: Decimal) -> Money {
     }
 }
 
-/// Count, AUM (CNY) and the oldest time of a segment's figures.
-type Totals = (i32, Decimal, DateTime<Utc>);
+/// What a segment's row totals: customers, their AUM and deposits (CNY, each
+/// customer's rounded to the fen), and the oldest time of the figures counted.
+#[derive(Debug, Clone, Copy)]
+struct Totals {
+    count: i32,
+    aum: Decimal,
+    deposits: Decimal,
+    as_of: DateTime<Utc>,
+}
 
-/// A segment's row: its AUM is a total over `count` customers.
+impl Totals {
+    fn none(now: DateTime<Utc>) -> Totals {
+        Totals {
+            count: 0,
+            aum: Decimal::ZERO,
+            deposits: Decimal::ZERO,
+            as_of: now,
+        }
+    }
+
+    fn add(&mut self, other: &Totals) {
+        self.count += other.count;
+        self.aum += other.aum;
+        self.deposits += other.deposits;
+        self.as_of = self.as_of.min(other.as_of);
+    }
+}
+
+/// A segment's row: its amounts are totals over `count` customers.
 fn segment_row(key: Vec<String>, totals: Totals, folded_groups: i32) -> SegmentStat {
-    let (count, aum, as_of) = totals;
+    let group = |amount| Money {
+        group_size: u32::try_from(totals.count).ok(),
+        ..cny(amount)
+    };
     SegmentStat {
         is_other: folded_groups > 0,
         key,
-        count,
-        aum: Money {
-            group_size: u32::try_from(count).ok(),
-            ..cny(aum)
-        },
+        count: totals.count,
+        aum: group(totals.aum),
+        deposits: group(totals.deposits),
         folded_groups,
-        as_of,
+        as_of: totals.as_of,
     }
 }
 
@@ -249,7 +280,7 @@ fn fold_small(
 ) -> Result<Vec<SegmentStat>> {
     let (mut kept, small): (Vec<_>, Vec<_>) = segments
         .into_iter()
-        .partition(|(_, (count, _, _))| *count as usize >= k);
+        .partition(|(_, totals)| totals.count as usize >= k);
     if small.is_empty() {
         return Ok(kept
             .into_iter()
@@ -258,18 +289,16 @@ fn fold_small(
     }
     let mut folded = small.len() as i32;
     let now = Utc::now();
-    let (mut count, mut aum, mut as_of) = small.iter().fold(
-        (0, Decimal::ZERO, now),
-        |(c, a, t), (_, (count, aum, as_of))| (c + count, a + aum, t.min(*as_of)),
-    );
-    kept.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then_with(|| a.0.cmp(&b.0)));
-    while (count as usize) < k {
-        let Some((_, (more, more_aum, more_as_of))) = kept.pop() else {
+    let mut other = Totals::none(now);
+    for (_, totals) in &small {
+        other.add(totals);
+    }
+    kept.sort_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(&b.0)));
+    while (other.count as usize) < k {
+        let Some((_, more)) = kept.pop() else {
             return Err(too_few(k));
         };
-        count += more;
-        aum += more_aum;
-        as_of = as_of.min(more_as_of);
+        other.add(&more);
         folded += 1;
     }
     kept.sort_by(|a, b| a.0.cmp(&b.0));
@@ -279,7 +308,7 @@ fn fold_small(
         .collect();
     rows.push(segment_row(
         vec![OTHER.to_owned(); dimensions],
-        (count, aum, as_of),
+        other,
         folded,
     ));
     Ok(rows)
@@ -568,7 +597,12 @@ impl BookQuery {
             let count = i32::try_from(total.count).unwrap_or(i32::MAX);
             segments.insert(
                 total.key,
-                (count, Decimal::new(total.aum_fen, 2), total.as_of),
+                Totals {
+                    count,
+                    aum: Decimal::new(total.aum_fen, 2),
+                    deposits: Decimal::new(total.deposits_fen, 2),
+                    as_of: total.as_of,
+                },
             );
         }
         let coverage = coverage(ctx).await?;
@@ -603,6 +637,7 @@ impl BookFilter {
             tier: self.tier.map(|t| t.as_str().to_owned()),
             lifecycle_stage: self.lifecycle_stage.map(|s| s.as_str().to_owned()),
             churn_level: self.churn_level.map(|c| c.as_str().to_owned()),
+            no_branch: false,
         }
     }
 }
@@ -790,10 +825,15 @@ async fn live_segments(
                     SegmentDimension::ChurnLevel => figures.churn_level.as_str().to_owned(),
                 })
                 .collect();
-            let entry = segments.entry(key).or_insert((0, Decimal::ZERO, now));
-            entry.0 += 1;
-            entry.1 += crate::domain::to_fen(figures.aum);
-            entry.2 = entry.2.min(now);
+            segments
+                .entry(key)
+                .or_insert_with(|| Totals::none(now))
+                .add(&Totals {
+                    count: 1,
+                    aum: crate::domain::to_fen(figures.aum),
+                    deposits: crate::domain::to_fen(figures.deposits),
+                    as_of: now,
+                });
         }
         match next {
             Some(next) => key = Some(next),

@@ -334,6 +334,7 @@ pub const REGISTRY: &[(&str, &[DataClass])] = &[
     ("SegmentStat.key", BOOK),
     ("SegmentStat.count", BOOK),
     ("SegmentStat.aum", BOOK),
+    ("SegmentStat.deposits", BOOK),
     ("SegmentStat.isOther", BOOK),
     ("SegmentStat.foldedGroups", BOOK),
     ("SegmentStat.asOf", BOOK),

@@ -3,7 +3,8 @@
 //!
 //! It takes the stages every operation takes: the bearer token as for `/graphql`
 //! ([`super::caller`]), admission with the rate limits ([`super::pipeline::admit`]),
-//! the role's field policy and de-identification ([`crate::export::Plan`]), and the
+//! the allowlist (a role it covers runs the manifest's operations and nothing else,
+//! so it gets no export either), the role's field policy and de-identification ([`crate::export::Plan`]), and the
 //! audit gate ([`super::audit`]) — one row for the whole export, with its row count,
 //! committed before the first byte leaves. The body is then streamed a keyset page at
 //! a time; the request deadline bounds everything before the first byte, not the
@@ -50,6 +51,25 @@ pub(super) async fn export(
             return response;
         }
     };
+    if state
+        .allowlist
+        .as_ref()
+        .is_some_and(|list| list.applies_to(&viewer.identity().role))
+    {
+        state
+            .metrics
+            .refused
+            .with_label_values(&["not_allowlisted"])
+            .inc();
+        return request_error(
+            media,
+            crate::errors::ApiError::new(
+                crate::errors::ErrorCode::OperationNotAllowed,
+                "an export is not an operation of the persisted-query manifest, and only \
+                 those may run for this caller (graphql.allowlist_roles)",
+            ),
+        );
+    }
     let refuse = |e: ExportError| request_error(media, e.api_error());
     let pairs: Vec<(String, String)> =
         url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())

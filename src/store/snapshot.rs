@@ -87,6 +87,8 @@ pub struct SnapshotScope {
 #[derive(Debug, Clone, Default)]
 pub struct SnapshotFilter {
     pub branch: Option<String>,
+    /// Only rows without a home branch (with `branch` unset).
+    pub no_branch: bool,
     pub tier: Option<String>,
     pub lifecycle_stage: Option<String>,
     pub churn_level: Option<String>,
@@ -119,6 +121,7 @@ pub struct SegmentTotal {
     pub key: Vec<String>,
     pub count: i64,
     pub aum_fen: i64,
+    pub deposits_fen: i64,
     /// The oldest row of the segment was computed then.
     pub as_of: DateTime<Utc>,
 }
@@ -202,6 +205,7 @@ struct SegmentRow {
     k3: Option<String>,
     count: i64,
     aum_fen: i64,
+    deposits_fen: i64,
     as_of: String,
 }
 
@@ -265,6 +269,9 @@ impl SnapshotFilter {
                 let p = c.arg(Arg::Text(value.clone()));
                 c.push(format!("{column} = {p}"));
             }
+        }
+        if self.no_branch {
+            c.push("branch IS NULL".to_owned());
         }
     }
 }
@@ -391,7 +398,8 @@ impl Store {
             .collect();
         let groups: Vec<String> = (0..dimensions.len()).map(|i| format!("k{i}")).collect();
         let sql = format!(
-            "SELECT {}, COUNT(*) AS count, CAST(SUM(aum_fen) AS BIGINT) AS aum_fen, {} AS as_of \
+            "SELECT {}, COUNT(*) AS count, CAST(SUM(aum_fen) AS BIGINT) AS aum_fen, \
+             CAST(SUM(deposits_fen) AS BIGINT) AS deposits_fen, {} AS as_of \
              FROM customer_snapshot {} GROUP BY {} ORDER BY {}",
             keys.join(", "),
             time_text(self.backend(), "MIN(computed_at)"),
@@ -416,6 +424,7 @@ impl Store {
                     key,
                     count: r.count,
                     aum_fen: r.aum_fen,
+                    deposits_fen: r.deposits_fen,
                     as_of: parse_time(&r.as_of)?,
                 })
             })
@@ -445,6 +454,27 @@ impl Store {
         );
         let args = &c.args;
         on_pool!(self, p => super::bind_all_as(sqlx::query_as::<_, SnapshotRow>(&sql), args)
+            .fetch_all(p)
+            .await)
+        .map_err(classify)
+    }
+
+    /// The home branches of the rows `scope` and `filter` admit, in order (`None`
+    /// for rows without one): what a partitioned export walks, one branch at a time.
+    pub async fn snapshot_branches(
+        &self,
+        scope: &SnapshotScope,
+        filter: &SnapshotFilter,
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        let mut c = Conditions::default();
+        scope.apply(&mut c);
+        filter.apply(&mut c);
+        let sql = format!(
+            "SELECT DISTINCT branch FROM customer_snapshot {} ORDER BY branch",
+            c.sql()
+        );
+        let args = &c.args;
+        on_pool!(self, p => super::bind_all_scalar(sqlx::query_scalar::<_, Option<String>>(&sql), args)
             .fetch_all(p)
             .await)
         .map_err(classify)

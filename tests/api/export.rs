@@ -26,18 +26,7 @@ async fn swept(db: &TestDb) -> TestApp {
         .config(|c| c.server.request_timeout = Duration::from_secs(120))
         .spawn()
         .await;
-    let builder = c360::snapshot_builder(&snapshot_config(db, &app.sandbox))
-        .await
-        .expect("the snapshot's builder starts");
-    let report = c360::snapshot::sweep(
-        &builder,
-        &SweepSettings::default(),
-        &Quiet,
-        std::future::pending(),
-    )
-    .await
-    .expect("the sweep runs")
-    .expect("no other sweep holds the lease");
+    let report = sweep(db, &app.sandbox, SweepSettings::default()).await;
     assert!(report.complete, "{report:?}");
     assert_eq!(report.written, CUSTOMERS);
     app
@@ -384,4 +373,38 @@ async fn a_bi_analyst_export_is_deidentified_and_refused_below_k(db: TestDb) {
             ),
         ]
     );
+}
+
+/// A role the allowlist covers runs the manifest's operations and nothing else: a
+/// token lifted from a portal exports nothing either.
+#[tokio::test]
+async fn a_role_the_allowlist_covers_gets_no_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("manifest.json");
+    std::fs::write(
+        &manifest,
+        json!({"format": "apollo-persisted-query-manifest", "version": 1,
+            "operations": [{"id": "book-v1", "name": "Book", "type": "query",
+                "body": "query Book { segmentSummary(groupBy: [TIER]) { count } }"}]})
+        .to_string(),
+    )
+    .unwrap();
+    let app = TestApp::builder()
+        .config(move |config| {
+            config.graphql.allowlist = Some(manifest);
+            config.graphql.allowlist_roles = vec!["bi_analyst".into()];
+        })
+        .spawn()
+        .await;
+    let analyst = token_for("bi_analyst", Some("A0042"), None, None);
+    let (status, _, body) = export(&app, &analyst, "format=csv").await;
+    assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
+    let error: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        error["errors"][0]["extensions"]["code"], "OPERATION_NOT_ALLOWED",
+        "{error}"
+    );
+    // A role the allowlist does not cover exports as before.
+    let (status, _, body) = export(&app, &admin_token(), "format=csv").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
 }

@@ -1,6 +1,7 @@
 //! The change feed against a real RabbitMQ (`C360_TEST_AMQP_URL`, which CI sets): the
-//! sandbox publishes its changes, hubs consume them. A change reaches two hubs sharing
-//! a database and Redis within a second; a duplicated event is applied once; a body
+//! sandbox publishes its changes, hubs consume them. A change reaches the `customer`
+//! and `segmentSummary` answers of two hubs sharing a database and Redis within a
+//! second; a duplicated event is applied once; a body
 //! that cannot be read is dead-lettered; a broker restarted mid-stream loses nothing.
 //!
 //! Each test declares an exchange and queues of its own. They share one broker, and
@@ -210,6 +211,39 @@ async fn total_balance(app: &TestApp, hub: &str) -> Decimal {
         .sum()
 }
 
+/// The customer's deposits in CNY, as the hub at `hub` answers.
+async fn deposits(app: &TestApp, hub: &str) -> Decimal {
+    let answer = app
+        .graphql_at(
+            hub,
+            "query($id: ID!) { customer(id: $id) { holdings { deposits { amount } } } }",
+            json!({"id": CIF}),
+        )
+        .await;
+    let amount = answer["data"]["customer"]["holdings"]["deposits"]["amount"]
+        .as_str()
+        .unwrap_or_else(|| panic!("deposits: {answer}"));
+    Decimal::from_str(amount).unwrap()
+}
+
+/// The book's deposits in CNY, as `segmentSummary` at `hub` totals them (from the
+/// snapshot once a sweep has completed).
+async fn book_deposits(app: &TestApp, hub: &str) -> Decimal {
+    let answer = app
+        .graphql_at(
+            hub,
+            "{ segmentSummary(groupBy: [TIER, BRANCH]) { deposits { amount } } }",
+            json!({}),
+        )
+        .await;
+    answer["data"]["segmentSummary"]
+        .as_array()
+        .unwrap_or_else(|| panic!("segments: {answer}"))
+        .iter()
+        .map(|s| Decimal::from_str(s["deposits"]["amount"].as_str().unwrap()).unwrap())
+        .sum()
+}
+
 /// Moves `delta` on the customer's first account through the sandbox, which
 /// publishes the change on the broker; returns the sandbox's answer.
 async fn move_balance(app: &TestApp, delta: &str) -> Value {
@@ -258,7 +292,12 @@ async fn a_change_on_the_broker_changes_the_answer_of_two_hubs_within_a_second()
         .await;
     consuming(&first).await;
     consuming(&second).await;
+    let report = sweep(&db, &first.sandbox, Default::default()).await;
+    assert!(report.complete && report.failed == 0, "{report:?}");
     let hubs = [first.hub.clone(), second.hub.clone()];
+    let book_before = book_deposits(&first, &hubs[0]).await;
+    assert_eq!(book_deposits(&first, &hubs[1]).await, book_before);
+    let deposits_before = deposits(&first, &hubs[0]).await;
     // Both hubs answer from their tiers before the change: what changes their answer
     // is the event, not a cache that had nothing.
     let before = total_balance(&first, &hubs[0]).await;
@@ -285,6 +324,26 @@ async fn a_change_on_the_broker_changes_the_answer_of_two_hubs_within_a_second()
             changed,
             "{hub} answers the new balance within a second of the change (after {:?})",
             published.elapsed()
+        );
+        // The snapshot row was recomputed before the event was acknowledged: the
+        // book's totals move by what the customer's deposits moved, on either hub.
+        let summed = |seen: (Decimal, Decimal)| {
+            seen.0 != deposits_before && seen.1 == book_before - deposits_before + seen.0
+        };
+        let mut seen = (deposits_before, book_before);
+        while !summed(seen) && published.elapsed() < Duration::from_secs(1) {
+            seen = (
+                deposits(&first, hub).await,
+                book_deposits(&first, hub).await,
+            );
+        }
+        assert!(
+            summed(seen),
+            "{hub}'s segmentSummary counts the change within a second (after {:?}): \
+             customer's deposits {deposits_before} -> {}, book {book_before} -> {}",
+            published.elapsed(),
+            seen.0,
+            seen.1
         );
     }
     assert!(published.elapsed() < Duration::from_secs(1));

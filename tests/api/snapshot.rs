@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::common::*;
 use c360::config::Config;
-use c360::snapshot::{SweepReport, SweepSettings};
+use c360::snapshot::SweepSettings;
 
 on_both_backends!(
     the_snapshot_answers_as_the_live_book_did,
@@ -16,16 +16,6 @@ on_both_backends!(
     a_killed_sweep_resumes_from_its_checkpoint,
     hubs_sweep_on_their_schedule_one_at_a_time,
 );
-
-async fn sweep(db: &TestDb, sandbox: &str, settings: SweepSettings) -> SweepReport {
-    let builder = c360::snapshot_builder(&snapshot_config(db, sandbox))
-        .await
-        .expect("the snapshot's builder starts");
-    c360::snapshot::sweep(&builder, &settings, &Quiet, std::future::pending())
-        .await
-        .expect("the sweep runs")
-        .expect("no other sweep holds the lease")
-}
 
 const SUMMARY: &str =
     r#"{ segmentSummary(groupBy: [TIER, BRANCH]) { key count aum { amount currency } asOf } }"#;

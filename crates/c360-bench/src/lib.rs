@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -37,11 +39,28 @@ pub enum Scenario {
     Batch100,
     /// `searchCustomers` by a surname, first 20, with the core profile.
     Search,
+    /// `segmentSummary` by tier and branch over the whole book: what a BI dashboard
+    /// asks. Meant for a hub whose BI snapshot has been built (`--target`).
+    Segments,
+    /// A `customerBook` page of 20 from a random customer of the pool on (keyset
+    /// paging deep into the book). Meant for a hub whose BI snapshot has been built.
+    BookPage,
 }
 
 impl Scenario {
-    pub const NAMES: &'static [&'static str] =
-        &["log-interaction", "profile360", "batch100", "search"];
+    pub const NAMES: &'static [&'static str] = &[
+        "log-interaction",
+        "profile360",
+        "batch100",
+        "search",
+        "segments",
+        "book-page",
+    ];
+
+    /// Whether the scenario reads the book, which a BI role does (a teller may not).
+    pub fn reads_book(self) -> bool {
+        matches!(self, Scenario::Segments | Scenario::BookPage)
+    }
 }
 
 /// Which cache tiers are on, and whether the pool is read once before measuring.
@@ -109,6 +128,8 @@ impl FromStr for Scenario {
             "profile360" => Ok(Scenario::Profile360),
             "batch100" => Ok(Scenario::Batch100),
             "search" => Ok(Scenario::Search),
+            "segments" => Ok(Scenario::Segments),
+            "book-page" => Ok(Scenario::BookPage),
             other => Err(format!(
                 "unknown scenario '{other}' (known: {})",
                 Scenario::NAMES.join(", ")
@@ -124,6 +145,8 @@ impl fmt::Display for Scenario {
             Scenario::Profile360 => "profile360",
             Scenario::Batch100 => "batch100",
             Scenario::Search => "search",
+            Scenario::Segments => "segments",
+            Scenario::BookPage => "book-page",
         })
     }
 }
@@ -285,6 +308,15 @@ const BATCH_100: &str = "query Batch($ids: [ID!]!) { customers(ids: $ids) { id k
 const SEARCH: &str = "query Search($name: String!) { searchCustomers(name: $name, first: 20) {
   edges { node { id name mobile branch status } } pageInfo { hasNextPage } } }";
 
+/// A BI dashboard's question: customers, AUM and deposits by tier and branch.
+const SEGMENTS: &str = "{ segmentSummary(groupBy: [TIER, BRANCH]) { key count aum { amount }
+  deposits { amount } isOther asOf } }";
+
+/// A page of the book as a BI role reads it (amounts as bands).
+const BOOK_PAGE: &str = "query Book($after: String) { customerBook(first: 20, after: $after) {
+  edges { node { customer { id } tier lifecycleStage churnLevel aum { band } asOf } }
+  pageInfo { hasNextPage endCursor } } }";
+
 /// The commonest surnames, as a teller would type them.
 const SURNAMES: &[&str] = &["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周"];
 
@@ -322,10 +354,11 @@ pub async fn run(plan: &BenchPlan) -> Result<BenchReport, HubProcessError> {
     if matches!(plan.scenario, Scenario::Profile360 | Scenario::Batch100) && plan.mode.warm() {
         prewarm(&client, &url, plan).await;
     }
-    if plan.unique && plan.scenario == Scenario::Search {
-        return Err(HubProcessError::Mode(
-            "--unique deals out customers; search asks for surnames".into(),
-        ));
+    if plan.unique && matches!(plan.scenario, Scenario::Search | Scenario::Segments) {
+        return Err(HubProcessError::Mode(format!(
+            "--unique deals out customers; {} asks about no customer",
+            plan.scenario
+        )));
     }
     let customers = Arc::new(Customers::new(plan.customers, plan.unique));
     let calls_before = upstream_calls(&client, plan).await;
@@ -547,6 +580,15 @@ fn request(plan: &BenchPlan, customers: &Customers) -> Option<Value> {
                 .collect::<Option<Vec<String>>>()?;
             json!({"query": BATCH_100, "variables": {"ids": ids}})
         }
+        Scenario::Segments => json!({ "query": SEGMENTS }),
+        Scenario::BookPage => {
+            // The book's keyset cursor after the customer before the chosen one.
+            let after = json!({ "c": cif(customers.next()?.saturating_sub(1)) });
+            json!({
+                "query": BOOK_PAGE,
+                "variables": {"after": URL_SAFE_NO_PAD.encode(after.to_string())}
+            })
+        }
         Scenario::Search => {
             let surname = SURNAMES[fastrand::usize(..SURNAMES.len())];
             json!({"query": SEARCH, "variables": {"name": surname}})
@@ -642,6 +684,9 @@ mod tests {
         assert_eq!("warm-redis".parse::<Mode>().unwrap(), Mode::WarmRedis);
         assert_eq!("batch100".parse::<Scenario>().unwrap(), Scenario::Batch100);
         assert_eq!("search".parse::<Scenario>().unwrap(), Scenario::Search);
+        for name in Scenario::NAMES {
+            assert_eq!(name.parse::<Scenario>().unwrap().to_string(), *name);
+        }
         assert!("tepid".parse::<Mode>().is_err());
         assert_eq!("uncached".parse::<Mode>().unwrap(), Mode::Uncached);
     }

@@ -929,6 +929,22 @@ impl c360::snapshot::Progress for Quiet {
     fn finish(&self, _report: &c360::snapshot::SweepReport) {}
 }
 
+/// Runs a sweep of the sandbox's book into the test's database, as
+/// `c360 snapshot build` would with `settings`.
+pub async fn sweep(
+    db: &TestDb,
+    sandbox: &str,
+    settings: c360::snapshot::SweepSettings,
+) -> c360::snapshot::SweepReport {
+    let builder = c360::snapshot_builder(&snapshot_config(db, sandbox))
+        .await
+        .expect("the snapshot's builder starts");
+    c360::snapshot::sweep(&builder, &settings, &Quiet, std::future::pending())
+        .await
+        .expect("the sweep runs")
+        .expect("no other sweep holds the lease")
+}
+
 /// What `c360 snapshot build` and `c360 export` read: the test's database and sandbox.
 pub fn snapshot_config(db: &TestDb, sandbox: &str) -> Config {
     let mut config = Config {

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""The time from a change made in the sandbox to the answers of every hub.
+
+Each round moves a customer's balance by 1.00 through `POST /_sandbox/changes` (the
+sandbox publishes the change on the broker, confirmed, before it answers), then polls
+each hub's `customer` answer, one thread per hub, until it shows the new balance.
+The hubs answered the customer from their cache tiers just before, so what changes
+their answer is the event. Prints, per hub, the median, 90th percentile and
+maximum over the rounds, counted from just before the change was posted.
+"""
+import argparse
+import json
+import random
+import statistics
+import threading
+import time
+import urllib.error
+import urllib.request
+from decimal import Decimal
+
+QUERY = "query($id: ID!) { customer(id: $id) { accounts { balance { amount } } } }"
+
+
+def call(url, body, token=None):
+    headers = {"content-type": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, json.dumps(body).encode(), headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def total(hub, token, cif):
+    answer = call(f"{hub}/graphql", {"query": QUERY, "variables": {"id": cif}}, token)
+    accounts = (answer.get("data") or {}).get("customer") or {}
+    accounts = accounts.get("accounts")
+    if not accounts:
+        return None
+    return sum(Decimal(a["balance"]["amount"]) for a in accounts)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hubs", nargs="+", required=True)
+    parser.add_argument("--sandbox", required=True)
+    parser.add_argument("--token", required=True, help="a token that may read customers")
+    parser.add_argument("--rounds", type=int, default=50)
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--limit", type=float, default=10.0, help="seconds to wait a round")
+    args = parser.parse_args()
+    seen = {hub: [] for hub in args.hubs}
+    rounds = 0
+    while rounds < args.rounds:
+        cif = str(1_000_000_000 + random.randint(1, args.customers))
+        before = {hub: total(hub, args.token, cif) for hub in args.hubs}
+        if None in before.values():
+            continue  # a customer without accounts
+        for hub in args.hubs:  # from the tiers now
+            total(hub, args.token, cif)
+        expected = before[args.hubs[0]] + Decimal("1.00")
+        started = time.perf_counter()
+        try:
+            call(f"{args.sandbox}/_sandbox/changes",
+                 {"cif": cif, "kind": "balance", "delta": "1.00"})
+        except urllib.error.HTTPError as e:
+            raise SystemExit(f"the sandbox refused the change: {e.read().decode()}")
+
+        def poll(hub):
+            while time.perf_counter() - started < args.limit:
+                if total(hub, args.token, cif) == expected:
+                    seen[hub].append((time.perf_counter() - started) * 1000)
+                    return
+            raise SystemExit(f"{hub} did not show the change within {args.limit}s")
+
+        threads = [threading.Thread(target=poll, args=(hub,)) for hub in args.hubs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        rounds += 1
+    for hub, times in seen.items():
+        times.sort()
+        p90 = times[int(len(times) * 0.9) - 1]
+        print(f"{hub}: {len(times)} changes, event to answer p50 "
+              f"{statistics.median(times):.1f} ms, p90 {p90:.1f} ms, max {times[-1]:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
