@@ -499,7 +499,7 @@ impl Export {
     ) -> Result<Export, ExportError> {
         let plan = Plan::for_viewer(viewer)?;
         let scope = viewer.snapshot_scope();
-        let rows = store.snapshot_count(&scope, &filter).await?.max(0) as u64;
+        let rows = store.snapshot_count(&scope, &filter, None).await?.max(0) as u64;
         if let Some(k) = viewer.min_group_size() {
             if (rows as usize) < k {
                 return Err(ExportError::TooFew { selected: rows, k });

@@ -10,11 +10,13 @@
 //! way for ever. When the broker goes away the hub reconnects with a capped
 //! exponential backoff and resumes; whatever it had not acknowledged comes again.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{
@@ -176,22 +178,38 @@ impl RabbitFeed {
             self.store.clone(),
             self.metrics.clone(),
         ));
-        let mut failures = 0u32;
+        // Deliveries are handled side by side, as many as the broker hands out
+        // unacknowledged (`feed.prefetch`): each event waits mostly on the systems its
+        // snapshot row is recomputed from, so one at a time would cap a hub at a few
+        // dozen events a second. Their order does not matter: each invalidates and
+        // recomputes from what the systems say now, and a row is only replaced by one
+        // read later (see the snapshot's upsert).
+        let failures = AtomicU32::new(0);
+        let mut in_flight = FuturesUnordered::new();
+        let limit = usize::from(self.config.prefetch.max(1));
         let ended = loop {
             tokio::select! {
                 biased;
                 () = stopped(stop) => break Ended::Stopped,
-                next = consumer.next() => match next {
+                Some(carry_on) = in_flight.next(), if !in_flight.is_empty() => {
+                    let carry_on: bool = carry_on;
+                    if !carry_on {
+                        break Ended::Stopped;
+                    }
+                }
+                next = consumer.next(), if in_flight.len() < limit => match next {
                     Some(Ok(delivery)) => {
-                        if !self.handle(delivery, stop, &mut failures).await {
-                            break Ended::Stopped;
-                        }
+                        in_flight.push(self.handle(delivery, stop.clone(), &failures));
                     }
                     Some(Err(error)) => break Ended::Lost(error.to_string()),
                     None => break Ended::Lost("the broker cancelled the consumer".into()),
                 },
             }
         };
+        // What is still in flight is neither acknowledged nor applied twice: the
+        // deliveries go back to the queue when the channel closes, and an event whose
+        // claim was taken is recognised by it when it comes back.
+        drop(in_flight);
         sampling.abort();
         if matches!(ended, Ended::Stopped) {
             // Whatever was delivered and not acknowledged goes back to the queue when
@@ -296,8 +314,8 @@ impl RabbitFeed {
     async fn handle(
         &self,
         delivery: Delivery,
-        stop: &mut watch::Receiver<bool>,
-        failures: &mut u32,
+        mut stop: watch::Receiver<bool>,
+        failures: &AtomicU32,
     ) -> bool {
         let Some(mapping) = self
             .bindings
@@ -322,7 +340,7 @@ impl RabbitFeed {
         let key = format!("{system}:{}", event.id);
         match self.apply(&key, system, &event).await {
             Ok(outcome) => {
-                *failures = 0;
+                failures.store(0, Ordering::Relaxed);
                 if let Err(error) = delivery.ack(BasicAckOptions::default()).await {
                     // The broker delivers it again; its claim makes that a duplicate.
                     tracing::warn!(delivery_tag = delivery.delivery_tag, %error, "acknowledgement not sent");
@@ -343,9 +361,9 @@ impl RabbitFeed {
                 }
             }
             Err(reason) => {
-                *failures = failures.saturating_add(1);
+                let failed = failures.fetch_add(1, Ordering::Relaxed).saturating_add(1);
                 self.count(system, "retried");
-                let wait = backoff(FIRST_RETRY, *failures, self.config.retry_max);
+                let wait = backoff(FIRST_RETRY, failed, self.config.retry_max);
                 tracing::warn!(
                     exchange = %delivery.exchange,
                     routing_key = %delivery.routing_key,
@@ -358,7 +376,7 @@ impl RabbitFeed {
                 );
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
-                    () = stopped(stop) => return false,
+                    () = stopped(&mut stop) => return false,
                 }
                 if let Err(error) = delivery
                     .nack(BasicNackOptions {

@@ -702,7 +702,7 @@ async fn snapshot_book(
     let stored = filter.stored();
     if let Some(k) = viewer.min_group_size() {
         let count = store
-            .snapshot_count(&scope, &stored)
+            .snapshot_count(&scope, &stored, Some(k))
             .await
             .map_err(|e| errors::store(&e))?;
         if (count as usize) < k {

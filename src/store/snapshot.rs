@@ -506,16 +506,28 @@ impl Store {
         Ok(held.into_iter().collect())
     }
 
-    /// Rows `scope` and `filter` admit.
+    /// Rows `scope` and `filter` admit, counted up to `at_most` when given.
     pub async fn snapshot_count(
         &self,
         scope: &SnapshotScope,
         filter: &SnapshotFilter,
+        at_most: Option<usize>,
     ) -> Result<i64, StoreError> {
         let mut c = Conditions::default();
         scope.apply(&mut c);
         filter.apply(&mut c);
-        let sql = format!("SELECT COUNT(*) FROM customer_snapshot {}", c.sql());
+        let sql = match at_most {
+            // Whether a group reaches k needs k rows, not a count of the whole book
+            // (a million rows took 400 ms on PostgreSQL, on every page of the book).
+            Some(limit) => {
+                let limit_at = c.arg(Arg::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
+                format!(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM customer_snapshot {} LIMIT {limit_at}) AS admitted",
+                    c.sql()
+                )
+            }
+            None => format!("SELECT COUNT(*) FROM customer_snapshot {}", c.sql()),
+        };
         let args = &c.args;
         on_pool!(self, p => super::bind_all_scalar(sqlx::query_scalar::<_, i64>(&sql), args)
             .fetch_one(p)

@@ -7,8 +7,14 @@ each hub's `customer` answer, one thread per hub, until it shows the new balance
 The hubs answered the customer from their cache tiers just before, so what changes
 their answer is the event. Prints, per hub, the median, 90th percentile and
 maximum over the rounds, counted from just before the change was posted.
+
+Then a burst (`--burst N`): N changes posted from 8 threads as fast as the sandbox
+takes them, and the time until the hubs together have applied them all
+(`c360_feed_events_total{outcome="applied"}` in their `/metrics`): the events per
+second the hubs keep up with, each event invalidating and recomputing a snapshot row.
 """
 import argparse
+import concurrent.futures
 import json
 import random
 import statistics
@@ -47,6 +53,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=50)
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--limit", type=float, default=10.0, help="seconds to wait a round")
+    parser.add_argument("--burst", type=int, default=1000)
     args = parser.parse_args()
     seen = {hub: [] for hub in args.hubs}
     rounds = 0
@@ -83,6 +90,43 @@ def main():
         p90 = times[int(len(times) * 0.9) - 1]
         print(f"{hub}: {len(times)} changes, event to answer p50 "
               f"{statistics.median(times):.1f} ms, p90 {p90:.1f} ms, max {times[-1]:.1f} ms")
+    if args.burst:
+        burst(args)
+
+
+def applied(hubs):
+    count = 0.0
+    for hub in hubs:
+        with urllib.request.urlopen(f"{hub}/metrics", timeout=10) as response:
+            text = response.read().decode()
+        for line in text.splitlines():
+            if line.startswith("c360_feed_events_total{") and 'outcome="applied"' in line:
+                count += float(line.rsplit(" ", 1)[1])
+    return count
+
+
+def burst(args):
+    before = applied(args.hubs)
+    cifs = [str(1_000_000_000 + random.randint(1, args.customers)) for _ in range(args.burst)]
+
+    def change(cif):
+        try:
+            call(f"{args.sandbox}/_sandbox/changes", {"cif": cif, "kind": "balance", "delta": "1.00"})
+            return 1
+        except urllib.error.HTTPError:
+            return 0  # a customer without accounts
+
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        made = sum(pool.map(change, cifs))
+    posted = time.perf_counter() - started
+    while applied(args.hubs) - before < made:
+        if time.perf_counter() - started > 600:
+            raise SystemExit("the hubs did not apply the burst within 10 minutes")
+        time.sleep(0.05)
+    took = time.perf_counter() - started
+    print(f"burst: {made} changes posted in {posted:.1f} s, all applied by the hubs after "
+          f"{took:.1f} s: {made / took:.0f} events/s")
 
 
 if __name__ == "__main__":
