@@ -113,6 +113,17 @@ impl SnapshotDimension {
             SnapshotDimension::ChurnLevel => "churn_level",
         }
     }
+
+    /// The dimension in `snapshot_segments`, where a missing branch is stored
+    /// `NONE` already.
+    fn cell_column(self) -> &'static str {
+        match self {
+            SnapshotDimension::Tier => "tier",
+            SnapshotDimension::LifecycleStage => "lifecycle_stage",
+            SnapshotDimension::Branch => "branch",
+            SnapshotDimension::ChurnLevel => "churn_level",
+        }
+    }
 }
 
 /// One segment's totals.
@@ -340,13 +351,30 @@ impl Store {
         }
         let sql = upsert_sql();
         let backend = self.backend();
+        // Each row moves its segment cell's totals (the triggers of migration 0010),
+        // and on PostgreSQL a cell stays locked until the commit: batches written at
+        // once that took their cells in different orders deadlocked. In cell order,
+        // every batch takes them in the same order (a row that changes cell also
+        // touches its old one first, which is rare and then retried).
+        let mut in_cell_order: Vec<&SnapshotRow> = rows.iter().collect();
+        in_cell_order.sort_by(|a, b| {
+            let cell = |r: &SnapshotRow| {
+                (
+                    r.tier.clone(),
+                    r.branch.clone().unwrap_or_else(|| "NONE".to_owned()),
+                    r.lifecycle_stage.clone(),
+                    r.churn_level.clone(),
+                )
+            };
+            cell(a).cmp(&cell(b)).then_with(|| a.cif.cmp(&b.cif))
+        });
         on_pool!(self, p => {
             // On SQLite the write lock is taken at once: concurrent batches whose
             // deferred transactions each began by reading deadlocked on the upgrade
             // until the busy timeout.
             let mut tx = p.begin_with(backend.begin_write()).await.map_err(classify)?;
             let mut written = 0;
-            for row in rows {
+            for row in &in_cell_order {
                 written += bind_row!(sqlx::query(&sql), row)
                     .execute(&mut *tx)
                     .await
@@ -383,30 +411,62 @@ impl Store {
                 "segments take 1 to 4 dimensions".to_owned(),
             ));
         }
+        // The cells hold every row, grouped by every dimension a filter or a
+        // branch scope can name; a book narrower than that (a relationship manager's,
+        // or the part a first sweep has written) is grouped from its rows.
+        let from_cells = through.is_none()
+            && (scope.all || (scope.customer.is_none() && scope.relationship_manager.is_none()));
         let mut c = Conditions::default();
         scope.apply(&mut c);
-        filter.apply(&mut c);
+        if from_cells {
+            SnapshotFilter {
+                branch: filter
+                    .no_branch
+                    .then(|| "NONE".to_owned())
+                    .or_else(|| filter.branch.clone()),
+                no_branch: false,
+                ..filter.clone()
+            }
+            .apply(&mut c);
+        } else {
+            filter.apply(&mut c);
+        }
         if let Some(last) = through {
             let p = c.arg(Arg::Text(last.to_owned()));
             c.push(format!("cif <= {p}"));
         }
         let keys: Vec<String> = (0..4)
             .map(|i| match dimensions.get(i) {
+                Some(d) if from_cells => format!("{} AS k{i}", d.cell_column()),
                 Some(d) => format!("{} AS k{i}", d.expression()),
                 None => format!("CAST(NULL AS TEXT) AS k{i}"),
             })
             .collect();
         let groups: Vec<String> = (0..dimensions.len()).map(|i| format!("k{i}")).collect();
-        let sql = format!(
-            "SELECT {}, COUNT(*) AS count, CAST(SUM(aum_fen) AS BIGINT) AS aum_fen, \
-             CAST(SUM(deposits_fen) AS BIGINT) AS deposits_fen, {} AS as_of \
-             FROM customer_snapshot {} GROUP BY {} ORDER BY {}",
-            keys.join(", "),
-            time_text(self.backend(), "MIN(computed_at)"),
-            c.sql(),
-            groups.join(", "),
-            groups.join(", "),
-        );
+        let sql = if from_cells {
+            format!(
+                "SELECT {}, CAST(SUM(customers) AS BIGINT) AS count, \
+                 CAST(SUM(aum_fen) AS BIGINT) AS aum_fen, \
+                 CAST(SUM(deposits_fen) AS BIGINT) AS deposits_fen, {} AS as_of \
+                 FROM snapshot_segments {} GROUP BY {} HAVING SUM(customers) > 0 ORDER BY {}",
+                keys.join(", "),
+                time_text(self.backend(), "MIN(oldest)"),
+                c.sql(),
+                groups.join(", "),
+                groups.join(", "),
+            )
+        } else {
+            format!(
+                "SELECT {}, COUNT(*) AS count, CAST(SUM(aum_fen) AS BIGINT) AS aum_fen, \
+                 CAST(SUM(deposits_fen) AS BIGINT) AS deposits_fen, {} AS as_of \
+                 FROM customer_snapshot {} GROUP BY {} ORDER BY {}",
+                keys.join(", "),
+                time_text(self.backend(), "MIN(computed_at)"),
+                c.sql(),
+                groups.join(", "),
+                groups.join(", "),
+            )
+        };
         let args = &c.args;
         let rows: Vec<SegmentRow> =
             on_pool!(self, p => super::bind_all_as(sqlx::query_as(&sql), args)
@@ -636,6 +696,7 @@ impl Store {
 
     /// Marks a sweep finished and gives its lease up.
     pub async fn finish_snapshot_run(&self, run: i64, owner: &str) -> Result<(), StoreError> {
+        self.settle_segment_ages().await?;
         let sql =
             "UPDATE snapshot_runs SET finished_at = $1, lease_owner = NULL, lease_until = NULL \
                    WHERE id = $2 AND lease_owner = $3";
@@ -647,6 +708,23 @@ impl Store {
             .await
             .map(|_| ()))
         .map_err(classify)?;
+        Ok(())
+    }
+
+    /// Sets each segment cell's `oldest` to its rows' oldest time exactly, and drops
+    /// the cells no row is in any more. The triggers only ever move `oldest` back (a
+    /// replaced row's time cannot be taken back without looking at the others), so a
+    /// complete sweep, which has just rewritten every row, settles it. One grouping
+    /// of the whole table: about a second at 1,000,000 rows.
+    async fn settle_segment_ages(&self) -> Result<(), StoreError> {
+        let settle = "UPDATE snapshot_segments AS g SET oldest = t.oldest FROM (\
+             SELECT tier, COALESCE(branch, 'NONE') AS branch, lifecycle_stage, churn_level, \
+             MIN(computed_at) AS oldest FROM customer_snapshot GROUP BY 1, 2, 3, 4) AS t \
+             WHERE g.tier = t.tier AND g.branch = t.branch \
+             AND g.lifecycle_stage = t.lifecycle_stage AND g.churn_level = t.churn_level";
+        let empty = "DELETE FROM snapshot_segments WHERE customers = 0";
+        on_pool!(self, p => sqlx::query(settle).execute(p).await.map(|_| ())).map_err(classify)?;
+        on_pool!(self, p => sqlx::query(empty).execute(p).await.map(|_| ())).map_err(classify)?;
         Ok(())
     }
 

@@ -15,6 +15,7 @@ on_both_backends!(
     a_failed_batch_is_recorded_reported_and_recovered,
     a_killed_sweep_resumes_from_its_checkpoint,
     hubs_sweep_on_their_schedule_one_at_a_time,
+    segment_cells_add_up_to_the_rows_as_rows_change,
 );
 
 const SUMMARY: &str =
@@ -265,4 +266,99 @@ async fn hubs_sweep_on_their_schedule_one_at_a_time(db: TestDb) {
         .sum();
     assert_eq!(counted, CUSTOMERS as i64);
     assert_eq!(first.total_requests().await, 0);
+}
+
+/// segmentSummary reads per-cell totals the database keeps as rows change
+/// (migration 0010); grouped from the rows themselves (what a sweep still under way
+/// or a relationship manager's book reads) they must say the same, after rows move
+/// between cells and after a stale write that must change nothing.
+async fn segment_cells_add_up_to_the_rows_as_rows_change(db: TestDb) {
+    use c360::store::{SnapshotDimension, SnapshotFilter, SnapshotScope};
+    let app = TestApp::builder().database(&db).spawn().await;
+    assert!(
+        sweep(&db, &app.sandbox, SweepSettings::default())
+            .await
+            .complete
+    );
+    let builder = c360::snapshot_builder(&snapshot_config(&db, &app.sandbox))
+        .await
+        .unwrap();
+    let store = builder.store();
+    let all = SnapshotScope {
+        all: true,
+        ..SnapshotScope::default()
+    };
+    let dimensions = [SnapshotDimension::Tier, SnapshotDimension::Branch];
+    // A CIF past every customer: the same rows, grouped from the rows.
+    let past_all = Some("9999999999");
+    let compare = |filter: SnapshotFilter| {
+        let all = all.clone();
+        async move {
+            let cells = store
+                .snapshot_segments(&all, &filter, &dimensions, None)
+                .await
+                .unwrap();
+            let rows = store
+                .snapshot_segments(&all, &filter, &dimensions, past_all)
+                .await
+                .unwrap();
+            let figures = |totals: &[c360::store::SegmentTotal]| {
+                totals
+                    .iter()
+                    .map(|t| (t.key.clone(), t.count, t.aum_fen, t.deposits_fen))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(figures(&cells), figures(&rows), "{filter:?}");
+            for (cell, row) in cells.iter().zip(&rows) {
+                assert!(
+                    cell.as_of <= row.as_of,
+                    "a cell's time is never newer than its rows'"
+                );
+            }
+            cells
+        }
+    };
+    let before = compare(SnapshotFilter::default()).await;
+    assert!(before.len() > 1, "{before:?}");
+
+    let mut moved = store
+        .snapshot_page(&all, &SnapshotFilter::default(), None, 5)
+        .await
+        .unwrap();
+    let tiers = ["MASS", "GOLD", "PLATINUM", "DIAMOND", "PRIVATE"];
+    let stale: Vec<_> = moved
+        .iter()
+        .map(|row| {
+            let mut stale = row.clone();
+            stale.tier = "PRIVATE".into();
+            stale.aum_fen += 1;
+            stale.computed_at -= chrono::Duration::days(1);
+            stale
+        })
+        .collect();
+    assert_eq!(store.put_snapshot_rows(&stale).await.unwrap(), 0);
+    assert_eq!(
+        compare(SnapshotFilter::default()).await,
+        before,
+        "a stale write changes nothing"
+    );
+    for (i, row) in moved.iter_mut().enumerate() {
+        let at = tiers.iter().position(|t| *t == row.tier).unwrap();
+        row.tier = tiers[(at + 1 + i) % tiers.len()].into();
+        row.aum_fen += 12_345;
+        row.deposits_fen -= 678;
+        row.computed_at = chrono::Utc::now();
+    }
+    assert_eq!(store.put_snapshot_rows(&moved).await.unwrap(), 5);
+    let after = compare(SnapshotFilter::default()).await;
+    assert_ne!(after, before);
+    let count = |cells: &[c360::store::SegmentTotal]| cells.iter().map(|c| c.count).sum::<i64>();
+    assert_eq!(count(&after), count(&before), "rows moved, none added");
+    let branch = moved[0].branch.clone();
+    compare(SnapshotFilter {
+        branch,
+        tier: Some(moved[0].tier.clone()),
+        ..SnapshotFilter::default()
+    })
+    .await;
 }

@@ -8,7 +8,7 @@ The hubs answered the customer from their cache tiers just before, so what chang
 their answer is the event. Prints, per hub, the median, 90th percentile and
 maximum over the rounds, counted from just before the change was posted.
 
-Then a burst (`--burst N`): N changes posted from 8 threads as fast as the sandbox
+Then a burst (`--burst N`): N changes posted from 32 threads as fast as the sandbox
 takes them, and the time until the hubs together have applied them all
 (`c360_feed_events_total{outcome="applied"}` in their `/metrics`): the events per
 second the hubs keep up with, each event invalidating and recomputing a snapshot row.
@@ -117,7 +117,7 @@ def burst(args):
             return 0  # a customer without accounts
 
     started = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+    with concurrent.futures.ThreadPoolExecutor(32) as pool:
         made = sum(pool.map(change, cifs))
     posted = time.perf_counter() - started
     while applied(args.hubs) - before < made:

@@ -7,7 +7,9 @@
 # (event_latency.py). A bench, not a test: run it by hand, on a release build.
 #   cargo build --release && tools/bi-scale/hubs.sh [CUSTOMERS]
 # Services: PostgreSQL at $PGURL, Redis at $REDIS, RabbitMQ at $AMQP (the defaults are
-# this machine's, as .ci/run starts them). Set SKIP_SQLITE=1 to stop after PostgreSQL.
+# this machine's, as .ci/run starts them). SKIP_SQLITE=1 stops after PostgreSQL;
+# KEEP_DB=1 keeps the PostgreSQL database, and a later run with it reuses its snapshot
+# instead of sweeping again.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${1:-1000000}
@@ -55,9 +57,13 @@ serve() { # port, database URL, extra env...
 }
 
 DB=c360_bi_hubs
-psql "$PGURL" -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
 PGDB="${PGURL%/*}/$DB"
-sweep "$PGDB"
+if [ "${KEEP_DB:-}" = 1 ] && [ "$(psql "$PGDB" -Atc "SELECT count(*) FROM snapshot_runs WHERE finished_at IS NOT NULL" 2>/dev/null)" = 1 ]; then
+  echo "== reusing the snapshot in $DB"
+else
+  psql "$PGURL" -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+  sweep "$PGDB"
+fi
 feed=(C360_REDIS__URL="$REDIS" C360_REDIS__KEY_PREFIX="$RUN:" C360_FEED__URL="$AMQP"
   C360_FEED__QUEUE="$RUN.hub" C360_FEED__DEAD_LETTER_EXCHANGE="$RUN.dlx"
   C360_FEED__DEAD_LETTER_QUEUE="$RUN.dead")
@@ -69,7 +75,7 @@ echo "== event to answer, two hubs"
 python3 tools/bi-scale/event_latency.py --hubs http://127.0.0.1:4001 http://127.0.0.1:4002 \
   --sandbox http://127.0.0.1:4100 --token "$("$BIN" token --role admin --staff A0002 --ttl 1h)" \
   | sed 's/^/  /'
-psql "$PGURL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
+[ "${KEEP_DB:-}" = 1 ] || psql "$PGURL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
 [ "${SKIP_SQLITE:-}" = 1 ] && exit 0
 
 SQLITE="sqlite://$WORK/c360.db?mode=rwc"
