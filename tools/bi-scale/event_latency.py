@@ -8,11 +8,14 @@ The hubs answered the customer from their cache tiers just before, so what chang
 their answer is the event. Prints, per hub, the median, 90th percentile and
 maximum over the rounds, counted from just before the change was posted.
 
-Then a burst (`--burst N`): N changes posted from 32 threads as fast as the sandbox
-takes them, and the time until the hubs together have applied them all
-(`c360_feed_events_total{outcome="applied"}` in their `/metrics`): the events per
-second the hubs keep up with, each event invalidating and recomputing a snapshot row.
+Then a burst (`--burst N`): N changes posted from 32 threads while the hub processes
+(`--pause-pids`) are stopped (SIGSTOP), so that the events wait in the queue, then the
+time from resuming them until they have applied them all
+(`c360_feed_events_total{outcome="applied"}` in their `/metrics`): how many events a
+second the hubs drain, each invalidating the tiers and recomputing a snapshot row.
 """
+import os
+import signal
 import argparse
 import concurrent.futures
 import json
@@ -54,6 +57,7 @@ def main():
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--limit", type=float, default=10.0, help="seconds to wait a round")
     parser.add_argument("--burst", type=int, default=1000)
+    parser.add_argument("--pause-pids", type=int, nargs="*", default=[])
     args = parser.parse_args()
     seen = {hub: [] for hub in args.hubs}
     rounds = 0
@@ -116,17 +120,25 @@ def burst(args):
         except urllib.error.HTTPError:
             return 0  # a customer without accounts
 
+    for pid in args.pause_pids:
+        os.kill(pid, signal.SIGSTOP)
+    posting = time.perf_counter()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(32) as pool:
+            made = sum(pool.map(change, cifs))
+    finally:
+        for pid in args.pause_pids:
+            os.kill(pid, signal.SIGCONT)
     started = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(32) as pool:
-        made = sum(pool.map(change, cifs))
-    posted = time.perf_counter() - started
+    posted = started - posting
     while applied(args.hubs) - before < made:
         if time.perf_counter() - started > 600:
             raise SystemExit("the hubs did not apply the burst within 10 minutes")
         time.sleep(0.05)
     took = time.perf_counter() - started
-    print(f"burst: {made} changes posted in {posted:.1f} s, all applied by the hubs after "
-          f"{took:.1f} s: {made / took:.0f} events/s")
+    waiting = "waiting in the queue" if args.pause_pids else "as they came"
+    print(f"burst: {made} changes posted in {posted:.1f} s ({waiting}), all applied "
+          f"{took:.1f} s later: {made / took:.0f} events/s")
 
 
 if __name__ == "__main__":

@@ -69,11 +69,13 @@ feed=(C360_REDIS__URL="$REDIS" C360_REDIS__KEY_PREFIX="$RUN:" C360_FEED__URL="$A
   C360_FEED__DEAD_LETTER_QUEUE="$RUN.dead")
 serve 4001 "$PGDB" "${feed[@]}"
 serve 4002 "$PGDB" "${feed[@]}"
+HUBS=("${pids[@]: -2}")
 echo "== PostgreSQL: $(psql "$PGDB" -Atc "SELECT pg_size_pretty(pg_total_relation_size('customer_snapshot'))") for the snapshot and its indexes"
 bench http://127.0.0.1:4001
 echo "== event to answer, two hubs"
 python3 tools/bi-scale/event_latency.py --hubs http://127.0.0.1:4001 http://127.0.0.1:4002 \
   --sandbox http://127.0.0.1:4100 --token "$("$BIN" token --role admin --staff A0002 --ttl 1h)" \
+  --burst 3000 --pause-pids "${HUBS[@]}" \
   | sed 's/^/  /'
 [ "${KEEP_DB:-}" = 1 ] || psql "$PGURL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
 [ "${SKIP_SQLITE:-}" = 1 ] && exit 0
