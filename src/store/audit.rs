@@ -15,7 +15,7 @@ use uuid::Uuid;
 pub(super) mod chain;
 
 use super::{
-    bind_all_as, classify, new_id, on_connection, on_pool, values_sql, Arg, Backend, Conditions,
+    bind_args, classify, new_id, on_connection, on_pool, values_sql, Arg, Backend, Conditions,
     HeldConnection, Store, StoreError,
 };
 use crate::domain::Cif;
@@ -416,7 +416,7 @@ impl Store {
         let (sql, conditions) = list_sql(self.backend(), filter, after, first + 1);
         let args = &conditions.args;
         let rows: Vec<Row> =
-            on_pool!(self, p => bind_all_as(sqlx::query_as(&sql), args).fetch_all(p).await)
+            on_pool!(self, p => bind_args!(sqlx::query_as(&sql), args).fetch_all(p).await)
                 .map_err(classify)?;
         let mut records = rows
             .into_iter()

@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use sha2::{Digest, Sha256};
 
 use super::{
-    bind_all_as, classify, decode, fingerprint, new_id, now, on_pool, Arg, Conditions,
+    bind_args, classify, decode, fingerprint, new_id, now, on_pool, Arg, Conditions,
     IdempotencyKey, Store, StoreError,
 };
 use crate::domain::{
@@ -354,11 +354,11 @@ impl Store {
         );
         let (consent_args, preference_args) = (&marketing.args, &c.args);
         let (consents, preferences): (Vec<ConsentRow>, Vec<PreferenceRow>) = on_pool!(self, p => {
-            let consents = bind_all_as(sqlx::query_as(&consents_sql), consent_args)
+            let consents = bind_args!(sqlx::query_as(&consents_sql), consent_args)
                 .fetch_all(p)
                 .await
                 .map_err(classify)?;
-            let preferences = bind_all_as(sqlx::query_as(&preferences_sql), preference_args)
+            let preferences = bind_args!(sqlx::query_as(&preferences_sql), preference_args)
                 .fetch_all(p)
                 .await
                 .map_err(classify)?;

@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use super::group_commit::{bind_row, NewRow, Written};
 use super::{
-    bind_all, bind_all_as, classify, decode, fingerprint, new_id, now, on_pool, Arg, Backend,
-    Conditions, IdempotencyKey, Store, StoreError,
+    bind_args, classify, decode, fingerprint, new_id, now, on_pool, Arg, Backend, Conditions,
+    IdempotencyKey, Store, StoreError,
 };
 use crate::domain::{
     marketing_refusal, Cif, ContactChannel, ContactReason, Interaction, InteractionChange,
@@ -441,7 +441,7 @@ impl Store {
         let (sql, conditions) = list_sql(filter, after, limit);
         let args = &conditions.args;
         let rows: Vec<Row> =
-            on_pool!(self, p => bind_all_as(sqlx::query_as(&sql), args).fetch_all(p).await)
+            on_pool!(self, p => bind_args!(sqlx::query_as(&sql), args).fetch_all(p).await)
                 .map_err(classify)?;
         rows.into_iter().map(Row::into_domain).collect()
     }
@@ -463,7 +463,7 @@ impl Store {
         let args = &conditions.args;
         on_pool!(self, p => {
             use sqlx::Row as _;
-            let rows = bind_all(sqlx::query(&explain), args)
+            let rows = bind_args!(sqlx::query(&explain), args)
                 .fetch_all(p)
                 .await
                 .map_err(classify)?;
@@ -501,7 +501,7 @@ impl Store {
         let width = group_by.len();
         on_pool!(self, p => {
             use sqlx::Row as _;
-            let rows = bind_all(sqlx::query(&sql), args)
+            let rows = bind_args!(sqlx::query(&sql), args)
                 .fetch_all(p)
                 .await
                 .map_err(classify)?;

@@ -490,74 +490,23 @@ enum Arg {
     Int(i64),
 }
 
-/// Binds `args` in order to `$1`, `$2`, … of a statement.
-fn bind_all<'q, DB>(
-    mut query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
-    args: &'q [Arg],
-) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
-where
-    DB: sqlx::Database,
-    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Uuid: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    for arg in args {
-        query = match arg {
-            Arg::Text(s) => query.bind(s.as_str()),
-            Arg::Time(t) => query.bind(*t),
-            Arg::Id(id) => query.bind(*id),
-            Arg::Int(n) => query.bind(*n),
-        };
-    }
-    query
+/// Binds `args` in order to `$1`, `$2`, … of a statement: a `query`, `query_as` or
+/// `query_scalar`, which are three types with a `bind` each, hence a macro.
+macro_rules! bind_args {
+    ($query:expr, $args:expr) => {{
+        let mut query = $query;
+        for arg in $args {
+            query = match arg {
+                $crate::store::Arg::Text(s) => query.bind(s.as_str()),
+                $crate::store::Arg::Time(t) => query.bind(*t),
+                $crate::store::Arg::Id(id) => query.bind(*id),
+                $crate::store::Arg::Int(n) => query.bind(*n),
+            };
+        }
+        query
+    }};
 }
-
-/// [`bind_all`] for `query_as`.
-fn bind_all_as<'q, DB, O>(
-    mut query: sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments<'q>>,
-    args: &'q [Arg],
-) -> sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments<'q>>
-where
-    DB: sqlx::Database,
-    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Uuid: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    for arg in args {
-        query = match arg {
-            Arg::Text(s) => query.bind(s.as_str()),
-            Arg::Time(t) => query.bind(*t),
-            Arg::Id(id) => query.bind(*id),
-            Arg::Int(n) => query.bind(*n),
-        };
-    }
-    query
-}
-
-/// [`bind_all`] for `query_scalar`.
-fn bind_all_scalar<'q, DB, O>(
-    mut query: sqlx::query::QueryScalar<'q, DB, O, <DB as sqlx::Database>::Arguments<'q>>,
-    args: &'q [Arg],
-) -> sqlx::query::QueryScalar<'q, DB, O, <DB as sqlx::Database>::Arguments<'q>>
-where
-    DB: sqlx::Database,
-    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Uuid: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    for arg in args {
-        query = match arg {
-            Arg::Text(s) => query.bind(s.as_str()),
-            Arg::Time(t) => query.bind(*t),
-            Arg::Id(id) => query.bind(*id),
-            Arg::Int(n) => query.bind(*n),
-        };
-    }
-    query
-}
+use bind_args;
 
 /// Builds a `WHERE` clause with numbered placeholders.
 #[derive(Debug, Clone, Default)]

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{classify, now, on_pool, Arg, Backend, Conditions, Store, StoreError};
+use super::{bind_args, classify, now, on_pool, Arg, Backend, Conditions, Store, StoreError};
 
 /// Columns of a snapshot row, in the order [`SnapshotRow`] binds them.
 const COLUMNS: &str = "cif, party_id, branch, relationship_manager, tier, lifecycle_stage, \
@@ -287,6 +287,14 @@ impl SnapshotFilter {
     }
 }
 
+/// The conditions of the rows `scope` and `filter` admit.
+fn admitted(scope: &SnapshotScope, filter: &SnapshotFilter) -> Conditions {
+    let mut c = Conditions::default();
+    scope.apply(&mut c);
+    filter.apply(&mut c);
+    c
+}
+
 /// Binds a row's columns in [`COLUMNS`] order.
 macro_rules! bind_row {
     ($query:expr, $r:expr) => {{
@@ -416,21 +424,16 @@ impl Store {
         // or the part a first sweep has written) is grouped from its rows.
         let from_cells = through.is_none()
             && (scope.all || (scope.customer.is_none() && scope.relationship_manager.is_none()));
-        let mut c = Conditions::default();
-        scope.apply(&mut c);
-        if from_cells {
-            SnapshotFilter {
-                branch: filter
-                    .no_branch
-                    .then(|| "NONE".to_owned())
-                    .or_else(|| filter.branch.clone()),
-                no_branch: false,
-                ..filter.clone()
-            }
-            .apply(&mut c);
-        } else {
-            filter.apply(&mut c);
-        }
+        // A cell stores a missing branch as `NONE`.
+        let in_cells = SnapshotFilter {
+            branch: filter
+                .no_branch
+                .then(|| "NONE".to_owned())
+                .or_else(|| filter.branch.clone()),
+            no_branch: false,
+            ..filter.clone()
+        };
+        let mut c = admitted(scope, if from_cells { &in_cells } else { filter });
         if let Some(last) = through {
             let p = c.arg(Arg::Text(last.to_owned()));
             c.push(format!("cif <= {p}"));
@@ -468,11 +471,10 @@ impl Store {
             )
         };
         let args = &c.args;
-        let rows: Vec<SegmentRow> =
-            on_pool!(self, p => super::bind_all_as(sqlx::query_as(&sql), args)
+        let rows: Vec<SegmentRow> = on_pool!(self, p => bind_args!(sqlx::query_as(&sql), args)
             .fetch_all(p)
             .await)
-            .map_err(classify)?;
+        .map_err(classify)?;
         rows.into_iter()
             .map(|r| {
                 let key = [Some(r.k0), r.k1, r.k2, r.k3]
@@ -500,9 +502,7 @@ impl Store {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<SnapshotRow>, StoreError> {
-        let mut c = Conditions::default();
-        scope.apply(&mut c);
-        filter.apply(&mut c);
+        let mut c = admitted(scope, filter);
         if let Some(after) = after {
             let p = c.arg(Arg::Text(after.to_owned()));
             c.push(format!("cif > {p}"));
@@ -513,7 +513,7 @@ impl Store {
             c.sql()
         );
         let args = &c.args;
-        on_pool!(self, p => super::bind_all_as(sqlx::query_as::<_, SnapshotRow>(&sql), args)
+        on_pool!(self, p => bind_args!(sqlx::query_as::<_, SnapshotRow>(&sql), args)
             .fetch_all(p)
             .await)
         .map_err(classify)
@@ -526,15 +526,13 @@ impl Store {
         scope: &SnapshotScope,
         filter: &SnapshotFilter,
     ) -> Result<Vec<Option<String>>, StoreError> {
-        let mut c = Conditions::default();
-        scope.apply(&mut c);
-        filter.apply(&mut c);
+        let c = admitted(scope, filter);
         let sql = format!(
             "SELECT DISTINCT branch FROM customer_snapshot {} ORDER BY branch",
             c.sql()
         );
         let args = &c.args;
-        on_pool!(self, p => super::bind_all_scalar(sqlx::query_scalar::<_, Option<String>>(&sql), args)
+        on_pool!(self, p => bind_args!(sqlx::query_scalar::<_, Option<String>>(&sql), args)
             .fetch_all(p)
             .await)
         .map_err(classify)
@@ -559,7 +557,7 @@ impl Store {
         );
         let args = &c.args;
         let held: Vec<String> =
-            on_pool!(self, p => super::bind_all_scalar(sqlx::query_scalar::<_, String>(&sql), args)
+            on_pool!(self, p => bind_args!(sqlx::query_scalar::<_, String>(&sql), args)
             .fetch_all(p)
             .await)
             .map_err(classify)?;
@@ -573,9 +571,7 @@ impl Store {
         filter: &SnapshotFilter,
         at_most: Option<usize>,
     ) -> Result<i64, StoreError> {
-        let mut c = Conditions::default();
-        scope.apply(&mut c);
-        filter.apply(&mut c);
+        let mut c = admitted(scope, filter);
         let sql = match at_most {
             // Whether a group reaches k needs k rows, not a count of the whole book
             // (a million rows took 400 ms on PostgreSQL, on every page of the book).
@@ -589,7 +585,7 @@ impl Store {
             None => format!("SELECT COUNT(*) FROM customer_snapshot {}", c.sql()),
         };
         let args = &c.args;
-        on_pool!(self, p => super::bind_all_scalar(sqlx::query_scalar::<_, i64>(&sql), args)
+        on_pool!(self, p => bind_args!(sqlx::query_scalar::<_, i64>(&sql), args)
             .fetch_one(p)
             .await)
         .map_err(classify)

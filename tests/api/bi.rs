@@ -11,16 +11,6 @@ use std::time::Duration;
 const KEY_A: &str = PSEUDONYM_KEY;
 const KEY_B: &str = "CAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAg=";
 
-const BANDS: [&str; 7] = [
-    "<0",
-    "0-10k",
-    "10k-50k",
-    "50k-100k",
-    "100k-500k",
-    "500k-1m",
-    "1m+",
-];
-
 /// A hub that gives whole-book summaries time on a loaded test machine.
 fn patient<'a>() -> TestAppBuilder<'a> {
     TestApp::builder().config(|c| c.server.request_timeout = Duration::from_secs(120))

@@ -27,6 +27,17 @@ pub const AUDIT_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 /// which refuses to start without one.
 pub const PSEUDONYM_KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
 
+/// The amount bands of the shipped `bi.amount_bands`, as a pseudonymous role sees them.
+pub const BANDS: [&str; 7] = [
+    "<0",
+    "0-10k",
+    "10k-50k",
+    "50k-100k",
+    "100k-500k",
+    "500k-1m",
+    "1m+",
+];
+
 pub struct TestApp {
     pub hub: String,
     pub sandbox: String,
