@@ -17,6 +17,9 @@ const SERVICES: [(&str, &str); 3] = [
 
 fn main() {
     println!("cargo:rerun-if-changed=migrations");
+    // The console's built files are embedded (src/http/console.rs); a file added
+    // there must rebuild the binary too.
+    println!("cargo:rerun-if-changed=console/dist");
     for (variable, cfg) in SERVICES {
         println!("cargo:rustc-check-cfg=cfg({cfg})");
         println!("cargo:rerun-if-env-changed={variable}");

@@ -150,6 +150,8 @@ pub struct App {
     changes: Arc<feed::Changes>,
     /// The broker feed, started with the hub (`feed.url`).
     feed: Option<Box<dyn feed::ChangeFeed>>,
+    /// The console this hub serves, if any.
+    console: Option<Arc<http::ConsoleSite>>,
 }
 
 /// How long a stopping hub waits for its change feed to hand back what it holds.
@@ -470,6 +472,7 @@ impl App {
         }
         let limits = auth::limits::RateLimits::new(&config.access);
         limits.spawn_janitor();
+        let console = http::ConsoleSite::from_config(&config);
         let state = http::AppState::new(http::Shared {
             schema,
             upstreams,
@@ -485,6 +488,8 @@ impl App {
             body_limit: config.server.body_limit,
             request_timeout: config.server.request_timeout,
             graphiql: config.graphiql(),
+            console: console.clone(),
+            demo: config.profile == config::Profile::Demo,
             connector_files: Arc::new(files),
             verifier,
             policies: live_policies.clone(),
@@ -514,6 +519,7 @@ impl App {
             reloader,
             changes,
             feed: change_feed,
+            console,
         })
     }
 
@@ -525,6 +531,11 @@ impl App {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The console this hub serves (`None` when neither it nor GraphiQL is on).
+    pub fn console(&self) -> Option<&Arc<http::ConsoleSite>> {
+        self.console.as_ref()
     }
 
     /// What SIGHUP runs; tests call it directly.

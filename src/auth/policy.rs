@@ -48,6 +48,25 @@ pub enum Capability {
     ActForStaff,
 }
 
+impl Capability {
+    pub const ALL: [Capability; 4] = [
+        Capability::Introspect,
+        Capability::ReadAudit,
+        Capability::WatchAllInteractions,
+        Capability::ActForStaff,
+    ];
+
+    /// The name `config/policies.toml` gives it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Capability::Introspect => "introspect",
+            Capability::ReadAudit => "read_audit",
+            Capability::WatchAllInteractions => "watch_all_interactions",
+            Capability::ActForStaff => "act_for_staff",
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRole {

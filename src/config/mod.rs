@@ -4,6 +4,7 @@
 //! This module is the only place that reads the environment; `${VAR}` references in
 //! connector files are expanded by [`expand_env`].
 
+mod console;
 mod env;
 mod feed;
 mod otlp;
@@ -18,6 +19,7 @@ use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+pub use console::{ConsoleConfig, ConsoleSettingError};
 pub use env::{expand_env, process_env, EnvError};
 pub use feed::{redact_url, FeedBinding, FeedConfig, FeedFields, QueueType, DEFAULT_EXCHANGE};
 pub use otlp::{OtlpConfig, OtlpProtocol, DEFAULT_SERVICE_NAME};
@@ -96,6 +98,8 @@ pub struct Config {
     pub bi: BiConfig,
     pub snapshot: SnapshotConfig,
     pub insights: InsightsConfig,
+    /// The front-office console on `/console` and its sign-in.
+    pub console: ConsoleConfig,
     pub log: LogConfig,
     /// Span export, from the standard `OTEL_*` variables; never from a file.
     #[serde(skip)]
@@ -842,6 +846,10 @@ impl Config {
             config.profile = profile;
         }
         config.otlp = OtlpConfig::from_vars(&vars)?;
+        config
+            .console
+            .check()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if config.access.audit_max_pending_rows == 0 {
             return Err(ConfigError::Invalid(
                 "access.audit_max_pending_rows must be at least 1: with no room, no staff \

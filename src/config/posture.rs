@@ -75,6 +75,7 @@ const RULES: &[Rule] = &[
     cache_in_clear,
     no_subject_rate_limit,
     no_client_rate_limit,
+    console_without_provider,
 ];
 
 fn no_key_source(config: &Config) -> Option<Relaxed> {
@@ -175,6 +176,17 @@ fn no_client_rate_limit(config: &Config) -> Option<Relaxed> {
         keys: &["access.client_rate"],
         what: "no per-application request rate limit",
         refused_in_production: false,
+    })
+}
+
+fn console_without_provider(config: &Config) -> Option<Relaxed> {
+    let console = &config.console;
+    let unnamed = console.issuer.is_none() || console.client_id.is_none();
+    (config.console_enabled() && unnamed).then_some(Relaxed {
+        keys: &["console.issuer", "console.client_id"],
+        what: "the console is served but names no identity provider or no client id: \
+               staff could sign in only with development tokens",
+        refused_in_production: true,
     })
 }
 
@@ -336,5 +348,25 @@ mod tests {
         closed.graphql.introspection = Some(false);
         assert!(!closed.graphiql());
         assert!(!closed.open_introspection());
+    }
+
+    #[test]
+    fn a_production_console_needs_its_identity_provider_named() {
+        let mut config = production();
+        config.auth.jwks_url = Some("https://idp.bank.local/jwks".into());
+        assert!(!config.console_enabled(), "off until a provider is named");
+        assert_eq!(config.unsafe_for_production(), Ok(()));
+
+        config.console.enabled = Some(true);
+        let refused = config.unsafe_for_production().unwrap_err();
+        assert_eq!(keys(&refused.0), ["console.issuer", "console.client_id"]);
+        assert!(refused.to_string().contains("C360_CONSOLE__CLIENT_ID"));
+
+        config.console.enabled = None;
+        config.console.issuer = Some("https://idp.bank.local".into());
+        assert!(config.console_enabled(), "on once a provider is named");
+        assert!(config.unsafe_for_production().is_err(), "no client id yet");
+        config.console.client_id = Some("c360-console".into());
+        assert_eq!(config.unsafe_for_production(), Ok(()));
     }
 }

@@ -57,6 +57,7 @@ pub async fn demo(
     let demo = super::start_with(config, bank, sandbox_port).await?;
     let hub = demo.app.local_addr();
     println!("c360 demo");
+    println!("  Console:  http://{hub}/console/   (sign in by picking a role)");
     println!("  GraphQL:  http://{hub}/graphql   (GraphiQL in a browser)");
     println!(
         "  Sandbox:  http://{}/{{core,cards,loans,channels}}/v1  ({customers} customers, seed {seed})",

@@ -66,6 +66,9 @@ pub async fn start_with(
             Some(format!("http://{sandbox_addr}/{system}/v1"));
     }
     let app = App::build(config).await?;
+    if let Some(console) = app.console() {
+        console.offer_demo_tokens(tokens.clone());
+    }
     Ok(Demo {
         app,
         sandbox_addr,

@@ -22,8 +22,10 @@ mod node;
 mod paging;
 mod party;
 mod products;
+mod viewer;
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{MergedObject, MergedSubscription, Schema};
@@ -46,6 +48,7 @@ pub struct Query(
     interactions::InteractionQuery,
     audit::AuditQuery,
     book::BookQuery,
+    viewer::ViewerQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -237,15 +240,17 @@ pub struct RequestData {
     pub loaders: Loaders,
     pub viewer: Viewer,
     pub scope: Arc<RequestScope>,
+    pub expires: viewer::TokenExpiry,
 }
 
 impl RequestData {
-    pub fn new(upstreams: &Upstreams, viewer: Viewer) -> RequestData {
+    pub fn new(upstreams: &Upstreams, viewer: Viewer, expires: SystemTime) -> RequestData {
         let scope = Arc::new(RequestScope::new());
         RequestData {
             loaders: Loaders::new(upstreams, &scope),
             viewer,
             scope,
+            expires: viewer::TokenExpiry(expires),
         }
     }
 
@@ -255,5 +260,6 @@ impl RequestData {
             .data(self.loaders)
             .data(self.viewer)
             .data(self.scope)
+            .data(self.expires)
     }
 }

@@ -2,12 +2,11 @@
 //! checks the request by the rules of [`super::protocol`], authenticates the caller
 //! ([`super::caller`]) and hands the operation to [`super::execute`].
 
-use async_graphql::http::GraphiQLSource;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use axum::Extension;
 use serde_json::Value;
 
@@ -97,7 +96,7 @@ pub(super) async fn graphql_get(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
     if state.graphiql && wants_html && !pairs.iter().any(|(k, _)| k == "query") {
-        return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
+        return super::console::graphiql(&state);
     }
     let Some(media) = MediaType::negotiate(&headers) else {
         return not_acceptable();

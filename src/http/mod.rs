@@ -1,6 +1,6 @@
 //! The hub's HTTP surface: `/graphql` (GraphQL over HTTP, done to the specification),
 //! `/graphql/ws` (subscriptions over WebSocket, `graphql-transport-ws`), `/healthz`,
-//! `/readyz`, `/metrics`, `POST /events` and `GET /export`.
+//! `/readyz`, `/metrics`, `POST /events`, `GET /export` and the console on `/console`.
 //!
 //! # Layout
 //! - `state`: [`AppState`], what every handler shares.
@@ -21,6 +21,7 @@
 //! - `health`: `/healthz`, `/readyz` and `/metrics`.
 //! - `events`: `POST /events`, upstream change notifications.
 //! - `export`: `GET /export`, the BI snapshot as CSV or Parquet, streamed.
+//! - `console`: the front-office console and the GraphiQL page, built into the binary.
 //! - `trace`: the span of each HTTP request.
 //!
 //! In front of execution sits the response tier: an identical operation from the same
@@ -35,6 +36,7 @@ use axum::Router;
 mod audit;
 mod cache_status;
 mod caller;
+mod console;
 mod endpoint;
 mod events;
 mod execute;
@@ -49,6 +51,7 @@ mod trace;
 mod ws;
 
 pub use caller::PURPOSE_HEADER;
+pub use console::ConsoleSite;
 pub use events::SeenEvents;
 pub use state::{AppState, Shared};
 
@@ -56,7 +59,21 @@ pub use state::{AppState, Shared};
 /// a socket.
 pub fn router(state: AppState) -> Router {
     let limit = state.body_limit;
-    Router::new()
+    let mut router = Router::new();
+    if let Some(site) = &state.console {
+        router = router
+            .route("/console/{*path}", get(console::file))
+            .route("/console/config.json", get(console::config));
+        if site.serves_console() {
+            router = router
+                .route("/console", get(console::page))
+                .route("/console/", get(console::page));
+            if state.demo {
+                router = router.route("/", get(console::root));
+            }
+        }
+    }
+    router
         .route(
             "/graphql",
             get(endpoint::graphql_get).post(endpoint::graphql_post),

@@ -193,6 +193,8 @@ pub(super) struct Operation<'a> {
     state: &'a AppState,
     deadline: tokio::time::Instant,
     viewer: Viewer,
+    /// When the caller's token stops being accepted (`viewer { expiresAt }`).
+    expires: SystemTime,
     trace_id: String,
     trace_state: opentelemetry::trace::TraceState,
 }
@@ -222,6 +224,7 @@ impl<'a> Operation<'a> {
             state,
             deadline: tokio::time::Instant::now() + state.request_timeout,
             viewer,
+            expires: session.expires,
             trace_id: session.trace_id.clone(),
             trace_state: session.trace_state.clone(),
         })
@@ -273,6 +276,7 @@ impl<'a> Operation<'a> {
             .data(crate::graphql::EventDeadline(self.state.request_timeout));
         let state = self.state.clone();
         let viewer = self.viewer.clone();
+        let expires = self.expires;
         let trace_id = self.trace_id.clone();
         let trace_state = self.trace_state.clone();
         let framing = Arc::new(framing);
@@ -292,6 +296,7 @@ impl<'a> Operation<'a> {
                         deadline: tokio::time::Instant::now() + state.request_timeout,
                         state: &state,
                         viewer,
+                        expires,
                         trace_id,
                         trace_state,
                     };
@@ -551,7 +556,7 @@ impl<'a> Operation<'a> {
     /// The operation's own data: loaders that never outlive it, its viewer, and the
     /// scope that records what it read, in the caller's trace.
     fn request_data(&self) -> RequestData {
-        let data = RequestData::new(&self.state.upstreams, self.viewer.clone());
+        let data = RequestData::new(&self.state.upstreams, self.viewer.clone(), self.expires);
         data.scope.set_trace(crate::telemetry::TraceContext {
             trace_id: self.trace_id.clone(),
             trace_state: self.trace_state.clone(),

@@ -53,16 +53,7 @@ fn rs256(claims: &Value) -> String {
 /// A production-profile hub that trusts the test RSA key only.
 async fn production_hub() -> TestApp {
     TestApp::builder()
-        .config(|config| {
-            config.profile = c360::config::Profile::Production;
-            config.auth.public_key_file = Some(fixture("rsa_public.pem"));
-            config.auth.dev_secret = None;
-            config.access.audit_chain_keys.0.insert(
-                "k1".into(),
-                "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into(),
-            );
-            config.bi.pseudonym_key = Some(PSEUDONYM_KEY.into());
-        })
+        .config(production)
         .spawn()
         .await
 }

@@ -28,6 +28,7 @@ mod book;
 mod cache;
 mod cache_redis;
 mod connector_specs;
+mod console;
 mod consents;
 mod customer360;
 mod data_classes;

@@ -191,6 +191,22 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Turns a test hub's configuration into a production one that trusts the test RSA
+/// key (tests/fixtures/auth) and holds the secrets production requires.
+pub fn production(config: &mut Config) {
+    config.profile = c360::config::Profile::Production;
+    config.auth.public_key_file = Some(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/auth/rsa_public.pem"),
+    );
+    config.auth.dev_secret = None;
+    config
+        .access
+        .audit_chain_keys
+        .0
+        .insert("k1".into(), AUDIT_KEY.into());
+    config.bi.pseudonym_key = Some(PSEUDONYM_KEY.into());
+}
+
 pub fn sandbox_config() -> SandboxConfig {
     SandboxConfig {
         customers: CUSTOMERS,
