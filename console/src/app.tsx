@@ -257,7 +257,7 @@ function Header(p: { viewer: Viewer | null }): JSX.Element {
       </a>
       <div class="brand">
         <span class="logo" aria-hidden="true">c360</span>
-        <span class="product">{t('客户360 · 前台控制台', 'Customer 360 · Front-office console')}</span>
+        <span class="product">{t('客户360控制台', 'Customer 360 console')}</span>
       </div>
       {v ? (
         <nav class="nav" aria-label={t('主导航', 'Main')}>

@@ -16,7 +16,18 @@
   };
   if (token) options.wsConnectionParams = { Authorization: 'Bearer ' + token };
   var fetcher = window.GraphiQL.createFetcher(options);
-  var props = { fetcher: fetcher, shouldPersistHeaders: false };
+  var props = {
+    fetcher: fetcher,
+    shouldPersistHeaders: false,
+    defaultQuery:
+      '# c360: the customer 360 over GraphQL. Send the token of a role in the headers below\n' +
+      '# (the console fills them in when you come from it).\n\n' +
+      'query Me {\n  viewer { subject role staffId branchId capabilities deniedClasses }\n}\n\n' +
+      'query Customer {\n  customer(id: "1000000001") {\n    id name kind branch\n' +
+      '    accounts { number type balance { amount currency } }\n' +
+      '    loans { product outstanding { amount currency } classification }\n' +
+      '    sources { system fetchedAt fromCache stale error }\n  }\n}\n',
+  };
   if (token) {
     props.defaultHeaders = JSON.stringify(
       { Authorization: 'Bearer ' + token, 'X-C360-Purpose': 'SERVICE' },

@@ -14,10 +14,10 @@ export function Forbidden(): JSX.Element {
 }
 
 const SYSTEMS: Record<string, [string, string]> = {
-  core: ['核心银行', 'Core banking'],
-  cards: ['信用卡系统', 'Cards'],
-  loans: ['贷款系统', 'Loans'],
-  channels: ['网银渠道', 'Online banking'],
+  core: ['核心银行系统', 'Core banking'],
+  cards: ['银行卡系统', 'The card system'],
+  loans: ['贷款系统', 'The loan system'],
+  channels: ['网银渠道系统', 'The online banking system'],
   crm: ['客户关系', 'CRM'],
 };
 

@@ -354,7 +354,7 @@ function Overview(p: { c: Cust; errors: GqlError[] }): JSX.Element {
   /** The banner for a failed system, on its panel only. */
   function failed(system: string, field: string): JSX.Element | null {
     const errs = errors.filter(
-      (e) => !isForbidden(e) && (e.extensions?.source === system || (e.path && errorsUnder([e], ['customer', field]).length > 0)),
+      (e) => !isForbidden(e) && e.extensions?.code !== 'STALE_DATA' && (e.extensions?.source === system || (e.path && errorsUnder([e], ['customer', field]).length > 0)),
     );
     const s = src(system);
     const e = errs[0] ?? (s?.error && !s.stale ? { message: s.error, extensions: { code: s.error, source: system } } : undefined);
@@ -399,7 +399,7 @@ function Overview(p: { c: Cust; errors: GqlError[] }): JSX.Element {
           <Fact k={t('客户状态', 'Status')}>{v('status', c.status, (x) => label('customerStatus', x))}</Fact>
         </dl>
       </Panel>
-      <Panel id="accounts" title={t('存款账户', 'Accounts')} system="core" source={src('core')} wide>
+      <Panel id="accounts" title={t('存款账户', 'Accounts')} system={panelAllowed(PANELS[0]) ? 'core' : undefined} source={src('core')} wide>
         {!panelAllowed(PANELS[0]) || forbiddenAt(['customer', 'accounts']) ? <Forbidden /> : (
           <>
             {failed('core', 'accounts')}
@@ -408,7 +408,7 @@ function Overview(p: { c: Cust; errors: GqlError[] }): JSX.Element {
           </>
         )}
       </Panel>
-      <Panel id="cards" title={t('银行卡', 'Cards')} system="cards" source={src('cards')} sourceTestid>
+      <Panel id="cards" title={t('银行卡', 'Cards')} system={panelAllowed(PANELS[1]) ? 'cards' : undefined} source={src('cards')} sourceTestid>
         {!panelAllowed(PANELS[1]) || forbiddenAt(['customer', 'cards']) ? <Forbidden /> : (
           <>
             {failed('cards', 'cards')}
@@ -417,7 +417,7 @@ function Overview(p: { c: Cust; errors: GqlError[] }): JSX.Element {
           </>
         )}
       </Panel>
-      <Panel id="loans" title={t('贷款', 'Loans')} system="loans" source={src('loans')} sourceTestid>
+      <Panel id="loans" title={t('贷款', 'Loans')} system={panelAllowed(PANELS[2]) ? 'loans' : undefined} source={src('loans')} sourceTestid>
         {!panelAllowed(PANELS[2]) || forbiddenAt(['customer', 'loans']) ? <Forbidden /> : (
           <>
             {failed('loans', 'loans')}
@@ -426,7 +426,7 @@ function Overview(p: { c: Cust; errors: GqlError[] }): JSX.Element {
           </>
         )}
       </Panel>
-      <Panel id="channels" title={t('网上银行', 'Online banking')} system="channels" source={src('channels')} sourceTestid>
+      <Panel id="channels" title={t('网上银行', 'Online banking')} system={panelAllowed(PANELS[3]) ? 'channels' : undefined} source={src('channels')} sourceTestid>
         {!panelAllowed(PANELS[3]) || forbiddenAt(['customer', 'onlineBanking']) ? <Forbidden /> : (
           <>
             {failed('channels', 'onlineBanking')}
@@ -565,7 +565,7 @@ function Cards(p: { cards: Card[] }): JSX.Element {
                 {c.statement ? (
                   <Fact k={t('最近账单', 'Last statement')}>
                     <Amount v={c.statement.balance} /> · {t('最低还款', 'minimum')} <Amount v={c.statement.minimumDue} /> ·{' '}
-                    {t('到期还款日', 'due')} {date(c.statement.dueDate)}
+                    <span class="nowrap">{t('到期还款日', 'due')} {date(c.statement.dueDate)}</span>
                   </Fact>
                 ) : null}
               </>
@@ -610,7 +610,7 @@ function Loans(p: { loans: Loan[] }): JSX.Element {
             <Fact k={t('年利率', 'Rate')}>{percent(l.rate)}</Fact>
             <Fact k={t('期限', 'Term')}>{l.termMonths ? t(`${l.termMonths} 个月`, `${l.termMonths} months`) : '—'}</Fact>
             <Fact k={t('下次还款', 'Next payment')}>
-              {l.nextPayment ? <><Amount v={l.nextPayment.amount} /> · {date(l.nextPayment.date)}</> : '—'}
+              {l.nextPayment ? <><Amount v={l.nextPayment.amount} /> · <span class="nowrap">{date(l.nextPayment.date)}</span></> : '—'}
             </Fact>
             <Fact k={t('逾期天数', 'Days overdue')}>
               <span class={l.overdueDays > 0 ? 'warn-text' : ''}>{l.overdueDays}</span>

@@ -97,7 +97,7 @@ function ReasonText(p: { r: Reason }): JSX.Element {
   return (
     <li class="reason">
       {known ? <span class="reason-title">{label('rule', p.r.rule)}</span> : null}
-      {p.r.detail ? <span class="reason-detail">{known ? '：' : ''}{p.r.detail}</span> : known ? null : <span>{p.r.rule}</span>}
+      {p.r.detail ? <span class="reason-detail">{known ? t('：', ': ') : ''}{p.r.detail}</span> : known ? null : <span>{p.r.rule}</span>}
       <span class="reason-code" aria-hidden="true">{p.r.rule}</span>
     </li>
   );

@@ -55,6 +55,8 @@ export function Search(): JSX.Element {
   const [page, setPage] = useState<Page | null>(null);
   // cursors[i] is the `after` of page i (null for the first)
   const [cursors, setCursors] = useState<(string | null)[]>(saved?.cursors ?? []);
+  // the criteria of the page shown (paging keeps them even when the fields were edited since)
+  const [ran, setRan] = useState<Criteria>(saved?.c ?? c);
   const results = useRef<HTMLHeadingElement>(null);
 
   useEffect(() => {
@@ -107,6 +109,7 @@ export function Search(): JSX.Element {
       } else {
         setPage({ rows: conn.nodes, hasNext: conn.pageInfo.hasNextPage, endCursor: conn.pageInfo.endCursor });
         setCursors(cur);
+        setRan(crit);
         saveDraft(DRAFT, { c: crit, cursors: cur });
         if (focus) setTimeout(() => results.current?.focus(), 0);
       }
@@ -206,11 +209,11 @@ export function Search(): JSX.Element {
           ) : null}
           <div class="pager">
             <button type="button" class="btn" data-testid="search-prev" disabled={pageNo <= 1 || busy}
-              onClick={() => run(c, cursors.slice(0, -1))}>
+              onClick={() => run(ran, cursors.slice(0, -1))}>
               {t('上一页', 'Previous')}
             </button>
             <button type="button" class="btn" data-testid="search-next" disabled={!page.hasNext || busy}
-              onClick={() => run(c, [...cursors, page.endCursor])}>
+              onClick={() => run(ran, [...cursors, page.endCursor])}>
               {t('下一页', 'Next')}
             </button>
           </div>
