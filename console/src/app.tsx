@@ -240,6 +240,10 @@ function NotOffered(): JSX.Element {
     <section class="page">
       <h1>{t('无权访问此页面', 'Not available for your role')}</h1>
       <p data-testid="forbidden">{t('您的角色无法使用此功能。', 'Your role cannot use this screen.')}</p>
+      <p>
+        {t('可通过 GraphQL 接口查询您的角色可见的数据：', 'What your role may read is available over GraphQL: ')}
+        <a href="/graphql">GraphiQL</a>
+      </p>
     </section>
   );
 }
@@ -280,7 +284,7 @@ function Header(p: { viewer: Viewer | null }): JSX.Element {
       ) : <span class="nav" />}
       <div class="tools">
         {v ? (
-          <span class="whoami" data-testid="whoami" title={v.subject}>
+          <span class="whoami" data-testid="whoami" data-role={v.role} title={v.subject}>
             <span class="whoami-role">{label('role', v.role)}</span>{' '}
             <span class="whoami-code">({v.role})</span>
             {v.staffId ? <span class="whoami-item">{t('工号', 'Staff')} {v.staffId}</span> : null}

@@ -529,7 +529,7 @@ function Transactions(p: { a: Account; error?: GqlError }): JSX.Element {
             <td class="num">
               <span class={x.direction === 'DEBIT' ? 'neg' : 'pos'}>
                 <span class="sr-only">{label('direction', x.direction)} </span>
-                {x.direction === 'DEBIT' ? '−' : '+'}
+                {x.amount.amount?.startsWith('-') ? '' : x.direction === 'DEBIT' ? '−' : '+'}
                 <Amount v={x.amount} />
               </span>
             </td>
