@@ -60,11 +60,11 @@ function beijing(local: string): string | null {
 const ROLES: Record<string, [string, string]> = {
   teller: ['柜员', 'Teller'],
   relationship_manager: ['客户经理', 'Relationship manager'],
-  branch_manager: ['支行行长', 'Branch manager'],
-  risk_officer: ['风险官', 'Risk officer'],
+  branch_manager: ['网点负责人', 'Branch manager'],
+  risk_officer: ['风险管理岗', 'Risk officer'],
   bi_analyst: ['数据分析师', 'BI analyst'],
   customer: ['客户本人', 'Customer'],
-  admin: ['管理员', 'Admin'],
+  admin: ['系统管理员', 'Administrator'],
   auditor: ['审计员', 'Auditor'],
 };
 
@@ -183,7 +183,7 @@ export function Audit(): JSX.Element {
               <th scope="col">{t('时间', 'Time')}</th>
               <th scope="col">{t('操作者', 'Actor')}</th>
               <th scope="col">{t('角色', 'Role')}</th>
-              <th scope="col">{t('分行', 'Branch')}</th>
+              <th scope="col">{t('网点', 'Branch')}</th>
               <th scope="col">{t('客户', 'Customer')}</th>
               <th scope="col">{t('操作', 'Operation')}</th>
               <th scope="col">{t('明文显示的数据类', 'Classes revealed')}</th>

@@ -188,7 +188,7 @@ export function Book(): JSX.Element {
   if (!offered) {
     return (
       <section class="ops-screen" aria-labelledby="book-h">
-        <h1 id="book-h">{t('客户名册', 'Customer book')}</h1>
+        <h1 id="book-h">{t('客户名单', 'Customer book')}</h1>
         <Forbidden />
       </section>
     );
@@ -202,9 +202,9 @@ export function Book(): JSX.Element {
 
   return (
     <section class="ops-screen" aria-labelledby="book-h" data-testid="book">
-      <h1 id="book-h">{t('客户名册', 'Customer book')}</h1>
+      <h1 id="book-h">{t('客户名单', 'Customer book')}</h1>
       <p class="ops-muted">
-        {viewer?.branchId ? t(`分行 ${viewer.branchId}`, `Branch ${viewer.branchId}`) : null}
+        {viewer?.branchId ? t(`网点 ${viewer.branchId}`, `Branch ${viewer.branchId}`) : null}
         {viewer?.staffId ? ` · ${t('员工', 'Staff')} ${viewer.staffId}` : null}
       </p>
 
@@ -244,9 +244,9 @@ export function Book(): JSX.Element {
           </div>
           {branches.length > 1 || filters.branch ? (
             <div class="field">
-              <label for="book-filter-branch">{t('分行', 'Branch')}</label>
+              <label for="book-filter-branch">{t('网点', 'Branch')}</label>
               <select id="book-filter-branch" data-testid="book-filter-branch" value={filters.branch} onChange={set('branch')}>
-                <option value="">{t('全部可见分行', 'Every branch you may see')}</option>
+                <option value="">{t('全部可见网点', 'Every branch you may see')}</option>
                 {branches.map((b) => (
                   <option key={b} value={b}>
                     {b}
@@ -265,14 +265,14 @@ export function Book(): JSX.Element {
         <div class="ops-scroll">
           <table class="ops-table" data-testid="book-table">
             <caption>
-              {t(`名册中的客户（已显示 ${rows.length} 位）`, `Customers in the book (${rows.length} shown)`)}
+              {t(`名单中的客户（已显示 ${rows.length} 位）`, `Customers in the book (${rows.length} shown)`)}
               {anyAsOf ? <span class="ops-muted"> · {t('数据截至', 'as of')} {dateTime(anyAsOf)}</span> : null}
             </caption>
             <thead>
               <tr>
                 <th scope="col">{t('客户号', 'CIF')}</th>
                 <th scope="col">{t('姓名', 'Name')}</th>
-                <th scope="col">{t('分行', 'Branch')}</th>
+                <th scope="col">{t('网点', 'Branch')}</th>
                 <th scope="col">{t('等级', 'Tier')}</th>
                 <th scope="col">{t('阶段', 'Stage')}</th>
                 <th scope="col">{t('流失风险', 'Churn risk')}</th>
@@ -357,7 +357,7 @@ function SegmentChart(p: {
   const max = Math.max(1, ...p.rows.map((r) => r.count));
   const total = p.rows.reduce((s, r) => s + r.count, 0);
   const height = groups.reduce((h, g) => h + GROUP_H + g.rows.length * ROW_H, 0) + 4;
-  const branchName = (b: string) => (b === 'OTHER' || b === 'NONE' ? catLabel(b) : t(`分行 ${b}`, `Branch ${b}`));
+  const branchName = (b: string) => (b === 'OTHER' || b === 'NONE' ? catLabel(b) : t(`网点 ${b}`, `Branch ${b}`));
   const desc = groups
     .map(
       (g) =>
@@ -427,7 +427,7 @@ function SegmentChart(p: {
             <caption>{p.title}</caption>
             <thead>
               <tr>
-                <th scope="col">{t('分行', 'Branch')}</th>
+                <th scope="col">{t('网点', 'Branch')}</th>
                 <th scope="col">{t('分群', 'Segment')}</th>
                 <th scope="col" class="ops-num">
                   {t('客户数', 'Customers')}
