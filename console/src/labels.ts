@@ -100,6 +100,7 @@ const L: Record<string, Record<string, Pair>> = {
     RFM_SEGMENT: ['价值分群', 'Value segment'],
     RFM_NO_ACTIVITY: ['近期无主动交易', 'No customer-initiated activity'],
     CONTRIBUTION: ['年度贡献', 'Annual contribution'],
+    CLV: ['客户终身价值', 'Customer lifetime value'],
     CHURN_AUM_DROP_3M: ['近三个月资产下降', 'Assets dropped over 3 months'],
     CHURN_CARD_IDLE: ['信用卡闲置', 'Credit card idle'],
     CHURN_COMPLAINT: ['有投诉', 'Complaint on record'],

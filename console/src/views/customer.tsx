@@ -209,7 +209,13 @@ export function Customer360(p: { cif: string; tab: Tab }): JSX.Element {
   const viewer = useViewer();
   const [loaded, setLoaded] = useState<Loaded | null>(null);
   const [failure, setFailure] = useState<string | null>(null);
-  const [insightsReady, setInsightsReady] = useState(false);
+  // which visit of the insights tab has its answer (a stale "ready" must never show for a new visit)
+  const [insightsReady, setInsightsReady] = useState<string | null>(null);
+  const visit = useRef({ cif: p.cif, tab: p.tab, n: 0 });
+  if (visit.current.cif !== p.cif || visit.current.tab !== p.tab) {
+    visit.current = { cif: p.cif, tab: p.tab, n: visit.current.n + 1 };
+  }
+  const visitKey = `${p.cif}:${visit.current.n}`;
   const started = useRef(0);
 
   useEffect(() => {
@@ -235,17 +241,18 @@ export function Customer360(p: { cif: string; tab: Tab }): JSX.Element {
   if (!(denied('contact_history') && denied('consents'))) tabs.push({ id: 'contact', zh: '联系与同意', en: 'Contact' });
   const tab = tabs.some((x) => x.id === p.tab) ? p.tab : 'overview';
 
-  const cust = loaded?.data ?? null;
-  const errors = loaded?.errors ?? [];
+  const current = loaded && loaded.cif === p.cif ? loaded : null; // never the previous customer's answer
+  const cust = current?.data ?? null;
+  const errors = current?.errors ?? [];
   const rootErr = errorAt(errors, ['customer']);
-  const ready = !!loaded || !!failure ? (tab === 'insights' ? insightsReady : true) : false;
+  const ready = !!current || !!failure ? (tab === 'insights' ? insightsReady === visitKey : true) : false;
 
   return (
     <section class="page view-360" data-testid="view-360" data-ready={ready ? 'true' : 'false'}
-      data-render-ms={loaded ? String(Math.round(loaded.ms)) : undefined} aria-labelledby="c360-h" aria-busy={!ready}>
+      data-render-ms={current ? String(Math.round(current.ms)) : undefined} aria-labelledby="c360-h" aria-busy={!ready}>
       <div class="c360-head">
         <h1 id="c360-h">
-          {cust?.name ?? (loaded ? t('客户', 'Customer') : t('客户视图', 'Customer 360'))}{' '}
+          {cust?.name ?? (current ? t('客户', 'Customer') : t('客户视图', 'Customer 360'))}{' '}
           <span class="cif">CIF {p.cif}</span>
         </h1>
         {cust ? (
@@ -260,14 +267,14 @@ export function Customer360(p: { cif: string; tab: Tab }): JSX.Element {
       <div role="tabpanel" id={`tabpanel-${tab}`} aria-labelledby={`tab-${tab}`} class="tabpanel" tabIndex={0}>
         {failure ? (
           <ErrorBanner error={{ message: failure }} />
-        ) : !loaded ? (
+        ) : !current ? (
           <Loading />
         ) : !cust ? (
           <CustomerMissing error={rootErr} />
         ) : tab === 'overview' ? (
           <Overview c={cust} errors={errors} />
         ) : tab === 'insights' ? (
-          <Insights cif={p.cif} onReady={setInsightsReady} />
+          <Insights key={visitKey} cif={p.cif} onReady={(r) => setInsightsReady(r ? visitKey : null)} />
         ) : tab === 'timeline' ? (
           <Timeline cif={p.cif} />
         ) : (
