@@ -5,8 +5,9 @@
 // connection_init's payload (browsers cannot set headers on a WebSocket) and is read at
 // each (re)connection, so a reconnect after signing in again uses the new token.
 //
-// The hub closes the socket with 4403 when the token expires (and async-graphql with 4403
-// when connection_init is refused); 4401 is graphql-transport-ws's "unauthorized". Either
+// The hub closes the socket with 4403 when the token expires; 4401 is graphql-transport-ws's
+// "unauthorized"; a connection_init the hub refuses (expired or invalid token) is closed by
+// async-graphql with 1002 and the reason ("the token's signature is invalid", ...). Each
 // means the session ended: session.expired() shows sign-in again (drafts kept) and the
 // client is dropped, so that no retry runs with the dead token.
 import { createClient } from 'graphql-ws';
@@ -40,6 +41,14 @@ export function wsUrl(): string {
   return `${scheme}//${location.host}/graphql/ws`;
 }
 
+function sessionEnded(e: unknown): boolean {
+  const code = closeCode(e);
+  if (code === undefined) return false;
+  if (SESSION_ENDED.includes(code)) return true;
+  const reason = e && typeof e === 'object' && 'reason' in e ? String((e as { reason: unknown }).reason) : '';
+  return code === 1002 && /token|bearer|authenticat|expired|signature/i.test(reason);
+}
+
 function closeCode(e: unknown): number | undefined {
   if (e && typeof e === 'object' && 'code' in e && typeof (e as { code: unknown }).code === 'number') {
     return (e as { code: number }).code;
@@ -71,10 +80,7 @@ function ensureClient(): Client | null {
       return now ? { Authorization: `Bearer ${now}` } : {};
     },
     // retry on dropped connections, never once the hub said the session is over
-    shouldRetry: (e) => {
-      const code = closeCode(e);
-      return code === undefined || !SESSION_ENDED.includes(code);
-    },
+    shouldRetry: (e) => !sessionEnded(e),
     on: {
       connecting: () => {
         if (client === c) setState('connecting');
@@ -84,8 +90,7 @@ function ensureClient(): Client | null {
       },
       closed: (e) => {
         if (client !== c) return;
-        const code = closeCode(e);
-        if (code !== undefined && SESSION_ENDED.includes(code)) {
+        if (sessionEnded(e)) {
           drop();
           session.expired();
           return;
