@@ -4,7 +4,8 @@ import type { ComponentChildren, JSX } from 'preact';
 import { errorAt, errorsUnder, gql, isForbidden, SessionExpired } from '../api';
 import type { GqlError } from '../api';
 import { date } from '../format';
-import { t, useLang } from '../i18n';
+import { lang, t, useLang } from '../i18n';
+import { reasonZh } from '../reasons';
 import { hasLabel, label } from '../labels';
 import { moneySel, REASON, select } from '../query';
 import type { Sel } from '../query';
@@ -91,13 +92,16 @@ function query(): string {
   return `query CustomerInsights($id: ID!) { customer(id: $id) ${select('Customer', sel) || '{ id }'} }`;
 }
 
-/** One reason for a person: the rule in words, and the hub's sentence with the numbers. */
+/** One reason for a person: the rule in words, and a sentence with the numbers (Chinese from the
+ * values the rule saw where the console knows the rule; otherwise the hub's own sentence). */
 function ReasonText(p: { r: Reason }): JSX.Element {
   const known = hasLabel('rule', p.r.rule);
+  const zh = lang() === 'zh-CN' ? reasonZh(p.r.rule, p.r.inputs) : null;
+  const sentence = zh ?? p.r.detail;
   return (
     <li class="reason">
       {known ? <span class="reason-title">{label('rule', p.r.rule)}</span> : null}
-      {p.r.detail ? <span class="reason-detail">{known ? t('：', ': ') : ''}{p.r.detail}</span> : known ? null : <span>{p.r.rule}</span>}
+      {sentence ? <span class="reason-detail">{known ? t('：', ': ') : ''}{sentence}</span> : known ? null : <span>{p.r.rule}</span>}
       <span class="reason-code" aria-hidden="true">{p.r.rule}</span>
     </li>
   );
