@@ -1,5 +1,5 @@
 // The shell: configuration, sign-in (demo roles or OpenID Connect), the viewer, header and routes.
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import type { JSX } from 'preact';
 import { gql, HubError, SessionExpired } from './api';
 import { lang, setLang, t, useLang } from './i18n';
@@ -186,11 +186,9 @@ export function App(): JSX.Element {
 function Routes(p: { viewer: Viewer }): JSX.Element {
   const r: Route = useRoute();
   const o = offers(p.viewer);
-  const main = useRef<HTMLElement | null>(null);
   useEffect(() => {
     document.title = `${titleOf(r)} · c360`;
   }, [r.name, r.name === 'customer' ? r.cif : '', lang()]);
-  void main;
   switch (r.name) {
     case 'search':
       return o.search ? <Search /> : <NotOffered />;
