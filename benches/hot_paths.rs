@@ -472,7 +472,8 @@ impl World {
             .schema
             .for_request(&viewer, request.parsed_query().ok(), None)
             .clone();
-        let data = RequestData::new(&self.upstreams, viewer);
+        let expires = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+        let data = RequestData::new(&self.upstreams, viewer, expires);
         schema.execute(data.attach(request)).await
     }
 

@@ -339,7 +339,9 @@ mod tests {
                 "graphql.graphiql",
                 "graphql.introspection",
                 "access.audit_chain_keys",
-                "bi.pseudonym_key"
+                "bi.pseudonym_key",
+                "console.issuer",
+                "console.client_id"
             ]
         );
         assert!(relaxed[0].what.contains("built-in development key"));

@@ -30,11 +30,9 @@ impl ViewerQuery {
             scope.uncacheable();
         }
         let viewer = ctx.data_unchecked::<Viewer>();
-        let expires = ctx
-            .data_opt::<TokenExpiry>()
-            .ok_or_else(|| {
-                ApiError::new(ErrorCode::Internal, "the request carries no token expiry")
-            })?;
+        let expires = ctx.data_opt::<TokenExpiry>().ok_or_else(|| {
+            ApiError::new(ErrorCode::Internal, "the request carries no token expiry")
+        })?;
         let identity = viewer.identity();
         let policy = viewer.policy();
         let mut denied_fields: Vec<String> = policy.deny.iter().cloned().collect();

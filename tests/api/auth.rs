@@ -52,10 +52,7 @@ fn rs256(claims: &Value) -> String {
 
 /// A production-profile hub that trusts the test RSA key only.
 async fn production_hub() -> TestApp {
-    TestApp::builder()
-        .config(production)
-        .spawn()
-        .await
+    TestApp::builder().config(production).spawn().await
 }
 
 async fn post(app: &TestApp, token: Option<&str>, body: Value) -> (u16, Value) {

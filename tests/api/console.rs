@@ -90,7 +90,10 @@ async fn the_console_and_graphiql_load_nothing_from_outside_the_hub() {
     ] {
         assert!(csp.contains(directive), "{csp}");
     }
-    assert!(!csp.contains("http"), "the demo names no other origin: {csp}");
+    assert!(
+        !csp.contains("http"),
+        "the demo names no other origin: {csp}"
+    );
 
     // The demo sends a newcomer from the hub's root to the console.
     let no_redirects = reqwest::Client::builder()
@@ -143,7 +146,13 @@ async fn the_demo_console_offers_one_token_per_role_each_of_that_role() {
     assert!(config["oidc"].is_null(), "{config}");
     let tokens = config["demoTokens"].as_array().expect("demo tokens");
     let roles: Vec<&str> = tokens.iter().map(|t| t["role"].as_str().unwrap()).collect();
-    for role in ["teller", "relationship_manager", "branch_manager", "auditor", "customer"] {
+    for role in [
+        "teller",
+        "relationship_manager",
+        "branch_manager",
+        "auditor",
+        "customer",
+    ] {
         assert!(roles.contains(&role), "no {role} in {roles:?}");
     }
     for offered in tokens {
@@ -151,7 +160,10 @@ async fn the_demo_console_offers_one_token_per_role_each_of_that_role() {
             .graphql_as(offered["token"].as_str().unwrap(), VIEWER, json!({}), &[])
             .await;
         assert_eq!(status, 200, "{answer}");
-        assert_eq!(answer["data"]["viewer"]["role"], offered["role"], "{answer}");
+        assert_eq!(
+            answer["data"]["viewer"]["role"], offered["role"],
+            "{answer}"
+        );
     }
 }
 
@@ -214,9 +226,15 @@ async fn a_production_console_signs_in_at_the_bank_s_provider_only() {
     assert_eq!(status, 200, "{body}");
     let config: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(config["profile"], "production");
-    assert_eq!(config["oidc"]["issuer"], "https://idp.bank.test/realms/staff");
+    assert_eq!(
+        config["oidc"]["issuer"],
+        "https://idp.bank.test/realms/staff"
+    );
     assert_eq!(config["oidc"]["clientId"], "c360-console");
-    assert!(config["demoTokens"].is_null(), "no development tokens: {config}");
+    assert!(
+        config["demoTokens"].is_null(),
+        "no development tokens: {config}"
+    );
 
     let page = app
         .bare

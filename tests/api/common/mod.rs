@@ -195,9 +195,8 @@ macro_rules! on_both_backends {
 /// key (tests/fixtures/auth) and holds the secrets production requires.
 pub fn production(config: &mut Config) {
     config.profile = c360::config::Profile::Production;
-    config.auth.public_key_file = Some(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/auth/rsa_public.pem"),
-    );
+    config.auth.public_key_file =
+        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/auth/rsa_public.pem"));
     config.auth.dev_secret = None;
     config
         .access
