@@ -5,32 +5,41 @@
 // test fails on a request that leaves this machine.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { coreCustomer, gql, jwtClaims, mintToken, sandboxFault, startDemo } from './lib/hub.mjs';
+import { beijing, cny, coreAccounts, coreCustomer, gql, jwtClaims, mintToken, sandboxFault, startDemo } from './lib/hub.mjs';
 import { axeCheck, launchBrowser, screenshot } from './lib/browser.mjs';
-import { capture, consoleBase, consoleUrl, inSession, openCustomer, signIn, tid, visible, waitReady } from './lib/console.mjs';
+import { capture, consoleFor, consoleUrl, inSession, openCustomer, signIn, tid, visible, waitReady } from './lib/console.mjs';
 
 const SHOWCASE = '1000000001';
-/** A customer nobody opens before the failure test: its cards are not cached. */
-const UNCACHED = '1000000777';
 /** The token leeway of config/default.toml (auth.leeway): an expired token is refused after it. */
 const LEEWAY_MS = 30_000;
 
 let demo;
 let chrome;
+let served;
 let base;
 /** What the suite learns from the sandbox and the hub before it starts. */
 const known = {};
 
 before(async () => {
-  demo = await startDemo();
-  chrome = await launchBrowser();
-  base = consoleBase(demo.hub);
-  // An expired token for the session-expiry test, minted now so that it is past its
+  // An expired token for the session-expiry test, minted first so that it is past its
   // exp and the hub's leeway by the time that test runs (it waits for the rest).
   known.shortToken = mintToken(['--role', 'relationship_manager', '--ttl', '1s']);
   known.shortTokenDead = jwtClaims(known.shortToken).exp * 1000 + LEEWAY_MS + 1000;
+  demo = await startDemo();
+  chrome = await launchBrowser();
+  served = await consoleFor(demo.hub);
+  base = served.base;
+  console.log(`console under test: ${base} (hub ${demo.hub}, sandbox ${demo.sandbox})`);
 
   known.showcase = await coreCustomer(demo.sandbox, SHOWCASE);
+  // For the failure test, a customer whose cards nothing reads before it: outside the
+  // branch and the book that the book tests read (and the showcase's), opened by no other test.
+  const staff = jwtClaims(demo.tokens.relationship_manager);
+  for (let cif = 1000000777; cif < 1000000900 && !known.uncached; cif++) {
+    const c = await coreCustomer(demo.sandbox, String(cif));
+    if (c.BRCH_NO !== staff.branch_id && c.RM_NO !== staff.staff_id) known.uncached = String(cif);
+  }
+  assert.ok(known.uncached, 'a customer outside the RM\'s branch and book');
   // A surname with more than one page of customers, for paging.
   for (let cif = 1000000001; cif < 1000000040 && !known.surname; cif++) {
     const c = await coreCustomer(demo.sandbox, String(cif));
@@ -50,6 +59,7 @@ before(async () => {
 
 after(async () => {
   await chrome?.close();
+  await served?.stop();
   await demo?.stop();
 });
 
@@ -63,6 +73,42 @@ describe('sign-in per role', () => {
         await page.locator(tid(`signin-role-${role}`)).waitFor();
       }
       await capture(page, 'sign-in');
+    }));
+
+  test('Chinese by default, English by the switch', () =>
+    session('language', async ({ page }) => {
+      await page.goto(base); // no ?lang: the console's own default
+      await page.evaluate(() => localStorage.removeItem('c360.lang'));
+      await page.reload();
+      await page.locator(tid('signin-role-teller')).waitFor();
+      assert.equal(await page.evaluate(() => document.documentElement.lang), 'zh-CN');
+      assert.match(await page.locator('h1').first().innerText(), /\p{Script=Han}/u, 'the heading is in Chinese');
+      await page.locator(tid('lang-switch')).click();
+      await page.waitForFunction(() => document.documentElement.lang === 'en');
+      assert.match(await page.locator('h1').first().innerText(), /sign in/i);
+    }));
+
+  test('keyboard only: search and open a customer', () =>
+    session('keyboard', async ({ page }) => {
+      await signIn(page, base, 'teller', '#/search');
+      const focusOn = async (predicate, what, max = 40) => {
+        for (let i = 0; i < max; i++) {
+          await page.keyboard.press('Tab');
+          if (await page.evaluate(predicate)) return;
+        }
+        assert.fail(`Tab never reached ${what}`);
+      };
+      const name = page.getByLabel('Name', { exact: true });
+      const nameId = await name.getAttribute('id');
+      await focusOn(`document.activeElement?.id === ${JSON.stringify(nameId)}`, 'the Name field');
+      await page.keyboard.type(known.surname);
+      await page.keyboard.press('Enter');
+      await page.locator(tid('search-result')).first().waitFor();
+      await focusOn(`!!document.activeElement?.closest('[data-testid="search-result"]')`, 'a search result');
+      const cif = await page.evaluate(() => document.activeElement.closest('[data-testid="search-result"]').getAttribute('data-cif'));
+      await page.keyboard.press('Enter');
+      await waitReady(page);
+      assert.match(page.url(), new RegExp(`#/customer/${cif}`));
     }));
 
   test('teller: search and the 360 view, no insights, no book, no audit, identity masked', () =>
@@ -219,6 +265,11 @@ describe('the 360 view', () => {
         assert.ok(!(await visible(page, `panel-error-${system}`)), `no error banner on ${system}`);
       }
       assert.ok((await page.locator(tid('panel-identity')).innerText()).includes(known.showcase.CUST_NM), 'the RM sees the name (purpose SERVICE)');
+      // Balances in CNY formatting, digit for digit from the core system's decimal strings.
+      const accounts = await page.locator(tid('panel-accounts')).innerText();
+      for (const a of await coreAccounts(demo.sandbox, SHOWCASE)) {
+        if (a.CCY === 'CNY' && !a.BAL.startsWith('-')) assert.ok(accounts.includes(cny(a.BAL)), `balance ${a.BAL} shown as ${cny(a.BAL)}`);
+      }
       await capture(page, 'customer-360');
 
       // Warm: back to the results, then the same click again, timed in the page from the
@@ -264,7 +315,7 @@ describe('the 360 view', () => {
       await signIn(page, base, 'teller');
       await sandboxFault(demo.sandbox, { system: 'cards', error_rate: 1, status: 503 });
       try {
-        await openCustomer(page, base, UNCACHED);
+        await openCustomer(page, base, known.uncached);
         const banner = page.locator(tid('panel-error-cards'));
         await banner.waitFor();
         assert.equal(await banner.getAttribute('role'), 'alert', 'the banner is an alert');
@@ -275,7 +326,7 @@ describe('the 360 view', () => {
         }
         for (const panel of ['panel-identity', 'panel-accounts', 'panel-loans', 'panel-channels']) assert.ok(await visible(page, panel), `${panel} renders`);
         const identity = await page.locator(tid('panel-identity')).innerText();
-        assert.ok(identity.includes(UNCACHED) || identity.length > 20, 'the identity panel has data');
+        assert.ok(identity.includes(known.uncached) || identity.length > 20, 'the identity panel has data');
         await capture(page, 'customer-360-failure', page.locator(tid('panel-cards')));
       } finally {
         await sandboxFault(demo.sandbox, null);
@@ -284,6 +335,7 @@ describe('the 360 view', () => {
 });
 
 const LOG = `mutation($input: LogInteractionInput!) { logInteraction(input: $input) { id subject } }`;
+const LOG_AT = `mutation($input: LogInteractionInput!) { logInteraction(input: $input) { id subject occurredAt } }`;
 
 describe('timeline and forms', () => {
   test('the live timeline shows a contact logged through the API without a reload', () =>
@@ -297,14 +349,17 @@ describe('timeline and forms', () => {
       page.on('framenavigated', (f) => f === page.mainFrame() && loads.push(f.url()));
       const subject = `e2e live ${Date.now()}`;
       // Another member of staff (the branch manager's token) logs the contact.
-      const r = await gql(demo.hub, demo.tokens.branch_manager, LOG, {
+      const r = await gql(demo.hub, demo.tokens.branch_manager, LOG_AT, {
         input: { customerId: SHOWCASE, channel: 'CALL_CENTER', type: 'SERVICE', direction: 'INBOUND', subject, outcome: 'RESOLVED', satisfaction: 4 },
       });
       assert.deepEqual(r.errors, [], JSON.stringify(r.errors));
       const id = r.data.logInteraction.id;
       const item = page.locator(`${tid('timeline-item')}[data-id="${id}"]`);
       await item.waitFor({ timeout: 10_000 });
-      assert.match(await item.innerText(), new RegExp(subject));
+      const text = await item.innerText();
+      assert.match(text, new RegExp(subject));
+      const when = beijing(r.data.logInteraction.occurredAt);
+      assert.ok(text.includes(when), `the contact's time in Beijing time (${when}, the browser runs in UTC): ${text}`);
       assert.deepEqual(loads.filter((u) => !u.includes('#')), [], 'no page load');
       await capture(page, 'timeline');
     }));

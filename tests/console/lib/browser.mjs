@@ -60,7 +60,8 @@ export function isLocal(url) {
  * machine; `session.problems` the page's uncaught errors and console errors.
  */
 export async function newSession(browser, { lang = 'en' } = {}) {
-  const context = await browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 1, locale: lang === 'en' ? 'en-US' : 'zh-CN', timezoneId: 'Asia/Shanghai' });
+  // The browser runs in UTC, not in Beijing: the console must show Beijing time itself.
+  const context = await browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 1, locale: lang === 'en' ? 'en-US' : 'zh-CN', timezoneId: 'UTC' });
   context.setDefaultTimeout(15_000);
   context.setDefaultNavigationTimeout(30_000);
   const requests = [];

@@ -5,13 +5,31 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { axeCheck, describeViolations, newSession, screenshot } from './browser.mjs';
+import { Proc } from './proc.mjs';
 
 export const tid = (id) => `[data-testid="${id}"]`;
 
-/** The console's base URL: the hub's /console/, or C360_CONSOLE_URL (a dev server) while developing. */
-export function consoleBase(hub) {
+/**
+ * Where the console under test is served, for a hub at `hub`: the hub's own /console/
+ * (what CI tests). While developing the UI: C360_CONSOLE_DEV=<a console/ folder> starts
+ * its dev server (`node dev.mjs --hub <hub> --port 0`) in front of this hub, or
+ * C360_CONSOLE_URL names a console served elsewhere.
+ * @returns {Promise<{base: string, stop: () => Promise<void>}>}
+ */
+export async function consoleFor(hub) {
+  const dev = process.env.C360_CONSOLE_DEV;
+  if (dev) {
+    const proc = new Proc('console dev server', process.execPath, ['dev.mjs', '--hub', hub, '--port', '0', '--host', '127.0.0.1'], { cwd: dev });
+    try {
+      const url = await proc.waitFor((out) => out.match(/c360 console dev: (http:\/\/\S+)/)?.[1], 'its URL', 30_000);
+      return { base: url.endsWith('/') ? url : `${url}/`, stop: () => proc.kill() };
+    } catch (e) {
+      await proc.kill();
+      throw e;
+    }
+  }
   const url = process.env.C360_CONSOLE_URL || `${hub}/console/`;
-  return url.endsWith('/') ? url : `${url}/`;
+  return { base: url.endsWith('/') ? url : `${url}/`, stop: async () => {} };
 }
 
 /** The console at `route` (a hash route), in English. */

@@ -170,6 +170,25 @@ export async function coreCustomer(sandbox, cif) {
   return body.body;
 }
 
+/** The sandbox's core accounts of a customer (BAL, CCY... as decimal strings). */
+export async function coreAccounts(sandbox, cif) {
+  const body = await (await fetch(`${sandbox}/core/v1/customers/${cif}/accounts`)).json();
+  if (body?.header?.retCode !== '000000') throw new Error(`sandbox core: accounts of ${cif}: ${JSON.stringify(body)}`);
+  return body.body.ACCT_LIST;
+}
+
+/** A decimal string as the console shows CNY: "¥1,234,567.80" (no float on the way). */
+export function cny(decimal) {
+  const [int, frac = ''] = decimal.split('.');
+  const f = frac.replace(/0+$/, '').padEnd(2, '0');
+  return `¥${int.replace(/\B(?=(\d{3})+(?!\d))/g, ',')}.${f}`;
+}
+
+/** An RFC 3339 instant as "YYYY-MM-DD HH:mm" in Beijing time (UTC+8, no daylight saving). */
+export function beijing(rfc3339) {
+  return new Date(new Date(rfc3339).getTime() + 8 * 3600_000).toISOString().slice(0, 16).replace('T', ' ');
+}
+
 /** Sets (or with `null` clears) the sandbox's faults: POST/DELETE /_sandbox/faults. */
 export async function sandboxFault(sandbox, fault) {
   const res = fault
