@@ -5,7 +5,7 @@
 // test fails on a request that leaves this machine.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { beijing, cny, coreAccounts, coreCustomer, gql, jwtClaims, mintToken, sandboxFault, startDemo } from './lib/hub.mjs';
+import { beijing, cny, coreAccounts, coreCustomer, gql, jwtClaims, metric, mintToken, sandboxFault, startDemo, waitForMetric } from './lib/hub.mjs';
 import { axeCheck, launchBrowser, screenshot } from './lib/browser.mjs';
 import { capture, consoleFor, consoleUrl, inSession, openCustomer, signIn, tid, visible, waitReady } from './lib/console.mjs';
 
@@ -157,6 +157,9 @@ describe('sign-in per role', () => {
         if (await p.count()) {
           assert.ok(await p.locator(tid('forbidden')).first().isVisible(), `${panel} says "not available for your role"`);
           assert.equal(await p.locator('[role="alert"]').count(), 0, `${panel}: a FORBIDDEN field is not an error`);
+          console.log(`risk officer: ${panel} says "${(await p.locator(tid('forbidden')).first().innerText()).trim()}"`);
+        } else {
+          console.log(`risk officer: ${panel} is not offered`);
         }
       }
     }));
@@ -342,9 +345,13 @@ describe('timeline and forms', () => {
     session('timeline', async ({ page }) => {
       await signIn(page, base, 'relationship_manager');
       await openCustomer(page, base, SHOWCASE);
+      const streaming = await metric(demo.hub, 'c360_subscriptions_open');
       await page.locator(tid('tab-timeline')).click();
       await page.locator(tid('timeline')).waitFor();
       await page.locator(`${tid('live-status')}[data-state="open"]`).waitFor();
+      // graphql-transport-ws does not acknowledge a subscribe: the hub's own gauge says
+      // when the timeline's subscription is streaming, so the contact cannot come before it.
+      await waitForMetric(demo.hub, 'c360_subscriptions_open', (n) => n > streaming, "the timeline's subscription");
       const loads = [];
       page.on('framenavigated', (f) => f === page.mainFrame() && loads.push(f.url()));
       const subject = `e2e live ${Date.now()}`;
@@ -406,6 +413,8 @@ describe('timeline and forms', () => {
       assert.equal(refused.status, 401, `the expired token is refused: ${JSON.stringify(refused)}`);
       await page.evaluate((t) => sessionStorage.setItem('c360.token', t), known.shortToken);
       await page.locator(tid('form-interaction-submit')).click();
+      await page.locator(tid('signin-role-relationship_manager')).waitFor();
+      await capture(page, 'session-expired');
       await page.locator(tid('signin-role-relationship_manager')).click();
       await page.locator(tid('whoami')).waitFor();
       const back = page.locator(tid('form-interaction'));

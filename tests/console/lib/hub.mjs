@@ -170,6 +170,29 @@ export async function coreCustomer(sandbox, cif) {
   return body.body;
 }
 
+/** A gauge or counter of the hub's /metrics (the sum over its label sets). */
+export async function metric(hub, name) {
+  const text = await (await fetch(`${hub}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    const m = line.match(/^(\w+)(\{[^}]*\})?\s+(\S+)$/);
+    if (m && m[1] === name) sum += Number(m[3]);
+  }
+  return sum;
+}
+
+/** Polls /metrics until `predicate(value)` holds for `name`; fails after `timeoutMs`. */
+export async function waitForMetric(hub, name, predicate, what, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  let value;
+  while (Date.now() < deadline) {
+    value = await metric(hub, name);
+    if (predicate(value)) return value;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${what}: ${name} is still ${value} after ${timeoutMs / 1000} s`);
+}
+
 /** The sandbox's core accounts of a customer (BAL, CCY... as decimal strings). */
 export async function coreAccounts(sandbox, cif) {
   const body = await (await fetch(`${sandbox}/core/v1/customers/${cif}/accounts`)).json();
