@@ -525,12 +525,19 @@ describe('served by the hub, nothing from the internet', () => {
     assert.match(res.headers.get('location') ?? '', /\/console\/?$/);
   });
 
-  test('GraphiQL at /graphql renders from the hub alone', () =>
+  test('GraphiQL at /graphql renders from the hub alone and runs a query with the console\'s token', () =>
     session('graphiql', async ({ page, requests }) => {
-      await page.goto(`${demo.hub}/graphql`);
+      // From the hub's own console (same origin: the token is in this tab's sessionStorage).
+      await signIn(page, `${demo.hub}/console/`, 'relationship_manager');
+      await page.locator(tid('nav-graphiql')).click();
+      await page.waitForURL(`${demo.hub}/graphql`);
       await page.locator('#graphiql .graphiql-container').waitFor({ timeout: 20_000 });
       await page.waitForFunction(() => !document.body.innerText.includes('Loading...'), null, { timeout: 20_000 });
       assert.ok(requests.some((u) => u.includes('/console/vendor/graphiql/graphiql.min.js')), 'GraphiQL is the vendored copy');
+      // GraphiQL 3's editors are CodeMirror 5 instances.
+      await page.evaluate(() => document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.setValue('query E2E { viewer { role } }'));
+      await page.locator('.graphiql-execute-button').click();
+      await page.locator('.result-window', { hasText: '"relationship_manager"' }).waitFor({ timeout: 15_000 });
       // GraphiQL is a third-party page, not a console screen: its axe findings are
       // printed, not held against the console.
       await screenshot(page, 'graphiql');
