@@ -14,7 +14,7 @@
     url: '/graphql',
     subscriptionUrl: wsProto + '//' + window.location.host + '/graphql/ws',
   };
-  if (token) options.wsConnectionParams = { Authorization: 'Bearer ' + token };
+  if (token) options.wsConnectionParams = { Authorization: 'Bearer ' + token, 'X-C360-Purpose': 'SERVICE' };
   var fetcher = window.GraphiQL.createFetcher(options);
   var props = {
     fetcher: fetcher,

@@ -12,6 +12,7 @@
 // client is dropped, so that no retry runs with the dead token.
 import { createClient } from 'graphql-ws';
 import type { Client } from 'graphql-ws';
+import { PURPOSE } from './api';
 import type { GqlError } from './api';
 import * as session from './session';
 
@@ -77,7 +78,8 @@ function ensureClient(): Client | null {
     keepAlive: 20_000,
     connectionParams: () => {
       const now = session.token();
-      return now ? { Authorization: `Bearer ${now}` } : {};
+      // The purpose goes with the token: a browser cannot set WebSocket headers.
+      return now ? { Authorization: `Bearer ${now}`, 'X-C360-Purpose': PURPOSE } : {};
     },
     // retry on dropped connections, never once the hub said the session is over
     shouldRetry: (e) => !sessionEnded(e),

@@ -1,6 +1,7 @@
 // Production sign-in: OpenID Connect authorization code with PKCE (S256), public client (no
 // secret). State, nonce and verifier wait in sessionStorage across the redirect.
 import * as oauth from 'oauth4webapi';
+import { t } from './i18n';
 
 export interface OidcConfig {
   issuer: string;
@@ -32,6 +33,14 @@ export function redirectUri(cfg: OidcConfig): string {
 
 /** Leaves for the identity provider; `route` is where to come back to. */
 export async function start(cfg: OidcConfig, route: string): Promise<void> {
+  // PKCE hashes with WebCrypto, which browsers give only to https pages and localhost: a hub
+  // reached over plain http by another address cannot sign anyone in, so say so.
+  if (!window.isSecureContext || !crypto.subtle) {
+    throw new Error(t(
+      '登录需要通过 https（或本机 localhost）打开控制台：当前地址是不安全的 http。',
+      'Sign-in needs the console opened over https (or on localhost): this address is plain http.',
+    ));
+  }
   const as = await discover(cfg);
   if (!as.authorization_endpoint) throw new Error('the identity provider has no authorization endpoint');
   const verifier = oauth.generateRandomCodeVerifier();

@@ -123,6 +123,20 @@ pub fn viewer_for(
     )
 }
 
+/// The purpose a caller stated (`X-C360-Purpose`, or the same key in a WebSocket's
+/// `connection_init`), if any; a value that names none is refused, never ignored.
+pub fn stated_purpose(raw: Option<&str>) -> Result<Option<Purpose>, String> {
+    match raw {
+        None => Ok(None),
+        Some(raw) => Purpose::parse(raw).map(Some).ok_or_else(|| {
+            format!(
+                "X-C360-Purpose must be one of {}",
+                Purpose::NAMES.join(", ")
+            )
+        }),
+    }
+}
+
 /// Authenticates an HTTP request (of trace `trace`): its token and stated purpose.
 pub async fn authenticate(
     state: &AppState,
@@ -144,21 +158,10 @@ pub async fn authenticate(
     let (identity, expires) = identify(state, token)
         .await
         .map_err(|r| refused(state, media, r))?;
-    let purpose = match headers.get(PURPOSE_HEADER) {
-        None => None,
-        Some(raw) => Some(raw.to_str().ok().and_then(Purpose::parse).ok_or_else(|| {
-            request_error(
-                media,
-                ApiError::new(
-                    ErrorCode::BadRequest,
-                    format!(
-                        "X-C360-Purpose must be one of {}",
-                        Purpose::NAMES.join(", ")
-                    ),
-                ),
-            )
-        })?),
-    };
+    let purpose = stated_purpose(headers.get(PURPOSE_HEADER).map(|v| v.to_str().unwrap_or("")))
+        .map_err(|problem| {
+            request_error(media, ApiError::new(ErrorCode::BadRequest, problem))
+        })?;
     Ok(Session {
         identity,
         expires,

@@ -260,7 +260,8 @@ where
 /// The bearer token comes in the upgrade request's `Authorization` header or, from
 /// browsers (which cannot set it), in `connection_init`'s payload as
 /// `{"Authorization": "Bearer <JWT>"}`; a connection without a valid one is closed,
-/// and so is one whose token expires.
+/// and so is one whose token expires. The purpose of its reads comes the same way:
+/// the `X-C360-Purpose` header, or that key in the payload.
 pub(super) async fn graphql_ws(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
@@ -269,12 +270,24 @@ pub(super) async fn graphql_ws(
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let header_purpose = headers
+        .get(caller::PURPOSE_HEADER)
+        .map(|v| v.to_str().unwrap_or(""));
+    let purpose = match caller::stated_purpose(header_purpose) {
+        Ok(purpose) => purpose,
+        Err(problem) => {
+            return super::protocol::request_error(
+                MediaType::Json,
+                ApiError::new(ErrorCode::BadRequest, problem),
+            )
+        }
+    };
     let session = match caller::bearer(&headers) {
         Ok(token) => match caller::identify(&state, token).await {
             Ok((identity, expires)) => Some(Session {
                 identity,
                 expires,
-                purpose: None,
+                purpose,
                 peer: Some(peer),
                 trace_id: trace.trace_id.clone(),
                 trace_state: trace.trace_state.clone(),
@@ -374,13 +387,23 @@ pub(super) async fn graphql_ws(
                         if authenticated {
                             return Ok(data);
                         }
-                        let token = payload
-                            .as_object()
-                            .and_then(|p| {
+                        let entry = |name: &str| {
+                            payload.as_object().and_then(|p| {
                                 p.iter()
-                                    .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+                                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
                                     .map(|(_, v)| v)
                             })
+                        };
+                        // A browser cannot set headers on a WebSocket: the purpose
+                        // comes with the token, under the header's name.
+                        let purpose = match entry(caller::PURPOSE_HEADER) {
+                            None => purpose,
+                            Some(value) => {
+                                caller::stated_purpose(Some(value.as_str().unwrap_or("")))
+                                    .map_err(async_graphql::Error::new)?
+                            }
+                        };
+                        let token = entry("authorization")
                             .and_then(Value::as_str)
                             .and_then(|v| v.trim().split_once(' '))
                             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
@@ -399,7 +422,7 @@ pub(super) async fn graphql_ws(
                         data.insert(WsSession(Session {
                             identity,
                             expires,
-                            purpose: None,
+                            purpose,
                             peer: Some(peer),
                             trace_id: trace.trace_id,
                             trace_state: trace.trace_state,

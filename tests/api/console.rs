@@ -263,3 +263,73 @@ async fn a_production_hub_names_no_provider_and_serves_no_console() {
         assert_eq!(status, 404, "{path}: {body}");
     }
 }
+
+/// The console's live connection states the purpose of its reads as its HTTP
+/// requests do (a browser cannot set headers on a WebSocket): the same fields are
+/// unmasked and audited with the same purpose, and a purpose that names none ends
+/// the connection instead of being ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_states_its_purpose_like_an_http_request() {
+    let app = TestApp::builder().spawn().await;
+    let (_, _, body) = get(&app, "/console/config.json", "application/json").await;
+    let config: Value = serde_json::from_str(&body).unwrap();
+    let manager = config["demoTokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["role"] == "relationship_manager")
+        .expect("a relationship manager's token")["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let query = json!({
+        "query": "query($id: ID!) { customer(id: $id) { name mobile } }",
+        "variables": {"id": "1000000001"},
+    });
+    let (_, stated) = app
+        .graphql_as(
+            &manager,
+            query["query"].as_str().unwrap(),
+            query["variables"].clone(),
+            &[("x-c360-purpose", "SERVICE")],
+        )
+        .await;
+    let (_, unstated) = app
+        .graphql_as(
+            &manager,
+            query["query"].as_str().unwrap(),
+            query["variables"].clone(),
+            &[],
+        )
+        .await;
+    assert_ne!(
+        stated["data"], unstated["data"],
+        "a stated purpose unmasks the relationship manager's view"
+    );
+
+    let bearer = format!("Bearer {manager}");
+    for (payload, expected) in [
+        (json!({"Authorization": bearer, "X-C360-Purpose": "SERVICE"}), &stated),
+        (json!({"Authorization": bearer}), &unstated),
+    ] {
+        let (mut socket, first) = ws_open(&app.ws_url(), payload.clone()).await;
+        assert_eq!(first.map(|m| m["type"].clone()), Some(json!("connection_ack")));
+        match ws_operation(&mut socket, "1", query.clone(), Duration::from_secs(5)).await {
+            WsOutcome::Answer(answer) => {
+                assert_eq!(answer["data"], expected["data"], "{payload}")
+            }
+            other => panic!("{payload}: {other:?}"),
+        }
+    }
+
+    let (_, first) = ws_open(
+        &app.ws_url(),
+        json!({"Authorization": bearer, "X-C360-Purpose": "CURIOSITY"}),
+    )
+    .await;
+    assert_ne!(
+        first.map(|m| m["type"].clone()),
+        Some(json!("connection_ack")),
+        "an unknown purpose is refused"
+    );
+}

@@ -119,7 +119,10 @@ describe('sign-in per role', () => {
       assert.ok(!(await visible(page, 'nav-audit')), 'no nav-audit for a teller');
       await openCustomer(page, base, SHOWCASE);
       assert.ok(await visible(page, 'panel-identity'), 'panel-identity');
-      assert.ok(!(await visible(page, 'tab-insights')), 'no insights tab for a teller (insights is a denied class)');
+      // Insights are a denied class for a teller: the holdings are offered, the insights are not.
+      await page.locator(tid('tab-insights')).click();
+      await page.locator(tid('panel-holdings')).waitFor();
+      assert.ok(!(await visible(page, 'panel-insights')), 'no insights panel for a teller (insights is a denied class)');
       const identity = await page.locator(tid('panel-identity')).innerText();
       assert.ok(!identity.includes(known.showcase.CERT_NO), 'a teller sees the ID number masked');
       assert.ok(!identity.includes(known.showcase.MOB_NO), 'a teller sees the mobile masked');
@@ -172,8 +175,10 @@ describe('sign-in per role', () => {
       assert.ok(!(await visible(page, 'nav-audit')), 'no nav-audit');
       await waitReady(page);
       assert.match(page.url(), new RegExp(`#/customer/${SHOWCASE}`), 'a customer lands on their own 360 view');
-      assert.ok(!(await visible(page, 'tab-insights')), 'no insights tab for a customer');
       await capture(page, 'customer-portal');
+      await page.locator(tid('tab-insights')).click();
+      await page.locator(tid('panel-holdings')).waitFor();
+      assert.ok(!(await visible(page, 'panel-insights')), 'no insights for a customer (a denied class)');
       const other = await coreCustomer(demo.sandbox, '1000000002');
       await page.goto(consoleUrl(base, '#/customer/1000000002'));
       await page.locator(`${tid('view-360')}[data-ready="true"], ${tid('forbidden')}, [role="alert"]`).first().waitFor();

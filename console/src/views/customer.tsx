@@ -236,7 +236,11 @@ export function Customer360(p: { cif: string; tab: Tab }): JSX.Element {
   }, [p.cif, viewer?.subject, viewer?.role]);
 
   const tabs: { id: Tab; zh: string; en: string }[] = [{ id: 'overview', zh: '概览', en: 'Overview' }];
-  if (!denied('insights') && mayRead('Customer.insights')) tabs.push({ id: 'insights', zh: '洞察与资产', en: 'Insights' });
+  // Holdings and household are offered to roles denied the insights (a teller, the customer).
+  const insightsOk = !denied('insights') && mayRead('Customer.insights');
+  const holdingsOk = mayRead('Customer.holdings') || (!denied('relationships') && mayRead('Customer.household'));
+  if (insightsOk) tabs.push({ id: 'insights', zh: '洞察与资产', en: 'Insights' });
+  else if (holdingsOk) tabs.push({ id: 'insights', zh: '资产与关系', en: 'Holdings' });
   if (!denied('contact_history') && mayRead('Customer.interactions')) tabs.push({ id: 'timeline', zh: '接触历史', en: 'Timeline' });
   if (!(denied('contact_history') && denied('consents'))) tabs.push({ id: 'contact', zh: '联系与同意', en: 'Contact' });
   const tab = tabs.some((x) => x.id === p.tab) ? p.tab : 'overview';

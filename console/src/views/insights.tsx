@@ -159,13 +159,15 @@ export function Insights(p: { cif: string; onReady?: (ready: boolean) => void })
   const failedAt = (field: string) => errorsUnder(errs, ['customer', field]).find((e) => !isForbidden(e));
   return (
     <div class="panels">
-      <Section id="insights" title={t('客户洞察', 'Insights')}>
-        {denied('insights') || blocked('insights') ? <Forbidden /> : failedAt('insights') && !d.insights ? (
-          <ErrorBanner error={failedAt('insights')!} />
-        ) : d.insights ? (
-          <InsightsBody i={d.insights} errs={errs} />
-        ) : <p class="muted">—</p>}
-      </Section>
+      {denied('insights') || !mayRead('Customer.insights') ? null : (
+        <Section id="insights" title={t('客户洞察', 'Insights')}>
+          {blocked('insights') ? <Forbidden /> : failedAt('insights') && !d.insights ? (
+            <ErrorBanner error={failedAt('insights')!} />
+          ) : d.insights ? (
+            <InsightsBody i={d.insights} errs={errs} />
+          ) : <p class="muted">—</p>}
+        </Section>
+      )}
       <Section id="holdings" title={t('资产与负债', 'Holdings')}>
         {blocked('holdings') ? <Forbidden /> : failedAt('holdings') && !d.holdings ? (
           <ErrorBanner error={failedAt('holdings')!} />
@@ -173,9 +175,11 @@ export function Insights(p: { cif: string; onReady?: (ready: boolean) => void })
           <HoldingsBody h={d.holdings} errs={errs} path={['customer', 'holdings']} />
         ) : <p class="muted">—</p>}
       </Section>
-      <Section id="household" title={t('家庭与关联关系', 'Household and party')}>
-        {denied('relationships') ? <Forbidden /> : <Household d={d} errs={errs} cif={p.cif} />}
-      </Section>
+      {denied('relationships') ? null : (
+        <Section id="household" title={t('家庭与关联关系', 'Household and party')}>
+          <Household d={d} errs={errs} cif={p.cif} />
+        </Section>
+      )}
     </div>
   );
 }

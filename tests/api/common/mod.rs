@@ -716,6 +716,18 @@ pub async fn ws_subscribe_as(ws_url: &str, token: &str, query: &str, variables: 
 /// Opens a `graphql-transport-ws` connection to `ws_url` with `token` in
 /// `connection_init`, and waits for the hub's `connection_ack`.
 pub async fn ws_connect(ws_url: &str, token: &str) -> Socket {
+    let payload = json!({"Authorization": format!("Bearer {token}")});
+    let (socket, first) = ws_open(ws_url, payload).await;
+    assert_eq!(
+        first.map(|m| m["type"].clone()),
+        Some(json!("connection_ack"))
+    );
+    socket
+}
+
+/// Opens a `graphql-transport-ws` connection to `ws_url`, sends `connection_init`
+/// with `payload`, and returns the hub's first message (none when it closed).
+pub async fn ws_open(ws_url: &str, payload: Value) -> (Socket, Option<Value>) {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     use tokio_tungstenite::tungstenite::http::HeaderValue;
     let mut request = ws_url.into_client_request().unwrap();
@@ -732,15 +744,11 @@ pub async fn ws_connect(ws_url: &str, token: &str) -> Socket {
     );
     ws_send(
         &mut socket,
-        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}}),
+        json!({"type": "connection_init", "payload": payload}),
     )
     .await;
-    let ack = ws_next(&mut socket, std::time::Duration::from_secs(5)).await;
-    assert_eq!(
-        ack.map(|m| m["type"].clone()),
-        Some(json!("connection_ack"))
-    );
-    socket
+    let first = ws_next(&mut socket, std::time::Duration::from_secs(5)).await;
+    (socket, first)
 }
 
 /// How a WebSocket operation ended: its first answer, or the hub closing the socket.
