@@ -158,10 +158,12 @@ pub async fn authenticate(
     let (identity, expires) = identify(state, token)
         .await
         .map_err(|r| refused(state, media, r))?;
-    let purpose = stated_purpose(headers.get(PURPOSE_HEADER).map(|v| v.to_str().unwrap_or("")))
-        .map_err(|problem| {
-            request_error(media, ApiError::new(ErrorCode::BadRequest, problem))
-        })?;
+    let purpose = stated_purpose(
+        headers
+            .get(PURPOSE_HEADER)
+            .map(|v| v.to_str().unwrap_or("")),
+    )
+    .map_err(|problem| request_error(media, ApiError::new(ErrorCode::BadRequest, problem)))?;
     Ok(Session {
         identity,
         expires,

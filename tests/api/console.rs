@@ -309,11 +309,17 @@ async fn a_websocket_states_its_purpose_like_an_http_request() {
 
     let bearer = format!("Bearer {manager}");
     for (payload, expected) in [
-        (json!({"Authorization": bearer, "X-C360-Purpose": "SERVICE"}), &stated),
+        (
+            json!({"Authorization": bearer, "X-C360-Purpose": "SERVICE"}),
+            &stated,
+        ),
         (json!({"Authorization": bearer}), &unstated),
     ] {
         let (mut socket, first) = ws_open(&app.ws_url(), payload.clone()).await;
-        assert_eq!(first.map(|m| m["type"].clone()), Some(json!("connection_ack")));
+        assert_eq!(
+            first.map(|m| m["type"].clone()),
+            Some(json!("connection_ack"))
+        );
         match ws_operation(&mut socket, "1", query.clone(), Duration::from_secs(5)).await {
             WsOutcome::Answer(answer) => {
                 assert_eq!(answer["data"], expected["data"], "{payload}")
