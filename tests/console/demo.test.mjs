@@ -119,13 +119,13 @@ describe('sign-in per role', () => {
       assert.ok(!(await visible(page, 'nav-audit')), 'no nav-audit for a teller');
       await openCustomer(page, base, SHOWCASE);
       assert.ok(await visible(page, 'panel-identity'), 'panel-identity');
+      const identity = await page.locator(tid('panel-identity')).innerText();
+      assert.ok(!identity.includes(known.showcase.CERT_NO), 'a teller sees the ID number masked');
+      assert.ok(!identity.includes(known.showcase.MOB_NO), 'a teller sees the mobile masked');
       // Insights are a denied class for a teller: the holdings are offered, the insights are not.
       await page.locator(tid('tab-insights')).click();
       await page.locator(tid('panel-holdings')).waitFor();
       assert.ok(!(await visible(page, 'panel-insights')), 'no insights panel for a teller (insights is a denied class)');
-      const identity = await page.locator(tid('panel-identity')).innerText();
-      assert.ok(!identity.includes(known.showcase.CERT_NO), 'a teller sees the ID number masked');
-      assert.ok(!identity.includes(known.showcase.MOB_NO), 'a teller sees the mobile masked');
     }));
 
   test('relationship manager: search, book, insights; no audit', () =>

@@ -388,6 +388,8 @@ function Overview(p: { c: Cust; errors: GqlError[] }): JSX.Element {
         {t('该系统暂时无法访问，以下为缓存数据，可能已过期。', 'This system is unavailable: what follows is cached and may be out of date.')}
       </p>
     ) : null;
+  // A system whose class the role is denied is not offered at all; a field the hub still
+  // refuses shows "not available for your role" in place.
   return (
     <div class="panels">
       <Panel id="identity" title={t('客户信息', 'Identity')} system="core" source={src('core')} sourceTestid wide>
@@ -410,46 +412,54 @@ function Overview(p: { c: Cust; errors: GqlError[] }): JSX.Element {
           <Fact k={t('客户状态', 'Status')}>{v('status', c.status, (x) => label('customerStatus', x))}</Fact>
         </dl>
       </Panel>
-      <Panel id="accounts" title={t('存款账户', 'Accounts')} system={panelAllowed(PANELS[0]) ? 'core' : undefined} source={src('core')} wide>
-        {!panelAllowed(PANELS[0]) || forbiddenAt(['customer', 'accounts']) ? <Forbidden /> : (
-          <>
-            {failed('core', 'accounts')}
-            {staleNote('core')}
-            {c.accounts ? <Accounts accounts={c.accounts} errors={errors} /> : null}
-          </>
-        )}
-      </Panel>
-      <Panel id="cards" title={t('银行卡', 'Cards')} system={panelAllowed(PANELS[1]) ? 'cards' : undefined} source={src('cards')} sourceTestid>
-        {!panelAllowed(PANELS[1]) || forbiddenAt(['customer', 'cards']) ? <Forbidden /> : (
-          <>
-            {failed('cards', 'cards')}
-            {staleNote('cards')}
-            {c.cards ? <Cards cards={c.cards} /> : null}
-          </>
-        )}
-      </Panel>
-      <Panel id="loans" title={t('贷款', 'Loans')} system={panelAllowed(PANELS[2]) ? 'loans' : undefined} source={src('loans')} sourceTestid>
-        {!panelAllowed(PANELS[2]) || forbiddenAt(['customer', 'loans']) ? <Forbidden /> : (
-          <>
-            {failed('loans', 'loans')}
-            {staleNote('loans')}
-            {c.loans ? <Loans loans={c.loans} /> : null}
-          </>
-        )}
-      </Panel>
-      <Panel id="channels" title={t('网上银行', 'Online banking')} system={panelAllowed(PANELS[3]) ? 'channels' : undefined} source={src('channels')} sourceTestid>
-        {!panelAllowed(PANELS[3]) || forbiddenAt(['customer', 'onlineBanking']) ? <Forbidden /> : (
-          <>
-            {failed('channels', 'onlineBanking')}
-            {staleNote('channels')}
-            {c.onlineBanking === null && !errorsUnder(errors, ['customer', 'onlineBanking']).length && !src('channels')?.error ? (
-              <p class="muted">{t('未开通网上银行。', 'Not enrolled in online banking.')}</p>
-            ) : c.onlineBanking ? (
-              <OnlinePanel o={c.onlineBanking} />
-            ) : null}
-          </>
-        )}
-      </Panel>
+      {panelAllowed(PANELS[0]) ? (
+        <Panel id="accounts" title={t('存款账户', 'Accounts')} system="core" source={src('core')} wide>
+          {forbiddenAt(['customer', 'accounts']) ? <Forbidden /> : (
+            <>
+              {failed('core', 'accounts')}
+              {staleNote('core')}
+              {c.accounts ? <Accounts accounts={c.accounts} errors={errors} /> : null}
+            </>
+          )}
+        </Panel>
+      ) : null}
+      {panelAllowed(PANELS[1]) ? (
+        <Panel id="cards" title={t('银行卡', 'Cards')} system="cards" source={src('cards')} sourceTestid>
+          {forbiddenAt(['customer', 'cards']) ? <Forbidden /> : (
+            <>
+              {failed('cards', 'cards')}
+              {staleNote('cards')}
+              {c.cards ? <Cards cards={c.cards} /> : null}
+            </>
+          )}
+        </Panel>
+      ) : null}
+      {panelAllowed(PANELS[2]) ? (
+        <Panel id="loans" title={t('贷款', 'Loans')} system="loans" source={src('loans')} sourceTestid>
+          {forbiddenAt(['customer', 'loans']) ? <Forbidden /> : (
+            <>
+              {failed('loans', 'loans')}
+              {staleNote('loans')}
+              {c.loans ? <Loans loans={c.loans} /> : null}
+            </>
+          )}
+        </Panel>
+      ) : null}
+      {panelAllowed(PANELS[3]) ? (
+        <Panel id="channels" title={t('网上银行', 'Online banking')} system="channels" source={src('channels')} sourceTestid>
+          {forbiddenAt(['customer', 'onlineBanking']) ? <Forbidden /> : (
+            <>
+              {failed('channels', 'onlineBanking')}
+              {staleNote('channels')}
+              {c.onlineBanking === null && !errorsUnder(errors, ['customer', 'onlineBanking']).length && !src('channels')?.error ? (
+                <p class="muted">{t('未开通网上银行。', 'Not enrolled in online banking.')}</p>
+              ) : c.onlineBanking ? (
+                <OnlinePanel o={c.onlineBanking} />
+              ) : null}
+            </>
+          )}
+        </Panel>
+      ) : null}
     </div>
   );
 }
