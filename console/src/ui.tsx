@@ -1,6 +1,7 @@
 // Small shared pieces: "not available for your role", error banners, labelled fields, badges.
 import { cloneElement, isValidElement, toChildArray } from 'preact';
 import type { ComponentChildren, JSX, VNode } from 'preact';
+import { isForbidden } from './api';
 import type { GqlError } from './api';
 import { t, useLang } from './i18n';
 
@@ -91,5 +92,20 @@ export function Loading(): JSX.Element {
       <span class="spinner" aria-hidden="true" />
       {t('加载中…', 'Loading…')}
     </div>
+  );
+}
+
+/** What went wrong with a screen's last request: a refusal in place, the hub's error, or a
+ * failure that never reached GraphQL (the network, a 5xx). */
+export function Problems(p: { error: GqlError | null; failed: string | null }): JSX.Element {
+  return (
+    <>
+      {p.error ? isForbidden(p.error) ? <Forbidden /> : <ErrorBanner error={p.error} /> : null}
+      {p.failed ? (
+        <div class="banner banner-error" role="alert">
+          {p.failed}
+        </div>
+      ) : null}
+    </>
   );
 }

@@ -2,12 +2,12 @@
 // the filters AccessAuditFilter offers (customer, actor, from/to) and keyset paging.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { JSX } from 'preact';
-import { gql, isForbidden, SessionExpired } from '../api';
+import { gql, SessionExpired } from '../api';
 import type { GqlError } from '../api';
 import { t, useLang } from '../i18n';
 import { dateTime } from '../format';
 import { useViewer } from '../session';
-import { ErrorBanner, Field, Forbidden, Loading } from '../ui';
+import { Field, Loading, Problems } from '../ui';
 import { failure } from './timeline';
 import './ops.css';
 
@@ -169,12 +169,7 @@ export function Audit(): JSX.Element {
           </button>
         </div>
       </form>
-      {error ? isForbidden(error) ? <Forbidden /> : <ErrorBanner error={error} /> : null}
-      {failed ? (
-        <div class="banner banner-error" role="alert">
-          {failed}
-        </div>
-      ) : null}
+      <Problems error={error} failed={failed} />
       <div class="ops-scroll">
         <table class="ops-table ops-audit" data-testid="audit-table">
           <caption>{t(`访问记录（已显示 ${rows.length} 条）`, `Access records (${rows.length} shown)`)}</caption>

@@ -8,7 +8,7 @@ import type { GqlError } from '../api';
 import { t, useLang } from '../i18n';
 import { dateTime, money } from '../format';
 import { mayRead, useViewer } from '../session';
-import { ErrorBanner, Forbidden, Loading } from '../ui';
+import { ErrorBanner, Forbidden, Loading, Problems } from '../ui';
 import { enumOptions, failure, label } from './timeline';
 import type { Labels } from './timeline';
 import './ops.css';
@@ -256,12 +256,7 @@ export function Book(): JSX.Element {
             </div>
           ) : null}
         </div>
-        {error ? isForbidden(error) ? <Forbidden /> : <ErrorBanner error={error} /> : null}
-        {failed ? (
-          <div class="banner banner-error" role="alert">
-            {failed}
-          </div>
-        ) : null}
+        <Problems error={error} failed={failed} />
         <div class="ops-scroll">
           <table class="ops-table" data-testid="book-table">
             <caption>
