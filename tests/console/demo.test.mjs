@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { beijing, cny, coreAccounts, coreCustomer, gql, jwtClaims, metric, mintToken, sandboxFault, startDemo, waitForMetric } from './lib/hub.mjs';
-import { axeCheck, launchBrowser, screenshot } from './lib/browser.mjs';
+import { launchBrowser } from './lib/browser.mjs';
 import { capture, consoleFor, consoleUrl, inSession, openCustomer, signIn, tid, visible, waitReady } from './lib/console.mjs';
 
 const SHOWCASE = '1000000001';
@@ -532,13 +532,36 @@ describe('served by the hub, nothing from the internet', () => {
 
   test('GraphiQL at /graphql renders from the hub alone and runs a query with the console\'s token', () =>
     session('graphiql', async ({ page, requests }) => {
-      // From the hub's own console (same origin: the token is in this tab's sessionStorage).
-      await signIn(page, `${demo.hub}/console/`, 'relationship_manager');
+      // From the console under test (same origin: the token is in this tab's sessionStorage):
+      // the hub's own, or with C360_CONSOLE_DEV the dev server, which passes /graphql to the
+      // hub and serves its own /console/graphiql.js.
+      const origin = new URL(base).origin;
+      await signIn(page, base, 'relationship_manager');
       await page.locator(tid('nav-graphiql')).click();
-      await page.waitForURL(`${demo.hub}/graphql`);
+      await page.waitForURL(`${origin}/graphql`);
       await page.locator('#graphiql .graphiql-container').waitFor({ timeout: 20_000 });
       await page.waitForFunction(() => !document.body.innerText.includes('Loading...'), null, { timeout: 20_000 });
       assert.ok(requests.some((u) => u.includes('/console/vendor/graphiql/graphiql.min.js')), 'GraphiQL is the vendored copy');
+      assert.ok(requests.includes(`${origin}/console/graphiql.js`), 'the init script of the console under test');
+      // The keyboard alone: Tab reaches the query editor; Escape then Tab leave it (CodeMirror
+      // keeps Tab for indentation) for the run button.
+      const focused = () => page.evaluate(() => {
+        const e = document.activeElement;
+        return e?.getAttribute('aria-label') || (e?.classList.contains('graphiql-execute-button') ? 'run' : e?.tagName ?? '');
+      });
+      let now = '';
+      for (let i = 0; i < 20 && now !== 'Query editor'; i++) {
+        await page.keyboard.press('Tab');
+        now = await focused();
+      }
+      assert.equal(now, 'Query editor', 'Tab reaches the query editor');
+      await page.keyboard.press('Escape');
+      for (let i = 0; i < 3 && !/Execute query/.test(now); i++) {
+        await page.keyboard.press('Tab');
+        now = await focused();
+      }
+      assert.match(now, /Execute query/, 'Escape then Tab lead from the editor to the run button');
+      assert.ok(await page.locator('.graphiql-execute-button').evaluate((b) => b === document.activeElement), 'the run button has the focus');
       // Run the page's default query; with several operations GraphiQL asks which (the
       // console's init script offers `Me`, the viewer).
       await page.waitForLoadState('networkidle'); // the schema's introspection is in
@@ -553,10 +576,8 @@ describe('served by the hub, nothing from the internet', () => {
       await result.waitFor({ timeout: 15_000 });
       const answer = await result.innerText();
       assert.ok(!/"UNAUTHENTICATED"|"FORBIDDEN"/.test(answer), `GraphiQL sent the console's token: ${answer.slice(0, 500)}`);
-      // GraphiQL is a third-party page, not a console screen: its axe findings are
-      // printed, not held against the console.
-      await screenshot(page, 'graphiql');
-      const { bad } = await axeCheck(page, 'graphiql');
-      for (const v of bad) console.log(`axe [graphiql] ${v.impact}: ${v.id} (${v.help})`);
+      // GraphiQL is third-party, but it is a screen of the hub: the same rule as the
+      // console's (console/src/graphiql.js labels, and raises the contrast of, what it lacks).
+      await capture(page, 'graphiql');
     }));
 });
