@@ -137,7 +137,7 @@ pub enum AuthSetupError {
     },
     #[error("auth.public_key_file {}: {reason}", path.display())]
     InvalidPem { path: PathBuf, reason: String },
-    #[error("auth.jwks_url '{url}' is not an http(s) URL: {reason}")]
+    #[error("auth.jwks_url (C360_AUTH__JWKS_URL) '{url}' is not usable: {reason}")]
     InvalidJwksUrl { url: String, reason: String },
     #[error("HTTP client for auth.jwks_url: {0}")]
     HttpClient(reqwest::Error),
@@ -846,6 +846,14 @@ impl JwksCache {
         let parsed = url::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(invalid(format!("scheme '{}'", parsed.scheme())));
+        }
+        if !crate::config::https_or_loopback(url) {
+            return Err(invalid(
+                "plain http to another host: the keys every token is checked against \
+                 would cross the network unauthenticated; use https (http is accepted \
+                 on a loopback address only)"
+                    .into(),
+            ));
         }
         let http = reqwest::Client::builder()
             .timeout(JWKS_FETCH_TIMEOUT)

@@ -65,7 +65,7 @@ impl ConsoleConfig {
     /// refusal of a console without a provider is in `posture`.
     pub fn check(&self) -> Result<(), ConsoleSettingError> {
         if let Some(issuer) = &self.issuer {
-            if !secure_or_loopback(issuer) {
+            if !super::https_or_loopback(issuer) {
                 return Err(ConsoleSettingError::IssuerNotHttps(issuer.clone()));
             }
         }
@@ -73,22 +73,6 @@ impl ConsoleConfig {
             return Err(ConsoleSettingError::NoOpenidScope);
         }
         Ok(())
-    }
-}
-
-fn secure_or_loopback(issuer: &str) -> bool {
-    let Ok(url) = url::Url::parse(issuer) else {
-        return false;
-    };
-    match url.scheme() {
-        "https" => url.host().is_some(),
-        "http" => match url.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(name)) => name == "localhost",
-            None => false,
-        },
-        _ => false,
     }
 }
 

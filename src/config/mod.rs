@@ -861,6 +861,25 @@ impl Config {
     }
 }
 
+/// Whether `url` is `https://`, or `http://` to this machine (tests, a provider on the
+/// same host): what a URL that sign-in or token keys come from must be, so that they
+/// never cross the network in clear.
+pub fn https_or_loopback(url: &str) -> bool {
+    let Ok(url) = url::Url::parse(url) else {
+        return false;
+    };
+    match url.scheme() {
+        "https" => url.host().is_some(),
+        "http" => match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(name)) => name == "localhost",
+            None => false,
+        },
+        _ => false,
+    }
+}
+
 /// The conventional `DATABASE_URL` and `REDIS_URL`, which platforms (and developers)
 /// set without knowing c360's own names. `C360_DATABASE__URL` and `C360_REDIS__URL`
 /// still win, being more specific.

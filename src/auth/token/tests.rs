@@ -415,15 +415,33 @@ fn a_bad_pem_is_an_error_naming_the_file() {
 }
 
 #[test]
-fn the_jwks_url_must_be_http() {
-    let config = AuthConfig {
-        jwks_url: Some("file:///etc/jwks.json".into()),
-        ..AuthConfig::default()
-    };
-    assert!(matches!(
-        Verifier::new(&config, Profile::Production),
-        Err(AuthSetupError::InvalidJwksUrl { .. })
-    ));
+fn the_jwks_url_must_be_https_or_on_this_machine() {
+    for refused in ["file:///etc/jwks.json", "http://idp.bank.local/jwks.json"] {
+        let config = AuthConfig {
+            jwks_url: Some(refused.into()),
+            ..AuthConfig::default()
+        };
+        match Verifier::new(&config, Profile::Production) {
+            Err(error @ AuthSetupError::InvalidJwksUrl { .. }) => {
+                assert!(error.to_string().contains("C360_AUTH__JWKS_URL"), "{error}")
+            }
+            Err(other) => panic!("{refused}: {other}"),
+            Ok(_) => panic!("{refused} was accepted"),
+        }
+    }
+    for accepted in [
+        "https://idp.bank.local/jwks.json",
+        "http://127.0.0.1:8080/jwks.json",
+    ] {
+        let config = AuthConfig {
+            jwks_url: Some(accepted.into()),
+            ..AuthConfig::default()
+        };
+        assert!(
+            Verifier::new(&config, Profile::Production).is_ok(),
+            "{accepted}"
+        );
+    }
 }
 
 #[test]
