@@ -489,7 +489,6 @@ impl App {
             request_timeout: config.server.request_timeout,
             graphiql: config.graphiql(),
             console: console.clone(),
-            demo: config.profile == config::Profile::Demo,
             connector_files: Arc::new(files),
             verifier,
             policies: live_policies.clone(),

@@ -93,6 +93,11 @@ impl ConsoleSite {
         self.console
     }
 
+    /// Whether `/` leads to the console: in the demo, where a newcomer came for it.
+    pub fn leads_from_root(&self) -> bool {
+        self.console && self.profile == Profile::Demo
+    }
+
     /// The security headers every page and file of the site carries.
     fn secured(&self, mut response: Response) -> Response {
         let headers = response.headers_mut();
@@ -127,9 +132,6 @@ pub(super) async fn file(
     Path(path): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if path.is_empty() {
-        return serve(&state, "index.html", &headers);
-    }
     serve(&state, &path, &headers)
 }
 

@@ -68,7 +68,7 @@ pub fn router(state: AppState) -> Router {
             router = router
                 .route("/console", get(console::page))
                 .route("/console/", get(console::page));
-            if state.demo {
+            if site.leads_from_root() {
                 router = router.route("/", get(console::root));
             }
         }

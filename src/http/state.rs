@@ -62,8 +62,6 @@ pub struct Shared {
     pub graphiql: bool,
     /// The console and GraphiQL's files; `None` when neither is served.
     pub console: Option<Arc<super::ConsoleSite>>,
-    /// The demo profile: `/` leads to the console.
-    pub demo: bool,
     /// Connector files the hub runs with, for `/readyz`.
     pub connector_files: Arc<Vec<String>>,
     /// Checks bearer tokens.
