@@ -460,20 +460,24 @@ impl EntityCache {
         F: FnOnce(Vec<String>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<HashMap<String, Result<V, E>>, E>> + Send + 'static,
     {
-        let flight_key = |key: &str| format!("{system}:{endpoint}:{key}");
         let mut joined: Vec<Flight> = Vec::new();
         let mut mine: Vec<String> = Vec::new();
+        let mut mine_named: Vec<String> = Vec::new();
         let started = {
             let mut flights = self.flights.lock().expect("flight lock");
             let generation = flights.generation;
             for key in &wanted {
-                match flights.by_key.get(&flight_key(key)) {
+                let name = l1_key(system, endpoint, key);
+                match flights.by_key.get(&name) {
                     Some((_, flight)) => {
                         if !joined.iter().any(|f| f.ptr_eq(flight)) {
                             joined.push(flight.clone());
                         }
                     }
-                    None => mine.push(key.clone()),
+                    None => {
+                        mine.push(key.clone());
+                        mine_named.push(name);
+                    }
                 }
             }
             if mine.is_empty() {
@@ -482,12 +486,15 @@ impl EntityCache {
                 let job = FlightJob {
                     flights: self.flights.clone(),
                     generation,
-                    flight_keys: mine.iter().map(|k| flight_key(k)).collect(),
+                    flight_keys: mine_named.clone(),
                     policy,
                     keys: mine.clone(),
                     tags,
                     l1_key: l1_key(system, endpoint, ""),
-                    l2_key: self.prefix_of(system, endpoint),
+                    l2_key: match &self.l2 {
+                        Some(_) => self.prefix_of(system, endpoint),
+                        None => String::new(),
+                    },
                     l1: self.l1.clone(),
                     l2: self.l2.clone(),
                     lock_ttl: self.settings.lock_ttl,
@@ -505,10 +512,8 @@ impl EntityCache {
                 }
                 .boxed()
                 .shared();
-                for key in &mine {
-                    flights
-                        .by_key
-                        .insert(flight_key(key), (generation, flight.clone()));
+                for name in mine_named {
+                    flights.by_key.insert(name, (generation, flight.clone()));
                 }
                 Some(flight)
             }

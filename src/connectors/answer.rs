@@ -1,25 +1,89 @@
-//! An upstream answer kept as its text, read by pointer.
+//! An upstream answer read in one pass, keeping only what the endpoint reads.
 //!
 //! Parsing a whole answer into one `serde_json::Value` made a tree several times the
 //! size of its text (each object an ordered map, each number and string an
-//! allocation), and mapping built a second tree beside it. A 100-customer batch
-//! answer of 40 kB held about a megabyte while it was mapped, and 32 concurrent
-//! `customers(ids:)` requests held 85 MB of such trees at once. Here the text is
-//! checked once, the envelope is read by walking only the objects on a pointer's way,
-//! and the items are parsed one at a time, each dropped once it is mapped.
+//! allocation): a 100-customer batch answer of 40 kB held about a megabyte while it
+//! was mapped. Keeping the text and walking it by pointer instead scanned it four or
+//! five times (checking it, finding the code, finding the list, splitting the list,
+//! parsing each item), and each item was still built whole though a mapping reads a
+//! few of its members: a cold 360 request spent about 12 % of the hub's instructions
+//! there. So an endpoint's pointers (the error code, the list, each item's key and
+//! mapped fields, the paging members) are compiled into a [`Shape`], and the answer
+//! is read once against it: members no pointer reaches are checked and skipped, never
+//! built, and the tree that is left holds about what the mapping will produce.
 
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 use serde::Deserialize;
-use serde_json::value::RawValue;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::mapping::Pointer;
 
-/// Valid JSON text, as an upstream sent it.
-pub struct Answer(Box<RawValue>);
+/// The members of an answer that something reads: what the single pass keeps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Shape {
+    /// A pointer ends here: the value is kept whole.
+    whole: bool,
+    /// Members on some pointer's way, by name (or, in an array, by index).
+    members: Vec<(String, Shape)>,
+    /// What is kept of every element when this is a list a mapping walks.
+    each: Option<Box<Shape>>,
+}
+
+impl Shape {
+    /// Keeps the value at `pointer` whole. Text that is not a pointer finds nothing,
+    /// and so keeps nothing.
+    pub fn keep(&mut self, pointer: &Pointer) {
+        if let Some(node) = self.node(pointer) {
+            node.whole = true;
+        }
+    }
+
+    /// The shape to keep of every element of the list at `pointer`.
+    pub fn each(&mut self, pointer: &Pointer) -> Option<&mut Shape> {
+        let node = self.node(pointer)?;
+        Some(node.each.get_or_insert_with(Box::default))
+    }
+
+    fn node(&mut self, pointer: &Pointer) -> Option<&mut Shape> {
+        let mut node = self;
+        for token in pointer.tokens()? {
+            let at = match node.members.iter().position(|(name, _)| name == token) {
+                Some(at) => at,
+                None => {
+                    node.members.push((token.clone(), Shape::default()));
+                    node.members.len() - 1
+                }
+            };
+            node = &mut node.members[at].1;
+        }
+        Some(node)
+    }
+
+    /// Whether the single pass may skip this node's value in part: a node that lists
+    /// both elements by index and a shape for every element keeps its value whole
+    /// rather than merge the two (no spec maps a list both ways; whole is correct).
+    fn partial(&self) -> bool {
+        !self.whole && !(self.each.is_some() && !self.members.is_empty())
+    }
+
+    fn member(&self, name: &str) -> Option<&Shape> {
+        self.members
+            .iter()
+            .find(|(member, _)| member == name)
+            .map(|(_, shape)| shape)
+    }
+}
+
+/// An answer as the endpoint's [`Shape`] kept it.
+pub struct Answer {
+    kept: Value,
+    bytes: usize,
+}
 
 /// Why the items of an answer could not be read.
 #[derive(Debug, PartialEq, Eq)]
@@ -29,26 +93,45 @@ pub enum ItemsError {
 }
 
 impl Answer {
-    /// The body, if it is JSON (in UTF-8, as RFC 8259 requires between systems).
-    pub fn parse(body: Vec<u8>) -> Option<Answer> {
-        let text = String::from_utf8(body).ok()?;
-        RawValue::from_string(text).ok().map(Answer)
+    /// The body, if it is JSON (in UTF-8, as RFC 8259 requires between systems), with
+    /// what `shape` reaches kept. Every part of the text is checked, kept or not.
+    pub fn parse(body: &[u8], shape: &Shape) -> Option<Answer> {
+        let text = std::str::from_utf8(body).ok()?;
+        let mut reader = serde_json::Deserializer::from_str(text);
+        let kept = shape.deserialize(&mut reader).ok()?;
+        reader.end().ok()?;
+        Some(Answer {
+            kept,
+            bytes: body.len(),
+        })
     }
 
-    /// The value at `pointer`, parsed (for codes, keys of the next page, totals: small
-    /// values). `None` when nothing is there.
-    pub fn value(&self, pointer: &Pointer) -> Option<Value> {
-        let raw = seek(&self.0, pointer)?;
-        serde_json::from_str(raw.get()).ok()
+    /// The value at `pointer` (for codes, keys of the next page, totals), if the shape
+    /// kept it; `None` when nothing is there.
+    pub fn value(&self, pointer: &Pointer) -> Option<&Value> {
+        pointer.find(&self.kept)
     }
 
-    /// The items of the list at `pointer`, each still as text; none when the pointer
-    /// finds nothing or null.
-    pub fn items(&self, pointer: &Pointer) -> Result<Vec<&RawValue>, ItemsError> {
-        match seek(&self.0, pointer) {
-            None => Ok(Vec::new()),
-            Some(raw) if raw.get() == "null" => Ok(Vec::new()),
-            Some(raw) => serde_json::from_str(raw.get()).map_err(|_| ItemsError::NotAList),
+    /// Takes the items of the list at `pointer`; none when the pointer finds nothing
+    /// or null.
+    pub fn take_items(&mut self, pointer: &Pointer) -> Result<Vec<Value>, ItemsError> {
+        let Some(tokens) = pointer.tokens() else {
+            return Ok(Vec::new());
+        };
+        let mut at = Some(&mut self.kept);
+        for token in tokens {
+            at = match at {
+                Some(Value::Object(map)) => map.get_mut(token.as_str()),
+                Some(Value::Array(list)) => {
+                    Pointer::array_index(token).and_then(|i| list.get_mut(i))
+                }
+                _ => None,
+            };
+        }
+        match at {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => Ok(std::mem::take(items)),
+            Some(_) => Err(ItemsError::NotAList),
         }
     }
 }
@@ -56,28 +139,108 @@ impl Answer {
 impl fmt::Debug for Answer {
     /// By size only: answers carry names and ID numbers.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Answer({} bytes)", self.0.get().len())
+        write!(f, "Answer({} bytes)", self.bytes)
     }
 }
 
-/// One item of an answer as a tree, to be mapped.
-pub fn item(raw: &RawValue) -> Value {
-    // The answer was checked as a whole, so each of its values parses.
-    serde_json::from_str(raw.get()).unwrap_or(Value::Null)
+impl<'de> DeserializeSeed<'de> for &Shape {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        if self.partial() {
+            deserializer.deserialize_any(Partial(self))
+        } else {
+            Value::deserialize(deserializer)
+        }
+    }
 }
 
-/// What `Value::pointer` would find in the parsed text, without parsing more than the
-/// objects and arrays on the pointer's way (and skipping over their other members).
-fn seek<'a>(root: &'a RawValue, pointer: &Pointer) -> Option<&'a RawValue> {
-    pointer.tokens()?.iter().try_fold(root, |at, token| {
-        let mut reader = serde_json::Deserializer::from_str(at.get());
-        reader.deserialize_any(Child { token }).ok().flatten()
-    })
-}
+/// Reads a value keeping the members its shape reaches. Scalars are kept as they are:
+/// where a list or an object was expected, the mapping says what came instead.
+struct Partial<'s>(&'s Shape);
 
-/// Finds one member of an object (by name) or of an array (by index).
-struct Child<'t> {
-    token: &'t str,
+/// serde_json hands a number to `deserialize_any` as a one-member map under this
+/// name when numbers keep their text (`arbitrary_precision`, which exact money
+/// needs); `numbers_where_a_pointer_passes_stay_numbers` fails if it is renamed.
+const NUMBER: &str = "$serde_json::private::Number";
+
+impl<'de> Visitor<'de> for Partial<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut kept = Map::with_capacity(self.0.members.len());
+        while let Some(Name(name)) = map.next_key::<Name<'de>>()? {
+            if name == NUMBER && kept.is_empty() {
+                let text: String = map.next_value()?;
+                return text.parse::<Value>().map_err(A::Error::custom);
+            }
+            match self.0.member(&name) {
+                // The last of duplicate names wins, as when the text is parsed whole.
+                Some(shape) => {
+                    let value = map.next_value_seed(shape)?;
+                    kept.insert(name.into_owned(), value);
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Value::Object(kept))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut kept = Vec::new();
+        if let Some(each) = &self.0.each {
+            while let Some(element) = seq.next_element_seed(&**each)? {
+                kept.push(element);
+            }
+            return Ok(Value::Array(kept));
+        }
+        // Elements no pointer names are held as null, so that the indexes (and the
+        // list's length) stay as sent.
+        loop {
+            let shape = self
+                .0
+                .members
+                .iter()
+                .find(|(name, _)| Pointer::array_index(name) == Some(kept.len()))
+                .map(|(_, shape)| shape);
+            let element = match shape {
+                Some(shape) => seq.next_element_seed(shape)?,
+                None => seq.next_element::<IgnoredAny>()?.map(|_| Value::Null),
+            };
+            match element {
+                Some(element) => kept.push(element),
+                None => return Ok(Value::Array(kept)),
+            }
+        }
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
 }
 
 /// An object's member name, borrowed from the text unless it has escapes.
@@ -102,86 +265,22 @@ impl<'de> Deserialize<'de> for Name<'de> {
     }
 }
 
-impl<'de> Visitor<'de> for Child<'_> {
-    type Value = Option<&'de RawValue>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut found = None;
-        while let Some(Name(name)) = map.next_key::<Name<'de>>()? {
-            // The last of duplicate names wins, as when the text is parsed whole.
-            if name == self.token {
-                found = Some(map.next_value::<&'de RawValue>()?);
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(found)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let Some(wanted) = Pointer::array_index(self.token) else {
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            return Ok(None);
-        };
-        let mut found = None;
-        let mut index = 0;
-        while let Some(element) = seq.next_element_seed(Element(index == wanted))? {
-            if element.is_some() {
-                found = element;
-            }
-            index += 1;
-        }
-        Ok(found)
-    }
-
-    // Scalars have no members.
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-}
-
-/// An array element: kept as text when it is the one wanted, skipped otherwise.
-struct Element(bool);
-
-impl<'de> DeserializeSeed<'de> for Element {
-    type Value = Option<&'de RawValue>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        if self.0 {
-            <&'de RawValue>::deserialize(deserializer).map(Some)
-        } else {
-            IgnoredAny::deserialize(deserializer).map(|_| None)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
 
-    fn answer(value: &Value) -> Answer {
-        Answer::parse(serde_json::to_vec(value).unwrap()).unwrap()
+    fn shape_keeping(pointers: &[&str]) -> Shape {
+        let mut shape = Shape::default();
+        for pointer in pointers {
+            shape.keep(&Pointer::new(pointer));
+        }
+        shape
+    }
+
+    fn answer(value: &Value, shape: &Shape) -> Answer {
+        Answer::parse(&serde_json::to_vec(value).unwrap(), shape).unwrap()
     }
 
     #[test]
@@ -193,7 +292,6 @@ mod tests {
             "list": [0, [1, 2], {"deep": true}],
             "dup": 1,
         });
-        let parsed = answer(&whole);
         for text in [
             "",
             "/header",
@@ -212,8 +310,10 @@ mod tests {
             "/header/retCode/x",
             "header",
         ] {
+            let pointer = Pointer::new(text);
+            let parsed = answer(&whole, &shape_keeping(&[text]));
             assert_eq!(
-                parsed.value(&Pointer::new(text)).as_ref(),
+                parsed.value(&pointer),
                 whole.pointer(text),
                 "pointer {text:?}"
             );
@@ -221,30 +321,84 @@ mod tests {
     }
 
     #[test]
-    fn items_come_one_by_one_and_a_non_list_is_refused() {
-        let parsed = answer(&json!({"data": [{"id": 1}, {"id": 2}], "none": null, "one": {}}));
-        let items = parsed.items(&Pointer::new("/data")).unwrap();
+    fn members_no_pointer_reaches_are_checked_but_not_kept() {
+        let shape = shape_keeping(&["/code", "/body/list/1/id"]);
+        let text = br#"{"code": "0", "noise": {"deep": [1, 2, {"x": "y"}]},
+            "body": {"list": [{"id": 1, "name": "A"}, {"id": 2, "name": "B"}], "more": true}}"#;
+        let parsed = Answer::parse(text, &shape).unwrap();
         assert_eq!(
-            items.iter().map(|raw| item(raw)).collect::<Vec<_>>(),
+            parsed.kept,
+            json!({"code": "0", "body": {"list": [null, {"id": 2}]}})
+        );
+        let broken = br#"{"code": "0", "noise": {"deep": [1, 2}, "body": {}}"#;
+        assert!(Answer::parse(broken, &shape).is_none());
+        let trailing = br#"{"code": "0"} {"code": "1"}"#;
+        assert!(Answer::parse(trailing, &shape).is_none());
+    }
+
+    #[test]
+    fn items_keep_what_every_item_needs_and_a_non_list_is_refused() {
+        let mut shape = Shape::default();
+        let each = shape.each(&Pointer::new("/data")).unwrap();
+        each.keep(&Pointer::new("/id"));
+        shape.keep(&Pointer::new("/next"));
+        let mut parsed = answer(
+            &json!({"data": [{"id": 1, "pan": "6222"}, {"id": 2}], "next": "k2"}),
+            &shape,
+        );
+        assert_eq!(
+            parsed.take_items(&Pointer::new("/data")).unwrap(),
             vec![json!({"id": 1}), json!({"id": 2})]
         );
-        assert!(parsed.items(&Pointer::new("/none")).unwrap().is_empty());
-        assert!(parsed.items(&Pointer::new("/absent")).unwrap().is_empty());
+        assert_eq!(parsed.value(&Pointer::new("/next")), Some(&json!("k2")));
+        let mut none = answer(&json!({"data": null}), &shape);
+        assert!(none.take_items(&Pointer::new("/data")).unwrap().is_empty());
+        assert!(none
+            .take_items(&Pointer::new("/absent"))
+            .unwrap()
+            .is_empty());
+        let mut one = answer(&json!({"data": {"id": 1}}), &shape);
         assert_eq!(
-            parsed.items(&Pointer::new("/one")).unwrap_err(),
+            one.take_items(&Pointer::new("/data")).unwrap_err(),
             ItemsError::NotAList
         );
     }
 
     #[test]
+    fn numbers_where_a_pointer_passes_stay_numbers() {
+        let mut shape = Shape::default();
+        shape
+            .each(&Pointer::new("/items"))
+            .unwrap()
+            .keep(&Pointer::new("/x"));
+        let parsed = Answer::parse(br#"{"items": 12.50}"#, &shape).unwrap();
+        assert_eq!(
+            parsed.value(&Pointer::new("/items")).unwrap().to_string(),
+            "12.50"
+        );
+        let mut listed = answer(&json!({"items": [7, {"x": 1, "y": 2}, "s", true]}), &shape);
+        assert_eq!(
+            listed.take_items(&Pointer::new("/items")).unwrap(),
+            vec![json!(7), json!({"x": 1}), json!("s"), json!(true)]
+        );
+    }
+
+    #[test]
     fn duplicate_names_keep_the_last_as_a_parsed_tree_does() {
-        let parsed = Answer::parse(br#"{"code": "1", "code": "2"}"#.to_vec()).unwrap();
-        assert_eq!(parsed.value(&Pointer::new("/code")), Some(json!("2")));
+        let parsed = Answer::parse(br#"{"code": "1", "code": "2"}"#, &shape_keeping(&["/code"]));
+        assert_eq!(
+            parsed.unwrap().value(&Pointer::new("/code")),
+            Some(&json!("2"))
+        );
     }
 
     #[test]
     fn numbers_keep_their_text() {
-        let parsed = Answer::parse(br#"{"balance": 12345678901234567890.10}"#.to_vec()).unwrap();
+        let parsed = Answer::parse(
+            br#"{"balance": 12345678901234567890.10}"#,
+            &shape_keeping(&["/balance"]),
+        )
+        .unwrap();
         assert_eq!(
             parsed.value(&Pointer::new("/balance")).unwrap().to_string(),
             "12345678901234567890.10"
@@ -253,8 +407,10 @@ mod tests {
 
     #[test]
     fn what_is_not_json_is_not_an_answer() {
-        assert!(Answer::parse(b"<html>gateway timeout</html>".to_vec()).is_none());
-        assert!(Answer::parse(br#"{"header": {"retCode": "#.to_vec()).is_none());
-        assert!(Answer::parse(vec![0xff, 0xfe]).is_none());
+        let shape = shape_keeping(&["/header/retCode"]);
+        assert!(Answer::parse(b"<html>gateway timeout</html>", &shape).is_none());
+        assert!(Answer::parse(br#"{"header": {"retCode": "#, &shape).is_none());
+        assert!(Answer::parse(&[0xff, 0xfe], &shape).is_none());
+        assert!(Answer::parse(b"{\"note\": \"\xff\"}", &Shape::default()).is_none());
     }
 }

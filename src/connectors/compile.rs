@@ -14,6 +14,7 @@ use reqwest::Method;
 use serde_json::Value;
 use url::Url;
 
+use super::answer::Shape;
 use super::mapping::{Mapping, Pointer};
 use super::spec::{self, AuthSpec, ErrorSpec, PagingSpec, Spec};
 use super::template::{collect_body_templates, placeholders};
@@ -105,6 +106,9 @@ pub struct Endpoint {
     pub total: Option<Pointer>,
     pub idempotent: bool,
     pub mapping: Mapping,
+    /// What reading an answer keeps: the system's error code, each item's key and
+    /// mapped fields, the paging members.
+    pub answer: Shape,
     pub cache: Freshness,
 }
 
@@ -281,6 +285,9 @@ pub fn compile(
                 };
                 if let Some(mut endpoint) = compile_endpoint(contract, &endpoint, &mut problem) {
                     endpoint.cache = policy;
+                    if let Some(code) = spec.errors.code.as_deref() {
+                        endpoint.answer.keep(&Pointer::new(code));
+                    }
                     endpoints.insert(contract.name.to_owned(), endpoint);
                 }
             }
@@ -475,7 +482,28 @@ fn compile_endpoint(
     for (key, text) in field_problems {
         fail(&format!(".fields.{key}"), text, &mut ok);
     }
-    ok.then(|| Endpoint {
+    if !ok {
+        return None;
+    }
+    let items = Pointer::new(&spec.items);
+    let key = spec.key.as_deref().map(Pointer::new);
+    let next = spec.paging.as_ref().map(|p| Pointer::new(&p.next));
+    let total = spec
+        .paging
+        .as_ref()
+        .and_then(|p| p.total.as_deref())
+        .map(Pointer::new);
+    let mut answer = Shape::default();
+    if let Some(item) = answer.each(&items) {
+        mapping.shape(item);
+        if let Some(key) = &key {
+            item.keep(key);
+        }
+    }
+    for pointer in [&next, &total].into_iter().flatten() {
+        answer.keep(pointer);
+    }
+    Some(Endpoint {
         name: contract.name.to_owned(),
         kind: contract.kind,
         entity: contract.entity,
@@ -487,17 +515,14 @@ fn compile_endpoint(
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         body,
-        items: Pointer::new(&spec.items),
-        key: spec.key.as_deref().map(Pointer::new),
+        items,
+        key,
         paging: spec.paging.clone(),
-        next: spec.paging.as_ref().map(|p| Pointer::new(&p.next)),
-        total: spec
-            .paging
-            .as_ref()
-            .and_then(|p| p.total.as_deref())
-            .map(Pointer::new),
+        next,
+        total,
         idempotent: spec.idempotent || spec.method.eq_ignore_ascii_case("GET"),
         mapping,
+        answer,
         cache: Freshness::NONE,
     })
 }

@@ -15,6 +15,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, SecondsFormat, Tim
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
+use super::answer::Shape;
 use super::spec::{FieldSpec, FullFieldSpec};
 use crate::domain::fields::{FieldDef, FieldKind};
 
@@ -83,11 +84,23 @@ impl Pointer {
         self.tokens()?
             .iter()
             .try_fold(value, |target, token| match target {
-                Value::Object(map) => map.get(token.as_str()),
+                Value::Object(map) => member(map, token),
                 Value::Array(list) => Pointer::array_index(token).and_then(|i| list.get(i)),
                 _ => None,
             })
     }
+}
+
+/// The member `name` of `map`. The items a mapping reads hold only the members it
+/// maps (`answer::Shape`), a dozen or so: comparing names costs less there than the
+/// map's keyed lookup, which hashes the name (SipHash) every time.
+fn member<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    if map.len() > 16 {
+        return map.get(name);
+    }
+    map.iter()
+        .find(|(member, _)| member.as_str() == name)
+        .map(|(_, value)| value)
 }
 
 impl std::fmt::Display for Pointer {
@@ -104,6 +117,9 @@ pub struct Mapping {
 #[derive(Debug, Clone)]
 struct CompiledField {
     name: &'static str,
+    /// `name` split at its last dot: the nested object the field goes in, if any.
+    parent: Option<&'static str>,
+    leaf: &'static str,
     required: bool,
     source: Source,
 }
@@ -195,19 +211,45 @@ impl Mapping {
         Mapping { fields }
     }
 
+    /// Adds what mapping an item reads to `item`, the shape kept of each item of an
+    /// answer.
+    pub fn shape(&self, item: &mut Shape) {
+        for field in &self.fields {
+            match &field.source {
+                Source::Constant(_) => {}
+                Source::Read { pointer, .. } => item.keep(pointer),
+                Source::Money {
+                    amount, currency, ..
+                } => {
+                    item.keep(amount);
+                    if let Some(currency) = currency {
+                        item.keep(currency);
+                    }
+                }
+                Source::List { pointer, element } => {
+                    if let Some(each) = item.each(pointer) {
+                        element.shape(each);
+                    }
+                }
+                Source::Values { pointer, each, .. } => {
+                    if let Some(element) = item.each(pointer) {
+                        element.keep(each);
+                    }
+                }
+            }
+        }
+    }
+
     /// Maps one upstream item onto canonical JSON.
     pub fn apply(&self, item: &Value) -> Result<Value, MapError> {
-        let mut root = Map::new();
+        let mut root = Map::with_capacity(self.fields.len());
         let mut sourced_objects: Vec<&str> = Vec::new();
         for field in &self.fields {
             let Some((value, from_upstream)) = field.read(item)? else {
                 continue;
             };
-            let (parent, leaf) = match field.name.rsplit_once('.') {
-                Some((parent, leaf)) => (Some(parent), leaf),
-                None => (None, field.name),
-            };
-            let target = match parent {
+            let leaf = field.leaf;
+            let target = match field.parent {
                 None => &mut root,
                 Some(parent) => {
                     if from_upstream {
@@ -223,11 +265,13 @@ impl Mapping {
         }
         // A nested object filled only from defaults (a debit card's statement with just
         // a default currency) did not come from the upstream: leave it out.
-        root.retain(|key, value| {
-            !value.is_object()
-                || sourced_objects.contains(&key.as_str())
-                || self.fields.iter().any(|f| f.name == key)
-        });
+        if root.values().any(Value::is_object) {
+            root.retain(|key, value| {
+                !value.is_object()
+                    || sourced_objects.contains(&key.as_str())
+                    || self.fields.iter().any(|f| f.name == key)
+            });
+        }
         Ok(Value::Object(root))
     }
 }
@@ -739,8 +783,14 @@ fn compile_field(
         }
     };
     if problems.is_empty() {
+        let (parent, leaf) = match def.name.rsplit_once('.') {
+            Some((parent, leaf)) => (Some(parent), leaf),
+            None => (None, def.name),
+        };
         Ok(CompiledField {
             name: def.name,
+            parent,
+            leaf,
             required: def.required,
             source,
         })

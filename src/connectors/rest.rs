@@ -15,11 +15,10 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use futures::future::join_all;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION};
 use reqwest::StatusCode;
-use serde_json::value::RawValue;
 use serde_json::Value;
 use tracing::Instrument;
 
-use super::answer::{self, Answer, ItemsError};
+use super::answer::{Answer, ItemsError};
 use super::compile::{Auth, CompiledSpec, Endpoint};
 use super::mapping::Pointer;
 use super::spec::MAX_BATCH_PAGES;
@@ -366,7 +365,7 @@ impl RestConnector {
                     format!("no answer within {deadline:?}"),
                 )
             })??;
-        self.classify(endpoint, status, body)
+        self.classify(endpoint, status, &body)
     }
 
     fn transport_error(&self, endpoint: &Endpoint, error: reqwest::Error) -> ConnectorError {
@@ -391,16 +390,16 @@ impl RestConnector {
         &self,
         endpoint: &Endpoint,
         status: StatusCode,
-        body: Vec<u8>,
+        body: &[u8],
     ) -> Result<Option<Answer>, ConnectorError> {
         let errors = &self.spec.errors;
-        let json = Answer::parse(body);
+        let json = Answer::parse(body, &endpoint.answer);
         let code = self
             .spec
             .code
             .as_ref()
             .and_then(|pointer| json.as_ref()?.value(pointer))
-            .and_then(|code| text(&code));
+            .and_then(text);
         let with_codes = |mut error: ConnectorError| {
             error.status = Some(status.as_u16());
             error.upstream_code = code.clone();
@@ -455,13 +454,13 @@ impl RestConnector {
         Ok(Some(json))
     }
 
-    fn items<'a>(
+    fn items(
         &self,
         endpoint: &Endpoint,
-        answer: &'a Answer,
-    ) -> Result<Vec<&'a RawValue>, ConnectorError> {
+        answer: &mut Answer,
+    ) -> Result<Vec<Value>, ConnectorError> {
         answer
-            .items(&endpoint.items)
+            .take_items(&endpoint.items)
             .map_err(|ItemsError::NotAList| {
                 self.bad_shape(
                     endpoint,
@@ -507,12 +506,11 @@ impl RestConnector {
         &self,
         endpoint: &Endpoint,
         chunk: &[String],
-        answer: &Answer,
+        mut answer: Answer,
         result: &mut BatchResult,
     ) -> Result<(), ConnectorError> {
         let asked: HashSet<&str> = chunk.iter().map(String::as_str).collect();
-        for (index, raw) in self.items(endpoint, answer)?.into_iter().enumerate() {
-            let item = answer::item(raw);
+        for (index, item) in self.items(endpoint, &mut answer)?.into_iter().enumerate() {
             let key = match &endpoint.key {
                 Some(pointer) => pointer.find(&item),
                 None => Some(&item),
@@ -553,8 +551,8 @@ impl RestConnector {
     ) -> Result<BatchResult, ConnectorError> {
         let endpoint = self.endpoint(endpoint)?;
         let mut result = HashMap::new();
-        if let Some(answer) = self.classify(endpoint, StatusCode::OK, body.to_vec())? {
-            self.sort_items(endpoint, keys, &answer, &mut result)?;
+        if let Some(answer) = self.classify(endpoint, StatusCode::OK, body)? {
+            self.sort_items(endpoint, keys, answer, &mut result)?;
         }
         Ok(result)
     }
@@ -582,13 +580,13 @@ impl RestConnector {
             let Some(answer) = self.call(endpoint, &values, chunk, &paging).await? else {
                 return Ok(result);
             };
-            self.sort_items(endpoint, chunk, &answer, &mut result)?;
             page_key = endpoint
                 .next
                 .as_ref()
                 .and_then(|next| answer.value(next))
-                .and_then(|next| text(&next))
+                .and_then(text)
                 .filter(|k| !k.is_empty());
+            self.sort_items(endpoint, chunk, answer, &mut result)?;
             if page_key.is_none() {
                 return Ok(result);
             }
@@ -708,7 +706,7 @@ impl Connector for RestConnector {
         if let Some(key) = &page.key {
             paging.push((paging_spec.key.clone(), key.clone()));
         }
-        let Some(answer) = self.call(endpoint, params, &[], &paging).await? else {
+        let Some(mut answer) = self.call(endpoint, params, &[], &paging).await? else {
             return Ok(Page {
                 items: Vec::new(),
                 next_page_key: None,
@@ -716,16 +714,12 @@ impl Connector for RestConnector {
             });
         };
         let items = self
-            .items(endpoint, &answer)?
+            .items(endpoint, &mut answer)?
             .into_iter()
             .enumerate()
-            .map(|(index, raw)| self.map_item(endpoint, index, &answer::item(raw)))
+            .map(|(index, item)| self.map_item(endpoint, index, &item))
             .collect::<Result<Vec<_>, _>>()?;
-        let read = |pointer: &Option<Pointer>| {
-            answer
-                .value(pointer.as_ref()?)
-                .and_then(|value| text(&value))
-        };
+        let read = |pointer: &Option<Pointer>| answer.value(pointer.as_ref()?).and_then(text);
         Ok(Page {
             items,
             next_page_key: read(&endpoint.next).filter(|k| !k.is_empty()),
