@@ -68,7 +68,7 @@ impl Shape {
     /// both elements by index and a shape for every element keeps its value whole
     /// rather than merge the two (no spec maps a list both ways; whole is correct).
     fn partial(&self) -> bool {
-        !self.whole && !(self.each.is_some() && !self.members.is_empty())
+        !self.whole && (self.each.is_none() || self.members.is_empty())
     }
 
     fn member(&self, name: &str) -> Option<&Shape> {
