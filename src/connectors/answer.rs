@@ -21,7 +21,7 @@ use serde::de::{
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::mapping::Pointer;
+use super::mapping::{Mapping, Pointer, Read};
 
 /// The members of an answer that something reads: what the single pass keeps.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -47,6 +47,25 @@ impl Shape {
     pub fn each(&mut self, pointer: &Pointer) -> Option<&mut Shape> {
         let node = self.node(pointer)?;
         Some(node.each.get_or_insert_with(Box::default))
+    }
+
+    /// Keeps what `mapping` reads of an item.
+    pub fn keep_mapped(&mut self, mapping: &Mapping) {
+        for read in mapping.reads() {
+            match read {
+                Read::Value(pointer) => self.keep(pointer),
+                Read::List(pointer, element) => {
+                    if let Some(each) = self.each(pointer) {
+                        each.keep_mapped(element);
+                    }
+                }
+                Read::Values(pointer, at) => {
+                    if let Some(each) = self.each(pointer) {
+                        each.keep(at);
+                    }
+                }
+            }
+        }
     }
 
     fn node(&mut self, pointer: &Pointer) -> Option<&mut Shape> {

@@ -495,7 +495,7 @@ fn compile_endpoint(
         .map(Pointer::new);
     let mut answer = Shape::default();
     if let Some(item) = answer.each(&items) {
-        mapping.shape(item);
+        item.keep_mapped(&mapping);
         if let Some(key) = &key {
             item.keep(key);
         }

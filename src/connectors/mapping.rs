@@ -15,7 +15,6 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, SecondsFormat, Tim
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
-use super::answer::Shape;
 use super::spec::{FieldSpec, FullFieldSpec};
 use crate::domain::fields::{FieldDef, FieldKind};
 
@@ -107,6 +106,16 @@ impl std::fmt::Display for Pointer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.text)
     }
+}
+
+/// One place a mapping reads an item.
+pub enum Read<'a> {
+    /// The value at the pointer.
+    Value(&'a Pointer),
+    /// Each element of the list at the pointer, mapped by the inner mapping.
+    List(&'a Pointer, &'a Mapping),
+    /// Each element of the list at the first pointer, read at the second.
+    Values(&'a Pointer, &'a Pointer),
 }
 
 #[derive(Debug, Clone)]
@@ -211,33 +220,24 @@ impl Mapping {
         Mapping { fields }
     }
 
-    /// Adds what mapping an item reads to `item`, the shape kept of each item of an
-    /// answer.
-    pub fn shape(&self, item: &mut Shape) {
-        for field in &self.fields {
-            match &field.source {
-                Source::Constant(_) => {}
-                Source::Read { pointer, .. } => item.keep(pointer),
+    /// Where in an item this mapping reads: what an answer must keep of each item
+    /// (`answer::Shape`).
+    pub fn reads(&self) -> impl Iterator<Item = Read<'_>> {
+        self.fields.iter().flat_map(|field| {
+            let (first, second) = match &field.source {
+                Source::Constant(_) => (None, None),
+                Source::Read { pointer, .. } => (Some(Read::Value(pointer)), None),
                 Source::Money {
                     amount, currency, ..
-                } => {
-                    item.keep(amount);
-                    if let Some(currency) = currency {
-                        item.keep(currency);
-                    }
-                }
-                Source::List { pointer, element } => {
-                    if let Some(each) = item.each(pointer) {
-                        element.shape(each);
-                    }
-                }
-                Source::Values { pointer, each, .. } => {
-                    if let Some(element) = item.each(pointer) {
-                        element.keep(each);
-                    }
-                }
-            }
-        }
+                } => (
+                    Some(Read::Value(amount)),
+                    currency.as_ref().map(Read::Value),
+                ),
+                Source::List { pointer, element } => (Some(Read::List(pointer, element)), None),
+                Source::Values { pointer, each, .. } => (Some(Read::Values(pointer, each)), None),
+            };
+            first.into_iter().chain(second)
+        })
     }
 
     /// Maps one upstream item onto canonical JSON.
@@ -462,7 +462,8 @@ impl Conversion {
             Conversion::Decimal => {
                 let text = match raw {
                     Value::Number(n) => n.to_string(),
-                    Value::String(s) => s.trim().replace(',', ""),
+                    Value::String(s) if s.contains(',') => s.trim().replace(',', ""),
+                    Value::String(s) => s.trim().to_owned(),
                     other => return Err(format!("expected a decimal, got {}", short(other))),
                 };
                 parse_decimal(&text)
@@ -489,7 +490,9 @@ impl Conversion {
                     None => NaiveDate::from_str(&text),
                 }
                 .map_err(|_| format!("expected a date, got {}", short(raw)))?;
-                Ok(Value::String(date.format("%Y-%m-%d").to_string()))
+                // ISO 8601 (`%Y-%m-%d`), written directly rather than through a
+                // format string parsed on every call.
+                Ok(Value::String(date.to_string()))
             }
             Conversion::DateTime(format) => {
                 let at = format
@@ -1101,6 +1104,24 @@ mod tests {
             .apply(&json!({"id":"c","pan":"6","cif":"1000000001","type":"CREDIT","status":"ACTIVE","stmt":{"due":"2024-02-01"}}))
             .unwrap();
         assert_eq!(credit["statement"]["due_date"], "2024-02-01");
+    }
+
+    #[test]
+    fn dates_are_written_as_iso_8601_whatever_the_year() {
+        for (y, m, d) in [
+            (2024, 2, 1),
+            (999, 12, 31),
+            (1, 1, 1),
+            (9999, 12, 31),
+            (10000, 1, 1),
+        ] {
+            let date = NaiveDate::from_ymd_opt(y, m, d).unwrap();
+            assert_eq!(date.to_string(), date.format("%Y-%m-%d").to_string());
+        }
+        let read = Conversion::Date(Some("%d/%m/%Y".into()))
+            .apply(&Value::String("01/02/0999".into()))
+            .unwrap();
+        assert_eq!(read, Value::String("0999-02-01".into()));
     }
 
     #[test]
