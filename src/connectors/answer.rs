@@ -134,20 +134,7 @@ impl Answer {
     /// Takes the items of the list at `pointer`; none when the pointer finds nothing
     /// or null.
     pub fn take_items(&mut self, pointer: &Pointer) -> Result<Vec<Value>, ItemsError> {
-        let Some(tokens) = pointer.tokens() else {
-            return Ok(Vec::new());
-        };
-        let mut at = Some(&mut self.kept);
-        for token in tokens {
-            at = match at {
-                Some(Value::Object(map)) => map.get_mut(token.as_str()),
-                Some(Value::Array(list)) => {
-                    Pointer::array_index(token).and_then(|i| list.get_mut(i))
-                }
-                _ => None,
-            };
-        }
-        match at {
+        match self.kept.pointer_mut(pointer.as_str()) {
             None | Some(Value::Null) => Ok(Vec::new()),
             Some(Value::Array(items)) => Ok(std::mem::take(items)),
             Some(_) => Err(ItemsError::NotAList),

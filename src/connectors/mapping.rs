@@ -265,13 +265,11 @@ impl Mapping {
         }
         // A nested object filled only from defaults (a debit card's statement with just
         // a default currency) did not come from the upstream: leave it out.
-        if root.values().any(Value::is_object) {
-            root.retain(|key, value| {
-                !value.is_object()
-                    || sourced_objects.contains(&key.as_str())
-                    || self.fields.iter().any(|f| f.name == key)
-            });
-        }
+        root.retain(|key, value| {
+            !value.is_object()
+                || sourced_objects.contains(&key.as_str())
+                || self.fields.iter().any(|f| f.name == key)
+        });
         Ok(Value::Object(root))
     }
 }
