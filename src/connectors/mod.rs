@@ -16,6 +16,7 @@ mod mapping;
 mod rest;
 mod spec;
 mod template;
+mod transport;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -260,10 +261,12 @@ impl Connectors {
         specs: Vec<CompiledSpec>,
         metrics: &Arc<Metrics>,
     ) -> Result<Connectors, ConnectorError> {
+        let proxies = hyper_util::client::proxy::matcher::Matcher::from_env();
         let connectors = specs
             .into_iter()
             .map(|spec| {
-                RestConnector::new(spec, metrics.clone()).map(|c| Arc::new(c) as Arc<dyn Connector>)
+                RestConnector::with_proxies(spec, metrics.clone(), &proxies)
+                    .map(|c| Arc::new(c) as Arc<dyn Connector>)
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Connectors::new(connectors))

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use futures::future::join_all;
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION};
-use reqwest::StatusCode;
+use http::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use http::{StatusCode, Uri};
+use hyper_util::client::proxy::matcher::Matcher;
 use serde_json::Value;
 use tracing::Instrument;
 
@@ -23,6 +24,7 @@ use super::compile::{Auth, CompiledSpec, Endpoint};
 use super::mapping::Pointer;
 use super::spec::MAX_BATCH_PAGES;
 use super::template::render;
+use super::transport::{CallError, Route, Transport, TransportSettings};
 use super::{BatchResult, Connector, ConnectorError, ErrorKind, PageRequest, Params};
 use crate::domain::{Page, System};
 use crate::metrics::Metrics;
@@ -39,7 +41,7 @@ const MAX_BACKOFF_FACTOR: u32 = 64;
 
 pub struct RestConnector {
     spec: CompiledSpec,
-    client: reqwest::Client,
+    transport: Transport,
     guard: super::guard::Guard,
     /// The waits between the tries of one call: the spec's backoff, doubled per retry,
     /// plus a random jitter of up to the wait again, so that the calls that failed
@@ -50,7 +52,17 @@ pub struct RestConnector {
 }
 
 impl RestConnector {
+    /// A connector for `spec`, routed by the proxy variables of the environment.
     pub fn new(spec: CompiledSpec, metrics: Arc<Metrics>) -> Result<RestConnector, ConnectorError> {
+        RestConnector::with_proxies(spec, metrics, &Matcher::from_env())
+    }
+
+    /// A connector for `spec`; its calls take the route `proxies` give its base URL.
+    pub(super) fn with_proxies(
+        spec: CompiledSpec,
+        metrics: Arc<Metrics>,
+        proxies: &Matcher,
+    ) -> Result<RestConnector, ConnectorError> {
         let system = spec.system;
         let setup =
             |detail: String| ConnectorError::new(system, "setup", ErrorKind::Unavailable, detail);
@@ -59,15 +71,11 @@ impl RestConnector {
         for (name, value) in &spec.headers {
             headers.insert(name.clone(), value.clone());
         }
-        let mut builder = reqwest::Client::builder()
-            .pool_max_idle_per_host(IDLE_CONNECTIONS_PER_HOST)
-            .connect_timeout(spec.timeout.min(MAX_CONNECT_TIMEOUT))
-            .tcp_nodelay(true)
-            // Retries are decided in one place, the connector's guard: reads only, with
-            // jittered backoff and a budget per system. reqwest's own retry layer would
-            // also copy every request (headers, URI, extensions) for a retry of its own.
-            .retry(reqwest::retry::never().max_retries_per_request(0))
-            .user_agent(concat!("c360/", env!("CARGO_PKG_VERSION")));
+        headers.insert(
+            USER_AGENT,
+            HeaderValue::from_static(concat!("c360/", env!("CARGO_PKG_VERSION"))),
+        );
+        let mut tls = (None, None);
         match &spec.auth {
             Auth::None => {}
             Auth::Bearer(token) => {
@@ -88,21 +96,23 @@ impl RestConnector {
             Auth::Mtls {
                 identity_pem,
                 ca_pem,
-            } => {
-                let identity = reqwest::Identity::from_pem(identity_pem)
-                    .map_err(|e| setup(format!("client certificate or key unreadable: {e}")))?;
-                builder = builder.identity(identity);
-                if let Some(ca) = ca_pem {
-                    let ca = reqwest::Certificate::from_pem(ca)
-                        .map_err(|e| setup(format!("CA certificate unreadable: {e}")))?;
-                    builder = builder.add_root_certificate(ca);
-                }
-            }
+            } => tls = (Some(identity_pem.as_slice()), ca_pem.as_deref()),
         }
-        let client = builder
-            .default_headers(headers)
-            .build()
-            .map_err(|e| setup(format!("HTTP client: {e}")))?;
+        let base_url =
+            Uri::try_from(spec.base_url.as_str()).map_err(|e| setup(format!("base URL: {e}")))?;
+        let transport = Transport::new(TransportSettings {
+            base_url: &base_url,
+            connect_timeout: spec.timeout.min(MAX_CONNECT_TIMEOUT),
+            idle_per_host: IDLE_CONNECTIONS_PER_HOST,
+            headers,
+            identity_pem: tls.0,
+            ca_pem: tls.1,
+            proxies,
+        })
+        .map_err(|e| setup(e.to_string()))?;
+        if let Route::Tunnel { proxy } | Route::Forward { proxy } = transport.route() {
+            tracing::info!(%system, %proxy, "upstream calls go through a proxy (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY; NO_PROXY exempts)");
+        }
         let guard = super::guard::Guard::new(spec.resilience.clone());
         let backoff = ExponentialBuilder::new()
             .with_min_delay(spec.backoff)
@@ -111,7 +121,7 @@ impl RestConnector {
             .with_jitter();
         Ok(RestConnector {
             spec,
-            client,
+            transport,
             guard,
             backoff,
             metrics,
@@ -327,35 +337,26 @@ impl RestConnector {
         if url.query() == Some("") {
             url.set_query(None);
         }
-        let mut request = self
-            .client
-            .request(endpoint.method.clone(), url)
-            .headers(trace_headers);
-        if let Some(body) = &endpoint.body {
-            request = request.json(&fill_body(body, values, keys).map_err(bad_request)?);
-        }
-        // One timer covers sending and reading the whole body; reqwest's per-request
-        // timeout would arm a second one on every call.
-        let deadline = self.spec.timeout;
-        let exchange = async {
-            let response = request
-                .send()
-                .await
-                .map_err(|e| self.transport_error(endpoint, e))?;
-            let status = response.status();
-            tracing::Span::current().record("http.response.status_code", status.as_u16());
-            let body = read_limited(response, self.spec.max_body)
-                .await
-                .map_err(|e| match e {
-                    ReadError::Transport(e) => self.transport_error(endpoint, e),
-                    ReadError::TooLarge => self.error(
-                        endpoint,
-                        ErrorKind::BadResponse,
-                        format!("answer larger than {} bytes", self.spec.max_body),
-                    ),
-                })?;
-            Ok::<_, ConnectorError>((status, body))
+        let uri = Uri::try_from(url.as_str())
+            .map_err(|e| bad_request(format!("the filled URL is not valid: {e}")))?;
+        let mut headers = trace_headers;
+        let body = match &endpoint.body {
+            Some(body) => {
+                let body = fill_body(body, values, keys).map_err(bad_request)?;
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                Some(serde_json::to_vec(&body).map_err(|e| bad_request(e.to_string()))?)
+            }
+            None => None,
         };
+        // One timer covers sending and reading the whole body.
+        let deadline = self.spec.timeout;
+        let exchange = self.transport.exchange(
+            endpoint.method.clone(),
+            uri,
+            headers,
+            body,
+            self.spec.max_body,
+        );
         let (status, body) = tokio::time::timeout(deadline, exchange)
             .await
             .map_err(|_| {
@@ -364,25 +365,21 @@ impl RestConnector {
                     ErrorKind::Timeout,
                     format!("no answer within {deadline:?}"),
                 )
-            })??;
+            })?
+            .map_err(|e| self.transport_error(endpoint, e))?;
+        tracing::Span::current().record("http.response.status_code", status.as_u16());
         self.classify(endpoint, status, &body)
     }
 
-    fn transport_error(&self, endpoint: &Endpoint, error: reqwest::Error) -> ConnectorError {
-        let kind = if error.is_timeout() {
-            ErrorKind::Timeout
-        } else {
-            ErrorKind::Unavailable
+    /// Transport failures name their cause, never the URL (paths and queries carry
+    /// CIFs).
+    fn transport_error(&self, endpoint: &Endpoint, error: CallError) -> ConnectorError {
+        let kind = match error {
+            CallError::ConnectTimeout(_) => ErrorKind::Timeout,
+            CallError::TooLarge(_) => ErrorKind::BadResponse,
+            CallError::Connect { .. } | CallError::Connection => ErrorKind::Unavailable,
         };
-        // reqwest's message names the URL, which may carry keys; keep only the cause.
-        let detail = if error.is_timeout() {
-            format!("no answer within {:?}", self.spec.timeout)
-        } else if error.is_connect() {
-            "cannot connect".to_owned()
-        } else {
-            "connection failed".to_owned()
-        };
-        self.error(endpoint, kind, detail)
+        self.error(endpoint, kind, error.to_string())
     }
 
     /// Sorts an answer by status and the system's error envelope.
@@ -629,28 +626,6 @@ fn fill_body(
         ),
         other => other.clone(),
     })
-}
-
-enum ReadError {
-    Transport(reqwest::Error),
-    TooLarge,
-}
-
-async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, ReadError> {
-    let announced = response.content_length().map(|len| len as usize);
-    if announced.is_some_and(|len| len > limit) {
-        return Err(ReadError::TooLarge);
-    }
-    // Sized once when the length is announced: growing by doubling would hold the old
-    // and the new buffer at once, and leave up to half of the last one unused.
-    let mut body = Vec::with_capacity(announced.unwrap_or(0));
-    while let Some(chunk) = response.chunk().await.map_err(ReadError::Transport)? {
-        if body.len() + chunk.len() > limit {
-            return Err(ReadError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 #[async_trait]
