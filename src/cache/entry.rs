@@ -94,7 +94,12 @@ fn pack(tags: &[String], into: &mut Vec<u8>) {
 /// One entity in the in-process tier.
 #[derive(Clone)]
 pub struct L1Entry {
-    /// The tags (packed as [`Tags`]), then the value as JSON.
+    /// The tags (packed as [`Tags`]), then the value in MessagePack, structs as arrays.
+    /// JSON took a fifth of a profile360 answered from this tier to read back (finding
+    /// each member by name, scanning every string for escapes); MessagePack writes no
+    /// member names and gives each string its length. The entry never leaves the
+    /// process, so it needs no names to survive a change of the types: the Redis tier
+    /// keeps JSON.
     block: Arc<[u8]>,
     value_at: usize,
     pub fetched_at: DateTime<Utc>,
@@ -117,7 +122,7 @@ impl L1Entry {
         let mut block = Vec::with_capacity(packed_len(tags) + 256);
         pack(tags, &mut block);
         let value_at = block.len();
-        serde_json::to_writer(&mut block, value).ok()?;
+        rmp_serde::encode::write(&mut block, value).ok()?;
         let block: Arc<[u8]> = block.into();
         Some(L1Entry {
             weight: weight(key_len, block.len(), tags.len()),
@@ -131,7 +136,7 @@ impl L1Entry {
 
     /// The value, parsed; `None` when it is not a `V` (the entry is then a miss).
     pub fn value<V: DeserializeOwned>(&self) -> Option<V> {
-        serde_json::from_slice(&self.block[self.value_at..]).ok()
+        rmp_serde::from_slice(&self.block[self.value_at..]).ok()
     }
 
     pub fn tags(&self) -> Tags {
@@ -175,5 +180,36 @@ mod tests {
         assert_eq!(entry.tag_iter().count(), 3);
         assert_eq!(entry.value::<Vec<i32>>(), Some(vec![1, 2, 3]));
         assert_eq!(entry.value::<Vec<String>>(), None, "not a list of strings");
+    }
+
+    /// Every domain type an upstream answers comes back from an entry as it went in,
+    /// fully populated and with only its required fields: amounts and rates to the last
+    /// digit, dates, enums, nested lists.
+    #[test]
+    fn every_domain_type_comes_back_as_it_went_in() {
+        use crate::domain::fields::{samples::object, Entity};
+        use crate::domain::*;
+        fn round_trip<T>(entity: Entity)
+        where
+            T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+        {
+            for required_only in [false, true] {
+                let value: T = serde_json::from_value(object(entity.fields(), required_only))
+                    .unwrap_or_else(|e| panic!("{entity}: {e}"));
+                let now = Utc::now();
+                let entry = L1Entry::new(20, &[], &vec![&value], now, now, now).unwrap();
+                assert_eq!(entry.value::<Vec<T>>(), Some(vec![value]), "{entity}");
+            }
+        }
+        round_trip::<Customer>(Entity::Customer);
+        round_trip::<Account>(Entity::Account);
+        round_trip::<Transaction>(Entity::Transaction);
+        round_trip::<Card>(Entity::Card);
+        round_trip::<Loan>(Entity::Loan);
+        round_trip::<OnlineUser>(Entity::OnlineUser);
+        round_trip::<LoginEvent>(Entity::LoginEvent);
+        round_trip::<Relationship>(Entity::Relationship);
+        round_trip::<PartyMembers>(Entity::Party);
+        round_trip::<Activity>(Entity::Activity);
     }
 }

@@ -300,11 +300,14 @@ const ACTIVITY: &[FieldDef] = &[
     opt("card_last_used_on", Date),
 ];
 
+/// Fully populated canonical objects built from the registry alone, for tests that need
+/// a value of every domain type.
 #[cfg(test)]
-mod tests {
+pub(crate) mod samples {
     use serde_json::{json, Map, Value};
 
-    use super::*;
+    use super::FieldKind::*;
+    use super::{FieldDef, FieldKind};
 
     /// A plausible value of each kind, so that a fully populated canonical object can be
     /// built from the registry alone.
@@ -323,7 +326,7 @@ mod tests {
         }
     }
 
-    fn object(fields: &[FieldDef], required_only: bool) -> Value {
+    pub(crate) fn object(fields: &[FieldDef], required_only: bool) -> Value {
         let mut root = Map::new();
         for field in fields.iter().filter(|f| f.required || !required_only) {
             let mut parts = field.name.split('.').peekable();
@@ -342,6 +345,12 @@ mod tests {
         }
         Value::Object(root)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::samples::object;
+    use super::*;
 
     fn check<T: serde::de::DeserializeOwned>(entity: Entity) {
         for required_only in [false, true] {

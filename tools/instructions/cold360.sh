@@ -10,10 +10,16 @@
 # REQUESTS requests for further distinct customers one after another, and prints the
 # hub's instructions per request. With OUT=dir the callgrind file is kept there for
 # callgrind_annotate (inclusive costs: --inclusive=yes).
+#
+# MODE=warm or MODE=warm-l1 counts a warm request instead: the measured requests cycle
+# through the WARMUP customers already read, answered from the response tier (warm) or,
+# with that tier off, from the in-process entity tier (warm-l1).
 set -euo pipefail
 bin=${1:-target/release/c360}
 requests=${2:-200}
 warmup=${WARMUP:-50}
+mode=${MODE:-cold}
+case "$mode" in cold|warm|warm-l1) ;; *) echo "MODE must be cold, warm or warm-l1" >&2; exit 2;; esac
 command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
 work=$(mktemp -d)
 out=${OUT:-$work}
@@ -38,6 +44,7 @@ sandbox=$(banner "$work/sandbox.out" "c360 sandbox: ")
 sandbox=${sandbox%%/\{*}
 
 export C360_PROFILE=demo C360_ACCESS__SUBJECT_RATE=0 C360_ACCESS__CLIENT_RATE=0 RUST_LOG=warn
+[ "$mode" = warm-l1 ] && export C360_CACHE__RESPONSE_ENABLED=false
 export DATABASE_URL="sqlite://$work/c360.db"
 for system in core cards loans channels; do
   export "C360_CONNECTORS__${system^^}__BASE_URL=$sandbox/$system/v1"
@@ -59,8 +66,11 @@ ask() { # customer number
 }
 for i in $(seq 1 "$warmup"); do ask $((i * 7919 % 999983 + 1)); done
 callgrind_control --zero "${pids[1]}" >/dev/null 2>&1
-for i in $(seq 1 "$requests"); do ask $(((warmup + i) * 7919 % 999983 + 1)); done
+for i in $(seq 1 "$requests"); do
+  if [ "$mode" = cold ]; then ask $(((warmup + i) * 7919 % 999983 + 1))
+  else ask $(((i % warmup + 1) * 7919 % 999983 + 1)); fi
+done
 callgrind_control --dump "${pids[1]}" >/dev/null 2>&1
 sleep 1
 total=$(for f in "$out"/callgrind.out*; do grep -m1 '^summary:' "$f" 2>/dev/null | awk '{print $2}'; done | sort -n | tail -1)
-echo "instructions per cold profile360 request: $((total / requests)) ($total over $requests requests)"
+echo "instructions per $mode profile360 request: $((total / requests)) ($total over $requests requests)"
