@@ -24,6 +24,7 @@ on_both_backends!(
     a_batch_larger_than_one_statement_is_written_whole,
     the_audit_refuses_updates_and_deletes,
     recording_returns_once_the_rows_are_committed,
+    an_idle_writer_hands_its_connection_back_to_a_pool_of_one,
     ten_thousand_rows_from_fifty_tasks_are_all_there_after_close,
     rows_recorded_during_an_outage_are_written_once_after_it,
     recording_waits_while_uncommitted_rows_fill_the_bound,
@@ -333,6 +334,45 @@ async fn the_audit_refuses_updates_and_deletes(db: TestDb) {
 
 /// An answered read is an audited read: when `record` returns, its rows are in the
 /// database, not in a queue that a crash would lose.
+/// The writer keeps its connection between commits (on SQLite another connection would
+/// have to read the changed pages back), but not once rows stop coming: with a pool of
+/// one connection, reads still get it.
+async fn an_idle_writer_hands_its_connection_back_to_a_pool_of_one(db: TestDb) {
+    let store = store_with(
+        &db,
+        DatabaseConfig {
+            max_connections: 1,
+            min_connections: 0,
+            acquire_timeout: Duration::from_secs(3),
+            ..DatabaseConfig::default()
+        },
+    )
+    .await;
+    let writer = writer(&store, AuditSettings::default(), Arc::default());
+    for round in 0..3 {
+        for i in 0..5 {
+            writer
+                .record(vec![record(
+                    "1000000001",
+                    "u-1",
+                    base(),
+                    &format!("{round}-{i}"),
+                )])
+                .await
+                .unwrap();
+        }
+        let started = std::time::Instant::now();
+        let rows = all(&store, &AccessFilter::default()).await;
+        assert_eq!(rows.len(), 5 * (round + 1));
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "a read waited {:?} for the writer's connection",
+            started.elapsed()
+        );
+    }
+    writer.close().await;
+}
+
 async fn recording_returns_once_the_rows_are_committed(db: TestDb) {
     let store = store(&db).await;
     let writer = writer(&store, AuditSettings::default(), Arc::default());
