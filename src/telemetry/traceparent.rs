@@ -10,7 +10,7 @@
 //! header.
 
 use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+use opentelemetry::trace::{SpanContext, TraceContextExt, TraceId, TraceState};
 use opentelemetry::Context;
 use opentelemetry_http::{HeaderExtractor, HeaderInjector};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
@@ -67,24 +67,27 @@ pub fn inject(span: &tracing::Span, trace: Option<&TraceContext>, headers: &mut 
         None
     };
     let Some(context) = exported else {
-        // Written directly: going through a `Context` and the propagator cost about
-        // 6,000 instructions per upstream call for one header of 55 characters.
-        let trace_id = trace
-            .and_then(|t| TraceId::from_hex(&t.trace_id).ok())
-            .unwrap_or_else(new_trace_id);
-        let span_id = SpanId::from(fastrand::u64(1..));
-        let flags = TraceFlags::SAMPLED.to_u8();
-        if let Ok(value) =
-            http::HeaderValue::try_from(format!("00-{trace_id}-{span_id}-{flags:02x}"))
+        // Written byte by byte: going through a `Context` and the propagator cost about
+        // 6,000 instructions per upstream call for one header of 55 characters, and
+        // `format!` with the ids' `Display` about 4,000.
+        let mut value = *b"00-00000000000000000000000000000000-0000000000000000-01";
+        match trace
+            .map(|t| t.trace_id.as_bytes())
+            .filter(|id| is_trace_id(id))
         {
-            headers.insert(TRACEPARENT, value);
+            Some(id) => value[3..35].copy_from_slice(id),
+            None => write_hex(&mut value[3..35], &new_trace_id().to_bytes()),
+        }
+        write_hex(&mut value[36..52], &fastrand::u64(1..).to_be_bytes());
+        if let Ok(value) = http::HeaderValue::from_bytes(&value) {
+            headers.insert(TRACEPARENT_HEADER, value);
         }
         // Upstreams are spared a `tracestate` that says nothing.
         let state = trace
             .map(|t| t.trace_state.header())
             .filter(|s| !s.is_empty());
         if let Some(value) = state.and_then(|s| http::HeaderValue::try_from(s).ok()) {
-            headers.insert(TRACESTATE, value);
+            headers.insert(TRACESTATE_HEADER, value);
         }
         return;
     };
@@ -98,8 +101,25 @@ pub fn inject(span: &tracing::Span, trace: Option<&TraceContext>, headers: &mut 
     }
 }
 
-const TRACEPARENT: &str = "traceparent";
 const TRACESTATE: &str = "tracestate";
+const TRACEPARENT_HEADER: http::HeaderName = http::HeaderName::from_static("traceparent");
+const TRACESTATE_HEADER: http::HeaderName = http::HeaderName::from_static(TRACESTATE);
+
+/// A valid W3C trace id: 32 lowercase hex digits, not all zero.
+fn is_trace_id(id: &[u8]) -> bool {
+    id.len() == 32
+        && id.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        && id.iter().any(|b| *b != b'0')
+}
+
+/// Lowercase hex of `bytes` into `out` (twice as long).
+fn write_hex(out: &mut [u8], bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0xf)];
+    }
+}
 
 /// A random 128-bit trace id (UUID v7: time-ordered, so ids found in logs sort by when
 /// the request came).
@@ -214,5 +234,23 @@ mod tests {
             "{written}"
         );
         assert!(!headers.contains_key(TRACESTATE), "{headers:?}");
+    }
+
+    #[test]
+    fn a_request_trace_id_that_is_not_w3c_is_replaced_on_the_call() {
+        for bad in [
+            "",
+            "4BF92F3577B34DA6A3CE929D0E0E4736",
+            "00000000000000000000000000000000",
+            "4bf9",
+        ] {
+            let trace = TraceContext {
+                trace_id: bad.to_owned(),
+                trace_state: TraceState::default(),
+                span: tracing::Span::none(),
+            };
+            let call = extract(&call_headers(Some(&trace))).expect("a valid traceparent");
+            assert_ne!(call.trace_id().to_string(), bad.to_lowercase());
+        }
     }
 }
