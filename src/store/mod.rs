@@ -347,13 +347,7 @@ impl Store {
                 // power cut (NORMAL in WAL mode may lose the last commits).
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(config.busy_timeout)
-                .foreign_keys(true)
-                // Copy the log back into the database every 10,000 pages (about 40 MB)
-                // rather than SQLite's 1,000. Each audited read changes a page of the
-                // by-customer index, and a page changed many times between two copies
-                // is copied once: at c64, warm, bytes read per request fell from 3.8 KB
-                // to 1.7 KB and bytes written from 11.8 KB to 9.4 KB.
-                .pragma("wal_autocheckpoint", "10000");
+                .foreign_keys(true);
             let file = options.get_filename();
             if let Some(folder) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(folder).map_err(|error| StoreError::Folder {
