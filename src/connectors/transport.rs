@@ -609,6 +609,17 @@ mod tests {
         })
     }
 
+    /// A transport that trusts the bank's CA and presents the client certificate.
+    fn with_identity(base_url: &str, pki: &Pki, proxies: &Matcher) -> Transport {
+        transport(
+            base_url,
+            Some(&pki.identity_pem),
+            Some(&pki.ca_pem),
+            proxies,
+        )
+        .unwrap()
+    }
+
     async fn get(transport: &Transport, url: &str) -> Result<(StatusCode, Vec<u8>), CallError> {
         transport
             .exchange(
@@ -630,13 +641,7 @@ mod tests {
         let pki = pki();
         let (port, seen) = tls_upstream(&pki, ANSWER).await;
         let base = format!("https://localhost:{port}");
-        let client = transport(
-            &base,
-            Some(&pki.identity_pem),
-            Some(&pki.ca_pem),
-            &no_proxy(),
-        )
-        .unwrap();
+        let client = with_identity(&base, &pki, &no_proxy());
         assert_eq!(client.route(), &Route::Direct);
         for _ in 0..2 {
             let (status, body) = get(&client, &format!("{base}/customers/1000000001"))
@@ -697,8 +702,7 @@ mod tests {
             .https(format!("http://bank:s3cret@127.0.0.1:{proxy_port}"))
             .build();
         let base = format!("https://localhost:{port}");
-        let client =
-            transport(&base, Some(&pki.identity_pem), Some(&pki.ca_pem), &proxies).unwrap();
+        let client = with_identity(&base, &pki, &proxies);
         assert_eq!(
             client.route(),
             &Route::Tunnel {
@@ -804,13 +808,7 @@ mod tests {
         let big = format!("\"{}\"", "x".repeat(4096));
         let (port, _) = tls_upstream(&pki, &big).await;
         let base = format!("https://localhost:{port}");
-        let client = transport(
-            &base,
-            Some(&pki.identity_pem),
-            Some(&pki.ca_pem),
-            &no_proxy(),
-        )
-        .unwrap();
+        let client = with_identity(&base, &pki, &no_proxy());
         let error = client
             .exchange(
                 Method::GET,
