@@ -9,8 +9,8 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use reqwest::header::{HeaderName, HeaderValue};
-use reqwest::Method;
+use http::header::{HeaderName, HeaderValue};
+use http::Method;
 use serde_json::Value;
 use url::Url;
 
