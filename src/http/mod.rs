@@ -46,6 +46,7 @@ mod limits;
 mod persisted;
 mod pipeline;
 mod protocol;
+mod replay;
 mod state;
 mod trace;
 mod ws;

@@ -41,6 +41,7 @@ use super::caller::{viewer_for, Session};
 use super::limits::{asks_for_schema, count_aliases};
 use super::persisted::document;
 use super::protocol::{preflight, MediaType, Method, Params};
+use super::replay::FetchedFlags;
 use super::AppState;
 use crate::auth::{AccessSummary, Capability, Viewer};
 use crate::cache::{KnownDocument, RequestScope, ResponseKey, StaleWarning};
@@ -328,29 +329,28 @@ impl<'a> Operation<'a> {
             known.mark_validated();
         }
         let cacheable = !request_failed && is_query && response.errors.is_empty();
-        // The text the response tier keeps, when it is not this answer's own: where
-        // this execution fetched from a system, a replay is served from the cache.
-        let replay = match (cacheable && self.state.responses.is_some())
-            .then(|| scope.take_fetched_fields())
-        {
-            Some(fields) if !fields.is_empty() => Some(as_replayed(&mut response, &fields)),
-            _ => None,
-        };
-        let (answer, text) = match framing.written(
-            response,
-            &scope.warnings(),
-            request_failed,
-            cacheable && replay.is_none(),
-        ) {
-            Ok(written) => written,
-            Err(refused) => return framing.refused(refused),
-        };
+        let keep = cacheable && self.state.responses.is_some();
+        // Where this execution fetched from a system, the copy the response tier keeps
+        // says it was served from the cache.
+        let fetched = FetchedFlags::of(
+            &response.data,
+            if keep {
+                scope.take_fetched_fields()
+            } else {
+                Vec::new()
+            },
+        );
+        let (answer, text) =
+            match framing.written(response, &scope.warnings(), request_failed, keep) {
+                Ok(written) => written,
+                Err(refused) => return framing.refused(refused),
+            };
         let summary = Arc::new(self.viewer.access().drain(name));
         if let Err(refused) = self.audited(&summary).await {
             return framing.unaudited(refused);
         }
-        let stored = replay
-            .unwrap_or(text)
+        let stored = text
+            .and_then(|text| fetched.replayed(text))
             .and_then(|text| self.keep_in_response_tier(response_key, &scope, text, summary));
         framing.labelled(
             answer,
@@ -634,45 +634,6 @@ impl<'a> Operation<'a> {
                 None
             }
         }
-    }
-}
-
-/// The text of `response` as a later reader is answered with it: every `fromCache`
-/// at `fields` (where this execution fetched from a system) set to `true`. The flags
-/// are set back afterwards, so that this request's own answer stays true to its
-/// execution; `None` when the text cannot be written, and then nothing is kept.
-fn as_replayed(
-    response: &mut async_graphql::Response,
-    fields: &[Vec<PathSegment>],
-) -> Option<Bytes> {
-    for path in fields {
-        set_flag(&mut response.data, path, true);
-    }
-    let text = serde_json::to_vec(&*response).ok().map(Bytes::from);
-    for path in fields {
-        set_flag(&mut response.data, path, false);
-    }
-    text
-}
-
-/// Sets the boolean at `path` in `data`, if there is one there.
-fn set_flag(data: &mut async_graphql::Value, path: &[PathSegment], to: bool) {
-    let mut at = data;
-    for segment in path {
-        let next = match (segment, at) {
-            (PathSegment::Field(name), async_graphql::Value::Object(fields)) => {
-                fields.get_mut(name.as_str())
-            }
-            (PathSegment::Index(i), async_graphql::Value::List(items)) => items.get_mut(*i),
-            _ => None,
-        };
-        match next {
-            Some(value) => at = value,
-            None => return,
-        }
-    }
-    if let async_graphql::Value::Boolean(flag) = at {
-        *flag = to;
     }
 }
 
