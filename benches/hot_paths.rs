@@ -533,7 +533,7 @@ fn typed<T: DeserializeOwned>(
             let records = items
                 .expect("every record maps")
                 .into_iter()
-                .map(|item| serde_json::from_value(item).expect("a canonical record"))
+                .map(|item| T::deserialize(item).expect("a canonical record"))
                 .collect();
             (key, records)
         })

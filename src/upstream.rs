@@ -12,14 +12,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::Value;
 use tracing::Instrument;
 
 use crate::cache::{
     short_hash, CachePolicy, EntityCache, FetchError, Fetched, RequestScope, TagFn,
 };
 use crate::connectors::{
-    Connector, ConnectorError, Connectors, ErrorKind, Freshness, PageRequest, Params,
+    Connector, ConnectorError, Connectors, ErrorKind, Freshness, PageRequest, Params, Record,
 };
 use crate::domain::{
     Account, Activity, Card, Cif, Customer, Loan, LoginEvent, OnlineUser, Page, PartyMembers,
@@ -514,15 +513,15 @@ fn record<V>(scope: &RequestScope, system: System, result: &Result<Fetched<V>, C
     }
 }
 
-/// Canonical JSON into a domain type. The mapping already checked every field, so a
+/// A canonical record into a domain type. The mapping already checked every field, so a
 /// failure here is a mapping the registry allowed but the type refuses (a CIF that is
 /// not ten digits, say): reported as a bad response from that system.
 fn typed<T: DeserializeOwned>(
     system: System,
     endpoint: &str,
-    item: Value,
+    item: Record,
 ) -> Result<T, ConnectorError> {
-    serde_json::from_value(item).map_err(|e| {
+    T::deserialize(item).map_err(|e| {
         let mut error = ConnectorError::new(
             system,
             endpoint,

@@ -15,6 +15,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, SecondsFormat, Tim
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
+use super::record::{Member, Record};
 use super::spec::{FieldSpec, FullFieldSpec};
 use crate::domain::fields::{FieldDef, FieldKind};
 
@@ -240,62 +241,60 @@ impl Mapping {
         })
     }
 
-    /// Maps one upstream item onto canonical JSON.
-    pub fn apply(&self, item: &Value) -> Result<Value, MapError> {
-        let mut root = Map::with_capacity(self.fields.len());
+    /// Maps one upstream item onto a canonical record.
+    pub fn apply(&self, item: &Value) -> Result<Record, MapError> {
+        let mut root = Record::with_capacity(self.fields.len());
         let mut sourced_objects: Vec<&str> = Vec::new();
         for field in &self.fields {
-            let Some((value, from_upstream)) = field.read(item)? else {
+            let Some((member, from_upstream)) = field.read(item)? else {
                 continue;
             };
-            let leaf = field.leaf;
             let target = match field.parent {
                 None => &mut root,
                 Some(parent) => {
                     if from_upstream {
                         sourced_objects.push(parent);
                     }
-                    root.entry(parent.to_owned())
-                        .or_insert_with(|| Value::Object(Map::new()))
-                        .as_object_mut()
-                        .expect("nested objects are only created here")
+                    root.record_mut(parent)
                 }
             };
-            target.insert(leaf.to_owned(), value);
+            target.insert(field.leaf, member);
         }
         // A nested object filled only from defaults (a debit card's statement with just
         // a default currency) did not come from the upstream: leave it out.
-        root.retain(|key, value| {
-            !value.is_object()
-                || sourced_objects.contains(&key.as_str())
+        root.retain(|key, member| {
+            !matches!(member, Member::Record(_))
+                || sourced_objects.contains(&key)
                 || self.fields.iter().any(|f| f.name == key)
         });
-        Ok(Value::Object(root))
+        Ok(root)
     }
 }
 
 impl CompiledField {
     /// The canonical value, and whether the upstream supplied it (rather than a default).
-    fn read(&self, item: &Value) -> Result<Option<(Value, bool)>, MapError> {
+    fn read(&self, item: &Value) -> Result<Option<(Member, bool)>, MapError> {
         let fail = |pointer: &str, problem: String| MapError {
             field: self.name.to_owned(),
             pointer: pointer.to_owned(),
             problem,
         };
         let found = match &self.source {
-            Source::Constant(value) => return Ok(Some((value.clone(), false))),
+            Source::Constant(value) => return Ok(Some((Member::Value(value.clone()), false))),
             Source::Read {
                 pointer,
                 conversion,
                 default,
             } => match present(item, pointer) {
                 Some(raw) => Some((
-                    conversion
-                        .apply(raw)
-                        .map_err(|p| fail(pointer.as_str(), p))?,
+                    Member::Value(
+                        conversion
+                            .apply(raw)
+                            .map_err(|p| fail(pointer.as_str(), p))?,
+                    ),
                     true,
                 )),
-                None => default.clone().map(|d| (d, false)),
+                None => default.clone().map(|d| (Member::Value(d), false)),
             },
             Source::Money {
                 amount,
@@ -321,10 +320,10 @@ impl CompiledField {
                             )
                         })?,
                     };
-                    Some((
-                        serde_json::json!({"amount": amount_value, "currency": currency_value}),
-                        true,
-                    ))
+                    let mut money = Record::with_capacity(2);
+                    money.insert("amount", Member::Value(amount_value));
+                    money.insert("currency", Member::Value(Value::String(currency_value)));
+                    Some((Member::Record(money), true))
                 }
                 None => None,
             },
@@ -341,7 +340,7 @@ impl CompiledField {
                             })
                         })
                         .collect::<Result<Vec<_>, _>>()?;
-                    Some((Value::Array(mapped), true))
+                    Some((Member::Records(mapped), true))
                 }
                 Some(other) => {
                     return Err(fail(
@@ -372,7 +371,7 @@ impl CompiledField {
                             conversion.apply(raw).map_err(fail_at)
                         })
                         .collect::<Result<Vec<_>, _>>()?;
-                    Some((Value::Array(values), true))
+                    Some((Member::Value(Value::Array(values)), true))
                 }
                 Some(other) => {
                     return Err(fail(
@@ -992,7 +991,8 @@ mod tests {
                 "STAT":"X","OPEN_DT":"20200131","RATE":"1.450"}"#,
         )
         .unwrap();
-        let mapped = mapping.apply(&item).unwrap();
+        let record = mapping.apply(&item).unwrap();
+        let mapped = serde_json::to_value(&record).unwrap();
         assert_eq!(mapped["type"], "TIME_DEPOSIT");
         assert_eq!(mapped["currency"], "CNY");
         assert_eq!(
@@ -1005,7 +1005,7 @@ mod tests {
             mapped["interest_rate"], "1.450",
             "scale is kept: 1.450 is what the upstream said"
         );
-        let account: crate::domain::Account = serde_json::from_value(mapped).unwrap();
+        let account = <crate::domain::Account as serde::Deserialize>::deserialize(record).unwrap();
         assert_eq!(account.balance.amount.to_string(), "12345678901234.5678901");
     }
 
@@ -1076,6 +1076,7 @@ mod tests {
         let mapped = mapping
             .apply(&json!({"id":"t","acct":"a","tm":"2024-01-01 07:30:00","d":"D","amt":"5"}))
             .unwrap();
+        let mapped = serde_json::to_value(&mapped).unwrap();
         assert_eq!(mapped["posted_at"], "2023-12-31T23:30:00Z");
     }
 
@@ -1101,6 +1102,7 @@ mod tests {
         let credit = mapping
             .apply(&json!({"id":"c","pan":"6","cif":"1000000001","type":"CREDIT","status":"ACTIVE","stmt":{"due":"2024-02-01"}}))
             .unwrap();
+        let credit = serde_json::to_value(&credit).unwrap();
         assert_eq!(credit["statement"]["due_date"], "2024-02-01");
     }
 

@@ -13,6 +13,7 @@ mod error;
 pub mod guard;
 mod load;
 mod mapping;
+mod record;
 mod rest;
 mod spec;
 mod template;
@@ -22,13 +23,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde_json::Value;
 use tracing::Instrument;
 
 pub use compile::{CompiledSpec, Endpoint, SpecError};
 pub use error::{ConnectorError, ErrorKind};
 pub use load::{embedded_specs, load, SpecErrors};
 pub use mapping::MapError;
+pub use record::{Member, Record};
 pub use rest::RestConnector;
 
 use crate::domain::fields::Entity;
@@ -168,7 +169,7 @@ pub struct PageRequest {
 }
 
 /// What a batch call answered, per key.
-pub type BatchResult = HashMap<String, Result<Vec<Value>, ConnectorError>>;
+pub type BatchResult = HashMap<String, Result<Vec<Record>, ConnectorError>>;
 
 /// Named parameters for list endpoints (`{account}`, `{id_number?}`).
 pub type Params = BTreeMap<String, String>;
@@ -215,7 +216,7 @@ pub trait Connector: Send + Sync {
         endpoint: &str,
         params: &Params,
         page: PageRequest,
-    ) -> Result<Page<Value>, ConnectorError>;
+    ) -> Result<Page<Record>, ConnectorError>;
 }
 
 tokio::task_local! {

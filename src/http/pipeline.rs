@@ -28,7 +28,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
-use async_graphql::PathSegment;
 use axum::body::Bytes;
 use axum::http::{header, HeaderName, HeaderValue};
 use chrono::Utc;

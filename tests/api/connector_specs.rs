@@ -6,6 +6,7 @@ use std::process::Command;
 
 use crate::common::*;
 use c360::config::Config;
+use serde::Deserialize;
 use serde_json::json;
 
 fn shipped() -> PathBuf {
@@ -175,7 +176,7 @@ fn core_relationships_party_and_activity_map_onto_the_domain_types() {
             "SHR_PCT":"35.50","EFF_DT":"20210304"}),
         )
         .unwrap();
-    let relationship: Relationship = serde_json::from_value(relationship).unwrap();
+    let relationship = Relationship::deserialize(relationship).unwrap();
     assert_eq!(relationship.kind, RelationshipKind::Shareholder);
     assert_eq!(relationship.share.unwrap().to_string(), "35.50");
     assert_eq!(relationship.since.unwrap().to_string(), "2021-03-04");
@@ -185,7 +186,7 @@ fn core_relationships_party_and_activity_map_onto_the_domain_types() {
         .apply(&json!({"CUST_NO":"1000000007","CERT_VRFY":"1",
             "MBR_LIST":[{"CUST_NO":"1000000007"},{"CUST_NO":"1000000311"}]}))
         .unwrap();
-    let party: PartyMembers = serde_json::from_value(party).unwrap();
+    let party = PartyMembers::deserialize(party).unwrap();
     assert_eq!(party.members.len(), 2);
     assert_eq!(party.members[1].as_str(), "1000000311");
 
@@ -197,7 +198,7 @@ fn core_relationships_party_and_activity_map_onto_the_domain_types() {
             "PAYROLL_MON_CNT":12,"INFLOW_AMT_90D":"30000.00","OTH_BANK_OUT_AMT_30D":"0.00",
             "CA_MIN_BAL_90D":"51234.56"}))
         .unwrap();
-    let activity: Activity = serde_json::from_value(activity).unwrap();
+    let activity = Activity::deserialize(activity).unwrap();
     assert_eq!(
         activity.monthly_average_balances[0].to_string(),
         "12345678901.23",
