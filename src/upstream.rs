@@ -6,7 +6,7 @@
 //! records it contains (tags, for invalidation) and records them in the request's
 //! [`RequestScope`].
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};

@@ -45,7 +45,7 @@ pub struct TooDeep;
 
 /// A bounded cache of parsed documents.
 pub struct ParsedDocuments {
-    documents: Cache<Arc<str>, Arc<KnownDocument>>,
+    documents: Cache<Arc<str>, Arc<KnownDocument>, foldhash::fast::RandomState>,
 }
 
 /// Role policies a document's answer to [`KnownDocument::decided`] is remembered for;
@@ -117,7 +117,7 @@ impl ParsedDocuments {
             documents: Cache::builder()
                 .max_capacity(max_bytes)
                 .weigher(|text: &Arc<str>, _| weight(text.len()))
-                .build(),
+                .build_with_hasher(foldhash::fast::RandomState::default()),
         }
     }
 

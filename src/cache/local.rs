@@ -14,8 +14,8 @@
 //! a bucket: invalidating one then also drops the other's entries, a cache miss and
 //! never a stale read.
 
+use foldhash::{HashMap, HashMapExt, HashSet};
 use std::borrow::Borrow;
-use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -33,7 +33,7 @@ pub trait Tagged {
 }
 
 pub struct LocalCache<K, V> {
-    entries: Cache<K, V>,
+    entries: Cache<K, V, foldhash::fast::RandomState>,
     index: Arc<Mutex<TagIndex<K>>>,
     evicted: Evictions,
 }
@@ -87,7 +87,7 @@ impl<K: Hash + Eq + Clone> TagIndex<K> {
         match keys {
             Keys::One(only) if only == key => {}
             Keys::One(only) => {
-                let both = HashSet::from([only.clone(), key.clone()]);
+                let both = HashSet::from_iter([only.clone(), key.clone()]);
                 *keys = Keys::Many(Box::new(both));
             }
             Keys::Many(set) => {
@@ -155,7 +155,7 @@ where
                     index.remove(tag, &*key);
                 }
             })
-            .build();
+            .build_with_hasher(foldhash::fast::RandomState::default());
         LocalCache {
             entries,
             index,

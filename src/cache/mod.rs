@@ -19,8 +19,8 @@ mod redis;
 mod response;
 mod scope;
 
+use foldhash::{HashMap, HashMapExt};
 use std::any::Any;
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

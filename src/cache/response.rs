@@ -20,7 +20,7 @@
 //! invalidated at which count ([`Invalidated`]): an answer carrying a tag invalidated
 //! since its request began is not stored.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -19,7 +19,9 @@ mod spec;
 mod template;
 mod transport;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;

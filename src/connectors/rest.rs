@@ -6,7 +6,9 @@
 //! kind using the system's own error envelope, then map each item. Idempotent calls
 //! are retried with jittered exponential backoff on unavailability and timeouts.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashMapExt, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

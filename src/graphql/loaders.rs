@@ -87,7 +87,7 @@ pub struct SystemLoader<T> {
     /// CIFs this loader has loaded for its request. Their outcomes are in the
     /// loader's own cache, as this request got them (`fromCache: false` when it
     /// fetched them); the in-process tier would report its copy as a cache hit.
-    loaded: Mutex<HashSet<Cif>>,
+    loaded: Mutex<foldhash::HashSet<Cif>>,
     _entity: std::marker::PhantomData<fn() -> T>,
 }
 
@@ -124,7 +124,7 @@ impl<T: PerCustomer> Loader<Cif> for SystemLoader<T> {
     }
 }
 
-pub type Load<T> = DataLoader<SystemLoader<T>, HashMapCache>;
+pub type Load<T> = DataLoader<SystemLoader<T>, HashMapCache<foldhash::fast::RandomState>>;
 
 /// The loaders of one request.
 pub struct Loaders {
@@ -147,7 +147,7 @@ fn loader<T: PerCustomer>(upstreams: &Upstreams, scope: &Arc<RequestScope>) -> L
             _entity: std::marker::PhantomData,
         },
         tokio::spawn,
-        HashMapCache::default(),
+        HashMapCache::new(),
     )
     // No added window: the batch is sent on the runtime's next timer tick, after the
     // resolvers polled in the same pass have added their keys (async-graphql resolves
