@@ -15,7 +15,7 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use crate::cache::{
-    short_hash, CachePolicy, EntityCache, FetchError, Fetched, RequestScope, TagFn,
+    joined, short_hash, CachePolicy, EntityCache, FetchError, Fetched, RequestScope, TagFn,
 };
 use crate::connectors::{
     Connector, ConnectorError, Connectors, ErrorKind, Freshness, PageRequest, Params, Record,
@@ -113,11 +113,12 @@ fn per_customer<T: 'static>(
     id: fn(&T) -> &str,
 ) -> TagFn<Vec<T>> {
     Arc::new(move |cif: &str, items: &Vec<T>| {
-        let mut tags = vec![format!("{system}:customer:{cif}")];
+        let mut tags = Vec::with_capacity(items.len() + 1);
+        tags.push(joined(&[system.as_str(), ":customer:", cif]));
         tags.extend(
             items
                 .iter()
-                .map(|item| format!("{system}:{record}:{}", id(item))),
+                .map(|item| joined(&[system.as_str(), ":", record, ":", id(item)])),
         );
         tags
     })
