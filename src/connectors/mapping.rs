@@ -463,9 +463,15 @@ impl Conversion {
                     Value::String(s) => s.trim().to_owned(),
                     other => return Err(format!("expected a decimal, got {}", short(other))),
                 };
-                parse_decimal(&text)
-                    .map(|d| Value::String(d.to_string()))
-                    .ok_or_else(|| format!("expected a decimal, got {}", short(raw)))
+                let decimal = parse_decimal(&text)
+                    .ok_or_else(|| format!("expected a decimal, got {}", short(raw)))?;
+                // Most amounts arrive written as the hub writes them; only the others
+                // are written again.
+                Ok(Value::String(if is_canonical_decimal(&text) {
+                    text
+                } else {
+                    decimal.to_string()
+                }))
             }
             Conversion::Bool => match raw {
                 Value::Bool(b) => Ok(Value::Bool(*b)),
@@ -519,6 +525,23 @@ impl Conversion {
             }
         }
     }
+}
+
+/// Whether `text` is a decimal exactly as [`Decimal`] writes itself: an optional
+/// minus, digits without a leading zero (or a single zero), and optionally a point
+/// followed by digits (the scale kept as given). A negative zero is not: it is written
+/// without its sign.
+fn is_canonical_decimal(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let (whole, fraction) = match digits.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (digits, None),
+    };
+    let all_digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    let canonical_whole = all_digits(whole) && (whole == "0" || !whole.starts_with('0'));
+    let canonical_fraction = fraction.is_none_or(all_digits);
+    let negative_zero = text.starts_with('-') && digits.bytes().all(|b| b == b'0' || b == b'.');
+    canonical_whole && canonical_fraction && !negative_zero
 }
 
 fn parse_decimal(text: &str) -> Option<Decimal> {
@@ -924,6 +947,40 @@ mod tests {
 
     fn fields(toml_text: &str) -> BTreeMap<String, FieldSpec> {
         toml::from_str(toml_text).unwrap()
+    }
+
+    #[test]
+    fn an_amount_is_written_as_the_decimal_it_parses_to() {
+        // Amounts already written as the hub writes them are kept as they came; the
+        // rest are written again. Either way the canonical text is the decimal's own.
+        for raw in [
+            json!("0"),
+            json!("0.00"),
+            json!("-0.00"),
+            json!("-0"),
+            json!("007"),
+            json!("1.450"),
+            json!("-12.5"),
+            json!("12345678901234.5678901"),
+            json!("+5"),
+            json!(".5"),
+            json!("1e3"),
+            json!("1,234.50"),
+            json!("  12.30 "),
+            json!("00.10"),
+            serde_json::from_str::<Value>("12345678901234.5678901").unwrap(),
+            json!(-3),
+        ] {
+            let text = as_text(&raw).unwrap().replace(',', "");
+            let expected = parse_decimal(&text).unwrap().to_string();
+            assert_eq!(
+                Conversion::Decimal.apply(&raw).unwrap(),
+                Value::String(expected),
+                "{raw}"
+            );
+        }
+        assert!(Conversion::Decimal.apply(&json!("12.3.4")).is_err());
+        assert!(Conversion::Decimal.apply(&json!("-")).is_err());
     }
 
     #[test]
