@@ -72,20 +72,43 @@ pub fn mask_birth_date(date: &str) -> String {
 /// Keeps `head` and `tail` characters; values too short to hide at least four
 /// characters are masked whole.
 fn keep_ends(value: &str, head: usize, tail: usize) -> String {
-    let chars: Vec<char> = value.trim().chars().collect();
-    let n = chars.len();
+    let value = value.trim();
+    let n = value.chars().count();
     if n < head + tail + 4 {
         return "*".repeat(n);
     }
-    let mut out: String = chars[..head].iter().collect();
-    out.push_str(&"*".repeat(n - head - tail));
-    out.extend(&chars[n - tail..]);
+    // Byte offsets of the kept ends, so that they are copied as they are: a masked
+    // account or card number is written for every one a profile shows.
+    let offset = |chars: usize| {
+        value
+            .char_indices()
+            .nth(chars)
+            .map_or(value.len(), |(i, _)| i)
+    };
+    let (head_end, tail_start) = (offset(head), offset(n - tail));
+    let hidden = n - head - tail;
+    let mut out = String::with_capacity(head_end + hidden + value.len() - tail_start);
+    out.push_str(&value[..head_end]);
+    out.extend(std::iter::repeat_n('*', hidden));
+    out.push_str(&value[tail_start..]);
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kept_ends_are_whole_characters() {
+        assert_eq!(keep_ends(" ü1234567ä ", 1, 1), "ü*******ä");
+        assert_eq!(keep_ends("账户1234567号", 2, 1), "账户*******号");
+        assert_eq!(
+            keep_ends("ab12c", 1, 1),
+            "*****",
+            "too short to show its ends"
+        );
+        assert_eq!(keep_ends("", 3, 4), "");
+    }
 
     #[test]
     fn masks_follow_the_bank_conventions() {
