@@ -176,6 +176,23 @@ macro_rules! as_held {
     )*};
 }
 
+/// The methods that name what they expect: a value is read as `serde_json` reads it,
+/// a record or a list as what it is.
+macro_rules! as_held_or_any {
+    ($($method:ident($($arg:ident: $ty:ty),*);)*) => {$(
+        fn $method<V: Visitor<'de>>(
+            self,
+            $($arg: $ty,)*
+            visitor: V,
+        ) -> Result<V::Value, Self::Error> {
+            match self {
+                Member::Value(value) => value.$method($($arg,)* visitor),
+                held => held.deserialize_any(visitor),
+            }
+        }
+    )*};
+}
+
 impl<'de> Deserializer<'de> for Member {
     type Error = serde_json::Error;
 
@@ -195,17 +212,6 @@ impl<'de> Deserializer<'de> for Member {
         }
     }
 
-    fn deserialize_unit_struct<V: Visitor<'de>>(
-        self,
-        name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, Self::Error> {
-        match self {
-            Member::Value(value) => value.deserialize_unit_struct(name, visitor),
-            held => held.deserialize_any(visitor),
-        }
-    }
-
     fn deserialize_newtype_struct<V: Visitor<'de>>(
         self,
         name: &'static str,
@@ -217,51 +223,12 @@ impl<'de> Deserializer<'de> for Member {
         }
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(
-        self,
-        len: usize,
-        visitor: V,
-    ) -> Result<V::Value, Self::Error> {
-        match self {
-            Member::Value(value) => value.deserialize_tuple(len, visitor),
-            held => held.deserialize_any(visitor),
-        }
-    }
-
-    fn deserialize_tuple_struct<V: Visitor<'de>>(
-        self,
-        name: &'static str,
-        len: usize,
-        visitor: V,
-    ) -> Result<V::Value, Self::Error> {
-        match self {
-            Member::Value(value) => value.deserialize_tuple_struct(name, len, visitor),
-            held => held.deserialize_any(visitor),
-        }
-    }
-
-    fn deserialize_struct<V: Visitor<'de>>(
-        self,
-        name: &'static str,
-        fields: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, Self::Error> {
-        match self {
-            Member::Value(value) => value.deserialize_struct(name, fields, visitor),
-            held => held.deserialize_any(visitor),
-        }
-    }
-
-    fn deserialize_enum<V: Visitor<'de>>(
-        self,
-        name: &'static str,
-        variants: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, Self::Error> {
-        match self {
-            Member::Value(value) => value.deserialize_enum(name, variants, visitor),
-            held => held.deserialize_any(visitor),
-        }
+    as_held_or_any! {
+        deserialize_unit_struct(name: &'static str);
+        deserialize_tuple(len: usize);
+        deserialize_tuple_struct(name: &'static str, len: usize);
+        deserialize_struct(name: &'static str, fields: &'static [&'static str]);
+        deserialize_enum(name: &'static str, variants: &'static [&'static str]);
     }
 }
 
