@@ -134,7 +134,7 @@ impl Answer {
     /// Takes the items of the list at `pointer`; none when the pointer finds nothing
     /// or null.
     pub fn take_items(&mut self, pointer: &Pointer) -> Result<Vec<Value>, ItemsError> {
-        match self.kept.pointer_mut(pointer.as_str()) {
+        match pointer.find_mut(&mut self.kept) {
             None | Some(Value::Null) => Ok(Vec::new()),
             Some(Value::Array(items)) => Ok(std::mem::take(items)),
             Some(_) => Err(ItemsError::NotAList),
