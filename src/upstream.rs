@@ -6,10 +6,10 @@
 //! records it contains (tags, for invalidation) and records them in the request's
 //! [`RequestScope`].
 
-use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use foldhash::{HashMap, HashMapExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tracing::Instrument;

@@ -14,12 +14,12 @@
 //! a bucket: invalidating one then also drops the other's entries, a cache miss and
 //! never a stale read.
 
-use foldhash::{HashMap, HashMapExt, HashSet};
 use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use foldhash::{HashMap, HashMapExt, HashSet};
 use moka::notification::RemovalCause;
 use moka::sync::Cache;
 use prometheus::IntCounter;

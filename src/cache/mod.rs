@@ -19,13 +19,13 @@ mod redis;
 mod response;
 mod scope;
 
-use foldhash::{HashMap, HashMapExt};
 use std::any::Any;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use foldhash::{HashMap, HashMapExt};
 use futures::future::{BoxFuture, FutureExt, Shared};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

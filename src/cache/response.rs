@@ -20,13 +20,13 @@
 //! invalidated at which count ([`Invalidated`]): an answer carrying a tag invalidated
 //! since its request began is not stored.
 
-use foldhash::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use foldhash::HashMap;
 use sha2::{Digest, Sha256};
 
 use super::local::{LocalCache, Tagged, Usage};

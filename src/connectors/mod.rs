@@ -20,11 +20,10 @@ mod template;
 mod transport;
 
 use std::collections::BTreeMap;
-
-use foldhash::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use foldhash::HashMap;
 use tracing::Instrument;
 
 pub use compile::{CompiledSpec, Endpoint, SpecError};

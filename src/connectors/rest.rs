@@ -7,13 +7,12 @@
 //! are retried with jittered exponential backoff on unavailability and timeouts.
 
 use std::collections::BTreeMap;
-
-use foldhash::{HashMap, HashMapExt, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use backon::{BackoffBuilder, ExponentialBuilder};
+use foldhash::{HashMap, HashMapExt, HashSet};
 use futures::future::join_all;
 use http::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use http::{StatusCode, Uri};
