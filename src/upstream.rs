@@ -2,7 +2,7 @@
 //!
 //! Resolvers and loaders call this, never a connector directly. Each read goes
 //! through [`EntityCache`] (L1 → L2 → one upstream call per key across concurrent
-//! requests), turns the connectors' canonical JSON into domain values, names the
+//! requests), reads the connectors' canonical records into domain values, names the
 //! records it contains (tags, for invalidation) and records them in the request's
 //! [`RequestScope`].
 

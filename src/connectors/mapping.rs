@@ -1,4 +1,4 @@
-//! Compiled field mappings: from one upstream JSON item to the canonical JSON of a
+//! Compiled field mappings: from one upstream JSON item to the canonical record of a
 //! domain entity.
 //!
 //! Compiling checks a spec's `fields` table against the entity's registry

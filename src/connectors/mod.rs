@@ -3,9 +3,9 @@
 //! One [`Connector`] trait; one implementation, [`RestConnector`], driven by a spec per
 //! system (`connectors/<system>.toml`, see `docs/connectors.md`). Specs are loaded and
 //! checked by [`load`] at start and by `c360 check`; every problem names the file, the
-//! key and what is wrong. What a connector returns is canonical JSON (field names and
-//! value forms of [`crate::domain`]); the typed layer in [`crate::upstream`] turns it
-//! into domain values.
+//! key and what is wrong. What a connector returns are canonical records ([`Record`]:
+//! the field names and value forms of [`crate::domain`]); the typed layer in
+//! [`crate::upstream`] reads them into domain values.
 
 mod answer;
 mod compile;
