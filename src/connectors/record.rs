@@ -74,10 +74,6 @@ impl Record {
             .find(|(known, _)| *known == name)
             .map(|(_, member)| member)
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.members.is_empty()
-    }
 }
 
 impl Serialize for Record {
