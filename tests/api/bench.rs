@@ -110,6 +110,10 @@ fn bench_with_reference_and_sandbox_process_reports_the_comparison_and_hub_memor
         .as_f64()
         .expect("requests_per_sec");
     assert!((ratio - hub / reference).abs() < 1e-9, "{report}");
+    let reference_cpu = report["reference_cpu_us_per_request"]
+        .as_f64()
+        .expect("the reference is a child process: its CPU is measured");
+    assert!(reference_cpu > 0.0, "{report}");
     assert!(
         report["hub_peak_rss_mb"].as_f64().is_some(),
         "the hub is a child process: {report}"

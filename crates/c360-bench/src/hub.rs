@@ -203,6 +203,11 @@ pub struct ReferenceProcess {
 }
 
 impl ReferenceProcess {
+    /// The process id, for its CPU time.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts the reference on a free port with profiles of customers `1..=customers`.
     pub fn start(customers: u64) -> Result<ReferenceProcess, HubProcessError> {
         let mut command = own_binary(None)?;

@@ -211,6 +211,11 @@ pub struct BenchReport {
     pub reference_requests_per_sec: Option<f64>,
     /// `requests_per_sec / reference_requests_per_sec`; `null` without `--reference`.
     pub ratio_to_reference: Option<f64>,
+    /// CPU time of the reference server's process per request, as
+    /// `hub_cpu_us_per_request` is for the hub: req/s moves with the machine's load,
+    /// while the CPU both spend on the same request is a yardstick that travels
+    /// between machines. `null` without `--reference`.
+    pub reference_cpu_us_per_request: Option<f64>,
     /// What one customer's profile weighs in the hub's in-process entity tier at the
     /// end of the run (see [`L1Figures`]); `null` for scenarios that read other
     /// entities, without the hub's `/metrics`, or with the tier off or empty.
@@ -226,6 +231,7 @@ impl BenchReport {
         self.reference_requests_per_sec = Some(reference.requests_per_sec);
         self.ratio_to_reference = (reference.requests_per_sec > 0.0)
             .then(|| self.requests_per_sec / reference.requests_per_sec);
+        self.reference_cpu_us_per_request = reference.hub_cpu_us_per_request;
     }
 }
 
@@ -281,8 +287,9 @@ impl fmt::Display for BenchReport {
         {
             write!(
                 f,
-                "\n  reference (bare async-graphql, same load): {reference:.0} req/s   hub/reference {:.0}%",
-                ratio * 100.0
+                "\n  reference (bare async-graphql, same load): {reference:.0} req/s   hub/reference {:.0}%   reference CPU/request {}",
+                ratio * 100.0,
+                us(self.reference_cpu_us_per_request)
             )?;
         }
         Ok(())
@@ -441,6 +448,7 @@ pub async fn run(plan: &BenchPlan) -> Result<BenchReport, HubProcessError> {
         unique: plan.unique,
         pool_exhausted: customers.exhausted(),
         reference_requests_per_sec: None,
+        reference_cpu_us_per_request: None,
         ratio_to_reference: None,
         l1_bytes_per_profile: l1_after
             .as_ref()
@@ -528,7 +536,8 @@ pub async fn run_reference(plan: &BenchPlan) -> Result<BenchReport, HubProcessEr
         // and no sandbox to count calls at.
         mode: Mode::Uncached,
         sandbox: None,
-        hub_pid: None,
+        // Measured as the hub is, so that the two CPU figures compare.
+        hub_pid: Some(reference.pid()),
         sandbox_pid: None,
         ..plan.clone()
     };
