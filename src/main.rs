@@ -17,7 +17,7 @@ use c360::{
 /// benchmark (perf, release build), and its per-thread arenas fragment under many
 /// short-lived requests; mimalloc is cheaper on both (tuned in [`c360::allocator`]).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: c360::allocator::Mimalloc = c360::allocator::Mimalloc;
 
 #[derive(Parser)]
 #[command(name = "c360", version, about = "Customer-360 GraphQL hub for banks")]
