@@ -22,9 +22,26 @@ const WORD: usize = std::mem::size_of::<usize>();
 /// like still take the aligned calls.
 pub struct Mimalloc;
 
-/// Whether a plain mimalloc block satisfies `layout`.
-fn plain(layout: &Layout) -> bool {
-    layout.align() <= WORD
+/// A block for `layout` from `plain` (size) when mimalloc's word alignment covers the
+/// layout, else from `aligned` (size, alignment).
+///
+/// # Safety
+/// As for [`GlobalAlloc::alloc`]: `layout` has a non-zero size.
+#[inline]
+unsafe fn block(
+    layout: Layout,
+    plain: unsafe extern "C" fn(usize) -> *mut c_void,
+    aligned: unsafe extern "C" fn(usize, usize) -> *mut c_void,
+) -> *mut u8 {
+    // SAFETY: both are mimalloc's allocation calls, given a size and, for the aligned
+    // one, a power-of-two alignment (every `Layout`'s is).
+    unsafe {
+        if layout.align() <= WORD {
+            plain(layout.size()).cast()
+        } else {
+            aligned(layout.size(), layout.align()).cast()
+        }
+    }
 }
 
 // SAFETY: each method hands the layout's size and alignment to the mimalloc call that
@@ -34,25 +51,13 @@ unsafe impl GlobalAlloc for Mimalloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: as above.
-        unsafe {
-            if plain(&layout) {
-                mi_malloc(layout.size()).cast()
-            } else {
-                mi_malloc_aligned(layout.size(), layout.align()).cast()
-            }
-        }
+        unsafe { block(layout, mi_malloc, mi_malloc_aligned) }
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: as above.
-        unsafe {
-            if plain(&layout) {
-                mi_zalloc(layout.size()).cast()
-            } else {
-                mi_zalloc_aligned(layout.size(), layout.align()).cast()
-            }
-        }
+        unsafe { block(layout, mi_zalloc, mi_zalloc_aligned) }
     }
 
     #[inline]
@@ -66,7 +71,7 @@ unsafe impl GlobalAlloc for Mimalloc {
         // SAFETY: `ptr` came from this allocator with `layout`; the new block keeps its
         // alignment.
         unsafe {
-            if plain(&layout) {
+            if layout.align() <= WORD {
                 mi_realloc(ptr.cast::<c_void>(), new_size).cast()
             } else {
                 mi_realloc_aligned(ptr.cast::<c_void>(), new_size, layout.align()).cast()
