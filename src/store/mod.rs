@@ -14,6 +14,7 @@
 //! and the pool reconnects by itself when it returns.
 
 mod audit;
+mod checkpoint;
 mod consents;
 mod feed_events;
 mod group_commit;
@@ -201,6 +202,8 @@ pub(crate) use on_pool;
 pub struct Store {
     pool: Pool,
     interactions: group_commit::InteractionWriter,
+    /// SQLite's checkpoints, kept running while any handle is alive.
+    _checkpointer: Option<std::sync::Arc<checkpoint::Checkpointer>>,
 }
 
 /// Why a store operation failed. Each message names its cause, so none of these returns
@@ -318,7 +321,7 @@ async fn ping_if_idle<C: sqlx::Connection>(
 
 impl Store {
     /// Opens the pool the URL names: SQLite (its file and folder created if missing,
-    /// WAL, `synchronous = FULL`) or PostgreSQL. Its interaction writer counts into
+    /// WAL, `synchronous = FULL`, checkpoints off the commit path) or PostgreSQL. Its interaction writer counts into
     /// `metrics`.
     pub async fn connect(config: &DatabaseConfig, metrics: &Metrics) -> Result<Store, StoreError> {
         let url = config.url.trim();
@@ -337,7 +340,7 @@ impl Store {
                 .connect_with(options)
                 .await
                 .map_err(classify)?;
-            Ok(Store::over(Pool::Postgres(pool), metrics))
+            Ok(Store::over(Pool::Postgres(pool), metrics, None))
         } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|e| bad_url(e.to_string()))?
@@ -347,7 +350,10 @@ impl Store {
                 // power cut (NORMAL in WAL mode may lose the last commits).
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(config.busy_timeout)
-                .foreign_keys(true);
+                .foreign_keys(true)
+                // Checkpoints run beside the writers, not inside a commit: see
+                // [`checkpoint`].
+                .pragma("wal_autocheckpoint", "0");
             let file = options.get_filename();
             if let Some(folder) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(folder).map_err(|error| StoreError::Folder {
@@ -361,10 +367,11 @@ impl Store {
                 .acquire_timeout(config.acquire_timeout)
                 .test_before_acquire(false)
                 .before_acquire(|conn, meta| Box::pin(ping_if_idle(conn, meta)))
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await
                 .map_err(classify)?;
-            Ok(Store::over(Pool::Sqlite(pool), metrics))
+            let checkpointer = checkpoint::Checkpointer::start(options);
+            Ok(Store::over(Pool::Sqlite(pool), metrics, Some(checkpointer)))
         } else {
             Err(bad_url(
                 "expected sqlite://path/file.db or postgres://user@host/database".into(),
@@ -372,14 +379,19 @@ impl Store {
         }
     }
 
-    /// Starts the interaction writer on the current runtime.
-    fn over(pool: Pool, metrics: &Metrics) -> Store {
+    /// Starts the interaction writer on the current runtime; `checkpointer` is SQLite's.
+    fn over(
+        pool: Pool,
+        metrics: &Metrics,
+        checkpointer: Option<checkpoint::Checkpointer>,
+    ) -> Store {
         Store {
             interactions: group_commit::InteractionWriter::start(
                 pool.clone(),
                 metrics.interaction_rows_per_statement.clone(),
             ),
             pool,
+            _checkpointer: checkpointer.map(std::sync::Arc::new),
         }
     }
 
