@@ -96,6 +96,12 @@ pub struct Metrics {
     /// Rows per `INSERT` of new interactions: concurrent `logInteraction`s share a
     /// statement and its commit, so under load this grows and commits per write fall.
     pub interaction_rows_per_statement: Histogram,
+    /// Pages in the embedded SQLite store's WAL at its last checkpoint pass: it grows
+    /// under steady writes and starts over past 65,536 (256 MiB).
+    pub sqlite_wal_pages: IntGauge,
+    /// Full checkpoints that restart SQLite's WAL, by outcome: `restarted`, or `busy`
+    /// when a reader held the WAL past the wait and the restart was put off a pass.
+    pub sqlite_wal_restarts: IntCounterVec,
     /// Requests refused by a rate limit (`subject` or `client`).
     pub rate_limited: IntCounterVec,
     /// Requests refused before execution: `unauthenticated` (401),
@@ -288,6 +294,19 @@ impl Metrics {
                     )
                     .buckets(ROWS_PER_STATEMENT_BUCKETS.to_vec()),
                 ),
+            ),
+            sqlite_wal_pages: registered(
+                r,
+                IntGauge::new(
+                    "c360_sqlite_wal_pages",
+                    "Pages in the SQLite store's WAL at the last checkpoint pass",
+                ),
+            ),
+            sqlite_wal_restarts: counter_vec(
+                r,
+                "c360_sqlite_wal_restarts_total",
+                "Full checkpoints that restart the SQLite store's WAL, by outcome",
+                &["outcome"],
             ),
             rate_limited: counter_vec(
                 r,

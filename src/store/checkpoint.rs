@@ -31,9 +31,12 @@
 
 use std::time::Duration;
 
+use prometheus::{IntCounterVec, IntGauge};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{ConnectOptions, Connection};
 use tokio::sync::oneshot;
+
+use crate::metrics::Metrics;
 
 /// How often a passive checkpoint runs. An idle WAL costs a pass a few reads of the
 /// shared index.
@@ -56,11 +59,16 @@ pub(super) struct Checkpointer {
 impl Checkpointer {
     /// Starts the task on the current runtime, over a connection of its own to the file
     /// `options` name.
-    pub(super) fn start(options: SqliteConnectOptions) -> Checkpointer {
-        Checkpointer::every(options, PASS_EVERY, RESTART_AT_PAGES)
+    pub(super) fn start(options: SqliteConnectOptions, metrics: &Metrics) -> Checkpointer {
+        Checkpointer::every(options, Counts::of(metrics), PASS_EVERY, RESTART_AT_PAGES)
     }
 
-    fn every(options: SqliteConnectOptions, period: Duration, restart_at: i64) -> Checkpointer {
+    fn every(
+        options: SqliteConnectOptions,
+        counts: Counts,
+        period: Duration,
+        restart_at: i64,
+    ) -> Checkpointer {
         let (stop, mut stopped) = oneshot::channel();
         tokio::spawn(async move {
             let mut connection = None;
@@ -71,7 +79,7 @@ impl Checkpointer {
                     _ = &mut stopped => break,
                     _ = ticks.tick() => {}
                 }
-                if let Err(error) = pass(&options, &mut connection, restart_at).await {
+                if let Err(error) = pass(&options, &mut connection, &counts, restart_at).await {
                     // The next pass opens a new connection; the WAL only grows meanwhile.
                     tracing::warn!(%error, "SQLite WAL checkpoint failed");
                     connection = None;
@@ -85,10 +93,27 @@ impl Checkpointer {
     }
 }
 
+/// What the task reports to `/metrics`.
+#[derive(Clone)]
+struct Counts {
+    wal_pages: IntGauge,
+    restarts: IntCounterVec,
+}
+
+impl Counts {
+    fn of(metrics: &Metrics) -> Counts {
+        Counts {
+            wal_pages: metrics.sqlite_wal_pages.clone(),
+            restarts: metrics.sqlite_wal_restarts.clone(),
+        }
+    }
+}
+
 /// One passive checkpoint, and a restarting one when the WAL has grown too long.
 async fn pass(
     options: &SqliteConnectOptions,
     connection: &mut Option<SqliteConnection>,
+    counts: &Counts,
     restart_at: i64,
 ) -> Result<(), sqlx::Error> {
     let connection = match connection {
@@ -99,8 +124,11 @@ async fn pass(
         None => connection.insert(options.clone().busy_timeout(RESTART_WAIT).connect().await?),
     };
     let wal = checkpoint(connection, "PASSIVE").await?;
+    counts.wal_pages.set(wal.pages);
     if wal.pages >= restart_at {
         let restarted = checkpoint(connection, "RESTART").await?;
+        let outcome = if restarted.busy { "busy" } else { "restarted" };
+        counts.restarts.with_label_values(&[outcome]).inc();
         if restarted.busy {
             tracing::info!(
                 pages = restarted.pages,
@@ -159,7 +187,9 @@ mod tests {
             .execute(&pool)
             .await
             .unwrap();
-        let _task = Checkpointer::every(options, Duration::from_millis(5), 64);
+        let metrics = Metrics::new();
+        let _task =
+            Checkpointer::every(options, Counts::of(&metrics), Duration::from_millis(5), 64);
 
         // 400 commits of 16 KiB: about 2,000 pages of WAL without checkpoints.
         let row = vec![7u8; 16 * 1024];
@@ -182,5 +212,10 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(rows, 400);
+        let restarted = metrics
+            .sqlite_wal_restarts
+            .with_label_values(&["restarted"])
+            .get();
+        assert!(restarted > 0, "no restart counted");
     }
 }

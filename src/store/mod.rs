@@ -370,7 +370,7 @@ impl Store {
                 .connect_with(options.clone())
                 .await
                 .map_err(classify)?;
-            let checkpointer = checkpoint::Checkpointer::start(options);
+            let checkpointer = checkpoint::Checkpointer::start(options, metrics);
             Ok(Store::over(Pool::Sqlite(pool), metrics, Some(checkpointer)))
         } else {
             Err(bad_url(
