@@ -19,9 +19,10 @@ use serde::de::{
     DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor,
 };
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::mapping::{Mapping, Pointer, Read};
+use super::mapping::{Mapping, Read};
+use super::tree::{Kept, Node, Pointer};
 
 /// The members of an answer that something reads: what the single pass keeps.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -100,7 +101,7 @@ impl Shape {
 
 /// An answer as the endpoint's [`Shape`] kept it.
 pub struct Answer {
-    kept: Value,
+    kept: Kept,
     bytes: usize,
 }
 
@@ -128,16 +129,50 @@ impl Answer {
     /// The value at `pointer` (for codes, keys of the next page, totals), if the shape
     /// kept it; `None` when nothing is there.
     pub fn value(&self, pointer: &Pointer) -> Option<&Value> {
-        pointer.find(&self.kept)
+        Node::Kept(&self.kept).find(pointer)?.value()
     }
 
     /// Takes the items of the list at `pointer`; none when the pointer finds nothing
     /// or null.
-    pub fn take_items(&mut self, pointer: &Pointer) -> Result<Vec<Value>, ItemsError> {
-        match pointer.find_mut(&mut self.kept) {
-            None | Some(Value::Null) => Ok(Vec::new()),
-            Some(Value::Array(items)) => Ok(std::mem::take(items)),
-            Some(_) => Err(ItemsError::NotAList),
+    pub fn take_items(&mut self, pointer: &Pointer) -> Result<Vec<Kept>, ItemsError> {
+        match pointer.tokens() {
+            Some(tokens) => take_items(&mut self.kept, tokens),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+/// [`Answer::take_items`] below `node`, at `tokens`.
+fn take_items(node: &mut Kept, tokens: &[String]) -> Result<Vec<Kept>, ItemsError> {
+    let next = |token: &String| Pointer::array_index(token);
+    match (node, tokens.split_first()) {
+        (Kept::Value(value), _) => {
+            let found = tokens.iter().try_fold(value, |target, token| match target {
+                Value::Object(map) => map.get_mut(token.as_str()),
+                Value::Array(list) => next(token).and_then(|i| list.get_mut(i)),
+                _ => None,
+            });
+            match found {
+                None | Some(Value::Null) => Ok(Vec::new()),
+                Some(Value::Array(items)) => {
+                    Ok(std::mem::take(items).into_iter().map(Kept::Value).collect())
+                }
+                Some(_) => Err(ItemsError::NotAList),
+            }
+        }
+        (Kept::List(items), None) => Ok(std::mem::take(items)),
+        (Kept::Object(_), None) => Err(ItemsError::NotAList),
+        (Kept::Object(members), Some((token, rest))) => {
+            match members.iter_mut().find(|(name, _)| name == token) {
+                Some((_, member)) => take_items(member, rest),
+                None => Ok(Vec::new()),
+            }
+        }
+        (Kept::List(list), Some((token, rest))) => {
+            match next(token).and_then(|i| list.get_mut(i)) {
+                Some(element) => take_items(element, rest),
+                None => Ok(Vec::new()),
+            }
         }
     }
 }
@@ -150,13 +185,13 @@ impl fmt::Debug for Answer {
 }
 
 impl<'de> DeserializeSeed<'de> for &Shape {
-    type Value = Value;
+    type Value = Kept;
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Kept, D::Error> {
         if self.partial() {
             deserializer.deserialize_any(Partial(self))
         } else {
-            Value::deserialize(deserializer)
+            Value::deserialize(deserializer).map(Kept::Value)
         }
     }
 }
@@ -171,40 +206,44 @@ struct Partial<'s>(&'s Shape);
 const NUMBER: &str = "$serde_json::private::Number";
 
 impl<'de> Visitor<'de> for Partial<'_> {
-    type Value = Value;
+    type Value = Kept;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut kept = Map::with_capacity(self.0.members.len());
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Kept, A::Error> {
+        let mut kept = Vec::with_capacity(self.0.members.len());
+        let mut first = true;
         while let Some(Name(name)) = map.next_key::<Name<'de>>()? {
-            if name == NUMBER && kept.is_empty() {
+            if name == NUMBER && first {
                 let text: String = map.next_value()?;
-                return text.parse::<Value>().map_err(A::Error::custom);
+                return text
+                    .parse::<Value>()
+                    .map(Kept::Value)
+                    .map_err(A::Error::custom);
             }
+            first = false;
             match self.0.member(&name) {
-                // The last of duplicate names wins, as when the text is parsed whole.
                 Some(shape) => {
                     let value = map.next_value_seed(shape)?;
-                    kept.insert(name.into_owned(), value);
+                    Kept::insert(&mut kept, &name, value);
                 }
                 None => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        Ok(Value::Object(kept))
+        Ok(Kept::Object(kept))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Kept, A::Error> {
         let mut kept = Vec::new();
         if let Some(each) = &self.0.each {
             while let Some(element) = seq.next_element_seed(&**each)? {
                 kept.push(element);
             }
-            return Ok(Value::Array(kept));
+            return Ok(Kept::List(kept));
         }
         // Elements no pointer names are held as null, so that the indexes (and the
         // list's length) stay as sent.
@@ -217,35 +256,37 @@ impl<'de> Visitor<'de> for Partial<'_> {
                 .map(|(_, shape)| shape);
             let element = match shape {
                 Some(shape) => seq.next_element_seed(shape)?,
-                None => seq.next_element::<IgnoredAny>()?.map(|_| Value::Null),
+                None => seq
+                    .next_element::<IgnoredAny>()?
+                    .map(|_| Kept::Value(Value::Null)),
             };
             match element {
                 Some(element) => kept.push(element),
-                None => return Ok(Value::Array(kept)),
+                None => return Ok(Kept::List(kept)),
             }
         }
     }
 
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
+    fn visit_bool<E>(self, v: bool) -> Result<Kept, E> {
+        Ok(Kept::Value(Value::Bool(v)))
     }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
+    fn visit_i64<E>(self, v: i64) -> Result<Kept, E> {
+        Ok(Kept::Value(Value::from(v)))
     }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
+    fn visit_u64<E>(self, v: u64) -> Result<Kept, E> {
+        Ok(Kept::Value(Value::from(v)))
     }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::from(v))
+    fn visit_f64<E>(self, v: f64) -> Result<Kept, E> {
+        Ok(Kept::Value(Value::from(v)))
     }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
+    fn visit_str<E>(self, v: &str) -> Result<Kept, E> {
+        Ok(Kept::Value(Value::String(v.to_owned())))
     }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
+    fn visit_string<E>(self, v: String) -> Result<Kept, E> {
+        Ok(Kept::Value(Value::String(v)))
     }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_unit<E>(self) -> Result<Kept, E> {
+        Ok(Kept::Value(Value::Null))
     }
 }
 
@@ -283,6 +324,10 @@ mod tests {
             shape.keep(&Pointer::new(pointer));
         }
         shape
+    }
+
+    fn json_of(items: Vec<Kept>) -> Vec<Value> {
+        items.iter().map(Kept::to_json).collect()
     }
 
     fn answer(value: &Value, shape: &Shape) -> Answer {
@@ -333,7 +378,7 @@ mod tests {
             "body": {"list": [{"id": 1, "name": "A"}, {"id": 2, "name": "B"}], "more": true}}"#;
         let parsed = Answer::parse(text, &shape).unwrap();
         assert_eq!(
-            parsed.kept,
+            parsed.kept.to_json(),
             json!({"code": "0", "body": {"list": [null, {"id": 2}]}})
         );
         let broken = br#"{"code": "0", "noise": {"deep": [1, 2}, "body": {}}"#;
@@ -353,7 +398,7 @@ mod tests {
             &shape,
         );
         assert_eq!(
-            parsed.take_items(&Pointer::new("/data")).unwrap(),
+            json_of(parsed.take_items(&Pointer::new("/data")).unwrap()),
             vec![json!({"id": 1}), json!({"id": 2})]
         );
         assert_eq!(parsed.value(&Pointer::new("/next")), Some(&json!("k2")));
@@ -366,6 +411,24 @@ mod tests {
         let mut one = answer(&json!({"data": {"id": 1}}), &shape);
         assert_eq!(
             one.take_items(&Pointer::new("/data")).unwrap_err(),
+            ItemsError::NotAList
+        );
+    }
+
+    #[test]
+    fn items_inside_a_value_kept_whole_are_taken_too() {
+        let mut shape = shape_keeping(&[""]);
+        shape
+            .each(&Pointer::new("/data"))
+            .unwrap()
+            .keep(&Pointer::new("/id"));
+        let mut parsed = answer(&json!({"data": [{"id": 1, "pan": "6222"}], "n": 2}), &shape);
+        assert_eq!(
+            json_of(parsed.take_items(&Pointer::new("/data")).unwrap()),
+            vec![json!({"id": 1, "pan": "6222"})]
+        );
+        assert_eq!(
+            parsed.take_items(&Pointer::new("/n")).unwrap_err(),
             ItemsError::NotAList
         );
     }
@@ -384,7 +447,7 @@ mod tests {
         );
         let mut listed = answer(&json!({"items": [7, {"x": 1, "y": 2}, "s", true]}), &shape);
         assert_eq!(
-            listed.take_items(&Pointer::new("/items")).unwrap(),
+            json_of(listed.take_items(&Pointer::new("/items")).unwrap()),
             vec![json!(7), json!({"x": 1}), json!("s"), json!(true)]
         );
     }

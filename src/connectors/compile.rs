@@ -15,9 +15,10 @@ use serde_json::Value;
 use url::Url;
 
 use super::answer::Shape;
-use super::mapping::{Mapping, Pointer};
+use super::mapping::Mapping;
 use super::spec::{self, AuthSpec, ErrorSpec, PagingSpec, Spec};
 use super::template::{collect_body_templates, placeholders};
+use super::tree::Pointer;
 use super::Freshness;
 use super::{EndpointContract, EndpointKind, CONTRACTS};
 use crate::config::{expand_env, ConnectorsConfig};

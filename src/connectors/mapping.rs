@@ -15,10 +15,11 @@ use chrono::{
     DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, SecondsFormat, TimeZone, Utc,
 };
 use rust_decimal::Decimal;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::record::{Member, Record};
 use super::spec::{FieldSpec, FullFieldSpec};
+use super::tree::{describe, Node, Pointer};
 use crate::domain::fields::{FieldDef, FieldKind};
 
 /// A problem found while compiling: the key below the field table, and what is wrong.
@@ -31,96 +32,6 @@ pub struct MapError {
     pub field: String,
     pub pointer: String,
     pub problem: String,
-}
-
-/// A JSON pointer split into its tokens once, when a spec is compiled.
-/// `Value::pointer` splits and unescapes its text on every lookup (two allocations per
-/// token), and a mapping looks up every field of every item of every answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pointer {
-    text: String,
-    /// None when the text is not a pointer (no leading `/`): it finds nothing.
-    tokens: Option<Vec<String>>,
-}
-
-impl Pointer {
-    /// RFC 6901 text: empty (the whole value) or tokens each after a `/`, with `~1`
-    /// for `/` and `~0` for `~`. Text without the leading `/` finds nothing, as with
-    /// `Value::pointer`; specs are checked for that when they load.
-    pub fn new(text: &str) -> Pointer {
-        let tokens = if text.is_empty() {
-            Some(Vec::new())
-        } else {
-            text.strip_prefix('/').map(|rest| {
-                rest.split('/')
-                    .map(|t| t.replace("~1", "/").replace("~0", "~"))
-                    .collect()
-            })
-        };
-        Pointer {
-            text: text.to_owned(),
-            tokens,
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-
-    /// The unescaped tokens (none for the whole value); `None` when the text is not
-    /// a pointer.
-    pub fn tokens(&self) -> Option<&[String]> {
-        self.tokens.as_deref()
-    }
-
-    /// An array index as RFC 6901 allows it: digits, no sign, no leading zero.
-    pub fn array_index(token: &str) -> Option<usize> {
-        if token.starts_with('+') || (token.starts_with('0') && token.len() != 1) {
-            return None;
-        }
-        token.parse().ok()
-    }
-
-    /// What `Value::pointer` finds for the same text.
-    pub fn find<'a>(&self, value: &'a Value) -> Option<&'a Value> {
-        self.tokens()?
-            .iter()
-            .try_fold(value, |target, token| match target {
-                Value::Object(map) => member(map, token),
-                Value::Array(list) => Pointer::array_index(token).and_then(|i| list.get(i)),
-                _ => None,
-            })
-    }
-
-    /// What `Value::pointer_mut` finds for the same text, from the tokens unescaped
-    /// once (`pointer_mut` unescapes the text on every call).
-    pub fn find_mut<'a>(&self, value: &'a mut Value) -> Option<&'a mut Value> {
-        self.tokens()?
-            .iter()
-            .try_fold(value, |target, token| match target {
-                Value::Object(map) => map.get_mut(token.as_str()),
-                Value::Array(list) => Pointer::array_index(token).and_then(|i| list.get_mut(i)),
-                _ => None,
-            })
-    }
-}
-
-/// The member `name` of `map`. The items a mapping reads hold only the members it
-/// maps (`answer::Shape`), a dozen or so: comparing names costs less there than the
-/// map's keyed lookup, which hashes the name (SipHash) every time.
-fn member<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-    if map.len() > 16 {
-        return map.get(name);
-    }
-    map.iter()
-        .find(|(member, _)| member.as_str() == name)
-        .map(|(_, value)| value)
-}
-
-impl std::fmt::Display for Pointer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.text)
-    }
 }
 
 /// One place a mapping reads an item.
@@ -255,8 +166,10 @@ impl Mapping {
         })
     }
 
-    /// Maps one upstream item onto a canonical record.
-    pub fn apply(&self, item: &Value) -> Result<Record, MapError> {
+    /// Maps one upstream item (as an answer kept it, or a JSON value) onto a canonical
+    /// record.
+    pub fn apply<'a>(&self, item: impl Into<Node<'a>>) -> Result<Record, MapError> {
+        let item = item.into();
         let mut root = Record::with_capacity(self.fields.len());
         let mut sourced_objects: Vec<&str> = Vec::new();
         for field in &self.fields {
@@ -287,7 +200,7 @@ impl Mapping {
 
 impl CompiledField {
     /// The canonical value, and whether the upstream supplied it (rather than a default).
-    fn read(&self, item: &Value) -> Result<Option<(Member, bool)>, MapError> {
+    fn read(&self, item: Node<'_>) -> Result<Option<(Member, bool)>, MapError> {
         let fail = |pointer: &str, problem: String| MapError {
             field: self.name.to_owned(),
             pointer: pointer.to_owned(),
@@ -303,7 +216,7 @@ impl CompiledField {
                 Some(raw) => Some((
                     Member::Value(
                         conversion
-                            .apply(raw)
+                            .apply_to(raw)
                             .map_err(|p| fail(pointer.as_str(), p))?,
                     ),
                     true,
@@ -317,16 +230,21 @@ impl CompiledField {
             } => match present(item, amount) {
                 Some(raw) => {
                     let amount_value = Conversion::Decimal
-                        .apply(raw)
+                        .apply_to(raw)
                         .map_err(|p| fail(amount.as_str(), p))?;
                     let currency_value = match currency.as_ref().and_then(|c| present(item, c)) {
-                        Some(Value::String(code)) if is_currency(code) => code.clone(),
-                        Some(other) => {
-                            return Err(fail(
-                                currency.as_ref().map(Pointer::as_str).unwrap_or_default(),
-                                format!("expected an ISO 4217 currency code, got {}", short(other)),
-                            ))
-                        }
+                        Some(node) => match node.value() {
+                            Some(Value::String(code)) if is_currency(code) => code.clone(),
+                            _ => {
+                                return Err(fail(
+                                    currency.as_ref().map(Pointer::as_str).unwrap_or_default(),
+                                    format!(
+                                        "expected an ISO 4217 currency code, got {}",
+                                        node.describe()
+                                    ),
+                                ))
+                            }
+                        },
                         None => default_currency.clone().ok_or_else(|| {
                             fail(
                                 currency.as_ref().map(Pointer::as_str).unwrap_or_default(),
@@ -342,9 +260,10 @@ impl CompiledField {
                 None => None,
             },
             Source::List { pointer, element } => match present(item, pointer) {
-                Some(Value::Array(elements)) => {
-                    let mapped = elements
-                        .iter()
+                Some(found) => {
+                    let mapped = list(found)
+                        .map_err(|p| fail(pointer.as_str(), p))?
+                        .into_iter()
                         .enumerate()
                         .map(|(i, e)| {
                             element.apply(e).map_err(|mut err| {
@@ -356,12 +275,6 @@ impl CompiledField {
                         .collect::<Result<Vec<_>, _>>()?;
                     Some((Member::Records(mapped), true))
                 }
-                Some(other) => {
-                    return Err(fail(
-                        pointer.as_str(),
-                        format!("expected a list, got {}", short(other)),
-                    ))
-                }
                 None => None,
             },
             Source::Values {
@@ -369,9 +282,10 @@ impl CompiledField {
                 each,
                 conversion,
             } => match present(item, pointer) {
-                Some(Value::Array(elements)) => {
-                    let values = elements
-                        .iter()
+                Some(found) => {
+                    let values = list(found)
+                        .map_err(|p| fail(pointer.as_str(), p))?
+                        .into_iter()
                         .enumerate()
                         .map(|(i, element)| {
                             let at = format!("{pointer}/{i}{each}");
@@ -382,16 +296,10 @@ impl CompiledField {
                             };
                             let raw = present(element, each)
                                 .ok_or_else(|| fail_at("required value is missing".into()))?;
-                            conversion.apply(raw).map_err(fail_at)
+                            conversion.apply_to(raw).map_err(fail_at)
                         })
                         .collect::<Result<Vec<_>, _>>()?;
                     Some((Member::Value(Value::Array(values)), true))
-                }
-                Some(other) => {
-                    return Err(fail(
-                        pointer.as_str(),
-                        format!("expected a list, got {}", short(other)),
-                    ))
                 }
                 None => None,
             },
@@ -416,29 +324,24 @@ impl CompiledField {
 
 /// The value at `pointer`, treating JSON null and empty strings as absent (upstreams
 /// use all three for "no value").
-fn present<'a>(item: &'a Value, pointer: &Pointer) -> Option<&'a Value> {
-    match pointer.find(item) {
-        None | Some(Value::Null) => None,
+fn present<'a>(item: Node<'a>, pointer: &Pointer) -> Option<Node<'a>> {
+    let found = item.find(pointer)?;
+    match found.value() {
+        Some(Value::Null) => None,
         Some(Value::String(s)) if s.trim().is_empty() => None,
-        Some(value) => Some(value),
+        _ => Some(found),
     }
+}
+
+/// The elements of the list a pointer found.
+fn list(found: Node<'_>) -> Result<Vec<Node<'_>>, String> {
+    found
+        .elements()
+        .ok_or_else(|| format!("expected a list, got {}", found.describe()))
 }
 
 fn is_currency(code: &str) -> bool {
     code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase())
-}
-
-/// Describes an upstream value for an error message by its type only: messages reach
-/// logs and clients, and a value in the wrong place may be a name or an ID number.
-fn short(value: &Value) -> String {
-    match value {
-        Value::Null => "null".into(),
-        Value::Bool(_) => "a boolean".into(),
-        Value::Number(_) => "a number".into(),
-        Value::String(s) => format!("a string of {} characters", s.chars().count()),
-        Value::Array(a) => format!("a list of {}", a.len()),
-        Value::Object(_) => "an object".into(),
-    }
 }
 
 /// An upstream code, for the "unmapped value" message: codes are not personal data,
@@ -447,38 +350,47 @@ fn code(value: &Value) -> String {
     match value {
         Value::String(s) if s.chars().count() <= 12 => format!("\"{s}\""),
         Value::Number(n) if n.to_string().len() <= 12 => n.to_string(),
-        other => short(other),
+        other => describe(other),
     }
 }
 
 impl Conversion {
+    /// [`Conversion::apply`] to what a pointer found: an object or a list an answer
+    /// kept in part is never a scalar.
+    fn apply_to(&self, raw: Node<'_>) -> Result<Value, String> {
+        match raw.value() {
+            Some(value) => self.apply(value),
+            None => Err(format!("expected a value, got {}", raw.describe())),
+        }
+    }
+
     fn apply(&self, raw: &Value) -> Result<Value, String> {
         match self {
             Conversion::Text => match raw {
                 Value::String(s) => Ok(Value::String(s.trim().to_owned())),
                 Value::Number(n) => Ok(Value::String(n.to_string())),
                 Value::Bool(b) => Ok(Value::String(b.to_string())),
-                other => Err(format!("expected text, got {}", short(other))),
+                other => Err(format!("expected text, got {}", describe(other))),
             },
             Conversion::Int => {
                 let text = match raw {
                     Value::Number(n) => n.to_string(),
                     Value::String(s) => s.trim().to_owned(),
-                    other => return Err(format!("expected an integer, got {}", short(other))),
+                    other => return Err(format!("expected an integer, got {}", describe(other))),
                 };
                 text.parse::<i64>()
                     .map(Value::from)
-                    .map_err(|_| format!("expected an integer, got {}", short(raw)))
+                    .map_err(|_| format!("expected an integer, got {}", describe(raw)))
             }
             Conversion::Decimal => {
                 let text = match raw {
                     Value::Number(n) => n.to_string(),
                     Value::String(s) if s.contains(',') => s.trim().replace(',', ""),
                     Value::String(s) => s.trim().to_owned(),
-                    other => return Err(format!("expected a decimal, got {}", short(other))),
+                    other => return Err(format!("expected a decimal, got {}", describe(other))),
                 };
                 let decimal = parse_decimal(&text)
-                    .ok_or_else(|| format!("expected a decimal, got {}", short(raw)))?;
+                    .ok_or_else(|| format!("expected a decimal, got {}", describe(raw)))?;
                 // Most amounts arrive written as the hub writes them; only the others
                 // are written again.
                 Ok(Value::String(if is_canonical_decimal(&text) {
@@ -492,27 +404,27 @@ impl Conversion {
                 Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
                     "true" | "y" | "yes" | "1" => Ok(Value::Bool(true)),
                     "false" | "n" | "no" | "0" => Ok(Value::Bool(false)),
-                    _ => Err(format!("expected a boolean, got {}", short(raw))),
+                    _ => Err(format!("expected a boolean, got {}", describe(raw))),
                 },
                 Value::Number(n) if n.to_string() == "1" || n.to_string() == "0" => {
                     Ok(Value::Bool(n.to_string() == "1"))
                 }
-                other => Err(format!("expected a boolean, got {}", short(other))),
+                other => Err(format!("expected a boolean, got {}", describe(other))),
             },
             Conversion::Date(format) => {
-                let text =
-                    as_text(raw).ok_or_else(|| format!("expected a date, got {}", short(raw)))?;
+                let text = as_text(raw)
+                    .ok_or_else(|| format!("expected a date, got {}", describe(raw)))?;
                 let date = match format {
                     Some(format) => NaiveDate::parse_from_str(&text, format),
                     None => NaiveDate::from_str(&text),
                 }
-                .map_err(|_| format!("expected a date, got {}", short(raw)))?;
+                .map_err(|_| format!("expected a date, got {}", describe(raw)))?;
                 Ok(Value::String(iso_date(date)))
             }
             Conversion::DateTime(format) => {
                 let at = format
                     .parse(raw)
-                    .ok_or_else(|| format!("expected a timestamp, got {}", short(raw)))?;
+                    .ok_or_else(|| format!("expected a timestamp, got {}", describe(raw)))?;
                 Ok(Value::String(
                     at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
                 ))
@@ -522,8 +434,8 @@ impl Conversion {
                 otherwise,
                 allowed,
             } => {
-                let text =
-                    as_text(raw).ok_or_else(|| format!("expected a code, got {}", short(raw)))?;
+                let text = as_text(raw)
+                    .ok_or_else(|| format!("expected a code, got {}", describe(raw)))?;
                 let name = map
                     .get(&text)
                     .or(otherwise.as_ref())
@@ -981,6 +893,27 @@ mod tests {
     use super::*;
     use crate::domain::fields::Entity;
 
+    fn compile(entity: Entity, toml_text: &str) -> Result<Mapping, Vec<CompileProblem>> {
+        let mut problems = Vec::new();
+        let mapping = Mapping::compile(entity.fields(), &fields(toml_text), &mut problems);
+        if problems.is_empty() {
+            Ok(mapping)
+        } else {
+            Err(problems)
+        }
+    }
+
+    const ACCOUNT: &str = r#"
+        number = "/ACCT_NO"
+        customer_id = "/CUST_NO"
+        type = { from = "/ACCT_TYP", map = { CA = "CURRENT", SA = "SAVINGS", TD = "TIME_DEPOSIT" } }
+        currency = { from = "/CCY", default = "CNY" }
+        balance = { amount = "/BAL", currency = "/CCY", default_currency = "CNY" }
+        status = { from = "/STAT", map = { A = "ACTIVE", "*" = "DORMANT" } }
+        opened_at = { from = "/OPEN_DT", format = "%Y%m%d" }
+        interest_rate = "/RATE"
+    "#;
+
     fn fields(toml_text: &str) -> BTreeMap<String, FieldSpec> {
         toml::from_str(toml_text).unwrap()
     }
@@ -1018,69 +951,6 @@ mod tests {
         assert!(Conversion::Decimal.apply(&json!("12.3.4")).is_err());
         assert!(Conversion::Decimal.apply(&json!("-")).is_err());
     }
-
-    #[test]
-    fn a_compiled_pointer_finds_what_value_pointer_finds() {
-        let item = json!({
-            "a": {"b": [10, {"c": "x"}], "d/e": 1, "f~g": 2, "": 3},
-            "07": "padded",
-            "list": ["zero", "one"],
-        });
-        for text in [
-            "",
-            "/a",
-            "/a/b",
-            "/a/b/0",
-            "/a/b/1/c",
-            "/a/b/2",
-            "/a/b/01",
-            "/a/b/+1",
-            "/a/d~1e",
-            "/a/f~0g",
-            "/a/",
-            "/07",
-            "/list/1",
-            "/list/-",
-            "/missing",
-            "/a/b/1/c/deeper",
-            "a",
-            "a/b",
-        ] {
-            assert_eq!(
-                Pointer::new(text).find(&item),
-                item.pointer(text),
-                "pointer {text:?}"
-            );
-            let (mut ours, mut theirs) = (item.clone(), item.clone());
-            assert_eq!(
-                Pointer::new(text).find_mut(&mut ours),
-                theirs.pointer_mut(text),
-                "pointer {text:?}, to change"
-            );
-        }
-        assert_eq!(Pointer::new("/a/d~1e").to_string(), "/a/d~1e");
-    }
-
-    fn compile(entity: Entity, toml_text: &str) -> Result<Mapping, Vec<CompileProblem>> {
-        let mut problems = Vec::new();
-        let mapping = Mapping::compile(entity.fields(), &fields(toml_text), &mut problems);
-        if problems.is_empty() {
-            Ok(mapping)
-        } else {
-            Err(problems)
-        }
-    }
-
-    const ACCOUNT: &str = r#"
-        number = "/ACCT_NO"
-        customer_id = "/CUST_NO"
-        type = { from = "/ACCT_TYP", map = { CA = "CURRENT", SA = "SAVINGS", TD = "TIME_DEPOSIT" } }
-        currency = { from = "/CCY", default = "CNY" }
-        balance = { amount = "/BAL", currency = "/CCY", default_currency = "CNY" }
-        status = { from = "/STAT", map = { A = "ACTIVE", "*" = "DORMANT" } }
-        opened_at = { from = "/OPEN_DT", format = "%Y%m%d" }
-        interest_rate = "/RATE"
-    "#;
 
     #[test]
     fn maps_an_item_with_enums_dates_and_exact_money() {

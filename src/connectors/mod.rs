@@ -18,6 +18,7 @@ mod rest;
 mod spec;
 mod template;
 mod transport;
+mod tree;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -22,10 +22,10 @@ use tracing::Instrument;
 
 use super::answer::{Answer, ItemsError};
 use super::compile::{Auth, CompiledSpec, Endpoint};
-use super::mapping::Pointer;
 use super::spec::MAX_BATCH_PAGES;
 use super::template::render;
 use super::transport::{CallError, Route, Transport, TransportSettings};
+use super::tree::{Kept, Node, Pointer};
 use super::{BatchResult, Connector, ConnectorError, ErrorKind, PageRequest, Params, Record};
 use crate::domain::{Page, System};
 use crate::metrics::Metrics;
@@ -452,11 +452,7 @@ impl RestConnector {
         Ok(Some(json))
     }
 
-    fn items(
-        &self,
-        endpoint: &Endpoint,
-        answer: &mut Answer,
-    ) -> Result<Vec<Value>, ConnectorError> {
+    fn items(&self, endpoint: &Endpoint, answer: &mut Answer) -> Result<Vec<Kept>, ConnectorError> {
         answer
             .take_items(&endpoint.items)
             .map_err(|ItemsError::NotAList| {
@@ -482,7 +478,7 @@ impl RestConnector {
         &self,
         endpoint: &Endpoint,
         index: usize,
-        item: &Value,
+        item: &Kept,
     ) -> Result<Record, ConnectorError> {
         endpoint.mapping.apply(item).map_err(|e| {
             let mut error = self.error(
@@ -510,9 +506,10 @@ impl RestConnector {
         let asked: HashSet<&str> = chunk.iter().map(String::as_str).collect();
         for (index, item) in self.items(endpoint, &mut answer)?.into_iter().enumerate() {
             let key = match &endpoint.key {
-                Some(pointer) => pointer.find(&item),
-                None => Some(&item),
+                Some(pointer) => Node::from(&item).find(pointer),
+                None => Some(Node::from(&item)),
             };
+            let key = key.and_then(Node::value);
             let Some(key) = key.and_then(text) else {
                 let pointer = endpoint.key.as_ref().map(Pointer::as_str);
                 return Err(self.bad_shape(
