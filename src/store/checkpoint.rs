@@ -16,15 +16,16 @@
 //! - Under steady writes a pass never quite catches up (a commit lands while it
 //!   copies), and the WAL would grow for as long as the load lasts. Once it holds
 //!   [`RESTART_AT_PAGES`], the task runs a `RESTART` checkpoint, which makes writers
-//!   wait while it copies what the last pass left and syncs the file (20 to 30 ms at
+//!   wait while it copies what the last pass left and syncs the file (25 to 35 ms at
 //!   10,000 audited reads a second), and has the next commit start the WAL over.
 //!
-//! Both were chosen by measurement (warm `profile360`, c64, 10 s; docs/performance.md):
-//! passes every 100 ms kept p99 at 2.1 to 2.25 times p50, every 300 ms 2.0 to 2.3, every
-//! second 1.7 to 1.8; a restart at 64 MiB of WAL (about once a second under that load)
-//! 1.8 to 2.0 times, at 256 MiB 1.7. Each pass and each restart `fsync`s the database
-//! file, on the same disk as the commits' `fsync`s of the WAL, so fewer and larger ones
-//! disturb the commits less; a page changed many times between two is copied once.
+//! Both were chosen by measurement (warm `profile360`, c64, 10 s; docs/performance.md).
+//! With a restart at 64 MiB of WAL (about once a second under that load), passes every
+//! 100 ms gave p99 at 2.1 to 2.25 times p50, every 300 ms 2.0 to 2.3, every second 1.85
+//! to 2.0; passes every second with a restart at 256 MiB gave 1.7 to 1.75. Each pass
+//! and each restart `fsync`s the database file, on the same disk as the commits'
+//! `fsync`s of the WAL, so fewer and larger ones disturb the commits less; a page
+//! changed many times between two is copied once.
 //!
 //! The task stops when the last [`Store`](super::Store) handle is dropped; closing its
 //! connection lets SQLite checkpoint and remove the WAL when it is the last one.
