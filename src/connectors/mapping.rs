@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use super::record::{Member, Record};
 use super::spec::{FieldSpec, FullFieldSpec};
-use super::tree::{describe, Node, Pointer};
+use super::tree::{describe, Elements, Node, Pointer};
 use crate::domain::fields::{FieldDef, FieldKind};
 
 /// A problem found while compiling: the key below the field table, and what is wrong.
@@ -263,7 +263,6 @@ impl CompiledField {
                 Some(found) => {
                     let mapped = list(found)
                         .map_err(|p| fail(pointer.as_str(), p))?
-                        .into_iter()
                         .enumerate()
                         .map(|(i, e)| {
                             element.apply(e).map_err(|mut err| {
@@ -285,7 +284,6 @@ impl CompiledField {
                 Some(found) => {
                     let values = list(found)
                         .map_err(|p| fail(pointer.as_str(), p))?
-                        .into_iter()
                         .enumerate()
                         .map(|(i, element)| {
                             let at = format!("{pointer}/{i}{each}");
@@ -334,7 +332,7 @@ fn present<'a>(item: Node<'a>, pointer: &Pointer) -> Option<Node<'a>> {
 }
 
 /// The elements of the list a pointer found.
-fn list(found: Node<'_>) -> Result<Vec<Node<'_>>, String> {
+fn list(found: Node<'_>) -> Result<Elements<'_>, String> {
     found
         .elements()
         .ok_or_else(|| format!("expected a list, got {}", found.describe()))

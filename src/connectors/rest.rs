@@ -505,12 +505,12 @@ impl RestConnector {
     ) -> Result<(), ConnectorError> {
         let asked: HashSet<&str> = chunk.iter().map(String::as_str).collect();
         for (index, item) in self.items(endpoint, &mut answer)?.into_iter().enumerate() {
+            let node = Node::from(&item);
             let key = match &endpoint.key {
-                Some(pointer) => Node::from(&item).find(pointer),
-                None => Some(Node::from(&item)),
+                Some(pointer) => node.find(pointer),
+                None => Some(node),
             };
-            let key = key.and_then(Node::value);
-            let Some(key) = key.and_then(text) else {
+            let Some(key) = key.and_then(Node::value).and_then(text) else {
                 let pointer = endpoint.key.as_ref().map(Pointer::as_str);
                 return Err(self.bad_shape(
                     endpoint,

@@ -160,12 +160,12 @@ impl<'a> Node<'a> {
     }
 
     /// The elements, if this is a list.
-    pub fn elements(self) -> Option<Vec<Node<'a>>> {
+    pub fn elements(self) -> Option<Elements<'a>> {
         match self {
             Node::Kept(Kept::Value(Value::Array(list))) | Node::Json(Value::Array(list)) => {
-                Some(list.iter().map(Node::Json).collect())
+                Some(Elements::Json(list.iter()))
             }
-            Node::Kept(Kept::List(list)) => Some(list.iter().map(Node::Kept).collect()),
+            Node::Kept(Kept::List(list)) => Some(Elements::Kept(list.iter())),
             _ => None,
         }
     }
@@ -176,6 +176,23 @@ impl<'a> Node<'a> {
             Node::Kept(Kept::Value(value)) | Node::Json(value) => describe(value),
             Node::Kept(Kept::Object(_)) => "an object".into(),
             Node::Kept(Kept::List(list)) => format!("a list of {}", list.len()),
+        }
+    }
+}
+
+/// The elements of a list, kept in part or whole, walked without gathering them.
+pub enum Elements<'a> {
+    Kept(std::slice::Iter<'a, Kept>),
+    Json(std::slice::Iter<'a, Value>),
+}
+
+impl<'a> Iterator for Elements<'a> {
+    type Item = Node<'a>;
+
+    fn next(&mut self) -> Option<Node<'a>> {
+        match self {
+            Elements::Kept(list) => list.next().map(Node::Kept),
+            Elements::Json(list) => list.next().map(Node::Json),
         }
     }
 }
@@ -281,7 +298,7 @@ mod tests {
         }
         let items = Node::from(&kept).find(&Pointer::new("/items")).unwrap();
         assert_eq!(items.value(), None, "a list kept in part is not a value");
-        assert_eq!(items.elements().map(|e| e.len()), Some(2));
+        assert_eq!(items.elements().map(Iterator::count), Some(2));
         assert_eq!(items.describe(), "a list of 2");
         let mut members = vec![("a".to_owned(), Kept::Value(json!(1)))];
         Kept::insert(&mut members, "a", Kept::Value(json!(2)));
