@@ -17,7 +17,9 @@ pub struct Account {
     pub balance: Money,
     pub available_balance: Option<Money>,
     pub status: AccountStatus,
+    #[serde(default, with = "super::dates::optional_date")]
     pub opened_at: Option<NaiveDate>,
+    #[serde(default, with = "super::dates::optional_date")]
     pub maturity_date: Option<NaiveDate>,
     /// Percent per year, e.g. `1.45`.
     pub interest_rate: Option<Decimal>,
@@ -51,6 +53,7 @@ pub struct Transaction {
     pub id: String,
     /// Known from the parent account; not repeated (and so not unmasked) per item.
     pub account_number: String,
+    #[serde(with = "super::dates::instant")]
     pub posted_at: DateTime<Utc>,
     pub direction: CreditDebit,
     pub amount: Money,

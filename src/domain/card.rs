@@ -17,6 +17,7 @@ pub struct Card {
     pub product: Option<String>,
     pub level: Option<CardLevel>,
     pub status: CardStatus,
+    #[serde(default, with = "super::dates::optional_date")]
     pub issued_at: Option<NaiveDate>,
     pub linked_account: Option<String>,
     pub credit_limit: Option<Money>,
@@ -29,7 +30,9 @@ pub struct Card {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, async_graphql::SimpleObject)]
 #[serde(deny_unknown_fields)]
 pub struct Statement {
+    #[serde(default, with = "super::dates::optional_date")]
     pub closing_date: Option<NaiveDate>,
+    #[serde(default, with = "super::dates::optional_date")]
     pub due_date: Option<NaiveDate>,
     pub minimum_due: Option<Money>,
     pub balance: Option<Money>,

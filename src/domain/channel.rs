@@ -13,7 +13,9 @@ pub struct OnlineUser {
     pub user_id: String,
     pub customer_id: Cif,
     pub status: OnlineUserStatus,
+    #[serde(default, with = "super::dates::optional_instant")]
     pub registered_at: Option<DateTime<Utc>>,
+    #[serde(default, with = "super::dates::optional_instant")]
     pub last_login_at: Option<DateTime<Utc>>,
     pub preferred_channel: Option<DigitalChannel>,
     #[serde(default)]
@@ -27,6 +29,7 @@ pub struct Device {
     pub id: String,
     pub os: Option<String>,
     pub model: Option<String>,
+    #[serde(default, with = "super::dates::optional_instant")]
     pub bound_at: Option<DateTime<Utc>>,
     pub trusted: Option<bool>,
 }
@@ -34,6 +37,7 @@ pub struct Device {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, async_graphql::SimpleObject)]
 #[serde(deny_unknown_fields)]
 pub struct LoginEvent {
+    #[serde(with = "super::dates::instant")]
     pub at: DateTime<Utc>,
     pub channel: Option<DigitalChannel>,
     pub auth_method: Option<AuthMethod>,

@@ -16,12 +16,14 @@ pub struct Customer {
     pub id_document: IdDocument,
     pub mobile: Option<String>,
     pub email: Option<String>,
+    #[serde(default, with = "super::dates::optional_date")]
     pub birth_date: Option<NaiveDate>,
     pub gender: Option<Gender>,
     pub address: Option<String>,
     pub occupation: Option<String>,
     pub branch: Option<String>,
     pub relationship_manager: Option<String>,
+    #[serde(default, with = "super::dates::optional_date")]
     pub onboarded_at: Option<NaiveDate>,
     pub status: CustomerStatus,
 }

@@ -18,7 +18,9 @@ pub struct Loan {
     /// Percent per year.
     pub rate: Option<Decimal>,
     pub term_months: Option<i32>,
+    #[serde(default, with = "super::dates::optional_date")]
     pub start_date: Option<NaiveDate>,
+    #[serde(default, with = "super::dates::optional_date")]
     pub maturity_date: Option<NaiveDate>,
     pub next_payment: Option<NextPayment>,
     pub overdue_days: i32,
@@ -30,6 +32,7 @@ pub struct Loan {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, async_graphql::SimpleObject)]
 #[serde(deny_unknown_fields)]
 pub struct NextPayment {
+    #[serde(default, with = "super::dates::optional_date")]
     pub date: Option<NaiveDate>,
     pub amount: Option<Money>,
 }

@@ -14,6 +14,7 @@ mod channel;
 mod classes;
 mod consent;
 mod customer;
+pub mod dates;
 pub mod fields;
 mod ids;
 mod interaction;

@@ -55,6 +55,7 @@ pub struct Relationship {
     pub reference: Option<String>,
     /// A shareholder's share, in percent.
     pub share: Option<Decimal>,
+    #[serde(default, with = "super::dates::optional_date")]
     pub since: Option<NaiveDate>,
 }
 
