@@ -75,7 +75,7 @@ pub(super) async fn graphql_post(
         Ok(session) => session,
         Err(refused) => return refused,
     };
-    execute(&state, media, params, Method::Post, session).await
+    Box::pin(execute(&state, media, params, Method::Post, session)).await
 }
 
 /// `GET /graphql`: parameters in the query string; GraphiQL for a browser when it is
@@ -109,7 +109,7 @@ pub(super) async fn graphql_get(
         Ok(session) => session,
         Err(refused) => return refused,
     };
-    execute(&state, media, params, Method::Get, session).await
+    Box::pin(execute(&state, media, params, Method::Get, session)).await
 }
 
 /// `Content-Type` must be `application/json`, in UTF-8 if a charset is given.
