@@ -167,9 +167,9 @@ fn instant_bytes(at: DateTime<Utc>, buffer: &mut [u8; INSTANT_MAX]) -> Option<&s
     push_two(&mut buffer[17..19], time.second());
     let (fraction, digits) = if nanos == 0 {
         (0, 0)
-    } else if nanos % 1_000_000 == 0 {
+    } else if nanos.is_multiple_of(1_000_000) {
         (nanos / 1_000_000, 3)
-    } else if nanos % 1_000 == 0 {
+    } else if nanos.is_multiple_of(1_000) {
         (nanos / 1_000, 6)
     } else {
         (nanos, 9)
@@ -369,7 +369,7 @@ mod tests {
                 serde_json::to_string(&date).unwrap(),
                 format!("\"{written}\"")
             );
-            date = date + chrono::Duration::days(97);
+            date += chrono::Duration::days(97);
         }
     }
 
