@@ -278,7 +278,6 @@ async fn read_limited(
     Ok(out)
 }
 
-/// The public roots, the bank's CA when given, and the client certificate when given.
 /// `Host` for the system's calls, written once. hyper's client writes it for each call
 /// that has none, formatting and checking the text again: about 2,000 instructions a
 /// call. Like hyper, the port is left out when it is the scheme's default.
@@ -295,6 +294,7 @@ fn host_header(base_url: &Uri) -> Option<HeaderValue> {
     HeaderValue::from_str(&text).ok()
 }
 
+/// The public roots, the bank's CA when given, and the client certificate when given.
 fn tls_config(
     identity_pem: Option<&[u8]>,
     ca_pem: Option<&[u8]>,

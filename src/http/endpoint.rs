@@ -75,6 +75,8 @@ pub(super) async fn graphql_post(
         Ok(session) => session,
         Err(refused) => return refused,
     };
+    // Boxed: the request's state, about 8.8 KB, would otherwise be moved whole from
+    // one of the router's wrappers to the next.
     Box::pin(execute(&state, media, params, Method::Post, session)).await
 }
 
@@ -109,6 +111,7 @@ pub(super) async fn graphql_get(
         Ok(session) => session,
         Err(refused) => return refused,
     };
+    // Boxed, as for `POST`.
     Box::pin(execute(&state, media, params, Method::Get, session)).await
 }
 
