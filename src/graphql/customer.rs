@@ -16,7 +16,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::loaders::{self, Loaders, Outcome, PerCustomer};
 use super::node::{CustomerNode, Selection};
 use super::paging::{PageCursor, Window};
-use super::products::{AccountNode, CardNode, OnlineBankingNode};
+use super::products::{AccountNode, CardNode, OnlineBankingNode, Shared};
 use super::{access, errors};
 use crate::auth::{Personal, Viewer};
 use crate::cache::RequestScope;
@@ -427,14 +427,14 @@ impl CustomerNode {
     async fn accounts(&self, ctx: &Context<'_>) -> Option<Vec<AccountNode>> {
         let outcome = load::<crate::domain::Account>(ctx, &self.customer.id).await;
         let accounts = errors::degrade(ctx, items(&outcome))?;
-        Some(accounts.iter().cloned().map(AccountNode::new).collect())
+        Some(Shared::each(&accounts).map(AccountNode::new).collect())
     }
 
     /// Debit and credit cards, from the card system. Null with an error if it fails.
     async fn cards(&self, ctx: &Context<'_>) -> Option<Vec<CardNode>> {
         let outcome = load::<crate::domain::Card>(ctx, &self.customer.id).await;
         let cards = errors::degrade(ctx, items(&outcome))?;
-        Some(cards.iter().cloned().map(CardNode::new).collect())
+        Some(Shared::each(&cards).map(CardNode::new).collect())
     }
 
     /// Loans, from the loan system. Null with an error if it fails.
@@ -447,10 +447,9 @@ impl CustomerNode {
     /// with an error, when the channel system fails).
     async fn online_banking(&self, ctx: &Context<'_>) -> Option<OnlineBankingNode> {
         let outcome = load::<crate::domain::OnlineUser>(ctx, &self.customer.id).await;
-        errors::degrade(ctx, items(&outcome))?
-            .first()
-            .cloned()
-            .map(OnlineBankingNode::new)
+        let users = errors::degrade(ctx, items(&outcome))?;
+        let first = Shared::each(&users).next();
+        first.map(OnlineBankingNode::new)
     }
 
     /// Where this customer's data came from in this request: one entry per system the
