@@ -144,12 +144,11 @@ impl Answer {
 
 /// [`Answer::take_items`] below `node`, at `tokens`.
 fn take_items(node: &mut Kept, tokens: &[String]) -> Result<Vec<Kept>, ItemsError> {
-    let next = |token: &String| Pointer::array_index(token);
     match (node, tokens.split_first()) {
         (Kept::Value(value), _) => {
             let found = tokens.iter().try_fold(value, |target, token| match target {
                 Value::Object(map) => map.get_mut(token.as_str()),
-                Value::Array(list) => next(token).and_then(|i| list.get_mut(i)),
+                Value::Array(list) => Pointer::array_index(token).and_then(|i| list.get_mut(i)),
                 _ => None,
             });
             match found {
@@ -169,7 +168,7 @@ fn take_items(node: &mut Kept, tokens: &[String]) -> Result<Vec<Kept>, ItemsErro
             }
         }
         (Kept::List(list), Some((token, rest))) => {
-            match next(token).and_then(|i| list.get_mut(i)) {
+            match Pointer::array_index(token).and_then(|i| list.get_mut(i)) {
                 Some(element) => take_items(element, rest),
                 None => Ok(Vec::new()),
             }

@@ -47,20 +47,20 @@ pub fn write_date(date: NaiveDate) -> String {
 /// offset, a lowercase `t`, a space) by chrono's `FromStr`, which takes RFC 3339
 /// leniently.
 pub fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
-    utc_instant(text.as_bytes()).or_else(|| {
-        DateTime::<FixedOffset>::from_str(text)
-            .ok()
-            .map(|at| at.with_timezone(&Utc))
-    })
+    utc_instant_or(text, DateTime::<FixedOffset>::from_str)
 }
 
 /// `text` as an instant in strict RFC 3339 (chrono's `parse_from_rfc3339`), in UTC.
 pub fn parse_rfc3339(text: &str) -> Option<DateTime<Utc>> {
-    utc_instant(text.as_bytes()).or_else(|| {
-        DateTime::parse_from_rfc3339(text)
-            .ok()
-            .map(|at| at.with_timezone(&Utc))
-    })
+    utc_instant_or(text, DateTime::parse_from_rfc3339)
+}
+
+/// `text` read directly when it has the hub's own shape, else by chrono's `parse`.
+fn utc_instant_or(
+    text: &str,
+    parse: fn(&str) -> chrono::ParseResult<DateTime<FixedOffset>>,
+) -> Option<DateTime<Utc>> {
+    utc_instant(text.as_bytes()).or_else(|| parse(text).ok().map(|at| at.with_timezone(&Utc)))
 }
 
 /// `at` in RFC 3339 with `Z` and as many fractional digits as it needs (none,
@@ -151,14 +151,13 @@ fn date_bytes(date: NaiveDate, buffer: &mut [u8; 10]) -> Option<&str> {
 /// The instant in `buffer` as chrono's `AutoSi` RFC 3339; `None` for a year outside
 /// 0 to 9999 or a leap second.
 fn instant_bytes(at: DateTime<Utc>, buffer: &mut [u8; INSTANT_MAX]) -> Option<&str> {
-    let mut date = [0u8; 10];
-    date_bytes(at.date_naive(), &mut date)?;
     let time = at.time();
     let nanos = time.nanosecond();
     if nanos >= 1_000_000_000 {
         return None;
     }
-    buffer[..10].copy_from_slice(&date);
+    let date: &mut [u8; 10] = (&mut buffer[..10]).try_into().ok()?;
+    date_bytes(at.date_naive(), date)?;
     buffer[10] = b'T';
     push_two(&mut buffer[11..13], time.hour());
     buffer[13] = b':';

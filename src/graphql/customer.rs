@@ -448,8 +448,7 @@ impl CustomerNode {
     async fn online_banking(&self, ctx: &Context<'_>) -> Option<OnlineBankingNode> {
         let outcome = load::<crate::domain::OnlineUser>(ctx, &self.customer.id).await;
         let users = errors::degrade(ctx, items(&outcome))?;
-        let first = Shared::each(&users).next();
-        first.map(OnlineBankingNode::new)
+        Shared::first(&users).map(OnlineBankingNode::new)
     }
 
     /// Where this customer's data came from in this request: one entry per system the

@@ -39,6 +39,14 @@ impl<T> Shared<T> {
             index,
         })
     }
+
+    /// The first item of `all`, if any.
+    pub fn first(all: &Arc<Vec<T>>) -> Option<Shared<T>> {
+        (!all.is_empty()).then(|| Shared {
+            all: all.clone(),
+            index: 0,
+        })
+    }
 }
 
 impl<T> std::ops::Deref for Shared<T> {

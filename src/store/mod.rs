@@ -321,8 +321,8 @@ async fn ping_if_idle<C: sqlx::Connection>(
 
 impl Store {
     /// Opens the pool the URL names: SQLite (its file and folder created if missing,
-    /// WAL, `synchronous = FULL`, checkpoints off the commit path) or PostgreSQL. Its interaction writer counts into
-    /// `metrics`.
+    /// WAL, `synchronous = FULL`, checkpoints off the commit path) or PostgreSQL. Its
+    /// interaction writer counts into `metrics`.
     pub async fn connect(config: &DatabaseConfig, metrics: &Metrics) -> Result<Store, StoreError> {
         let url = config.url.trim();
         let bad_url = |problem: String| StoreError::Url {
