@@ -323,7 +323,7 @@ impl EntityCache {
             return fetch_uncached(keys, tags, fetch, now).await;
         }
         let label = system.as_str();
-        let mut out: HashMap<String, Result<Fetched<V>, E>> = HashMap::new();
+        let mut out: HashMap<String, Result<Fetched<V>, E>> = HashMap::with_capacity(keys.len());
         // Served if the upstream fails.
         let mut stale: HashMap<String, Fetched<V>> = HashMap::new();
         let mut wanted: Vec<String> = Vec::new();
@@ -502,8 +502,10 @@ impl EntityCache {
                     error: std::marker::PhantomData,
                 };
                 // Spawned, so that a client hanging up does not abandon the others
-                // waiting on this flight.
-                let handle = tokio::spawn(job.run(fetch));
+                // waiting on this flight. Boxed first: the job's future holds the
+                // whole upstream call, and spawning moves a future by value several
+                // times on its way into the task.
+                let handle = tokio::spawn(Box::pin(job.run(fetch)));
                 let flight: Flight = async move {
                     match handle.await {
                         Ok(result) => result,
@@ -518,7 +520,7 @@ impl EntityCache {
                 Some(flight)
             }
         };
-        let mut results: PerKey<V, E> = HashMap::new();
+        let mut results: PerKey<V, E> = HashMap::with_capacity(wanted.len());
         if let Some(flight) = started {
             let result = flight.await;
             absorb(&result, &mut results);

@@ -38,7 +38,10 @@ const MIN_KEY_BYTES: usize = 32;
 #[derive(Clone)]
 pub struct ChainKeys {
     current: String,
-    keys: BTreeMap<String, Vec<u8>>,
+    /// Each key as an HMAC already keyed with it: keying hashes two blocks (the key
+    /// padded with `ipad` and with `opad`), which every row's seal would otherwise
+    /// repeat; a clone starts from there.
+    keys: BTreeMap<String, Hmac<Sha256>>,
 }
 
 impl std::fmt::Debug for ChainKeys {
@@ -99,14 +102,21 @@ impl ChainKeys {
             current = DEMO_KEY_ID.to_owned();
             keys.insert(current.clone(), demo_key());
         }
-        Ok(ChainKeys { current, keys })
+        Ok(ChainKeys::new(&current, keys))
     }
 
     /// Keys given directly, for tests and tools.
     pub fn new(current: &str, keys: BTreeMap<String, Vec<u8>>) -> ChainKeys {
         ChainKeys {
             current: current.to_owned(),
-            keys,
+            keys: keys
+                .into_iter()
+                .map(|(id, key)| {
+                    let keyed =
+                        Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key length");
+                    (id, keyed)
+                })
+                .collect(),
         }
     }
 
@@ -115,8 +125,8 @@ impl ChainKeys {
         &self.current
     }
 
-    fn key(&self, id: &str) -> Option<&[u8]> {
-        self.keys.get(id).map(Vec::as_slice)
+    fn key(&self, id: &str) -> Option<&Hmac<Sha256>> {
+        self.keys.get(id)
     }
 
     /// The seal of a row at `seq` after `prev_hash`, under the current key.
@@ -158,22 +168,24 @@ fn demo_key() -> Vec<u8> {
 }
 
 fn seal_with(
-    key: &[u8],
+    key: &Hmac<Sha256>,
     prev_hash: &str,
     seq: i64,
     key_id: &str,
     id: Uuid,
     record: &AccessRecord,
 ) -> String {
-    hex::encode(
-        mac_with(key, prev_hash, seq, key_id, id, record)
-            .finalize()
-            .into_bytes(),
-    )
+    let seal = mac_with(key, prev_hash, seq, key_id, id, record)
+        .finalize()
+        .into_bytes();
+    // `hex::encode` collects a char at a time; the slice form writes the 64 bytes.
+    let mut text = [0u8; 64];
+    hex::encode_to_slice(seal, &mut text).expect("64 hex digits for 32 bytes");
+    String::from_utf8(text.to_vec()).expect("hex digits are ASCII")
 }
 
 fn mac_with(
-    key: &[u8],
+    key: &Hmac<Sha256>,
     prev_hash: &str,
     seq: i64,
     key_id: &str,
@@ -205,7 +217,7 @@ fn mac_with(
         }
     }
     .expect("audit rows serialize");
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    let mut mac = key.clone();
     mac.update(&bytes);
     mac
 }
@@ -473,7 +485,10 @@ mod tests {
         let mut prev = GENESIS.to_owned();
         for seq in 1..=6 {
             let key_id = if seq <= 3 { "k1" } else { "k2" };
-            let keys = ChainKeys::new(key_id, keys().keys);
+            let keys = ChainKeys {
+                current: key_id.into(),
+                ..keys()
+            };
             let id = Uuid::now_v7();
             let hash = keys.seal(&prev, seq, id, &record(seq));
             rows.push(ChainedRow {
