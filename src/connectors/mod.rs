@@ -13,6 +13,7 @@ mod error;
 pub mod guard;
 mod load;
 mod mapping;
+mod pool;
 mod record;
 mod rest;
 mod spec;

@@ -1,4 +1,5 @@
-//! How a REST connector reaches its system: hyper's pooled HTTP/1.1 client, rustls for
+//! How a REST connector reaches its system: hyper's HTTP/1.1 connections, kept in
+//! [`super::pool`] between calls, rustls for
 //! `https` (the public roots plus the bank's own CA, and a client certificate for
 //! mTLS), and the proxy the environment names (`HTTPS_PROXY`, `HTTP_PROXY`,
 //! `ALL_PROXY`, `NO_PROXY`, as curl reads them).
@@ -28,12 +29,13 @@ use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
-use hyper_util::client::legacy::Client;
 use hyper_util::client::proxy::matcher::Matcher;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tower_service::Service;
+
+use super::pool::{Pool, Sender};
 
 /// How long an idle pooled connection is kept before it is closed.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -82,6 +84,8 @@ pub enum SetupError {
          an HTTP proxy (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY), or add the host to NO_PROXY"
     )]
     UnsupportedProxy { proxy: String },
+    #[error("the base URL names no scheme and host to connect to")]
+    NoHost,
 }
 
 /// Why a call failed, as far as the connector's error kinds need to know.
@@ -106,7 +110,11 @@ pub enum CallError {
 
 /// One system's client.
 pub struct Transport {
-    client: Client<HttpsConnector<Connector>, Full<Bytes>>,
+    /// Opens a connection to the system (through its proxy, with TLS when `https`).
+    connector: HttpsConnector<Connector>,
+    /// The system's scheme and authority: where new connections go.
+    origin: Uri,
+    pool: Pool,
     headers: HeaderMap,
     /// `Proxy-Authorization` for plain-HTTP calls sent to a proxy (a tunnel sends its
     /// own once, when it opens).
@@ -152,17 +160,19 @@ impl Transport {
             .https_or_http()
             .enable_http1()
             .wrap_connector(connector);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(settings.idle_per_host)
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_timer(TokioTimer::new())
-            .build(https);
+        let mut origin = http::uri::Parts::default();
+        origin.scheme = settings.base_url.scheme().cloned();
+        origin.authority = settings.base_url.authority().cloned();
+        origin.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+        let origin = Uri::from_parts(origin).map_err(|_| SetupError::NoHost)?;
         let mut headers = settings.headers;
         if let Some(host) = host_header(settings.base_url) {
             headers.entry(HOST).or_insert(host);
         }
         Ok(Transport {
-            client,
+            connector: https,
+            origin,
+            pool: Pool::new(settings.idle_per_host, POOL_IDLE_TIMEOUT),
             headers,
             proxy_authorization,
             route,
@@ -186,18 +196,19 @@ impl Transport {
     ) -> Result<(StatusCode, Vec<u8>), CallError> {
         let mut request = Request::new(Full::new(body.map(Bytes::from).unwrap_or_default()));
         *request.method_mut() = method;
-        *request.uri_mut() = uri;
+        // A forwarding proxy is sent the whole URL; the system itself (or a tunnel to
+        // it) the path and query only.
+        *request.uri_mut() = match self.route {
+            Route::Forward { .. } => uri,
+            Route::Direct | Route::Tunnel { .. } => origin_form(&uri),
+        };
         let headers = request.headers_mut();
         headers.clone_from(&self.headers);
         headers.extend(extra);
         if let Some(auth) = &self.proxy_authorization {
             headers.insert(PROXY_AUTHORIZATION, auth.clone());
         }
-        let response = self
-            .client
-            .request(request)
-            .await
-            .map_err(|e| self.call_error(&e))?;
+        let (sender, response) = self.send(request).await?;
         let status = response.status();
         let announced = response
             .headers()
@@ -206,17 +217,59 @@ impl Transport {
         if announced.is_some_and(|len| len > limit) {
             return Err(CallError::TooLarge(limit));
         }
-        Ok((
-            status,
-            read_limited(response.into_body(), announced, limit).await?,
-        ))
+        let body = read_limited(response.into_body(), announced, limit).await?;
+        // Read to its end, the answer leaves the connection free for the next call;
+        // one refused half-read (above) is dropped with its connection.
+        self.pool.put(sender);
+        Ok((status, body))
     }
 
-    fn call_error(&self, error: &hyper_util::client::legacy::Error) -> CallError {
-        if !error.is_connect() {
-            return CallError::Connection;
+    /// Sends `request` on an idle connection, or on a new one. A request an idle
+    /// connection could not take (the system closed it meanwhile, and hyper hands
+    /// the request back unsent) goes on the next one; a new connection's failure is
+    /// the call's.
+    async fn send(
+        &self,
+        mut request: Request<Full<Bytes>>,
+    ) -> Result<(Sender, http::Response<Incoming>), CallError> {
+        loop {
+            let (mut sender, reused) = match self.pool.take() {
+                Some(sender) => (sender, true),
+                None => (self.connect().await?, false),
+            };
+            match sender.try_send_request(request).await {
+                Ok(response) => return Ok((sender, response)),
+                Err(mut error) => match error.take_message() {
+                    Some(unsent) if reused => request = unsent,
+                    _ => return Err(CallError::Connection),
+                },
+            }
         }
-        let chain = || std::iter::successors(error.source(), next_cause);
+    }
+
+    /// Opens a connection and starts the task that drives it.
+    async fn connect(&self) -> Result<Sender, CallError> {
+        let mut connector = self.connector.clone();
+        std::future::poll_fn(|cx| connector.poll_ready(cx))
+            .await
+            .map_err(|e| self.connect_error(&*e))?;
+        let io = connector
+            .call(self.origin.clone())
+            .await
+            .map_err(|e| self.connect_error(&*e))?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(io)
+            .await
+            .map_err(|_| CallError::Connection)?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "upstream connection ended");
+            }
+        });
+        Ok(sender)
+    }
+
+    fn connect_error(&self, error: &(dyn StdError + 'static)) -> CallError {
+        let chain = || std::iter::successors(Some(error), next_cause);
         let io = |kind| {
             chain().any(|cause| {
                 cause
@@ -255,6 +308,14 @@ fn route_proxy(route: &Route) -> &str {
     match route {
         Route::Direct => "",
         Route::Tunnel { proxy } | Route::Forward { proxy } => proxy,
+    }
+}
+
+/// `uri` as a request line to the system names it: its path and query.
+fn origin_form(uri: &Uri) -> Uri {
+    match uri.path_and_query() {
+        Some(path) => Uri::from(path.clone()),
+        None => Uri::from_static("/"),
     }
 }
 
@@ -870,5 +931,87 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(error.to_string(), "cannot connect: connection refused");
+    }
+
+    /// A plain HTTP upstream that answers `body` to every request and counts the
+    /// connections it accepted; with `close_after_answer` it hangs up after each
+    /// answer, without saying so in the answer (as at the end of a keep-alive timeout).
+    async fn counting_upstream(
+        body: &str,
+        close_after_answer: bool,
+    ) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        let body = body.to_owned();
+        tokio::spawn(async move {
+            while let Ok((mut io, _)) = listener.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let body = body.clone();
+                tokio::spawn(async move {
+                    while head(&mut io).await.is_some() {
+                        let response = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if io.write_all(response.as_bytes()).await.is_err() || close_after_answer {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (base, accepted)
+    }
+
+    #[tokio::test]
+    async fn calls_one_after_another_share_one_connection() {
+        let (base, accepted) = counting_upstream(ANSWER, false).await;
+        let client = transport(&base, None, None, &no_proxy()).unwrap();
+        for _ in 0..3 {
+            let (status, body) = get(&client, &format!("{base}/x?a=1")).await.unwrap();
+            assert_eq!(
+                (status, body.as_slice()),
+                (StatusCode::OK, ANSWER.as_bytes())
+            );
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(client.pool.idle(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_system_closed_while_idle_is_not_used_again() {
+        let (base, accepted) = counting_upstream(ANSWER, true).await;
+        let client = transport(&base, None, None, &no_proxy()).unwrap();
+        for _ in 0..3 {
+            let (status, _) = get(&client, &format!("{base}/x")).await.unwrap();
+            assert_eq!(status, StatusCode::OK);
+            // The hang-up reaches the connection's task before the next call starts,
+            // as it does when a system closes a connection idle past its keep-alive.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_connection_whose_answer_was_refused_half_read_is_not_reused() {
+        let big = "x".repeat(4096);
+        let (base, accepted) = counting_upstream(&big, false).await;
+        let client = transport(&base, None, None, &no_proxy()).unwrap();
+        let refused = client
+            .exchange(
+                Method::GET,
+                format!("{base}/x").parse().unwrap(),
+                HeaderMap::new(),
+                None,
+                1024,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(refused.to_string(), "answer larger than 1024 bytes");
+        let (_, body) = get(&client, &format!("{base}/x")).await.unwrap();
+        assert_eq!(body.len(), 4096);
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 }
