@@ -7,6 +7,7 @@
 //! the field names and value forms of [`crate::domain`]); the typed layer in
 //! [`crate::upstream`] reads them into domain values.
 
+mod address;
 mod answer;
 mod compile;
 mod error;

@@ -20,6 +20,7 @@ use hyper_util::client::proxy::matcher::Matcher;
 use serde_json::Value;
 use tracing::Instrument;
 
+use super::address::BaseUrl;
 use super::answer::{Answer, ItemsError};
 use super::compile::{Auth, CompiledSpec, Endpoint};
 use super::spec::MAX_BATCH_PAGES;
@@ -42,6 +43,7 @@ const MAX_BACKOFF_FACTOR: u32 = 64;
 
 pub struct RestConnector {
     spec: CompiledSpec,
+    base: BaseUrl,
     transport: Transport,
     guard: super::guard::Guard,
     /// The waits between the tries of one call: the spec's backoff, doubled per retry,
@@ -121,6 +123,7 @@ impl RestConnector {
             .with_factor(2.0)
             .with_jitter();
         Ok(RestConnector {
+            base: BaseUrl::new(spec.base_url.clone()),
             spec,
             transport,
             guard,
@@ -321,24 +324,22 @@ impl RestConnector {
         let path = render(&endpoint.path, values, true)
             .map_err(bad_request)?
             .ok_or_else(|| bad_request("an optional placeholder in the path is absent".into()))?;
-        let mut url = self.spec.base_url.clone();
-        let joined = format!("{}{}", url.path().trim_end_matches('/'), path);
-        url.set_path(&joined);
-        {
-            let mut query = url.query_pairs_mut();
-            for (name, template) in &endpoint.query {
-                if let Some(value) = render(template, values, false).map_err(bad_request)? {
-                    query.append_pair(name, &value);
-                }
-            }
-            for (name, value) in paging {
-                query.append_pair(name, value);
+        let mut filled = Vec::with_capacity(endpoint.query.len());
+        for (name, template) in &endpoint.query {
+            if let Some(value) = render(template, values, false).map_err(bad_request)? {
+                filled.push((name.as_str(), value));
             }
         }
-        if url.query() == Some("") {
-            url.set_query(None);
-        }
-        let uri = Uri::try_from(url.as_str())
+        let pairs: Vec<(&str, &str)> = filled
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .chain(
+                paging
+                    .iter()
+                    .map(|(name, value)| (name.as_str(), value.as_str())),
+            )
+            .collect();
+        let uri = Uri::try_from(self.base.call(&path, &pairs))
             .map_err(|e| bad_request(format!("the filled URL is not valid: {e}")))?;
         let mut headers = trace_headers;
         let body = match &endpoint.body {
