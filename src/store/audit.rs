@@ -31,6 +31,19 @@ const INSERT_WIDTH: usize = 17;
 /// The 1-based position of `fields_revealed` among them: JSON, typed by the backend.
 const FIELDS_COLUMN: usize = 8;
 
+/// The chain's head, read in a transaction from [`Backend::begin_write`]. SQLite
+/// already holds the write lock, and a plain read is enough: `UPDATE … RETURNING`
+/// there builds and drops a temporary table per statement (about 10,000
+/// instructions of each audited read). PostgreSQL takes the row's lock with a write.
+fn head_for_update(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "SELECT seq, hash FROM access_audit_head WHERE id = 1",
+        Backend::Postgres => {
+            "UPDATE access_audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash"
+        }
+    }
+}
+
 /// Most rows per `INSERT` statement. A batch is written as statements of this many
 /// rows and then of the powers of two below it, so that only eight statement texts
 /// exist: each is prepared once and then comes from the statement cache. Statements
@@ -330,15 +343,16 @@ impl Store {
         }
         let backend = self.backend();
         on_connection!(connection, c => {
-            let mut tx = sqlx::Connection::begin(&mut **c).await.map_err(classify)?;
-            // Taking the head's row lock first: the batch's positions are ours until
-            // the commit, and on SQLite the transaction holds the write lock from here.
-            let (mut seq, mut prev_hash): (i64, String) = sqlx::query_as(
-                "UPDATE access_audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash",
-            )
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(classify)?;
+            let mut tx = sqlx::Connection::begin_with(&mut **c, backend.begin_write())
+                .await
+                .map_err(classify)?;
+            // The head is read under a lock held to the commit, so that the batch's
+            // positions are ours: SQLite's write lock, taken by the transaction's
+            // start; on PostgreSQL the head's row lock, taken by a write.
+            let (mut seq, mut prev_hash): (i64, String) = sqlx::query_as(head_for_update(backend))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(classify)?;
             let mut stored = std::collections::HashSet::new();
             if sent_before {
                 for chunk in rows.chunks(IDS_PER_LOOKUP) {
