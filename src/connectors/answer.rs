@@ -14,6 +14,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::de::{
     DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor,
@@ -30,7 +31,7 @@ pub struct Shape {
     /// A pointer ends here: the value is kept whole.
     whole: bool,
     /// Members on some pointer's way, by name (or, in an array, by index).
-    members: Vec<(String, Shape)>,
+    members: Vec<(Arc<str>, Shape)>,
     /// What is kept of every element when this is a list a mapping walks.
     each: Option<Box<Shape>>,
 }
@@ -72,10 +73,10 @@ impl Shape {
     fn node(&mut self, pointer: &Pointer) -> Option<&mut Shape> {
         let mut node = self;
         for token in pointer.tokens()? {
-            let at = match node.members.iter().position(|(name, _)| name == token) {
+            let at = match node.members.iter().position(|(name, _)| **name == **token) {
                 Some(at) => at,
                 None => {
-                    node.members.push((token.clone(), Shape::default()));
+                    node.members.push((Arc::from(token.as_str()), Shape::default()));
                     node.members.len() - 1
                 }
             };
@@ -91,11 +92,8 @@ impl Shape {
         !self.whole && (self.each.is_none() || self.members.is_empty())
     }
 
-    fn member(&self, name: &str) -> Option<&Shape> {
-        self.members
-            .iter()
-            .find(|(member, _)| member == name)
-            .map(|(_, shape)| shape)
+    fn member(&self, name: &str) -> Option<&(Arc<str>, Shape)> {
+        self.members.iter().find(|(member, _)| **member == *name)
     }
 }
 
@@ -162,7 +160,7 @@ fn take_items(node: &mut Kept, tokens: &[String]) -> Result<Vec<Kept>, ItemsErro
         (Kept::List(items), None) => Ok(std::mem::take(items)),
         (Kept::Object(_), None) => Err(ItemsError::NotAList),
         (Kept::Object(members), Some((token, rest))) => {
-            match members.iter_mut().find(|(name, _)| name == token) {
+            match members.iter_mut().find(|(name, _)| **name == **token) {
                 Some((_, member)) => take_items(member, rest),
                 None => Ok(Vec::new()),
             }
@@ -224,9 +222,9 @@ impl<'de> Visitor<'de> for Partial<'_> {
             }
             first = false;
             match self.0.member(&name) {
-                Some(shape) => {
+                Some((shared, shape)) => {
                     let value = map.next_value_seed(shape)?;
-                    Kept::insert(&mut kept, &name, value);
+                    Kept::insert(&mut kept, shared, value);
                 }
                 None => {
                     map.next_value::<IgnoredAny>()?;

@@ -7,6 +7,8 @@
 //! member was hashed with SipHash on insert: about 33,000 instructions of a cold
 //! profile360's five answers, for maps that are read by comparing names anyway.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 /// A JSON pointer split into its tokens once, when a spec is compiled.
@@ -70,8 +72,9 @@ pub enum Kept {
     /// A value kept whole, or a scalar.
     Value(Value),
     /// An object kept in part: the members some pointer reaches, in the order sent,
-    /// each name once.
-    Object(Vec<(String, Kept)>),
+    /// each name once. Names are the shape's own, shared: a kept member costs no
+    /// allocation for its name.
+    Object(Vec<(Arc<str>, Kept)>),
     /// A list kept in part.
     List(Vec<Kept>),
 }
@@ -79,10 +82,10 @@ pub enum Kept {
 impl Kept {
     /// Adds a member to an object kept in part; a name sent twice keeps its last
     /// value, as a parsed tree does.
-    pub fn insert(members: &mut Vec<(String, Kept)>, name: &str, value: Kept) {
+    pub fn insert(members: &mut Vec<(Arc<str>, Kept)>, name: &Arc<str>, value: Kept) {
         match members.iter_mut().find(|(member, _)| member == name) {
             Some((_, slot)) => *slot = value,
-            None => members.push((name.to_owned(), value)),
+            None => members.push((name.clone(), value)),
         }
     }
 }
@@ -96,7 +99,7 @@ impl Kept {
             Kept::Object(members) => Value::Object(
                 members
                     .iter()
-                    .map(|(name, kept)| (name.clone(), kept.to_json()))
+                    .map(|(name, kept)| (name.to_string(), kept.to_json()))
                     .collect(),
             ),
             Kept::List(list) => Value::Array(list.iter().map(Kept::to_json).collect()),
@@ -143,7 +146,7 @@ impl<'a> Node<'a> {
             },
             Node::Kept(Kept::Object(members)) => members
                 .iter()
-                .find(|(name, _)| name == token)
+                .find(|(name, _)| **name == *token)
                 .map(|(_, kept)| Node::Kept(kept)),
             Node::Kept(Kept::List(list)) => Pointer::array_index(token)
                 .and_then(|i| list.get(i))
@@ -300,8 +303,9 @@ mod tests {
         assert_eq!(items.value(), None, "a list kept in part is not a value");
         assert_eq!(items.elements().map(Iterator::count), Some(2));
         assert_eq!(items.describe(), "a list of 2");
-        let mut members = vec![("a".to_owned(), Kept::Value(json!(1)))];
-        Kept::insert(&mut members, "a", Kept::Value(json!(2)));
-        assert_eq!(members, vec![("a".to_owned(), Kept::Value(json!(2)))]);
+        let a: Arc<str> = Arc::from("a");
+        let mut members = vec![(a.clone(), Kept::Value(json!(1)))];
+        Kept::insert(&mut members, &a, Kept::Value(json!(2)));
+        assert_eq!(members, vec![(a, Kept::Value(json!(2)))]);
     }
 }
