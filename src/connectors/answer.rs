@@ -76,7 +76,8 @@ impl Shape {
             let at = match node.members.iter().position(|(name, _)| **name == **token) {
                 Some(at) => at,
                 None => {
-                    node.members.push((Arc::from(token.as_str()), Shape::default()));
+                    node.members
+                        .push((Arc::from(token.as_str()), Shape::default()));
                     node.members.len() - 1
                 }
             };

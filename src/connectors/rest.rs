@@ -30,6 +30,7 @@ use super::tree::{Kept, Node, Pointer};
 use super::{BatchResult, Connector, ConnectorError, ErrorKind, PageRequest, Params, Record};
 use crate::domain::{Page, System};
 use crate::metrics::Metrics;
+use crate::telemetry::TraceContext;
 
 /// Connections kept open per upstream: a 2-core hub rarely has more calls in flight
 /// toward one system, and reusing connections saves a TLS handshake per call.
@@ -291,11 +292,9 @@ impl RestConnector {
             upstream.duration_ms = tracing::field::Empty,
             http.response.status_code = tracing::field::Empty,
         );
-        let mut trace_headers = HeaderMap::new();
-        crate::telemetry::inject(&span, trace.as_ref(), &mut trace_headers);
         let started = Instant::now();
         let result = self
-            .exchange(endpoint, values, keys, paging, trace_headers)
+            .exchange(endpoint, values, keys, paging, &span, trace.as_ref())
             .instrument(span.clone())
             .await;
         span.record("upstream.duration_ms", started.elapsed().as_millis() as u64);
@@ -318,7 +317,8 @@ impl RestConnector {
         values: &BTreeMap<String, String>,
         keys: &[String],
         paging: &[(String, String)],
-        trace_headers: HeaderMap,
+        span: &tracing::Span,
+        trace: Option<&TraceContext>,
     ) -> Result<Option<Answer>, ConnectorError> {
         let bad_request = |detail: String| self.error(endpoint, ErrorKind::Rejected, detail);
         let path = render(&endpoint.path, values, true)
@@ -341,14 +341,20 @@ impl RestConnector {
             .collect();
         let uri = Uri::try_from(self.base.call(&path, &pairs))
             .map_err(|e| bad_request(format!("the filled URL is not valid: {e}")))?;
-        let mut headers = trace_headers;
         let body = match &endpoint.body {
             Some(body) => {
                 let body = fill_body(body, values, keys).map_err(bad_request)?;
-                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
                 Some(serde_json::to_vec(&body).map_err(|e| bad_request(e.to_string()))?)
             }
             None => None,
+        };
+        let has_body = body.is_some();
+        // Written into the request's own headers, after the system's.
+        let headers = |headers: &mut HeaderMap| {
+            crate::telemetry::inject(span, trace, headers);
+            if has_body {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            }
         };
         // One timer covers sending and reading the whole body.
         let deadline = self.spec.timeout;

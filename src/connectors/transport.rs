@@ -184,13 +184,15 @@ impl Transport {
         &self.route
     }
 
-    /// Sends one request and reads its answer, at most `limit` bytes. `extra` headers
-    /// (the trace context) come after the system's own.
+    /// Sends one request and reads its answer, at most `limit` bytes. `extra` writes
+    /// the call's own headers (the trace context) after the system's, into the
+    /// request's map: a map of their own, merged in, cost about 1,000 instructions a
+    /// call.
     pub async fn exchange(
         &self,
         method: Method,
         uri: Uri,
-        extra: HeaderMap,
+        extra: impl FnOnce(&mut HeaderMap),
         body: Option<Vec<u8>>,
         limit: usize,
     ) -> Result<(StatusCode, Vec<u8>), CallError> {
@@ -204,7 +206,7 @@ impl Transport {
         };
         let headers = request.headers_mut();
         headers.clone_from(&self.headers);
-        headers.extend(extra);
+        extra(headers);
         if let Some(auth) = &self.proxy_authorization {
             headers.insert(PROXY_AUTHORIZATION, auth.clone());
         }
@@ -706,7 +708,7 @@ mod tests {
             .exchange(
                 Method::GET,
                 url.parse().unwrap(),
-                HeaderMap::new(),
+                |_: &mut HeaderMap| {},
                 None,
                 1 << 20,
             )
@@ -914,7 +916,7 @@ mod tests {
             .exchange(
                 Method::GET,
                 format!("{base}/x").parse().unwrap(),
-                HeaderMap::new(),
+                |_: &mut HeaderMap| {},
                 None,
                 1024,
             )
@@ -1003,7 +1005,7 @@ mod tests {
             .exchange(
                 Method::GET,
                 format!("{base}/x").parse().unwrap(),
-                HeaderMap::new(),
+                |_: &mut HeaderMap| {},
                 None,
                 1024,
             )
