@@ -326,14 +326,13 @@ impl EntityCache {
         let mut out: HashMap<String, Result<Fetched<V>, E>> = HashMap::with_capacity(keys.len());
         // Served if the upstream fails.
         let mut stale: HashMap<String, Fetched<V>> = HashMap::new();
-        let mut wanted: Vec<String> = Vec::new();
+        // Each key not answered yet, with its L1 name (which also names its flight).
+        let mut wanted: Vec<(String, String)> = Vec::new();
 
         // L1.
         for key in keys {
-            let entry = self
-                .l1
-                .as_ref()
-                .and_then(|l1| l1.get(&*l1_key(system, endpoint, key)));
+            let name = l1_key(system, endpoint, key);
+            let entry = self.l1.as_ref().and_then(|l1| l1.get(&*name));
             let found = entry.and_then(|entry| {
                 if entry.fresh(now) {
                     Some((entry.fetched(now, false)?, false))
@@ -350,11 +349,11 @@ impl EntityCache {
                 }
                 Some((fetched, true)) => {
                     stale.insert(key.clone(), fetched);
-                    wanted.push(key.clone());
+                    wanted.push((key.clone(), name));
                     "stale"
                 }
                 None => {
-                    wanted.push(key.clone());
+                    wanted.push((key.clone(), name));
                     "miss"
                 }
             };
@@ -368,11 +367,11 @@ impl EntityCache {
         if let (Some(l2), false) = (&self.l2, wanted.is_empty()) {
             let names: Vec<String> = wanted
                 .iter()
-                .map(|k| self.key(system, endpoint, k))
+                .map(|(k, _)| self.key(system, endpoint, k))
                 .collect();
             let values = l2.mget(&names).await;
             let mut still = Vec::new();
-            for (key, bytes) in wanted.into_iter().zip(values) {
+            for ((key, name), bytes) in wanted.into_iter().zip(values) {
                 let stored = bytes.and_then(|b| serde_json::from_slice::<Stored<V>>(&b).ok());
                 match stored {
                     Some(stored) if stored.m.fresh(now) => {
@@ -393,14 +392,14 @@ impl EntityCache {
                             let tags = Tags::new(&stored.m.tags);
                             cached(Arc::new(stored.v), &stored.m, tags, now, true)
                         });
-                        still.push(key);
+                        still.push((key, name));
                     }
                     _ => {
                         self.metrics
                             .cache_lookups
                             .with_label_values(&["l2", label, "miss"])
                             .inc();
-                        still.push(key);
+                        still.push((key, name));
                     }
                 }
             }
@@ -450,7 +449,7 @@ impl EntityCache {
         system: System,
         endpoint: &str,
         policy: CachePolicy,
-        wanted: Vec<String>,
+        wanted: Vec<(String, String)>,
         tags: TagFn<V>,
         fetch: F,
     ) -> PerKey<V, E>
@@ -463,11 +462,11 @@ impl EntityCache {
         let mut joined: Vec<Flight> = Vec::new();
         let mut mine: Vec<String> = Vec::new();
         let mut mine_named: Vec<String> = Vec::new();
+        let mut keys: Vec<String> = Vec::with_capacity(wanted.len());
         let started = {
             let mut flights = self.flights.lock().expect("flight lock");
             let generation = flights.generation;
-            for key in &wanted {
-                let name = l1_key(system, endpoint, key);
+            for (key, name) in wanted {
                 match flights.by_key.get(&name) {
                     Some((_, flight)) => {
                         if !joined.iter().any(|f| f.ptr_eq(flight)) {
@@ -479,6 +478,7 @@ impl EntityCache {
                         mine_named.push(name);
                     }
                 }
+                keys.push(key);
             }
             if mine.is_empty() {
                 None
@@ -520,7 +520,7 @@ impl EntityCache {
                 Some(flight)
             }
         };
-        let mut results: PerKey<V, E> = HashMap::with_capacity(wanted.len());
+        let mut results: PerKey<V, E> = HashMap::with_capacity(keys.len());
         if let Some(flight) = started {
             let result = flight.await;
             absorb(&result, &mut results);
@@ -530,7 +530,7 @@ impl EntityCache {
             absorb(&result, &mut results);
         }
         // A key whose flight ended without it (a panicked job) is an error, not a hole.
-        for key in wanted {
+        for key in keys {
             results
                 .entry(key)
                 .or_insert_with(|| Err(E::abandoned(system, endpoint)));
