@@ -704,13 +704,21 @@ mod tests {
     }
 
     async fn get(transport: &Transport, url: &str) -> Result<(StatusCode, Vec<u8>), CallError> {
+        get_at_most(transport, url, 1 << 20).await
+    }
+
+    async fn get_at_most(
+        transport: &Transport,
+        url: &str,
+        limit: usize,
+    ) -> Result<(StatusCode, Vec<u8>), CallError> {
         transport
             .exchange(
                 Method::GET,
                 url.parse().unwrap(),
                 |_: &mut HeaderMap| {},
                 None,
-                1 << 20,
+                limit,
             )
             .await
     }
@@ -912,14 +920,7 @@ mod tests {
         let (port, _) = tls_upstream(&pki, &big).await;
         let base = format!("https://localhost:{port}");
         let client = with_identity(&base, &pki, &no_proxy());
-        let error = client
-            .exchange(
-                Method::GET,
-                format!("{base}/x").parse().unwrap(),
-                |_: &mut HeaderMap| {},
-                None,
-                1024,
-            )
+        let error = get_at_most(&client, &format!("{base}/x"), 1024)
             .await
             .unwrap_err();
         assert_eq!(error.to_string(), "answer larger than 1024 bytes");
@@ -1001,14 +1002,7 @@ mod tests {
         let big = "x".repeat(4096);
         let (base, accepted) = counting_upstream(&big, false).await;
         let client = transport(&base, None, None, &no_proxy()).unwrap();
-        let refused = client
-            .exchange(
-                Method::GET,
-                format!("{base}/x").parse().unwrap(),
-                |_: &mut HeaderMap| {},
-                None,
-                1024,
-            )
+        let refused = get_at_most(&client, &format!("{base}/x"), 1024)
             .await
             .unwrap_err();
         assert_eq!(refused.to_string(), "answer larger than 1024 bytes");
