@@ -25,10 +25,9 @@ use http::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, HOST, PROXY_AUTHORIZA
 use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::proxy::Tunnel;
-use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
@@ -425,9 +424,9 @@ enum Connector {
 }
 
 impl Service<Uri> for Connector {
-    type Response = Stream;
+    type Response = TokioIo<tokio::net::TcpStream>;
     type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<Stream, BoxError>> + Send>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         match self {
@@ -442,79 +441,20 @@ impl Service<Uri> for Connector {
         match self {
             Connector::Direct(http) => {
                 let connecting = http.call(dst);
-                Box::pin(async move { Ok(Stream::new(connecting.await?, false)) })
+                Box::pin(async move { Ok(connecting.await?) })
             }
             Connector::Tunnel(tunnel) => {
                 let connecting = tunnel.call(dst);
                 Box::pin(async move {
                     let io = connecting.await.map_err(|e| ProxyFailed(e.into()))?;
-                    Ok(Stream::new(io, false))
+                    Ok(io)
                 })
             }
             Connector::Forward { http, proxy } => {
                 let connecting = http.call(proxy.clone());
-                Box::pin(async move { Ok(Stream::new(connecting.await?, true)) })
+                Box::pin(async move { Ok(connecting.await?) })
             }
         }
-    }
-}
-
-/// A TCP connection that knows whether it leads to a forwarding proxy, so that hyper
-/// writes requests on it in absolute form.
-struct Stream {
-    io: TokioIo<tokio::net::TcpStream>,
-    forwarded: bool,
-}
-
-impl Stream {
-    fn new(io: TokioIo<tokio::net::TcpStream>, forwarded: bool) -> Stream {
-        Stream { io, forwarded }
-    }
-}
-
-impl Connection for Stream {
-    fn connected(&self) -> Connected {
-        self.io.connected().proxy(self.forwarded)
-    }
-}
-
-impl Read for Stream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: ReadBufCursor<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
-    }
-}
-
-impl Write for Stream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
     }
 }
 
